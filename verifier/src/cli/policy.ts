@@ -1,0 +1,29 @@
+/** `vouch-verify policy lint FILE`: check a policy file against the schema and the rules. */
+import { parseArgs } from 'node:util'
+import { PolicyInvalidError, parsePolicy } from '../policy/parse.js'
+import { readInput, UsageError } from './io.js'
+
+export const POLICY_USAGE = `vouch-verify policy lint FILE [--json]
+
+  Checks a policy file (YAML or JSON). Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE.
+  Exit 0 when the policy is valid, 1 when it is not.`
+
+/** Runs `policy <subcommand>`; resolves to the exit code. */
+export async function runPolicy(args: string[], out: (text: string) => void): Promise<number> {
+  const [sub, ...rest] = args
+  if (sub !== 'lint') throw new UsageError(sub === undefined ? 'policy: missing subcommand (lint)' : `policy: unknown subcommand "${sub}"`)
+  const { values, positionals } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true })
+  if (positionals.length !== 1) throw new UsageError('policy lint takes exactly one FILE')
+  const file = positionals[0]!
+  const text = Buffer.from(readInput(file, 'policy lint')).toString('utf8')
+  try {
+    const policy = parsePolicy(text, file)
+    const sections = ['sevSnp'].filter((s) => s in policy && policy[s as keyof typeof policy] !== undefined)
+    out(values.json ? JSON.stringify({ valid: true, file, name: policy.name, issues: [] }, null, 2) : `${file}: OK (policy "${policy.name}", sections: ${sections.join(', ') || 'none'})`)
+    return 0
+  } catch (error) {
+    if (!(error instanceof PolicyInvalidError)) throw error
+    out(values.json ? JSON.stringify({ valid: false, file, issues: error.issues }, null, 2) : error.message)
+    return 1
+  }
+}

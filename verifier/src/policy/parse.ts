@@ -1,0 +1,662 @@
+/**
+ * Policy files: YAML or JSON text → a validated, normalised {@link Policy}, or every problem in the file with its
+ * line, column and field. Pure: the caller reads the file. JSON goes through the same YAML parser (JSON is YAML), so
+ * both get positions; `.json` files are also held to strict JSON.
+ */
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document } from 'yaml'
+import type { FirmwareVersion, Product } from '@vouch/protocol'
+import { PolicyError } from '../errors.js'
+import { policySchema } from './schema.js'
+import type {
+  FirmwareMinimums,
+  GuestPolicyRequirement,
+  Policy,
+  PolicyIssue,
+  PolicyPosition,
+  SevSnpPolicy,
+  TcbMinimums,
+} from './types.js'
+
+/** A policy file that is not valid: `issues` lists every problem, and the message lists them one per line. */
+export class PolicyInvalidError extends PolicyError {
+  readonly issues: readonly PolicyIssue[]
+
+  constructor(issues: readonly PolicyIssue[], options?: { cause?: unknown }) {
+    super('ERR_POLICY_INVALID', formatPolicyIssues(issues), options)
+    this.issues = issues
+  }
+}
+
+/**
+ * Parses and validates a policy file (YAML or JSON).
+ *
+ * @param text - The file's contents.
+ * @param file - The file name, used in messages and in `Policy.source`; a `.json` name is held to strict JSON.
+ * @returns The policy, normalised (hex in lower case, firmware versions as numbers) and deeply frozen.
+ * @throws {@link PolicyInvalidError} (`ERR_POLICY_INVALID`) listing every problem found.
+ */
+export function parsePolicy(text: string, file: string): Policy {
+  const { policy, issues } = readPolicy(text, file)
+  if (policy === undefined || issues.length > 0) throw new PolicyInvalidError(issues)
+  return policy
+}
+
+/**
+ * Checks a policy file without throwing: the issues {@link parsePolicy} would report, in file order; empty when the
+ * file is valid. For `vouch-verify policy lint`.
+ */
+export function lintPolicy(text: string, file: string): PolicyIssue[] {
+  return readPolicy(text, file).issues
+}
+
+/** One line per issue, `file:line:column: field: message` (the field left out for whole-file problems). */
+export function formatPolicyIssues(issues: readonly PolicyIssue[]): string {
+  return issues
+    .map((i) => `${i.file}:${i.line}:${i.column}: ${i.field === '' ? '' : `${i.field}: `}${i.message}`)
+    .join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Reading
+
+/** Where a field is written: the start of its key (or list item) and of its value. */
+interface Span {
+  key: number
+  value: number
+}
+
+/** The parsed text, with the positions the messages need. */
+interface Source {
+  file: string
+  lineCounter: LineCounter
+  spans: Map<string, Span>
+  /** For a key written twice, the first occurrence (`spans` holds the last, the one that takes effect). */
+  firstKeys: Map<string, number>
+}
+
+interface Reading {
+  policy?: Policy
+  issues: PolicyIssue[]
+}
+
+function readPolicy(text: string, file: string): Reading {
+  const lineCounter = new LineCounter()
+  const src: Source = { file, lineCounter, spans: new Map(), firstKeys: new Map() }
+  const issues: PolicyIssue[] = []
+  const issue = (offset: number, field: string, message: string): void => {
+    const { line, col } = lineCounter.linePos(offset)
+    issues.push({ file, line, column: col, field, message })
+  }
+
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  if (/\.json$/i.test(file)) {
+    const jsonProblem = strictJsonProblem(text)
+    if (jsonProblem !== undefined) {
+      issue(jsonProblem.offset ?? doc.errors[0]?.pos[0] ?? 0, '', jsonProblem.message)
+      return { issues }
+    }
+  }
+  indexNode(doc, doc.contents, '', src, new Set())
+
+  let fatal = false
+  const reported = new Set<number>()
+  for (const e of doc.errors) {
+    const offset = e.pos[0]
+    // The parser often explains one slip twice from the same spot; once is enough.
+    if (reported.has(offset)) continue
+    reported.add(offset)
+    if (e.code === 'DUPLICATE_KEY') {
+      // A repeated key does not stop parsing (the last one wins), so the schema still runs and reports the rest.
+      const field = fieldAtKey(src, offset)
+      const first = src.firstKeys.get(field)
+      const where = first === undefined ? '' : ` (first written at line ${lineCounter.linePos(first).line})`
+      issue(offset, field, `duplicate key "${lastSegment(field)}"${where}`)
+      continue
+    }
+    fatal = true
+    const message = e.code === 'MULTIPLE_DOCS' ? 'a policy file holds one YAML document; found a second' : undefined
+    issue(offset, '', message ?? `invalid YAML: ${e.message}`)
+  }
+  for (const w of doc.warnings) issue(w.pos[0], '', `invalid YAML: ${w.message}`)
+  if (fatal) return finish(issues)
+
+  if (doc.contents === null) {
+    issue(0, '', 'the policy is empty')
+    return finish(issues)
+  }
+
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: 100 })
+  } catch (error) {
+    const alias = unresolvedAlias(doc)
+    if (alias === undefined) issue(0, '', `invalid YAML: ${error instanceof Error ? error.message : String(error)}`)
+    else issue(alias.offset, '', `unknown alias "*${alias.name}": its anchor "&${alias.name}" must come first`)
+    return finish(issues)
+  }
+
+  const validate = policyValidator()
+  if (!validate(data)) {
+    for (const e of relevantErrors(validate.errors ?? [])) {
+      const found = toIssue(e, data, src)
+      issue(found.offset, found.field, found.message)
+    }
+    return finish(issues)
+  }
+
+  const document = data as PolicyDocument
+  for (const found of semanticProblems(document, src)) issue(found.offset, found.field, found.message)
+  if (issues.length > 0) return finish(issues)
+  return { policy: toPolicy(document, src), issues }
+}
+
+function finish(issues: PolicyIssue[]): Reading {
+  const seen = new Set<string>()
+  const unique = issues.filter((i) => {
+    const k = `${i.line}:${i.column}:${i.field}:${i.message}`
+    if (seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
+  unique.sort((a, b) => a.line - b.line || a.column - b.column || a.field.localeCompare(b.field))
+  return { issues: unique }
+}
+
+/** `JSON.parse`'s verdict on a `.json` file, which YAML alone would accept with trailing commas or comments. */
+function strictJsonProblem(text: string): { offset?: number; message: string } | undefined {
+  const bom = text.startsWith('\uFEFF') ? 1 : 0
+  try {
+    JSON.parse(text.slice(bom))
+    return undefined
+  } catch (error) {
+    const raw = error instanceof Error ? error.message : String(error)
+    const at = /at position (\d+)/.exec(raw)
+    const reason = raw
+      .replace(/ in JSON at position \d+.*$/s, '')
+      .replace(/, ".*" is not valid JSON$/s, '')
+      .replace(/ \(line \d+ column \d+\)$/, '')
+    const message = `invalid JSON: ${reason}`
+    if (at?.[1] !== undefined) return { offset: Number(at[1]) + bom, message }
+    if (/end of JSON input/.test(raw)) return { offset: text.length, message }
+    return { message }
+  }
+}
+
+/** Records where every field is written, by dotted path. Aliases are followed, so positions point at the anchor. */
+function indexNode(doc: Document, node: unknown, path: string, src: Source, active: Set<unknown>): void {
+  if (isAlias(node)) {
+    const target = node.resolve(doc)
+    if (target === undefined || active.has(target)) return
+    active.add(target)
+    indexNode(doc, target, path, src, active)
+    active.delete(target)
+    return
+  }
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key)
+      const field = joinField(path, key)
+      const keyStart = nodeStart(pair.key)
+      const valueStart = nodeStart(pair.value)
+      const span = { key: keyStart ?? valueStart ?? 0, value: valueStart ?? keyStart ?? 0 }
+      if (src.spans.has(field) && !src.firstKeys.has(field)) src.firstKeys.set(field, src.spans.get(field)!.key)
+      src.spans.set(field, span)
+      indexNode(doc, pair.value, field, src, active)
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => {
+      const field = `${path}[${i}]`
+      const start = nodeStart(item) ?? src.spans.get(path)?.value ?? 0
+      src.spans.set(field, { key: start, value: start })
+      indexNode(doc, item, field, src, active)
+    })
+  }
+}
+
+/** Start offset of a node that has text; an empty value (`key:` and nothing) has none. */
+function nodeStart(node: unknown): number | undefined {
+  if (node === null || typeof node !== 'object' || !('range' in node)) return undefined
+  const range = (node as { range?: readonly [number, number, number] | null }).range
+  if (range === undefined || range === null || range[0] === range[1]) return undefined
+  return range[0]
+}
+
+function fieldAtKey(src: Source, offset: number): string {
+  for (const [field, span] of src.spans) if (span.key === offset) return field
+  return ''
+}
+
+function unresolvedAlias(doc: Document): { offset: number; name: string } | undefined {
+  let found: { offset: number; name: string } | undefined
+  visit(doc, {
+    Alias(_, node) {
+      if (node.resolve(doc) !== undefined) return undefined
+      found = { offset: node.range?.[0] ?? 0, name: node.source }
+      return visit.BREAK
+    },
+  })
+  return found
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Schema validation and its messages
+
+let validator: ValidateFunction | undefined
+
+/** Compiled on first use, then kept: importing the verifier costs nothing for callers that never load a policy. */
+function policyValidator(): ValidateFunction {
+  if (validator === undefined) {
+    const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true })
+    // Editor message extensions the schema carries (see schema.ts); annotations to ajv.
+    ajv.addKeyword({ keyword: 'patternErrorMessage', schemaType: 'string' })
+    ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })
+    validator = ajv.compile(policySchema)
+  }
+  return validator
+}
+
+interface Found {
+  offset: number
+  field: string
+  message: string
+}
+
+/**
+ * Keeps one error per real problem: a value of the wrong type gets only its type error (not also const, enum or
+ * pattern), and combinator errors are dropped when the errors they summarise are there.
+ */
+function relevantErrors(errors: readonly ErrorObject[]): ErrorObject[] {
+  const typed = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath))
+  const combinators = new Set(['anyOf', 'oneOf', 'allOf', 'if', 'then', 'else', 'contains', '$ref'])
+  return errors.filter((e) => {
+    if (e.keyword !== 'type' && typed.has(e.instancePath)) return false
+    if (combinators.has(e.keyword)) return !errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath))
+    return true
+  })
+}
+
+function toIssue(e: ErrorObject, data: unknown, src: Source): Found {
+  const { field, value } = resolvePointer(e.instancePath, data)
+  const parent: Record<string, unknown> = isRecord(e.parentSchema) ? e.parentSchema : {}
+  const params = e.params as Record<string, unknown>
+  const keyAt = (f: string): number => src.spans.get(f)?.key ?? 0
+  const atValue = (message: string): Found => ({ offset: src.spans.get(field)?.value ?? 0, field, message })
+  const custom = (keyword: string): string | undefined =>
+    typeof parent[keyword] === 'string' ? (parent[keyword] as string) : undefined
+
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(params['additionalProperty'])
+      const f = joinField(field, key)
+      return { offset: keyAt(f), field: f, message: unknownKeyMessage(key, parent, field) }
+    }
+    case 'required': {
+      // The key is not in the file: point at the mapping that should hold it (the top of the file for the root).
+      const key = String(params['missingProperty'])
+      const offset = field === '' ? 0 : keyAt(field)
+      return { offset, field: joinField(field, key), message: `missing required key "${key}"` }
+    }
+    case 'type': {
+      const type = String(params['type'])
+      const expected = custom('patternErrorMessage') ?? `must be ${typeName(type)}`
+      return atValue(`${expected}, got ${describe(value)}${typeHint(type, value, parent)}`)
+    }
+    case 'const':
+      return atValue(`must be ${JSON.stringify(params['allowedValue'])}, got ${describe(value)}`)
+    case 'enum': {
+      const allowed = (params['allowedValues'] as unknown[]).map((v) => String(v))
+      const guess = typeof value === 'string' ? closest(value, allowed) : undefined
+      const hint = guess === undefined ? '' : ` (did you mean "${guess}"?)`
+      return atValue(`must be one of ${allowed.map((v) => `"${v}"`).join(', ')}, got ${describe(value)}${hint}`)
+    }
+    case 'pattern': {
+      const pattern = String(params['pattern'])
+      const expected = custom('patternErrorMessage') ?? `must match ${pattern}`
+      return atValue(`${expected}, got ${describePatternMismatch(String(value), pattern.includes('[0-9a-fA-F]'))}`)
+    }
+    case 'minimum':
+    case 'maximum': {
+      const bound = e.keyword === 'minimum' ? 'at least' : 'at most'
+      return atValue(`must be ${bound} ${String(params['limit'])}, got ${describe(value)}`)
+    }
+    case 'minItems':
+    case 'minProperties':
+      return atValue(Number(params['limit']) === 1 ? 'must not be empty' : (e.message ?? 'has too few entries'))
+    case 'minLength':
+      return atValue('must not be empty')
+    case 'uniqueItems': {
+      // ajv names the two equal items; report the later one, as the repeat.
+      const [first, again] = [Number(params['i']), Number(params['j'])].sort((a, b) => a - b) as [number, number]
+      const f = `${field}[${again}]`
+      const item = Array.isArray(value) ? value[again] : undefined
+      const message = `${describe(item)} is listed twice (also at ${field}[${first}])`
+      return { offset: src.spans.get(f)?.value ?? 0, field: f, message }
+    }
+    case 'not':
+    case 'false schema':
+      return { offset: keyAt(field), field, message: custom('errorMessage') ?? 'is not allowed here' }
+    default:
+      return atValue(e.message ?? `fails ${e.keyword}`)
+  }
+}
+
+/** JSON Pointer (`/sevSnp/measurements/1`) → dotted field (`sevSnp.measurements[1]`) and the value there. */
+function resolvePointer(pointer: string, data: unknown): { field: string; value: unknown } {
+  let field = ''
+  let value = data
+  if (pointer === '') return { field, value }
+  for (const raw of pointer.split('/').slice(1)) {
+    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (Array.isArray(value)) {
+      field = `${field}[${segment}]`
+      value = value[Number(segment)]
+    } else {
+      field = joinField(field, segment)
+      value = isRecord(value) ? value[segment] : undefined
+    }
+  }
+  return { field, value }
+}
+
+function unknownKeyMessage(key: string, parent: Record<string, unknown>, where: string): string {
+  const properties = isRecord(parent['properties']) ? parent['properties'] : {}
+  const known = Object.keys(properties).filter((k) => k !== '$schema' && !isForbidden(properties[k]))
+  const guess = closest(key, known)
+  if (guess !== undefined) return `unknown key "${key}" (did you mean "${guess}"?)`
+  const homes = (keyHomes().get(key) ?? []).filter((h) => h !== where)
+  if (homes.length === 0) return `unknown key "${key}"`
+  return `unknown key "${key}" here (it belongs in ${homes.map((h) => h || 'the top level').join(' or ')})`
+}
+
+let keyHomesCache: Map<string, string[]> | undefined
+
+/** Every key the schema knows, with the sections it belongs in, to redirect a key written at the wrong level. */
+function keyHomes(): Map<string, string[]> {
+  if (keyHomesCache !== undefined) return keyHomesCache
+  const found = new Map<string, string[]>()
+  const defs = policySchema.$defs as Record<string, unknown>
+  const walk = (schema: unknown, path: string, depth: number): void => {
+    if (!isRecord(schema) || depth > 8) return
+    const ref = schema['$ref']
+    if (typeof ref === 'string' && ref.startsWith('#/$defs/')) walk(defs[ref.slice('#/$defs/'.length)], path, depth + 1)
+    if (!isRecord(schema['properties'])) return
+    for (const [name, sub] of Object.entries(schema['properties'])) {
+      if (name === '$schema' || isForbidden(sub)) continue
+      found.set(name, [...(found.get(name) ?? []), path])
+      walk(sub, joinField(path, name), depth + 1)
+    }
+  }
+  walk(policySchema, '', 0)
+  keyHomesCache = found
+  return found
+}
+
+/** A property the schema names only to forbid it (`fmc` on Milan), with a message of its own. */
+function isForbidden(schema: unknown): boolean {
+  return schema === false || (isRecord(schema) && 'not' in schema)
+}
+
+function typeName(type: string): string {
+  const names: Record<string, string> = {
+    boolean: 'a boolean',
+    integer: 'an integer',
+    number: 'a number',
+    string: 'a string',
+    array: 'a list',
+    object: 'a mapping',
+    null: 'empty',
+  }
+  return names[type] ?? type
+}
+
+/** YAML reads unquoted digits as numbers and only true/false as booleans; say so where that is the likely slip. */
+function typeHint(expected: string, value: unknown, schema: Record<string, unknown>): string {
+  const scalar = typeof value === 'number' || typeof value === 'boolean'
+  // Hex and version strings are where unquoted digits happen; a product name written as 1 is not a quoting slip.
+  if (expected === 'string' && scalar && 'pattern' in schema) return ' (put it in quotes)'
+  if (expected === 'boolean' && typeof value === 'string') return ' (write true or false)'
+  return ''
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing'
+  if (value === null) return 'an empty value'
+  if (typeof value === 'string') return `string ${quote(value)}`
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`
+  if (Array.isArray(value)) return 'a list'
+  if (value instanceof Uint8Array) return 'binary data'
+  if (value instanceof Date) return `a date (${value.toISOString()})`
+  return 'a mapping'
+}
+
+/** Short strings in full; long ones by length and start, which is what tells a truncated digest apart. */
+function quote(text: string): string {
+  if (text.length <= 24) return JSON.stringify(text)
+  return `${text.length} characters (${JSON.stringify(`${text.slice(0, 16)}…`)})`
+}
+
+function describePatternMismatch(text: string, hexOnly: boolean): string {
+  const shown = quote(text)
+  if (!hexOnly) return shown
+  const bad = /[^0-9a-fA-F]/.exec(text)
+  if (bad === null) return shown
+  return `${shown}, with non-hex character ${JSON.stringify(bad[0])} at position ${bad.index + 1}`
+}
+
+/** The candidate nearest to `word` by edit distance (case-insensitive), if it is near enough to be a slip. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase())
+    if (d < bestDistance) {
+      best = c
+      bestDistance = d
+    }
+  }
+  return best
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The file's shape once the schema accepts it, rules the schema cannot express, and normalisation
+
+interface TcbDocument {
+  fmc?: number
+  bootloader: number
+  tee: number
+  snp: number
+  microcode: number
+}
+
+interface SevSnpDocument {
+  allowedProducts: Product[]
+  allowedSigningKeys: SevSnpPolicy['allowedSigningKeys']
+  allowDebug: boolean
+  allowMigrationAgent: boolean
+  requireCrl: boolean
+  allowStaleCrl?: boolean
+  allowSmt?: boolean
+  minimumAbi?: { major: number; minor: number }
+  requireGuestPolicy?: GuestPolicyRequirement[]
+  allowedVmpls?: number[]
+  minimumGuestSvn?: number
+  measurements?: string[]
+  hostData?: string[]
+  reportData?: string
+  idKeyDigests?: string[]
+  authorKeyDigests?: string[]
+  chipIds?: string[]
+  minimumTcb?: Partial<Record<Product, TcbDocument>>
+  minimumFirmware?: Partial<Record<Product, string>>
+  allowProvisionalFirmware?: boolean
+}
+
+interface PolicyDocument {
+  version: 1
+  name: string
+  description?: string
+  allowSimulated: boolean
+  sevSnp?: SevSnpDocument
+}
+
+const HEX_LISTS = ['measurements', 'hostData', 'idKeyDigests', 'authorKeyDigests', 'chipIds'] as const
+
+function semanticProblems(doc: PolicyDocument, src: Source): Found[] {
+  const found: Found[] = []
+  const sev = doc.sevSnp
+  if (sev === undefined) return found
+  const keyAt = (f: string): number => src.spans.get(f)?.key ?? 0
+
+  // A floor for some products only would leave the others' TCB or firmware unchecked without saying so.
+  for (const rule of ['minimumTcb', 'minimumFirmware'] as const) {
+    const floors = sev[rule]
+    if (floors === undefined) continue
+    for (const product of sev.allowedProducts) {
+      if (floors[product] !== undefined) continue
+      found.push({
+        offset: keyAt(`sevSnp.${rule}`),
+        field: `sevSnp.${rule}.${product}`,
+        message:
+          `no floor for "${product}", which allowedProducts allows: ` +
+          `add one, or remove "${product}" from allowedProducts`,
+      })
+    }
+  }
+
+  // The schema compares items exactly; hex is case-insensitive, so "AB" repeats "ab".
+  for (const rule of HEX_LISTS) {
+    const seen = new Map<string, number>()
+    sev[rule]?.forEach((item, i) => {
+      const first = seen.get(item.toLowerCase())
+      if (first === undefined) {
+        seen.set(item.toLowerCase(), i)
+        return
+      }
+      const field = `sevSnp.${rule}[${i}]`
+      found.push({
+        offset: keyAt(field),
+        field,
+        message:
+          `${describe(item)} is listed twice ` +
+          `(also at sevSnp.${rule}[${first}]; hex is compared case-insensitively)`,
+      })
+    })
+  }
+  return found
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+function toPolicy(doc: PolicyDocument, src: Source): Policy {
+  const positions = new Map<string, PolicyPosition>()
+  for (const [field, span] of src.spans) {
+    const { line, col } = src.lineCounter.linePos(span.key)
+    positions.set(field, Object.freeze({ line, column: col }))
+  }
+  const policy: Mutable<Policy> = {
+    version: doc.version,
+    name: doc.name,
+    ...(doc.description === undefined ? {} : { description: doc.description }),
+    allowSimulated: doc.allowSimulated,
+    source: { file: src.file },
+    locate(path: string): PolicyPosition | undefined {
+      for (let p = path; p !== ''; p = parentField(p)) {
+        const at = positions.get(p)
+        if (at !== undefined) return at
+      }
+      return undefined
+    },
+  }
+  if (doc.sevSnp !== undefined) policy.sevSnp = toSevSnpPolicy(doc.sevSnp)
+  return deepFreeze(policy)
+}
+
+function toSevSnpPolicy(doc: SevSnpDocument): SevSnpPolicy {
+  const lower = (items: readonly string[]): string[] => items.map((h) => h.toLowerCase())
+  const out: Mutable<SevSnpPolicy> = {
+    allowedProducts: [...doc.allowedProducts],
+    allowedSigningKeys: [...doc.allowedSigningKeys],
+    allowDebug: doc.allowDebug,
+    allowMigrationAgent: doc.allowMigrationAgent,
+    requireCrl: doc.requireCrl,
+    allowStaleCrl: doc.allowStaleCrl ?? false,
+  }
+  if (doc.allowSmt !== undefined) out.allowSmt = doc.allowSmt
+  if (doc.minimumAbi !== undefined) out.minimumAbi = { major: doc.minimumAbi.major, minor: doc.minimumAbi.minor }
+  if (doc.requireGuestPolicy !== undefined) out.requireGuestPolicy = [...doc.requireGuestPolicy]
+  if (doc.allowedVmpls !== undefined) out.allowedVmpls = [...doc.allowedVmpls]
+  if (doc.minimumGuestSvn !== undefined) out.minimumGuestSvn = doc.minimumGuestSvn
+  if (doc.measurements !== undefined) out.measurements = lower(doc.measurements)
+  if (doc.hostData !== undefined) out.hostData = lower(doc.hostData)
+  if (doc.reportData !== undefined) out.reportData = doc.reportData.toLowerCase()
+  if (doc.idKeyDigests !== undefined) out.idKeyDigests = lower(doc.idKeyDigests)
+  if (doc.authorKeyDigests !== undefined) out.authorKeyDigests = lower(doc.authorKeyDigests)
+  if (doc.chipIds !== undefined) out.chipIds = lower(doc.chipIds)
+  if (doc.minimumTcb !== undefined) out.minimumTcb = toTcbMinimums(doc.minimumTcb)
+  if (doc.minimumFirmware !== undefined) out.minimumFirmware = toFirmwareMinimums(doc.minimumFirmware)
+  if (doc.allowProvisionalFirmware !== undefined) out.allowProvisionalFirmware = doc.allowProvisionalFirmware
+  return out
+}
+
+function toTcbMinimums(doc: Partial<Record<Product, TcbDocument>>): TcbMinimums {
+  const legacy = (t: TcbDocument) => ({ bootloader: t.bootloader, tee: t.tee, snp: t.snp, microcode: t.microcode })
+  const out: Mutable<TcbMinimums> = {}
+  if (doc.Milan !== undefined) out.Milan = legacy(doc.Milan)
+  if (doc.Genoa !== undefined) out.Genoa = legacy(doc.Genoa)
+  // The schema requires fmc on Turin.
+  if (doc.Turin !== undefined) out.Turin = { fmc: doc.Turin.fmc ?? 0, ...legacy(doc.Turin) }
+  return out
+}
+
+function toFirmwareMinimums(doc: Partial<Record<Product, string>>): FirmwareMinimums {
+  const out: { [P in Product]?: FirmwareVersion } = {}
+  for (const product of ['Milan', 'Genoa', 'Turin'] as const) {
+    const text = doc[product]
+    if (text === undefined) continue
+    const [major, minor, build] = text.split('.').map(Number) as [number, number, number]
+    out[product] = { major, minor, build }
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Small helpers
+
+function joinField(parent: string, key: string): string {
+  return parent === '' ? key : `${parent}.${key}`
+}
+
+/** `a.b[2]` → `a.b`, `a.b` → `a`, `a` → ``. */
+function parentField(field: string): string {
+  return field.replace(/(\[\d+\]|\.?[^.[\]]+)$/, '')
+}
+
+function lastSegment(field: string): string {
+  return /([^.[\]]+)$/.exec(field)?.[1] ?? field
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}

@@ -1,0 +1,303 @@
+/**
+ * SEV-SNP verification: authenticity (ARK → ASK/ASVK → VCEK/VLEK, revocation, the report's
+ * signature, the certificate's agreement with the report) and then, if a policy is given, the policy.
+ * Steps always run in the same order and each leaves a check in the Result.
+ */
+import { verify as verifySignature } from 'node:crypto'
+import {
+  bytesEqual,
+  decodeTcb,
+  isAllZero,
+  parseAttestationReport,
+  toHex,
+  TURIN_CHIP_ID_SIZE,
+  type AttestationReport,
+  type Product,
+} from '@vouch/protocol'
+import { VerificationError } from '../errors.js'
+import { evaluateSevSnpPolicy } from '../policy/sev-snp.js'
+import type { Policy } from '../policy/types.js'
+import { CheckCollector, type Result } from '../result.js'
+import { commonName, parseCertificate, requireValidAt, type Certificate } from '../x509/certificate.js'
+import { AMD_SIGNATURE_ALGORITHMS } from './chain.js'
+import { parseCrl, requireCrlCurrent, requireNotRevoked, verifyCrlSignature } from '../x509/crl.js'
+import { toDerList, type DerInput } from '../x509/pem.js'
+import { formatTcb, tcbEqual, toSevSnpClaims, type SevSnpClaims } from './claims.js'
+import { verifyArkCertificate, verifyIntermediateCertificate, verifyVekCertificate } from './chain.js'
+import { DEFAULT_SEV_SNP_TRUST, type ArkAnchor, type SevSnpTrust } from './trust.js'
+import { productOfVek, readProductName, type VekExtensions } from './vek.js'
+
+/** Evidence to verify. */
+export interface SevSnpInput {
+  /** The raw 1184-byte ATTESTATION_REPORT. */
+  report: Uint8Array
+  /** The VCEK or VLEK that signed it, DER or PEM. Unset: verification fails with `ERR_COLLATERAL_MISSING`. */
+  vek?: DerInput
+  /** ASK (or ASVK) then ARK: PEM text, or DER byte arrays. Unset: fails with `ERR_COLLATERAL_MISSING`. */
+  chain?: DerInput
+  /** CRLs issued by the ARK, each DER or PEM. Unset: revocation is not checked, and a policy with `requireCrl` rejects. */
+  crls?: readonly DerInput[]
+}
+
+/** How to verify. Every field is optional and says what happens when it is unset. */
+export interface SevSnpVerifyOptions {
+  /** Policy to evaluate. Unset: only authenticity is checked, policy checks are `skip`, simulated evidence is rejected. */
+  policy?: Policy
+  /** The clock for certificate and CRL validity. Unset: now. */
+  at?: Date
+  /** Pinned roots. Unset: AMD's ARKs and the simulated PSP's ({@link DEFAULT_SEV_SNP_TRUST}). */
+  trust?: SevSnpTrust
+  /** Expected REPORT_DATA (64 bytes). Unset: REPORT_DATA is not compared. */
+  reportData?: Uint8Array
+}
+
+/** The chain as parsed, with what each step established. */
+interface ChainState {
+  ark?: Certificate
+  intermediate?: Certificate
+  vek?: Certificate
+  anchor?: ArkAnchor
+  extensions?: VekExtensions
+}
+
+function parseOne(input: DerInput, what: string): Certificate {
+  const list = toDerList(input, what)
+  if (list.length !== 1) throw new VerificationError('ERR_INPUT_INVALID', `${what}: expected one certificate, got ${list.length}`)
+  return parseCertificate(list[0]!, what)
+}
+
+/** Parses the collateral; records `chain.collateral`. Returns what could be parsed. */
+function parseCollateral(input: SevSnpInput, checks: CheckCollector): ChainState | null {
+  const missing = [input.vek === undefined ? 'VEK (VCEK or VLEK)' : null, input.chain === undefined ? 'ASK/ASVK and ARK chain' : null].filter(
+    (m) => m !== null,
+  )
+  if (missing.length > 0) {
+    checks.fail(
+      'chain.collateral',
+      'ERR_COLLATERAL_MISSING',
+      `no ${missing.join(' and no ')} given`,
+      'pass --vek and --chain, or fill the trust directory with `vouch-verify trust fetch --report FILE`',
+    )
+    return null
+  }
+  try {
+    const vek = parseOne(input.vek!, 'VEK')
+    const chain = toDerList(input.chain!, 'chain')
+    if (chain.length !== 2) throw new VerificationError('ERR_INPUT_INVALID', `chain must hold ASK (or ASVK) then ARK, got ${chain.length} certificates`)
+    const intermediate = parseCertificate(chain[0]!, 'ASK/ASVK')
+    const ark = parseCertificate(chain[1]!, 'ARK')
+    checks.pass('chain.collateral', `VEK ${commonName(vek.subject)}, ${commonName(intermediate.subject)}, ${commonName(ark.subject)}`)
+    return { vek, intermediate, ark }
+  } catch (error) {
+    checks.failWith('chain.collateral', error)
+    return null
+  }
+}
+
+function verifyArk(state: ChainState, trust: SevSnpTrust): string {
+  const anchor = verifyArkCertificate(state.ark!, trust.arks)
+  state.anchor = anchor
+  return `${commonName(state.ark!.subject)} is the pinned ${anchor.simulated ? 'simulated' : 'AMD'} root for ${anchor.product}`
+}
+
+function verifyIntermediate(state: ChainState): string {
+  const intermediate = state.intermediate!
+  verifyIntermediateCertificate(intermediate, state.ark!)
+  return `${commonName(intermediate.subject)} (serial ${intermediate.serialNumber}) is signed by ${commonName(state.ark!.subject)}`
+}
+
+function verifyVek(state: ChainState): string {
+  const extensions = verifyVekCertificate(state.vek!, state.intermediate!)
+  state.extensions = extensions
+  return `${extensions.kind} for ${extensions.productName} is signed by ${commonName(state.intermediate!.subject)}`
+}
+
+function verifyValidity(state: ChainState, at: Date): string {
+  requireValidAt(state.ark!, at, 'ARK')
+  requireValidAt(state.intermediate!, at, 'ASK/ASVK')
+  requireValidAt(state.vek!, at, 'VEK')
+  return `all three certificates are valid at ${at.toISOString()}`
+}
+
+/** The product the chain names, checked against itself and against the report's CPUID (v3+). */
+function resolveProduct(report: AttestationReport, state: ChainState): Product {
+  const product = state.anchor!.product
+  const intermediateProduct = commonName(state.intermediate!.subject).replace(/^SEV-(VLEK-)?/, '')
+  if (intermediateProduct !== product) {
+    throw new VerificationError('ERR_CHAIN_PRODUCT_MISMATCH', `ASK/ASVK is for ${intermediateProduct}, the ARK for ${product}`)
+  }
+  const productName = readProductName(state.vek!)
+  if (productName === null || productOfVek(productName) !== product) {
+    throw new VerificationError('ERR_CHAIN_PRODUCT_MISMATCH', `VEK productName "${productName ?? '(none)'}" is not ${product}`)
+  }
+  if (report.product !== null && report.product !== product) {
+    throw new VerificationError('ERR_CHAIN_PRODUCT_MISMATCH', `the report's CPUID names ${report.product}, the chain ${product}`)
+  }
+  if (report.product === null && product === 'Turin') {
+    throw new VerificationError('ERR_CHAIN_PRODUCT_MISMATCH', `a version ${report.version} report comes from Milan or Genoa, the chain is for Turin`)
+  }
+  return product
+}
+
+function verifySigningKey(report: AttestationReport, extensions: VekExtensions): string {
+  if (report.signingKey !== extensions.kind) {
+    throw new VerificationError('ERR_SIGNING_KEY_MISMATCH', `SIGNING_KEY says ${report.signingKey}, the certificate is a ${extensions.kind}`)
+  }
+  return `SIGNING_KEY ${report.signingKey} matches the certificate`
+}
+
+function verifyTcb(report: AttestationReport, product: Product, extensions: VekExtensions): string {
+  const reported = decodeTcb(report.reportedTcb, product)
+  if (!tcbEqual(reported, extensions.tcb)) {
+    throw new VerificationError(
+      'ERR_VCEK_TCB_MISMATCH',
+      `REPORTED_TCB mismatch: the ${extensions.kind} certifies ${formatTcb(extensions.tcb)}, the report says ${formatTcb(reported)}`,
+    )
+  }
+  return `REPORTED_TCB ${formatTcb(reported)} equals the ${extensions.kind}'s TCB`
+}
+
+/** Why CHIP_ID cannot be compared with the certificate, or null when it can. */
+function chipIdNotComparable(report: AttestationReport, extensions: VekExtensions): string | null {
+  if (extensions.kind === 'VLEK') return `a VLEK names its cloud provider (${extensions.cspId}), not a chip`
+  if (isAllZero(report.chipId)) return 'CHIP_ID is zero (MASK_CHIP_ID): the report does not name its chip'
+  return null
+}
+
+function verifyChipId(report: AttestationReport, hwId: Uint8Array): string {
+  const matches =
+    hwId.length === TURIN_CHIP_ID_SIZE
+      ? bytesEqual(report.chipId.subarray(0, TURIN_CHIP_ID_SIZE), hwId) && isAllZero(report.chipId.subarray(TURIN_CHIP_ID_SIZE))
+      : bytesEqual(report.chipId, hwId)
+  if (!matches) {
+    throw new VerificationError('ERR_VCEK_CHIP_ID_MISMATCH', `CHIP_ID mismatch: the VCEK is for chip ${toHex(hwId)}, the report is from ${toHex(report.chipId)}`)
+  }
+  return `CHIP_ID equals the VCEK's hwID`
+}
+
+function verifyReportSignature(report: AttestationReport, vek: Certificate): string {
+  const signature = Buffer.concat([report.signature.r, report.signature.s])
+  let ok = false
+  try {
+    ok = verifySignature('sha384', report.signed, { key: vek.publicKey, dsaEncoding: 'ieee-p1363' }, signature)
+  } catch {
+    ok = false
+  }
+  if (!ok) throw new VerificationError('ERR_REPORT_SIGNATURE_INVALID', 'the report signature does not verify under the VEK')
+  return 'ECDSA P-384 SHA-384 signature over bytes 0x000-0x29F verifies under the VEK'
+}
+
+function verifyRevocation(state: ChainState, inputs: readonly DerInput[], at: Date, allowStale: boolean): string {
+  const details: string[] = []
+  const crls = inputs.flatMap((input) => toDerList(input, 'CRL'))
+  for (const [i, der] of crls.entries()) {
+    const what = crls.length > 1 ? `CRL ${i + 1}` : 'CRL'
+    const crl = parseCrl(der, what)
+    verifyCrlSignature(crl, state.ark!, AMD_SIGNATURE_ALGORITHMS, what)
+    requireCrlCurrent(crl, at, allowStale, what)
+    requireNotRevoked(crl, state.intermediate!, commonName(state.intermediate!.subject))
+    requireNotRevoked(crl, state.vek!, state.extensions?.kind ?? 'VEK')
+    const stale = crl.nextUpdate === null || at >= crl.nextUpdate ? ' (stale, allowed by policy)' : ''
+    details.push(`${what} of ${commonName(crl.issuer)} from ${crl.thisUpdate.toISOString()}${stale}`)
+  }
+  return `${details.join('; ')}: neither the ASK/ASVK nor the VEK is revoked`
+}
+
+/**
+ * Verifies SEV-SNP evidence and, if `options.policy` is set, evaluates the policy. Synchronous core
+ * of {@link verifySevSnp}, for callers composing several verifications.
+ */
+export function checkSevSnp(input: SevSnpInput, options: SevSnpVerifyOptions = {}): Result<SevSnpClaims | null> {
+  const checks = new CheckCollector()
+  const at = options.at ?? new Date()
+  const trust = options.trust ?? DEFAULT_SEV_SNP_TRUST
+  const policy = options.policy
+
+  let report: AttestationReport
+  try {
+    report = parseAttestationReport(input.report)
+  } catch (error) {
+    checks.failWith('report.parse', error)
+    return checks.toResult(null)
+  }
+  checks.pass('report.parse', `ATTESTATION_REPORT version ${report.version}, signed by the ${report.signingKey}`)
+
+  const state = parseCollateral(input, checks)
+  let product: Product | null = report.product
+  let crlVerified = false
+  if (state !== null) {
+    const arkOk = checks.run('chain.ark', () => verifyArk(state, trust))
+    // Product first: a chain for another product then fails with its own code, not as a broken link.
+    if (arkOk) {
+      checks.run('chain.product', () => {
+        product = resolveProduct(report, state)
+        return `report and chain are both ${product}`
+      })
+    } else checks.skip('chain.product', 'the ARK is not trusted, so it names no product')
+    const intermediateOk = checks.run('chain.intermediate', () => verifyIntermediate(state))
+    checks.run('chain.vek', () => verifyVek(state))
+    checks.run('chain.validity', () => verifyValidity(state, at))
+
+    const crls = input.crls ?? []
+    if (crls.length === 0) checks.skip('revocation.crl', 'no CRL given')
+    else if (!arkOk || !intermediateOk) checks.skip('revocation.crl', 'the chain did not verify, so its CRL cannot be checked')
+    else {
+      crlVerified = checks.run('revocation.crl', () => verifyRevocation(state, crls, at, policy?.sevSnp?.allowStaleCrl ?? false))
+    }
+
+    const extensions = state.extensions
+    if (extensions !== undefined) {
+      checks.run('vek.signing-key', () => verifySigningKey(report, extensions))
+      const layout = product ?? report.product ?? state.anchor?.product
+      if (layout !== undefined && layout !== null) checks.run('vek.tcb', () => verifyTcb(report, layout, extensions))
+      else checks.skip('vek.tcb', 'the product is unknown, so REPORTED_TCB cannot be decoded')
+      const notComparable = chipIdNotComparable(report, extensions)
+      if (notComparable !== null) checks.skip('vek.chip-id', notComparable)
+      else checks.run('vek.chip-id', () => verifyChipId(report, extensions.hwId!))
+    } else {
+      for (const id of ['vek.signing-key', 'vek.tcb', 'vek.chip-id']) checks.skip(id, 'the VEK certificate did not verify')
+    }
+    if (state.vek !== undefined) checks.run('report.signature', () => verifyReportSignature(report, state.vek!))
+  } else checks.skip('report.signature', 'no VEK to verify the signature with')
+
+  if (options.reportData !== undefined) {
+    const expected = options.reportData
+    checks.run('report.data', () => {
+      if (!bytesEqual(report.reportData, expected)) {
+        throw new VerificationError('ERR_REPORT_BINDING_MISMATCH', `REPORT_DATA mismatch: expected ${toHex(expected)}, got ${toHex(report.reportData)}`)
+      }
+      return 'REPORT_DATA equals the expected value'
+    })
+  } else checks.skip('report.data', 'no expected REPORT_DATA given')
+
+  const simulated = state?.anchor?.simulated ?? false
+  const claims = toSevSnpClaims(report, product, simulated)
+  const authentic = !checks.failed
+  if (policy === undefined) {
+    if (simulated) {
+      checks.fail('policy.simulated', 'ERR_POLICY_SAMPLE_TEE', 'the evidence comes from the simulated TEE; only a policy with allowSimulated: true accepts it', 'verify with --policy policies/dev-simulated.yaml')
+    }
+    checks.skip('policy', 'no policy given: only authenticity was checked')
+  } else if (!authentic) {
+    checks.skip('policy', 'authenticity checks failed, so the claims are not trusted and the policy was not evaluated')
+  } else {
+    evaluateSevSnpPolicy({ claims, product: product!, crlVerified, simulated, firmware: report.currentVersion }, policy, checks)
+  }
+  return checks.toResult(claims)
+}
+
+/**
+ * Verifies SEV-SNP evidence: the report's structure, the ARK → ASK/ASVK → VCEK/VLEK chain up to a
+ * pinned root at `options.at`, revocation when CRLs are given, the report signature, the agreement
+ * of the certificate with REPORTED_TCB, CHIP_ID and SIGNING_KEY, and then `options.policy`.
+ * Resolves to a Result; it does not throw for bad evidence.
+ *
+ * @example
+ * ```ts
+ * const result = await verifySevSnp({ report, vek, chain: askThenArkPem }, { policy, at: new Date() })
+ * if (result.verdict !== 'accepted') console.error(result.errors)
+ * ```
+ */
+export async function verifySevSnp(input: SevSnpInput, options: SevSnpVerifyOptions = {}): Promise<Result<SevSnpClaims | null>> {
+  return checkSevSnp(input, options)
+}
