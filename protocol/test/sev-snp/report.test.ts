@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import type {
+  ProtocolError} from '@vouch/protocol';
 import {
   composeAttestationReport,
   decodeGuestPolicy,
@@ -14,7 +16,6 @@ import {
   parseAttestationReport,
   PRODUCT_CPUID,
   productFromCpuid,
-  ProtocolError,
   REPORT_SIZE,
   setReportSignature,
   toHex,
