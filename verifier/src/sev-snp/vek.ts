@@ -5,7 +5,7 @@
 import { AMD_OID, TURIN_CHIP_ID_SIZE, CHIP_ID_SIZE, type Product, type SigningKey, type Tcb } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { commonName, type Certificate } from '../x509/certificate.js'
-import { decodeSmallInteger, decodeString, readTlv } from '../x509/der.js'
+import { integerValue, readSingle, stringValue, TAG, DerReader } from '../x509/der.js'
 
 /** What a VCEK or VLEK certifies. */
 export interface VekExtensions {
@@ -21,6 +21,15 @@ export interface VekExtensions {
   cspId: string | null
 }
 
+/** An IA5String or UTF8String extension value as text. */
+function decodeString(value: Uint8Array): string {
+  const element = new DerReader(value).next(undefined, 'string')
+  if (element.raw.length !== value.length || (element.tag !== TAG.ia5String && element.tag !== TAG.utf8String)) {
+    throw new DerReader(value).error('expected an IA5String')
+  }
+  return stringValue(element)
+}
+
 function invalid(message: string, cause?: unknown): VerificationError {
   return new VerificationError('ERR_VEK_EXTENSION_INVALID', message, cause === undefined ? undefined : { cause })
 }
@@ -32,9 +41,8 @@ function invalid(message: string, cause?: unknown): VerificationError {
 function decodeHwId(value: Uint8Array): Uint8Array {
   if (value.length === CHIP_ID_SIZE || value.length === TURIN_CHIP_ID_SIZE) return value
   try {
-    const tlv = readTlv(value)
-    const inner = value.subarray(tlv.contentStart, tlv.end)
-    if (tlv.tag === 0x04 && tlv.end === value.length && (inner.length === CHIP_ID_SIZE || inner.length === TURIN_CHIP_ID_SIZE)) return inner
+    const inner = readSingle(value, TAG.octetString, 'hwID').content
+    if (inner.length === CHIP_ID_SIZE || inner.length === TURIN_CHIP_ID_SIZE) return inner
   } catch {
     // fall through to the error below
   }
@@ -48,7 +56,7 @@ export function decodeVekExtensions(cert: Certificate): VekExtensions {
     const value = ext(oid)
     if (value === undefined) throw invalid(`missing ${name} extension (${oid})`)
     try {
-      const n = decodeSmallInteger(value)
+      const n = integerValue(readSingle(value, TAG.integer, name).content)
       if (n > 255) throw invalid(`${name} must be 0 to 255, got ${n}`)
       return n
     } catch (cause) {

@@ -1,15 +1,15 @@
 /**
- * The verifier's one X.509 stack for trust decisions: @peculiar/x509 parses, node:crypto checks
- * signatures over the exact to-be-signed bytes, and only algorithms a caller names are accepted.
+ * The verifier's one X.509 stack for trust decisions: a strict DER decoder (der.ts) reads the
+ * fields, node:crypto checks signatures over the exact to-be-signed bytes, and only algorithms a
+ * caller names are accepted.
  * Parsed certificates and verified signatures are cached by content hash, so re-verifying the
  * same chain costs a few hash lookups.
  */
-import 'reflect-metadata'
 import { createHash, createPublicKey, verify as verifySignatureRaw, constants, type KeyObject } from 'node:crypto'
-import * as x509 from '@peculiar/x509'
+import { bytesEqual } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
-import { signedPart } from './der.js'
+import { booleanValue, contextTag, decodeOid, DerReader, integerHex, integerValue, readSingle, stringValue, TAG, timeValue, type Element } from './der.js'
 
 /** A signature algorithm as the certificate or CRL declares it. */
 export type SignatureAlgorithm =
@@ -22,8 +22,12 @@ export interface Certificate {
   der: Uint8Array
   /** SHA-256 of the DER, lower-case hex: the cache key and a stable name in messages. */
   sha256: string
+  /** Distinguished names rendered `OU=Engineering, C=US, ..., CN=SEV-VCEK`, in encoded order. */
   subject: string
   issuer: string
+  /** The exact encoded names: issuer/subject linkage compares these bytes. */
+  subjectDer: Uint8Array
+  issuerDer: Uint8Array
   /** Serial number, lower-case hex without leading zero bytes. */
   serialNumber: string
   notBefore: Date
@@ -42,17 +46,118 @@ export interface Certificate {
   extensions: ReadonlyMap<string, { critical: boolean; value: Uint8Array }>
 }
 
-const HASHES: Record<string, 'sha256' | 'sha384' | 'sha512'> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' }
+const OID = {
+  basicConstraints: '2.5.29.19',
+  keyUsage: '2.5.29.15',
+  rsaPss: '1.2.840.113549.1.1.10',
+  mgf1: '1.2.840.113549.1.1.8',
+} as const
 
-/** Maps @peculiar/x509's WebCrypto-style algorithm to ours; anything unfamiliar becomes `other`. */
-export function toSignatureAlgorithm(algorithm: object): SignatureAlgorithm {
-  const alg = algorithm as { name?: unknown; hash?: unknown; saltLength?: unknown }
-  const hashName = typeof alg.hash === 'object' && alg.hash !== null ? (alg.hash as { name?: unknown }).name : undefined
-  const hash = typeof hashName === 'string' ? HASHES[hashName] : undefined
-  if (alg.name === 'RSA-PSS' && hash && typeof alg.saltLength === 'number') return { kind: 'rsa-pss', hash, saltLength: alg.saltLength }
-  if (alg.name === 'ECDSA' && hash) return { kind: 'ecdsa', hash }
-  const name = String(alg.name)
-  return { kind: 'other', name: hash ? `${name} with ${String(hashName)}` : name }
+const ECDSA_HASH: Readonly<Record<string, 'sha256' | 'sha384' | 'sha512'>> = {
+  '1.2.840.10045.4.3.2': 'sha256',
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.10045.4.3.4': 'sha512',
+}
+const DIGEST: Readonly<Record<string, 'sha1' | 'sha256' | 'sha384' | 'sha512'>> = {
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+}
+const NAMED_ALGORITHMS: Readonly<Record<string, string>> = {
+  '1.2.840.113549.1.1.5': 'sha1WithRSAEncryption',
+  '1.2.840.113549.1.1.11': 'sha256WithRSAEncryption',
+  '1.2.840.113549.1.1.12': 'sha384WithRSAEncryption',
+  '1.2.840.113549.1.1.13': 'sha512WithRSAEncryption',
+  '1.2.840.10045.4.1': 'ecdsa-with-SHA1',
+  '1.3.101.112': 'Ed25519',
+}
+const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.5': 'serialNumber',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '1.2.840.113549.1.9.1': 'E',
+}
+
+/** Decodes an AlgorithmIdentifier of a signature; parameters are checked, unknown algorithms become `other`. */
+export function decodeSignatureAlgorithm(element: Element): SignatureAlgorithm {
+  const reader = new DerReader(element.content)
+  const oid = decodeOid(reader.next(TAG.oid, 'algorithm').content)
+  const ecdsaHash = ECDSA_HASH[oid]
+  if (ecdsaHash !== undefined) {
+    reader.end('ECDSA algorithm parameters')
+    return { kind: 'ecdsa', hash: ecdsaHash }
+  }
+  if (oid !== OID.rsaPss) {
+    reader.optional(TAG.null)
+    return { kind: 'other', name: NAMED_ALGORITHMS[oid] ?? oid }
+  }
+  // RSASSA-PSS-params (RFC 4055): hash, MGF1 with the same hash, salt length, trailer 1.
+  const params = reader.enter(TAG.sequence, 'RSASSA-PSS parameters')
+  reader.end('RSASSA-PSS algorithm')
+  const hashOf = (algId: Uint8Array): string | undefined => {
+    const r = new DerReader(algId)
+    const hashOid = decodeOid(r.next(TAG.oid, 'hash algorithm').content)
+    r.optional(TAG.null)
+    r.end('hash algorithm')
+    return DIGEST[hashOid]
+  }
+  let hash: string | undefined = 'sha1'
+  let mgfHash: string | undefined = 'sha1'
+  let saltLength = 20
+  const hashField = params.optional(contextTag(0))
+  if (hashField) hash = hashOf(readSingle(hashField.content, TAG.sequence, 'hash algorithm').content)
+  const mgfField = params.optional(contextTag(1))
+  if (mgfField) {
+    const mgf = new DerReader(readSingle(mgfField.content, TAG.sequence, 'mask generation').content)
+    if (decodeOid(mgf.next(TAG.oid, 'mask generation').content) !== OID.mgf1) return { kind: 'other', name: 'RSASSA-PSS with an unknown mask generation function' }
+    mgfHash = hashOf(mgf.next(TAG.sequence, 'MGF1 hash').content)
+  }
+  const saltField = params.optional(contextTag(2))
+  if (saltField) saltLength = integerValue(readSingle(saltField.content, TAG.integer, 'salt length').content)
+  const trailerField = params.optional(contextTag(3))
+  if (trailerField && integerValue(readSingle(trailerField.content, TAG.integer, 'trailer field').content) !== 1) {
+    return { kind: 'other', name: 'RSASSA-PSS with a trailer field other than 1' }
+  }
+  params.end('RSASSA-PSS parameters')
+  if ((hash !== 'sha256' && hash !== 'sha384' && hash !== 'sha512') || mgfHash !== hash) {
+    return { kind: 'other', name: `RSASSA-PSS with ${hash ?? 'an unknown hash'} and MGF1-${mgfHash ?? 'unknown'}` }
+  }
+  return { kind: 'rsa-pss', hash, saltLength }
+}
+
+/** Renders a Name as `OU=Engineering, C=US, ..., CN=...` in encoded order. */
+export function decodeName(element: Element): string {
+  const rdns: string[] = []
+  const reader = new DerReader(element.content)
+  while (!reader.done) {
+    const set = reader.enter(TAG.set, 'RDN')
+    const parts: string[] = []
+    while (!set.done) {
+      const atv = set.enter(TAG.sequence, 'attribute')
+      const type = decodeOid(atv.next(TAG.oid, 'attribute type').content)
+      const value = stringValue(atv.next(undefined, 'attribute value'))
+      atv.end('attribute')
+      parts.push(`${ATTRIBUTE_NAMES[type] ?? type}=${value}`)
+    }
+    rdns.push(parts.join('+'))
+  }
+  return rdns.join(', ')
+}
+
+/** The three parts of a signed structure (certificate or CRL), with the outer and inner algorithms checked equal. */
+export function decodeSigned(der: Uint8Array, code: 'ERR_CERT_MALFORMED' | 'ERR_CRL_MALFORMED'): { tbs: Element; algorithm: Element; signature: Uint8Array } {
+  const outer = new DerReader(readSingle(der, TAG.sequence, 'signed structure', code).content, code)
+  const tbs = outer.next(TAG.sequence, 'to-be-signed part')
+  const algorithm = outer.next(TAG.sequence, 'signature algorithm')
+  const bits = outer.next(TAG.bitString, 'signature')
+  outer.end('signed structure')
+  if (bits.content.length < 1 || bits.content[0] !== 0) throw outer.error('signature BIT STRING has unused bits')
+  return { tbs, algorithm, signature: bits.content.subarray(1) }
 }
 
 /** Human form of an algorithm, for messages. */
@@ -67,64 +172,98 @@ export function describeAlgorithm(alg: SignatureAlgorithm): string {
   }
 }
 
-/** Lower-case hex without leading zero bytes, so serials compare equal however they were encoded. */
-export function normaliseSerial(hex: string): string {
-  const lower = hex.toLowerCase().replace(/^(00)+/, '')
-  return lower === '' ? '00' : lower
-}
-
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
 
 const certificateCache = new BoundedCache<Certificate>()
 
-/** Parses a DER certificate (cached by content). Throws `ERR_CERT_MALFORMED` naming `what`. */
+/** Parses a DER certificate (X.509 v3, RFC 5280), cached by content. Throws `ERR_CERT_MALFORMED` naming `what`. */
 export function parseCertificate(der: Uint8Array, what = 'certificate'): Certificate {
   const sha256 = sha256Hex(der)
   const cached = certificateCache.get(sha256)
   if (cached) return cached
-  let cert: x509.X509Certificate
-  let tbs: Uint8Array
-  let publicKey: KeyObject
   try {
-    tbs = signedPart(der)
-    cert = new x509.X509Certificate(der)
-    publicKey = createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: 'der', type: 'spki' })
+    return certificateCache.set(sha256, decodeCertificate(der, sha256))
   } catch (cause) {
+    if (cause instanceof VerificationError) throw new VerificationError('ERR_CERT_MALFORMED', `${what}: ${cause.message}`, { cause })
     throw new VerificationError('ERR_CERT_MALFORMED', `${what}: not a valid X.509 certificate`, { cause })
   }
-  const basic = cert.getExtension(x509.BasicConstraintsExtension)
-  const usage = cert.getExtension(x509.KeyUsagesExtension)
-  const extensions = new Map<string, { critical: boolean; value: Uint8Array }>()
-  for (const ext of cert.extensions) extensions.set(ext.type, { critical: ext.critical, value: new Uint8Array(ext.value) })
-  const parsed: Certificate = {
-    der,
-    sha256,
-    subject: cert.subject,
-    issuer: cert.issuer,
-    serialNumber: normaliseSerial(cert.serialNumber),
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    signatureAlgorithm: toSignatureAlgorithm(cert.signatureAlgorithm),
-    tbs,
-    signature: new Uint8Array(cert.signature),
-    publicKey,
-    spkiSha256: sha256Hex(new Uint8Array(cert.publicKey.rawData)),
-    isCa: basic ? basic.ca : null,
-    keyUsage: usage
-      ? {
-          keyCertSign: (usage.usages & x509.KeyUsageFlags.keyCertSign) !== 0,
-          cRLSign: (usage.usages & x509.KeyUsageFlags.cRLSign) !== 0,
-          digitalSignature: (usage.usages & x509.KeyUsageFlags.digitalSignature) !== 0,
-        }
-      : null,
-    extensions,
-  }
-  return certificateCache.set(sha256, parsed)
 }
 
-/** The CN of a distinguished name as @peculiar/x509 renders it, or '' when absent. */
+function decodeCertificate(der: Uint8Array, sha256: string): Certificate {
+  const { tbs, algorithm, signature } = decodeSigned(der, 'ERR_CERT_MALFORMED')
+  const fields = new DerReader(tbs.content)
+  const version = fields.optional(contextTag(0), 'version')
+  if (version === undefined || integerValue(readSingle(version.content, TAG.integer, 'version').content) !== 2) {
+    throw fields.error('only X.509 v3 certificates are accepted')
+  }
+  const serialNumber = integerHex(fields.next(TAG.integer, 'serial number').content)
+  const innerAlgorithm = fields.next(TAG.sequence, 'signature algorithm')
+  if (!bytesEqual(innerAlgorithm.raw, algorithm.raw)) throw fields.error('the signature algorithm inside and outside the signed part differ')
+  const issuer = fields.next(TAG.sequence, 'issuer')
+  const validity = fields.enter(TAG.sequence, 'validity')
+  const notBefore = timeValue(validity.next(undefined, 'notBefore'))
+  const notAfter = timeValue(validity.next(undefined, 'notAfter'))
+  validity.end('validity')
+  const subject = fields.next(TAG.sequence, 'subject')
+  const spki = fields.next(TAG.sequence, 'subject public key info')
+  fields.optional(0x81, 'issuerUniqueID')
+  fields.optional(0x82, 'subjectUniqueID')
+  const extensions = new Map<string, { critical: boolean; value: Uint8Array }>()
+  const extensionsField = fields.optional(contextTag(3), 'extensions')
+  fields.end('TBSCertificate')
+  if (extensionsField) {
+    const list = new DerReader(readSingle(extensionsField.content, TAG.sequence, 'extensions').content)
+    while (!list.done) {
+      const ext = list.enter(TAG.sequence, 'extension')
+      const oid = decodeOid(ext.next(TAG.oid, 'extension id').content)
+      const criticalField = ext.optional(TAG.boolean, 'critical')
+      const value = ext.next(TAG.octetString, 'extension value').content
+      ext.end('extension')
+      if (extensions.has(oid)) throw list.error(`extension ${oid} appears twice`)
+      extensions.set(oid, { critical: criticalField ? booleanValue(criticalField.content) : false, value })
+    }
+  }
+  return {
+    der,
+    sha256,
+    subject: decodeName(subject),
+    issuer: decodeName(issuer),
+    subjectDer: subject.raw,
+    issuerDer: issuer.raw,
+    serialNumber,
+    notBefore,
+    notAfter,
+    signatureAlgorithm: decodeSignatureAlgorithm(algorithm),
+    tbs: tbs.raw,
+    signature,
+    publicKey: createPublicKey({ key: Buffer.from(spki.raw), format: 'der', type: 'spki' }),
+    spkiSha256: sha256Hex(spki.raw),
+    isCa: decodeBasicConstraints(extensions.get(OID.basicConstraints)?.value),
+    keyUsage: decodeKeyUsage(extensions.get(OID.keyUsage)?.value),
+    extensions,
+  }
+}
+
+function decodeBasicConstraints(value: Uint8Array | undefined): boolean | null {
+  if (value === undefined) return null
+  const reader = new DerReader(readSingle(value, TAG.sequence, 'basic constraints').content)
+  const ca = reader.optional(TAG.boolean, 'cA')
+  reader.optional(TAG.integer, 'pathLenConstraint')
+  reader.end('basic constraints')
+  return ca ? booleanValue(ca.content) : false
+}
+
+function decodeKeyUsage(value: Uint8Array | undefined): Certificate['keyUsage'] {
+  if (value === undefined) return null
+  const bits = readSingle(value, TAG.bitString, 'key usage').content
+  const first = bits[1] ?? 0
+  // Bit 0 is the most significant bit of the first byte after the unused-bits count.
+  return { digitalSignature: (first & 0x80) !== 0, keyCertSign: (first & 0x04) !== 0, cRLSign: (first & 0x02) !== 0 }
+}
+
+/** The CN of a distinguished name as {@link decodeName} renders it, or '' when absent. */
 export function commonName(dn: string): string {
   return /(?:^|,\s*)CN=([^,]*)/.exec(dn)?.[1] ?? ''
 }
@@ -167,6 +306,8 @@ export function verifyWithAlgorithm(alg: SignatureAlgorithm, key: KeyObject, dat
 }
 
 const signatureCache = new BoundedCache<boolean>()
+/** Extensions whose meaning the chain checks enforce, and which may therefore be critical. */
+const PROCESSED_CRITICAL: ReadonlySet<string> = new Set([OID.basicConstraints, OID.keyUsage])
 
 function sameAlgorithm(a: SignatureAlgorithm, b: SignatureAlgorithm): boolean {
   if (a.kind !== b.kind) return false
@@ -181,8 +322,14 @@ function sameAlgorithm(a: SignatureAlgorithm, b: SignatureAlgorithm): boolean {
  * `ERR_CHAIN_SIGNATURE_INVALID`. Successful checks are cached by the pair of certificate hashes.
  */
 export function verifyIssuedBy(child: Certificate, issuer: Certificate, allowed: readonly SignatureAlgorithm[], what: string): void {
-  if (child.issuer !== issuer.subject) {
+  if (!bytesEqual(child.issuerDer, issuer.subjectDer)) {
     throw new VerificationError('ERR_CHAIN_BROKEN', `${what}: issuer "${child.issuer}" does not match the subject of its issuer "${issuer.subject}"`)
+  }
+  for (const [oid, ext] of child.extensions) {
+    // RFC 5280 §4.2: a certificate with a critical extension the verifier does not process must be rejected.
+    if (ext.critical && !PROCESSED_CRITICAL.has(oid)) {
+      throw new VerificationError('ERR_CHAIN_CONSTRAINTS', `${what}: critical extension ${oid} is not one the verifier processes`)
+    }
   }
   if (!allowed.some((a) => sameAlgorithm(a, child.signatureAlgorithm))) {
     throw new VerificationError(

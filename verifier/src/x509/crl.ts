@@ -1,29 +1,31 @@
 /** Certificate revocation lists: parsing, signature under the issuing CA, freshness, lookups. */
-import 'reflect-metadata'
-import * as x509 from '@peculiar/x509'
+import { bytesEqual } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
 import {
   commonName,
+  decodeName,
+  decodeSignatureAlgorithm,
+  decodeSigned,
   describeAlgorithm,
-  normaliseSerial,
   sha256Hex,
-  toSignatureAlgorithm,
   verifyWithAlgorithm,
   type Certificate,
   type SignatureAlgorithm,
 } from './certificate.js'
-import { signedPart } from './der.js'
+import { contextTag, DerReader, integerHex, TAG, timeValue } from './der.js'
 
 /** A parsed CRL. */
 export interface Crl {
   der: Uint8Array
   sha256: string
   issuer: string
+  /** The exact encoded issuer name, compared with the issuing certificate's subject. */
+  issuerDer: Uint8Array
   thisUpdate: Date
   /** Absent nextUpdate means the issuer promises nothing about freshness; treated as stale. */
   nextUpdate: Date | null
-  /** Revoked serial numbers, normalised as {@link normaliseSerial} does. */
+  /** Revocation dates by serial number (lower-case hex without leading zero bytes). */
   revoked: ReadonlyMap<string, Date>
   signatureAlgorithm: SignatureAlgorithm
   tbs: Uint8Array
@@ -33,38 +35,60 @@ export interface Crl {
 const crlCache = new BoundedCache<Crl>(256)
 const verifiedCache = new BoundedCache<boolean>(256)
 
-/** Parses a DER CRL (cached by content). Throws `ERR_CRL_MALFORMED`. */
+/** Parses a DER CRL (RFC 5280 §5), cached by content. Throws `ERR_CRL_MALFORMED`. */
 export function parseCrl(der: Uint8Array, what = 'CRL'): Crl {
   const sha256 = sha256Hex(der)
   const cached = crlCache.get(sha256)
   if (cached) return cached
-  let crl: x509.X509Crl
-  let tbs: Uint8Array
   try {
-    tbs = signedPart(der)
-    crl = new x509.X509Crl(der)
+    return crlCache.set(sha256, decodeCrl(der, sha256))
   } catch (cause) {
+    if (cause instanceof VerificationError) throw new VerificationError('ERR_CRL_MALFORMED', `${what}: ${cause.message}`, { cause })
     throw new VerificationError('ERR_CRL_MALFORMED', `${what}: not a valid X.509 CRL`, { cause })
   }
-  const revoked = new Map<string, Date>()
-  for (const entry of crl.entries) revoked.set(normaliseSerial(entry.serialNumber), entry.revocationDate)
-  const parsed: Crl = {
-    der,
-    sha256,
-    issuer: crl.issuer,
-    thisUpdate: crl.thisUpdate,
-    nextUpdate: crl.nextUpdate ?? null,
-    revoked,
-    signatureAlgorithm: toSignatureAlgorithm(crl.signatureAlgorithm),
-    tbs,
-    signature: new Uint8Array(crl.signature),
-  }
-  return crlCache.set(sha256, parsed)
 }
 
+const TIME_TAGS: readonly number[] = [TAG.utcTime, TAG.generalizedTime]
+
+function decodeCrl(der: Uint8Array, sha256: string): Crl {
+  const { tbs, algorithm, signature } = decodeSigned(der, 'ERR_CRL_MALFORMED')
+  const fields = new DerReader(tbs.content, 'ERR_CRL_MALFORMED')
+  fields.optional(TAG.integer, 'version')
+  const innerAlgorithm = fields.next(TAG.sequence, 'signature algorithm')
+  if (!bytesEqual(innerAlgorithm.raw, algorithm.raw)) throw fields.error('the signature algorithm inside and outside the signed part differ')
+  const issuer = fields.next(TAG.sequence, 'issuer')
+  const thisUpdate = timeValue(fields.next(undefined, 'thisUpdate'))
+  const nextUpdate = TIME_TAGS.includes(fields.peekTag()) ? timeValue(fields.next(undefined, 'nextUpdate')) : null
+  const revoked = new Map<string, Date>()
+  const list = fields.optional(TAG.sequence, 'revokedCertificates')
+  if (list) {
+    const entries = new DerReader(list.content, 'ERR_CRL_MALFORMED')
+    while (!entries.done) {
+      const entry = entries.enter(TAG.sequence, 'revoked certificate')
+      const serial = integerHex(entry.next(TAG.integer, 'serial number').content)
+      revoked.set(serial, timeValue(entry.next(undefined, 'revocationDate')))
+      entry.optional(TAG.sequence, 'entry extensions')
+      entry.end('revoked certificate')
+    }
+  }
+  fields.optional(contextTag(0), 'extensions')
+  fields.end('TBSCertList')
+  return {
+    der,
+    sha256,
+    issuer: decodeName(issuer),
+    issuerDer: issuer.raw,
+    thisUpdate,
+    nextUpdate,
+    revoked,
+    signatureAlgorithm: decodeSignatureAlgorithm(algorithm),
+    tbs: tbs.raw,
+    signature,
+  }
+}
 /** Throws `ERR_CRL_SIGNATURE_INVALID` unless `issuer` signed the CRL with one of `allowed`. */
 export function verifyCrlSignature(crl: Crl, issuer: Certificate, allowed: readonly SignatureAlgorithm[], what = 'CRL'): void {
-  if (crl.issuer !== issuer.subject) {
+  if (!bytesEqual(crl.issuerDer, issuer.subjectDer)) {
     throw new VerificationError('ERR_CRL_SIGNATURE_INVALID', `${what}: issued by "${commonName(crl.issuer)}", not by "${commonName(issuer.subject)}"`)
   }
   const alg = crl.signatureAlgorithm
