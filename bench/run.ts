@@ -1,0 +1,24 @@
+/**
+ * `npm run bench`: runs every benchmark scenario in one process, prints the figures and writes
+ * docs/benchmarks.md with the machine they ran on. Scenarios are `bench/<scenario>.bench.ts`.
+ */
+import { writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { benchCli } from './cli.bench.js'
+import { benchSevSnp } from './sev-snp.bench.js'
+import { machine } from './lib/measure.js'
+
+const scenarios: Array<(log: (line: string) => void) => Promise<string>> = [benchSevSnp, benchCli]
+
+const sections: string[] = []
+for (const scenario of scenarios) sections.push(await scenario((line) => console.log(line)))
+
+const doc = `# Benchmarks
+
+Written by \`npm run bench\` (bench/run.ts); do not edit by hand. Every figure in a table comes from the
+same run, on: ${machine()}, ${new Date().toISOString().slice(0, 10)}.
+
+${sections.join('\n')}`
+const target = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))
+writeFileSync(target, doc)
+console.log(`wrote ${target}`)
