@@ -21,7 +21,7 @@ function wrap(text: string, width: number): string[] {
 export function renderChecks(checks: readonly Check[], width = 100): string {
   const idWidth = Math.max(5, ...checks.map((c) => c.id.length))
   const detailWidth = Math.max(40, width - idWidth - 10)
-  const pad = ' '.repeat(idWidth + 8)
+  const pad = ' '.repeat(idWidth + 10)
   const out = [`  ${'CHECK'.padEnd(idWidth)}  STATUS  DETAIL`]
   for (const check of checks) {
     const [first, ...rest] = wrap(check.detail, detailWidth)
