@@ -9,7 +9,7 @@ import { sign, X509Certificate, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { createSimulatedPsp, issueCrl, issueVek, simulatedAmdRoots, simulatedArkSpkiSha256, SIMULATED_TCB } from '@vouch/enclave'
+import { createSimulatedPsp, issueCrl, issueVek, simulatedAmdRoots, simulatedArkSpkiSha256, SIMULATED_TCB, type CertificateExtension } from '@vouch/enclave'
 import { composeAttestationReport, encodeTcb, parseAttestationReport, PRODUCT_CPUID, setReportSignature, SIGNATURE_OFFSET, type Product, type Tcb } from '@vouch/protocol'
 import { parsePolicy, SIMULATED_ARK_ANCHORS, verifySevSnp, type Policy } from '@vouch/verifier'
 
@@ -179,5 +179,52 @@ describe('forged chains from the simulated AMD CA', () => {
     setReportSignature(altered, sign('sha384', altered.subarray(0, SIGNATURE_OFFSET), { key: vcek.key, dsaEncoding: 'ieee-p1363' }))
     const result = await verifySevSnp({ report: altered, vek: vcek.der, chain: [...chain] }, { policy: dev() })
     assert.deepEqual(codes(result), ['ERR_SIGNING_KEY_MISMATCH'])
+  })
+
+  /** A Genoa report signed by a VCEK issued with `options`, verified under dev-simulated. */
+  async function withVek(options: Partial<Parameters<typeof issueVek>[0]>) {
+    const psp = createSimulatedPsp()
+    const roots = simulatedAmdRoots('Genoa')
+    const vek = issueVek({ product: 'Genoa', issuer: roots.intermediate, tcb: SIMULATED_TCB.Genoa, hwId: psp.chipId, ...options })
+    const report = signedReport('Genoa', SIMULATED_TCB.Genoa, psp.chipId, vek.key)
+    return verifySevSnp({ report, vek: vek.der, chain: [roots.intermediate.der, roots.ark.der] }, { policy: dev() })
+  }
+  const without = (oid: string) => (defaults: CertificateExtension[]) => defaults.filter((e) => e.oid !== oid)
+
+  test('a hwID wrapped in a DER OCTET STRING (as go-sev-guest also accepts) verifies', async () => {
+    const result = await withVek({ hwIdEncoding: 'octet-string' })
+    assert.equal(result.verdict, 'accepted', JSON.stringify(result.errors))
+  })
+  test('a VCEK that carries both hwID and cspID', async () => {
+    const result = await withVek({
+      extensions: (defaults) => [...defaults, { oid: '1.3.6.1.4.1.3704.1.5', critical: false, value: Uint8Array.from([0x16, 0x03, 0x61, 0x62, 0x63]) }],
+    })
+    assert.deepEqual(codes(result), ['ERR_VEK_EXTENSION_INVALID'])
+  })
+  test('an SPL that is not an INTEGER', async () => {
+    const result = await withVek({
+      extensions: (defaults) => defaults.map((e) => (e.oid === '1.3.6.1.4.1.3704.1.3.1' ? { ...e, value: Uint8Array.from([0x16, 0x01, 0x31]) } : e)),
+    })
+    assert.deepEqual(codes(result), ['ERR_VEK_EXTENSION_INVALID'])
+  })
+  test('a VCEK without productName', async () => {
+    const result = await withVek({ extensions: without('1.3.6.1.4.1.3704.1.2') })
+    assert.deepEqual(codes(result), ['ERR_CHAIN_PRODUCT_MISMATCH', 'ERR_VEK_EXTENSION_INVALID'])
+  })
+  test('a VCEK with an unprocessed critical extension', async () => {
+    const result = await withVek({ extensions: (defaults) => [...defaults, { oid: '1.2.3.4', critical: true, value: Uint8Array.from([0x05, 0x00]) }] })
+    assert.deepEqual(codes(result), ['ERR_CHAIN_CONSTRAINTS'])
+  })
+  test('a VCEK that claims to be a CA', async () => {
+    const result = await withVek({ extensions: (defaults) => [...defaults, { oid: '2.5.29.19', critical: true, value: Uint8Array.from([0x30, 0x03, 0x01, 0x01, 0xff]) }] })
+    assert.deepEqual(codes(result), ['ERR_CHAIN_CONSTRAINTS'])
+  })
+  test('a masked CHIP_ID: the chip comparison is skipped with its reason, the rest verifies', async () => {
+    const { report, vek, chain } = await createSimulatedPsp({ maskChipId: true }).getReport(reportData)
+    const result = await verifySevSnp({ report, vek, chain: [...chain] }, { policy: dev() })
+    assert.equal(result.verdict, 'accepted', JSON.stringify(result.errors))
+    const chip = result.checks.find((k) => k.id === 'vek.chip-id')!
+    assert.equal(chip.status, 'skip')
+    assert.match(chip.detail, /MASK_CHIP_ID/)
   })
 })

@@ -176,19 +176,33 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
 
+/**
+ * Decodes `der` once per content: the cache is keyed by its SHA-256. Any decoding failure becomes
+ * `code`, its message prefixed with `what` (the role of the structure, such as "ARK").
+ */
+export function decodeCached<T>(
+  cache: BoundedCache<T>,
+  der: Uint8Array,
+  code: 'ERR_CERT_MALFORMED' | 'ERR_CRL_MALFORMED',
+  what: string,
+  decode: (der: Uint8Array, sha256: string) => T,
+): T {
+  const sha256 = sha256Hex(der)
+  const cached = cache.get(sha256)
+  if (cached) return cached
+  try {
+    return cache.set(sha256, decode(der, sha256))
+  } catch (cause) {
+    const reason = cause instanceof VerificationError ? cause.message : 'not valid DER'
+    throw new VerificationError(code, `${what}: ${reason}`, { cause })
+  }
+}
+
 const certificateCache = new BoundedCache<Certificate>()
 
 /** Parses a DER certificate (X.509 v3, RFC 5280), cached by content. Throws `ERR_CERT_MALFORMED` naming `what`. */
 export function parseCertificate(der: Uint8Array, what = 'certificate'): Certificate {
-  const sha256 = sha256Hex(der)
-  const cached = certificateCache.get(sha256)
-  if (cached) return cached
-  try {
-    return certificateCache.set(sha256, decodeCertificate(der, sha256))
-  } catch (cause) {
-    if (cause instanceof VerificationError) throw new VerificationError('ERR_CERT_MALFORMED', `${what}: ${cause.message}`, { cause })
-    throw new VerificationError('ERR_CERT_MALFORMED', `${what}: not a valid X.509 certificate`, { cause })
-  }
+  return decodeCached(certificateCache, der, 'ERR_CERT_MALFORMED', what, decodeCertificate)
 }
 
 function decodeCertificate(der: Uint8Array, sha256: string): Certificate {

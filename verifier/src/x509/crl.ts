@@ -4,11 +4,11 @@ import { VerificationError } from '../errors.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
 import {
   commonName,
+  decodeCached,
   decodeName,
   decodeSignatureAlgorithm,
   decodeSigned,
   describeAlgorithm,
-  sha256Hex,
   verifyWithAlgorithm,
   type Certificate,
   type SignatureAlgorithm,
@@ -37,15 +37,7 @@ const verifiedCache = new BoundedCache<boolean>(256)
 
 /** Parses a DER CRL (RFC 5280 §5), cached by content. Throws `ERR_CRL_MALFORMED`. */
 export function parseCrl(der: Uint8Array, what = 'CRL'): Crl {
-  const sha256 = sha256Hex(der)
-  const cached = crlCache.get(sha256)
-  if (cached) return cached
-  try {
-    return crlCache.set(sha256, decodeCrl(der, sha256))
-  } catch (cause) {
-    if (cause instanceof VerificationError) throw new VerificationError('ERR_CRL_MALFORMED', `${what}: ${cause.message}`, { cause })
-    throw new VerificationError('ERR_CRL_MALFORMED', `${what}: not a valid X.509 CRL`, { cause })
-  }
+  return decodeCached(crlCache, der, 'ERR_CRL_MALFORMED', what, decodeCrl)
 }
 
 const TIME_TAGS: readonly number[] = [TAG.utcTime, TAG.generalizedTime]
