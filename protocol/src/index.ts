@@ -5,3 +5,4 @@ export { ProtocolError, PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from './e
 export { toHex, fromHex, isAllZero, bytesEqual, reversed } from './bytes.js'
 export * from './sev-snp/report.js'
 export * from './sev-snp/kds.js'
+export * from './nvidia/spdm.js'
