@@ -1,6 +1,7 @@
 /**
  * `@vouch/enclave`: the code that runs inside the TEE. So far, the simulated SEV-SNP PSP and the
- * AMD-style certificate authority behind it (DESIGN.md §7).
+ * AMD-style certificate authority behind it, and the simulated NVIDIA confidential GPU with its
+ * NVIDIA-style device and RIM certificate authorities and RIMs (DESIGN.md §7).
  */
 export {
   SIMULATED_SEED,
@@ -45,3 +46,54 @@ export {
   type SimulatedPsp,
   type SimulatedPspOptions,
 } from './tee/simulated/psp.js'
+export {
+  GPU_CHIP,
+  OID_DICE_TCB_INFO,
+  OID_NVIDIA_FWID,
+  OID_NVIDIA_SAN_NAME,
+  issueGpuBrom,
+  issueGpuFmcLeaf,
+  issueNvidiaDeviceRoot,
+  issueNvidiaIdentityCa,
+  issueNvidiaProvisionerCa,
+  issueNvidiaRimCa,
+  issueNvidiaRimL3,
+  issueNvidiaRimRoot,
+  issueNvidiaRimSigner,
+  nvidiaKeyLabel,
+  simulatedGpuDeviceId,
+  simulatedGpuSanName,
+  simulatedNvidiaDeviceRootSpkiSha256,
+  simulatedNvidiaRimRootSpkiSha256,
+  simulatedNvidiaRoots,
+  type GpuArch,
+  type GpuChip,
+  type IssueGpuBromOptions,
+  type IssueGpuFmcLeafOptions,
+  type IssueNvidiaCertificateOptions,
+  type NvidiaCertificateOptions,
+  type NvidiaKeyRole,
+  type SimulatedNvidiaRoots,
+} from './tee/simulated/nvidia-ca.js'
+export {
+  RIM_ALGORITHM,
+  composeRim,
+  signRim,
+  type ComposeRimOptions,
+  type RimMeasurement,
+  type RimSigner,
+} from './tee/simulated/nvidia-rim.js'
+export {
+  DRIVER_RIM_ALTERNATIVES,
+  DRIVER_RIM_INDICES,
+  GPU_MEASUREMENT_COUNT,
+  SIMULATED_GPU_BOARD,
+  VBIOS_RIM_INDICES,
+  createSimulatedGpu,
+  type GpuReport,
+  type SimulatedGpu,
+  type SimulatedGpuBoard,
+  type SimulatedGpuOptions,
+  type SimulatedGpuRims,
+  type SimulatedRim,
+} from './tee/simulated/gpu.js'
