@@ -24,3 +24,38 @@ export { evaluateSevSnpPolicy } from './policy/sev-snp.js'
 export { CheckCollector, type Check, type CheckStatus, type Result, type ResultError } from './result.js'
 export { VerificationError, PolicyError, VouchError, VERIFICATION_ERROR_CODES, POLICY_ERROR_CODES, type ErrorCode, type VerificationErrorCode, type PolicyErrorCode } from './errors.js'
 export { clearVerifierCaches } from './caches.js'
+export { verifyNvidiaGpu, verifyNvidiaGpus, checkNvidiaGpu, type NvidiaGpuInput, type NvidiaGpuVerifyOptions, type NvidiaGpusClaims, type RimInput, type GpuFacts } from './nvidia/verify.js'
+export type { NvidiaGpuClaims, RimSummary, MeasurementMismatch } from './nvidia/claims.js'
+export { DEFAULT_NVIDIA_TRUST, NVIDIA_DEVICE_IDENTITY_CA, NVIDIA_RIM_ROOT_CA, SIMULATED_NVIDIA_DEVICE_ROOT, SIMULATED_NVIDIA_RIM_ROOT, type NvidiaAnchor, type NvidiaTrust } from './nvidia/trust.js'
+export { verifyRim, checkRim, parseRim, MAX_RIM_BYTES, RIM_MAX_INDEX, RIM_SIGNATURE_ALGORITHMS, type RimDocument, type RimMeasurement, type RimClaims, type RimVerifyOptions, type RimCheck } from './nvidia/rim.js'
+export { compareGoldenMeasurements, NVDEC0_RIM_INDEX, GOLDEN_MEASUREMENT_SIZE, type GoldenComparison, type GoldenMismatch, type GoldenSource } from './nvidia/golden.js'
+export { evaluateNvidiaGpuPolicy, evaluateGpuCount } from './policy/nvidia-gpu.js'
+export {
+  fetchNvidiaCollateral,
+  NVIDIA_RIM_SERVICE_URL,
+  NVIDIA_OCSP_URL,
+  NVIDIA_MIN_INTERVAL_MS,
+  NVIDIA_RETRIES,
+  type FetchNvidiaCollateralOptions,
+  type NvidiaGpuCollateralInput,
+  type NvidiaCollateralItem,
+  type NvidiaCollateralKind,
+  type NvidiaCollateralSummary,
+} from './trust/nvidia.js'
+export {
+  parseOcspResponse,
+  checkOcspStatus,
+  evaluateOcspOutcome,
+  buildOcspRequest,
+  OCSP_CLOCK_SKEW_MS,
+  type OcspResponse,
+  type OcspStatus,
+  type OcspCertStatus,
+  type OcspOutcome,
+  type OcspOutcomePolicy,
+  type CheckOcspOptions,
+  type OcspRequestOptions,
+  type OcspHashAlgorithm,
+  type CrlReason,
+} from './x509/ocsp.js'
+export { gpuRimIds, type GpuRimIds } from './nvidia/rim-ids.js'

@@ -19,6 +19,8 @@ export interface Check {
   code?: ErrorCode
   /** On failure: what to change to make it pass, where that is knowable. */
   hint?: string
+  /** A pass that deserves attention (bytes nobody signed were ignored, for example). */
+  warning?: true
 }
 
 /** A failure, as listed in `Result.errors`. */
@@ -49,6 +51,11 @@ export class CheckCollector {
 
   pass(id: string, detail: string): void {
     this.checks.push({ id, status: 'pass', detail })
+  }
+
+  /** A check that passes but should be read: the detail says what was noticed and ignored. */
+  warn(id: string, detail: string): void {
+    this.checks.push({ id, status: 'pass', detail, warning: true })
   }
 
   skip(id: string, reason: string): void {

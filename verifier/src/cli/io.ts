@@ -1,8 +1,9 @@
 /** File and argument handling for the CLI: the only place the verifier package reads files for verification. */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fromHex } from '@vouch/protocol'
 import { parsePolicy } from '../policy/parse.js'
 import type { Policy } from '../policy/types.js'
+import { defaultTrustDir, TrustStore } from '../trust/store.js'
 
 /** A problem with how the command was called or with an input it could not read: exit code 2. */
 export class UsageError extends Error {
@@ -47,4 +48,17 @@ export function parseHexFlag(value: string | undefined, flag: string, length: nu
   } catch (error) {
     throw new UsageError((error as Error).message)
   }
+}
+
+/**
+ * The trust directory a verification may complete its inputs from: `--trust-dir DIR` (which must
+ * exist), else the default one when it exists; none with `--no-trust-dir`.
+ */
+export function openTrustDir(values: { 'trust-dir'?: string | undefined; 'no-trust-dir'?: boolean | undefined }): TrustStore | null {
+  if (values['no-trust-dir'] && values['trust-dir'] !== undefined) throw new UsageError('--trust-dir and --no-trust-dir exclude each other')
+  if (values['no-trust-dir']) return null
+  const dir = values['trust-dir'] ?? defaultTrustDir()
+  if (existsSync(dir)) return new TrustStore(dir)
+  if (values['trust-dir'] !== undefined) throw new UsageError(`--trust-dir ${dir}: no such directory`)
+  return null
 }

@@ -2,7 +2,9 @@
  * `vouch-verify`: verify attestation evidence offline against a policy (DESIGN.md §5).
  * Exit codes: 0 accepted, 1 rejected, 2 usage error or unreadable input.
  */
+import { NVIDIA_GPU_USAGE, runNvidiaGpu } from './nvidia-gpu.js'
 import { POLICY_USAGE, runPolicy } from './policy.js'
+import { RIM_USAGE, runRim } from './rim.js'
 import { runSevSnp, SEV_SNP_USAGE } from './sev-snp.js'
 import { runTrust, TRUST_USAGE } from './trust.js'
 import { UsageError } from './io.js'
@@ -12,6 +14,8 @@ type Command = (args: string[], out: (text: string) => void, err: (text: string)
 
 const COMMANDS: Record<string, { run: Command; usage: string }> = {
   'sev-snp': { run: runSevSnp, usage: SEV_SNP_USAGE },
+  'nvidia-gpu': { run: runNvidiaGpu, usage: NVIDIA_GPU_USAGE },
+  rim: { run: runRim, usage: RIM_USAGE },
   policy: { run: runPolicy, usage: POLICY_USAGE },
   trust: { run: runTrust, usage: TRUST_USAGE },
 }

@@ -25,7 +25,8 @@ export function renderChecks(checks: readonly Check[], width = 100): string {
   const out = [`  ${'CHECK'.padEnd(idWidth)}  STATUS  DETAIL`]
   for (const check of checks) {
     const [first, ...rest] = wrap(check.detail, detailWidth)
-    out.push(`  ${check.id.padEnd(idWidth)}  ${STATUS[check.status].padEnd(6)}  ${first}`)
+    const status = check.warning ? 'warn' : STATUS[check.status]
+    out.push(`  ${check.id.padEnd(idWidth)}  ${status.padEnd(6)}  ${first}`)
     for (const line of rest) out.push(`${pad}  ${line}`)
     if (check.status === 'fail') {
       if (check.code) out.push(`${pad}  [${check.code}]`)

@@ -1,11 +1,9 @@
 /** `vouch-verify sev-snp`: verify one SEV-SNP report with its certificates, CRLs and a policy. */
-import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { Result } from '../result.js'
 import type { SevSnpClaims } from '../sev-snp/claims.js'
 import { verifySevSnp, type SevSnpInput } from '../sev-snp/verify.js'
-import { defaultTrustDir, TrustStore } from '../trust/store.js'
-import { loadPolicy, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
+import { loadPolicy, openTrustDir, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
 import { renderResult } from './render.js'
 import { fillFromTrustDir } from './trust-dir.js'
 
@@ -72,11 +70,9 @@ export async function runSevSnp(args: string[], out: (text: string) => void, err
   const policy = values.policy === undefined ? undefined : loadPolicy(values.policy)
 
   let notes: string[] = []
-  if (values['no-trust-dir'] && values['trust-dir'] !== undefined) throw new UsageError('--trust-dir and --no-trust-dir exclude each other')
-  if (!values['no-trust-dir'] && (input.vek === undefined || input.chain === undefined || input.crls === undefined)) {
-    const dir = values['trust-dir'] ?? defaultTrustDir()
-    if (values['trust-dir'] !== undefined && !existsSync(dir)) throw new UsageError(`--trust-dir ${dir}: no such directory`)
-    if (existsSync(dir)) notes = fillFromTrustDir(input, new TrustStore(dir), at, policy?.sevSnp?.allowStaleCrl ?? false)
+  const store = openTrustDir(values)
+  if (store !== null && (input.vek === undefined || input.chain === undefined || input.crls === undefined)) {
+    notes = fillFromTrustDir(input, store, at, policy?.sevSnp?.allowStaleCrl ?? false)
   }
 
   const result: Result<SevSnpClaims | null> = await verifySevSnp(input, {

@@ -15,6 +15,8 @@ import type {
   PolicyIssue,
   PolicyPosition,
   SevSnpPolicy,
+  NvidiaGpuPolicy,
+  GpuArchitecture,
   TcbMinimums,
 } from './types.js'
 
@@ -505,12 +507,29 @@ interface SevSnpDocument {
   allowProvisionalFirmware?: boolean
 }
 
+interface NvidiaGpuDocument {
+  required: boolean
+  allowedArchitectures: GpuArchitecture[]
+  count?: number
+  requireRimMatch: boolean
+  requireOcsp: boolean
+  allowOcspUnknown?: boolean
+  ocspRevokedGracePeriod?: string
+  minimumDriverVersion?: string
+  allowedDriverVersions?: string[]
+  minimumVbiosVersion?: string
+  allowedVbiosVersions?: string[]
+  requireProtectedPcie?: boolean
+  requireNvdec0Disabled?: boolean
+}
+
 interface PolicyDocument {
   version: 1
   name: string
   description?: string
   allowSimulated: boolean
   sevSnp?: SevSnpDocument
+  nvidiaGpu?: NvidiaGpuDocument
 }
 
 const HEX_LISTS = ['measurements', 'hostData', 'idKeyDigests', 'authorKeyDigests', 'chipIds'] as const
@@ -582,7 +601,31 @@ function toPolicy(doc: PolicyDocument, src: Source): Policy {
     },
   }
   if (doc.sevSnp !== undefined) policy.sevSnp = toSevSnpPolicy(doc.sevSnp)
+  if (doc.nvidiaGpu !== undefined) policy.nvidiaGpu = toNvidiaGpuPolicy(doc.nvidiaGpu)
   return deepFreeze(policy)
+}
+
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+function toNvidiaGpuPolicy(doc: NvidiaGpuDocument): NvidiaGpuPolicy {
+  // The schema's pattern guarantees digits followed by one unit letter.
+  const grace = doc.ocspRevokedGracePeriod ?? '0s'
+  const out: Mutable<NvidiaGpuPolicy> = {
+    required: doc.required,
+    allowedArchitectures: [...doc.allowedArchitectures],
+    requireRimMatch: doc.requireRimMatch,
+    requireOcsp: doc.requireOcsp,
+    allowOcspUnknown: doc.allowOcspUnknown ?? false,
+    ocspRevokedGracePeriodMs: Number(grace.slice(0, -1)) * DURATION_UNIT_MS[grace.slice(-1)]!,
+  }
+  if (doc.count !== undefined) out.count = doc.count
+  if (doc.minimumDriverVersion !== undefined) out.minimumDriverVersion = doc.minimumDriverVersion
+  if (doc.allowedDriverVersions !== undefined) out.allowedDriverVersions = [...doc.allowedDriverVersions]
+  if (doc.minimumVbiosVersion !== undefined) out.minimumVbiosVersion = doc.minimumVbiosVersion.toUpperCase()
+  if (doc.allowedVbiosVersions !== undefined) out.allowedVbiosVersions = doc.allowedVbiosVersions.map((v) => v.toUpperCase())
+  if (doc.requireProtectedPcie !== undefined) out.requireProtectedPcie = doc.requireProtectedPcie
+  if (doc.requireNvdec0Disabled !== undefined) out.requireNvdec0Disabled = doc.requireNvdec0Disabled
+  return out
 }
 
 function toSevSnpPolicy(doc: SevSnpDocument): SevSnpPolicy {

@@ -76,6 +76,11 @@ export const policySchema = {
       description:
         'Optional. Rules for AMD SEV-SNP evidence. Left out: SEV-SNP evidence is rejected under this policy.',
     },
+    nvidiaGpu: {
+      $ref: '#/$defs/nvidiaGpu',
+      description:
+        'Optional. Rules for NVIDIA confidential-GPU evidence. Left out: GPU evidence is rejected under this policy.',
+    },
   },
   $defs: {
     sevSnp: {
@@ -245,6 +250,110 @@ export const policySchema = {
             'from the CURRENT one (an update that is not committed and can still be rolled back). true: accept it.',
         },
       },
+    },
+    nvidiaGpu: {
+      type: 'object',
+      description: 'Rules for NVIDIA confidential-computing GPUs (Hopper H100/H200, Blackwell B200).',
+      additionalProperties: false,
+      required: ['required', 'allowedArchitectures', 'requireRimMatch', 'requireOcsp'],
+      properties: {
+        required: {
+          type: 'boolean',
+          description:
+            'Required. true: evidence without any GPU is rejected (a deployment that must run on confidential GPUs). ' +
+            'false: CPU-only evidence is accepted, and GPUs that are present must pass every rule here.',
+        },
+        allowedArchitectures: {
+          type: 'array',
+          description: 'Required. GPU architectures whose evidence is accepted. Non-empty, no repeats.',
+          items: { type: 'string', enum: ['HOPPER', 'BLACKWELL'] },
+          minItems: 1,
+          uniqueItems: true,
+        },
+        count: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 64,
+          description:
+            'Optional; unset = any number. Exactly how many GPUs the evidence must attest (8 for an HGX node); more ' +
+            'or fewer are rejected.',
+        },
+        requireRimMatch: {
+          type: 'boolean',
+          description:
+            'Required. true: the driver and VBIOS RIMs for each GPU must be given, verify under the pinned NVIDIA RIM ' +
+            'root, name the versions the report carries, and every active golden measurement must match. false: ' +
+            'RIMs are compared only when supplied.',
+        },
+        requireOcsp: {
+          type: 'boolean',
+          description:
+            'Required. true: OCSP responses for the device chain (certificates 1..3) and for each RIM chain must be ' +
+            'given and verify; a missing one rejects. false: revocation is checked only when responses are supplied.',
+        },
+        allowOcspUnknown: {
+          type: 'boolean',
+          default: false,
+          description:
+            'Optional; unset = false. Whether an OCSP status "unknown" (the responder does not know the certificate) ' +
+            'is accepted; false rejects it.',
+        },
+        ocspRevokedGracePeriod: {
+          type: 'string',
+          pattern: '^[0-9]{1,6}(s|m|h|d)$',
+          patternErrorMessage: 'must be a duration such as "0s", "30m", "48h" or "7d"',
+          description:
+            'Optional; unset = "0s". How long after its revocation time a certificate reported "revoked" is still ' +
+            'accepted, trading security for availability while a fleet is updated. "0s" accepts no revoked ' +
+            'certificate.',
+        },
+        minimumDriverVersion: {
+          $ref: '#/$defs/driverVersion',
+          description: 'Optional; unset = unchecked. Lowest GPU driver version accepted, compared part by part.',
+        },
+        allowedDriverVersions: {
+          type: 'array',
+          description: 'Optional; unset = unchecked. Driver versions accepted; the report must name one of them.',
+          items: { $ref: '#/$defs/driverVersion' },
+          minItems: 1,
+          uniqueItems: true,
+        },
+        minimumVbiosVersion: {
+          $ref: '#/$defs/vbiosVersion',
+          description: 'Optional; unset = unchecked. Lowest VBIOS version accepted, compared group by group.',
+        },
+        allowedVbiosVersions: {
+          type: 'array',
+          description: 'Optional; unset = unchecked. VBIOS versions accepted; the report must name one of them.',
+          items: { $ref: '#/$defs/vbiosVersion' },
+          minItems: 1,
+          uniqueItems: true,
+        },
+        requireProtectedPcie: {
+          type: 'boolean',
+          description:
+            'Optional; unset = unchecked. true: every GPU must report protected-PCIe mode (PPCIe, multi-GPU with ' +
+            'NVSwitches). false: every GPU must report normal mode.',
+        },
+        requireNvdec0Disabled: {
+          type: 'boolean',
+          description:
+            'Optional; unset = unchecked. true: NVDEC0 must be reported disabled (then its measurement, RIM index 35, ' +
+            'is not compared, as NVIDIA\'s verifier does). false: it must be enabled.',
+        },
+      },
+    },
+    driverVersion: {
+      type: 'string',
+      description: 'An NVIDIA driver version such as "580.159.03".',
+      pattern: '^[0-9]{1,4}(\\.[0-9]{1,4}){1,3}$',
+      patternErrorMessage: 'must be a driver version such as "580.159.03"',
+    },
+    vbiosVersion: {
+      type: 'string',
+      description: 'A VBIOS version such as "96.00.74.00.20": five groups of two hex digits.',
+      pattern: '^[0-9a-fA-F]{2}(\\.[0-9a-fA-F]{2}){4}$',
+      patternErrorMessage: 'must be a VBIOS version such as "96.00.74.00.20"',
     },
     measurement: hex(48, 'MEASUREMENT', 'A MEASUREMENT (launch digest): 48 bytes as 96 hex characters.'),
     hostData: hex(32, 'HOST_DATA', 'A HOST_DATA value: 32 bytes as 64 hex characters.'),

@@ -5,6 +5,9 @@
  */
 import type { FirmwareVersion, Product, SigningKey } from '@vouch/protocol'
 
+/** NVIDIA GPU architectures with confidential computing. */
+export type GpuArchitecture = 'HOPPER' | 'BLACKWELL'
+
 /** A 1-based position in the policy file. */
 export interface PolicyPosition {
   line: number
@@ -121,6 +124,8 @@ export interface Policy {
   readonly allowSimulated: boolean
   /** Rules for SEV-SNP evidence. Absent: SEV-SNP evidence is rejected under this policy. */
   readonly sevSnp?: SevSnpPolicy
+  /** Rules for NVIDIA GPU evidence; absent: GPU evidence is rejected. */
+  readonly nvidiaGpu?: NvidiaGpuPolicy
   readonly source: PolicySource
   /**
    * Position of the field at a dotted `path` (`sevSnp.measurements`, `sevSnp.measurements[1]`): of its key, or of the
@@ -128,4 +133,29 @@ export interface Policy {
    * points at its section); `undefined` when no ancestor is written either.
    */
   locate(path: string): PolicyPosition | undefined
+}
+
+/** The `nvidiaGpu` section: rules for NVIDIA confidential GPUs. Each optional rule is unchecked when absent. */
+export interface NvidiaGpuPolicy {
+  /** Whether evidence must include at least one GPU. */
+  readonly required: boolean
+  /** Architectures accepted; non-empty, no repeats. */
+  readonly allowedArchitectures: readonly GpuArchitecture[]
+  /** Exact number of GPUs. Unset: any number. */
+  readonly count?: number
+  /** Whether driver and VBIOS RIMs must be given, verify, match the versions and every active golden value. */
+  readonly requireRimMatch: boolean
+  /** Whether OCSP responses for the device and RIM chains must be given and verify. */
+  readonly requireOcsp: boolean
+  /** Whether OCSP "unknown" is accepted. Filled in as `false` when the file leaves it out. */
+  readonly allowOcspUnknown: boolean
+  /** How long after revocation a revoked certificate is still accepted, in ms. Filled in as 0. */
+  readonly ocspRevokedGracePeriodMs: number
+  readonly minimumDriverVersion?: string
+  readonly allowedDriverVersions?: readonly string[]
+  /** Upper-case, as NVIDIA prints VBIOS versions. */
+  readonly minimumVbiosVersion?: string
+  readonly allowedVbiosVersions?: readonly string[]
+  readonly requireProtectedPcie?: boolean
+  readonly requireNvdec0Disabled?: boolean
 }

@@ -1,14 +1,17 @@
 /**
- * The on-disk trust cache that `vouch-verify trust fetch` fills and `vouch-verify sev-snp` reads:
- * AMD chains, CRLs and VCEKs in a directory laid out like KDS's URL space. The store only moves
- * bytes; it validates nothing. Whatever it returns is verified again by `verifySevSnp`, and
- * `fetchAmdCollateral` validates before it writes.
+ * The on-disk trust cache that `vouch-verify trust fetch` fills and `vouch-verify sev-snp` and
+ * `vouch-verify nvidia-gpu` read: AMD chains, CRLs and VCEKs in a directory laid out like KDS's URL
+ * space, and NVIDIA RIMs (by RIM id) and OCSP responses (by certificate). The store only moves
+ * bytes; it validates nothing. Whatever it returns is verified again by `verifySevSnp` (or
+ * `verifyNvidiaGpu`), and `fetchAmdCollateral` (`fetchNvidiaCollateral`) validates before it writes.
  *
  * ```
  * <dir>/amd/.last-request                                  start of the last KDS request (rate limit)
  * <dir>/amd/<Product>/<vcek|vlek>/cert_chain.pem           ASK (or ASVK) then ARK
  * <dir>/amd/<Product>/<vcek|vlek>/crl.der                  the CRL the ARK signs for that family
  * <dir>/amd/<Product>/vcek/<hwid hex>/<tcb key>.der        a VCEK, e.g. fmc0-bl1-tee0-snp2-ucode71.der
+ * <dir>/nvidia/rims/<RIM id>.xml                           a RIM as NVIDIA's RIM service serves it, e.g. NV_GPU_DRIVER_GH100_550.144.03.xml
+ * <dir>/nvidia/ocsp/<SHA-256 of the certificate DER>.der   the latest OCSP response about that certificate
  * ```
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
@@ -102,6 +105,8 @@ function writeAtomic(path: string, data: Uint8Array | string): void {
 }
 
 const PRODUCTS_OF_V2: readonly Product[] = ['Milan', 'Genoa']
+/** NVIDIA RIM ids (`NV_GPU_DRIVER_GH100_550.144.03`, `NV_GPU_VBIOS_1010_0200_882_96005E0001`) as file names. */
+const RIM_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/
 
 /** A trust directory. Synchronous I/O: the files are small and the callers are CLI commands. */
 export class TrustStore {
@@ -173,6 +178,44 @@ export class TrustStore {
   /** Caches a VCEK (DER). */
   writeVcek(product: Product, hwId: string, tcb: Tcb, der: Uint8Array): string {
     const path = this.vcekPath(product, hwId, tcb)
+    writeAtomic(path, der)
+    return path
+  }
+
+  /** Where the RIM with NVIDIA RIM service id `id` lives. */
+  rimPath(id: string): string {
+    // The id becomes a file name: only the characters NVIDIA's ids use may get there.
+    if (!RIM_ID.test(id)) throw new TypeError(`a RIM id must be letters, digits, '.', '_' or '-', not starting with '.', got "${id}"`)
+    return join(this.dir, 'nvidia', 'rims', `${id}.xml`)
+  }
+
+  /** The cached RIM as XML text, or null. */
+  readRim(id: string): string | null {
+    return readOptional(this.rimPath(id))?.toString('utf8') ?? null
+  }
+
+  /** Caches a RIM (the XML bytes exactly as served). */
+  writeRim(id: string, xml: Uint8Array | string): string {
+    const path = this.rimPath(id)
+    writeAtomic(path, xml)
+    return path
+  }
+
+  /** Where the OCSP response about the certificate whose DER has SHA-256 `certificateSha256` (lower-case hex) lives. */
+  ocspPath(certificateSha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(certificateSha256)) throw new TypeError(`a certificate SHA-256 must be 64 lower-case hex digits, got "${certificateSha256}"`)
+    return join(this.dir, 'nvidia', 'ocsp', `${certificateSha256}.der`)
+  }
+
+  /** The cached OCSP response (DER), or null. */
+  readOcsp(certificateSha256: string): Uint8Array | null {
+    const data = readOptional(this.ocspPath(certificateSha256))
+    return data === null ? null : new Uint8Array(data)
+  }
+
+  /** Caches an OCSP response (DER), replacing the previous one about the same certificate. */
+  writeOcsp(certificateSha256: string, der: Uint8Array): string {
+    const path = this.ocspPath(certificateSha256)
     writeAtomic(path, der)
     return path
   }
