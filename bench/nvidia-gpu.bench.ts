@@ -5,8 +5,8 @@
  */
 import { verify } from 'node:crypto'
 import { parseGpuAttestationReport } from '@vouch/protocol'
-import { clearVerifierCaches, parsePolicy, verifyNvidiaGpu } from '@vouch/verifier'
-import { fixturesMissing } from '../verifier/test/helpers/fixtures.js'
+import { clearVerifierCaches, parsePolicy, verifyNvidiaGpu, verifyRim } from '@vouch/verifier'
+import { fixturesMissing, fixtureText } from '../verifier/test/helpers/fixtures.js'
 import { loadGpuCases } from '../verifier/test/helpers/nvidia-cases.js'
 import { measure, measureInterleaved, ms, type Timing } from './lib/measure.js'
 import { pemToDer } from '../verifier/src/x509/pem.js'
@@ -40,6 +40,31 @@ export async function benchNvidiaGpu(log: (line: string) => void): Promise<strin
     log(`nvidia-gpu ${c.name}: bare ${ms(bare.median)} ms, warm ${ms(warm.median)} ms (${ratio.toFixed(2)}×), cold ${ms(cold.median)} ms`)
     rows.push(`| ${c.name} | ${c.expected.arch} ${c.expected.driverVersion} | ${ms(bare.median)} | ${ms(warm.median)} | ${ms(warm.p99)} | **${ratio.toFixed(2)}×** | ${ms(cold.median)} | ${ms(cold.p99)} |`)
   }
+  const rimRows: string[] = []
+  const rimCases: Array<{ name: string; xml: string; at: Date }> = [
+    { name: 'NV_GPU_DRIVER_GH100_550.144.03 (driver RIM)', xml: fixtureText('nvidia-gpu/rims/NV_GPU_DRIVER_GH100_550.144.03.xml'), at: new Date('2025-06-01T00:00:00Z') },
+    { name: '1010_0200_882_96005E0001 (VBIOS RIM)', xml: fixtureText('nvidia-gpu/cases/hopper-h100-545.00-with-rims/1010_0200_882_96005E0001_test_no_gpu.swidtag'), at: new Date('2024-06-01T00:00:00Z') },
+  ]
+  for (const r of rimCases) {
+    const check = async (): Promise<void> => {
+      const result = await verifyRim(r.xml, { at: r.at })
+      if (result.verdict !== 'accepted') throw new Error(`${r.name}: ${JSON.stringify(result.errors)}`)
+    }
+    const warm = await measure(check, { runs: WARM_RUNS })
+    const cold = await measure(check, { runs: 100, warmup: 10, before: clearVerifierCaches })
+    log(`rim ${r.name}: warm ${ms(warm.median)} ms, cold ${ms(cold.median)} ms`)
+    rimRows.push(`| ${r.name} | ${ms(warm.median)} | ${ms(cold.median)} | ${ms(cold.p99)} |`)
+  }
+  const withRims = loadGpuCases().find((k) => k.name === 'hopper-h100-545.00-with-rims')!
+  const rimsInput = { ...withRims.input, nonce: withRims.expected.nonce, rims: [fixtureText('nvidia-gpu/cases/hopper-h100-545.00-with-rims/Driver_RIM_test_no_gpu.swidtag'), rimCases[1]!.xml] }
+  const gpuWithRims = async (): Promise<void> => {
+    const result = await verifyNvidiaGpu(rimsInput, { at: new Date(withRims.expected.rimVerifyAt!) })
+    if (result.verdict !== 'accepted') throw new Error(`with RIMs: ${JSON.stringify(result.errors)}`)
+  }
+  const full = await measure(gpuWithRims, { runs: WARM_RUNS })
+  const fullCold = await measure(gpuWithRims, { runs: 100, warmup: 10, before: clearVerifierCaches })
+  log(`nvidia-gpu with both RIMs: warm ${ms(full.median)} ms, cold ${ms(fullCold.median)} ms`)
+
   return `## NVIDIA GPU report verification (\`bench/nvidia-gpu.bench.ts\`)
 
 Per real GPU fixture: parse the SPDM report, verify the five-certificate device chain to the pinned NVIDIA
@@ -52,5 +77,19 @@ runs): five certificates decoded and four chain signatures checked again. Millis
 | case | GPU | bare median | warm median | warm p99 | warm / bare | cold median | cold p99 |
 |---|---|---:|---:|---:|---:|---:|---:|
 ${rows.join('\n')}
+
+### RIM verification
+
+\`verifyRim\`: parse, KeyInfo chain to the pinned NVIDIA CoRIM signing root, validity, enveloped XMLDSig
+(C14N 1.1, SHA-384, ECDSA P-384). Warm reuses the parse and signature caches (keyed by the RIM's SHA-256);
+cold empties them (100 runs). Milliseconds.
+
+| RIM | warm median | cold median | cold p99 |
+|---|---:|---:|---:|
+${rimRows.join('\n')}
+
+A GPU report with both its RIMs (hopper-h100-545.00-with-rims at its \`rimVerifyAt\`: device chain,
+signature, nonce, two RIMs, 32 golden measurements compared): warm median ${ms(full.median)} ms, cold median
+${ms(fullCold.median)} ms.
 `
 }

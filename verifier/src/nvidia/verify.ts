@@ -248,7 +248,7 @@ export function checkNvidiaGpu(input: NvidiaGpuInput, options: NvidiaGpuVerifyOp
   checks.run(id('chain'), () => {
     const chain = toDerList(input.chain, 'device chain').map((der, i) => parseCertificate(der, `device chain certificate ${i + 1}`))
     identity = verifyDeviceChain(chain, trust.deviceRoots, at)
-    return `${chain.map((c) => commonName(c.subject)).join(' ← ')}: ${identity.anchor.simulated ? 'the simulated' : 'the pinned'} ${identity.anchor.name}`
+    return `${chain.map((c) => commonName(c.subject)).join(' ← ')}: the pinned ${identity.anchor.name}`
   })
   const device = identity as DeviceIdentity | null
   if (device !== null) {
