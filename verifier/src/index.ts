@@ -59,3 +59,4 @@ export {
   type CrlReason,
 } from './x509/ocsp.js'
 export { gpuRimIds, type GpuRimIds } from './nvidia/rim-ids.js'
+export type { HttpHooks } from './trust/http.js'

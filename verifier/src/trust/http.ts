@@ -1,28 +1,56 @@
 /**
- * The HTTP client `trust fetch` uses for NVIDIA's RIM service and OCSP responder: requests spaced by a
- * minimum interval, transient failures (network errors, HTTP 429 and 5xx, and answers the caller
- * calls transient) retried with Retry-After honoured, a per-request timeout and a body size limit.
- * The same approach as the AMD KDS client in kds.ts, without its cross-process spacing: NVIDIA's
- * services have no rule like KDS's one request per 10 seconds.
+ * The HTTP client `trust fetch` uses for AMD's KDS and for NVIDIA's RIM service and OCSP responder:
+ * requests spaced by a minimum interval, transient failures (network errors, HTTP 429 and 5xx, and
+ * answers the caller calls transient) retried with Retry-After honoured, a per-request timeout and a
+ * body size limit. Spacing is per client unless the caller keeps the last request's time somewhere
+ * shared: KDS's one request per 10 seconds is kept across processes through the trust store.
  */
 
 /** A Retry-After longer than this is not waited for: the item fails and the user can run again later. */
 const MAX_RETRY_AFTER_MS = 120_000
 
-/** How a {@link ServiceClient} behaves. Every field is required; callers fill in their defaults. */
+/** The transport of a collateral fetch, replaceable for tests and embedding. */
+export interface HttpHooks {
+  /** The HTTP client. Unset: the global `fetch`. */
+  fetch?: typeof globalThis.fetch
+  /** How to wait. Unset: a `setTimeout` promise. */
+  sleep?: (ms: number) => Promise<void>
+}
+
+/** Where a client keeps the start time of its last request, for spacing. */
+export interface LastRequestRecord {
+  /** The start of the last request, or null if none is known. */
+  read(): Date | null
+  write(at: Date): void
+}
+
+/** How a {@link ServiceClient} behaves. Callers fill in their defaults for the required fields. */
 export interface ServiceClientOptions {
-  /** The service, for messages ("NVIDIA RIM service"). */
+  /** The service as the subject of a sentence, for messages ("KDS", "the NVIDIA RIM service"). */
   service: string
-  fetch: typeof globalThis.fetch
-  sleep: (ms: number) => Promise<void>
+  /** The HTTP client. Unset: the global `fetch`. */
+  fetch?: HttpHooks['fetch'] | undefined
+  /** How to wait. Unset: a `setTimeout` promise. */
+  sleep?: HttpHooks['sleep'] | undefined
   now: () => Date
-  /** Minimum time between the starts of two requests of this client. */
+  /** Minimum time between the starts of two requests, as kept by `lastRequest`. */
   minIntervalMs: number
   /** Retries after a transient failure; 404 and other 4xx are never retried. */
   retries: number
+  /**
+   * The first retry waits at least this long, each later one twice the one before; 0: only
+   * `minIntervalMs` and Retry-After count.
+   */
+  backoffMs: number
   timeoutMs: number
   /** Answers larger than this are refused. */
   maxBodyBytes: number
+  /** Why an answer of so many bytes (over `maxBodyBytes`) is refused. Unset: it is over the limit. */
+  tooLarge?: (bytes: number) => string
+  /** Where the last request's start is kept. Unset: in this client, so spacing is per client. */
+  lastRequest?: LastRequestRecord
+  /** Set: every wait before a request (spacing, or a retry's delay) is logged as `waiting <s> s (<waitReason>)`. Unset: silent. */
+  waitReason?: string
   log: (line: string) => void
 }
 
@@ -54,22 +82,48 @@ function describeError(error: unknown): string {
   return cause instanceof Error && cause.message !== base ? `${base} (${cause.message})` : base
 }
 
+/** The options with every default filled in. */
+type Resolved = ServiceClientOptions & Required<HttpHooks> & { lastRequest: LastRequestRecord }
+
+/** A {@link LastRequestRecord} in memory. */
+function memoryRecord(): LastRequestRecord {
+  let last: Date | null = null
+  return {
+    read: () => last,
+    write: (at) => {
+      last = at
+    },
+  }
+}
+
 /** Requests to one service, spaced and retried. `requests` counts every attempt. */
 export class ServiceClient {
   requests = 0
-  readonly #o: ServiceClientOptions
-  #last: number | null = null
+  readonly #o: Resolved
 
   constructor(options: ServiceClientOptions) {
-    this.#o = { ...options, minIntervalMs: Math.max(0, options.minIntervalMs), retries: Math.max(0, Math.floor(options.retries)) }
+    this.#o = {
+      ...options,
+      fetch: options.fetch ?? globalThis.fetch,
+      sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+      minIntervalMs: Math.max(0, options.minIntervalMs),
+      retries: Math.max(0, Math.floor(options.retries)),
+      lastRequest: options.lastRequest ?? memoryRecord(),
+    }
   }
 
-  /** Waits until `minIntervalMs` after this client's last request started, and until `notBefore`. */
+  /** Waits until `minIntervalMs` after the last recorded request started, and until `notBefore`. */
   async #pace(notBefore: number): Promise<void> {
-    const now = this.#o.now().getTime()
-    const spaced = this.#last === null ? now : Math.min(this.#last, now) + this.#o.minIntervalMs
+    const o = this.#o
+    const now = o.now().getTime()
+    const last = o.lastRequest.read()?.getTime()
+    // A timestamp in the future (a clock stepped back) delays by one interval at most.
+    const spaced = last === undefined ? now : Math.min(last, now) + o.minIntervalMs
     const wait = Math.max(spaced, notBefore) - now
-    if (wait > 0) await this.#o.sleep(wait)
+    if (wait > 0) {
+      if (o.waitReason !== undefined) o.log(`waiting ${(wait / 1000).toFixed(1)} s (${o.waitReason})`)
+      await o.sleep(wait)
+    }
   }
 
   async request(req: ServiceRequest): Promise<ServiceResult> {
@@ -79,7 +133,6 @@ export class ServiceClient {
     for (let attempt = 1; ; attempt++) {
       await this.#pace(notBefore)
       this.requests++
-      this.#last = o.now().getTime()
       o.log(what)
       let failure: string
       let status: number | null = null
@@ -87,7 +140,13 @@ export class ServiceClient {
       try {
         const init: RequestInit = { method: req.method, signal: AbortSignal.timeout(o.timeoutMs), headers: { 'user-agent': 'vouch-verify', ...req.headers } }
         if (req.body !== undefined) init.body = Buffer.from(req.body)
-        const response = await o.fetch(req.url, init)
+        const pending = o.fetch(req.url, init)
+        // Read the time once the request is issued, so the next one is spaced from no earlier than this one's real
+        // start. `pending` is awaited below; the no-op catch only keeps it from going unhandled if the write throws.
+        const started = o.now()
+        pending.catch(() => {})
+        o.lastRequest.write(started)
+        const response = await pending
         status = response.status
         if (response.ok) {
           const got = await this.#body(response)
@@ -109,10 +168,10 @@ export class ServiceClient {
         return { ok: false, status, message: `${what}: ${failure}${attempt > 1 ? ` (gave up after ${attempt} attempts)` : ''}` }
       }
       if (retryAfter > MAX_RETRY_AFTER_MS) {
-        return { ok: false, status, message: `${what}: ${failure}, and the ${o.service} asks to wait ${Math.ceil(retryAfter / 1000)} s: try again later` }
+        return { ok: false, status, message: `${what}: ${failure}, and ${o.service} asks to wait ${Math.ceil(retryAfter / 1000)} s: try again later` }
       }
-      // Back off: at least one second, doubling per attempt, or what Retry-After asks if longer.
-      const wait = Math.max(o.minIntervalMs, 1000 * 2 ** (attempt - 1), retryAfter)
+      // Back off: the interval, the doubling back-off, or what Retry-After asks, whichever is longest.
+      const wait = Math.max(o.minIntervalMs, o.backoffMs * 2 ** (attempt - 1), retryAfter)
       o.log(`${failure}: retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${o.retries + 1})`)
       notBefore = o.now().getTime() + wait
     }
@@ -121,12 +180,14 @@ export class ServiceClient {
   /** The body, or why it is refused. */
   async #body(response: Response): Promise<Uint8Array | string> {
     const limit = this.#o.maxBodyBytes
+    const refuse = (bytes: number): string =>
+      this.#o.tooLarge?.(bytes) ?? `a ${bytes}-byte answer is over the ${limit}-byte limit`
     const declared = Number(response.headers.get('content-length') ?? '0')
     if (declared > limit) {
       await response.body?.cancel()
-      return `a ${declared}-byte answer is over the ${limit}-byte limit`
+      return refuse(declared)
     }
     const body = new Uint8Array(await response.arrayBuffer())
-    return body.length > limit ? `a ${body.length}-byte answer is over the ${limit}-byte limit` : body
+    return body.length > limit ? refuse(body.length) : body
   }
 }

@@ -30,6 +30,7 @@ import { productOfVek } from '../sev-snp/vek.js'
 import { commonName, parseCertificate, type Certificate } from '../x509/certificate.js'
 import { parseCrl, verifyCrlSignature, type Crl } from '../x509/crl.js'
 import { toDerList } from '../x509/pem.js'
+import { ServiceClient, type HttpHooks } from './http.js'
 import { tcbKey, type TrustStore } from './store.js'
 
 /** AMD KDS allows about one request every 10 seconds per client; faster clients get HTTP 429. */
@@ -38,15 +39,13 @@ export const AMD_KDS_MIN_INTERVAL_MS = 10_000
 export const AMD_KDS_RETRIES = 3
 /** Per-request timeout by default. */
 export const AMD_KDS_TIMEOUT_MS = 30_000
-/** A Retry-After longer than this is not waited for: the item fails and the user can run again later. */
-const MAX_RETRY_AFTER_MS = 120_000
 /** KDS answers are a few kilobytes; anything this large is not one. */
 const MAX_BODY_BYTES = 1 << 20
 /** Products a version 2 report can come from (it has no CPUID, and Turin reports are v3+), in lookup order. */
 const PRODUCTS_OF_V2: readonly Product[] = ['Milan', 'Genoa']
 
 /** What to fetch and how. Every option says what happens when it is unset. */
-export interface FetchAmdCollateralOptions {
+export interface FetchAmdCollateralOptions extends HttpHooks {
   /** Where validated collateral is cached. */
   store: TrustStore
   /** KDS base URL. Unset: {@link AMD_KDS_URL}. */
@@ -73,10 +72,6 @@ export interface FetchAmdCollateralOptions {
   retries?: number
   /** Per-request timeout. Unset: {@link AMD_KDS_TIMEOUT_MS}. */
   timeoutMs?: number
-  /** The HTTP client. Unset: the global `fetch`. */
-  fetch?: typeof globalThis.fetch
-  /** How to wait. Unset: a `setTimeout` promise. */
-  sleep?: (ms: number) => Promise<void>
   /** Progress lines (requests, waits, retries). Unset: silent. */
   log?: (line: string) => void
 }
@@ -114,110 +109,6 @@ export interface CollateralSummary {
   items: CollateralItem[]
   /** Things the user should know that are not failures (a VLEK cannot be fetched, a CRL is stale, ...). */
   notes: string[]
-}
-
-type GetResult = { ok: true; body: Uint8Array } | { ok: false; status: number | null; message: string }
-
-/** How long a Retry-After header asks to wait (delta-seconds or an HTTP date); 0 when absent or unreadable. */
-function retryAfterMs(value: string | null, now: Date): number {
-  if (value === null) return 0
-  const text = value.trim()
-  if (/^\d+$/.test(text)) return Number(text) * 1000
-  const at = Date.parse(text)
-  return Number.isNaN(at) ? 0 : Math.max(0, at - now.getTime())
-}
-
-function describeError(error: unknown): string {
-  const cause = (error as { cause?: unknown }).cause
-  const base = error instanceof Error ? error.message : String(error)
-  return cause instanceof Error && cause.message !== base ? `${base} (${cause.message})` : base
-}
-
-/** GETs from KDS with request spacing shared through the store and retries of transient failures. */
-class KdsClient {
-  requests = 0
-  readonly #store: TrustStore
-  readonly #fetch: typeof globalThis.fetch
-  readonly #sleep: (ms: number) => Promise<void>
-  readonly #now: () => Date
-  readonly #minIntervalMs: number
-  readonly #retries: number
-  readonly #timeoutMs: number
-  readonly #log: (line: string) => void
-
-  constructor(options: FetchAmdCollateralOptions, now: () => Date, log: (line: string) => void) {
-    this.#store = options.store
-    this.#fetch = options.fetch ?? globalThis.fetch
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
-    this.#now = now
-    this.#minIntervalMs = Math.max(0, options.minIntervalMs ?? AMD_KDS_MIN_INTERVAL_MS)
-    this.#retries = Math.max(0, Math.floor(options.retries ?? AMD_KDS_RETRIES))
-    this.#timeoutMs = options.timeoutMs ?? AMD_KDS_TIMEOUT_MS
-    this.#log = log
-  }
-
-  /** Waits until `minIntervalMs` after the last request any process recorded in the store, and until `notBefore`. */
-  async #pace(notBefore: number): Promise<void> {
-    const now = this.#now().getTime()
-    const last = this.#store.readLastRequest()?.getTime()
-    // A timestamp in the future (a clock stepped back) delays by one interval at most.
-    const spaced = last === undefined ? now : Math.min(last, now) + this.#minIntervalMs
-    const wait = Math.max(spaced, notBefore) - now
-    if (wait > 0) {
-      this.#log(`waiting ${(wait / 1000).toFixed(1)} s (KDS allows one request every ${this.#minIntervalMs / 1000} s)`)
-      await this.#sleep(wait)
-    }
-  }
-
-  async get(url: string): Promise<GetResult> {
-    let notBefore = 0
-    for (let attempt = 1; ; attempt++) {
-      await this.#pace(notBefore)
-      this.requests++
-      this.#log(`GET ${url}`)
-      let failure: string
-      let status: number | null = null
-      let retryAfter = 0
-      try {
-        const pending = this.#fetch(url, { signal: AbortSignal.timeout(this.#timeoutMs), headers: { 'user-agent': 'vouch-verify' } })
-        // Read the time once the request is issued, so the next one is spaced from no earlier than this one's real
-        // start. `pending` is awaited below; the no-op catch only keeps it from going unhandled if the write throws.
-        const started = this.#now()
-        pending.catch(() => {})
-        this.#store.writeLastRequest(started)
-        const response = await pending
-        status = response.status
-        if (response.ok) return await this.#body(url, response)
-        await response.body?.cancel()
-        failure = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`
-        // Only rate limiting and server errors can go away by themselves.
-        if (status !== 429 && status < 500) return { ok: false, status, message: `GET ${url}: ${failure}` }
-        retryAfter = retryAfterMs(response.headers.get('retry-after'), this.#now())
-      } catch (error) {
-        failure = `request failed: ${describeError(error)}`
-      }
-      if (attempt > this.#retries) {
-        return { ok: false, status, message: `GET ${url}: ${failure}${attempt > 1 ? ` (gave up after ${attempt} attempts)` : ''}` }
-      }
-      if (retryAfter > MAX_RETRY_AFTER_MS) {
-        return { ok: false, status, message: `GET ${url}: ${failure}, and KDS asks to wait ${Math.ceil(retryAfter / 1000)} s: try again later` }
-      }
-      const wait = Math.max(this.#minIntervalMs, retryAfter)
-      this.#log(`${failure}: retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${this.#retries + 1})`)
-      notBefore = this.#now().getTime() + wait
-    }
-  }
-
-  async #body(url: string, response: Response): Promise<GetResult> {
-    const declared = Number(response.headers.get('content-length') ?? '0')
-    if (declared > MAX_BODY_BYTES) {
-      await response.body?.cancel()
-      return { ok: false, status: response.status, message: `GET ${url}: a ${declared}-byte answer is not KDS collateral` }
-    }
-    const body = new Uint8Array(await response.arrayBuffer())
-    if (body.length > MAX_BODY_BYTES) return { ok: false, status: response.status, message: `GET ${url}: a ${body.length}-byte answer is not KDS collateral` }
-    return { ok: true, body }
-  }
 }
 
 /** A chain that passed {@link validateChain}. */
@@ -312,12 +203,12 @@ class Run {
   readonly #chains = new Map<string, ValidChain | null>()
   readonly #crlsDone = new Set<string>()
   readonly #store: TrustStore
-  readonly #client: KdsClient
+  readonly #client: ServiceClient
   readonly #kdsUrl: string
   readonly #now: () => Date
   readonly #log: (line: string) => void
 
-  constructor(store: TrustStore, client: KdsClient, kdsUrl: string, now: () => Date, log: (line: string) => void) {
+  constructor(store: TrustStore, client: ServiceClient, kdsUrl: string, now: () => Date, log: (line: string) => void) {
     this.#store = store
     this.#client = client
     this.#kdsUrl = kdsUrl
@@ -348,7 +239,7 @@ class Run {
       }
     }
     if (result === null) {
-      const got = await this.#client.get(base.url)
+      const got = await this.#client.request({ method: 'GET', url: base.url })
       if (!got.ok) this.items.push(this.#failed(base, { code: 'ERR_COLLATERAL_FETCH', message: got.message }))
       else {
         try {
@@ -394,7 +285,7 @@ class Run {
       return
     }
     if (cached !== null) this.#log(`the cached ${product} ${family} CRL is past its nextUpdate: fetching a newer one`)
-    const got = await this.#client.get(base.url)
+    const got = await this.#client.request({ method: 'GET', url: base.url })
     if (!got.ok) {
       const stale = cached !== null ? ` (the cached CRL, ${describeCrl(cached)}, is kept but is stale)` : ''
       this.items.push(this.#failed(base, { code: 'ERR_COLLATERAL_FETCH', message: `${got.message}${stale}` }))
@@ -449,7 +340,7 @@ class Run {
         this.#log(`the cached VCEK ${tcbKey(tcb, product)} is not valid (${errorOf(error).message}): fetching it again`)
       }
     }
-    const got = await this.#client.get(base.url)
+    const got = await this.#client.request({ method: 'GET', url: base.url })
     if (!got.ok) {
       const message = got.status === 404 ? `KDS has no VCEK for this chip and TCB: ${got.message}` : got.message
       return this.#failed(base, { code: 'ERR_COLLATERAL_FETCH', message })
@@ -504,6 +395,30 @@ class Run {
 }
 
 /**
+ * The client for KDS: requests spaced across processes through the store's last-request time, and a
+ * retry waits the interval or Retry-After, with no back-off of its own.
+ */
+function kdsClient(options: FetchAmdCollateralOptions, now: () => Date, log: (line: string) => void): ServiceClient {
+  const { store } = options
+  const minIntervalMs = Math.max(0, options.minIntervalMs ?? AMD_KDS_MIN_INTERVAL_MS)
+  return new ServiceClient({
+    service: 'KDS',
+    fetch: options.fetch,
+    sleep: options.sleep,
+    now,
+    minIntervalMs,
+    retries: options.retries ?? AMD_KDS_RETRIES,
+    backoffMs: 0,
+    timeoutMs: options.timeoutMs ?? AMD_KDS_TIMEOUT_MS,
+    maxBodyBytes: MAX_BODY_BYTES,
+    tooLarge: (bytes) => `a ${bytes}-byte answer is not KDS collateral`,
+    lastRequest: { read: () => store.readLastRequest(), write: (at) => store.writeLastRequest(at) },
+    waitReason: `KDS allows one request every ${minIntervalMs / 1000} s`,
+    log,
+  })
+}
+
+/**
  * Fetches AMD collateral into `options.store`: for `options.report`, its product's chain, CRL and (a
  * VCEK report) VCEK; for each of `options.products`, the chain and CRL of each of `options.families`.
  * Cached chains and VCEKs are kept forever, a cached CRL until its nextUpdate; cached items are
@@ -519,7 +434,7 @@ class Run {
 export async function fetchAmdCollateral(options: FetchAmdCollateralOptions): Promise<CollateralSummary> {
   const now = options.now ?? (() => new Date())
   const log = options.log ?? (() => {})
-  const client = new KdsClient(options, now, log)
+  const client = kdsClient(options, now, log)
   const run = new Run(options.store, client, options.kdsUrl ?? AMD_KDS_URL, now, log)
   if (options.report !== undefined) await run.report(options.report, options.reportProducts)
   for (const product of options.products ?? []) {

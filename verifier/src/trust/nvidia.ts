@@ -27,7 +27,7 @@ import {
   type OcspStatus,
 } from '../x509/ocsp.js'
 import { toDerList, type DerInput } from '../x509/pem.js'
-import { ServiceClient } from './http.js'
+import { ServiceClient, type HttpHooks } from './http.js'
 import type { CollateralStatus } from './kds.js'
 import type { TrustStore } from './store.js'
 
@@ -41,6 +41,8 @@ export const NVIDIA_MIN_INTERVAL_MS = 200
 export const NVIDIA_RETRIES = 3
 /** Per-request timeout by default. */
 export const NVIDIA_TIMEOUT_MS = 30_000
+/** The first retry waits at least this long, each later one twice as long. */
+const BACKOFF_MS = 1000
 /** The RIM service's JSON holds a base64 RIM: a bit over 4/3 of the largest RIM accepted. */
 const MAX_RIM_ANSWER_BYTES = 2 * MAX_RIM_BYTES
 /** OCSP responses are a few kilobytes. */
@@ -55,7 +57,7 @@ export interface NvidiaGpuCollateralInput {
 }
 
 /** What to fetch and how. Every option says what happens when it is unset. */
-export interface FetchNvidiaCollateralOptions {
+export interface FetchNvidiaCollateralOptions extends HttpHooks {
   /** Where validated collateral is cached. */
   store: TrustStore
   /** The GPUs; RIMs and OCSP responses they share are fetched once. */
@@ -78,10 +80,6 @@ export interface FetchNvidiaCollateralOptions {
   retries?: number
   /** Per-request timeout. Unset: {@link NVIDIA_TIMEOUT_MS}. */
   timeoutMs?: number
-  /** The HTTP client. Unset: the global `fetch`. */
-  fetch?: typeof globalThis.fetch
-  /** How to wait. Unset: a `setTimeout` promise. */
-  sleep?: (ms: number) => Promise<void>
   /** Progress lines (requests, retries, refreshes). Unset: silent. */
   log?: (line: string) => void
 }
@@ -223,17 +221,19 @@ class Run {
   readonly #log: (line: string) => void
 
   constructor(options: FetchNvidiaCollateralOptions, now: () => Date, log: (line: string) => void) {
+    // Spacing is per client and per process: NVIDIA's services have no rule like KDS's one request per 10 seconds.
     const common = {
-      fetch: options.fetch ?? globalThis.fetch,
-      sleep: options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
+      fetch: options.fetch,
+      sleep: options.sleep,
       now,
       minIntervalMs: options.minIntervalMs ?? NVIDIA_MIN_INTERVAL_MS,
       retries: options.retries ?? NVIDIA_RETRIES,
+      backoffMs: BACKOFF_MS,
       timeoutMs: options.timeoutMs ?? NVIDIA_TIMEOUT_MS,
       log,
     }
-    this.#rimClient = new ServiceClient({ ...common, service: 'NVIDIA RIM service', maxBodyBytes: MAX_RIM_ANSWER_BYTES })
-    this.#ocspClient = new ServiceClient({ ...common, service: 'NVIDIA OCSP responder', maxBodyBytes: MAX_OCSP_ANSWER_BYTES })
+    this.#rimClient = new ServiceClient({ ...common, service: 'the NVIDIA RIM service', maxBodyBytes: MAX_RIM_ANSWER_BYTES })
+    this.#ocspClient = new ServiceClient({ ...common, service: 'the NVIDIA OCSP responder', maxBodyBytes: MAX_OCSP_ANSWER_BYTES })
     this.#store = options.store
     this.#rimUrl = options.rimUrl ?? NVIDIA_RIM_SERVICE_URL
     this.#ocspUrl = options.ocspUrl ?? NVIDIA_OCSP_URL

@@ -5,15 +5,16 @@
 import 'reflect-metadata'
 import assert from 'node:assert/strict'
 import { webcrypto } from 'node:crypto'
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { afterEach, beforeEach, describe, test } from 'node:test'
 import * as x509 from '@peculiar/x509'
 import { decodeTcb, kdsHwId, parseAttestationReport, type Product } from '@vouch/protocol'
 import { fetchAmdCollateral, TrustStore, verifySevSnp, type CollateralSummary, type FetchAmdCollateralOptions } from '@vouch/verifier'
 import { FakeKds } from '../helpers/fake-kds.js'
 import { fixtureBytes, fixtureText, fixturesMissing } from '../helpers/fixtures.js'
+import { fakeClock, files } from '../helpers/trust-testkit.js'
 
 const skip = fixturesMissing('sev-snp')
 
@@ -21,29 +22,6 @@ const skip = fixturesMissing('sev-snp')
 const CRL_FRESH = '2026-09-01T00:00:00Z'
 /** Past those CRLs' nextUpdate. */
 const CRL_STALE = '2026-10-05T00:00:00Z'
-
-/** A clock that only moves when told to, and a sleep that records the wait and moves the clock. */
-function fakeClock(start: string): { now: () => Date; sleep: (ms: number) => Promise<void>; sleeps: number[] } {
-  let t = new Date(start).getTime()
-  const sleeps: number[] = []
-  return {
-    now: () => new Date(t),
-    sleep: async (ms) => {
-      sleeps.push(ms)
-      t += ms
-    },
-    sleeps,
-  }
-}
-
-/** Every file in the store, relative to its directory, sorted. */
-function files(dir: string): string[] {
-  if (!existsSync(dir)) return []
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath, e.name)))
-    .sort()
-}
 
 function statuses(summary: CollateralSummary): string[] {
   return summary.items.map((i) => `${i.kind}:${i.status}`)

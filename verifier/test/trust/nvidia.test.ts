@@ -6,9 +6,9 @@
  */
 import 'reflect-metadata'
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import { parseGpuAttestationReport, type GpuAttestationReport } from '@vouch/protocol'
 import { verifyRim } from '@vouch/verifier'
@@ -22,6 +22,7 @@ import { FakeNvidia, FIXTURE_RIMS } from '../helpers/fake-nvidia.js'
 import { fixtureBytes, fixturesMissing, fixtureText } from '../helpers/fixtures.js'
 import { buildUnsuccessfulOcspResponse, issueTestCertificate, OCSP_SIGNING, parseTestOcspRequest } from '../helpers/ocsp-testkit.js'
 import { createTestNvidiaPki, type TestNvidiaPki } from '../helpers/test-nvidia-pki.js'
+import { fakeClock, files } from '../helpers/trust-testkit.js'
 
 const skip = fixturesMissing('nvidia-gpu')
 const CASE = 'nvidia-gpu/cases/hopper-h100-545.00-with-rims'
@@ -30,32 +31,6 @@ const VBIOS = 'NV_GPU_VBIOS_1010_0200_882_96005E0001'
 /** A time when the test PKI is valid (and the real RIM signers have expired). */
 const T0 = '2030-01-01T00:00:00Z'
 const HOUR = 3600_000
-
-/** A clock that only moves when told to, and a sleep that records the wait and moves the clock. */
-function fakeClock(start: string): { now: () => Date; sleep: (ms: number) => Promise<void>; sleeps: number[]; advance: (ms: number) => void } {
-  let t = new Date(start).getTime()
-  const sleeps: number[] = []
-  return {
-    now: () => new Date(t),
-    sleep: async (ms) => {
-      sleeps.push(ms)
-      t += ms
-    },
-    sleeps,
-    advance: (ms) => {
-      t += ms
-    },
-  }
-}
-
-/** Every file in the store, relative to its directory, sorted. */
-function files(dir: string): string[] {
-  if (!existsSync(dir)) return []
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath, e.name)))
-    .sort()
-}
 
 function statuses(summary: NvidiaCollateralSummary): string[] {
   return summary.items.map((i) => `${i.kind} ${i.name}:${i.status}${i.error ? `:${i.error.code}` : ''}`)

@@ -10,14 +10,13 @@
  * the RSASSA-PSS trailerField (AMD's ARK, ASK and ASVK spell it out) and sign only through WebCrypto.
  */
 import { constants, createHash, createPublicKey, sign, type KeyObject } from 'node:crypto'
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema'
+import { AsnConvert } from '@peculiar/asn1-schema'
 import {
   AlgorithmIdentifier,
   AttributeTypeAndValue,
   AttributeValue,
   AuthorityKeyIdentifier,
   BasicConstraints,
-  Certificate,
   CRLDistributionPoints,
   DistributionPoint,
   DistributionPointName,
@@ -27,13 +26,8 @@ import {
   RelativeDistinguishedName,
   RevokedCertificate,
   SubjectKeyIdentifier,
-  SubjectPublicKeyInfo,
-  TBSCertificate,
   TBSCertList,
-  Extension as AsnExtension,
-  Extensions,
   Time,
-  Validity,
   Version,
   id_ce_authorityKeyIdentifier,
   id_ce_basicConstraints,
@@ -41,6 +35,7 @@ import {
   id_ce_cRLNumber,
   id_ce_keyUsage,
   id_ce_subjectKeyIdentifier,
+  type SubjectPublicKeyInfo,
 } from '@peculiar/asn1-x509'
 import {
   AMD_OID,
@@ -52,6 +47,20 @@ import {
   type SigningKey,
   type Tcb,
 } from '@vouch/protocol'
+import {
+  derIa5String,
+  derInteger,
+  integerContent,
+  issuerInfo,
+  keyIdentifier,
+  signCertificate,
+  signed,
+  spkiOf,
+  tlv,
+  toArrayBuffer,
+  toAsnExtensions,
+  type CertificateBody,
+} from './der.js'
 import { deriveEcPrivateKey, deriveRsaPrivateKey, SIMULATED_SEED } from './derive-keys.js'
 
 /** A DER certificate and the private key of its subject (the key that signs what it issues). */
@@ -181,42 +190,7 @@ export function amdCaKeyLabel(product: Product, role: 'ARK' | IntermediateKind):
 }
 
 // ---------------------------------------------------------------------------------------------------
-// DER helpers for the few values asn1-x509 does not model (AMD's extension contents, PSS parameters).
-
-function derLength(length: number): Uint8Array {
-  if (length < 0x80) return Uint8Array.of(length)
-  const bytes: number[] = []
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n % 256)
-  return Uint8Array.of(0x80 | bytes.length, ...bytes)
-}
-
-function derTlv(tag: number, content: Uint8Array): Uint8Array {
-  return Buffer.concat([Uint8Array.of(tag), derLength(content.length), content])
-}
-
-/** Minimal two's-complement content octets of a non-negative INTEGER. */
-function integerContent(value: bigint): Uint8Array {
-  if (value < 0n) throw new RangeError(`negative integers are not supported, got ${value}`)
-  let hex = value.toString(16)
-  if (hex.length % 2 === 1) hex = '0' + hex
-  const bytes = Buffer.from(hex, 'hex')
-  return bytes[0]! & 0x80 ? Buffer.concat([Uint8Array.of(0), bytes]) : bytes
-}
-
-function derInteger(value: bigint | number): Uint8Array {
-  return derTlv(0x02, integerContent(BigInt(value)))
-}
-
-function derIa5String(text: string): Uint8Array {
-  if (![...text].every((c) => c.charCodeAt(0) < 0x80)) {
-    throw new RangeError(`IA5String must be ASCII, got ${JSON.stringify(text)}`)
-  }
-  return derTlv(0x16, Buffer.from(text, 'ascii'))
-}
-
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
-}
+// Signing, and values AMD writes its own way (PSS parameters, keyUsage bits).
 
 // RSASSA-PSS-params { sha384, mgf1(sha384), saltLength 48 }, with and without the DEFAULT trailerField 1:
 // AMD's ARK, ASK and ASVK carry `[3] INTEGER 1`, its VCEKs, VLEKs and CRLs leave it out.
@@ -267,12 +241,6 @@ function signBytes(data: Uint8Array, key: KeyObject, algorithm: CertificateSigna
   }
 }
 
-/** SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }: the shape of both Certificate and CertificateList. */
-function signed(tbs: Uint8Array, algorithm: AlgorithmIdentifier, signature: Uint8Array): Uint8Array {
-  const bitString = derTlv(0x03, Buffer.concat([Uint8Array.of(0), signature]))
-  return new Uint8Array(derTlv(0x30, Buffer.concat([tbs, new Uint8Array(AsnConvert.serialize(algorithm)), bitString])))
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Names, keys and extensions.
 
@@ -304,32 +272,6 @@ function amdName(cn: string, overrides: Partial<AmdDistinguishedName> | undefine
   )
 }
 
-function spkiOf(key: KeyObject): SubjectPublicKeyInfo {
-  const der = createPublicKey(key).export({ type: 'spki', format: 'der' })
-  return AsnConvert.parse(der, SubjectPublicKeyInfo)
-}
-
-/** RFC 5280 §4.2.1.2 method 1, as AMD computes it: SHA-1 of the subjectPublicKey bits. */
-function keyIdentifier(spki: SubjectPublicKeyInfo): Uint8Array {
-  return new Uint8Array(createHash('sha1').update(new Uint8Array(spki.subjectPublicKey)).digest())
-}
-
-interface IssuerInfo {
-  name: Name
-  keyId: Uint8Array
-}
-
-function issuerInfo(issuer: IssuedCertificate): IssuerInfo {
-  const cert = AsnConvert.parse(issuer.der, Certificate)
-  const tbs = cert.tbsCertificate
-  const ski = tbs.extensions?.find((e) => e.extnID === id_ce_subjectKeyIdentifier)
-  const keyId =
-    ski === undefined
-      ? keyIdentifier(tbs.subjectPublicKeyInfo)
-      : new Uint8Array(AsnConvert.parse(ski.extnValue.buffer, SubjectKeyIdentifier).buffer)
-  return { name: tbs.subject, keyId }
-}
-
 function extension(oid: string, critical: boolean, value: unknown): CertificateExtension {
   return { oid, critical, value: new Uint8Array(AsnConvert.serialize(value)) }
 }
@@ -355,29 +297,13 @@ const crlDistributionPoint = (url: string): CertificateExtension =>
     ]),
   )
 
-function toAsnExtensions(list: CertificateExtension[]): Extensions {
-  return new Extensions(
-    list.map(
-      (e) =>
-        new AsnExtension({ extnID: e.oid, critical: e.critical, extnValue: new OctetString(toArrayBuffer(e.value)) }),
-    ),
-  )
-}
-
 function addYears(date: Date, years: number): Date {
   const d = new Date(date)
   d.setUTCFullYear(d.getUTCFullYear() + years)
   return d
 }
 
-interface CertificateParams {
-  serial: bigint
-  issuerName: Name
-  subjectName: Name
-  notBefore: Date
-  notAfter: Date
-  spki: SubjectPublicKeyInfo
-  extensions: CertificateExtension[]
+interface CertificateParams extends CertificateBody {
   signer: KeyObject
   signatureAlgorithm: CertificateSignatureAlgorithm
   explicitPssTrailer: boolean
@@ -385,18 +311,7 @@ interface CertificateParams {
 
 function buildCertificate(p: CertificateParams): Uint8Array {
   const algorithm = signatureAlgorithmIdentifier(p.signatureAlgorithm, p.explicitPssTrailer)
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: toArrayBuffer(integerContent(p.serial)),
-    signature: algorithm,
-    issuer: p.issuerName,
-    validity: new Validity({ notBefore: p.notBefore, notAfter: p.notAfter }),
-    subject: p.subjectName,
-    subjectPublicKeyInfo: p.spki,
-  })
-  if (p.extensions.length > 0) tbs.extensions = toAsnExtensions(p.extensions)
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs))
-  return signed(tbsDer, algorithm, signBytes(tbsDer, p.signer, p.signatureAlgorithm))
+  return signCertificate(p, algorithm, (tbs) => signBytes(tbs, p.signer, p.signatureAlgorithm))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -512,7 +427,7 @@ function vekExtensions(options: IssueVekOptions, kind: SigningKey): CertificateE
   if (kind === 'VCEK') {
     if (options.hwId === undefined) throw new TypeError('a VCEK needs hwId')
     const raw = new Uint8Array(options.hwId)
-    list.push(ext(AMD_OID.hwId, options.hwIdEncoding === 'octet-string' ? new Uint8Array(derTlv(0x04, raw)) : raw))
+    list.push(ext(AMD_OID.hwId, options.hwIdEncoding === 'octet-string' ? tlv(0x04, raw) : raw))
   } else {
     if (options.cspId === undefined) throw new TypeError('a VLEK needs cspId')
     list.push(ext(AMD_OID.cspId, derIa5String(options.cspId)))

@@ -16,22 +16,13 @@
  * `production` rejects. Every issuing function takes options that tests use to forge bad chains.
  */
 import { createHash, createPublicKey, sign, type KeyObject } from 'node:crypto'
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema'
+import { AsnConvert } from '@peculiar/asn1-schema'
 import {
   AlgorithmIdentifier,
   AttributeTypeAndValue,
   AttributeValue,
-  Certificate,
-  Extension as AsnExtension,
-  Extensions,
   Name,
   RelativeDistinguishedName,
-  SubjectKeyIdentifier,
-  SubjectPublicKeyInfo,
-  TBSCertificate,
-  Time,
-  Validity,
-  Version,
   id_ce_authorityKeyIdentifier,
   id_ce_basicConstraints,
   id_ce_cRLDistributionPoints,
@@ -41,6 +32,16 @@ import {
   id_pe_authorityInfoAccess,
 } from '@peculiar/asn1-x509'
 import type { CertificateExtension, IssuedCertificate } from './amd-ca.js'
+import {
+  derOid,
+  issuerInfo,
+  keyIdentifier,
+  signCertificate,
+  spkiOf,
+  tlv,
+  type CertificateBody,
+  type IssuerInfo,
+} from './der.js'
 import { deriveBytes, deriveEcPrivateKey, SIMULATED_SEED } from './derive-keys.js'
 
 /** GPU architectures the simulated GPU models, as NVML names them. */
@@ -214,47 +215,9 @@ function requireDeviceIndex(index: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// DER helpers for the extension contents, written byte for byte as NVIDIA's.
-
-function derLength(length: number): Uint8Array {
-  if (length < 0x80) return Uint8Array.of(length)
-  const bytes: number[] = []
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n % 256)
-  return Uint8Array.of(0x80 | bytes.length, ...bytes)
-}
-
-function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
-  const body = Buffer.concat(content)
-  return new Uint8Array(Buffer.concat([Uint8Array.of(tag), derLength(body.length), body]))
-}
-
-function oid(dotted: string): Uint8Array {
-  const arcs = dotted.split('.').map(BigInt)
-  const out: number[] = []
-  const push = (arc: bigint): void => {
-    const bytes = [Number(arc & 0x7fn)]
-    for (let n = arc >> 7n; n > 0n; n >>= 7n) bytes.unshift(Number(n & 0x7fn) | 0x80)
-    out.push(...bytes)
-  }
-  push(arcs[0]! * 40n + arcs[1]!)
-  for (const arc of arcs.slice(2)) push(arc)
-  return tlv(0x06, Uint8Array.from(out))
-}
+// Extension contents, written byte for byte as NVIDIA's.
 
 const utf8 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'utf8'))
-
-/** Minimal two's-complement content octets of a non-negative INTEGER. */
-function integerContent(value: bigint): Uint8Array {
-  if (value < 0n) throw new RangeError(`negative serials are not supported, got ${value}`)
-  let hex = value.toString(16)
-  if (hex.length % 2 === 1) hex = '0' + hex
-  const bytes = Buffer.from(hex, 'hex')
-  return new Uint8Array(bytes[0]! & 0x80 ? Buffer.concat([Uint8Array.of(0), bytes]) : bytes)
-}
-
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
-}
 
 const bigintOf = (bytes: Uint8Array): bigint => BigInt('0x' + Buffer.from(bytes).toString('hex'))
 
@@ -276,11 +239,7 @@ const KU_CERT_AND_CRL_SIGN = Uint8Array.of(0x03, 0x02, 0x01, 0x06)
 const KU_CERT_SIGN = Uint8Array.of(0x03, 0x02, 0x02, 0x04)
 const KU_DIGITAL_SIGNATURE = Uint8Array.of(0x03, 0x02, 0x07, 0x80)
 
-const ext = (oidValue: string, critical: boolean, value: Uint8Array): CertificateExtension => ({
-  oid: oidValue,
-  critical,
-  value,
-})
+const ext = (oid: string, critical: boolean, value: Uint8Array): CertificateExtension => ({ oid, critical, value })
 const basicConstraints = (value: Uint8Array): CertificateExtension => ext(id_ce_basicConstraints, true, value)
 const keyUsage = (value: Uint8Array): CertificateExtension => ext(id_ce_keyUsage, true, value)
 const ski = (keyId: Uint8Array): CertificateExtension => ext(id_ce_subjectKeyIdentifier, false, tlv(0x04, keyId))
@@ -289,12 +248,12 @@ const aki = (keyId: Uint8Array): CertificateExtension =>
 const crlDistributionPoint = (url: string): CertificateExtension =>
   ext(id_ce_cRLDistributionPoints, false, tlv(0x30, tlv(0x30, tlv(0xa0, tlv(0xa0, tlv(0x86, utf8(url)))))))
 const ocsp = (): CertificateExtension =>
-  ext(id_pe_authorityInfoAccess, false, tlv(0x30, tlv(0x30, oid(OID_AD_OCSP), tlv(0x86, utf8(OCSP_URL)))))
+  ext(id_pe_authorityInfoAccess, false, tlv(0x30, tlv(0x30, derOid(OID_AD_OCSP), tlv(0x86, utf8(OCSP_URL)))))
 
 /** `SEQUENCE { OID sha384, OCTET STRING digest }`, the FWID of TCG DICE. */
 function fwidValue(digest: Uint8Array): Uint8Array {
   if (digest.length !== 48) throw new RangeError(`an FWID must be 48 bytes (SHA-384), got ${digest.length}`)
-  return tlv(0x30, oid(OID_SHA384), tlv(0x04, digest))
+  return tlv(0x30, derOid(OID_SHA384), tlv(0x04, digest))
 }
 
 /** Hopper's FWID extension: the version, the BROM's (DeviceID) public key, then the FWID. */
@@ -328,7 +287,7 @@ function blackwellTcbInfoExtension(model: string, fwid: Uint8Array): Certificate
 
 /** `GeneralNames { otherName { 1.3.6.1.4.1.412.274.1, [0] UTF8String } }`. */
 function sanExtension(name: string): CertificateExtension {
-  const otherName = tlv(0xa0, oid(OID_NVIDIA_SAN_NAME), tlv(0xa0, tlv(0x0c, utf8(name))))
+  const otherName = tlv(0xa0, derOid(OID_NVIDIA_SAN_NAME), tlv(0xa0, tlv(0x0c, utf8(name))))
   return ext(id_ce_subjectAltName, false, tlv(0x30, otherName))
 }
 
@@ -356,73 +315,14 @@ function name(attributes: ReadonlyArray<[NameAttribute, string]>): Name {
   )
 }
 
-function spkiOf(key: KeyObject): SubjectPublicKeyInfo {
-  return AsnConvert.parse(createPublicKey(key).export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo)
-}
-
-/** RFC 5280 §4.2.1.2 method 1, as NVIDIA computes it: SHA-1 of the subjectPublicKey bits. */
-function keyIdentifier(spki: SubjectPublicKeyInfo): Uint8Array {
-  return new Uint8Array(createHash('sha1').update(new Uint8Array(spki.subjectPublicKey)).digest())
-}
-
-interface IssuerInfo {
-  name: Name
-  keyId: Uint8Array
-  spki: Uint8Array
-}
-
-function issuerInfo(issuer: IssuedCertificate): IssuerInfo {
-  const tbs = AsnConvert.parse(issuer.der, Certificate).tbsCertificate
-  const skiExt = tbs.extensions?.find((e) => e.extnID === id_ce_subjectKeyIdentifier)
-  const keyId =
-    skiExt === undefined
-      ? keyIdentifier(tbs.subjectPublicKeyInfo)
-      : new Uint8Array(AsnConvert.parse(skiExt.extnValue.buffer, SubjectKeyIdentifier).buffer)
-  return { name: tbs.subject, keyId, spki: new Uint8Array(AsnConvert.serialize(tbs.subjectPublicKeyInfo)) }
-}
-
-interface CertificateParams {
-  serial: bigint
-  issuerName: Name
-  subjectName: Name
-  notBefore: Date
-  notAfter: Date
-  /** GeneralizedTime for both dates even before 2050, as NVIDIA's RIM CA and L3 certificates have it. */
-  generalizedTime: boolean
-  spki: SubjectPublicKeyInfo
-  extensions: CertificateExtension[]
+interface CertificateParams extends CertificateBody {
   signer: KeyObject
 }
 
 function buildCertificate(p: CertificateParams): Uint8Array {
-  const algorithm = new AlgorithmIdentifier({ algorithm: OID_ECDSA_SHA384 })
-  const validity = new Validity({ notBefore: p.notBefore, notAfter: p.notAfter })
-  if (p.generalizedTime) {
-    validity.notBefore = new Time({ generalTime: p.notBefore })
-    validity.notAfter = new Time({ generalTime: p.notAfter })
-  }
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: toArrayBuffer(integerContent(p.serial)),
-    signature: algorithm,
-    issuer: p.issuerName,
-    validity,
-    subject: p.subjectName,
-    subjectPublicKeyInfo: p.spki,
-  })
-  if (p.extensions.length > 0) {
-    tbs.extensions = new Extensions(
-      p.extensions.map(
-        (e) =>
-          new AsnExtension({ extnID: e.oid, critical: e.critical, extnValue: new OctetString(toArrayBuffer(e.value)) }),
-      ),
-    )
-  }
   if (p.signer.type !== 'private') throw new TypeError('the signing key must be a private key')
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs))
-  const signature = sign('sha384', tbsDer, { key: p.signer, dsaEncoding: 'der' })
-  const bitString = tlv(0x03, Uint8Array.of(0), signature)
-  return tlv(0x30, tbsDer, new Uint8Array(AsnConvert.serialize(algorithm)), bitString)
+  const algorithm = new AlgorithmIdentifier({ algorithm: OID_ECDSA_SHA384 })
+  return signCertificate(p, algorithm, (tbs) => sign('sha384', tbs, { key: p.signer, dsaEncoding: 'der' }))
 }
 
 /** A derived 16-byte serial like NVIDIA's CA serials (top bit clear, so 16 content bytes), or raw. */
@@ -472,6 +372,45 @@ function issue(spec: Issue): IssuedCertificate {
   return { der, key }
 }
 
+/** What sets one of NVIDIA's intermediate CAs apart; {@link issueIntermediateCa} fills in the rest. */
+interface IntermediateCa extends Pick<Issue, 'subject' | 'commonName' | 'notBefore' | 'notAfter' | 'generalizedTime'> {
+  role: NvidiaKeyRole
+  /** Whether the derived 16-byte serial has its top bit cleared (device chain) or stays as derived (RIM chain). */
+  positiveSerial: boolean
+  basicConstraints: Uint8Array
+  /** The CRL distribution point; none when null. */
+  crl: string | null
+}
+
+/**
+ * Issues an intermediate CA as NVIDIA writes them, in both chains: under `options.issuer`, a derived
+ * 16-byte serial, and basicConstraints CA, keyUsage keyCertSign + cRLSign, the CRL distribution point
+ * if any, OCSP access, then the subject and authority key identifiers.
+ */
+function issueIntermediateCa(options: IssueNvidiaCertificateOptions, ca: IntermediateCa): IssuedCertificate {
+  const label = nvidiaKeyLabel(ca.role, options.arch)
+  const crl = ca.crl === null ? [] : [crlDistributionPoint(ca.crl)]
+  return issue({
+    options,
+    label,
+    issuer: options.issuer,
+    subject: ca.subject,
+    commonName: ca.commonName,
+    serial: (seed) => derivedSerial(seed, label, 16, ca.positiveSerial),
+    notBefore: ca.notBefore,
+    notAfter: ca.notAfter,
+    generalizedTime: ca.generalizedTime ?? false,
+    extensions: (keyId, issuer) => [
+      basicConstraints(ca.basicConstraints),
+      keyUsage(KU_CERT_AND_CRL_SIGN),
+      ...crl,
+      ocsp(),
+      ski(keyId),
+      aki(issuer.keyId),
+    ],
+  })
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The device identity chain.
 
@@ -499,24 +438,15 @@ export function issueNvidiaDeviceRoot(options: NvidiaCertificateOptions = {}): I
  * cRLSign, the `l1-root.crl` distribution point, OCSP access, key identifiers.
  */
 export function issueNvidiaIdentityCa(options: IssueNvidiaCertificateOptions): IssuedCertificate {
-  const label = nvidiaKeyLabel('identity', options.arch)
-  return issue({
-    options,
-    label,
-    issuer: options.issuer,
+  return issueIntermediateCa(options, {
+    role: 'identity',
     subject: (cn) => name([['CN', cn], ['O', ORG]]),
     commonName: `NVIDIA ${GPU_CHIP[options.arch]} Identity`,
-    serial: (seed) => derivedSerial(seed, label, 16, true),
+    positiveSerial: true,
     notBefore: DEVICE_NOT_BEFORE[options.arch].identity,
     notAfter: DEVICE_NOT_AFTER,
-    extensions: (keyId, issuer) => [
-      basicConstraints(BC_CA),
-      keyUsage(KU_CERT_AND_CRL_SIGN),
-      crlDistributionPoint(`${CRL_BASE}/crl/l1-root.crl`),
-      ocsp(),
-      ski(keyId),
-      aki(issuer.keyId),
-    ],
+    basicConstraints: BC_CA,
+    crl: `${CRL_BASE}/crl/l1-root.crl`,
   })
 }
 
@@ -525,25 +455,21 @@ export function issueNvidiaIdentityCa(options: IssueNvidiaCertificateOptions): I
  * after the CN) under the Identity CA: CA, keyCertSign + cRLSign, the chip's `l2-<chip>.crl`, OCSP, key ids.
  */
 export function issueNvidiaProvisionerCa(options: IssueNvidiaCertificateOptions): IssuedCertificate {
-  const label = nvidiaKeyLabel('provisioner', options.arch)
-  return issue({
-    options,
-    label,
-    issuer: options.issuer,
+  return issueIntermediateCa(options, {
+    role: 'provisioner',
     subject: (cn) => name([['CN', cn], ['O', ORG], ['C', 'US']]),
     commonName: ARCH_NAMES[options.arch].provisioner,
-    serial: (seed) => derivedSerial(seed, label, 16, true),
+    positiveSerial: true,
     notBefore: DEVICE_NOT_BEFORE[options.arch].provisioner,
     notAfter: DEVICE_NOT_AFTER,
-    extensions: (keyId, issuer) => [
-      basicConstraints(BC_CA),
-      keyUsage(KU_CERT_AND_CRL_SIGN),
-      crlDistributionPoint(`${CRL_BASE}/crl/l2-${GPU_CHIP[options.arch].toLowerCase()}.crl`),
-      ocsp(),
-      ski(keyId),
-      aki(issuer.keyId),
-    ],
+    basicConstraints: BC_CA,
+    crl: `${CRL_BASE}/crl/l2-${GPU_CHIP[options.arch].toLowerCase()}.crl`,
   })
+}
+
+/** A device certificate's subject, as NVIDIA's BROM and leaf spell it: `serialNumber=<serial hex>, C=US, O, CN`. */
+function deviceSubject(serial: bigint): (cn: string) => Name {
+  return (cn) => name([['serialNumber', serialHex(serial)], ['C', 'US'], ['O', ORG], ['CN', cn]])
 }
 
 /** The simulated 8-byte id of a device, behind its BROM serial `41‖id`. */
@@ -568,8 +494,7 @@ export function issueGpuBrom(options: IssueGpuBromOptions): IssuedCertificate {
     options: { ...options, serial },
     label: nvidiaKeyLabel('brom', arch, deviceIndex),
     issuer: options.issuer,
-    subject: (cn) =>
-      name([['serialNumber', serialHex(serial)], ['C', 'US'], ['O', ORG], ['CN', cn]]),
+    subject: deviceSubject(serial),
     commonName: `${GPU_CHIP[arch]} A01 GSP BROM`,
     serial: () => serial,
     notBefore: DEVICE_NOT_BEFORE[arch].device,
@@ -611,8 +536,7 @@ export function issueGpuFmcLeaf(options: IssueGpuFmcLeafOptions): IssuedCertific
     options: { ...options, key, serial },
     label: nvidiaKeyLabel('fmc-leaf', arch, deviceIndex),
     issuer: options.issuer,
-    subject: (cn) =>
-      name([['serialNumber', serialHex(serial)], ['C', 'US'], ['O', ORG], ['CN', cn]]),
+    subject: deviceSubject(serial),
     commonName: `${GPU_CHIP[arch]} A01 GSP FMC LF`,
     serial: () => serial,
     notBefore: DEVICE_NOT_BEFORE[arch].device,
@@ -656,24 +580,15 @@ export function issueNvidiaRimRoot(options: NvidiaCertificateOptions = {}): Issu
  * both dates as GeneralizedTime as NVIDIA writes them.
  */
 export function issueNvidiaRimCa(options: IssueNvidiaCertificateOptions): IssuedCertificate {
-  const label = nvidiaKeyLabel('rim-ca', options.arch)
-  return issue({
-    options,
-    label,
-    issuer: options.issuer,
+  return issueIntermediateCa(options, {
+    role: 'rim-ca',
     subject: (cn) => name([['CN', cn], ['O', ORG], ['C', 'US']]),
     commonName: ARCH_NAMES[options.arch].rimCa,
-    serial: (seed) => derivedSerial(seed, label, 16, false),
+    positiveSerial: false,
     ...RIM_VALIDITY.ca,
     generalizedTime: true,
-    extensions: (keyId, issuer) => [
-      basicConstraints(BC_CA),
-      keyUsage(KU_CERT_AND_CRL_SIGN),
-      crlDistributionPoint(`${CRL_BASE}/crl-corim/l1-corim`),
-      ocsp(),
-      ski(keyId),
-      aki(issuer.keyId),
-    ],
+    basicConstraints: BC_CA,
+    crl: `${CRL_BASE}/crl-corim/l1-corim`,
   })
 }
 
@@ -682,23 +597,15 @@ export function issueNvidiaRimCa(options: IssueNvidiaCertificateOptions): Issued
  * CA: CA with path length 0, keyCertSign + cRLSign, OCSP, key identifiers, GeneralizedTime dates.
  */
 export function issueNvidiaRimL3(options: IssueNvidiaCertificateOptions): IssuedCertificate {
-  const label = nvidiaKeyLabel('rim-l3', options.arch)
-  return issue({
-    options,
-    label,
-    issuer: options.issuer,
+  return issueIntermediateCa(options, {
+    role: 'rim-l3',
     subject: (cn) => name([['CN', cn], ['O', ORG], ['C', 'US']]),
     commonName: ARCH_NAMES[options.arch].rimL3,
-    serial: (seed) => derivedSerial(seed, label, 16, false),
+    positiveSerial: false,
     ...RIM_VALIDITY.l3,
     generalizedTime: true,
-    extensions: (keyId, issuer) => [
-      basicConstraints(BC_CA_PATHLEN_0),
-      keyUsage(KU_CERT_AND_CRL_SIGN),
-      ocsp(),
-      ski(keyId),
-      aki(issuer.keyId),
-    ],
+    basicConstraints: BC_CA_PATHLEN_0,
+    crl: null,
   })
 }
 
