@@ -377,7 +377,11 @@ function parseRimXml(input: string): ParsedRim {
  * not 2×size hex digits) or `ERR_RIM_SIGNATURE_STRUCTURE` (no signature, or more than one).
  */
 export function parseRim(xml: string): RimDocument {
-  return parseRimXml(xml).document
+  const text = xml.charCodeAt(0) === 0xfeff ? xml.slice(1) : xml
+  const sha256 = sha256Hex(Buffer.from(text, 'utf8'))
+  const cached = documentCache.get(sha256)
+  if (cached !== undefined) return cached
+  return documentCache.set(sha256, parseRimXml(text).document)
 }
 
 /** Parsed RIMs by SHA-256 of their text; a RIM is verified once per GPU report that names it. */
