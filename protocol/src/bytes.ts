@@ -37,3 +37,59 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 export function reversed(bytes: Uint8Array): Uint8Array {
   return Uint8Array.from(bytes).reverse()
 }
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+function view(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** Unpadded base64url (RFC 4648 §5) of `bytes`, as JOSE writes key material. */
+export function toBase64Url(bytes: Uint8Array): string {
+  return view(bytes).toString('base64url')
+}
+
+/**
+ * Bytes of unpadded base64url text. Strict: only the base64url alphabet, no padding, and the canonical
+ * form (unused trailing bits zero), so one value has one spelling. Throws a `TypeError` naming `what`;
+ * with `length`, also when the bytes are not exactly `length` long.
+ */
+export function fromBase64Url(text: string, what = 'value', length?: number): Uint8Array {
+  if (!BASE64URL.test(text) || text.length % 4 === 1) throw new TypeError(`${what}: not unpadded base64url`)
+  const bytes = new Uint8Array(Buffer.from(text, 'base64url'))
+  if (toBase64Url(bytes) !== text) throw new TypeError(`${what}: not canonical base64url`)
+  if (length !== undefined && bytes.length !== length) {
+    throw new TypeError(`${what}: expected ${length} bytes, got ${bytes.length}`)
+  }
+  return bytes
+}
+
+/** Padded base64 (RFC 4648 §4) of `bytes`: the JSON rendering of certificates and reports. */
+export function toBase64(bytes: Uint8Array): string {
+  return view(bytes).toString('base64')
+}
+
+/** Bytes of padded base64 text. Strict like {@link fromBase64Url}: standard alphabet, padding, canonical. */
+export function fromBase64(text: string, what = 'value', length?: number): Uint8Array {
+  if (!BASE64.test(text)) throw new TypeError(`${what}: not padded base64`)
+  const bytes = new Uint8Array(Buffer.from(text, 'base64'))
+  if (toBase64(bytes) !== text) throw new TypeError(`${what}: not canonical base64`)
+  if (length !== undefined && bytes.length !== length) {
+    throw new TypeError(`${what}: expected ${length} bytes, got ${bytes.length}`)
+  }
+  return bytes
+}
+
+/** One copy of `parts` laid end to end. */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0
+  for (const p of parts) length += p.length
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}

@@ -5,6 +5,10 @@
 export const PROTOCOL_ERROR_CODES = [
   'ERR_PROTOCOL_MALFORMED',
   'ERR_PROTOCOL_UNSUPPORTED_VERSION',
+  'ERR_PROTOCOL_TOO_LARGE',
+  'ERR_ENVELOPE_OPEN_FAILED',
+  'ERR_RECEIPT_MALFORMED',
+  'ERR_RECEIPT_SIGNATURE_INVALID',
   'ERR_REPORT_LENGTH',
   'ERR_REPORT_VERSION_UNSUPPORTED',
   'ERR_REPORT_RESERVED',
@@ -12,6 +16,8 @@ export const PROTOCOL_ERROR_CODES = [
   'ERR_REPORT_SIGNING_KEY_INVALID',
   'ERR_REPORT_PRODUCT_UNKNOWN',
   'ERR_SPDM_MALFORMED',
+  'ERR_LINK_MALFORMED',
+  'ERR_LINK_FRAME_TOO_LARGE',
 ] as const
 
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number]
@@ -19,10 +25,16 @@ export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number]
 /** Raised when bytes do not follow a wire format. Carries a stable {@link ProtocolErrorCode}. */
 export class ProtocolError extends Error {
   readonly code: ProtocolErrorCode
+  /**
+   * Every problem found, one `path: what is wrong` line each (`keyset.enc.x: must be 43 base64url
+   * characters`), when a validator collected several; empty otherwise. The message joins them.
+   */
+  readonly issues: readonly string[]
 
-  constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+  constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown; issues?: readonly string[] }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'ProtocolError'
     this.code = code
+    this.issues = options?.issues ?? []
   }
 }

@@ -2,7 +2,107 @@
  * `@vouch/protocol`: Vouch's wire formats. Parsing and composing only; no I/O, no trust decisions.
  */
 export { ProtocolError, PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from './errors.js'
-export { toHex, fromHex, isAllZero, bytesEqual, reversed } from './bytes.js'
+export {
+  toHex,
+  fromHex,
+  isAllZero,
+  bytesEqual,
+  reversed,
+  toBase64,
+  fromBase64,
+  toBase64Url,
+  fromBase64Url,
+  concatBytes,
+} from './bytes.js'
 export * from './sev-snp/report.js'
 export * from './sev-snp/kds.js'
+export * from './sev-snp/cert-table.js'
 export * from './nvidia/spdm.js'
+export {
+  encodeCbor,
+  decodeCbor,
+  isCborNativeAccelerationEnabled,
+  DEFAULT_CBOR_MAX_BYTES,
+  DEFAULT_CBOR_MAX_DEPTH,
+  type CborDecodeOptions,
+} from './cbor.js'
+export { canonicalJson, sha256Digest, sha256, sha512, type JsonValue } from './jcs.js'
+export {
+  OIP_DATATYPES,
+  OIP_ELEMENT_SIZE,
+  MAX_TENSOR_RANK,
+  BYTES_LENGTH_PREFIX_SIZE,
+  elementCount,
+  tensorByteLength,
+  encodeBytesElements,
+  decodeBytesElements,
+  assertTensorData,
+  toFloat16Bits,
+  fromFloat16Bits,
+  oipJsonToTensor,
+  tensorToOipJson,
+  type OipDatatype,
+  type TensorParameters,
+  type TensorData,
+  type OipJsonTensor,
+} from './oip.js'
+export {
+  EVIDENCE_MEDIA_TYPE,
+  BUNDLE_VERSION,
+  NONCE_SIZE,
+  GPU_CHAIN_LENGTH,
+  DEFAULT_BUNDLE_MAX_BYTES,
+  KID_PATTERN,
+  PLATFORMS,
+  GPU_ARCHITECTURES,
+  assertBundle,
+  encodeBundle,
+  decodeBundle,
+  bundleToJson,
+  bundleFromJson,
+  type Platform,
+  type GpuArchitecture,
+  type X25519PublicJwk,
+  type Ed25519PublicJwk,
+  type Keyset,
+  type ModelRef,
+  type SevSnpEvidence,
+  type GpuEvidence,
+  type EvidenceBundle,
+  type EvidenceBundleJson,
+  type DecodeBundleOptions,
+} from './bundle.js'
+export * from './binding.js'
+export {
+  SEALED_MEDIA_TYPE,
+  KEY_ID_HEADER,
+  REQUEST_INFO_LABEL,
+  RESPONSE_EXPORT_LABEL,
+  ENC_SIZE,
+  TAG_SIZE,
+  RESPONSE_NONCE_SIZE,
+  DEFAULT_MAX_SEALED_BYTES,
+  PLAINTEXT_VERSION,
+  requestInfo,
+  sealRequest,
+  openRequest,
+  sealResponse,
+  openResponse,
+  assertRequestPlaintext,
+  assertResponsePlaintext,
+  encodeRequestPlaintext,
+  decodeRequestPlaintext,
+  encodeResponsePlaintext,
+  decodeResponsePlaintext,
+  type X25519PrivateJwk,
+  type EnvelopeOptions,
+  type EnvelopeContext,
+  type SealedRequest,
+  type OpenedRequest,
+  type RequestParameters,
+  type RequestPlaintext,
+  type ResponsePlaintext,
+  type DecodePlaintextOptions,
+} from './envelope.js'
+export * from './receipt.js'
+export * from './link.js'

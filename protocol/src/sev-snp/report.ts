@@ -12,6 +12,10 @@ export const REPORT_SIZE = 0x4a0
 export const SIGNATURE_OFFSET = 0x2a0
 /** REPORT_DATA field size. */
 export const REPORT_DATA_SIZE = 64
+/** Offset of REPORT_DATA, the guest's 64 bytes (configfs `inblob`). */
+export const REPORT_DATA_OFFSET = 0x50
+/** Offset of the u32 holding AUTHOR_KEY_EN, MASK_CHIP_KEY and SIGNING_KEY (bits 4:2). */
+export const KEY_INFO_OFFSET = 0x48
 /** MEASUREMENT field size (SHA-384 launch digest). */
 export const MEASUREMENT_SIZE = 48
 /** HOST_DATA field size. */
@@ -256,9 +260,9 @@ const OFFSET = {
   signatureAlgo: 0x034,
   currentTcb: 0x038,
   platformInfo: 0x040,
-  keyInfo: 0x048,
+  keyInfo: KEY_INFO_OFFSET,
   reserved0: 0x04c,
-  reportData: 0x050,
+  reportData: REPORT_DATA_OFFSET,
   measurement: 0x090,
   hostData: 0x0c0,
   idKeyDigest: 0x0e0,

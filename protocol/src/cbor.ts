@@ -1,0 +1,269 @@
+/**
+ * Vouch's CBOR (RFC 8949), the one module that uses cbor-x. Every Vouch message is written in one
+ * deterministic profile and read back only in that profile, so a value has exactly one encoding and
+ * digests over CBOR bytes (receipts, evidence) are reproducible by any implementation:
+ *
+ * - the data model is JSON's plus byte strings: maps with text keys, arrays, text (valid UTF-8), byte
+ *   strings, integers, floats, `true`, `false`, `null`. No tags, no `undefined`, no other simple values;
+ * - definite lengths only, every integer and length in its shortest form (RFC 8949 §4.2.1);
+ * - map keys in bytewise order of their encodings (shorter first, then by bytes), no duplicates;
+ * - integers are CBOR integers when they are JavaScript safe integers (±2^53 − 1) and are rejected
+ *   beyond; every other number is a float64, which must not hold a safe integer (`1.0` is written `1`),
+ *   NaN or an infinity;
+ * - exactly one item, no trailing bytes; nesting and size are bounded.
+ *
+ * `decodeCbor` checks all of this in one pass over the bytes before cbor-x builds the value, and byte
+ * strings come back as plain `Uint8Array` views into the input (no copy: a 4.9 MB tensor is not
+ * duplicated). cbor-x's native string extractor (`cbor-extract`) loads when its prebuilt binary is
+ * installed; {@link isCborNativeAccelerationEnabled} says whether it did. Both paths decode alike.
+ */
+import { Decoder, Encoder, isNativeAccelerationEnabled, type Options } from 'cbor-x'
+import { ProtocolError } from './errors.js'
+
+/** Default largest CBOR message `decodeCbor` accepts: 64 MiB, above every frame and sealed body Vouch sends. */
+export const DEFAULT_CBOR_MAX_BYTES = 64 * 1024 * 1024
+/** Default deepest nesting of arrays and maps `decodeCbor` accepts. Vouch messages nest at most 6 deep. */
+export const DEFAULT_CBOR_MAX_DEPTH = 32
+/** The largest `maxDepth` accepted, so a caller cannot ask for a stack overflow. */
+const MAX_DEPTH_LIMIT = 256
+
+/** Limits for {@link decodeCbor}. */
+export interface CborDecodeOptions {
+  /** Largest input in bytes; larger throws `ERR_PROTOCOL_TOO_LARGE`. Unset: {@link DEFAULT_CBOR_MAX_BYTES}. */
+  maxBytes?: number
+  /** Deepest nesting of arrays and maps; deeper is malformed. Unset: {@link DEFAULT_CBOR_MAX_DEPTH}. */
+  maxDepth?: number
+}
+
+/** True when cbor-x decodes strings through the native `cbor-extract` addon; false on the pure-JS path. */
+export function isCborNativeAccelerationEnabled(): boolean {
+  return isNativeAccelerationEnabled
+}
+
+// useTag259ForMaps is not in cbor-x's Options type; without it, Maps would be written under tag 259.
+const encoder = new Encoder({
+  useRecords: false,
+  mapsAsObjects: true,
+  useTag259ForMaps: false,
+  tagUint8Array: false,
+  variableMapSize: true,
+  pack: false,
+  structuredClone: false,
+  bundleStrings: false,
+  largeBigIntToFloat: false,
+  alwaysUseFloat: false,
+} as Options)
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, int64AsNumber: true, copyBuffers: false } as Options)
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+const textEncoder = new TextEncoder()
+const LONE_SURROGATE = /\p{Surrogate}/u
+
+function malformed(message: string, at?: number): ProtocolError {
+  return new ProtocolError('ERR_PROTOCOL_MALFORMED', at === undefined ? `CBOR: ${message}` : `CBOR: ${message} at byte ${at}`)
+}
+
+function isPlainObject(value: object): value is Record<string, unknown> {
+  const proto = Object.getPrototypeOf(value) as unknown
+  return proto === Object.prototype || proto === null
+}
+
+/** Bytewise order of two text keys' CBOR encodings: shorter UTF-8 first, then byte by byte. */
+function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) return a.length - b.length
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!
+  return 0
+}
+
+/** Converts `value` to what cbor-x writes in Vouch's profile: sorted Maps, BigInts for wide integers. */
+function prepare(value: unknown, depth: number): unknown {
+  if (depth > MAX_DEPTH_LIMIT) throw new TypeError('CBOR: value nests too deeply (or is circular)')
+  switch (typeof value) {
+    case 'string':
+      if (LONE_SURROGATE.test(value)) throw new TypeError('CBOR: strings must be well-formed Unicode')
+      return value
+    case 'boolean':
+      return value
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError('CBOR: numbers must be finite')
+      // cbor-x writes integers beyond 32 bits as float64; as a BigInt they become a CBOR integer.
+      if (Number.isSafeInteger(value) && (value > 0xffffffff || value < -0x100000000)) return BigInt(value)
+      return Object.is(value, -0) ? 0 : value
+    case 'object': {
+      if (value === null) return null
+      if (value instanceof Uint8Array) return value
+      if (Array.isArray(value)) {
+        return value.map((item, i) => {
+          if (item === undefined) throw new TypeError(`CBOR: array item ${i} is undefined`)
+          return prepare(item, depth + 1)
+        })
+      }
+      if (!isPlainObject(value)) throw new TypeError(`CBOR: cannot encode a ${value.constructor?.name ?? 'object'}`)
+      const entries: [Uint8Array, string, unknown][] = []
+      for (const key of Object.keys(value)) {
+        const item = value[key]
+        if (item === undefined) continue // as JSON does: an absent optional field
+        if (LONE_SURROGATE.test(key)) throw new TypeError('CBOR: keys must be well-formed Unicode')
+        entries.push([textEncoder.encode(key), key, prepare(item, depth + 1)])
+      }
+      entries.sort((a, b) => compareKeys(a[0], b[0]))
+      return new Map(entries.map(([, key, item]) => [key, item]))
+    }
+    default:
+      throw new TypeError(`CBOR: cannot encode a ${typeof value}`)
+  }
+}
+
+/**
+ * Encodes `value` in Vouch's deterministic CBOR profile (see the module comment). Accepts plain objects
+ * (properties whose value is `undefined` are left out, as in JSON), arrays, strings, finite numbers,
+ * booleans, `null` and `Uint8Array`s; anything else is a programming error and throws a `TypeError`.
+ */
+export function encodeCbor(value: unknown): Uint8Array {
+  if (value === undefined) throw new TypeError('CBOR: cannot encode undefined')
+  const out = encoder.encode(prepare(value, 0))
+  // A plain view: callers compare and slice it as a Uint8Array (Buffer#slice would share memory).
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+}
+
+/** One pass over `b` checking Vouch's profile; throws ERR_PROTOCOL_MALFORMED at the first violation. */
+function checkProfile(b: Uint8Array, maxDepth: number): void {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
+  const end = b.length
+  let pos = 0
+
+  const need = (n: number, start: number): void => {
+    if (n > end - pos) throw malformed('truncated', start)
+  }
+
+  /** Reads one item; returns its major type (for map-key checks). */
+  const item = (depth: number): number => {
+    const start = pos
+    need(1, start)
+    const initial = b[pos++]!
+    const major = initial >> 5
+    const info = initial & 0x1f
+    let arg: number
+    if (info < 24) {
+      arg = info
+    } else if (info === 24) {
+      need(1, start)
+      arg = b[pos++]!
+      if (major === 7) throw malformed('simple values other than false, true and null are not allowed', start)
+      if (arg < 24) throw malformed('an integer or length is not in its shortest form', start)
+    } else if (info === 25) {
+      need(2, start)
+      if (major === 7) throw malformed('16-bit floats are not allowed (floats are 64-bit)', start)
+      arg = dv.getUint16(pos)
+      pos += 2
+      if (arg < 0x100) throw malformed('an integer or length is not in its shortest form', start)
+    } else if (info === 26) {
+      need(4, start)
+      if (major === 7) throw malformed('32-bit floats are not allowed (floats are 64-bit)', start)
+      arg = dv.getUint32(pos)
+      pos += 4
+      if (arg < 0x10000) throw malformed('an integer or length is not in its shortest form', start)
+    } else if (info === 27) {
+      need(8, start)
+      if (major === 7) {
+        const f = dv.getFloat64(pos)
+        pos += 8
+        if (!Number.isFinite(f)) throw malformed('NaN and infinities are not allowed', start)
+        if (Number.isSafeInteger(f)) throw malformed('an integral float must be written as an integer', start)
+        return major
+      }
+      const high = dv.getUint32(pos)
+      const low = dv.getUint32(pos + 4)
+      pos += 8
+      if (high === 0) throw malformed('an integer or length is not in its shortest form', start)
+      if (major > 1) throw malformed('length too large', start)
+      // Beyond ±(2^53 − 1) a JavaScript number cannot hold the value exactly.
+      if (high >= 0x200000 || (major === 1 && high === 0x1fffff && low === 0xffffffff)) {
+        throw malformed('integer outside the safe range ±(2^53 − 1)', start)
+      }
+      arg = high * 0x100000000 + low
+    } else if (info === 31) {
+      throw malformed(major === 7 ? 'unexpected break' : 'indefinite lengths are not allowed', start)
+    } else {
+      throw malformed('reserved additional information', start)
+    }
+
+    switch (major) {
+      case 0:
+      case 1:
+        return major
+      case 2:
+        need(arg, start)
+        pos += arg
+        return major
+      case 3:
+        need(arg, start)
+        try {
+          utf8.decode(b.subarray(pos, pos + arg))
+        } catch {
+          throw malformed('text is not valid UTF-8', start)
+        }
+        pos += arg
+        return major
+      case 4:
+        if (depth >= maxDepth) throw malformed(`nested deeper than ${maxDepth}`, start)
+        need(arg, start) // every item takes at least a byte: fail before looping on a forged count
+        for (let i = 0; i < arg; i++) item(depth + 1)
+        return major
+      case 5: {
+        if (depth >= maxDepth) throw malformed(`nested deeper than ${maxDepth}`, start)
+        need(arg * 2, start)
+        let previous: Uint8Array | undefined
+        for (let i = 0; i < arg; i++) {
+          const keyStart = pos
+          if (item(depth + 1) !== 3) throw malformed('map keys must be text strings', keyStart)
+          const key = b.subarray(keyStart, pos)
+          if (previous !== undefined) {
+            const order = compareKeys(previous, key)
+            if (order === 0) throw malformed('duplicate map key', keyStart)
+            if (order > 0) throw malformed('map keys are not in canonical order', keyStart)
+          }
+          // cbor-x would rename this key to dodge prototype pollution; no Vouch message has it.
+          if (key.length === 10 && utf8.decode(key.subarray(1)) === '__proto__') throw malformed('the key "__proto__" is not allowed', keyStart)
+          previous = key
+          item(depth + 1)
+        }
+        return major
+      }
+      case 6:
+        throw malformed('tags are not allowed', start)
+      default:
+        // major 7 with info < 24 or info 24 handled above; 20–22 are false, true, null.
+        if (info === 20 || info === 21 || info === 22) return major
+        if (info === 23) throw malformed('undefined is not allowed', start)
+        throw malformed('simple values other than false, true and null are not allowed', start)
+    }
+  }
+
+  if (end === 0) throw malformed('empty input')
+  item(0)
+  if (pos !== end) throw malformed(`${end - pos} trailing bytes after the item`, pos)
+}
+
+/**
+ * Decodes one CBOR item in Vouch's profile. Maps become plain objects, byte strings `Uint8Array` views
+ * into `bytes` (copy them to keep them past the input's life), integers and floats numbers. Anything
+ * outside the profile (see the module comment) throws `ERR_PROTOCOL_MALFORMED` naming the byte offset;
+ * input over `maxBytes` throws `ERR_PROTOCOL_TOO_LARGE` before it is read.
+ */
+export function decodeCbor(bytes: Uint8Array, options: CborDecodeOptions = {}): unknown {
+  const maxBytes = options.maxBytes ?? DEFAULT_CBOR_MAX_BYTES
+  const maxDepth = Math.min(options.maxDepth ?? DEFAULT_CBOR_MAX_DEPTH, MAX_DEPTH_LIMIT)
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('decodeCbor: bytes must be a Uint8Array')
+  if (bytes.length > maxBytes) {
+    throw new ProtocolError('ERR_PROTOCOL_TOO_LARGE', `CBOR: ${bytes.length} bytes exceed the ${maxBytes}-byte limit`)
+  }
+  // A fresh plain view: cbor-x caches a DataView on its input object and slices byte strings from it,
+  // so this keeps the caller's object untouched and the slices plain Uint8Arrays, not Buffers.
+  const input = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  checkProfile(input, maxDepth)
+  try {
+    return decoder.decode(input) as unknown
+  } catch (cause) {
+    throw new ProtocolError('ERR_PROTOCOL_MALFORMED', 'CBOR: the item does not decode', { cause })
+  }
+}

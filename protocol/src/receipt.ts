@@ -1,0 +1,255 @@
+/**
+ * The receipt (DESIGN.md §4): what the enclave signs for every answer, with the Ed25519 key the evidence
+ * bundle attests. A compact JWS (RFC 7515), `alg: "EdDSA"` (RFC 8037), protected header exactly
+ * `{ alg, typ: "vouch-receipt+jws", kid }`, payload the UTF-8 JCS text (RFC 8785) of
+ * {@link ReceiptPayload}. Ed25519 is deterministic and the payload canonical, so one payload and key
+ * give one receipt, byte for byte (`docs/protocol.md` has a vector).
+ *
+ * The payload commits to the request plaintext, the response's outputs, the keyset and the evidence
+ * bundle by digest; whoever holds those (the client) can re-check them later, and anyone can check the
+ * signature with the bundle's `keyset.sig`. Signing and checking use jose.
+ */
+import type { KeyObject } from 'node:crypto'
+import { CompactSign, compactVerify, importJWK, type CryptoKey, type JWK } from 'jose'
+import { fromBase64Url } from './bytes.js'
+import { KID_PATTERN, PLATFORMS, type Ed25519PublicJwk, type ModelRef, type Platform } from './bundle.js'
+import { encodeCbor } from './cbor.js'
+import { tensorsWireForm } from './envelope.js'
+import { ProtocolError } from './errors.js'
+import { at, count, digest, Issues, isRecord, list, oneOf, record, text, unsupportedVersion } from './issues.js'
+import { canonicalJson, sha256Digest } from './jcs.js'
+import type { TensorData } from './oip.js'
+
+/** The JWS `typ` of a receipt. */
+export const RECEIPT_TYPE = 'vouch-receipt+jws'
+/** The one JWS algorithm a receipt uses. */
+export const RECEIPT_ALGORITHM = 'EdDSA'
+/** The receipt payload version. */
+export const RECEIPT_VERSION = 1
+
+/** Who contributed to an answer: the model's authors, the data's, the infrastructure's operator. */
+export interface Attribution {
+  /** What they contributed, e.g. `model`, `data`, `infrastructure`. */
+  role: string
+  /** A stable identifier (a URL, a DID, an organisation id). */
+  id: string
+  name: string
+}
+
+/** The signed content of a receipt. Digests are `sha256:<64 hex>`. */
+export interface ReceiptPayload {
+  v: 1
+  /** The request's id. */
+  id: string
+  /** Seconds since the epoch when the enclave signed. */
+  iat: number
+  model: ModelRef
+  /** Digest of the request plaintext bytes (the CBOR the client sealed). */
+  request: string
+  /** {@link outputsDigest} of the response's outputs. */
+  response: string
+  /** `keysetDigest` of the keyset whose `sig` key signed. */
+  keyset: string
+  /** Digest of the CBOR evidence bundle bytes that attest the keyset. */
+  evidence: string
+  platform: Platform
+  attribution: Attribution[]
+}
+
+/** A receipt's protected header. */
+export interface ReceiptHeader {
+  alg: typeof RECEIPT_ALGORITHM
+  typ: typeof RECEIPT_TYPE
+  kid: string
+}
+
+/** A receipt taken apart. */
+export interface DecodedReceipt {
+  header: ReceiptHeader
+  payload: ReceiptPayload
+}
+
+/** An Ed25519 private key as a JWK (RFC 8037). */
+export interface Ed25519PrivateJwk extends Ed25519PublicJwk {
+  d: string
+}
+
+const PAYLOAD_FIELDS = ['v', 'id', 'iat', 'model', 'request', 'response', 'keyset', 'evidence', 'platform', 'attribution'] as const
+const utf8 = new TextEncoder()
+
+function checkPayload(value: unknown, issues: Issues): void {
+  const p = record(value, 'payload', issues, PAYLOAD_FIELDS)
+  if (p === undefined) return
+  if (p['v'] !== undefined && p['v'] !== RECEIPT_VERSION) {
+    throw unsupportedVersion('receipt', p['v'], RECEIPT_VERSION)
+  }
+  text(p['id'], 'payload.id', issues, 128)
+  count(p['iat'], 'payload.iat', issues)
+  const model = record(p['model'], 'payload.model', issues, ['name', 'version', 'digest'])
+  if (model !== undefined) {
+    text(model['name'], 'payload.model.name', issues)
+    text(model['version'], 'payload.model.version', issues, 64)
+    digest(model['digest'], 'payload.model.digest', issues)
+  }
+  for (const field of ['request', 'response', 'keyset', 'evidence'] as const) digest(p[field], `payload.${field}`, issues)
+  oneOf(p['platform'], 'payload.platform', issues, PLATFORMS)
+  list(p['attribution'], 'payload.attribution', issues, 64)?.forEach((a, i) => {
+    const path = at('payload.attribution', i)
+    const entry = record(a, path, issues, ['role', 'id', 'name'])
+    if (entry === undefined) return
+    text(entry['role'], at(path, 'role'), issues, 64)
+    text(entry['id'], at(path, 'id'), issues)
+    text(entry['name'], at(path, 'name'), issues)
+  })
+}
+
+/** Asserts `value` is a well-formed {@link ReceiptPayload}; throws `ERR_RECEIPT_MALFORMED` naming each bad field. */
+export function assertReceiptPayload(value: unknown): asserts value is ReceiptPayload {
+  const issues = new Issues()
+  checkPayload(value, issues)
+  issues.throwIfAny('ERR_RECEIPT_MALFORMED', 'receipt')
+}
+
+/** The payload's fields in order: extra properties of the object passed never get signed. */
+function payloadFields(p: ReceiptPayload): ReceiptPayload {
+  return {
+    v: p.v,
+    id: p.id,
+    iat: p.iat,
+    model: { name: p.model.name, version: p.model.version, digest: p.model.digest },
+    request: p.request,
+    response: p.response,
+    keyset: p.keyset,
+    evidence: p.evidence,
+    platform: p.platform,
+    attribution: p.attribution.map((a) => ({ role: a.role, id: a.id, name: a.name })),
+  }
+}
+
+/** The digest a receipt's `response` holds: `sha256:` of the CBOR encoding of the outputs array. */
+export function outputsDigest(outputs: readonly TensorData[]): string {
+  return sha256Digest(encodeCbor(tensorsWireForm(outputs)))
+}
+
+/**
+ * Signs `payload` with the enclave's Ed25519 private key, naming `kid` (the keyset's). Returns the
+ * compact JWS. Throws `ERR_RECEIPT_MALFORMED` for a malformed payload or kid.
+ */
+export async function signReceipt(
+  payload: ReceiptPayload,
+  privateKey: KeyObject | CryptoKey | Ed25519PrivateJwk,
+  kid: string,
+): Promise<string> {
+  assertReceiptPayload(payload)
+  if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) throw malformed('kid must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -')
+  // A copy of a JWK: jose freezes the object it is given.
+  const key = isRecord(privateKey) ? ({ ...(privateKey as unknown as JWK) } as JWK) : (privateKey as KeyObject | CryptoKey)
+  const header: ReceiptHeader = { alg: RECEIPT_ALGORITHM, typ: RECEIPT_TYPE, kid }
+  return new CompactSign(utf8.encode(canonicalJson(payloadFields(payload))))
+    .setProtectedHeader({ ...header })
+    .sign(key)
+}
+
+function malformed(message: string, cause?: unknown): ProtocolError {
+  return new ProtocolError('ERR_RECEIPT_MALFORMED', `receipt: ${message}`, cause === undefined ? undefined : { cause })
+}
+
+function jsonPart(part: string, what: string): unknown {
+  let bytes: Uint8Array
+  try {
+    bytes = fromBase64Url(part, what)
+  } catch (cause) {
+    throw malformed(`the ${what} is not base64url`, cause)
+  }
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as unknown
+  } catch (cause) {
+    throw malformed(`the ${what} is not UTF-8 JSON`, cause)
+  }
+}
+
+/**
+ * Takes a receipt apart and validates its structure: a compact JWS whose protected header is exactly
+ * `{ alg: "EdDSA", typ: "vouch-receipt+jws", kid }` and whose payload is a well-formed
+ * {@link ReceiptPayload}. Does not check the signature ({@link verifyReceiptSignature} does). Throws
+ * `ERR_RECEIPT_MALFORMED` naming what is wrong.
+ */
+export function decodeReceipt(jws: string): DecodedReceipt {
+  if (typeof jws !== 'string' || jws.length > 65536) throw malformed('must be a compact JWS string of at most 64 KiB')
+  const parts = jws.split('.')
+  if (parts.length !== 3) throw malformed(`a compact JWS has 3 parts, got ${parts.length}`)
+  const [h, p, s] = parts as [string, string, string]
+  const issues = new Issues()
+  const header = record(jsonPart(h, 'header'), 'header', issues, ['alg', 'typ', 'kid'])
+  if (header !== undefined) {
+    if (header['alg'] !== RECEIPT_ALGORITHM) issues.add('header.alg', `must be "${RECEIPT_ALGORITHM}", got ${JSON.stringify(header['alg'])}`)
+    if (header['typ'] !== RECEIPT_TYPE) issues.add('header.typ', `must be "${RECEIPT_TYPE}", got ${JSON.stringify(header['typ'])}`)
+    if (typeof header['kid'] !== 'string' || !KID_PATTERN.test(header['kid'])) {
+      issues.add('header.kid', 'must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -')
+    }
+  }
+  const payload = jsonPart(p, 'payload')
+  checkPayload(payload, issues)
+  try {
+    fromBase64Url(s, 'signature', 64)
+  } catch {
+    issues.add('signature', 'must be 64 bytes of base64url (Ed25519)')
+  }
+  issues.throwIfAny('ERR_RECEIPT_MALFORMED', 'receipt')
+  return { header: header as unknown as ReceiptHeader, payload: payload as ReceiptPayload }
+}
+
+// Imported verification keys by their `x`: a client checks every receipt under the same attested key, and
+// importing the JWK each time would double the cost of a check (about 0.3 ms).
+const importedKeys = new Map<string, Promise<CryptoKey>>()
+
+function importedKey(x: string): Promise<CryptoKey> {
+  let key = importedKeys.get(x)
+  if (key === undefined) {
+    if (importedKeys.size >= 64) importedKeys.clear()
+    key = importJWK({ kty: 'OKP', crv: 'Ed25519', x }, RECEIPT_ALGORITHM) as Promise<CryptoKey>
+    key.catch(() => importedKeys.delete(x))
+    importedKeys.set(x, key)
+  }
+  return key
+}
+
+/** Options for {@link verifyReceiptSignature}. */
+export interface VerifyReceiptSignatureOptions {
+  /** The kid the header must name (the attested keyset's). Unset: the header's kid is not compared. */
+  kid?: string
+}
+
+/**
+ * Checks a receipt's structure ({@link decodeReceipt}) and its EdDSA signature under `publicKey`, the
+ * attested `keyset.sig`. Only EdDSA is accepted, whatever the header says. Resolves to the decoded
+ * receipt; rejects with `ERR_RECEIPT_MALFORMED` for structure (or another kid than `options.kid`), and
+ * `ERR_RECEIPT_SIGNATURE_INVALID` when the signature does not verify.
+ */
+export async function verifyReceiptSignature(
+  jws: string,
+  publicKey: Ed25519PublicJwk | KeyObject | CryptoKey,
+  options: VerifyReceiptSignatureOptions = {},
+): Promise<DecodedReceipt> {
+  const decoded = decodeReceipt(jws)
+  if (options.kid !== undefined && decoded.header.kid !== options.kid) {
+    throw malformed(`header.kid is ${JSON.stringify(decoded.header.kid)}, expected ${JSON.stringify(options.kid)}`)
+  }
+  let key: KeyObject | CryptoKey
+  if (isRecord(publicKey)) {
+    const jwk = publicKey as unknown as Record<string, unknown>
+    if (jwk['kty'] !== 'OKP' || jwk['crv'] !== 'Ed25519' || typeof jwk['x'] !== 'string' || jwk['d'] !== undefined) {
+      throw new TypeError('verifyReceiptSignature: the key must be an Ed25519 public JWK { kty: "OKP", crv: "Ed25519", x }')
+    }
+    fromBase64Url(jwk['x'], 'verifyReceiptSignature: x', 32) // a TypeError for a key that is not 32 bytes
+    key = await importedKey(jwk['x'])
+  } else {
+    key = publicKey as KeyObject | CryptoKey
+  }
+  try {
+    await compactVerify(jws, key, { algorithms: [RECEIPT_ALGORITHM] })
+  } catch (cause) {
+    throw new ProtocolError('ERR_RECEIPT_SIGNATURE_INVALID', 'receipt: the signature does not verify under the given key', { cause })
+  }
+  return decoded
+}

@@ -1,0 +1,77 @@
+/**
+ * Deterministic test material for the protocol tests: keys from a seed, DER-shaped placeholder
+ * certificates and a well-formed evidence bundle. Nothing here is real evidence; the binding and the
+ * formats only need the right shapes.
+ */
+import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
+import { toBase64Url, type EvidenceBundle, type Keyset, type TensorData } from '@vouch/protocol'
+
+const PKCS8 = {
+  x25519: '302e020100300506032b656e04220420',
+  ed25519: '302e020100300506032b657004220420',
+}
+
+/** 32 bytes derived from `label`. */
+export function seedBytes(label: string): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(label).digest())
+}
+
+/** A private KeyObject of `type` whose raw 32-byte private key (or Ed25519 seed) is `seed`. */
+export function privateKeyFromSeed(type: 'x25519' | 'ed25519', seed: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([Buffer.from(PKCS8[type], 'hex'), seed]), format: 'der', type: 'pkcs8' })
+}
+
+/** The public JWK `x` of a private key. */
+export function publicX(key: KeyObject): string {
+  return createPublicKey(key).export({ format: 'jwk' }).x!
+}
+
+/** A keyset and its private keys, all derived from `label`. */
+export function testKeys(label = 'test'): { keyset: Keyset; enc: KeyObject; sig: KeyObject } {
+  const enc = privateKeyFromSeed('x25519', seedBytes(`${label}/enc`))
+  const sig = privateKeyFromSeed('ed25519', seedBytes(`${label}/sig`))
+  return {
+    keyset: { kid: `kid-${label}`, enc: { kty: 'OKP', crv: 'X25519', x: publicX(enc) }, sig: { kty: 'OKP', crv: 'Ed25519', x: publicX(sig) }, notAfter: 1_900_000_000 },
+    enc,
+    sig,
+  }
+}
+
+/** DER-shaped bytes (an ASN.1 SEQUENCE header, then `label`'s bytes). */
+export function fakeDer(label: string): Uint8Array {
+  const body = new TextEncoder().encode(label)
+  return Uint8Array.from([0x30, body.length, ...body])
+}
+
+/** A well-formed bundle with two GPUs and two models. */
+export function testBundle(): EvidenceBundle {
+  return {
+    v: 1,
+    platform: 'simulated',
+    nonce: seedBytes('nonce'),
+    keyset: testKeys().keyset,
+    models: [
+      { name: 'ppocr-cls', version: '1', digest: `sha256:${'ab'.repeat(32)}` },
+      { name: 'ppocr-det', version: '4', digest: `sha256:${'cd'.repeat(32)}` },
+    ],
+    cpu: { type: 'sev-snp', report: new Uint8Array(1184).fill(7), vek: fakeDer('vek'), chain: [fakeDer('ask'), fakeDer('ark')], crls: [fakeDer('crl')] },
+    gpus: [0, 1].map((i) => ({
+      type: 'nvidia-cc' as const,
+      arch: 'HOPPER' as const,
+      report: new TextEncoder().encode(`gpu report ${i}`),
+      chain: [0, 1, 2, 3, 4].map((j) => fakeDer(`gpu${i}-cert${j}`)),
+    })),
+    issuedAt: 1_764_000_000,
+  }
+}
+
+/** An FP32 tensor of `shape`, filled with 0.5. */
+export function fp32Tensor(name: string, shape: number[]): TensorData {
+  const n = shape.reduce((a, b) => a * b, 1)
+  const data = new Uint8Array(n * 4)
+  new Float32Array(data.buffer).fill(0.5)
+  return { name, datatype: 'FP32', shape, data }
+}
+
+/** Re-exported for tests that build JWKs by hand. */
+export { toBase64Url }

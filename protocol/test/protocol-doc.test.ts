@@ -1,0 +1,53 @@
+/**
+ * docs/protocol.md's test vectors are what the code computes (so the page cannot go stale), and they
+ * check out against independent code: `hpke`'s WebCrypto suite opens the request body, plain node:crypto
+ * verifies the receipt and opens the response body, and the digests are recomputed with node:crypto.
+ */
+import assert from 'node:assert/strict'
+import { createDecipheriv, createHash, createPublicKey, hkdfSync, verify } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+import * as HPKE from 'hpke'
+import { computeProtocolVectors, DOC_PATH, renderProtocolVectors, VECTOR_INPUTS, vectorBlock } from '../../scripts/protocol-vectors.js'
+
+const vectors = await computeProtocolVectors()
+const hex = (s: string): Buffer => Buffer.from(s, 'hex')
+
+test('docs/protocol.md holds exactly the vectors the code computes (run scripts/protocol-vectors.ts to refresh)', () => {
+  assert.equal(vectorBlock(readFileSync(DOC_PATH, 'utf8')), renderProtocolVectors(vectors))
+})
+
+test('the binding vectors recompute with node:crypto from their JCS texts', () => {
+  assert.equal(vectors['keyset digest'], `sha256:${createHash('sha256').update(vectors['keyset JCS']!).digest('hex')}`)
+  assert.equal(vectors['REPORT_DATA'], createHash('sha512').update(vectors['statement JCS']!).digest('hex'))
+  assert.equal(vectors['unchallenged REPORT_DATA'], createHash('sha512').update(vectors['unchallenged statement JCS']!).digest('hex'))
+  const keysetDigest = hex(vectors['keyset digest']!.slice(7))
+  assert.equal(vectors['GPU nonce'], createHash('sha256').update(Buffer.concat([Buffer.from('vouch/gpu-nonce/v1'), hex(VECTOR_INPUTS.nonce), keysetDigest])).digest('hex'))
+})
+
+test('the receipt verifies with node:crypto Ed25519 under the RFC 8032 TEST 1 public key', () => {
+  const [h, p, s] = vectors['receipt']!.split('.') as [string, string, string]
+  assert.equal(Buffer.from(p, 'base64url').toString(), vectors['receipt payload JCS'])
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: hex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a').toString('base64url') }, format: 'jwk' })
+  assert.ok(verify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url')))
+})
+
+test('hpke’s WebCrypto suite opens the request body; HKDF and AES-GCM from node:crypto open the response body', async () => {
+  const suite = new HPKE.CipherSuite(HPKE.KEM_DHKEM_X25519_HKDF_SHA256, HPKE.KDF_HKDF_SHA256, HPKE.AEAD_AES_256_GCM)
+  const skR = await suite.DeserializePrivateKey(hex(VECTOR_INPUTS.encPrivateKey), true)
+  const body = hex(vectors['request body']!)
+  const ctx = await suite.SetupRecipient(skR, body.subarray(0, 32), { info: hex(vectors['request info']!) })
+  assert.equal(Buffer.from(await ctx.Open(body.subarray(32))).toString('hex'), vectors['request plaintext'])
+
+  const secret = await ctx.Export(new TextEncoder().encode('vouch/response/v1'), 32)
+  const response = hex(vectors['response body']!)
+  const responseNonce = response.subarray(0, 32)
+  const salt = Buffer.concat([body.subarray(0, 32), responseNonce])
+  const key = Buffer.from(hkdfSync('sha256', secret, salt, 'key', 32))
+  const nonce = Buffer.from(hkdfSync('sha256', secret, salt, 'nonce', 12))
+  const d = createDecipheriv('aes-256-gcm', key, nonce)
+  d.setAuthTag(response.subarray(response.length - 16))
+  const plaintext = Buffer.concat([d.update(response.subarray(32, response.length - 16)), d.final()])
+  assert.equal(plaintext.toString('hex'), vectors['response plaintext'])
+  assert.equal(responseNonce.toString('hex'), VECTOR_INPUTS.responseNonce)
+})

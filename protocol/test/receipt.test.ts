@@ -1,0 +1,169 @@
+/** Receipts: sign, take apart, verify; every malformed receipt and every bad signature by code. */
+import assert from 'node:assert/strict'
+import { createPublicKey } from 'node:crypto'
+import { describe, test } from 'node:test'
+import { CompactSign } from 'jose'
+import {
+  decodeReceipt,
+  encodeCbor,
+  encodeResponsePlaintext,
+  keysetDigest,
+  outputsDigest,
+  sha256Digest,
+  signReceipt,
+  toBase64Url,
+  verifyReceiptSignature,
+  type Ed25519PrivateJwk,
+  type ProtocolError,
+  type ReceiptPayload,
+} from '@vouch/protocol'
+import { fp32Tensor, testKeys } from './helpers/fixtures.js'
+
+const { keyset, sig } = testKeys()
+const other = testKeys('other')
+const digestOf = (label: string): string => sha256Digest(new TextEncoder().encode(label))
+const payload: ReceiptPayload = {
+  v: 1,
+  id: 'req-1',
+  iat: 1_764_086_400,
+  model: { name: 'ppocr-cls', version: '1', digest: digestOf('model') },
+  request: digestOf('request'),
+  response: digestOf('response'),
+  keyset: keysetDigest(keyset),
+  evidence: digestOf('evidence'),
+  platform: 'simulated',
+  attribution: [{ role: 'model', id: 'https://github.com/PaddlePaddle/PaddleOCR', name: 'PaddleOCR' }],
+}
+const malformed = (e: ProtocolError): boolean => e.code === 'ERR_RECEIPT_MALFORMED'
+const b64json = (value: unknown): string => toBase64Url(new TextEncoder().encode(JSON.stringify(value)))
+
+/** A JWS with any header and payload, validly signed by `key` (Ed25519). */
+function forge(header: Record<string, unknown>, body: unknown, key = sig): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(body))).setProtectedHeader({ alg: 'EdDSA', ...header }).sign(key)
+}
+
+describe('sign and verify', () => {
+  test('a receipt verifies under the keyset’s sig key and decodes to the payload', async () => {
+    const jws = await signReceipt(payload, sig, keyset.kid)
+    const decoded = await verifyReceiptSignature(jws, keyset.sig, { kid: keyset.kid })
+    assert.deepEqual(decoded, { header: { alg: 'EdDSA', typ: 'vouch-receipt+jws', kid: keyset.kid }, payload })
+    assert.deepEqual(decodeReceipt(jws), decoded)
+    assert.deepEqual(await verifyReceiptSignature(jws, createPublicKey(sig)), decoded)
+  })
+
+  test('the protected header is exactly { alg, typ, kid } and the payload is JCS text', async () => {
+    const [h, p] = (await signReceipt(payload, sig, keyset.kid)).split('.') as [string, string]
+    assert.equal(Buffer.from(h, 'base64url').toString(), `{"alg":"EdDSA","typ":"vouch-receipt+jws","kid":"${keyset.kid}"}`)
+    assert.ok(Buffer.from(p, 'base64url').toString().startsWith('{"attribution":[{"id":'))
+  })
+
+  test('deterministic: the same payload and key give the same receipt, whatever the property order', async () => {
+    const reordered = Object.fromEntries(Object.entries(payload).reverse()) as unknown as ReceiptPayload
+    assert.equal(await signReceipt(reordered, sig, keyset.kid), await signReceipt(payload, sig, keyset.kid))
+  })
+
+  test('a private JWK signs too, and the caller’s JWK object is not frozen', async () => {
+    const jwk = sig.export({ format: 'jwk' }) as Ed25519PrivateJwk
+    assert.equal(await signReceipt(payload, jwk, keyset.kid), await signReceipt(payload, sig, keyset.kid))
+    assert.equal(Object.isFrozen(jwk), false)
+    const pub = { ...keyset.sig }
+    await verifyReceiptSignature(await signReceipt(payload, sig, keyset.kid), pub)
+    assert.equal(Object.isFrozen(pub), false)
+  })
+
+  test('outputsDigest is SHA-256 of the CBOR outputs array, as the response carries it', () => {
+    const outputs = [fp32Tensor('a', [1, 2]), fp32Tensor('b', [3])]
+    assert.equal(outputsDigest(outputs), sha256Digest(encodeCbor(outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, data: o.data })))))
+    const response = encodeResponsePlaintext({ v: 1, id: 'r', model: payload.model, outputs, receipt: 'a.b.c' })
+    const cbor = Buffer.from(encodeCbor(outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, data: o.data }))))
+    assert.ok(Buffer.from(response).includes(cbor), 'the response holds the very bytes the digest covers')
+  })
+
+  test('signReceipt refuses a malformed payload or kid', async () => {
+    await assert.rejects(signReceipt({ ...payload, request: 'sha1:00' }, sig, keyset.kid), malformed)
+    await assert.rejects(signReceipt(payload, sig, 'a b'), malformed)
+  })
+})
+
+describe('verifyReceiptSignature rejects', () => {
+  const invalid = (e: ProtocolError): boolean => e.code === 'ERR_RECEIPT_SIGNATURE_INVALID'
+
+  test('a receipt signed by another key', async () => {
+    const jws = await signReceipt(payload, other.sig, keyset.kid)
+    await assert.rejects(verifyReceiptSignature(jws, keyset.sig), invalid)
+  })
+
+  test('a changed payload or signature', async () => {
+    const [h, , s] = (await signReceipt(payload, sig, keyset.kid)).split('.') as [string, string, string]
+    await assert.rejects(verifyReceiptSignature(`${h}.${b64json({ ...payload, iat: payload.iat + 1 })}.${s}`, keyset.sig), invalid)
+    const flipped = Buffer.from(s, 'base64url')
+    flipped[0]! ^= 1
+    await assert.rejects(verifyReceiptSignature(`${h}.${b64json(payload)}.${toBase64Url(flipped)}`, keyset.sig), invalid)
+  })
+
+  test('another kid than the expected one', async () => {
+    const jws = await signReceipt(payload, sig, 'kid-2')
+    await assert.rejects(verifyReceiptSignature(jws, keyset.sig, { kid: keyset.kid }), malformed)
+  })
+
+  test('a key that is not an Ed25519 public JWK', async () => {
+    const jws = await signReceipt(payload, sig, keyset.kid)
+    await assert.rejects(verifyReceiptSignature(jws, keyset.enc as never), TypeError)
+    await assert.rejects(verifyReceiptSignature(jws, sig.export({ format: 'jwk' }) as never), TypeError)
+  })
+})
+
+describe('decodeReceipt rejects', () => {
+  const cases: { name: string; jws: () => Promise<string>; issue?: string }[] = [
+    { name: 'typ JWT', jws: () => forge({ typ: 'JWT', kid: keyset.kid }, payload), issue: 'header.typ: must be "vouch-receipt+jws", got "JWT"' },
+    { name: 'a missing typ', jws: () => forge({ kid: keyset.kid }, payload), issue: 'header.typ: is missing' },
+    { name: 'alg Ed25519 (only EdDSA is named)', jws: () => forge({ alg: 'Ed25519', typ: 'vouch-receipt+jws', kid: keyset.kid }, payload), issue: 'header.alg: must be "EdDSA", got "Ed25519"' },
+    { name: 'alg none', jws: async () => `${b64json({ alg: 'none', typ: 'vouch-receipt+jws', kid: keyset.kid })}.${b64json(payload)}.`, issue: 'header.alg: must be "EdDSA", got "none"' },
+    { name: 'alg HS256', jws: async () => `${b64json({ alg: 'HS256', typ: 'vouch-receipt+jws', kid: keyset.kid })}.${b64json(payload)}.${toBase64Url(new Uint8Array(32))}`, issue: 'header.alg: must be "EdDSA", got "HS256"' },
+    {
+      name: 'a crit header',
+      jws: async () => `${b64json({ alg: 'EdDSA', typ: 'vouch-receipt+jws', kid: keyset.kid, crit: ['b64'], b64: false })}.${b64json(payload)}.${toBase64Url(new Uint8Array(64))}`,
+      issue: 'header.crit: is not a known field',
+    },
+    { name: 'an embedded jwk', jws: () => forge({ typ: 'vouch-receipt+jws', kid: keyset.kid, jwk: keyset.sig }, payload), issue: 'header.jwk: is not a known field' },
+    { name: 'a payload field missing', jws: () => forge({ typ: 'vouch-receipt+jws', kid: keyset.kid }, { ...payload, evidence: undefined }), issue: 'payload.evidence: is missing' },
+    { name: 'an unknown payload field', jws: () => forge({ typ: 'vouch-receipt+jws', kid: keyset.kid }, { ...payload, exp: 1 }), issue: 'payload.exp: is not a known field' },
+    { name: 'a bad platform', jws: () => forge({ typ: 'vouch-receipt+jws', kid: keyset.kid }, { ...payload, platform: 'tdx' }), issue: 'payload.platform: must be one of "sev-snp", "simulated"' },
+    { name: 'an attribution without a name', jws: () => forge({ typ: 'vouch-receipt+jws', kid: keyset.kid }, { ...payload, attribution: [{ role: 'model', id: 'x' }] }), issue: 'payload.attribution[0].name: is missing' },
+    { name: 'two parts', jws: async () => 'a.b' },
+    { name: 'a header that is not JSON', jws: async () => `${toBase64Url(new TextEncoder().encode('{'))}.${b64json(payload)}.${toBase64Url(new Uint8Array(64))}` },
+    { name: 'padding in a part', jws: async () => `${b64json({ alg: 'EdDSA' })}=.${b64json(payload)}.${toBase64Url(new Uint8Array(64))}` },
+  ]
+  for (const c of cases) {
+    test(`${c.name} as ERR_RECEIPT_MALFORMED`, async () => {
+      const jws = await c.jws()
+      assert.throws(() => decodeReceipt(jws), (e: ProtocolError) => malformed(e) && (c.issue === undefined || e.issues.includes(c.issue)))
+      await assert.rejects(verifyReceiptSignature(jws, keyset.sig), malformed)
+    })
+  }
+
+  test('payload version 2 as ERR_PROTOCOL_UNSUPPORTED_VERSION', async () => {
+    const jws = await forge({ typ: 'vouch-receipt+jws', kid: keyset.kid }, { ...payload, v: 2 })
+    assert.throws(() => decodeReceipt(jws), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_UNSUPPORTED_VERSION')
+  })
+})
+
+describe('timing (reported: DESIGN.md §4 expects about 0.2 ms)', () => {
+  test('signReceipt and verifyReceiptSignature', async (t) => {
+    const median = (xs: number[]): number => xs.sort((a, b) => a - b)[xs.length >> 1]!
+    const run = async (fn: () => Promise<unknown>): Promise<number> => {
+      for (let i = 0; i < 20; i++) await fn()
+      const xs: number[] = []
+      for (let i = 0; i < 300; i++) {
+        const s = performance.now()
+        await fn()
+        xs.push(performance.now() - s)
+      }
+      return median(xs)
+    }
+    const jws = await signReceipt(payload, sig, keyset.kid)
+    const signMs = await run(() => signReceipt(payload, sig, keyset.kid))
+    const verifyMs = await run(() => verifyReceiptSignature(jws, keyset.sig))
+    t.diagnostic(`signReceipt ${signMs.toFixed(3)} ms, verifyReceiptSignature ${verifyMs.toFixed(3)} ms (medians of 300)`)
+  })
+})
