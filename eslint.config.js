@@ -20,15 +20,23 @@ export default tseslint.config(
   },
   {
     files: ['protocol/src/**/*.ts'],
+    rules: restrict([...runtimeOnly, '@vouch/verifier', '@vouch/client', 'cbor-x'], 'protocol holds wire formats only and imports no other package; cbor-x belongs to protocol/src/cbor.ts (DESIGN.md §2)'),
+  },
+  {
+    files: ['protocol/src/cbor.ts'],
     rules: restrict([...runtimeOnly, '@vouch/verifier', '@vouch/client'], 'protocol holds wire formats only and imports no other package (DESIGN.md §2)'),
   },
   {
     files: ['verifier/src/**/*.ts'],
-    rules: restrict([...runtimeOnly, '@vouch/client'], 'the verifier is pure and runs without servers, runtimes or loggers (DESIGN.md §2)'),
+    rules: restrict([...runtimeOnly, '@vouch/client', 'cbor-x'], 'the verifier is pure and runs without servers, runtimes or loggers; cbor-x belongs to protocol/src/cbor.ts (DESIGN.md §2)'),
   },
   {
     files: ['enclave/src/**/*.ts', 'host/src/**/*.ts'],
-    rules: restrict(['@vouch/verifier', '@vouch/client'], 'only the client may import the verifier (DESIGN.md §2)'),
+    rules: restrict(['@vouch/verifier', '@vouch/client', 'onnxruntime-node', 'cbor-x'], 'only the client may import the verifier; onnxruntime-node belongs to enclave/src/inference/, cbor-x to protocol/src/cbor.ts (DESIGN.md §2)'),
+  },
+  {
+    files: ['enclave/src/inference/**/*.ts'],
+    rules: restrict(['@vouch/verifier', '@vouch/client', 'cbor-x'], 'only the client may import the verifier; cbor-x belongs to protocol/src/cbor.ts (DESIGN.md §2)'),
   },
   {
     files: ['client/src/**/*.ts'],

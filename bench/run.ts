@@ -5,11 +5,17 @@
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { benchCli } from './cli.bench.js'
+import { benchInference } from './inference.bench.js'
 import { benchNvidiaGpu } from './nvidia-gpu.bench.js'
 import { benchSevSnp } from './sev-snp.bench.js'
 import { machine } from './lib/measure.js'
 
-const scenarios: Array<(log: (line: string) => void) => Promise<string>> = [benchSevSnp, benchNvidiaGpu, benchCli]
+const scenarios: Array<(log: (line: string) => void) => Promise<string>> = [
+  benchSevSnp,
+  benchNvidiaGpu,
+  benchCli,
+  benchInference,
+]
 
 const sections: string[] = []
 for (const scenario of scenarios) sections.push(await scenario((line) => console.log(line)))

@@ -1,7 +1,8 @@
 /**
  * `@vouch/enclave`: the code that runs inside the TEE. So far, the simulated SEV-SNP PSP and the
  * AMD-style certificate authority behind it, and the simulated NVIDIA confidential GPU with its
- * NVIDIA-style device and RIM certificate authorities and RIMs (DESIGN.md §7).
+ * NVIDIA-style device and RIM certificate authorities and RIMs (DESIGN.md §7); the TEE devices behind one
+ * interface (simulated, SEV-SNP through configfs-tsm, NVIDIA GPUs through NVML; DESIGN.md §8).
  */
 export {
   SIMULATED_SEED,
@@ -97,3 +98,49 @@ export {
   type SimulatedGpuRims,
   type SimulatedRim,
 } from './tee/simulated/gpu.js'
+export { TEE_ERROR_CODES, TeeError, type TeeErrorCode } from './errors.js'
+export {
+  createCpuTee,
+  createGpuTee,
+  createNoGpuTee,
+  createSimulatedCpuTee,
+  createSimulatedGpuTee,
+  type CpuEvidence,
+  type CpuTee,
+  type CpuTeeKind,
+  type CpuTeeOptions,
+  type GpuEvidence,
+  type GpuTee,
+  type GpuTeeKind,
+  type GpuTeeOptions,
+  type SimulatedGpuTeeOptions,
+} from './tee/device.js'
+export {
+  SEV_GUEST_PROVIDER,
+  TSM_REPORT_ROOT,
+  createSevSnpConfigfsTee,
+  nodeTsmFileSystem,
+  requestTsmReport,
+  toSevSnpEvidence,
+  type SevSnpCollateral,
+  type SevSnpConfigfsOptions,
+  type TsmFileSystem,
+  type TsmReport,
+} from './tee/sev-snp-configfs.js'
+export {
+  NVML_ARCHITECTURE,
+  NVML_LIBRARY,
+  createNvidiaNvmlTee,
+  type ConfComputeState,
+  type NvidiaGpuTee,
+  type NvidiaNvmlOptions,
+} from './tee/nvidia-nvml.js'
+export {
+  INFERENCE_ERROR_CODES,
+  InferenceError,
+  MODEL_ERROR_CODES,
+  ModelError,
+  type InferenceErrorCode,
+  type ModelErrorCode,
+} from './errors.js'
+export * from './inference/index.js'

@@ -60,3 +60,6 @@ export {
 } from './x509/ocsp.js'
 export { gpuRimIds, type GpuRimIds } from './nvidia/rim-ids.js'
 export type { HttpHooks } from './trust/http.js'
+export { verifyBundle, checkBundle, type BundleVerifyOptions, type BundleClaims } from './bundle/verify.js'
+export { verifyReceipt, type ReceiptVerifyOptions, type ReceiptClaims } from './bundle/receipt.js'
+export { evaluateBundlePolicy, evaluateReceiptPolicy } from './policy/bundle.js'

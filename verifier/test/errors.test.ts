@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
+import { INFERENCE_ERROR_CODES, MODEL_ERROR_CODES, TEE_ERROR_CODES } from '@vouch/enclave'
 import { PROTOCOL_ERROR_CODES } from '@vouch/protocol'
 import { POLICY_ERROR_CODES, VERIFICATION_ERROR_CODES } from '@vouch/verifier'
 import { REPO_ROOT } from './helpers/fixtures.js'
@@ -9,7 +10,14 @@ import { REPO_ROOT } from './helpers/fixtures.js'
 test('docs/errors.md documents exactly the codes that exist', () => {
   const doc = readFileSync(`${REPO_ROOT}/docs/errors.md`, 'utf8')
   const documented = [...doc.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]!)
-  const defined = [...PROTOCOL_ERROR_CODES, ...VERIFICATION_ERROR_CODES, ...POLICY_ERROR_CODES]
+  const defined = [
+    ...PROTOCOL_ERROR_CODES,
+    ...VERIFICATION_ERROR_CODES,
+    ...POLICY_ERROR_CODES,
+    ...TEE_ERROR_CODES,
+    ...MODEL_ERROR_CODES,
+    ...INFERENCE_ERROR_CODES,
+  ]
   assert.deepEqual([...new Set(documented)].sort(), [...new Set(defined)].sort())
   assert.equal(new Set(documented).size, documented.length, 'a code is documented twice')
   assert.equal(new Set(defined).size, defined.length, 'a code is defined twice')

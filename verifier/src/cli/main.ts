@@ -2,6 +2,7 @@
  * `vouch-verify`: verify attestation evidence offline against a policy (DESIGN.md §5).
  * Exit codes: 0 accepted, 1 rejected, 2 usage error or unreadable input.
  */
+import { BUNDLE_USAGE, RECEIPT_USAGE, runBundle, runReceipt } from './bundle.js'
 import { NVIDIA_GPU_USAGE, runNvidiaGpu } from './nvidia-gpu.js'
 import { POLICY_USAGE, runPolicy } from './policy.js'
 import { RIM_USAGE, runRim } from './rim.js'
@@ -16,6 +17,8 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   'sev-snp': { run: runSevSnp, usage: SEV_SNP_USAGE },
   'nvidia-gpu': { run: runNvidiaGpu, usage: NVIDIA_GPU_USAGE },
   rim: { run: runRim, usage: RIM_USAGE },
+  bundle: { run: runBundle, usage: BUNDLE_USAGE },
+  receipt: { run: runReceipt, usage: RECEIPT_USAGE },
   policy: { run: runPolicy, usage: POLICY_USAGE },
   trust: { run: runTrust, usage: TRUST_USAGE },
 }

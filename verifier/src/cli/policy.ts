@@ -18,7 +18,7 @@ export async function runPolicy(args: string[], out: (text: string) => void): Pr
   const text = Buffer.from(readInput(file, 'policy lint')).toString('utf8')
   try {
     const policy = parsePolicy(text, file)
-    const sections = ['sevSnp', 'nvidiaGpu'].filter((s) => s in policy && policy[s as keyof typeof policy] !== undefined)
+    const sections = ['sevSnp', 'nvidiaGpu', 'evidence', 'models'].filter((s) => s in policy && policy[s as keyof typeof policy] !== undefined)
     out(values.json ? JSON.stringify({ valid: true, file, name: policy.name, issues: [] }, null, 2) : `${file}: OK (policy "${policy.name}", sections: ${sections.join(', ') || 'none'})`)
     return 0
   } catch (error) {

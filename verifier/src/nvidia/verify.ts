@@ -353,18 +353,27 @@ export interface NvidiaGpusClaims {
 }
 
 /**
- * Verifies the GPUs of one machine together: each as {@link verifyNvidiaGpu} does (check ids prefixed
- * `gpu[i].`), then the policy's GPU count.
+ * Records the checks of several GPUs (ids prefixed `gpu[i].`), each GPU's policy, then the policy's GPU
+ * count. Synchronous core of {@link verifyNvidiaGpus}, also used for the GPUs of an evidence bundle.
  */
-export async function verifyNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: NvidiaGpuVerifyOptions = {}): Promise<Result<NvidiaGpusClaims>> {
-  const checks = new CheckCollector()
+export function checkNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: NvidiaGpuVerifyOptions, checks: CheckCollector): GpuFacts[] {
   const all = inputs.map((input, i) => {
     const prefix = `gpu[${i}].`
     const facts = checkNvidiaGpu(input, options, checks, prefix)
     if (facts.claims !== null) evaluate(facts, options, checks, prefix)
     return facts
   })
+  if (options.policy !== undefined) evaluateGpuCount(all.length, options.policy, checks)
+  return all
+}
+
+/**
+ * Verifies the GPUs of one machine together: each as {@link verifyNvidiaGpu} does (check ids prefixed
+ * `gpu[i].`), then the policy's GPU count.
+ */
+export async function verifyNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: NvidiaGpuVerifyOptions = {}): Promise<Result<NvidiaGpusClaims>> {
+  const checks = new CheckCollector()
+  const all = checkNvidiaGpus(inputs, options, checks)
   if (options.policy === undefined) checks.skip('policy', 'no policy given: only authenticity was checked')
-  else evaluateGpuCount(all.length, options.policy, checks)
   return checks.toResult({ gpus: all.map((f) => f.claims) })
 }

@@ -17,6 +17,7 @@ import type {
   SevSnpPolicy,
   NvidiaGpuPolicy,
   GpuArchitecture,
+  ModelsPolicy,
   TcbMinimums,
 } from './types.js'
 
@@ -530,6 +531,8 @@ interface PolicyDocument {
   allowSimulated: boolean
   sevSnp?: SevSnpDocument
   nvidiaGpu?: NvidiaGpuDocument
+  evidence?: { maximumAge?: string }
+  models?: { allowedDigests?: string[]; allowedPublishers?: string[] }
 }
 
 const HEX_LISTS = ['measurements', 'hostData', 'idKeyDigests', 'authorKeyDigests', 'chipIds'] as const
@@ -602,13 +605,26 @@ function toPolicy(doc: PolicyDocument, src: Source): Policy {
   }
   if (doc.sevSnp !== undefined) policy.sevSnp = toSevSnpPolicy(doc.sevSnp)
   if (doc.nvidiaGpu !== undefined) policy.nvidiaGpu = toNvidiaGpuPolicy(doc.nvidiaGpu)
+  if (doc.evidence !== undefined) {
+    policy.evidence = doc.evidence.maximumAge === undefined ? {} : { maximumAgeMs: durationMs(doc.evidence.maximumAge) }
+  }
+  if (doc.models !== undefined) {
+    const models: Mutable<ModelsPolicy> = {}
+    if (doc.models.allowedDigests !== undefined) models.allowedDigests = doc.models.allowedDigests.map((d) => d.toLowerCase())
+    if (doc.models.allowedPublishers !== undefined) models.allowedPublishers = [...doc.models.allowedPublishers]
+    policy.models = models
+  }
   return deepFreeze(policy)
+}
+
+/** Milliseconds of a schema-checked duration ("90s", "5m", "48h", "7d"). */
+function durationMs(text: string): number {
+  return Number(text.slice(0, -1)) * DURATION_UNIT_MS[text.slice(-1)]!
 }
 
 const DURATION_UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 function toNvidiaGpuPolicy(doc: NvidiaGpuDocument): NvidiaGpuPolicy {
-  // The schema's pattern guarantees digits followed by one unit letter.
   const grace = doc.ocspRevokedGracePeriod ?? '0s'
   const out: Mutable<NvidiaGpuPolicy> = {
     required: doc.required,
@@ -616,7 +632,7 @@ function toNvidiaGpuPolicy(doc: NvidiaGpuDocument): NvidiaGpuPolicy {
     requireRimMatch: doc.requireRimMatch,
     requireOcsp: doc.requireOcsp,
     allowOcspUnknown: doc.allowOcspUnknown ?? false,
-    ocspRevokedGracePeriodMs: Number(grace.slice(0, -1)) * DURATION_UNIT_MS[grace.slice(-1)]!,
+    ocspRevokedGracePeriodMs: durationMs(grace),
   }
   if (doc.count !== undefined) out.count = doc.count
   if (doc.minimumDriverVersion !== undefined) out.minimumDriverVersion = doc.minimumDriverVersion

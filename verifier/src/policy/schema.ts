@@ -81,6 +81,50 @@ export const policySchema = {
       description:
         'Optional. Rules for NVIDIA confidential-GPU evidence. Left out: GPU evidence is rejected under this policy.',
     },
+    evidence: {
+      type: 'object',
+      description: 'Optional. Rules for evidence bundles as a whole. Left out: unchecked.',
+      additionalProperties: false,
+      properties: {
+        maximumAge: {
+          $ref: '#/$defs/duration',
+          description:
+            'Optional; unset = unchecked. How old a bundle may be (its issuedAt against the verification time) when ' +
+            'it is verified for a new session. A challenged bundle (with a nonce) proves freshness by itself; this ' +
+            'bounds how long a cached unchallenged one is trusted. Not applied to receipts, which are checked as of ' +
+            'the time they were signed.',
+        },
+      },
+    },
+    models: {
+      type: 'object',
+      description: 'Optional. Which models may answer. Left out: any model the evidence attests is accepted.',
+      additionalProperties: false,
+      properties: {
+        allowedDigests: {
+          type: 'array',
+          description:
+            'Optional; unset = unchecked. The models accepted, by the SHA-256 of their ONNX bytes ("sha256:<64 hex>"). ' +
+            'Evidence attesting any other model, and a receipt from any other model, are rejected.',
+          items: {
+            type: 'string',
+            pattern: '^sha256:[0-9a-fA-F]{64}$',
+            patternErrorMessage: 'must be "sha256:" and 64 hex characters',
+          },
+          minItems: 1,
+          uniqueItems: true,
+        },
+        allowedPublishers: {
+          type: 'array',
+          description:
+            'Optional; unset = unchecked. The model publishers accepted, by the id a receipt\'s attribution gives the ' +
+            '"publisher" role. A receipt without such an entry, or naming another publisher, is rejected.',
+          items: { type: 'string', minLength: 1 },
+          minItems: 1,
+          uniqueItems: true,
+        },
+      },
+    },
   },
   $defs: {
     sevSnp: {
@@ -342,6 +386,12 @@ export const policySchema = {
             'is not compared, as NVIDIA\'s verifier does). false: it must be enabled.',
         },
       },
+    },
+    duration: {
+      type: 'string',
+      description: 'A duration: a number and a unit, s, m, h or d ("90s", "5m", "48h", "7d").',
+      pattern: '^[0-9]{1,6}(s|m|h|d)$',
+      patternErrorMessage: 'must be a duration such as "0s", "30m", "48h" or "7d"',
     },
     driverVersion: {
       type: 'string',

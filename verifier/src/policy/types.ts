@@ -126,6 +126,10 @@ export interface Policy {
   readonly sevSnp?: SevSnpPolicy
   /** Rules for NVIDIA GPU evidence; absent: GPU evidence is rejected. */
   readonly nvidiaGpu?: NvidiaGpuPolicy
+  /** Rules for bundles as a whole; absent: unchecked. */
+  readonly evidence?: EvidencePolicy
+  /** Which models may answer; absent: any attested model. */
+  readonly models?: ModelsPolicy
   readonly source: PolicySource
   /**
    * Position of the field at a dotted `path` (`sevSnp.measurements`, `sevSnp.measurements[1]`): of its key, or of the
@@ -158,4 +162,18 @@ export interface NvidiaGpuPolicy {
   readonly allowedVbiosVersions?: readonly string[]
   readonly requireProtectedPcie?: boolean
   readonly requireNvdec0Disabled?: boolean
+}
+
+/** The `evidence` section. */
+export interface EvidencePolicy {
+  /** Largest age of a bundle (issuedAt to the verification time) in ms. Unset: unchecked. */
+  readonly maximumAgeMs?: number
+}
+
+/** The `models` section. */
+export interface ModelsPolicy {
+  /** Accepted model digests, `sha256:<hex>` lower case. Unset: unchecked. */
+  readonly allowedDigests?: readonly string[]
+  /** Accepted publisher ids (the attribution's `publisher` role). Unset: unchecked. */
+  readonly allowedPublishers?: readonly string[]
 }

@@ -1,0 +1,113 @@
+/**
+ * `vouch-enclave`: the enclave process. Generates its keys, loads and verifies its models, attests
+ * through the chosen TEE devices and serves the host over a Unix socket (DESIGN.md §9).
+ */
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import type { Logger } from 'pino'
+import { startLinkServer, type LinkServer } from './link/server.js'
+import { createLogger } from './logger.js'
+import { EnclaveService } from './service/enclave.js'
+import { createCpuTee, createGpuTee } from './tee/device.js'
+
+export const USAGE = `usage: vouch-enclave --socket PATH [--tee simulated|sev-snp] [--gpu none|simulated|nvidia] [--models DIR]
+
+  --socket PATH          Unix socket to serve the host on (replaced if it exists)
+  --tee KIND             CPU TEE: simulated (default) or sev-snp (Linux configfs-tsm)
+  --gpu KIND             GPUs: none (default), simulated, or nvidia (NVML)
+  --gpu-count N          simulated GPUs (default 1)
+  --models DIR           folder of model manifests (default: the repository's models/)
+  --key-lifetime S       keyset lifetime in seconds (default 86400)
+  --replay-window S      request timestamp window and id memory in seconds (default 60)
+  --max-frame-bytes N    largest link frame (default 33554432)
+  --configfs-root PATH   configfs-tsm report folder (default /sys/kernel/config/tsm/report)
+  --nvml-library PATH    NVML library (default libnvidia-ml.so.1)
+  --log-level LEVEL      pino level (default info)`
+
+const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url))
+
+class UsageError extends Error {}
+
+function integer(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer ≥ ${min}, got "${value}"`)
+  return n
+}
+
+/** Starts the enclave from command-line arguments; resolves to a function that stops it. */
+export async function runEnclave(argv: string[], log?: Logger): Promise<() => Promise<void>> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      socket: { type: 'string' },
+      tee: { type: 'string', default: 'simulated' },
+      gpu: { type: 'string', default: 'none' },
+      'gpu-count': { type: 'string' },
+      models: { type: 'string' },
+      'key-lifetime': { type: 'string' },
+      'replay-window': { type: 'string' },
+      'max-frame-bytes': { type: 'string' },
+      'configfs-root': { type: 'string' },
+      'nvml-library': { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+    },
+    strict: true,
+  })
+  if (values.socket === undefined) throw new UsageError('--socket is required')
+  if (values.tee !== 'simulated' && values.tee !== 'sev-snp') throw new UsageError(`--tee must be simulated or sev-snp, got "${values.tee}"`)
+  if (values.gpu !== 'none' && values.gpu !== 'simulated' && values.gpu !== 'nvidia') throw new UsageError(`--gpu must be none, simulated or nvidia, got "${values.gpu}"`)
+  const logger = log ?? createLogger(values['log-level'])
+  const gpuCount = integer(values['gpu-count'], '--gpu-count', 1)
+  const keysetLifetimeS = integer(values['key-lifetime'], '--key-lifetime', 60)
+  const replayWindowS = integer(values['replay-window'], '--replay-window', 1)
+  const maxFrameSize = integer(values['max-frame-bytes'], '--max-frame-bytes', 1024)
+
+  const cpu = values.tee === 'simulated' ? await createCpuTee('simulated') : await createCpuTee('sev-snp', values['configfs-root'] ? { root: values['configfs-root'] } : {})
+  const gpu =
+    values.gpu === 'none'
+      ? null
+      : values.gpu === 'simulated'
+        ? await createGpuTee('simulated', gpuCount ? { count: gpuCount } : {})
+        : await createGpuTee('nvidia', values['nvml-library'] ? { library: values['nvml-library'] } : {})
+  const service = await EnclaveService.create({
+    cpu,
+    gpu,
+    modelsDir: values.models ?? DEFAULT_MODELS_DIR,
+    log: logger,
+    ...(keysetLifetimeS && { keysetLifetimeS }),
+    ...(replayWindowS && { replayWindowMs: replayWindowS * 1000 }),
+  })
+  // The first unchallenged bundle is built now, so the first client does not wait for the hardware.
+  await service.attest(null)
+  const server: LinkServer = await startLinkServer(values.socket, service, logger, maxFrameSize ? { maxFrameSize } : {})
+  logger.info({ socket: values.socket, tee: values.tee, gpu: values.gpu, models: service.modelRefs.map((m) => m.name), refused: service.refused.map((r) => r.name) }, 'enclave ready')
+  return async () => {
+    await server.close()
+    await service.close()
+    await gpu?.close()
+    await cpu.close()
+  }
+}
+
+/** The process entry: runs until SIGTERM or SIGINT, then stops cleanly. */
+export async function main(argv: string[]): Promise<number> {
+  let stop: () => Promise<void>
+  try {
+    stop = await runEnclave(argv)
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`vouch-enclave: ${(error as Error).message}\n\n${USAGE}`)
+      return 2
+    }
+    console.error(`vouch-enclave: cannot start: ${(error as { code?: string }).code ?? ''} ${(error as Error).message}`)
+    return 1
+  }
+  await new Promise<void>((resolve) => {
+    const done = (): void => resolve()
+    process.once('SIGTERM', done)
+    process.once('SIGINT', done)
+  })
+  await stop()
+  return 0
+}

@@ -1,0 +1,161 @@
+/**
+ * The enclave's error classes and codes. Every code is documented in `docs/errors.md` (section
+ * "Enclave"); `verifier/test/errors.test.ts` keeps the two in sync. Codes are stable; messages are for
+ * operators and may change.
+ */
+
+/**
+ * Codes of TEE device failures (`tee/`): the hardware interface is missing, refused a request, or
+ * answered with something a real device never returns.
+ */
+export const TEE_ERROR_CODES = [
+  'ERR_TEE_UNAVAILABLE',
+  'ERR_TEE_UNSUPPORTED',
+  'ERR_TEE_REQUEST_FAILED',
+  'ERR_TEE_RACE',
+  'ERR_TEE_REPORT_INVALID',
+  'ERR_TEE_CERTS_MISSING',
+  'ERR_TEE_CLOSED',
+] as const
+
+export type TeeErrorCode = (typeof TEE_ERROR_CODES)[number]
+
+/**
+ * Raised by a TEE device (configfs-tsm, NVML, simulated). Messages name the interface and what it
+ * returned (a path, an NVML function and its `nvmlReturn_t`); they never carry report bytes or keys.
+ */
+export class TeeError extends Error {
+  readonly code: TeeErrorCode
+
+  constructor(code: TeeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'TeeError'
+    this.code = code
+  }
+}
+
+/**
+ * Codes of model loading failures (`inference/`): a manifest that is not valid, ONNX bytes that cannot be
+ * found or do not match the manifest's digest, or a model onnxruntime cannot run.
+ */
+export const MODEL_ERROR_CODES = [
+  'ERR_MODEL_MANIFEST_INVALID',
+  'ERR_MODEL_SOURCE_NOT_FOUND',
+  'ERR_MODEL_DIGEST_MISMATCH',
+  'ERR_MODEL_DUPLICATE',
+  'ERR_MODEL_UNSUPPORTED',
+  'ERR_MODEL_LOAD',
+] as const
+
+export type ModelErrorCode = (typeof MODEL_ERROR_CODES)[number]
+
+/**
+ * Raised while loading models. Messages name the manifest file (and field, or ONNX file); the enclave
+ * refuses to start rather than serve a model that is not exactly the one its manifest pins.
+ */
+export class ModelError extends Error {
+  readonly code: ModelErrorCode
+
+  constructor(code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'ModelError'
+    this.code = code
+  }
+}
+
+/**
+ * Codes of inference failures (`inference/`): a request whose tensors do not match the model's metadata
+ * (checked before anything reaches onnxruntime), or a run that onnxruntime refused.
+ */
+export const INFERENCE_ERROR_CODES = [
+  'ERR_INFERENCE_INPUT_UNKNOWN',
+  'ERR_INFERENCE_INPUT_DUPLICATE',
+  'ERR_INFERENCE_INPUT_MISSING',
+  'ERR_INFERENCE_DATATYPE',
+  'ERR_INFERENCE_SHAPE',
+  'ERR_INFERENCE_SIZE',
+  'ERR_INFERENCE_DATA',
+  'ERR_INFERENCE_OUTPUT_UNKNOWN',
+  'ERR_INFERENCE_OUTPUT_DUPLICATE',
+  'ERR_INFERENCE_RUNTIME',
+  'ERR_INFERENCE_MODEL_CLOSED',
+] as const
+
+export type InferenceErrorCode = (typeof INFERENCE_ERROR_CODES)[number]
+
+/**
+ * Raised when a model runs (`runModel`). Messages name the tensor and say what was expected and what
+ * arrived (names, datatypes, shapes, sizes), never tensor contents.
+ */
+export class InferenceError extends Error {
+  readonly code: InferenceErrorCode
+
+  constructor(code: InferenceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'InferenceError'
+    this.code = code
+  }
+}
+
+/**
+ * Codes of the enclave service (`service/`, `link/`): what the host relays to clients. Each has a
+ * fixed public message and the HTTP status the host answers with; the cause stays in the enclave's
+ * logs and never crosses the link (no crypto detail, no plaintext).
+ */
+export const ENCLAVE_ERRORS = {
+  ERR_ENCLAVE_UNKNOWN_KID: { status: 409, message: 'the request is sealed to a key this enclave does not hold: attest again' },
+  ERR_ENCLAVE_OPEN_FAILED: { status: 400, message: 'the sealed request could not be opened' },
+  ERR_ENCLAVE_REQUEST_MALFORMED: { status: 400, message: 'the request plaintext is malformed' },
+  ERR_ENCLAVE_REQUEST_EXPIRED: { status: 400, message: 'the request timestamp is outside the replay window' },
+  ERR_ENCLAVE_REPLAY: { status: 409, message: 'a request with this id was already served' },
+  ERR_ENCLAVE_MODEL_MISMATCH: { status: 400, message: 'the sealed request names another model than the route' },
+  ERR_ENCLAVE_MODEL_NOT_FOUND: { status: 404, message: 'no such model (or version) in this enclave' },
+  ERR_ENCLAVE_ATTEST_RATE_LIMITED: { status: 429, message: 'too many attestation requests: retry later or use the cached bundle' },
+  ERR_ENCLAVE_BUSY: { status: 503, message: 'the enclave is overloaded: retry later' },
+  ERR_ENCLAVE_TIMEOUT: { status: 504, message: 'the enclave did not answer in time' },
+  ERR_ENCLAVE_INTERNAL: { status: 500, message: 'the enclave failed to serve the request' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type EnclaveErrorCode = keyof typeof ENCLAVE_ERRORS
+export const ENCLAVE_ERROR_CODES = Object.keys(ENCLAVE_ERRORS) as EnclaveErrorCode[]
+
+/** A refusal of the enclave service; its message is the fixed public one for its code. */
+export class EnclaveError extends Error {
+  readonly code: EnclaveErrorCode
+  readonly status: number
+
+  constructor(code: EnclaveErrorCode, options?: { cause?: unknown }) {
+    super(ENCLAVE_ERRORS[code].message, options)
+    this.name = 'EnclaveError'
+    this.code = code
+    this.status = ENCLAVE_ERRORS[code].status
+  }
+}
+
+/** HTTP status for codes raised below the service (inference, models, link framing, size limits). */
+const STATUS_BY_PREFIX: ReadonlyArray<[string, number]> = [
+  ['ERR_INFERENCE_RUNTIME', 500],
+  ['ERR_INFERENCE_', 400],
+  ['ERR_MODEL_', 503],
+  ['ERR_LINK_FRAME_TOO_LARGE', 413],
+  ['ERR_PROTOCOL_TOO_LARGE', 413],
+  ['ERR_LINK_', 400],
+  ['ERR_PROTOCOL_', 400],
+]
+
+/**
+ * What crosses the link for a failure: the code, a public message and a status. Validation errors
+ * (inference, framing) keep their message, which names tensors and sizes but never their contents;
+ * anything unexpected becomes ERR_ENCLAVE_INTERNAL and is logged here with its code only.
+ */
+export function toLinkError(error: unknown, log?: { error(obj: object, msg: string): void }): { code: string; message: string; status: number } {
+  if (error instanceof EnclaveError) return { code: error.code, message: error.message, status: error.status }
+  const code = (error as { code?: unknown })?.code
+  if (code === 'ERR_ENCLAVE_TIMEOUT') return { code, message: ENCLAVE_ERRORS.ERR_ENCLAVE_TIMEOUT.message, status: 504 }
+  if (typeof code === 'string') {
+    const status = STATUS_BY_PREFIX.find(([prefix]) => code.startsWith(prefix))?.[1]
+    if (status !== undefined) return { code, message: (error as Error).message, status }
+  }
+  log?.error({ err: { name: (error as Error)?.name, code } }, 'unexpected enclave failure')
+  return { code: 'ERR_ENCLAVE_INTERNAL', message: ENCLAVE_ERRORS.ERR_ENCLAVE_INTERNAL.message, status: 500 }
+}

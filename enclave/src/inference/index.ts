@@ -1,0 +1,26 @@
+/**
+ * Inference: model manifests, digest-checked loading, one onnxruntime session per model on its own worker
+ * thread, and OIP v2 tensors checked against the model's metadata before they reach the runtime.
+ */
+export { ORT_TENSOR_TYPE, toOipDatatype, type OrtTensorType, type TensorMetadata } from './tensor.js'
+export { CONTRIBUTOR_ROLES, manifestSchema } from './manifest-schema.js'
+export {
+  ManifestInvalidError,
+  formatManifestIssues,
+  parseManifest,
+  type Contributor,
+  type ContributorRole,
+  type ManifestIssue,
+  type ModelManifest,
+  type ModelSource,
+} from './manifest.js'
+export { prepareRun, type TensorSignature } from './validate.js'
+export type { PreparedRun } from './model-worker.js'
+export {
+  loadModel,
+  loadModels,
+  runModel,
+  type LoadModelsOptions,
+  type LoadedModel,
+  type ModelMetadata,
+} from './load-models.js'

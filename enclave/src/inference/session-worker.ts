@@ -1,0 +1,125 @@
+/**
+ * A worker thread that owns one onnxruntime InferenceSession. onnxruntime-node 1.30's `session.run` is
+ * synchronous under its Promise (it defers the native call with setImmediate, then blocks the calling thread
+ * for the whole inference: microsoft/onnxruntime#19611), so every session lives on its own thread and the
+ * enclave's event loop stays free. This file is the only one that loads onnxruntime-node (DESIGN.md §2).
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import ort from 'onnxruntime-node'
+import type { InferenceSession, Tensor } from 'onnxruntime-node'
+import type {
+  RawValueMetadata,
+  SessionWorkerData,
+  WorkerOutput,
+  WorkerReply,
+  WorkerRequest,
+} from './worker-messages.types.js'
+
+const port = parentPort
+if (port === null) throw new Error('session-worker.ts runs only as a worker thread')
+
+const { model, intraOpNumThreads } = workerData as SessionWorkerData
+const options: InferenceSession.SessionOptions = {
+  executionProviders: ['cpu'],
+  graphOptimizationLevel: 'all',
+  // Errors come back to the caller through the rejected run; onnxruntime's own log lines would only repeat
+  // them on stderr.
+  logSeverityLevel: 4,
+  ...(intraOpNumThreads === undefined ? {} : { intraOpNumThreads }),
+}
+
+let session: InferenceSession
+try {
+  // The bytes the main thread hashed, not a re-read of the file: what runs is what was verified.
+  session = await ort.InferenceSession.create(model, options)
+  port.postMessage({
+    kind: 'ready',
+    inputs: session.inputMetadata.map(rawMetadata),
+    outputs: session.outputMetadata.map(rawMetadata),
+  } satisfies WorkerReply)
+} catch (error) {
+  port.postMessage({ kind: 'load-failed', message: messageOf(error) } satisfies WorkerReply)
+  port.close()
+  process.exit(0)
+}
+
+port.on('message', (request: WorkerRequest) => {
+  void run(request).then(
+    ({ reply, transfer }) => port.postMessage(reply, transfer),
+    (error: unknown) => {
+      const reply: WorkerReply = { kind: 'run-failed', id: request.id, message: messageOf(error) }
+      port.postMessage(reply)
+    },
+  )
+})
+
+async function run(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+  const feeds: Record<string, Tensor> = {}
+  for (const feed of request.feeds) {
+    if (feed.type === 'string') {
+      feeds[feed.name] = new ort.Tensor('string', feed.strings, feed.dims)
+      continue
+    }
+    // A typed view over the transferred buffer: onnxruntime reads the request's bytes where they are.
+    const data = typedView(feed.type, request.buffer, feed.offset, feed.length)
+    feeds[feed.name] = new ort.Tensor(feed.type, data, feed.dims)
+  }
+  const results = await session.run(feeds, request.fetches)
+  const outputs: WorkerOutput[] = []
+  const transfer: ArrayBuffer[] = []
+  for (const name of request.fetches) {
+    const tensor = results[name]
+    if (tensor === undefined) throw new Error(`onnxruntime returned no output "${name}"`)
+    const dims = [...tensor.dims]
+    if (tensor.type === 'string') {
+      outputs.push({ name, type: 'string', dims, strings: tensor.data as string[] })
+      continue
+    }
+    const data = tensor.data as ArrayBufferView
+    let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    // Transfer when the tensor owns its whole buffer (onnxruntime-node allocates one per output); copy otherwise.
+    if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) bytes = bytes.slice()
+    outputs.push({ name, type: tensor.type, dims, bytes })
+    transfer.push(bytes.buffer as ArrayBuffer)
+  }
+  return { reply: { kind: 'result', id: request.id, outputs }, transfer }
+}
+
+/** A typed array of onnxruntime's expected class over `length` bytes at `offset` (aligned by the sender). */
+function typedView(type: string, buffer: ArrayBuffer, offset: number, length: number): Tensor['data'] {
+  switch (type) {
+    case 'bool':
+    case 'uint8':
+      return new Uint8Array(buffer, offset, length)
+    case 'int8':
+      return new Int8Array(buffer, offset, length)
+    case 'uint16':
+    case 'float16':
+      return new Uint16Array(buffer, offset, length / 2)
+    case 'int16':
+      return new Int16Array(buffer, offset, length / 2)
+    case 'uint32':
+      return new Uint32Array(buffer, offset, length / 4)
+    case 'int32':
+      return new Int32Array(buffer, offset, length / 4)
+    case 'float32':
+      return new Float32Array(buffer, offset, length / 4)
+    case 'uint64':
+      return new BigUint64Array(buffer, offset, length / 8)
+    case 'int64':
+      return new BigInt64Array(buffer, offset, length / 8)
+    case 'float64':
+      return new Float64Array(buffer, offset, length / 8)
+    default:
+      throw new Error(`unsupported tensor type ${type}`)
+  }
+}
+
+function rawMetadata(m: InferenceSession.ValueMetadata): RawValueMetadata {
+  if (!m.isTensor) return { name: m.name, isTensor: false }
+  return { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

