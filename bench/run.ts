@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { benchCli } from './cli.bench.js'
+import { benchEnclave } from './enclave.bench.js'
 import { benchInference } from './inference.bench.js'
 import { benchNvidiaGpu } from './nvidia-gpu.bench.js'
 import { benchSevSnp } from './sev-snp.bench.js'
@@ -15,6 +16,7 @@ const scenarios: Array<(log: (line: string) => void) => Promise<string>> = [
   benchNvidiaGpu,
   benchCli,
   benchInference,
+  benchEnclave,
 ]
 
 const sections: string[] = []

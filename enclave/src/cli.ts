@@ -92,6 +92,10 @@ export async function runEnclave(argv: string[], log?: Logger): Promise<() => Pr
 
 /** The process entry: runs until SIGTERM or SIGINT, then stops cleanly. */
 export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE)
+    return 0
+  }
   let stop: () => Promise<void>
   try {
     stop = await runEnclave(argv)

@@ -51,6 +51,11 @@ describe('sign and verify', () => {
     assert.deepEqual(await verifyReceiptSignature(jws, createPublicKey(sig)), decoded)
   })
 
+  test('signing with a KeyObject (node:crypto) and with the JWK (jose) gives the same receipt', async () => {
+    const jwk = sig.export({ format: 'jwk' }) as { kty: 'OKP'; crv: 'Ed25519'; x: string; d: string }
+    assert.equal(await signReceipt(payload, sig, keyset.kid), await signReceipt(payload, jwk, keyset.kid))
+  })
+
   test('the protected header is exactly { alg, typ, kid } and the payload is JCS text', async () => {
     const [h, p] = (await signReceipt(payload, sig, keyset.kid)).split('.') as [string, string]
     assert.equal(Buffer.from(h, 'base64url').toString(), `{"alg":"EdDSA","typ":"vouch-receipt+jws","kid":"${keyset.kid}"}`)

@@ -59,13 +59,18 @@ export class ReplayGuard {
 
 /** One sealed inference, from sealed request body to sealed response body. */
 export class SealedInference {
+  /** The keyset's digest, named in every receipt: computed once. */
+  readonly #keysetDigest: string
+
   constructor(
     private readonly keyset: EnclaveKeyset,
     private readonly models: ModelLookup,
     private readonly evidence: () => Promise<BuiltBundle>,
     private readonly replay: ReplayGuard,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.#keysetDigest = keysetDigest(keyset.public)
+  }
 
   /**
    * Opens, checks, runs and seals one request sent to `model` (and `version`) under `kid`. Errors are
@@ -104,7 +109,7 @@ export class SealedInference {
       model: modelRef,
       request: sha256Digest(plaintext),
       response: outputsDigest(outputs),
-      keyset: keysetDigest(this.keyset.public),
+      keyset: this.#keysetDigest,
       evidence: bundle.digest,
       platform: bundle.bundle.platform,
       attribution: loaded.attribution.map((a) => ({ role: a.role, id: a.id, name: a.name })),
