@@ -135,6 +135,42 @@ describe('vouch-enclave over its socket', () => {
     assert.deepEqual(tampered.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH'])
   })
 
+  test('`vouch-verify bundle` and `vouch-verify receipt` on the saved files', async () => {
+    const { main } = await import('../verifier/src/cli/main.js')
+    const run = async (...argv: string[]): Promise<{ code: number; out: string }> => {
+      const out: string[] = []
+      const code = await main(argv, (t) => out.push(t), () => undefined)
+      return { code, out: out.join('\n') }
+    }
+    const nonce = randomBytes(32)
+    const attested = await client.request({ op: 'attest', nonce })
+    assert.ok(attested.ok)
+    const bundleFile = join(dir, 'challenged.cbor')
+    writeFileSync(bundleFile, attested.result['bundle'] as Uint8Array)
+    const dev = join(root, 'policies/dev-simulated.yaml')
+    assert.equal((await run('bundle', bundleFile, '--nonce', nonce.toString('hex'), '--policy', dev)).code, 0)
+    assert.equal((await run('bundle', bundleFile, '--nonce', '00'.repeat(32), '--policy', dev)).code, 1)
+    const production = await run('bundle', bundleFile, '--policy', join(root, 'policies/production.yaml'), '--json')
+    assert.equal(production.code, 1)
+    assert.ok((JSON.parse(production.out) as { errors: Array<{ code: string }> }).errors.some((e) => e.code === 'ERR_POLICY_SAMPLE_TEE'))
+
+    const { sealed } = await seal()
+    const r = await infer(sealed.body)
+    assert.ok(r.ok)
+    const response = decodeResponsePlaintext(await openResponse(sealed.context, r.result['body'] as Uint8Array))
+    const receiptFile = join(dir, 'receipt.jws')
+    const evidenceFile = join(dir, 'unchallenged.cbor')
+    writeFileSync(receiptFile, response.receipt)
+    writeFileSync(evidenceFile, unchallenged.bytes)
+    const ok = await run('receipt', receiptFile, '--evidence', evidenceFile, '--policy', dev)
+    assert.equal(ok.code, 0, ok.out)
+    assert.match(ok.out, /model-author: PaddleOCR authors/)
+    // The challenged bundle is not the evidence the receipt names.
+    const wrong = await run('receipt', receiptFile, '--evidence', bundleFile, '--policy', dev, '--json')
+    assert.equal(wrong.code, 1)
+    assert.ok((JSON.parse(wrong.out) as { errors: Array<{ code: string }> }).errors.some((e) => e.code === 'ERR_RECEIPT_BINDING_MISMATCH'))
+  })
+
   test('a wrong kid', async () => {
     const { sealed } = await seal({}, 'not-the-kid')
     assert.equal(code(await infer(sealed.body, 'not-the-kid')), 'ERR_ENCLAVE_UNKNOWN_KID')
