@@ -4,6 +4,17 @@
  * operators and may change.
  */
 
+/** Base of the enclave's coded errors: a stable `code` from one union, a message, the `cause` kept. */
+export abstract class CodedError<C extends string> extends Error {
+  readonly code: C
+
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
 /**
  * Codes of TEE device failures (`tee/`): the hardware interface is missing, refused a request, or
  * answered with something a real device never returns.
@@ -24,15 +35,7 @@ export type TeeErrorCode = (typeof TEE_ERROR_CODES)[number]
  * Raised by a TEE device (configfs-tsm, NVML, simulated). Messages name the interface and what it
  * returned (a path, an NVML function and its `nvmlReturn_t`); they never carry report bytes or keys.
  */
-export class TeeError extends Error {
-  readonly code: TeeErrorCode
-
-  constructor(code: TeeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'TeeError'
-    this.code = code
-  }
-}
+export class TeeError extends CodedError<TeeErrorCode> {}
 
 /**
  * Codes of model loading failures (`inference/`): a manifest that is not valid, ONNX bytes that cannot be
@@ -53,15 +56,7 @@ export type ModelErrorCode = (typeof MODEL_ERROR_CODES)[number]
  * Raised while loading models. Messages name the manifest file (and field, or ONNX file); the enclave
  * refuses to start rather than serve a model that is not exactly the one its manifest pins.
  */
-export class ModelError extends Error {
-  readonly code: ModelErrorCode
-
-  constructor(code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'ModelError'
-    this.code = code
-  }
-}
+export class ModelError extends CodedError<ModelErrorCode> {}
 
 /**
  * Codes of inference failures (`inference/`): a request whose tensors do not match the model's metadata
@@ -87,15 +82,7 @@ export type InferenceErrorCode = (typeof INFERENCE_ERROR_CODES)[number]
  * Raised when a model runs (`runModel`). Messages name the tensor and say what was expected and what
  * arrived (names, datatypes, shapes, sizes), never tensor contents.
  */
-export class InferenceError extends Error {
-  readonly code: InferenceErrorCode
-
-  constructor(code: InferenceErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'InferenceError'
-    this.code = code
-  }
-}
+export class InferenceError extends CodedError<InferenceErrorCode> {}
 
 /**
  * Codes of the enclave service (`service/`, `link/`): what the host relays to clients. Each has a

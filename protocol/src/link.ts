@@ -117,14 +117,18 @@ export function requestIdOf(message: unknown): number | null {
   return isRecord(message) && Number.isSafeInteger(message['id']) && (message['id'] as number) >= 0 ? (message['id'] as number) : null
 }
 
-/** Decodes and checks a request frame body. Throws `ERR_LINK_MALFORMED` naming what is wrong. */
-export function decodeLinkRequest(body: Uint8Array): LinkRequest {
-  let message: unknown
+/** The CBOR message of a frame body; `ERR_LINK_MALFORMED` when it is not CBOR. */
+function decodeFrameBody(body: Uint8Array): unknown {
   try {
-    message = decodeCbor(body)
+    return decodeCbor(body)
   } catch (cause) {
     throw new ProtocolError('ERR_LINK_MALFORMED', 'the frame is not CBOR', { cause })
   }
+}
+
+/** Decodes and checks a request frame body. Throws `ERR_LINK_MALFORMED` naming what is wrong. */
+export function decodeLinkRequest(body: Uint8Array): LinkRequest {
+  const message = decodeFrameBody(body)
   if (!isRecord(message)) throw malformed('a request must be a map')
   const id = requestIdOf(message)
   if (id === null) throw malformed('id must be a non-negative integer')
@@ -159,12 +163,7 @@ export function decodeLinkRequest(body: Uint8Array): LinkRequest {
 
 /** Decodes and checks a response frame body (host side). Throws `ERR_LINK_MALFORMED`. */
 export function decodeLinkResponse(body: Uint8Array): LinkResponse {
-  let message: unknown
-  try {
-    message = decodeCbor(body)
-  } catch (cause) {
-    throw new ProtocolError('ERR_LINK_MALFORMED', 'the frame is not CBOR', { cause })
-  }
+  const message = decodeFrameBody(body)
   if (!isRecord(message)) throw malformed('a response must be a map')
   const id = message['id'] === null ? null : requestIdOf(message)
   if (id === null && message['id'] !== null) throw malformed('id must be a non-negative integer or null')
