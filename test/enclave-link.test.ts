@@ -22,6 +22,7 @@ import {
   openResponse,
   sealRequest,
   type EvidenceBundle,
+  type LinkResponse,
   type RequestPlaintext,
   type TensorData,
 } from '@vouch/protocol'
@@ -33,6 +34,11 @@ import { LinkClient } from './helpers/link-client.js'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const policy = (name: string): Policy => parsePolicy(readFileSync(join(root, 'policies', name), 'utf8'), `policies/${name}`)
 const sample = JSON.parse(readFileSync(join(root, 'models/samples/ppocr-cls.json'), 'utf8')) as { inputs: unknown[] }
+/** The bundle of a successful `attest` answer. */
+const challengedBundle = (r: LinkResponse): Uint8Array => {
+  assert.ok(r.ok, JSON.stringify(r))
+  return r.result['bundle'] as Uint8Array
+}
 const sampleInputs = (): TensorData[] => sample.inputs.map((t, i) => oipJsonToTensor(t, `inputs[${i}]`))
 const silent = createLogger('silent')
 
@@ -131,6 +137,13 @@ describe('vouch-enclave over its socket', () => {
     const verified = await verifyReceipt(response.receipt, { evidence: readFileSync(saved), policy: policy('dev-simulated.yaml'), request: plaintext, outputs: response.outputs })
     assert.equal(verified.verdict, 'accepted', JSON.stringify(verified.errors))
     assert.ok(verified.claims?.attribution.some((a) => a.role === 'model-author'))
+    // A client that verified the bundle at attestation passes that Result instead of verifying it again.
+    const earlier = await verifyBundle(unchallenged.bytes, { policy: policy('dev-simulated.yaml') })
+    const reused = await verifyReceipt(response.receipt, { evidence: unchallenged.bytes, verifiedEvidence: earlier, policy: policy('dev-simulated.yaml'), request: plaintext, outputs: response.outputs })
+    assert.equal(reused.verdict, 'accepted', JSON.stringify(reused.errors))
+    const other = await verifyBundle(challengedBundle(await client.request({ op: 'attest', nonce: randomBytes(32) })), { policy: policy('dev-simulated.yaml') })
+    const mismatched = await verifyReceipt(response.receipt, { evidence: unchallenged.bytes, verifiedEvidence: other, policy: policy('dev-simulated.yaml') })
+    assert.deepEqual(mismatched.errors.map((e) => e.code), ['ERR_RECEIPT_BINDING_MISMATCH'])
     const tampered = await verifyReceipt(response.receipt, { evidence: readFileSync(saved), policy: policy('dev-simulated.yaml'), outputs: [{ ...response.outputs[0]!, data: new Uint8Array(response.outputs[0]!.data.length) }] })
     assert.deepEqual(tampered.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH'])
   })

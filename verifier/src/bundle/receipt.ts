@@ -3,7 +3,7 @@
  * request and response by digest, the keyset and the evidence bundle. A receipt is checked against the
  * bundle it names, verified as of the receipt's own time, so it can be re-checked offline long after.
  */
-import { decodeReceipt, keysetDigest, outputsDigest, sha256Digest, verifyReceiptSignature, type Attribution, type DecodedReceipt, type ModelRef, type Platform, type TensorData } from '@vouch/protocol'
+import { decodeBundle, decodeReceipt, keysetDigest, type EvidenceBundle, outputsDigest, sha256Digest, verifyReceiptSignature, type Attribution, type DecodedReceipt, type ModelRef, type Platform, type TensorData } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { evaluateReceiptPolicy } from '../policy/bundle.js'
 import type { Policy } from '../policy/types.js'
@@ -22,6 +22,12 @@ export interface ReceiptVerifyOptions extends Omit<BundleVerifyOptions, 'nonce' 
   request?: Uint8Array
   /** The outputs the receipt should name. Unset: not compared. */
   outputs?: readonly TensorData[]
+  /**
+   * The Result of verifying `evidence` earlier (`verifyBundle` or `checkBundle` under the same policy), for
+   * a client that checks a receipt on every answer against the bundle it verified at attestation. It must
+   * be accepted and name these bytes' digest; the bundle is then not verified again. Unset: it is.
+   */
+  verifiedEvidence?: Result<BundleClaims | null>
 }
 
 /** What a verified receipt says. */
@@ -35,6 +41,17 @@ export interface ReceiptClaims {
   attribution: Attribution[]
   /** The evidence the receipt is bound to. */
   evidence: BundleClaims | null
+}
+
+/** Takes the caller's earlier verification of `bytes`, after checking it is an acceptance of these very bytes. */
+function reuseEvidence(bytes: Uint8Array, earlier: Result<BundleClaims | null>, checks: CheckCollector): { claims: BundleClaims; bundle: EvidenceBundle } | null {
+  const digest = sha256Digest(bytes)
+  if (earlier.verdict !== 'accepted' || earlier.claims === null || earlier.claims.digest !== digest) {
+    checks.fail('evidence', 'ERR_RECEIPT_BINDING_MISMATCH', `the earlier verification given is not an acceptance of this evidence (${digest})`)
+    return null
+  }
+  checks.pass('evidence', `evidence ${digest} was verified earlier and accepted`)
+  return { claims: earlier.claims, bundle: decodeBundle(bytes) }
 }
 
 /**
@@ -56,7 +73,7 @@ export async function verifyReceipt(jws: string, options: ReceiptVerifyOptions):
   checks.pass('receipt.decode', `receipt ${payload.id} for ${payload.model.name} ${payload.model.version}, signed at ${new Date(payload.iat * 1000).toISOString()}`)
 
   const at = options.at ?? new Date(payload.iat * 1000)
-  const checked = checkBundle(options.evidence, { ...options, at }, checks, false)
+  const checked = options.verifiedEvidence === undefined ? checkBundle(options.evidence, { ...options, at }, checks, false) : reuseEvidence(options.evidence, options.verifiedEvidence, checks)
   const claims: ReceiptClaims = { ...payload, attribution: payload.attribution.map((a) => ({ ...a })), evidence: checked?.claims ?? null }
   if (checked === null) return checks.toResult(claims)
   const { bundle } = checked
