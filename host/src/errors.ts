@@ -1,0 +1,125 @@
+/**
+ * The host's error registry (fastify's `lib/errors.js`, STYLE.md): every code the host answers with, its
+ * HTTP status and its fixed public message. Clients see the code and that message only (RFC 9457 problem
+ * details); causes go to the logs. Failures the enclave reports cross the link as `{ code, message, status }`
+ * and are relayed as they are ({@link EnclaveRefusal}). Every code is documented in `docs/errors.md`
+ * (section "Host"); `test/errors-doc.test.ts` keeps the two in sync.
+ */
+import { STATUS_CODES } from 'node:http'
+
+/** Code → HTTP status and fixed public message. */
+export const HOST_ERRORS = {
+  ERR_HOST_BAD_REQUEST: { status: 400, message: 'the request is malformed' },
+  ERR_HOST_KEY_ID_INVALID: { status: 400, message: 'a sealed request needs a Vouch-Key-Id header naming the attested keyset' },
+  ERR_HOST_NONCE_INVALID: { status: 400, message: 'nonce must be 64 hexadecimal digits (32 bytes)' },
+  ERR_HOST_NOT_FOUND: { status: 404, message: 'no such route' },
+  ERR_HOST_MODEL_NOT_FOUND: { status: 404, message: 'no such model (or version) in this enclave' },
+  ERR_HOST_METHOD_NOT_ALLOWED: { status: 405, message: 'this route does not serve that method' },
+  ERR_HOST_BODY_TOO_LARGE: { status: 413, message: 'the request body is larger than this host accepts' },
+  ERR_HOST_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'sealed requests are application/vnd.vouch.sealed, without content encoding' },
+  ERR_HOST_INTERNAL: { status: 500, message: 'the host failed to serve the request' },
+  ERR_HOST_BAD_GATEWAY: { status: 502, message: 'the enclave answered with something the host cannot relay' },
+  ERR_HOST_ENCLAVE_UNAVAILABLE: { status: 503, message: 'the enclave is not available: retry later (and attest again if it restarted)' },
+  ERR_HOST_QUEUE_FULL: { status: 503, message: 'too many requests are waiting for the enclave: retry later' },
+  ERR_HOST_SHUTTING_DOWN: { status: 503, message: 'the host is shutting down: retry on another instance or later' },
+  ERR_HOST_TIMEOUT: { status: 504, message: 'the request was not served in time' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+/** A code of {@link HOST_ERRORS}. */
+export type HostErrorCode = keyof typeof HOST_ERRORS
+
+/**
+ * Codes raised while the host starts, never answered over HTTP: a configuration (flags, environment, file)
+ * that is not valid, or TLS material that cannot be used.
+ */
+export const HOST_STARTUP_ERROR_CODES = ['ERR_HOST_CONFIG_INVALID', 'ERR_HOST_TLS_INVALID', 'ERR_HOST_ENCLAVE_START'] as const
+
+/** A code of {@link HOST_STARTUP_ERROR_CODES}. */
+export type HostStartupErrorCode = (typeof HOST_STARTUP_ERROR_CODES)[number]
+
+/** Every code the host defines: those answered over HTTP, then those raised at start. */
+export const HOST_ERROR_CODES = [...(Object.keys(HOST_ERRORS) as HostErrorCode[]), ...HOST_STARTUP_ERROR_CODES] as const
+
+/** A refusal of the host: its code, status and the fixed message of {@link HOST_ERRORS}; the cause is kept for the logs. */
+export class HostError extends Error {
+  readonly code: HostErrorCode
+  readonly status: number
+
+  constructor(code: HostErrorCode, options?: { cause?: unknown }) {
+    super(HOST_ERRORS[code].message, options)
+    this.name = 'HostError'
+    this.code = code
+    this.status = HOST_ERRORS[code].status
+  }
+}
+
+/** A failure at start (configuration, TLS, the enclave that would not start); the message names the source and field. */
+export class HostStartupError extends Error {
+  readonly code: HostStartupErrorCode
+
+  constructor(code: HostStartupErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'HostStartupError'
+    this.code = code
+  }
+}
+
+/** What the enclave said when it refused a request; relayed to the client with its own status and message. */
+export class EnclaveRefusal extends Error {
+  readonly code: string
+  readonly status: number
+
+  constructor(code: string, status: number, message: string) {
+    super(message)
+    this.name = 'EnclaveRefusal'
+    this.code = code
+    this.status = status
+  }
+}
+
+const RELAYABLE_CODE = /^ERR_[A-Z0-9_]{1,64}$/
+const MAX_RELAYED_MESSAGE = 512
+
+/**
+ * The enclave's refusal as the client will see it. The host is outside the trust boundary but still relays
+ * only what has the link's shape: a code of the `ERR_*` form, a 4xx or 5xx status and a short one-line
+ * message; anything else becomes `ERR_HOST_BAD_GATEWAY`.
+ */
+export function toEnclaveRefusal(error: { code: string; message: string; status: number }): EnclaveRefusal | HostError {
+  const { code, message, status } = error
+  if (!RELAYABLE_CODE.test(code) || !Number.isInteger(status) || status < 400 || status > 599 || message.length > MAX_RELAYED_MESSAGE || /[\r\n]/.test(message)) {
+    return new HostError('ERR_HOST_BAD_GATEWAY', { cause: new Error(`unrelayable enclave error (code ${JSON.stringify(code.slice(0, 80))}, status ${status})`) })
+  }
+  return new EnclaveRefusal(code, status, message)
+}
+
+/** Media type of problem details (RFC 9457). */
+export const PROBLEM_MEDIA_TYPE = 'application/problem+json'
+
+/** An RFC 9457 problem details object, with Vouch's `code` and the `requestId` that finds it in the logs. */
+export interface Problem {
+  /** `urn:vouch:error:<code>`: identifies the problem type; docs/errors.md explains each. */
+  type: string
+  /** The HTTP reason phrase of `status`. */
+  title: string
+  status: number
+  /** The fixed public message of `code`. */
+  detail: string
+  /** The path of the request that failed. */
+  instance: string
+  code: string
+  requestId: string
+}
+
+/** The problem details of a host or relayed enclave error. */
+export function toProblem(error: HostError | EnclaveRefusal, instance: string, requestId: string): Problem {
+  return {
+    type: `urn:vouch:error:${error.code}`,
+    title: STATUS_CODES[error.status] ?? 'Error',
+    status: error.status,
+    detail: error.message,
+    instance,
+    code: error.code,
+    requestId,
+  }
+}

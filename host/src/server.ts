@@ -1,0 +1,157 @@
+/**
+ * Wires the host together from a {@link HostConfig}: the enclave link, the supervisor (unless the enclave runs
+ * elsewhere), the metrics, the app and the HTTPS server; and takes it apart again gracefully: stop accepting,
+ * let in-flight requests finish (up to `timeouts.shutdownMs`), close the link, then stop the enclave.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import type { Server } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import { createApp, HostLifecycle } from './app.js'
+import type { HostConfig } from './config.js'
+import { HostStartupError } from './errors.js'
+import { EnclaveLinkClient } from './link-client.js'
+import { createMetrics, type HostMetrics } from './metrics.js'
+import { EnclaveSupervisor } from './supervisor.js'
+import { createHttpsServer, loadTlsCredentials, type TlsCredentials } from './tls.js'
+
+/** A running host. */
+export interface RunningHost {
+  /** `https://HOST:PORT` it serves. */
+  readonly url: string
+  readonly port: number
+  readonly tls: TlsCredentials
+  readonly server: Server
+  readonly link: EnclaveLinkClient
+  /** Null when the enclave runs elsewhere (`enclave.supervise: false`). */
+  readonly supervisor: EnclaveSupervisor | null
+  readonly metrics: HostMetrics
+  readonly lifecycle: HostLifecycle
+  /** Resolves when the supervisor gives up on the enclave (it refused its arguments or cannot be started). */
+  readonly fatal: Promise<HostStartupError>
+  /** Graceful shutdown; safe to call more than once. */
+  close(): Promise<void>
+}
+
+/** Extra inputs of {@link startHost}. */
+export interface StartHostOptions {
+  log: Logger
+  /** Environment for the TLS cache folder and the enclave process. Unset: `process.env`. */
+  env?: NodeJS.ProcessEnv
+  /** Metrics. Unset: fresh ones. */
+  metrics?: HostMetrics
+}
+
+/** The arguments the host gives a supervised enclave. */
+export function enclaveArgs(config: HostConfig, socket: string): string[] {
+  const e = config.enclave
+  return [
+    '--socket',
+    socket,
+    '--tee',
+    e.tee,
+    '--gpu',
+    e.gpu,
+    ...(e.gpuCount === null ? [] : ['--gpu-count', String(e.gpuCount)]),
+    ...(e.models === null ? [] : ['--models', e.models]),
+    '--max-frame-bytes',
+    String(config.limits.frameBytes),
+    '--log-level',
+    config.log.level,
+    ...e.args,
+  ]
+}
+
+/** Starts the host: TLS material first (so a bad certificate fails before anything runs), then the enclave, then HTTPS. */
+export async function startHost(config: HostConfig, options: StartHostOptions): Promise<RunningHost> {
+  const { log } = options
+  const env = options.env ?? process.env
+  const tls = await loadTlsCredentials(config.tls, env)
+  const metrics = options.metrics ?? createMetrics()
+  const lifecycle = new HostLifecycle()
+
+  let socketDir: string | null = null
+  let socket = config.enclave.socket
+  if (socket === null) {
+    socketDir = mkdtempSync(join(tmpdir(), 'vouch-host-'))
+    socket = join(socketDir, 'enclave.sock')
+  }
+  const link = new EnclaveLinkClient({
+    address: socket,
+    log: log.child({ component: 'link' }),
+    metrics,
+    maxFrameSize: config.limits.frameBytes,
+    maxInFlight: config.limits.inFlight,
+    maxQueue: config.limits.queueDepth,
+    timeoutsMs: { ping: config.timeouts.pingMs, models: config.timeouts.pingMs, attest: config.timeouts.requestMs, infer: config.timeouts.requestMs },
+    heartbeatMs: config.timeouts.heartbeatMs,
+  })
+  let supervisor: EnclaveSupervisor | null = null
+  let reportFatal: (error: HostStartupError) => void = () => undefined
+  const fatal = new Promise<HostStartupError>((resolve) => (reportFatal = resolve))
+  if (config.enclave.supervise) {
+    supervisor = new EnclaveSupervisor({
+      command: config.enclave.command,
+      args: enclaveArgs(config, socket),
+      link,
+      log,
+      onRestart: () => metrics.enclaveRestarted(),
+      startTimeoutMs: config.timeouts.enclaveStartMs,
+      env,
+    })
+    supervisor.on('fatal', reportFatal)
+    supervisor.start()
+  }
+  link.start()
+
+  const app = createApp({
+    link,
+    log,
+    metrics,
+    lifecycle,
+    config: { bodyBytes: config.limits.bodyBytes, requestTimeoutMs: config.timeouts.requestMs, modelsCacheMs: config.timeouts.modelsCacheMs },
+  })
+  const server = createHttpsServer(tls, app)
+  // Slow clients may not hold a request open longer than a request may take (Node answers 408 and closes).
+  server.requestTimeout = config.timeouts.requestMs
+  server.headersTimeout = Math.min(60_000, config.timeouts.requestMs)
+  server.keepAliveTimeout = 5_000
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  } catch (error) {
+    await link.close()
+    await supervisor?.stop()
+    if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
+    throw new HostStartupError('ERR_HOST_CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error })
+  }
+  const port = (server.address() as AddressInfo).port
+  const shown = config.host.includes(':') ? `[${config.host}]` : config.host
+  const url = `https://${shown === '0.0.0.0' || shown === '[::]' ? 'localhost' : shown}:${port}`
+
+  let closing: Promise<void> | null = null
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      log.info({ active: lifecycle.active }, 'shutting down: no new connections; finishing requests in flight')
+      lifecycle.draining = true
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.timeouts.shutdownMs).unref())
+      if ((await Promise.race([lifecycle.idle(), deadline])) === 'timeout') log.warn({ active: lifecycle.active }, 'shutdown: requests still in flight after the timeout; closing them')
+      server.closeAllConnections()
+      await closed
+      await link.close()
+      await supervisor?.stop()
+      if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
+      log.info('host stopped')
+    })())
+
+  return { url, port, tls, server, link, supervisor, metrics, lifecycle, fatal, close }
+}

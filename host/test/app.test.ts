@@ -1,0 +1,361 @@
+/**
+ * The HTTP API in process (supertest against `createApp()`), with a scripted link standing in for the
+ * enclave: every route, its media types and headers, and every refusal as problem details with its code.
+ */
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer, request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { describe, test } from 'node:test'
+import type { Express } from 'express'
+import request from 'supertest'
+import { EVIDENCE_MEDIA_TYPE, SEALED_MEDIA_TYPE } from '@vouch/protocol'
+import { createApp, HostLifecycle, type AppConfig } from '../src/app.js'
+import { HOST_ERRORS, HostError, PROBLEM_MEDIA_TYPE } from '../src/errors.js'
+import type { LinkCall } from '../src/link-client.js'
+import { createMetrics } from '../src/metrics.js'
+import { binaryBody, FakeLink, sink } from './helpers/testkit.js'
+
+const MODELS = [
+  { name: 'ppocr-cls', versions: ['2.0'], platform: 'onnxruntime', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, -1, -1] }], outputs: [], digest: `sha256:${'a'.repeat(64)}`, publisher: 'p', license: 'Apache-2.0' },
+  { name: 'ppocr-det', versions: ['4.0'], platform: 'onnxruntime', inputs: [], outputs: [], digest: `sha256:${'b'.repeat(64)}` },
+]
+const BUNDLE = Uint8Array.from([0xa1, 0x61, 0x76, 0x01])
+
+/** A link that serves models, bundles and echoes sealed bodies reversed. */
+function enclaveLike(): FakeLink {
+  return new FakeLink((call: LinkCall) => {
+    switch (call.op) {
+      case 'models':
+        return { models: MODELS, refused: [] }
+      case 'attest':
+        return { bundle: call.nonce === null ? BUNDLE : Uint8Array.from([...BUNDLE, ...call.nonce]) }
+      case 'infer':
+        return { body: Uint8Array.from(call.body).reverse() }
+      case 'ping':
+        return { ready: true }
+    }
+  })
+}
+
+function setup(link = enclaveLike(), config: AppConfig = {}, lifecycle?: HostLifecycle) {
+  const logs = sink()
+  const metrics = createMetrics({ processMetrics: false })
+  const app = createApp({ link, log: logs.log, metrics, config, ...(lifecycle === undefined ? {} : { lifecycle }) })
+  return { app, link, logs, metrics }
+}
+
+/** Checks a problem+json answer: status, media type, every RFC 9457 field, the code's fixed message. */
+function assertProblem(res: request.Response, status: number, code: string, instance?: string): void {
+  assert.equal(res.status, status, JSON.stringify(res.body))
+  assert.equal(res.headers['content-type'], PROBLEM_MEDIA_TYPE)
+  assert.equal(res.headers['cache-control'], 'no-store')
+  const body = JSON.parse(res.text) as Record<string, unknown>
+  assert.deepEqual(Object.keys(body).sort(), ['code', 'detail', 'instance', 'requestId', 'status', 'title', 'type'])
+  assert.equal(body['code'], code)
+  assert.equal(body['status'], status)
+  assert.equal(body['type'], `urn:vouch:error:${code}`)
+  assert.equal(body['requestId'], res.headers['x-request-id'])
+  if (code in HOST_ERRORS) assert.equal(body['detail'], HOST_ERRORS[code as keyof typeof HOST_ERRORS].message)
+  if (instance !== undefined) assert.equal(body['instance'], instance)
+  if (status === 503) assert.equal(res.headers['retry-after'], '1')
+}
+
+const sealed = (app: ReturnType<typeof setup>['app'], path = '/v2/models/ppocr-cls/infer') =>
+  request(app).post(path).set('Content-Type', SEALED_MEDIA_TYPE).set('Vouch-Key-Id', 'kid-1')
+
+describe('server metadata and health', () => {
+  test('GET /v2 names the server, its version and extensions', async () => {
+    const res = await request(setup().app).get('/v2').expect(200).expect('Content-Type', /application\/json/)
+    assert.equal(res.body.name, 'vouch')
+    assert.match(res.body.version, /^\d+\.\d+\.\d+/)
+    assert.ok(res.body.extensions.includes('vouch-sealed'))
+  })
+  test('live is 200 whatever the enclave; ready follows the link', async () => {
+    const { app, link } = setup()
+    await request(app).get('/v2/health/live').expect(200, { live: true })
+    await request(app).get('/v2/health/ready').expect(200, { ready: true })
+    link.up = false
+    await request(app).get('/v2/health/live').expect(200, { live: true })
+    assertProblem(await request(app).get('/v2/health/ready'), 503, 'ERR_HOST_ENCLAVE_UNAVAILABLE', '/v2/health/ready')
+  })
+  test('a well-formed X-Request-Id is kept; a malformed one is replaced', async () => {
+    const { app } = setup()
+    const kept = await request(app).get('/v2').set('X-Request-Id', 'trace-42.a').expect(200)
+    assert.equal(kept.headers['x-request-id'], 'trace-42.a')
+    const replaced = await request(app).get('/v2').set('X-Request-Id', 'bad id\twith spaces').expect(200)
+    assert.match(String(replaced.headers['x-request-id']), /^[0-9a-f-]{36}$/)
+  })
+})
+
+describe('models', () => {
+  test('GET /v2/models lists the enclave models; the list is cached briefly', async () => {
+    const { app, link } = setup()
+    const res = await request(app).get('/v2/models').expect(200)
+    assert.deepEqual(res.body.models.map((m: { name: string }) => m.name), ['ppocr-cls', 'ppocr-det'])
+    await request(app).get('/v2/models').expect(200)
+    await request(app).get('/v2/models/ppocr-det').expect(200)
+    assert.equal(link.of('models').length, 1)
+  })
+  test('an expired cache asks again', async () => {
+    const { app, link } = setup(enclaveLike(), { modelsCacheMs: 0 })
+    await request(app).get('/v2/models').expect(200)
+    await request(app).get('/v2/models').expect(200)
+    assert.equal(link.of('models').length, 2)
+  })
+  test('metadata by name and by version (OIP v2), with the attested digest', async () => {
+    const { app } = setup()
+    const byName = await request(app).get('/v2/models/ppocr-cls').expect(200)
+    assert.deepEqual(byName.body, MODELS[0])
+    const byVersion = await request(app).get('/v2/models/ppocr-cls/versions/2.0').expect(200)
+    assert.deepEqual(byVersion.body, MODELS[0])
+    assertProblem(await request(app).get('/v2/models/ppocr-cls/versions/9.9'), 404, 'ERR_HOST_MODEL_NOT_FOUND', '/v2/models/ppocr-cls/versions/9.9')
+    assertProblem(await request(app).get('/v2/models/nope'), 404, 'ERR_HOST_MODEL_NOT_FOUND')
+  })
+  test('model readiness', async () => {
+    const { app, link } = setup()
+    await request(app).get('/v2/models/ppocr-det/ready').expect(200, { name: 'ppocr-det', ready: true })
+    await request(app).get('/v2/models/ppocr-det/versions/4.0/ready').expect(200, { name: 'ppocr-det', ready: true })
+    assertProblem(await request(app).get('/v2/models/nope/ready'), 404, 'ERR_HOST_MODEL_NOT_FOUND')
+    link.up = false
+    assertProblem(await request(app).get('/v2/models/ppocr-det/ready'), 503, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+  })
+  test('an answer that is not a model list is a bad gateway', async () => {
+    const { app } = setup(new FakeLink(() => ({ models: [{ name: 1 }] })))
+    assertProblem(await request(app).get('/v2/models'), 502, 'ERR_HOST_BAD_GATEWAY')
+  })
+})
+
+describe('sealed inference', () => {
+  const body = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 251))
+
+  test('relays the body, kid, model and version, and answers the sealed body', async () => {
+    const { app, link } = setup()
+    const res = await sealed(app).send(body).buffer(true).parse(binaryBody).expect(200)
+    assert.equal(res.headers['content-type'], SEALED_MEDIA_TYPE)
+    assert.equal(res.headers['cache-control'], 'no-store')
+    assert.deepEqual(Buffer.from(res.body as Buffer), Buffer.from(body).reverse())
+    const [call] = link.of('infer')
+    assert.ok(call?.op === 'infer')
+    assert.equal(call.kid, 'kid-1')
+    assert.equal(call.model, 'ppocr-cls')
+    assert.equal(call.version, null)
+    assert.deepEqual(Buffer.from(call.body), body)
+    await sealed(app, '/v2/models/ppocr-det/versions/4.0/infer').send(body).expect(200)
+    const second = link.of('infer')[1]
+    assert.ok(second?.op === 'infer')
+    assert.equal(second.model, 'ppocr-det')
+    assert.equal(second.version, '4.0')
+  })
+  test('a chunked body (no Content-Length) is read whole', async () => {
+    const { app, link } = setup()
+    const res = await postChunked(app, '/v2/models/ppocr-cls/infer', [body.subarray(0, 1000), body.subarray(1000)])
+    assert.equal(res.status, 200)
+    assert.deepEqual(Buffer.from((link.of('infer')[0] as Extract<LinkCall, { op: 'infer' }>).body), body)
+  })
+  test('another media type, or a content encoding, is 415', async () => {
+    const { app, link } = setup()
+    assertProblem(await request(app).post('/v2/models/ppocr-cls/infer').set('Vouch-Key-Id', 'kid-1').set('Content-Type', 'application/json').send('{"inputs":[]}'), 415, 'ERR_HOST_UNSUPPORTED_MEDIA_TYPE')
+    assertProblem(await request(app).post('/v2/models/ppocr-cls/infer').set('Vouch-Key-Id', 'kid-1').send(body), 415, 'ERR_HOST_UNSUPPORTED_MEDIA_TYPE')
+    assertProblem(await sealed(app).set('Content-Encoding', 'gzip').send(body), 415, 'ERR_HOST_UNSUPPORTED_MEDIA_TYPE')
+    // Parameters and case of the media type do not matter.
+    await request(app).post('/v2/models/ppocr-cls/infer').set('Vouch-Key-Id', 'kid-1').set('Content-Type', 'Application/Vnd.Vouch.Sealed; x=1').send(body).expect(200)
+    assert.equal(link.of('infer').length, 1)
+  })
+  test('a missing or malformed Vouch-Key-Id is 400', async () => {
+    const { app, link } = setup()
+    assertProblem(await request(app).post('/v2/models/ppocr-cls/infer').set('Content-Type', SEALED_MEDIA_TYPE).send(body), 400, 'ERR_HOST_KEY_ID_INVALID')
+    assertProblem(await sealed(app).set('Vouch-Key-Id', 'not a kid/').send(body), 400, 'ERR_HOST_KEY_ID_INVALID')
+    assertProblem(await sealed(app).set('Vouch-Key-Id', 'k'.repeat(129)).send(body), 400, 'ERR_HOST_KEY_ID_INVALID')
+    assert.equal(link.of('infer').length, 0)
+  })
+  test('an empty body is 400', async () => {
+    assertProblem(await sealed(setup().app).send(Buffer.alloc(0)), 400, 'ERR_HOST_BAD_REQUEST')
+  })
+  test('a body over the limit is 413, declared or streamed, and never reaches the link', async () => {
+    const { app, link } = setup(enclaveLike(), { bodyBytes: 2048 })
+    assertProblem(await sealed(app).send(body), 413, 'ERR_HOST_BODY_TOO_LARGE')
+    const chunked = await postChunked(app, '/v2/models/ppocr-cls/infer', [body.subarray(0, 1024), body.subarray(1024, 2048), body.subarray(2048)])
+    assert.equal(chunked.status, 413)
+    assert.equal(JSON.parse(chunked.text).code, 'ERR_HOST_BODY_TOO_LARGE')
+    await sealed(app).send(body.subarray(0, 2048)).expect(200)
+    assert.equal(link.of('infer').length, 1)
+  })
+  test('the default limit takes a sealed 1×3×640×640 FP32 request', async () => {
+    const { app } = setup()
+    await sealed(app, '/v2/models/ppocr-det/infer').send(Buffer.alloc(3 * 640 * 640 * 4 + 4096, 7)).expect(200)
+  })
+  test('enclave refusals are relayed with their code, status and message', async () => {
+    const cases = [
+      { code: 'ERR_ENCLAVE_UNKNOWN_KID', status: 409, message: 'the request is sealed to a key this enclave does not hold: attest again' },
+      { code: 'ERR_ENCLAVE_OPEN_FAILED', status: 400, message: 'the sealed request could not be opened' },
+      { code: 'ERR_INFERENCE_SHAPE', status: 400, message: 'x: expected 3 in dimension 1, got 4' },
+      { code: 'ERR_ENCLAVE_BUSY', status: 503, message: 'the enclave is overloaded: retry later' },
+      { code: 'ERR_ENCLAVE_TIMEOUT', status: 504, message: 'the enclave did not answer in time' },
+    ]
+    for (const c of cases) {
+      const { app } = setup(new FakeLink(async () => Promise.reject((await import('../src/errors.js')).toEnclaveRefusal(c))))
+      const res = await sealed(app).send(body)
+      assertProblem(res, c.status, c.code)
+      assert.equal(res.body.detail, c.message)
+    }
+  })
+  test('the link refusing (down, queue full, timeout) is a host problem', async () => {
+    for (const code of ['ERR_HOST_ENCLAVE_UNAVAILABLE', 'ERR_HOST_QUEUE_FULL', 'ERR_HOST_TIMEOUT', 'ERR_HOST_BAD_GATEWAY'] as const) {
+      const { app } = setup(new FakeLink(() => Promise.reject(new HostError(code))))
+      assertProblem(await sealed(app).send(body), HOST_ERRORS[code].status, code)
+    }
+  })
+  test('an answer without a sealed body is a bad gateway, never a 2xx', async () => {
+    const { app } = setup(new FakeLink(() => ({ body: 'plain' })))
+    assertProblem(await sealed(app).send(body), 502, 'ERR_HOST_BAD_GATEWAY')
+  })
+  test('while the link is down, 503 at once', async () => {
+    const { app, link } = setup()
+    link.up = false
+    assertProblem(await sealed(app).send(body), 503, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+    assertProblem(await request(app).get('/v1/attestation'), 503, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+    assertProblem(await request(app).get('/v2/models'), 503, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+    assert.equal(link.calls.length, 0)
+  })
+  test('a request the enclave does not answer in time is 504, and the link call is aborted', async () => {
+    let signal: AbortSignal | undefined
+    const link = new FakeLink((_call, options) => {
+      signal = options.signal
+      return new Promise(() => undefined)
+    })
+    const { app } = setup(link, { requestTimeoutMs: 150 })
+    const started = Date.now()
+    assertProblem(await sealed(app).send(body), 504, 'ERR_HOST_TIMEOUT')
+    assert.ok(Date.now() - started < 2_000)
+    assert.equal(signal?.aborted, true)
+  })
+})
+
+describe('attestation', () => {
+  test('unchallenged: the cached bundle, shareable for a short time, with an ETag', async () => {
+    const { app, link } = setup()
+    const res = await request(app).get('/v1/attestation').buffer(true).parse(binaryBody).expect(200)
+    assert.equal(res.headers['content-type'], EVIDENCE_MEDIA_TYPE)
+    assert.equal(res.headers['cache-control'], 'public, max-age=30')
+    const etag = String(res.headers['etag'])
+    assert.match(etag, /^"sha256-[A-Za-z0-9_-]{43}"$/)
+    assert.deepEqual(Buffer.from(res.body as Buffer), Buffer.from(BUNDLE))
+    assert.deepEqual(link.of('attest'), [{ op: 'attest', nonce: null }])
+    await request(app).get('/v1/attestation').set('If-None-Match', etag).expect(304)
+  })
+  test('challenged: the nonce reaches the enclave as 32 bytes, and the answer is never stored', async () => {
+    const { app, link } = setup()
+    const nonce = 'ab'.repeat(32)
+    const res = await request(app).get(`/v1/attestation?nonce=${nonce.toUpperCase()}`).buffer(true).parse(binaryBody).expect(200)
+    assert.equal(res.headers['cache-control'], 'no-store')
+    assert.equal(res.headers['etag'], undefined)
+    const call = link.of('attest')[0]
+    assert.ok(call?.op === 'attest')
+    assert.deepEqual(Buffer.from(call.nonce!), Buffer.from(nonce, 'hex'))
+  })
+  test('a malformed nonce is 400', async () => {
+    const { app, link } = setup()
+    for (const q of ['nonce=abc', `nonce=${'zz'.repeat(32)}`, `nonce=${'ab'.repeat(33)}`, `nonce=${'ab'.repeat(32)}&nonce=${'cd'.repeat(32)}`, 'nonce=']) {
+      assertProblem(await request(app).get(`/v1/attestation?${q}`), 400, 'ERR_HOST_NONCE_INVALID', '/v1/attestation')
+    }
+    assert.equal(link.calls.length, 0)
+  })
+  test('an unexpected failure is 500 ERR_HOST_INTERNAL; the enclave rate limit is relayed as 429', async () => {
+    const { app } = setup(new FakeLink(() => Promise.reject(new (class extends Error {})())))
+    assertProblem(await request(app).get('/v1/attestation'), 500, 'ERR_HOST_INTERNAL')
+    const limited = setup(new FakeLink(async () => Promise.reject((await import('../src/errors.js')).toEnclaveRefusal({ code: 'ERR_ENCLAVE_ATTEST_RATE_LIMITED', status: 429, message: 'too many' }))))
+    const res = await request(limited.app).get(`/v1/attestation?nonce=${'01'.repeat(32)}`)
+    assertProblem(res, 429, 'ERR_ENCLAVE_ATTEST_RATE_LIMITED')
+    assert.equal(res.headers['retry-after'], '1')
+  })
+})
+
+describe('routing and shutdown', () => {
+  test('an unknown route is 404 problem details', async () => {
+    assertProblem(await request(setup().app).get('/v3/whatever?x=1'), 404, 'ERR_HOST_NOT_FOUND', '/v3/whatever')
+  })
+  test('another method on a known route is 405 with Allow; OPTIONS answers Allow', async () => {
+    const { app } = setup()
+    const res = await request(app).delete('/v2/models/ppocr-cls')
+    assertProblem(res, 405, 'ERR_HOST_METHOD_NOT_ALLOWED')
+    assert.equal(res.headers['allow'], 'GET, HEAD')
+    assertProblem(await request(app).get('/v2/models/ppocr-cls/infer'), 405, 'ERR_HOST_METHOD_NOT_ALLOWED')
+    const options = await request(app).options('/v2/models/ppocr-cls/infer').expect(204)
+    assert.equal(options.headers['allow'], 'POST')
+  })
+  test('while draining: new requests 503 with Connection: close, readiness fails, liveness holds', async () => {
+    const lifecycle = new HostLifecycle()
+    const { app } = setup(enclaveLike(), {}, lifecycle)
+    lifecycle.draining = true
+    const res = await request(app).get('/v2/models')
+    assertProblem(res, 503, 'ERR_HOST_SHUTTING_DOWN')
+    assert.equal(res.headers['connection'], 'close')
+    assertProblem(await request(app).get('/v2/health/ready'), 503, 'ERR_HOST_SHUTTING_DOWN')
+    await request(app).get('/v2/health/live').expect(200)
+  })
+  test('the lifecycle counts requests in progress', async () => {
+    const lifecycle = new HostLifecycle()
+    let release: () => void = () => undefined
+    const link = new FakeLink((call) => (call.op === 'infer' ? new Promise((resolve) => (release = () => resolve({ body: Uint8Array.of(1) }))) : { models: MODELS }))
+    const { app } = setup(link, {}, lifecycle)
+    const pending = sealed(app).send(Buffer.of(1, 2, 3)).then((r) => r)
+    while (link.of('infer').length === 0) await new Promise((r) => setTimeout(r, 5))
+    assert.equal(lifecycle.active, 1)
+    let idle = false
+    const idlePromise = lifecycle.idle().then(() => (idle = true))
+    assert.equal(idle, false)
+    release()
+    assert.equal((await pending).status, 200)
+    await idlePromise
+    assert.equal(lifecycle.active, 0)
+  })
+})
+
+describe('metrics', () => {
+  test('counts and times requests per route, model and status; attestation by kind; bounded model labels', async () => {
+    const { app, metrics } = setup()
+    await request(app).get('/v2/models').expect(200)
+    await sealed(app).send(Buffer.of(1)).expect(200)
+    await sealed(app, '/v2/models/made-up-1/infer').set('Vouch-Key-Id', '').send(Buffer.of(1)).expect(400)
+    await request(app).get('/v1/attestation').expect(200)
+    await request(app).get(`/v1/attestation?nonce=${'00'.repeat(32)}`).expect(200)
+    metrics.queue(3, 2)
+    metrics.enclaveRestarted()
+    const res = await request(app).get('/metrics').expect(200).expect('Content-Type', /^text\/plain/)
+    const text = res.text
+    assert.match(text, /vouch_http_requests_total\{method="POST",route="\/v2\/models\/:name\/infer",model="ppocr-cls",status="200"\} 1/)
+    assert.match(text, /vouch_http_requests_total\{method="POST",route="\/v2\/models\/:name\/infer",model="\(unknown\)",status="400"\} 1/)
+    assert.doesNotMatch(text, /made-up-1/)
+    assert.match(text, /vouch_http_request_duration_seconds_bucket\{le="0.001",method="GET",route="\/v2\/models",model="",status="200"\}/)
+    assert.match(text, /vouch_attestation_requests_total\{kind="unchallenged",status="200"\} 1/)
+    assert.match(text, /vouch_attestation_requests_total\{kind="challenged",status="200"\} 1/)
+    assert.match(text, /vouch_link_queue_depth 3/)
+    assert.match(text, /vouch_link_in_flight 2/)
+    assert.match(text, /vouch_enclave_restarts_total 1/)
+    assert.match(text, /vouch_enclave_up 0/)
+  })
+})
+
+/** POSTs a sealed body in chunks with `Transfer-Encoding: chunked` (no Content-Length) to the app on a loopback port. */
+async function postChunked(app: Express, path: string, chunks: Buffer[]): Promise<{ status: number; text: string }> {
+  const server = createServer(app)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, method: 'POST', path, headers: { 'Content-Type': SEALED_MEDIA_TYPE, 'Vouch-Key-Id': 'kid-1' } }, (res) => {
+        const parts: Buffer[] = []
+        res.on('data', (c: Buffer) => parts.push(c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }))
+      })
+      req.on('error', reject)
+      for (const chunk of chunks) req.write(chunk)
+      req.end()
+    })
+  } finally {
+    server.closeAllConnections()
+    server.close()
+  }
+}
+

@@ -1,0 +1,151 @@
+/**
+ * Configuration: defaults, precedence flags > environment > file > defaults, and errors that name their
+ * source (flag, variable, or file with line and column) and field.
+ */
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { CONFIG_FIELDS, DEFAULT_ENCLAVE_COMMAND, envName, loadConfig, usage, type HostConfig } from '../src/config.js'
+import { main } from '../src/cli.js'
+
+const files: Record<string, string> = {}
+const read = (path: string): string => {
+  const text = files[path]
+  if (text === undefined) throw Object.assign(new Error('no such file'), { code: 'ENOENT' })
+  return text
+}
+const load = (argv: string[], env: Record<string, string> = {}): HostConfig => {
+  const parsed = loadConfig(argv, { env, cwd: '/work', readFile: read })
+  assert.ok(!parsed.help)
+  return parsed.config
+}
+const problems = (argv: string[], env: Record<string, string> = {}): string => {
+  try {
+    load(argv, env)
+  } catch (error) {
+    assert.equal((error as { code?: string }).code, 'ERR_HOST_CONFIG_INVALID')
+    return (error as Error).message
+  }
+  assert.fail('expected a configuration error')
+}
+
+describe('configuration', () => {
+  test('defaults', () => {
+    const c = load([])
+    assert.equal(c.port, 8443)
+    assert.equal(c.host, '127.0.0.1')
+    assert.deepEqual(c.tls, { cert: null, key: null })
+    assert.deepEqual(c.enclave, { tee: 'simulated', gpu: 'none', gpuCount: null, models: null, socket: null, supervise: true, command: [...DEFAULT_ENCLAVE_COMMAND], args: [] })
+    assert.equal(c.limits.bodyBytes, 16 * 1024 * 1024)
+    assert.ok(c.limits.bodyBytes > 3 * 640 * 640 * 4 + 1024, 'room for a sealed 1×3×640×640 FP32 request')
+    assert.equal(c.log.level, 'info')
+    assert.match(DEFAULT_ENCLAVE_COMMAND[1]!, /enclave\/bin\/vouch-enclave\.js$/)
+  })
+
+  test('environment variables are VOUCH_HOST_ and the key in upper snake case', () => {
+    assert.equal(envName('limits.bodyBytes'), 'VOUCH_HOST_LIMITS_BODY_BYTES')
+    assert.equal(envName('enclave.gpuCount'), 'VOUCH_HOST_ENCLAVE_GPU_COUNT')
+    assert.equal(envName('port'), 'VOUCH_HOST_PORT')
+    assert.equal(new Set(CONFIG_FIELDS.map((f) => envName(f.key))).size, CONFIG_FIELDS.length)
+    assert.equal(new Set(CONFIG_FIELDS.map((f) => f.flag)).size, CONFIG_FIELDS.length)
+  })
+
+  test('precedence: flags > environment > file > defaults', () => {
+    files['/etc/vouch/host.yaml'] = 'port: 1111\nhost: 0.0.0.0\nlog:\n  level: debug\nlimits:\n  bodyBytes: 8MiB\n'
+    const fileOnly = load(['--config', '/etc/vouch/host.yaml'])
+    assert.equal(fileOnly.port, 1111)
+    assert.equal(fileOnly.host, '0.0.0.0')
+    assert.equal(fileOnly.log.level, 'debug')
+    assert.equal(fileOnly.limits.bodyBytes, 8 * 1024 * 1024)
+    const env = load(['--config', '/etc/vouch/host.yaml'], { VOUCH_HOST_PORT: '2222', VOUCH_HOST_LOG_LEVEL: 'warn' })
+    assert.equal(env.port, 2222)
+    assert.equal(env.log.level, 'warn')
+    assert.equal(env.host, '0.0.0.0')
+    const flags = load(['--config', '/etc/vouch/host.yaml', '--port', '3333'], { VOUCH_HOST_PORT: '2222' })
+    assert.equal(flags.port, 3333)
+    assert.equal(flags.log.level, 'debug')
+    // The file may also be named by VOUCH_HOST_CONFIG.
+    assert.equal(load([], { VOUCH_HOST_CONFIG: '/etc/vouch/host.yaml' }).port, 1111)
+  })
+
+  test('JSON files; relative paths are relative to the file (flags and variables: to the working folder)', () => {
+    files['/etc/vouch/host.json'] = JSON.stringify({ tls: { cert: 'tls/host.crt', key: '/abs/host.key' }, enclave: { models: '../models', gpu: 'simulated', gpuCount: 2, command: ['node', 'e.js'], args: ['--key-lifetime', '600'] } })
+    const c = load(['--config', '/etc/vouch/host.json'])
+    assert.deepEqual(c.tls, { cert: '/etc/vouch/tls/host.crt', key: '/abs/host.key' })
+    assert.equal(c.enclave.models, '/etc/models')
+    assert.equal(c.enclave.gpuCount, 2)
+    assert.deepEqual(c.enclave.command, ['node', 'e.js'])
+    assert.deepEqual(c.enclave.args, ['--key-lifetime', '600'])
+    assert.equal(load(['--models', 'models']).enclave.models, '/work/models')
+    assert.equal(load([], { VOUCH_HOST_ENCLAVE_MODELS: 'm' }).enclave.models, '/work/m')
+  })
+
+  test('the enclave command and arguments from flags and variables', () => {
+    const c = load(['--enclave-command', 'ssh cvm vouch-enclave', '--enclave-arg=--key-lifetime', '--enclave-arg', '600'])
+    assert.deepEqual(c.enclave.command, ['ssh', 'cvm', 'vouch-enclave'])
+    assert.deepEqual(c.enclave.args, ['--key-lifetime', '600'])
+    assert.deepEqual(load([], { VOUCH_HOST_ENCLAVE_ARGS: '--replay-window 30' }).enclave.args, ['--replay-window', '30'])
+  })
+
+  test('--enclave-socket means an enclave that runs elsewhere, without supervision, unless supervision is asked for', () => {
+    const external = load(['--enclave-socket', '/run/vouch/enclave.sock'])
+    assert.deepEqual([external.enclave.socket, external.enclave.supervise], ['/run/vouch/enclave.sock', false])
+    const tcp = load(['--enclave-socket', 'tcp://10.1.2.3:7000'])
+    assert.equal(tcp.enclave.supervise, false)
+    const supervisedAt = load(['--enclave-socket', '/run/vouch/enclave.sock', '--supervise'])
+    assert.equal(supervisedAt.enclave.supervise, true)
+    assert.match(problems(['--no-supervise']), /--no-supervise \(enclave\.supervise\): without supervision the host needs enclave\.socket/)
+    assert.match(problems(['--supervise', '--enclave-socket', 'tcp://h:1']), /a supervised enclave serves a Unix socket path/)
+  })
+
+  test('byte sizes take KiB, MiB and GiB', () => {
+    assert.equal(load(['--max-body-bytes', '512KiB']).limits.bodyBytes, 512 * 1024)
+    assert.equal(load(['--max-body-bytes', '4 MiB']).limits.bodyBytes, 4 * 1024 * 1024)
+    assert.equal(load([], { VOUCH_HOST_LIMITS_BODY_BYTES: '2048' }).limits.bodyBytes, 2048)
+  })
+
+  test('errors name the flag, the variable, or the file with line and column, and the field; all at once', () => {
+    files['/etc/vouch/bad.yaml'] = 'port: 70000\nenclave:\n  tee: tdx\n  colour: blue\nlimits:\n  bodyBytes: lots\nfrobnicate: true\n'
+    const message = problems(['--config', '/etc/vouch/bad.yaml', '--gpu', 'amd'], { VOUCH_HOST_TIMEOUTS_REQUEST_MS: 'soon', VOUCH_HOST_PROT: '1' })
+    const lines = message.split('\n').map((l) => l.trim())
+    assert.ok(lines.includes('/etc/vouch/bad.yaml:1:7: port: must be an integer from 0 to 65535, got 70000'), message)
+    assert.ok(lines.includes('/etc/vouch/bad.yaml:3:8: enclave.tee: must be one of simulated, sev-snp, got "tdx"'), message)
+    assert.ok(lines.includes('/etc/vouch/bad.yaml:4:11: enclave.colour: unknown setting'), message)
+    assert.ok(lines.some((l) => l.startsWith('/etc/vouch/bad.yaml:6:14: limits.bodyBytes: must be an integer from 1024')), message)
+    assert.ok(lines.includes('/etc/vouch/bad.yaml:7:13: frobnicate: unknown setting'), message)
+    assert.ok(lines.includes('--gpu (enclave.gpu): must be one of none, simulated, nvidia, got "amd"'), message)
+    assert.ok(lines.includes('VOUCH_HOST_TIMEOUTS_REQUEST_MS (timeouts.requestMs): must be an integer from 100 to 3600000, got "soon"'), message)
+    assert.ok(lines.some((l) => l.startsWith('VOUCH_HOST_PROT: unknown setting')), message)
+  })
+
+  test('unreadable or malformed files, unknown flags, and rules across fields', () => {
+    assert.match(problems(['--config', '/nope.yaml']), /\/nope\.yaml: cannot read the configuration file \(ENOENT\)/)
+    files['/etc/vouch/broken.yaml'] = 'port: [1,\n'
+    assert.match(problems(['--config', '/etc/vouch/broken.yaml']), /\/etc\/vouch\/broken\.yaml:\d+:\d+: /)
+    files['/etc/vouch/list.yaml'] = '- 1\n'
+    assert.match(problems(['--config', '/etc/vouch/list.yaml']), /must be a map of settings/)
+    assert.match(problems(['--prot', '1']), /Unknown option '--prot'/)
+    assert.match(problems(['--tls-cert', 'a.crt']), /--tls-cert \(tls\.cert\): tls\.cert and tls\.key go together/)
+    assert.match(problems(['--max-body-bytes', '32MiB']), /--max-body-bytes \(limits\.bodyBytes\): must be at least 1024 bytes below limits\.frameBytes/)
+  })
+
+  test('--help', () => {
+    assert.deepEqual(loadConfig(['--help'], { env: {} }), { help: true })
+    const text = usage()
+    for (const f of CONFIG_FIELDS) {
+      assert.ok(text.includes(`--${f.flag}`), f.flag)
+      assert.ok(text.includes(envName(f.key)), f.key)
+    }
+  })
+})
+
+describe('vouch-host command line', () => {
+  test('--help prints the usage and exits 0; a bad option exits 2 naming it', async () => {
+    const out: string[] = []
+    const err: string[] = []
+    const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l), env: {} }
+    assert.equal(await main(['--help'], io), 0)
+    assert.match(out.join('\n'), /^usage: vouch-host/)
+    assert.equal(await main(['--port', 'x'], io), 2)
+    assert.match(err.join('\n'), /--port \(port\): must be an integer/)
+  })
+})

@@ -1,0 +1,254 @@
+/**
+ * The link client against a fake enclave socket: ids and out-of-order answers, per-request timeouts, the
+ * bounded queue, backpressure, garbage on the stream, a dropped connection, reconnection, heartbeats.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { encodeFrame } from '@vouch/protocol'
+import { EnclaveRefusal, HostError } from '../src/errors.js'
+import { EnclaveLinkClient, parseLinkAddress, type LinkClientOptions } from '../src/link-client.js'
+import { createMetrics } from '../src/metrics.js'
+import { eventually, FakeEnclave, sink, type Received } from './helpers/testkit.js'
+
+const clients: EnclaveLinkClient[] = []
+const enclaves: FakeEnclave[] = []
+
+async function setup(options: Partial<LinkClientOptions> = {}) {
+  const enclave = await FakeEnclave.start()
+  enclaves.push(enclave)
+  const logs = sink('debug')
+  const metrics = createMetrics({ processMetrics: false })
+  const client = new EnclaveLinkClient({ address: enclave.path, log: logs.log, metrics, reconnectMs: { min: 10, max: 50 }, heartbeatMs: 50, ...options })
+  clients.push(client)
+  client.start()
+  assert.ok(await client.waitUntilUp(3_000), 'the link came up')
+  return { enclave, client, logs, metrics }
+}
+
+const codeOf = async (promise: Promise<unknown>): Promise<string> => {
+  try {
+    await promise
+    return 'resolved'
+  } catch (error) {
+    return (error as HostError | EnclaveRefusal).code
+  }
+}
+
+after(async () => {
+  for (const c of clients) await c.close()
+  for (const e of enclaves) await e.close()
+})
+
+describe('the enclave link client', () => {
+  test('parses Unix and TCP addresses', () => {
+    assert.deepEqual(parseLinkAddress('/run/vouch/enclave.sock'), { path: '/run/vouch/enclave.sock' })
+    assert.deepEqual(parseLinkAddress('tcp://10.0.0.2:7000'), { host: '10.0.0.2', port: 7000 })
+    assert.deepEqual(parseLinkAddress('tcp://[::1]:7000'), { host: '::1', port: 7000 })
+    assert.throws(() => parseLinkAddress('tcp://h:0'), RangeError)
+  })
+
+  test('is up once the enclave answers ping; answers are matched by id, in any order', async () => {
+    const { enclave, client } = await setup()
+    assert.equal(client.up, true)
+    const held: Received[] = []
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'infer') return false
+      held.push(r)
+      if (held.length === 3) for (const h of held.reverse()) h.answer({ body: h.request.op === 'infer' ? h.request.body : new Uint8Array() })
+      return true
+    }
+    const bodies = [1, 2, 3].map((n) => Uint8Array.of(n, n, n))
+    const answers = await Promise.all(bodies.map((body) => client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body })))
+    assert.deepEqual(answers.map((a) => [...(a['body'] as Uint8Array)]), [[1, 1, 1], [2, 2, 2], [3, 3, 3]])
+    const ids = enclave.received.filter((r) => r.op === 'infer').map((r) => r.id)
+    assert.equal(new Set(ids).size, 3)
+  })
+
+  test("relays the enclave's refusal, and refuses to relay one that is not of the link's shape", async () => {
+    const { enclave, client } = await setup()
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'attest') return false
+      if (r.request.nonce === null) r.refuse('ERR_ENCLAVE_UNKNOWN_KID', 409, 'attest again')
+      else r.refuse('not a code', 200, 'x')
+      return true
+    }
+    await assert.rejects(client.request({ op: 'attest', nonce: null }), (e: unknown) => e instanceof EnclaveRefusal && e.code === 'ERR_ENCLAVE_UNKNOWN_KID' && e.status === 409 && e.message === 'attest again')
+    assert.equal(await codeOf(client.request({ op: 'attest', nonce: new Uint8Array(32) })), 'ERR_HOST_BAD_GATEWAY')
+    assert.equal(client.up, true, 'a refusal is an answer: the link stays up')
+  })
+
+  test('a slow answer times out; the late answer is dropped; the request counts as in flight until answered', async () => {
+    const { enclave, client, logs } = await setup()
+    let late: Received | undefined
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'models') return false
+      late = r
+      return true
+    }
+    const started = Date.now()
+    assert.equal(await codeOf(client.request({ op: 'models' }, { timeoutMs: 100 })), 'ERR_HOST_TIMEOUT')
+    assert.ok(Date.now() - started < 1_000)
+    assert.equal(client.inFlight, 1)
+    late!.answer({ models: [] })
+    await eventually(() => client.inFlight === 0, 2_000, 'the late answer')
+    assert.ok(logs.entries.some((e) => e['msg'] === 'enclave link: late answer dropped'))
+    assert.equal(client.up, true)
+  })
+
+  test('an aborted request leaves the queue at once', async () => {
+    const { enclave, client } = await setup({ maxInFlight: 1 })
+    enclave.onRequest = (r) => r.request.op === 'models'
+    const first = codeOf(client.request({ op: 'models' }, { timeoutMs: 5_000 }))
+    const controller = new AbortController()
+    const second = client.request({ op: 'models' }, { signal: controller.signal })
+    assert.equal(client.queueDepth, 1)
+    controller.abort(new HostError('ERR_HOST_TIMEOUT'))
+    assert.equal(await codeOf(second), 'ERR_HOST_TIMEOUT')
+    assert.equal(client.queueDepth, 0)
+    enclave.dropAll()
+    assert.equal(await first, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+  })
+
+  test('the queue is bounded: past it, 503 ERR_HOST_QUEUE_FULL at once; metrics see the depth', async () => {
+    const { enclave, client, metrics } = await setup({ maxInFlight: 2, maxQueue: 3 })
+    const held: Received[] = []
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'infer') return false
+      held.push(r)
+      return true
+    }
+    const call = () => client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body: new Uint8Array(100) })
+    const pending = Array.from({ length: 5 }, call)
+    await eventually(() => held.length === 2, 2_000, 'two requests in flight')
+    assert.equal(client.inFlight, 2)
+    assert.equal(client.queueDepth, 3)
+    assert.equal(await codeOf(call()), 'ERR_HOST_QUEUE_FULL')
+    const text = await metrics.registry.metrics()
+    assert.match(text, /vouch_link_queue_depth 3/)
+    assert.match(text, /vouch_link_in_flight 2/)
+    // Answering the first two lets the queued ones through; those are answered as they arrive.
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'infer') return false
+      r.answer({ body: Uint8Array.of(1) })
+      return true
+    }
+    for (const h of held.splice(0)) h.answer({ body: Uint8Array.of(1) })
+    const results = await Promise.all(pending.map(codeOf))
+    assert.deepEqual(results, ['resolved', 'resolved', 'resolved', 'resolved', 'resolved'])
+  })
+
+  test('a body over the queue byte bound, or over the frame size, is refused', async () => {
+    const { client } = await setup({ maxFrameSize: 64 * 1024 })
+    assert.equal(await codeOf(client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body: new Uint8Array(64 * 1024) })), 'ERR_HOST_BODY_TOO_LARGE')
+  })
+
+  test('backpressure: nothing more is written while the socket buffer is full; writing resumes on drain', async () => {
+    const { enclave, client } = await setup({ maxInFlight: 64 })
+    // The enclave stops reading: the kernel buffers fill and socket.write says so.
+    for (const s of enclave.sockets) s.pause()
+    const body = new Uint8Array(1024 * 1024)
+    const pending = Array.from({ length: 24 }, () => client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body }, { timeoutMs: 20_000 }).then(() => 'ok', (e: HostError) => e.code))
+    await new Promise((r) => setTimeout(r, 200))
+    assert.ok(client.queueDepth > 0, `expected queued requests, got ${client.queueDepth} queued and ${client.inFlight} in flight`)
+    assert.ok(client.inFlight < 24)
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'infer') return false
+      r.answer({ body: Uint8Array.of(1) })
+      return true
+    }
+    for (const s of enclave.sockets) s.resume()
+    assert.deepEqual(await Promise.all(pending), Array.from({ length: 24 }, () => 'ok'))
+    assert.equal(client.queueDepth, 0)
+  })
+
+  test('garbage on the stream: what was in flight fails with 502, the link reconnects and comes back up', async () => {
+    const { enclave, client, logs } = await setup()
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'models') return false
+      r.socket.write(Uint8Array.from([0, 0, 0, 3, 0xff, 0xfe, 0xfd]))
+      return true
+    }
+    assert.equal(await codeOf(client.request({ op: 'models' })), 'ERR_HOST_BAD_GATEWAY')
+    assert.ok(logs.entries.some((e) => e['msg'] === 'enclave link: malformed answer; reconnecting'))
+    enclave.onRequest = () => false
+    assert.ok(await client.waitUntilUp(3_000))
+    // An answer to an id never sent is as bad as garbage.
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'models') return false
+      r.socket.write(encodeFrame({ id: 999_999, ok: true, result: {} }))
+      return true
+    }
+    assert.equal(await codeOf(client.request({ op: 'models' })), 'ERR_HOST_BAD_GATEWAY')
+    enclave.onRequest = () => false
+    assert.ok(await client.waitUntilUp(3_000))
+  })
+
+  test('a frame header over the limit ends the connection too', async () => {
+    const { enclave, client } = await setup({ maxFrameSize: 64 * 1024 })
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'models') return false
+      const header = Buffer.alloc(4)
+      header.writeUInt32BE(1 << 30)
+      r.socket.write(header)
+      return true
+    }
+    assert.equal(await codeOf(client.request({ op: 'models' })), 'ERR_HOST_BAD_GATEWAY')
+  })
+
+  test('a dropped connection: in flight fails with 503, requests are refused while down, then it reconnects', async () => {
+    const { enclave, client } = await setup()
+    enclave.onRequest = (r) => r.request.op === 'models'
+    const inFlight = codeOf(client.request({ op: 'models' }))
+    await eventually(() => enclave.received.some((r) => r.op === 'models'), 2_000, 'the request')
+    enclave.dropAll()
+    assert.equal(await inFlight, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+    assert.equal(client.up, false)
+    assert.equal(await codeOf(client.request({ op: 'models' })), 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+    assert.ok(await client.waitUntilUp(3_000))
+    enclave.onRequest = () => false
+  })
+
+  test('an enclave that is not there yet: down, then up once it listens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vouch-link-later-'))
+    const path = join(dir, 'enclave.sock')
+    const logs = sink('silent')
+    const client = new EnclaveLinkClient({ address: path, log: logs.log, reconnectMs: { min: 10, max: 40 } })
+    clients.push(client)
+    client.start()
+    await new Promise((r) => setTimeout(r, 100))
+    assert.equal(client.up, false)
+    assert.equal(await codeOf(client.request({ op: 'ping' })), 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+    const enclave = await FakeEnclave.start(path)
+    enclaves.push(enclave)
+    assert.ok(await client.waitUntilUp(3_000))
+    await client.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('a missed heartbeat marks the link down without dropping it; answered pings bring it back', async () => {
+    const { enclave, client, metrics } = await setup({ timeoutsMs: { ping: 100 }, heartbeatMs: 50 })
+    let silent = true
+    enclave.onRequest = (r) => r.request.op === 'ping' && silent
+    await eventually(() => !client.up, 2_000, 'the link to go down')
+    assert.match(await metrics.registry.metrics(), /vouch_enclave_up 0/)
+    assert.equal(enclave.sockets.size, 1, 'the connection is kept')
+    silent = false
+    await eventually(() => client.up, 2_000, 'the link to come back')
+    assert.match(await metrics.registry.metrics(), /vouch_enclave_up 1/)
+  })
+
+  test('close fails what is pending and stops reconnecting', async () => {
+    const { enclave, client } = await setup()
+    enclave.onRequest = (r) => r.request.op === 'models'
+    const pending = codeOf(client.request({ op: 'models' }))
+    await eventually(() => enclave.received.some((r) => r.op === 'models'), 2_000, 'the request')
+    await client.close()
+    assert.equal(await pending, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+    assert.equal(client.up, false)
+    await new Promise((r) => setTimeout(r, 100))
+    assert.equal(enclave.sockets.size, 0)
+  })
+})
