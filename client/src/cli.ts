@@ -1,0 +1,285 @@
+/**
+ * `vouch`: attest a Vouch host, list its models, and run verified confidential inference from the
+ * command line. Exit codes: 0 accepted, 1 rejected (evidence, receipt or a response that is not a
+ * sealed answer), 2 usage error, unreadable input, or a host that cannot be reached or refused the request.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { PolicyInvalidError, type Policy } from '@vouch/verifier'
+import { createClient, type ClientOptions, type VouchClient } from './client.js'
+import { ClientError, type ClientErrorCode } from './errors.js'
+import { loadInferenceRequest, loadPolicy } from './load.js'
+import { renderAttestation, renderInference, renderModels, renderReceiptRejection } from './render.js'
+import { toOipJsonOutput } from './tensors.js'
+
+const CONNECTION = `  --ca FILE          PEM certificate(s) the host's TLS certificate must chain to (its self-signed one in development)
+  --insecure-tls     do not authenticate the host's TLS certificate (development only; evidence is still verified)
+  --timeout MS       deadline of each HTTP exchange (default 30000)`
+
+export const ATTEST_USAGE = `vouch attest --url URL --policy FILE [--nonce HEX] [--save FILE] [--json] [--ca FILE] [--insecure-tls]
+
+  Fetches the enclave's evidence with a fresh challenge, and the unchallenged bundle receipts name, and
+  verifies both under the policy.
+
+  --url URL          the Vouch host, e.g. https://localhost:8443
+  --policy FILE      policy the evidence must satisfy (YAML or JSON)
+  --nonce HEX        the 32-byte challenge, 64 hex (default: 32 fresh random bytes)
+  --save FILE        write the challenged evidence bundle exactly as received (CBOR; \`vouch-verify bundle FILE --nonce HEX\`)
+  --json             print { verdict, nonce, challenged: Result, unchallenged: Result }
+${CONNECTION}`
+
+export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --input FILE [--version V] [--receipt-out FILE] [--json] [--ca FILE] [--insecure-tls]
+
+  Attests the enclave, seals the request to its attested key, and prints the answer only if it opens
+  under this request and its receipt verifies.
+
+  --url URL            the Vouch host, e.g. https://localhost:8443
+  --policy FILE        policy the evidence and the receipt must satisfy (YAML or JSON)
+  --model NAME         the model to run
+  --input FILE         an OIP v2 JSON inference request { "inputs": [{ name, shape, datatype, data }], "outputs"?, "parameters"? }
+                       (.json, or gzipped, e.g. .json.gz)
+  --version V          the model version (default: the one the enclave serves)
+  --receipt-out FILE   write the receipt (compact JWS)
+  --evidence-out FILE  write the evidence bundle the receipt names (CBOR), for
+                       \`vouch-verify receipt RECEIPT --evidence FILE --policy FILE\`
+  --json               print { model_name, model_version, id, outputs (OIP v2 JSON), receipt, claims }
+${CONNECTION}`
+
+export const MODELS_USAGE = `vouch models --url URL [--json] [--ca FILE] [--insecure-tls]
+
+  Lists the models the host says it serves (unverified: \`vouch attest\` shows what the enclave attests).
+
+  --url URL          the Vouch host, e.g. https://localhost:8443
+  --json             print the host's answer { models: [...] }
+${CONNECTION}`
+
+/** A command: its arguments, where its output goes, where notes go; resolves to the exit code. */
+type Command = (args: string[], out: (text: string) => void, err: (text: string) => void) => Promise<number>
+
+const COMMANDS: Record<string, { run: Command; usage: string }> = {
+  attest: { run: runAttest, usage: ATTEST_USAGE },
+  infer: { run: runInfer, usage: INFER_USAGE },
+  models: { run: runModels, usage: MODELS_USAGE },
+}
+
+export const USAGE = `usage: vouch <command> [options]
+
+commands:
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.usage.split('\n')[0]}`)
+  .join('\n')}
+
+exit codes: 0 accepted, 1 rejected, 2 usage error, unreadable input or unreachable host
+Run \`vouch <command> --help\` for a command's options.`
+
+/** A problem with how the command was called or with an input it could not read: exit code 2. */
+class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+/** Rejections: the evidence, the receipt, or an answer that is not a sealed one. Everything else is not a verdict. */
+const REJECTIONS: ReadonlySet<ClientErrorCode> = new Set(['ERR_CLIENT_ATTESTATION_REJECTED', 'ERR_CLIENT_RECEIPT_REJECTED', 'ERR_CLIENT_RESPONSE_INVALID', 'ERR_CLIENT_RESPONSE_TOO_LARGE'])
+
+function readFlagFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message
+    throw new UsageError(`${flag} ${path}: cannot read (${reason})`)
+  }
+}
+
+function writeFlagFile(path: string, flag: string, data: Uint8Array | string): void {
+  try {
+    writeFileSync(path, data)
+  } catch (error) {
+    throw new UsageError(`${flag} ${path}: cannot write (${(error as Error).message})`)
+  }
+}
+
+function policyFrom(path: string | undefined): Policy {
+  if (path === undefined) throw new UsageError('--policy is required')
+  readFlagFile(path, '--policy')
+  try {
+    return loadPolicy(path)
+  } catch (error) {
+    if (error instanceof PolicyInvalidError) throw new UsageError(error.message)
+    throw error
+  }
+}
+
+const CONNECTION_OPTIONS = {
+  url: { type: 'string' },
+  ca: { type: 'string' },
+  'insecure-tls': { type: 'boolean', default: false },
+  timeout: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const
+
+function clientFrom(values: { url?: string | undefined; ca?: string | undefined; 'insecure-tls'?: boolean | undefined; timeout?: string | undefined }, policy: Policy): VouchClient {
+  if (values.url === undefined) throw new UsageError('--url is required')
+  if (values.ca !== undefined && values['insecure-tls']) throw new UsageError('--ca and --insecure-tls exclude each other')
+  const options: ClientOptions = { url: values.url, policy }
+  if (values.ca !== undefined) options.ca = readFlagFile(values.ca, '--ca').toString('utf8')
+  if (values['insecure-tls']) options.insecureTls = true
+  if (values.timeout !== undefined) {
+    const ms = Number(values.timeout)
+    if (!Number.isSafeInteger(ms) || ms < 1) throw new UsageError(`--timeout must be a positive integer of milliseconds, got "${values.timeout}"`)
+    options.timeoutMs = ms
+  }
+  try {
+    return createClient(options)
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(error.message.replace(/^createClient: /, '--'))
+    throw error
+  }
+}
+
+function errorJson(error: ClientError): Record<string, unknown> {
+  return {
+    code: error.code,
+    message: error.message,
+    ...(error.status !== undefined && { status: error.status }),
+    ...(error.problem !== undefined && { problem: error.problem }),
+  }
+}
+
+/** Runs `attest`; resolves to the exit code. */
+async function runAttest(args: string[], out: (text: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { ...CONNECTION_OPTIONS, policy: { type: 'string' }, nonce: { type: 'string' }, save: { type: 'string' } }, allowPositionals: true, strict: true })
+  if (positionals.length > 0) throw new UsageError(`attest takes no positional arguments, got ${positionals.join(' ')}`)
+  if (values.nonce !== undefined && !/^[0-9a-fA-F]{64}$/.test(values.nonce)) throw new UsageError('--nonce must be 64 hex characters (32 bytes)')
+  const policy = policyFrom(values.policy)
+  const client = clientFrom(values, policy)
+  try {
+    const attestation = await client.attest(values.nonce === undefined ? {} : { nonce: values.nonce })
+    const saved = values.save === undefined ? undefined : (writeFlagFile(values.save, '--save', attestation.challenged.bytes), values.save)
+    if (values.json) {
+      out(JSON.stringify({ verdict: 'accepted', nonce: attestation.nonce, challenged: attestation.challenged.result, unchallenged: attestation.unchallenged.result }, null, 2))
+    } else out(renderAttestation(client.url, policy, attestation, saved === undefined ? undefined : `saved the challenged bundle to ${saved}`))
+    return 0
+  } catch (error) {
+    const evidence = error instanceof ClientError ? error.attestation : undefined
+    if (evidence === undefined || !(error instanceof ClientError)) throw error
+    // Rejected evidence is saved too, exactly as received, so it can be examined with vouch-verify.
+    if (values.save !== undefined) writeFlagFile(values.save, '--save', evidence.challenged.bytes)
+    if (values.json) {
+      out(JSON.stringify({ verdict: 'rejected', nonce: evidence.nonce, challenged: evidence.challenged.result, unchallenged: evidence.unchallenged.result, error: errorJson(error) }, null, 2))
+    } else out(renderAttestation(client.url, policy, evidence, error.message))
+    return 1
+  } finally {
+    client.close()
+  }
+}
+
+/** Runs `infer`; resolves to the exit code. */
+async function runInfer(args: string[], out: (text: string) => void, err: (text: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      ...CONNECTION_OPTIONS,
+      policy: { type: 'string' },
+      model: { type: 'string' },
+      version: { type: 'string' },
+      input: { type: 'string' },
+      'receipt-out': { type: 'string' },
+      'evidence-out': { type: 'string' },
+    },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (positionals.length > 0) throw new UsageError(`infer takes no positional arguments, got ${positionals.join(' ')}`)
+  if (values.model === undefined) throw new UsageError('--model is required')
+  if (values.input === undefined) throw new UsageError('--input is required')
+  readFlagFile(values.input, '--input')
+  const request = (() => {
+    try {
+      return loadInferenceRequest(values.input)
+    } catch (error) {
+      if (error instanceof ClientError) throw new UsageError(`--input ${error.message}`)
+      throw error
+    }
+  })()
+  const policy = policyFrom(values.policy)
+  const client = clientFrom(values, policy)
+  try {
+    const result = await client.infer(values.model, request.inputs, {
+      ...(values.version !== undefined && { version: values.version }),
+      ...(request.outputs !== undefined && { outputs: request.outputs }),
+      ...(request.parameters !== undefined && { parameters: request.parameters }),
+    })
+    if (values['receipt-out'] !== undefined) writeFlagFile(values['receipt-out'], '--receipt-out', result.receipt)
+    if (values['evidence-out'] !== undefined) writeFlagFile(values['evidence-out'], '--evidence-out', result.evidence)
+    if (values.json) {
+      const outputs = result.outputs.map((t) => {
+        const { tensor, lossy } = toOipJsonOutput(t)
+        if (lossy) err(`vouch infer: output ${t.name} holds values JSON cannot carry exactly (NaN, infinities, 64-bit integers beyond 2^53, bytes that are not UTF-8); they are null in the JSON`)
+        return tensor
+      })
+      out(JSON.stringify({ model_name: result.model.name, model_version: result.model.version, id: result.id, outputs, receipt: result.receipt, claims: result.claims }))
+    } else out(renderInference(policy, result))
+    return 0
+  } catch (error) {
+    if (!(error instanceof ClientError) || !REJECTIONS.has(error.code)) throw error
+    if (values.json) out(JSON.stringify({ verdict: 'rejected', error: errorJson(error), ...(error.result !== undefined && { result: error.result }) }, null, 2))
+    else if (error.code === 'ERR_CLIENT_ATTESTATION_REJECTED' && error.attestation !== undefined) out(renderAttestation(client.url, policy, error.attestation, error.message))
+    else if (error.code === 'ERR_CLIENT_RECEIPT_REJECTED' && error.result !== undefined) out(`${renderReceiptRejection(error.result as Parameters<typeof renderReceiptRejection>[0])}\n\n${error.message}`)
+    else out(`vouch infer: REJECTED\n  ${error.code}: ${error.message}`)
+    return 1
+  } finally {
+    client.close()
+  }
+}
+
+/** Runs `models`; resolves to the exit code. */
+async function runModels(args: string[], out: (text: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: CONNECTION_OPTIONS, allowPositionals: true, strict: true })
+  if (positionals.length > 0) throw new UsageError(`models takes no positional arguments, got ${positionals.join(' ')}`)
+  // Listing verifies nothing, so it needs no policy; the client still wants one, and gets an unusable one.
+  const client = clientFrom(values, LISTING_ONLY)
+  try {
+    const { models } = await client.models()
+    out(values.json ? JSON.stringify({ models }, null, 2) : renderModels(client.url, models))
+    return 0
+  } finally {
+    client.close()
+  }
+}
+
+/** The policy of a client that only lists models: it accepts nothing (no simulated TEE, no SEV-SNP or GPU section). */
+const LISTING_ONLY: Policy = Object.freeze({ version: 1, name: 'listing-only', allowSimulated: false, source: { file: '(none)' }, locate: () => undefined })
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: string[], out = (t: string) => console.log(t), err = (t: string) => console.error(t)): Promise<number> {
+  const [name, ...args] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    out(USAGE)
+    return name === undefined ? 2 : 0
+  }
+  const command = COMMANDS[name]
+  if (command === undefined) {
+    err(`vouch: unknown command "${name}"\n\n${USAGE}`)
+    return 2
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    out(command.usage)
+    return 0
+  }
+  try {
+    return await command.run(args, out, err)
+  } catch (error) {
+    const code = (error as { code?: unknown }).code
+    if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      err(`vouch ${name}: ${(error as Error).message}\n\n${command.usage}`)
+      return 2
+    }
+    if (error instanceof ClientError) {
+      // Not a verdict: the host could not be reached, timed out, or refused the request.
+      err(`vouch ${name}: ${error.code}: ${error.message}`)
+      return REJECTIONS.has(error.code) ? 1 : 2
+    }
+    // A bug or an environment failure. Never exit 1, which means "rejected".
+    err(`vouch ${name}: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+    return 2
+  }
+}

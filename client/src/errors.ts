@@ -1,0 +1,89 @@
+/**
+ * The client's error class and codes. Every code is documented in `docs/errors.md` (section "Client");
+ * `test/errors-doc.test.ts` keeps the two in sync. Codes are stable; messages are for people.
+ */
+import type { BundleClaims, ReceiptClaims, Result } from '@vouch/verifier'
+
+/** Every code a {@link ClientError} carries. */
+export const CLIENT_ERROR_CODES = [
+  'ERR_CLIENT_ATTESTATION_REJECTED',
+  'ERR_CLIENT_RECEIPT_REJECTED',
+  'ERR_CLIENT_RESPONSE_INVALID',
+  'ERR_CLIENT_RESPONSE_TOO_LARGE',
+  'ERR_CLIENT_REQUEST_INVALID',
+  'ERR_CLIENT_HTTP',
+  'ERR_CLIENT_UNREACHABLE',
+  'ERR_CLIENT_TLS',
+  'ERR_CLIENT_TIMEOUT',
+] as const
+
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number]
+
+/** An RFC 9457 problem document, as the host answers errors (`application/problem+json`). */
+export interface Problem {
+  type?: string
+  title?: string
+  status?: number
+  detail?: string
+  instance?: string
+  /** The stable code, such as `ERR_ENCLAVE_UNKNOWN_KID` or `ERR_HOST_ENCLAVE_UNAVAILABLE`. */
+  code?: string
+  requestId?: string
+}
+
+/** A bundle as received and what verifying it said. */
+export interface CheckedBundle {
+  /** The CBOR bundle bytes, exactly as received. */
+  bytes: Uint8Array
+  result: Result<BundleClaims | null>
+}
+
+/** Both bundles of an attestation: the one answering the client's challenge, and the one receipts name. */
+export interface AttestationEvidence {
+  /** The challenge, 64 lower-case hex. */
+  nonce: string
+  /** `GET /v1/attestation?nonce=…`: proves the keyset is live now. */
+  challenged: CheckedBundle
+  /** `GET /v1/attestation`: the bundle every receipt of this keyset names (`evidence`). */
+  unchallenged: CheckedBundle
+}
+
+/** What a {@link ClientError} may carry besides its code. Each field is set only for the codes it names. */
+export interface ClientErrorDetails {
+  cause?: unknown
+  /** `ERR_CLIENT_HTTP`: the response status. */
+  status?: number
+  /** `ERR_CLIENT_HTTP`: the problem document, when the host sent one. */
+  problem?: Problem
+  /** `ERR_CLIENT_ATTESTATION_REJECTED`, `ERR_CLIENT_RECEIPT_REJECTED`: the verification Result that rejected. */
+  result?: Result<BundleClaims | ReceiptClaims | null>
+  /** `ERR_CLIENT_ATTESTATION_REJECTED`: both bundles as received, when both arrived. */
+  attestation?: AttestationEvidence
+}
+
+/**
+ * A client failure with a stable {@link ClientErrorCode}. Rejections keep the verifier's Result, so the
+ * caller can show every check; HTTP failures keep the status and the host's problem document.
+ */
+export class ClientError extends Error {
+  readonly code: ClientErrorCode
+  readonly status: number | undefined
+  readonly problem: Problem | undefined
+  readonly result: Result<BundleClaims | ReceiptClaims | null> | undefined
+  readonly attestation: AttestationEvidence | undefined
+
+  constructor(code: ClientErrorCode, message: string, details: ClientErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause })
+    this.name = 'ClientError'
+    this.code = code
+    this.status = details.status
+    this.problem = details.problem
+    this.result = details.result
+    this.attestation = details.attestation
+  }
+}
+
+/** Whether `error` is a {@link ClientError} with `code` (any code when unset). */
+export function isClientError(error: unknown, code?: ClientErrorCode): error is ClientError {
+  return error instanceof ClientError && (code === undefined || error.code === code)
+}

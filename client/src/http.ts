@@ -1,0 +1,203 @@
+/**
+ * The client's HTTP: node:https with TLS 1.3 only, the caller's CA (or none, for development), one
+ * keep-alive agent per client, a deadline per exchange and a cap on response bodies. Or, when the caller
+ * brings one, a fetch-compatible function. Failures become {@link ClientError}s: unreachable, TLS,
+ * timeout, too large. Statuses are not judged here; the client reads them.
+ */
+import { Agent, request as httpsRequest } from 'node:https'
+import type { IncomingMessage } from 'node:http'
+import { ClientError } from './errors.js'
+
+/** One exchange. */
+export interface HttpRequest {
+  method: 'GET' | 'POST'
+  url: URL
+  headers: Record<string, string>
+  body?: Uint8Array
+  /** Largest response body read; larger fails with `ERR_CLIENT_RESPONSE_TOO_LARGE`. */
+  maxBytes: number
+}
+
+/** A response, body read in full. */
+export interface HttpResponse {
+  status: number
+  /** The media type, lower case, without parameters (`application/vnd.vouch.sealed`); empty when absent. */
+  mediaType: string
+  /** Header names in lower case. */
+  headers: Record<string, string>
+  body: Uint8Array
+}
+
+/** Sends exchanges; {@link Transport.close} releases kept-alive connections. */
+export interface Transport {
+  request(request: HttpRequest): Promise<HttpResponse>
+  close(): void
+}
+
+/** The part of a fetch Response the client reads. */
+export interface FetchLikeResponse {
+  status: number
+  headers: { get(name: string): string | null; forEach(callback: (value: string, name: string) => void): void }
+  arrayBuffer(): Promise<ArrayBuffer>
+}
+
+/** A fetch-compatible function (`globalThis.fetch`, undici's with a dispatcher, a test double). */
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: Uint8Array; signal: AbortSignal },
+) => Promise<FetchLikeResponse>
+
+/** Options of {@link createHttpsTransport}. */
+export interface HttpsTransportOptions {
+  /** PEM CA certificates the server's certificate must chain to. Unset: Node's bundled public CAs. */
+  ca?: string | Uint8Array | ReadonlyArray<string | Uint8Array>
+  /** Accept any server certificate (development only). Unset: false. */
+  insecureTls?: boolean
+  /** Deadline of one exchange, connection to last body byte, in ms. */
+  timeoutMs: number
+}
+
+/** The media type of a Content-Type value: lower case, parameters dropped. */
+export function mediaTypeOf(value: string | null | undefined): string {
+  return (value ?? '').split(';')[0]!.trim().toLowerCase()
+}
+
+// TLS failures say "your trust settings or the server's certificate", not "the server is down".
+const TLS_CODE = /^(ERR_SSL_|ERR_TLS_)|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/
+
+function where(request: HttpRequest): string {
+  return `${request.method} ${request.url.origin}${request.url.pathname}`
+}
+
+/** The ClientError for a failed exchange (not for a status: those are answers). */
+function failure(error: unknown, request: HttpRequest): ClientError {
+  if (error instanceof ClientError) return error
+  const e = error as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } }
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return timeout(request)
+  const code = e?.code ?? e?.cause?.code ?? ''
+  const message = e?.cause?.message ?? e?.message ?? String(error)
+  if (TLS_CODE.test(code) || /SSL routines/.test(message)) {
+    return new ClientError('ERR_CLIENT_TLS', `${where(request)}: TLS failed (${code}: ${message}); trust the host's certificate with \`ca\` (--ca FILE), or for development only, \`insecureTls\``, { cause: error })
+  }
+  return new ClientError('ERR_CLIENT_UNREACHABLE', `${where(request)}: cannot reach the host (${code ? `${code}: ` : ''}${message})`, { cause: error })
+}
+
+function timeout(request: HttpRequest): ClientError {
+  return new ClientError('ERR_CLIENT_TIMEOUT', `${where(request)}: no complete answer in time`)
+}
+
+function tooLarge(request: HttpRequest, size: number | string): ClientError {
+  return new ClientError('ERR_CLIENT_RESPONSE_TOO_LARGE', `${where(request)}: the response body (${size} bytes) exceeds the ${request.maxBytes}-byte limit`)
+}
+
+/** A transport over node:https: TLS 1.3 only, keep-alive. */
+export function createHttpsTransport(options: HttpsTransportOptions): Transport {
+  const ca = options.ca === undefined ? undefined : (Array.isArray(options.ca) ? options.ca : [options.ca]).map((c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c)))
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: 16,
+    minVersion: 'TLSv1.3',
+    rejectUnauthorized: options.insecureTls !== true,
+    ...(ca !== undefined && { ca }),
+  })
+
+  const once = (request: HttpRequest): Promise<HttpResponse & { reused: boolean }> =>
+    new Promise((resolve, reject) => {
+      let settled = false
+      const done = (error: unknown, response?: HttpResponse & { reused: boolean }): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        if (response !== undefined) resolve(response)
+        else reject(Object.assign(failure(error, request), { reused: req.reusedSocket, raw: error }))
+      }
+      const headers: Record<string, string> = { ...request.headers }
+      if (request.body !== undefined) headers['content-length'] = String(request.body.length)
+      const req = httpsRequest(request.url, { method: request.method, headers, agent }, (res: IncomingMessage) => {
+        const declared = Number(res.headers['content-length'] ?? NaN)
+        if (declared > request.maxBytes) {
+          done(tooLarge(request, declared))
+          res.destroy()
+          return
+        }
+        const chunks: Buffer[] = []
+        let size = 0
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length
+          if (size > request.maxBytes) {
+            done(tooLarge(request, `over ${request.maxBytes}`))
+            res.destroy()
+            return
+          }
+          chunks.push(chunk)
+        })
+        res.on('end', () => {
+          const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+          const flat: Record<string, string> = {}
+          for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value
+          done(undefined, {
+            status: res.statusCode ?? 0,
+            mediaType: mediaTypeOf(res.headers['content-type']),
+            headers: flat,
+            body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+            reused: req.reusedSocket,
+          })
+        })
+        res.on('error', (error) => done(error))
+        res.on('aborted', () => done(new Error('the connection closed before the response ended')))
+      })
+      const timer = setTimeout(() => {
+        const error = timeout(request)
+        req.destroy(error)
+        done(error)
+      }, options.timeoutMs)
+      req.on('error', (error) => done(error))
+      req.end(request.body === undefined ? undefined : Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength))
+    })
+
+  return {
+    async request(request) {
+      try {
+        const { reused: _, ...response } = await once(request)
+        return response
+      } catch (error) {
+        // A kept-alive connection the server closed while idle fails at once with ECONNRESET; Node's
+        // advice is to retry on a fresh one. Safe for POST too: the enclave refuses a replayed id.
+        const e = error as ClientError & { reused?: boolean; raw?: { code?: string } }
+        if (e.reused === true && e.raw?.code === 'ECONNRESET') {
+          const { reused: _, ...response } = await once(request)
+          return response
+        }
+        throw error
+      }
+    },
+    close: () => agent.destroy(),
+  }
+}
+
+/** A transport over a fetch-compatible function. TLS settings are the function's own. */
+export function createFetchTransport(fetch: FetchLike, options: { timeoutMs: number }): Transport {
+  return {
+    async request(request) {
+      const signal = AbortSignal.timeout(options.timeoutMs)
+      try {
+        const res = await fetch(request.url.href, {
+          method: request.method,
+          headers: request.headers,
+          ...(request.body !== undefined && { body: request.body }),
+          signal,
+        })
+        const declared = Number(res.headers.get('content-length') ?? NaN)
+        if (declared > request.maxBytes) throw tooLarge(request, declared)
+        const body = new Uint8Array(await res.arrayBuffer())
+        if (body.length > request.maxBytes) throw tooLarge(request, body.length)
+        const headers: Record<string, string> = {}
+        res.headers.forEach((value, name) => (headers[name.toLowerCase()] = value))
+        return { status: res.status, mediaType: mediaTypeOf(res.headers.get('content-type')), headers, body }
+      } catch (error) {
+        throw signal.aborted ? timeout(request) : failure(error, request)
+      }
+    },
+    close: () => undefined,
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * `@vouch/client`: the relying party's SDK (DESIGN.md §1). Attest a Vouch host under a policy, seal
+ * requests to the attested key, and accept only answers whose receipts verify.
+ */
+export {
+  createClient,
+  DEFAULT_TIMEOUT_MS,
+  DEFAULT_RENEW_MARGIN_S,
+  type ClientOptions,
+  type AttestOptions,
+  type Attestation,
+  type InferOptions,
+  type InferResult,
+  type ModelInfo,
+  type TensorMetadata,
+  type VouchClient,
+} from './client.js'
+export {
+  ClientError,
+  CLIENT_ERROR_CODES,
+  isClientError,
+  type ClientErrorCode,
+  type ClientErrorDetails,
+  type Problem,
+  type CheckedBundle,
+  type AttestationEvidence,
+} from './errors.js'
+export type { FetchLike, FetchLikeResponse } from './http.js'
+export { loadPolicy, loadInferenceRequest, MAX_REQUEST_FILE_BYTES } from './load.js'
+export {
+  toTensorData,
+  parseInferenceRequest,
+  summarizeTensor,
+  toOipJsonOutput,
+  type InferInput,
+  type InferenceRequest,
+  type TensorSummary,
+} from './tensors.js'

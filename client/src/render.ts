@@ -1,0 +1,119 @@
+/**
+ * The `vouch` CLI's readable output: what was verified (platform, keyset, policy), the model and who
+ * contributed it, and short previews of the outputs. The verifier's check tables are reused as they are.
+ */
+import { renderResult, type BundleClaims, type Policy, type ReceiptClaims, type Result } from '@vouch/verifier'
+import type { Attestation, InferResult, ModelInfo } from './client.js'
+import type { AttestationEvidence } from './errors.js'
+import { summarizeTensor, type TensorSummary } from './tensors.js'
+
+function iso(seconds: number): string {
+  return new Date(seconds * 1000).toISOString()
+}
+
+/** A number as people read it: integers whole, others to 6 significant digits. */
+export function formatNumber(v: number | boolean | string): string {
+  if (typeof v !== 'number') return JSON.stringify(v)
+  if (Number.isInteger(v) || !Number.isFinite(v)) return String(v)
+  return String(Number(v.toPrecision(6)))
+}
+
+/** The hardware, in one line: `sev-snp (Genoa, VCEK) + 1 GPU (HOPPER, driver 550.54.15)`. */
+export function describePlatform(claims: BundleClaims): string {
+  const cpu = claims.cpu === null ? '' : ` (${[claims.cpu.product ?? 'unknown product', claims.cpu.signingKey].join(', ')})`
+  const gpus = claims.gpus.map((g) => (g === null ? 'unreadable' : [g.arch ?? 'unknown', g.driverVersion && `driver ${g.driverVersion}`].filter(Boolean).join(', ')))
+  return `${claims.platform}${cpu}${gpus.length === 0 ? ', no GPU' : ` + ${gpus.length} GPU${gpus.length > 1 ? 's' : ''} (${gpus.join('; ')})`}`
+}
+
+function describePolicy(policy: Policy): string {
+  return `${policy.name} (${policy.source.file})`
+}
+
+/** The summary lines under the verdict of a bundle. */
+export function bundleSummary(claims: BundleClaims | null): string[] {
+  if (claims === null) return ['the bundle could not be decoded']
+  return [
+    `platform  ${describePlatform(claims)}`,
+    `keyset    ${claims.keyset.kid} until ${iso(claims.keyset.notAfter)} (${claims.keyset.digest})`,
+    `models    ${claims.models.map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}`,
+    `issued    ${iso(claims.issuedAt)} · ${claims.nonce === null ? 'unchallenged' : `answers nonce ${claims.nonce}`}`,
+  ]
+}
+
+/** `vouch attest`: the challenged bundle's verdict and checks, then the unchallenged bundle's verdict. */
+export function renderAttestation(url: URL, policy: Policy, evidence: AttestationEvidence | Attestation, note?: string): string {
+  const { challenged, unchallenged } = evidence
+  const lines = [renderResult(`vouch attest ${url.origin}`, challenged.result, [`policy    ${describePolicy(policy)}`, ...bundleSummary(challenged.result.claims)])]
+  const u = unchallenged.result
+  lines.push(
+    '',
+    `unchallenged bundle (the evidence receipts name): ${u.verdict === 'accepted' ? 'ACCEPTED' : 'REJECTED'}${u.claims === null ? '' : `  ${u.claims.digest}`}`,
+  )
+  if (u.verdict !== 'accepted') lines.push('', renderResult('unchallenged bundle', u, bundleSummary(u.claims)))
+  if (note !== undefined) lines.push('', note)
+  return lines.join('\n')
+}
+
+/** One line per contributor: role, name, id. */
+function contributors(claims: ReceiptClaims): string[] {
+  const width = Math.max(...claims.attribution.map((a) => a.role.length), 4)
+  return claims.attribution.map((a) => `  ${a.role.padEnd(width)}  ${a.name}  (${a.id})`)
+}
+
+/** A short preview of one output: never more than a few lines, whatever its size. */
+export function renderTensorSummary(s: TensorSummary): string[] {
+  const lines = [`  ${s.name}  ${s.datatype} [${s.shape.join(', ')}]  ${s.count} element${s.count === 1 ? '' : 's'}`]
+  if (s.first.length > 0) lines.push(`    first   ${s.first.map(formatNumber).join(', ')}${s.count > s.first.length ? ', …' : ''}`)
+  if (s.min !== undefined && s.max !== undefined) {
+    lines.push(`    min ${formatNumber(s.min)}  max ${formatNumber(s.max)} at [${s.argmax!.join(', ')}]  mean ${formatNumber(s.mean!)}${s.nan ? `  (${s.nan} NaN)` : ''}`)
+  }
+  return lines
+}
+
+/** `vouch infer`, accepted: what was verified, the model and its contributors, the outputs. */
+export function renderInference(policy: Policy, result: InferResult): string {
+  const { claims, attestation } = result
+  const counts = { pass: 0, fail: 0, skip: 0 }
+  for (const c of result.result.checks) counts[c.status]++
+  const evidence = claims.evidence
+  const lines = [
+    `vouch infer: ACCEPTED  ${result.model.name} ${result.model.version} answered request ${result.id}  (receipt: ${counts.pass} passed, ${counts.skip} skipped)`,
+    'verified:',
+    `  platform  ${evidence === null ? claims.platform : describePlatform(evidence)}`,
+    `  keyset    ${attestation.keyset.kid} until ${iso(attestation.keyset.notAfter)}, live: answered challenge ${attestation.nonce}`,
+    `  policy    ${describePolicy(policy)}: the evidence and the receipt are accepted`,
+    `  receipt   signed ${iso(claims.iat)} by the attested key; names this request, these outputs and evidence ${evidence?.digest ?? ''}`,
+    'model:',
+    `  ${result.model.name} ${result.model.version}  ${result.model.digest}`,
+    'contributors:',
+    ...contributors(claims),
+    'outputs:',
+    ...result.outputs.flatMap((t) => renderTensorSummary(summarizeTensor(t))),
+  ]
+  return lines.join('\n')
+}
+
+/** A receipt that was rejected: its checks. */
+export function renderReceiptRejection(result: Result<ReceiptClaims | null>): string {
+  const c = result.claims
+  const summary = c === null ? ['the receipt could not be decoded'] : [`request ${c.id} · ${c.model.name} ${c.model.version} (${c.model.digest}) · signed ${iso(c.iat)}`]
+  return renderResult('vouch infer: receipt', result, summary)
+}
+
+/** `x FP32 [-1, 3, 48, -1]`, tolerating what an untrusted host might send instead. */
+function dims(t: unknown): string {
+  const m = (typeof t === 'object' && t !== null ? t : {}) as Record<string, unknown>
+  return `${String(m['name'])} ${String(m['datatype'])} [${Array.isArray(m['shape']) ? m['shape'].join(', ') : '?'}]`
+}
+
+/** `vouch models`: one block per model. */
+export function renderModels(url: URL, models: readonly ModelInfo[]): string {
+  const lines = [`${models.length} model${models.length === 1 ? '' : 's'} listed by ${url.origin} (the host's word: \`vouch attest\` shows what the enclave attests)`]
+  for (const m of models) {
+    const versions = Array.isArray(m.versions) ? m.versions.join(', ') : typeof m['version'] === 'string' ? m['version'] : ''
+    lines.push(`  ${m.name}${versions ? ` ${versions}` : ''}${typeof m.digest === 'string' ? `  ${m.digest}` : ''}`)
+    if (Array.isArray(m.inputs)) lines.push(`    inputs   ${m.inputs.map(dims).join('; ')}`)
+    if (Array.isArray(m.outputs)) lines.push(`    outputs  ${m.outputs.map(dims).join('; ')}`)
+  }
+  return lines.join('\n')
+}

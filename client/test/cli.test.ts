@@ -1,0 +1,208 @@
+/**
+ * The `vouch` CLI contract: exit codes (0 accepted, 1 rejected, 2 usage or unreachable), `--help`,
+ * `--save` byte for byte, `--json` shapes, gzipped inputs, and files that `vouch-verify` re-checks.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { main as verify } from '../../verifier/src/cli/main.js'
+import { LinkClient } from '../../test/helpers/link-client.js'
+import { main } from '../src/cli.js'
+import { startEnclave } from './helpers/enclave.js'
+import { FakeHost, linkBackend } from './helpers/fake-host.js'
+import { selfSignedCertificate } from './helpers/tls.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const dev = join(root, 'policies/dev-simulated.yaml')
+const production = join(root, 'policies/production.yaml')
+const cls = join(root, 'models/samples/ppocr-cls.json')
+const det = join(root, 'models/samples/ppocr-det.json.gz')
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = []
+  const err: string[] = []
+  const code = await main(argv, (t) => out.push(t), (t) => err.push(t))
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address() as { port: number }
+  await new Promise((resolve) => probe.close(resolve))
+  return port
+}
+
+describe('usage', () => {
+  test('no command prints usage and exits 2; --help exits 0', async () => {
+    const none = await run()
+    assert.equal(none.code, 2)
+    assert.match(none.out, /usage: vouch <command>/)
+    assert.equal((await run('--help')).code, 0)
+  })
+  for (const command of ['attest', 'infer', 'models']) {
+    test(`${command} --help`, async () => {
+      const r = await run(command, '--help')
+      assert.equal(r.code, 0)
+      assert.match(r.out, new RegExp(`^vouch ${command} --url URL`))
+    })
+  }
+  test('an unknown command, an unknown flag, a missing flag: 2', async () => {
+    assert.equal((await run('verify')).code, 2)
+    const flag = await run('attest', '--url', 'https://x', '--policy', dev, '--bogus')
+    assert.equal(flag.code, 2)
+    assert.match(flag.err, /--bogus/)
+    assert.match((await run('attest', '--policy', dev)).err, /--url is required/)
+    assert.match((await run('attest', '--url', 'https://x')).err, /--policy is required/)
+    assert.match((await run('infer', '--url', 'https://x', '--policy', dev, '--input', cls)).err, /--model is required/)
+  })
+  test('unreadable or invalid inputs: 2, naming the flag', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vouch-cli-usage-'))
+    try {
+      assert.match((await run('attest', '--url', 'https://x', '--policy', join(dir, 'none.yaml'))).err, /--policy .*none\.yaml: cannot read/)
+      writeFileSync(join(dir, 'bad.yaml'), 'version: 2\n')
+      assert.equal((await run('attest', '--url', 'https://x', '--policy', join(dir, 'bad.yaml'))).code, 2)
+      assert.match((await run('attest', '--url', 'https://x', '--policy', dev, '--nonce', 'abcd')).err, /--nonce must be 64 hex/)
+      assert.match((await run('attest', '--url', 'http://x', '--policy', dev)).err, /must be https/)
+      writeFileSync(join(dir, 'in.json'), '{"inputs": []}')
+      assert.match((await run('infer', '--url', 'https://x', '--policy', dev, '--model', 'm', '--input', join(dir, 'in.json'))).err, /--input .*in\.json: inputs must be a non-empty array/)
+      assert.equal((await run('attest', '--url', 'https://x', '--policy', dev, '--ca', 'c.pem', '--insecure-tls')).code, 2)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+  test('nobody listening: 2', async () => {
+    const r = await run('attest', '--url', `https://127.0.0.1:${await freePort()}`, '--policy', dev)
+    assert.equal(r.code, 2)
+    assert.match(r.err, /ERR_CLIENT_UNREACHABLE/)
+  })
+})
+
+describe('against a host relaying to a simulated enclave', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vouch-cli-'))
+  let stop: () => Promise<void>
+  let link: LinkClient
+  let host: FakeHost
+  let ca: string
+  const connection = (): string[] => ['--url', host.url, '--ca', ca]
+
+  before(async () => {
+    const socket = join(dir, 'enclave.sock')
+    stop = await startEnclave(socket)
+    link = await LinkClient.connect(socket)
+    const tls = await selfSignedCertificate()
+    ca = join(dir, 'host.pem')
+    writeFileSync(ca, tls.cert)
+    host = await FakeHost.start(linkBackend(link), tls)
+  })
+  after(async () => {
+    await host?.close()
+    link?.close()
+    await stop?.()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('attest: accepted, the checks table, and --save writes the bundle byte for byte', async () => {
+    const saved = join(dir, 'bundle.cbor')
+    const nonce = 'ab'.repeat(32)
+    const r = await run('attest', ...connection(), '--policy', dev, '--nonce', nonce, '--save', saved)
+    assert.equal(r.code, 0, r.out + r.err)
+    assert.match(r.out, /vouch attest https:\/\/127\.0\.0\.1:\d+: ACCEPTED/)
+    assert.match(r.out, /policy {4}dev-simulated/)
+    assert.match(r.out, /cpu\.signature|cpu\.report/)
+    assert.match(r.out, /unchallenged bundle \(the evidence receipts name\): ACCEPTED {2}sha256:/)
+    assert.deepEqual(readFileSync(saved), Buffer.from(host.lastChallenged!))
+    // The saved file is what vouch-verify checks on its own, offline.
+    assert.equal(await verify(['bundle', saved, '--nonce', nonce, '--policy', dev], () => undefined, () => undefined), 0)
+  })
+  test('attest --json: { verdict, nonce, challenged, unchallenged }', async () => {
+    const r = await run('attest', ...connection(), '--policy', dev, '--json')
+    assert.equal(r.code, 0)
+    const json = JSON.parse(r.out) as { verdict: string; nonce: string; challenged: { verdict: string; claims: { nonce: string } }; unchallenged: { verdict: string; claims: { nonce: null } } }
+    assert.equal(json.verdict, 'accepted')
+    assert.match(json.nonce, /^[0-9a-f]{64}$/)
+    assert.equal(json.challenged.claims.nonce, json.nonce)
+    assert.equal(json.unchallenged.verdict, 'accepted')
+    assert.equal(json.unchallenged.claims.nonce, null)
+  })
+  test('attest under production: 1, the failed check shown, and the rejected bundle still saved', async () => {
+    const saved = join(dir, 'rejected.cbor')
+    const r = await run('attest', ...connection(), '--policy', production, '--save', saved)
+    assert.equal(r.code, 1)
+    assert.match(r.out, /REJECTED/)
+    assert.match(r.out, /ERR_POLICY_SAMPLE_TEE/)
+    assert.deepEqual(readFileSync(saved), Buffer.from(host.lastChallenged!))
+    const json = JSON.parse((await run('attest', ...connection(), '--policy', production, '--json')).out) as { verdict: string; error: { code: string } }
+    assert.equal(json.verdict, 'rejected')
+    assert.equal(json.error.code, 'ERR_CLIENT_ATTESTATION_REJECTED')
+  })
+  test('without --ca the self-signed certificate is refused (2); --insecure-tls goes on and still verifies', async () => {
+    const strict = await run('attest', '--url', host.url, '--policy', dev)
+    assert.equal(strict.code, 2)
+    assert.match(strict.err, /ERR_CLIENT_TLS/)
+    assert.equal((await run('attest', '--url', host.url, '--policy', dev, '--insecure-tls')).code, 0)
+    assert.equal((await run('attest', '--url', host.url, '--policy', production, '--insecure-tls')).code, 1)
+  })
+
+  test('infer: verified, with the model, its contributors and an output preview', async () => {
+    const r = await run('infer', ...connection(), '--policy', dev, '--model', 'ppocr-cls', '--input', cls)
+    assert.equal(r.code, 0, r.out + r.err)
+    assert.match(r.out, /^vouch infer: ACCEPTED {2}ppocr-cls 2\.0 answered request [0-9a-f-]{36}/)
+    assert.match(r.out, /platform {2}simulated .*\+ 1 GPU \(HOPPER/)
+    assert.match(r.out, /policy {4}dev-simulated/)
+    assert.match(r.out, /model-author {2}PaddleOCR authors/)
+    assert.match(r.out, /softmax_0\.tmp_0 {2}FP32 \[1, 2\] {2}2 elements/)
+    assert.match(r.out, /max [0-9.e-]+ at \[0, [01]\]/)
+  })
+  test('infer --json, --receipt-out and --evidence-out: files vouch-verify accepts offline', async () => {
+    const receipt = join(dir, 'receipt.jws')
+    const evidence = join(dir, 'evidence.cbor')
+    const r = await run('infer', ...connection(), '--policy', dev, '--model', 'ppocr-cls', '--input', cls, '--json', '--receipt-out', receipt, '--evidence-out', evidence)
+    assert.equal(r.code, 0, r.err)
+    const json = JSON.parse(r.out) as { model_name: string; id: string; outputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>; receipt: string; claims: { id: string; model: { name: string }; attribution: unknown[]; evidence: { platform: string } } }
+    assert.equal(json.model_name, 'ppocr-cls')
+    assert.deepEqual(Object.keys(json.outputs[0]!).sort(), ['data', 'datatype', 'name', 'shape'])
+    assert.equal(json.outputs[0]!.data.length, 2)
+    assert.equal(json.claims.id, json.id)
+    assert.equal(json.claims.evidence.platform, 'simulated')
+    assert.ok(json.claims.attribution.length > 0)
+    assert.equal(readFileSync(receipt, 'utf8'), json.receipt)
+    assert.equal(await verify(['receipt', receipt, '--evidence', evidence, '--policy', dev], () => undefined, () => undefined), 0)
+  })
+  test('infer with a gzipped OIP v2 request (the detector sample): a short preview, not megabytes', async () => {
+    const r = await run('infer', ...connection(), '--policy', dev, '--model', 'ppocr-det', '--input', det)
+    assert.equal(r.code, 0, r.out + r.err)
+    assert.match(r.out, /FP32 \[1, 1, 640, 640\] {2}409600 elements/)
+    assert.ok(r.out.length < 4000, `${r.out.length} characters`)
+  })
+  test('infer under production: 1, and nothing was sealed', async () => {
+    host.reset()
+    const r = await run('infer', ...connection(), '--policy', production, '--model', 'ppocr-cls', '--input', cls)
+    assert.equal(r.code, 1)
+    assert.match(r.out, /ERR_POLICY_SAMPLE_TEE/)
+    assert.equal(host.seen.infer, 0)
+  })
+  test('infer: a tampered answer is 1; a model the enclave does not have is 2', async () => {
+    host.onInfer = async (_, next) => ({ ...(await next()), body: new Uint8Array(64) })
+    const tampered = await run('infer', ...connection(), '--policy', dev, '--model', 'ppocr-cls', '--input', cls, '--json')
+    assert.equal(tampered.code, 1)
+    assert.equal((JSON.parse(tampered.out) as { error: { code: string } }).error.code, 'ERR_CLIENT_RESPONSE_INVALID')
+    host.reset()
+    const missing = await run('infer', ...connection(), '--policy', dev, '--model', 'nope', '--input', cls)
+    assert.equal(missing.code, 2)
+    assert.match(missing.err, /HTTP 404: ERR_ENCLAVE_MODEL_NOT_FOUND/)
+  })
+  test('models: readable and --json', async () => {
+    const r = await run('models', ...connection())
+    assert.equal(r.code, 0)
+    assert.match(r.out, /2 models listed by/)
+    assert.match(r.out, /ppocr-det 4\.0|ppocr-det/)
+    assert.match(r.out, /inputs {3}x FP32 \[-1, 3, -1, -1\]/)
+    const json = JSON.parse((await run('models', ...connection(), '--json')).out) as { models: Array<{ name: string }> }
+    assert.deepEqual(json.models.map((m) => m.name).sort(), ['ppocr-cls', 'ppocr-det'])
+  })
+})

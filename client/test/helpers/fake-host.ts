@@ -1,0 +1,177 @@
+/**
+ * A small stand-in for `vouch-host` (DESIGN.md §9), enough for the client's tests: HTTPS (TLS 1.3) with a
+ * self-signed certificate, the attestation, model and sealed-inference routes, problem+json errors, and
+ * a backend that is either a real enclave over its link or an in-test one. Hooks let a test play the
+ * untrusted host: answer 409, drop the sealed body, flip a byte, serve another bundle. It counts what
+ * it saw, so a test can prove nothing was sent.
+ */
+import { createServer, type Server } from 'node:https'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, SEALED_MEDIA_TYPE } from '@vouch/protocol'
+import type { LinkClient } from '../../../test/helpers/link-client.js'
+import type { TlsIdentity } from './tls.js'
+
+/** An HTTP answer. */
+export interface Reply {
+  status: number
+  type: string
+  body: Uint8Array
+}
+
+/** A refusal from the backend, answered as problem+json. */
+export class BackendError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** What the host relays to: the enclave's link operations. */
+export interface Backend {
+  attest(nonce: Uint8Array | null): Promise<Uint8Array>
+  models(): Promise<Array<Record<string, unknown>>>
+  infer(kid: string, model: string, version: string | null, body: Uint8Array): Promise<Uint8Array>
+}
+
+/** A backend relaying to a real enclave over its link (test/helpers/link-client.ts). */
+export function linkBackend(link: LinkClient): Backend {
+  const call = async (message: Record<string, unknown>): Promise<Record<string, unknown>> => {
+    const r = await link.request(message)
+    if (!r.ok) throw new BackendError(r.error.code, r.error.status, r.error.message)
+    return r.result
+  }
+  return {
+    attest: async (nonce) => (await call({ op: 'attest', nonce }))['bundle'] as Uint8Array,
+    models: async () => (await call({ op: 'models' }))['models'] as Array<Record<string, unknown>>,
+    infer: async (kid, model, version, body) => (await call({ op: 'infer', kid, model, version, body }))['body'] as Uint8Array,
+  }
+}
+
+/** What the host saw. */
+export interface Seen {
+  challenged: number
+  unchallenged: number
+  models: number
+  infer: number
+}
+
+/** Stands between the client and an inference: call `next` for the real answer, or answer otherwise. */
+export type InferHook = (request: { kid: string; model: string; body: Uint8Array; n: number }, next: () => Promise<Reply>) => Promise<Reply>
+/** Stands between the client and an attestation. */
+export type AttestHook = (nonce: Uint8Array | null, next: () => Promise<Reply>) => Promise<Reply>
+
+function problem(status: number, code: string, detail: string, instance: string): Reply {
+  const body = { type: 'about:blank', title: detail, status, detail, instance, code, requestId: 'test-request' }
+  return { status, type: 'application/problem+json', body: Buffer.from(JSON.stringify(body)) }
+}
+
+const json = (value: unknown): Reply => ({ status: 200, type: 'application/json', body: Buffer.from(JSON.stringify(value)) })
+
+function readBody(req: IncomingMessage, limit = 64 * 1024 * 1024): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (c: Buffer) => {
+      size += c.length
+      if (size > limit) req.destroy(new Error('too large'))
+      else chunks.push(c)
+    })
+    req.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))))
+    req.on('error', reject)
+  })
+}
+
+/** The fake host. */
+export class FakeHost {
+  readonly seen: Seen = { challenged: 0, unchallenged: 0, models: 0, infer: 0 }
+  /** The last challenged bundle sent, byte for byte. */
+  lastChallenged: Uint8Array | null = null
+  onInfer: InferHook | null = null
+  onAttest: AttestHook | null = null
+
+  private constructor(
+    readonly server: Server,
+    public backend: Backend,
+  ) {}
+
+  /** Starts a host on 127.0.0.1 with `tls`, relaying to `backend`. */
+  static async start(backend: Backend, tls: TlsIdentity): Promise<FakeHost> {
+    const server = createServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.3' })
+    const host = new FakeHost(server, backend)
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      host.#handle(req)
+        .catch((error: unknown) =>
+          error instanceof BackendError ? problem(error.status, error.code, error.message, req.url ?? '') : problem(500, 'ERR_HOST_INTERNAL', String(error), req.url ?? ''),
+        )
+        .then((reply) => {
+          res.writeHead(reply.status, reply.type === '' ? {} : { 'content-type': reply.type })
+          res.end(reply.body)
+        })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return host
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+  }
+
+  /** Forgets hooks and counts. */
+  reset(): void {
+    this.onInfer = null
+    this.onAttest = null
+    Object.assign(this.seen, { challenged: 0, unchallenged: 0, models: 0, infer: 0 })
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections()
+    return new Promise((resolve) => this.server.close(() => resolve()))
+  }
+
+  async #handle(req: IncomingMessage): Promise<Reply> {
+    const url = new URL(req.url ?? '/', 'https://host')
+    const path = url.pathname
+    if (req.method === 'GET' && path === '/v1/attestation') {
+      const hex = url.searchParams.get('nonce')
+      if (hex !== null && !/^[0-9a-f]{64}$/i.test(hex)) return problem(400, 'ERR_HOST_NONCE_INVALID', 'nonce must be 64 hex', path)
+      const nonce = hex === null ? null : new Uint8Array(Buffer.from(hex, 'hex'))
+      if (nonce === null) this.seen.unchallenged++
+      else this.seen.challenged++
+      const next = async (): Promise<Reply> => ({ status: 200, type: EVIDENCE_MEDIA_TYPE, body: await this.backend.attest(nonce) })
+      const reply = this.onAttest === null ? await next() : await this.onAttest(nonce, next)
+      if (nonce !== null) this.lastChallenged = reply.body
+      return reply
+    }
+    if (req.method === 'GET' && path === '/v2/models') {
+      this.seen.models++
+      return json({ models: await this.backend.models() })
+    }
+    const route = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/infer)?$/.exec(path)
+    if (route === null) return problem(404, 'ERR_HOST_NOT_FOUND', 'no such route', path)
+    const name = decodeURIComponent(route[1]!)
+    const version = route[2] === undefined ? null : decodeURIComponent(route[2])
+    if (req.method === 'GET' && route[3] === undefined) {
+      const model = (await this.backend.models()).find((m) => m['name'] === name && (version === null || (m['versions'] as string[]).includes(version)))
+      return model === undefined ? problem(404, 'ERR_ENCLAVE_MODEL_NOT_FOUND', 'no such model', path) : json(model)
+    }
+    if (req.method === 'POST' && route[3] !== undefined) {
+      if (req.headers['content-type'] !== SEALED_MEDIA_TYPE) return problem(415, 'ERR_HOST_UNSUPPORTED_MEDIA_TYPE', `expected ${SEALED_MEDIA_TYPE}`, path)
+      const kid = req.headers[KEY_ID_HEADER.toLowerCase()]
+      if (typeof kid !== 'string') return problem(400, 'ERR_HOST_KEY_ID_MISSING', `${KEY_ID_HEADER} is required`, path)
+      const body = await readBody(req)
+      const n = ++this.seen.infer
+      const next = async (): Promise<Reply> => ({ status: 200, type: SEALED_MEDIA_TYPE, body: await this.backend.infer(kid, name, version, body) })
+      return this.onInfer === null ? await next() : await this.onInfer({ kid, model: name, body, n }, next)
+    }
+    return problem(405, 'ERR_HOST_METHOD_NOT_ALLOWED', 'method not allowed', path)
+  }
+}
+
+/** A 409 as the host answers an unknown kid. */
+export function unknownKid(): Reply {
+  return problem(409, 'ERR_ENCLAVE_UNKNOWN_KID', 'the request is sealed to a key this enclave does not hold: attest again', '/v2/models/x/infer')
+}

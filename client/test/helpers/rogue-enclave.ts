@@ -1,0 +1,97 @@
+/**
+ * An in-test enclave whose answers a test can tamper with after signing: real simulated evidence (so the
+ * client attests it under dev-simulated), a real model, real sealing, and a hook over the response
+ * plaintext before it is sealed. It plays a compromised or buggy enclave, which no host can: the
+ * receipt travels inside the sealed response.
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import {
+  decodeRequestPlaintext,
+  encodeCbor,
+  keysetDigest,
+  openRequest,
+  outputsDigest,
+  sealResponse,
+  sha256Digest,
+  signReceipt,
+  type ReceiptPayload,
+  type RequestPlaintext,
+} from '@vouch/protocol'
+import { createCpuTee, loadModel, type LoadedModel } from '@vouch/enclave'
+import { EvidenceService } from '../../../enclave/src/service/evidence.js'
+import { generateKeyset } from '../../../enclave/src/service/keys.js'
+import { BackendError, type Backend } from './fake-host.js'
+
+const root = fileURLToPath(new URL('../../..', import.meta.url))
+
+/** What a tamper hook gets besides the response: the request and the receipt of the previous answer. */
+export interface TamperContext {
+  request: RequestPlaintext
+  previousReceipt: string | null
+  /** Signs `payload` with a key the evidence does not attest. */
+  signWithForeignKey(payload: ReceiptPayload): Promise<string>
+  payload: ReceiptPayload
+}
+
+/** The in-test enclave. */
+export interface RogueEnclave extends Backend {
+  /** Rewrites the response plaintext before it is sealed; null answers honestly. */
+  tamper: ((response: Record<string, unknown>, context: TamperContext) => Promise<Record<string, unknown>> | Record<string, unknown>) | null
+  close(): Promise<void>
+}
+
+/** Starts the in-test enclave with the PP-OCR classifier. */
+export async function startRogueEnclave(): Promise<RogueEnclave> {
+  const cpu = await createCpuTee('simulated')
+  const model: LoadedModel = await loadModel(join(root, 'models/ppocr-cls.yaml'))
+  const keyset = generateKeyset(new Date(), 3600)
+  const ref = { name: model.name, version: model.version, digest: model.digest }
+  const evidence = new EvidenceService(cpu, null, keyset, [ref], { burst: 1000, perSecond: 1000 })
+  const foreign: KeyObject = generateKeyPairSync('ed25519').privateKey
+  let previousReceipt: string | null = null
+
+  const rogue: RogueEnclave = {
+    tamper: null,
+    attest: async (nonce) => (nonce === null ? await evidence.unchallenged() : await evidence.challenged(nonce)).bytes,
+    models: async () => [{ ...model.metadata, digest: model.digest }],
+    async infer(kid, _name, _version, body) {
+      if (kid !== keyset.public.kid) throw new BackendError('ERR_ENCLAVE_UNKNOWN_KID', 409, 'unknown kid')
+      const { plaintext, context } = await openRequest(keyset.encPrivateKey, kid, body)
+      const request = decodeRequestPlaintext(plaintext)
+      const outputs = await model.run(request.inputs, request.outputs?.map((o) => o.name))
+      const bundle = await evidence.unchallenged()
+      const payload: ReceiptPayload = {
+        v: 1,
+        id: request.id,
+        iat: Math.floor(Date.now() / 1000),
+        model: ref,
+        request: sha256Digest(plaintext),
+        response: outputsDigest(outputs),
+        keyset: keysetDigest(keyset.public),
+        evidence: bundle.digest,
+        platform: bundle.bundle.platform,
+        attribution: model.attribution.map((a) => ({ role: a.role, id: a.id, name: a.name })),
+      }
+      const receipt = await signReceipt(payload, keyset.sigPrivateKey, kid)
+      let response: Record<string, unknown> = {
+        v: 1,
+        id: request.id,
+        model: ref,
+        outputs: outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: t.data })),
+        receipt,
+      }
+      if (rogue.tamper !== null) {
+        response = await rogue.tamper(response, { request, previousReceipt, payload, signWithForeignKey: (p) => signReceipt(p, foreign, kid) })
+      }
+      previousReceipt = receipt
+      return sealResponse(context, encodeCbor(response))
+    },
+    async close() {
+      await model.close()
+      await cpu.close()
+    },
+  }
+  return rogue
+}

@@ -1,0 +1,131 @@
+/**
+ * The client's HTTP on its own, against bare servers: TLS trust (the given CA, none, insecure), TLS 1.3
+ * only, unreachable hosts, deadlines, the response size cap, and the fetch option.
+ */
+import assert from 'node:assert/strict'
+import { createServer as createHttpServer, type ServerResponse } from 'node:http'
+import { createServer, type Server } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { parsePolicy } from '@vouch/verifier'
+import { ClientError, createClient, type ClientErrorCode, type FetchLike } from '../src/index.js'
+import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const policy = parsePolicy(readFileSync(join(root, 'policies/dev-simulated.yaml'), 'utf8'), 'policies/dev-simulated.yaml')
+
+async function rejectsWith(promise: Promise<unknown>, code: ClientErrorCode): Promise<ClientError> {
+  try {
+    await promise
+  } catch (error) {
+    assert.ok(error instanceof ClientError, `expected a ClientError, got ${String(error)}`)
+    assert.equal(error.code, code, error.message)
+    return error
+  }
+  assert.fail(`expected ${code}, but it resolved`)
+}
+
+const MODELS = JSON.stringify({ models: [{ name: 'm', versions: ['1'] }] })
+
+describe('HTTP', () => {
+  let tls: TlsIdentity
+  let server: Server
+  let tls12: Server
+  let url: string
+  const routes: Record<string, (res: ServerResponse) => void> = {
+    '/v2/models': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(MODELS),
+    '/slow/v2/models': () => undefined, // never answers
+    '/big/v2/models': (res) => res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(2 * 1024 * 1024) }).end(Buffer.alloc(2 * 1024 * 1024)),
+    '/chunked/v2/models': (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      for (let i = 0; i < 40; i++) res.write(Buffer.alloc(64 * 1024, 0x20))
+      res.end()
+    },
+    '/prefix/v2/models': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ models: [{ name: 'prefixed' }] })),
+    '/text/v2/models': (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>'),
+  }
+  before(async () => {
+    tls = await selfSignedCertificate()
+    server = createServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.3' }, (req, res) => {
+      const route = routes[req.url ?? '']
+      if (route === undefined) res.writeHead(404).end()
+      else route(res)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+    tls12 = createServer({ key: tls.key, cert: tls.cert, maxVersion: 'TLSv1.2' }, (_, res) => res.end(MODELS))
+    await new Promise<void>((resolve) => tls12.listen(0, '127.0.0.1', resolve))
+  })
+  after(async () => {
+    server.closeAllConnections()
+    tls12.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+    await new Promise((resolve) => tls12.close(resolve))
+  })
+
+  test('the given CA authenticates the host; a path prefix is kept', async () => {
+    const c = createClient({ url, policy, ca: tls.cert })
+    assert.deepEqual((await c.models()).models.map((m) => m.name), ['m'])
+    const prefixed = createClient({ url: `${url}/prefix`, policy, ca: Buffer.from(tls.cert) })
+    assert.deepEqual((await prefixed.models()).models.map((m) => m.name), ['prefixed'])
+    c.close()
+    assert.equal((await c.models()).models.length, 1, 'a closed client opens new connections')
+    c.close()
+    prefixed.close()
+  })
+  test('without the CA, an untrusted certificate is a TLS error; insecureTls accepts it', async () => {
+    const strict = createClient({ url, policy })
+    await rejectsWith(strict.models(), 'ERR_CLIENT_TLS')
+    const other = await selfSignedCertificate()
+    await rejectsWith(createClient({ url, policy, ca: other.cert }).models(), 'ERR_CLIENT_TLS')
+    const insecure = createClient({ url, policy, insecureTls: true })
+    assert.equal((await insecure.models()).models.length, 1)
+    insecure.close()
+  })
+  test('a server that offers only TLS 1.2 is refused', async () => {
+    const c = createClient({ url: `https://127.0.0.1:${(tls12.address() as AddressInfo).port}`, policy, ca: tls.cert })
+    await rejectsWith(c.models(), 'ERR_CLIENT_TLS')
+  })
+  test('nobody listening: unreachable', async () => {
+    const probe = createHttpServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const port = (probe.address() as AddressInfo).port
+    await new Promise((resolve) => probe.close(resolve))
+    await rejectsWith(createClient({ url: `https://127.0.0.1:${port}`, policy }).models(), 'ERR_CLIENT_UNREACHABLE')
+  })
+  test('no answer within the deadline: timeout', async () => {
+    const c = createClient({ url: `${url}/slow`, policy, ca: tls.cert, timeoutMs: 200 })
+    await rejectsWith(c.models(), 'ERR_CLIENT_TIMEOUT')
+    c.close()
+  })
+  test('a body over the limit: too large, whether announced or streamed', async () => {
+    await rejectsWith(createClient({ url: `${url}/big`, policy, ca: tls.cert }).models(), 'ERR_CLIENT_RESPONSE_TOO_LARGE')
+    await rejectsWith(createClient({ url: `${url}/chunked`, policy, ca: tls.cert }).models(), 'ERR_CLIENT_RESPONSE_TOO_LARGE')
+  })
+  test('an answer that is not what the route returns: invalid', async () => {
+    await rejectsWith(createClient({ url: `${url}/text`, policy, ca: tls.cert }).models(), 'ERR_CLIENT_RESPONSE_INVALID')
+  })
+  test('options that cannot work are TypeErrors', () => {
+    assert.throws(() => createClient({ url: 'http://127.0.0.1:1', policy }), TypeError)
+    assert.throws(() => createClient({ url: 'not a url', policy }), TypeError)
+    assert.throws(() => createClient({ url, policy: {} as never }), TypeError)
+    assert.throws(() => createClient({ url, policy, fetch: (() => undefined) as unknown as FetchLike, ca: tls.cert }), TypeError)
+  })
+  test('a fetch function carries the requests instead (global fetch fits the type)', async () => {
+    const seen: string[] = []
+    const fetch: FetchLike = async (u, init) => {
+      seen.push(`${init.method} ${u} ${init.headers['accept']}`)
+      return new Response(MODELS, { status: 200, headers: { 'content-type': 'application/json' } })
+    }
+    const c = createClient({ url: 'http://vouch.test/base', policy, fetch })
+    assert.equal((await c.models()).models[0]?.name, 'm')
+    assert.deepEqual(seen, ['GET http://vouch.test/base/v2/models application/json'])
+    const failing = createClient({ url: 'https://vouch.test', policy, fetch: async () => Promise.reject(Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED', message: 'refused' } })) })
+    await rejectsWith(failing.models(), 'ERR_CLIENT_UNREACHABLE')
+    const typed: FetchLike = globalThis.fetch
+    assert.equal(typeof typed, 'function')
+  })
+})
