@@ -2,10 +2,14 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { CLIENT_ERROR_CODES } from '@vouch/client'
 import { INFERENCE_ERROR_CODES, MODEL_ERROR_CODES, TEE_ERROR_CODES } from '@vouch/enclave'
 import { PROTOCOL_ERROR_CODES } from '@vouch/protocol'
+import { HOST_ERROR_CODES } from '@vouch/host'
 import { POLICY_ERROR_CODES, VERIFICATION_ERROR_CODES } from '@vouch/verifier'
-import { REPO_ROOT } from './helpers/fixtures.js'
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url))
 
 test('docs/errors.md documents exactly the codes that exist', () => {
   const doc = readFileSync(`${REPO_ROOT}/docs/errors.md`, 'utf8')
@@ -17,6 +21,8 @@ test('docs/errors.md documents exactly the codes that exist', () => {
     ...TEE_ERROR_CODES,
     ...MODEL_ERROR_CODES,
     ...INFERENCE_ERROR_CODES,
+    ...HOST_ERROR_CODES,
+    ...CLIENT_ERROR_CODES,
   ]
   assert.deepEqual([...new Set(documented)].sort(), [...new Set(defined)].sort())
   assert.equal(new Set(documented).size, documented.length, 'a code is documented twice')

@@ -1,6 +1,6 @@
 /**
  * The enclave's error classes and codes. Every code is documented in `docs/errors.md` (section
- * "Enclave"); `verifier/test/errors.test.ts` keeps the two in sync. Codes are stable; messages are for
+ * "Enclave"); `test/errors-doc.test.ts` keeps the two in sync. Codes are stable; messages are for
  * operators and may change.
  */
 
