@@ -1,0 +1,52 @@
+# syntax=docker/dockerfile:1
+# Vouch host + enclave image. Two stages: the build stage installs the locked dependencies and compiles the
+# TypeScript; the final stage holds only production dependencies, the compiled code, the model manifests and
+# the policies, and runs as the unprivileged `node` user. No compiler, no npm cache, no sources in the final stage.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# Dependencies first, so a code change does not re-run `npm ci`. onnxruntime-node's install script is skipped
+# (.npmrc); its CPU binaries ship in the package.
+COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.base.json ./
+COPY protocol/package.json protocol/
+COPY verifier/package.json verifier/
+COPY enclave/package.json enclave/
+COPY host/package.json host/
+COPY client/package.json client/
+RUN npm ci --no-audit --no-fund
+COPY protocol protocol
+COPY verifier verifier
+COPY enclave enclave
+COPY host host
+COPY client client
+RUN npx tsc -b && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build --chown=node:node /app/package.json /app/package-lock.json /app/.npmrc ./
+COPY --from=build --chown=node:node /app/node_modules node_modules
+COPY --from=build --chown=node:node /app/protocol/package.json protocol/package.json
+COPY --from=build --chown=node:node /app/protocol/dist protocol/dist
+COPY --from=build --chown=node:node /app/verifier/package.json verifier/package.json
+COPY --from=build --chown=node:node /app/verifier/dist verifier/dist
+COPY --from=build --chown=node:node /app/verifier/bin verifier/bin
+COPY --from=build --chown=node:node /app/enclave/package.json enclave/package.json
+COPY --from=build --chown=node:node /app/enclave/dist enclave/dist
+COPY --from=build --chown=node:node /app/enclave/bin enclave/bin
+COPY --from=build --chown=node:node /app/host/package.json host/package.json
+COPY --from=build --chown=node:node /app/host/dist host/dist
+COPY --from=build --chown=node:node /app/host/bin host/bin
+COPY --from=build --chown=node:node /app/client/package.json client/package.json
+COPY --from=build --chown=node:node /app/client/dist client/dist
+COPY --from=build --chown=node:node /app/client/bin client/bin
+COPY --chown=node:node models models
+COPY --chown=node:node policies policies
+USER node
+# The development certificate is generated and cached under the node user's home; mount real ones in production.
+ENV VOUCH_CACHE_DIR=/home/node/.cache/vouch
+EXPOSE 8443
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD node -e "require('node:https').get({host:'127.0.0.1',port:8443,path:'/v2/health/ready',rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
+ENTRYPOINT ["node", "host/bin/vouch-host.js"]
+CMD ["--host", "0.0.0.0", "--port", "8443", "--tee", "simulated", "--gpu", "none"]
