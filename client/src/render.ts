@@ -89,6 +89,8 @@ export function renderInference(policy: Policy, result: InferResult): string {
     ...contributors(claims),
     'outputs:',
     ...result.outputs.flatMap((t) => renderTensorSummary(summarizeTensor(t))),
+    'receipt (compact JWS; keep it with the evidence: --receipt-out, --evidence-out, then vouch-verify receipt):',
+    `  ${result.receipt}`,
   ]
   return lines.join('\n')
 }
