@@ -19,29 +19,15 @@ COPY verifier verifier
 COPY enclave enclave
 COPY host host
 COPY client client
-RUN npx tsc -b && npm prune --omit=dev --no-audit --no-fund
+COPY models models
+COPY policies policies
+COPY deploy/runtime-tree.sh deploy/
+RUN npx tsc -b && npm prune --omit=dev --no-audit --no-fund && sh deploy/runtime-tree.sh /out
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=build --chown=node:node /app/package.json /app/package-lock.json /app/.npmrc ./
-COPY --from=build --chown=node:node /app/node_modules node_modules
-COPY --from=build --chown=node:node /app/protocol/package.json protocol/package.json
-COPY --from=build --chown=node:node /app/protocol/dist protocol/dist
-COPY --from=build --chown=node:node /app/verifier/package.json verifier/package.json
-COPY --from=build --chown=node:node /app/verifier/dist verifier/dist
-COPY --from=build --chown=node:node /app/verifier/bin verifier/bin
-COPY --from=build --chown=node:node /app/enclave/package.json enclave/package.json
-COPY --from=build --chown=node:node /app/enclave/dist enclave/dist
-COPY --from=build --chown=node:node /app/enclave/bin enclave/bin
-COPY --from=build --chown=node:node /app/host/package.json host/package.json
-COPY --from=build --chown=node:node /app/host/dist host/dist
-COPY --from=build --chown=node:node /app/host/bin host/bin
-COPY --from=build --chown=node:node /app/client/package.json client/package.json
-COPY --from=build --chown=node:node /app/client/dist client/dist
-COPY --from=build --chown=node:node /app/client/bin client/bin
-COPY --chown=node:node models models
-COPY --chown=node:node policies policies
+COPY --from=build --chown=node:node /out ./
 USER node
 # The development certificate is generated and cached under the node user's home; mount real ones in production.
 ENV VOUCH_CACHE_DIR=/home/node/.cache/vouch

@@ -250,10 +250,10 @@ export function createApp(options: AppOptions): Express {
         err: (err: Error & { code?: string }) => ({ type: err.name, code: err.code, message: err.message }),
       },
       customLogLevel: (req, res, err) => {
+        // Probes and scrapes every few seconds would drown the log; a 503 from readiness is its job while the enclave starts.
+        if (req.url === '/metrics' || req.url?.startsWith('/v2/health/')) return 'debug'
         if (err !== undefined || res.statusCode >= 500) return 'error'
-        if (res.statusCode >= 400) return 'info'
-        // Probes and scrapes every few seconds would drown the log.
-        return req.url === '/metrics' || req.url?.startsWith('/v2/health/') ? 'debug' : 'info'
+        return 'info'
       },
       customSuccessObject: (_req, res, value: Record<string, unknown>) => {
         const l = locals(res as Response)
