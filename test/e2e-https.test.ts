@@ -20,9 +20,10 @@ import { after, afterEach, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
 import { decodeBundle, encodeBundle, oipJsonToTensor, type OipJsonTensor, type TensorData, type X25519PublicJwk } from '@vouch/protocol'
-import { ClientError, createClient, loadPolicy, type ClientErrorCode, type VouchClient } from '@vouch/client'
+import { createClient, loadPolicy, type VouchClient } from '@vouch/client'
 import { loadConfig, startHost, type RunningHost } from '@vouch/host'
 import { eventually, sink } from '../host/test/helpers/testkit.js'
+import { rejectsWith } from '../client/test/helpers/rejects.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const devPolicy = loadPolicy(join(root, 'policies/dev-simulated.yaml'))
@@ -98,16 +99,6 @@ class TamperingProxy {
   }
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: ClientErrorCode): Promise<ClientError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof ClientError, `expected a ClientError, got ${String(error)}`)
-    assert.equal(error.code, code, error.message)
-    return error
-  }
-  assert.fail(`expected ${code}, but the client accepted the answer`)
-}
 
 /** Runs the `vouch` CLI as a user does; resolves to its exit code and output. */
 function vouch(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

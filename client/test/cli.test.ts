@@ -157,7 +157,7 @@ describe('against a host relaying to a simulated enclave', () => {
     assert.match(r.out, /model-author {2}PaddleOCR authors/)
     assert.match(r.out, /softmax_0\.tmp_0 {2}FP32 \[1, 2\] {2}2 elements/)
     assert.match(r.out, /max [0-9.e-]+ at \[0, [01]\]/)
-    assert.match(r.out, /^receipt \(compact JWS.*\n  [\w-]+\.[\w-]+\.[\w-]+$/m)
+    assert.match(r.out, /^receipt \(compact JWS.*\n {2}[\w-]+\.[\w-]+\.[\w-]+$/m)
   })
   test('infer --json, --receipt-out and --evidence-out: files vouch-verify accepts offline', async () => {
     const receipt = join(dir, 'receipt.jws')

@@ -15,28 +15,18 @@ import * as ort from 'onnxruntime-node'
 import { decodeBundle, oipJsonToTensor, SEALED_MEDIA_TYPE, type OipJsonTensor, type TensorData } from '@vouch/protocol'
 import { parsePolicy, verifyReceipt, type Policy } from '@vouch/verifier'
 import { LinkClient } from '../../test/helpers/link-client.js'
-import { ClientError, createClient, type ClientErrorCode, type VouchClient } from '../src/index.js'
+import { createClient, type VouchClient } from '../src/index.js'
 import { startEnclave } from './helpers/enclave.js'
 import { FakeHost, linkBackend, unknownKid, type Reply } from './helpers/fake-host.js'
 import { startRogueEnclave, type RogueEnclave } from './helpers/rogue-enclave.js'
 import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
+import { rejectsWith } from './helpers/rejects.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const policy = (name: string): Policy => parsePolicy(readFileSync(join(root, 'policies', name), 'utf8'), `policies/${name}`)
 const dev = policy('dev-simulated.yaml')
 const sample = JSON.parse(readFileSync(join(root, 'models/samples/ppocr-cls.json'), 'utf8')) as { inputs: OipJsonTensor[] }
 
-/** Resolves to the ClientError `promise` rejects with, after checking its code. */
-async function rejectsWith(promise: Promise<unknown>, code: ClientErrorCode): Promise<ClientError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof ClientError, `expected a ClientError, got ${String(error)}`)
-    assert.equal(error.code, code, error.message)
-    return error
-  }
-  assert.fail(`expected ${code}, but it resolved`)
-}
 
 describe('the client against a host relaying to a simulated enclave', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-client-'))

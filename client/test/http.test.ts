@@ -11,22 +11,13 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parsePolicy } from '@vouch/verifier'
-import { ClientError, createClient, type ClientErrorCode, type FetchLike } from '../src/index.js'
+import { createClient, type FetchLike } from '../src/index.js'
 import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
+import { rejectsWith } from './helpers/rejects.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const policy = parsePolicy(readFileSync(join(root, 'policies/dev-simulated.yaml'), 'utf8'), 'policies/dev-simulated.yaml')
 
-async function rejectsWith(promise: Promise<unknown>, code: ClientErrorCode): Promise<ClientError> {
-  try {
-    await promise
-  } catch (error) {
-    assert.ok(error instanceof ClientError, `expected a ClientError, got ${String(error)}`)
-    assert.equal(error.code, code, error.message)
-    return error
-  }
-  assert.fail(`expected ${code}, but it resolved`)
-}
 
 const MODELS = JSON.stringify({ models: [{ name: 'm', versions: ['1'] }] })
 

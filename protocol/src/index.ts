@@ -106,3 +106,4 @@ export {
 } from './envelope.js'
 export * from './receipt.js'
 export * from './link.js'
+export * from './log-fields.js'
