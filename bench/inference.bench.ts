@@ -77,6 +77,21 @@ await c.run({ x: new ort.Tensor('float32', new Float32Array(cls.data.buffer), cl
 await d.run({ x: new ort.Tensor('float32', new Float32Array(det.data.buffer), det.shape) })
 ${REPORT}`
 
+/** {@link child} three times: the median of each figure. */
+function fresh(code: string): { load: number; rss: number; peak: number } {
+  const runs = [child(code), child(code), child(code)]
+  const mid = (k: 'load' | 'rss' | 'peak'): number => runs.map((r) => r[k]).sort((a, b) => a - b)[1]!
+  return { load: mid('load'), rss: mid('rss'), peak: mid('peak') }
+}
+
+/**
+ * A fresh Node process holding bare onnxruntime sessions of both default models after one run each: its load
+ * time (ms), RSS and peak RSS (MB), medians of 3 processes. The baseline of the enclave's memory (DESIGN.md §10).
+ */
+export function bareSessionsProcess(): { load: number; rss: number; peak: number } {
+  return fresh(BARE_CHILD)
+}
+
 export async function benchInference(log: (line: string) => void): Promise<string> {
   const clsBytes = readFileSync(CLS_FILE)
   const detBytes = readFileSync(DET_FILE)
@@ -116,13 +131,8 @@ export async function benchInference(log: (line: string) => void): Promise<strin
   await Promise.all([cls.close(), det.close(), sessions[0].release(), sessions[1].release()])
 
   // Cold load and memory, each in a fresh process (median of 3).
-  const fresh = (code: string): { load: number; rss: number; peak: number } => {
-    const runs = [child(code), child(code), child(code)]
-    const mid = (k: 'load' | 'rss' | 'peak'): number => runs.map((r) => r[k]).sort((a, b) => a - b)[1]!
-    return { load: mid('load'), rss: mid('rss'), peak: mid('peak') }
-  }
   const ours = fresh(ENCLAVE_CHILD)
-  const bare = fresh(BARE_CHILD)
+  const bare = bareSessionsProcess()
   log(`inference fresh process: enclave load ${ms(ours.load)} ms, RSS ${ours.rss.toFixed(1)} MB (peak ${ours.peak.toFixed(1)})`)
   log(`inference fresh process: bare load ${ms(bare.load)} ms, RSS ${bare.rss.toFixed(1)} MB (peak ${bare.peak.toFixed(1)})`)
 

@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { benchCli } from './cli.bench.js'
+import { benchE2e } from './e2e.bench.js'
 import { benchEnclave } from './enclave.bench.js'
 import { benchInference } from './inference.bench.js'
 import { benchNvidiaGpu } from './nvidia-gpu.bench.js'
@@ -17,6 +18,7 @@ const scenarios: Array<(log: (line: string) => void) => Promise<string>> = [
   benchCli,
   benchInference,
   benchEnclave,
+  benchE2e,
 ]
 
 const sections: string[] = []

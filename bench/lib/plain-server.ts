@@ -1,0 +1,123 @@
+/**
+ * A plain inference server, the baseline of bench/e2e.bench.ts (DESIGN.md §10): HTTPS (TLS 1.3, the host's own
+ * certificate and `createHttpsServer`) with Express 5 and onnxruntime-node, no sealing, no receipts, no
+ * attestation. Runs as a child process: `node --import tsx bench/lib/plain-server.ts '<PlainServerConfig JSON>'`;
+ * prints `plain-server: serving https://127.0.0.1:PORT` once both models are loaded.
+ *
+ * - `binary`: `POST /v2/models/:name/infer` takes the request plaintext the Vouch client seals (CBOR from
+ *   `encodeRequestPlaintext`, `application/cbor`), decoded with `decodeRequestPlaintext` as the enclave decodes
+ *   it, and answers the outputs' wire form (`{ v, id, model, outputs }`, CBOR) without a receipt.
+ * - `json`: the same route with KServe v2 JSON, `{ inputs: [{ name, shape, datatype, data }] }` in and
+ *   `{ model_name, model_version, outputs: [...] }` out: what people run today.
+ *
+ * Sessions are created with the enclave's options (CPU provider, all graph optimisations, default threads) and
+ * run on the main thread, as a plain server runs them. ETag hashing is off, as in the host.
+ */
+import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import express, { type NextFunction, type Request, type Response } from 'express'
+import ort from 'onnxruntime-node'
+import { createHttpsServer, loadDevCertificate } from '@vouch/host'
+import { decodeRequestPlaintext, encodeCbor, type OipDatatype, type TensorData } from '@vouch/protocol'
+import { BINARY_MEDIA_TYPE, type PlainServerConfig } from './servers.js'
+
+const BODY_LIMIT = '256mb'
+
+type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array
+type TypedArrayClass = { new (buffer: ArrayBuffer, offset: number, length: number): TypedArray; BYTES_PER_ELEMENT: number; from(values: Iterable<number>): TypedArray }
+
+const ORT_TYPES: Partial<Record<OipDatatype, { ort: ort.Tensor.Type; array: TypedArrayClass }>> = {
+  FP32: { ort: 'float32', array: Float32Array as unknown as TypedArrayClass },
+  FP64: { ort: 'float64', array: Float64Array as unknown as TypedArrayClass },
+  INT32: { ort: 'int32', array: Int32Array as unknown as TypedArrayClass },
+  INT64: { ort: 'int64', array: BigInt64Array as unknown as TypedArrayClass },
+  UINT8: { ort: 'uint8', array: Uint8Array as unknown as TypedArrayClass },
+  INT8: { ort: 'int8', array: Int8Array as unknown as TypedArrayClass },
+}
+const OIP_TYPES: Record<string, OipDatatype> = { float32: 'FP32', float64: 'FP64', int32: 'INT32', int64: 'INT64', uint8: 'UINT8', int8: 'INT8' }
+
+function typeOf(datatype: string): { ort: ort.Tensor.Type; array: TypedArrayClass } {
+  const t = ORT_TYPES[datatype as OipDatatype]
+  if (t === undefined) throw Object.assign(new Error(`datatype ${datatype} is not served here`), { status: 400 })
+  return t
+}
+
+/** A tensor over the raw little-endian bytes: a view when aligned, else one copy. */
+function fromBytes(t: TensorData): ort.Tensor {
+  const { ort: type, array } = typeOf(t.datatype)
+  const size = array.BYTES_PER_ELEMENT
+  const bytes = t.data.byteOffset % size === 0 ? t.data : t.data.slice()
+  return new ort.Tensor(type, new array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size) as ort.Tensor.DataTypeMap[typeof type], t.shape)
+}
+
+function outputBytes(tensor: ort.Tensor): Uint8Array {
+  const data = tensor.data as TypedArray
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+}
+
+const config = JSON.parse(process.argv[2] ?? '') as PlainServerConfig
+const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 4 }
+const sessions = new Map<string, ort.InferenceSession>()
+for (const [name, file] of Object.entries(config.models)) sessions.set(name, await ort.InferenceSession.create(readFileSync(file), options))
+
+function sessionFor(req: Request): ort.InferenceSession {
+  const session = sessions.get(String(req.params['name']))
+  if (session === undefined) throw Object.assign(new Error('no such model'), { status: 404 })
+  return session
+}
+
+const app = express()
+app.disable('x-powered-by')
+app.set('etag', false)
+
+if (config.mode === 'binary') {
+  app.post('/v2/models/:name/infer', express.raw({ type: BINARY_MEDIA_TYPE, limit: BODY_LIMIT }), async (req, res) => {
+    const session = sessionFor(req)
+    const request = decodeRequestPlaintext(req.body as Buffer)
+    const feeds: Record<string, ort.Tensor> = {}
+    for (const t of request.inputs) feeds[t.name] = fromBytes(t)
+    const results = await session.run(feeds)
+    const outputs = session.outputNames.map((name) => {
+      const r = results[name]!
+      return { name, datatype: OIP_TYPES[r.type]!, shape: [...r.dims], data: outputBytes(r) }
+    })
+    const body = encodeCbor({ v: 1, id: request.id, model: { name: request.model.name }, outputs })
+    res.status(200).type(BINARY_MEDIA_TYPE).send(Buffer.from(body.buffer, body.byteOffset, body.byteLength))
+  })
+} else {
+  app.post('/v2/models/:name/infer', express.json({ limit: BODY_LIMIT }), async (req, res) => {
+    const session = sessionFor(req)
+    const inputs = (req.body as { inputs?: Array<{ name: string; shape: number[]; datatype: string; data: unknown[] }> }).inputs ?? []
+    const feeds: Record<string, ort.Tensor> = {}
+    for (const i of inputs) {
+      const { ort: type, array } = typeOf(i.datatype)
+      const flat = (Array.isArray(i.data[0]) ? i.data.flat(Infinity) : i.data) as number[]
+      const values = type === 'int64' ? BigInt64Array.from(flat, (v) => BigInt(v)) : array.from(flat)
+      feeds[i.name] = new ort.Tensor(type, values as ort.Tensor.DataTypeMap[typeof type], i.shape)
+    }
+    const results = await session.run(feeds)
+    res.json({
+      model_name: req.params['name'],
+      model_version: '1',
+      outputs: session.outputNames.map((name) => {
+        const r = results[name]!
+        const data = r.data as TypedArray
+        return { name, shape: [...r.dims], datatype: OIP_TYPES[r.type], data: data instanceof BigInt64Array ? Array.from(data, Number) : Array.from(data) }
+      }),
+    })
+  })
+}
+
+app.use((error: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+  res.status(error.status ?? 500).json({ error: error.message })
+})
+
+const { cert, key } = await loadDevCertificate(config.tlsDir)
+const server = createHttpsServer({ cert, key }, app)
+server.keepAliveTimeout = 5_000
+server.listen(0, '127.0.0.1', () => console.log(`plain-server: serving https://127.0.0.1:${(server.address() as AddressInfo).port}`))
+process.once('SIGTERM', () => {
+  server.close()
+  server.closeAllConnections()
+  process.exit(0)
+})

@@ -1,0 +1,216 @@
+/**
+ * Server processes for bench/e2e.bench.ts: the real `vouch-host` (which supervises the real enclave process)
+ * and the plain baselines of `plain-server.ts`; readiness; memory read from /proc; and a stop that leaves no
+ * process behind, also when the benchmark fails or the bench process exits early.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url))
+
+/** What bench/lib/plain-server.ts takes as its one argument (JSON). */
+export interface PlainServerConfig {
+  mode: 'binary' | 'json'
+  /** Model name → ONNX file. */
+  models: Record<string, string>
+  /** The host's development certificate folder (`$VOUCH_CACHE_DIR/tls`). */
+  tlsDir: string
+}
+
+/** Media type of the plain binary server's bodies. */
+export const BINARY_MEDIA_TYPE = 'application/cbor'
+
+/** A server process started here. */
+export interface ServerProcess {
+  readonly name: string
+  readonly pid: number
+  /** `https://127.0.0.1:PORT`. */
+  readonly url: string
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process (and, for the host, its enclave) is gone. */
+  stop(): Promise<void>
+}
+
+/** The host, with its enclave child. */
+export interface HostProcess extends ServerProcess {
+  readonly enclavePid: number
+  /** PEM of the host's development certificate, for clients to trust. */
+  readonly ca: string
+}
+
+// Whatever happens to the benchmark, no server outlives this process.
+const live = new Set<number>()
+process.once('exit', () => {
+  for (const pid of live) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+})
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Starts `node ...args` and resolves with the first stdout line matching `ready`; rejects if it exits first or takes longer than `timeoutMs`. */
+function start(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs: number): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  if (child.pid !== undefined) live.add(child.pid)
+  const tail: string[] = []
+  const keep = (line: string): void => {
+    tail.push(line)
+    if (tail.length > 40) tail.shift()
+  }
+  createInterface({ input: child.stderr! }).on('line', keep)
+  const lines = createInterface({ input: child.stdout! })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${name} was not ready in ${timeoutMs} ms:\n${tail.join('\n')}`))
+    }, timeoutMs)
+    const onExit = (code: number | null, signal: string | null): void => {
+      clearTimeout(timer)
+      reject(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${tail.join('\n')}`))
+    }
+    child.once('exit', onExit)
+    child.once('error', (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    lines.on('line', (line) => {
+      keep(line)
+      const match = ready.exec(line)
+      if (match === null) return
+      clearTimeout(timer)
+      child.off('exit', onExit)
+      resolve({ child, match })
+    })
+  })
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`. */
+async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  const kill = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  await exited
+  clearTimeout(kill)
+}
+
+/** Process ids of `pid`'s children (every thread's `children` list). */
+export function childPids(pid: number): number[] {
+  const pids: number[] = []
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      pids.push(...readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number))
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return pids
+}
+
+/** Resident set size now and its high-water mark (VmHWM) since start or since {@link resetPeak}, in MB. */
+export function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN)
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
+}
+
+/** CPU time `pid` has used so far, all its threads, user and system, in ms (from /proc, in clock ticks of 10 ms). */
+export function cpuTimeOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+/** Resets `pid`'s VmHWM to its current RSS (Linux `clear_refs` 5), so the next peak read covers what follows. */
+export function resetPeak(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5')
+}
+
+/** The status of `GET url` over TLS 1.3 trusting `ca`, or 0 when the request fails. */
+function status(url: string, ca: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = httpsRequest(url, { ca, minVersion: 'TLSv1.3', agent: false, timeout: 2_000 }, (res) => {
+      res.resume()
+      res.once('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.once('error', () => resolve(0))
+    req.once('timeout', () => req.destroy())
+    req.end()
+  })
+}
+
+/**
+ * Starts `node host/bin/vouch-host.js --port 0 --tee simulated --gpu simulated --log-level warn` with
+ * `VOUCH_CACHE_DIR=cacheDir` and waits until `/v2/health/ready` answers 200 (the enclave is up, models loaded).
+ * `nodeArgs` go before the script and `hostArgs` after it (to profile: `--cpu-prof`, and an `--enclave-command`).
+ */
+export async function startVouchHost(cacheDir: string, options: { nodeArgs?: string[]; hostArgs?: string[]; timeoutMs?: number } = {}): Promise<HostProcess> {
+  const started = performance.now()
+  const timeoutMs = options.timeoutMs ?? 180_000
+  const args = [...(options.nodeArgs ?? []), 'host/bin/vouch-host.js', '--port', '0', '--tee', 'simulated', '--gpu', 'simulated', '--log-level', 'warn', ...(options.hostArgs ?? [])]
+  const { child, match } = await start('vouch-host', args, { ...process.env, VOUCH_CACHE_DIR: cacheDir }, /serving (https:\/\/\S+) \(TLS 1\.3\)/, timeoutMs)
+  const pid = child.pid!
+  const url = match[1]!
+  let enclavePid: number | undefined
+  const stop = async (): Promise<void> => {
+    // The host stops its enclave on SIGTERM (SIGKILL after 10 s); anything left is killed here.
+    await terminate(child, 15_000)
+    live.delete(pid)
+    if (enclavePid !== undefined) {
+      if (alive(enclavePid)) process.kill(enclavePid, 'SIGKILL')
+      live.delete(enclavePid)
+    }
+  }
+  try {
+    const ca = readFileSync(join(cacheDir, 'tls', 'localhost.crt'), 'utf8')
+    while ((await status(`${url}/v2/health/ready`, ca)) !== 200) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error('vouch-host exited while its enclave started')
+      if (performance.now() - started > timeoutMs) throw new Error(`vouch-host was not ready in ${timeoutMs} ms`)
+      await sleep(200)
+    }
+    enclavePid = childPids(pid).find((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('vouch-enclave')
+      } catch {
+        return false
+      }
+    })
+    if (enclavePid === undefined) throw new Error(`vouch-host (${pid}) is ready but no vouch-enclave child was found`)
+    live.add(enclavePid)
+    return { name: 'vouch-host', pid, url, enclavePid, ca, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
+/** Starts bench/lib/plain-server.ts in `mode` (see there) with the host's certificate from `tlsDir`. */
+export async function startPlainServer(config: PlainServerConfig, timeoutMs = 120_000): Promise<ServerProcess> {
+  const args = ['--import', 'tsx', 'bench/lib/plain-server.ts', JSON.stringify(config)]
+  const { child, match } = await start(`plain ${config.mode} server`, args, process.env, /serving (https:\/\/\S+)/, timeoutMs)
+  const pid = child.pid!
+  return {
+    name: `plain ${config.mode} server`,
+    pid,
+    url: match[1]!,
+    stop: async () => {
+      await terminate(child, 5_000)
+      live.delete(pid)
+    },
+  }
+}
