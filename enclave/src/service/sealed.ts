@@ -32,17 +32,25 @@ export interface ModelLookup {
 /** Remembers request ids for the replay window, so a captured request cannot be sent twice. */
 export class ReplayGuard {
   readonly #seen = new Map<string, number>()
+  /** When expired ids are next swept: at most once a second, not on every request (thousands are remembered). */
+  #nextSweep = 0
 
   constructor(
     readonly windowMs = DEFAULT_REPLAY_WINDOW_MS,
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Ids remembered now (expired ones go at the next sweep, at most a second later). */
+  get remembered(): number {
+    return this.#seen.size
+  }
+
   /** Throws unless `ts` is within the window and `id` has not been seen in it; then remembers `id`. */
   admit(id: string, ts: number): void {
     const now = this.now()
     if (!Number.isFinite(ts) || Math.abs(now - ts) > this.windowMs) throw new EnclaveError('ERR_ENCLAVE_REQUEST_EXPIRED')
-    this.#prune(now)
+    // An expired id still remembered until the sweep cannot be replayed: its ts fails the window check above.
+    if (now >= this.#nextSweep || this.#seen.size >= MAX_REMEMBERED_IDS) this.#prune(now)
     if (this.#seen.has(id)) throw new EnclaveError('ERR_ENCLAVE_REPLAY')
     if (this.#seen.size >= MAX_REMEMBERED_IDS) throw new EnclaveError('ERR_ENCLAVE_BUSY')
     // Remember until the request's own ts leaves the window: a later replay is refused as stale anyway.
@@ -50,6 +58,7 @@ export class ReplayGuard {
   }
 
   #prune(now: number): void {
+    this.#nextSweep = now + 1_000
     for (const [id, until] of this.#seen) {
       if (until >= now) continue
       this.#seen.delete(id)
