@@ -161,10 +161,11 @@ export function createHttpsTransport(options: HttpsTransportOptions): Transport 
         const { reused: _, ...response } = await once(request)
         return response
       } catch (error) {
-        // A kept-alive connection the server closed while idle fails at once with ECONNRESET; Node's
-        // advice is to retry on a fresh one. Safe for POST too: the enclave refuses a replayed id.
+        // A kept-alive connection the server closed while idle fails at once with ECONNRESET (or EPIPE when
+        // the write lost the race); Node's advice is to retry on a fresh one. Safe for POST too: the enclave
+        // refuses a replayed id.
         const e = error as ClientError & { reused?: boolean; raw?: { code?: string } }
-        if (e.reused === true && e.raw?.code === 'ECONNRESET') {
+        if (e.reused === true && (e.raw?.code === 'ECONNRESET' || e.raw?.code === 'EPIPE')) {
           const { reused: _, ...response } = await once(request)
           return response
         }
