@@ -119,10 +119,26 @@ function prepare(value: unknown, depth: number): unknown {
  * booleans, `null` and `Uint8Array`s; anything else is a programming error and throws a `TypeError`.
  */
 export function encodeCbor(value: unknown): Uint8Array {
+  return encodeCborAfter(value, 0)
+}
+
+/** cbor-x's `REUSE_BUFFER_MODE | RESET_BUFFER_MODE` (encode.js; not in its typings): encode at the start of the kept buffer and return it with `start` and `end`. */
+const REUSE_AND_RESET = 512 | 1024
+const encodeReusing = (value: unknown): Uint8Array & { start: number; end: number } =>
+  (encoder.encode as unknown as (value: unknown, mode: number) => Uint8Array & { start: number; end: number })(value, REUSE_AND_RESET)
+
+/**
+ * {@link encodeCbor} into a new array that starts with `prefixBytes` zero bytes for the caller to fill (a frame
+ * header), so the encoding is copied once. cbor-x encodes into one buffer it keeps and reuses (sized for the
+ * largest message so far); the result is an exact-size copy, so no caller pins that buffer and a 5 MB message
+ * does not leave a 20 MB allocation behind for the garbage collector.
+ */
+export function encodeCborAfter(value: unknown, prefixBytes: number): Uint8Array {
   if (value === undefined) throw new TypeError('CBOR: cannot encode undefined')
-  const out = encoder.encode(prepare(value, 0))
-  // A plain view: callers compare and slice it as a Uint8Array (Buffer#slice would share memory).
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+  const target = encodeReusing(prepare(value, 0))
+  const out = new Uint8Array(prefixBytes + target.end - target.start)
+  out.set(target.subarray(target.start, target.end), prefixBytes)
+  return out
 }
 
 /** One pass over `b` checking Vouch's profile; throws ERR_PROTOCOL_MALFORMED at the first violation. */

@@ -3,7 +3,7 @@
  * Requests carry an `id` the response repeats, so several can be in flight on one connection.
  * Framing and message shapes only; sockets live in the host and the enclave.
  */
-import { decodeCbor, encodeCbor } from './cbor.js'
+import { decodeCbor, encodeCborAfter } from './cbor.js'
 import { ProtocolError } from './errors.js'
 
 /** Bytes of the frame header. */
@@ -33,11 +33,10 @@ export type LinkResponse = { id: number; ok: true; result: Record<string, unknow
 
 /** Frames `message` as header ‖ CBOR. */
 export function encodeFrame(message: unknown, maxFrameSize = DEFAULT_MAX_FRAME_SIZE): Uint8Array {
-  const body = encodeCbor(message)
-  if (body.length > maxFrameSize) throw new ProtocolError('ERR_LINK_FRAME_TOO_LARGE', `a ${body.length}-byte frame exceeds the ${maxFrameSize}-byte limit`)
-  const frame = new Uint8Array(FRAME_HEADER_SIZE + body.length)
-  new DataView(frame.buffer).setUint32(0, body.length, false)
-  frame.set(body, FRAME_HEADER_SIZE)
+  const frame = encodeCborAfter(message, FRAME_HEADER_SIZE)
+  const bodyLength = frame.length - FRAME_HEADER_SIZE
+  if (bodyLength > maxFrameSize) throw new ProtocolError('ERR_LINK_FRAME_TOO_LARGE', `a ${bodyLength}-byte frame exceeds the ${maxFrameSize}-byte limit`)
+  new DataView(frame.buffer).setUint32(0, bodyLength, false)
   return frame
 }
 
