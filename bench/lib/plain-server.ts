@@ -56,7 +56,7 @@ function outputBytes(tensor: ort.Tensor): Uint8Array {
 }
 
 const config = JSON.parse(process.argv[2] ?? '') as PlainServerConfig
-const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 4 }
+const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 4, extra: { session: { force_spinning_stop: '1' } } }
 const sessions = new Map<string, ort.InferenceSession>()
 for (const [name, file] of Object.entries(config.models)) sessions.set(name, await ort.InferenceSession.create(readFileSync(file), options))
 
