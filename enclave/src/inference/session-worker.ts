@@ -88,34 +88,27 @@ async function run(request: WorkerRequest): Promise<{ reply: WorkerReply; transf
   return { reply: { kind: 'result', id: request.id, outputs }, transfer }
 }
 
+/** The typed-array class onnxruntime-node expects for each tensor type (bool and float16 travel as raw integers). */
+const TYPED_ARRAYS = {
+  bool: Uint8Array,
+  uint8: Uint8Array,
+  int8: Int8Array,
+  uint16: Uint16Array,
+  float16: Uint16Array,
+  int16: Int16Array,
+  uint32: Uint32Array,
+  int32: Int32Array,
+  float32: Float32Array,
+  uint64: BigUint64Array,
+  int64: BigInt64Array,
+  float64: Float64Array,
+} as const
+
 /** A typed array of onnxruntime's expected class over `length` bytes at `offset` (aligned by the sender). */
 function typedView(type: string, buffer: ArrayBuffer, offset: number, length: number): Tensor['data'] {
-  switch (type) {
-    case 'bool':
-    case 'uint8':
-      return new Uint8Array(buffer, offset, length)
-    case 'int8':
-      return new Int8Array(buffer, offset, length)
-    case 'uint16':
-    case 'float16':
-      return new Uint16Array(buffer, offset, length / 2)
-    case 'int16':
-      return new Int16Array(buffer, offset, length / 2)
-    case 'uint32':
-      return new Uint32Array(buffer, offset, length / 4)
-    case 'int32':
-      return new Int32Array(buffer, offset, length / 4)
-    case 'float32':
-      return new Float32Array(buffer, offset, length / 4)
-    case 'uint64':
-      return new BigUint64Array(buffer, offset, length / 8)
-    case 'int64':
-      return new BigInt64Array(buffer, offset, length / 8)
-    case 'float64':
-      return new Float64Array(buffer, offset, length / 8)
-    default:
-      throw new Error(`unsupported tensor type ${type}`)
-  }
+  if (!Object.hasOwn(TYPED_ARRAYS, type)) throw new Error(`unsupported tensor type ${type}`)
+  const TypedArray = TYPED_ARRAYS[type as keyof typeof TYPED_ARRAYS]
+  return new TypedArray(buffer, offset, length / TypedArray.BYTES_PER_ELEMENT)
 }
 
 function rawMetadata(m: InferenceSession.ValueMetadata): RawValueMetadata {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import ort from 'onnxruntime-node'
 import { InferenceError, loadModels, runModel, type LoadedModel } from '@vouch/enclave'
-import { OIP_DATATYPES, encodeBytesElements, type OipDatatype, type TensorData } from '@vouch/protocol'
+import { OIP_DATATYPES, OIP_ELEMENT_SIZE, encodeBytesElements, type OipDatatype, type TensorData } from '@vouch/protocol'
 import { buildOnnxModel, identityModel } from './helpers/onnx.js'
 import { CLS_FILE, DET_FILE, MODELS_DIR, readSample, tempDir, writeModel } from './helpers/models.js'
 
@@ -301,20 +301,6 @@ describe('runModel: every OIP v2 datatype round-trips through onnxruntime', () =
     await Promise.all([...models.values()].map((m) => m.close()))
   })
 
-  const sizes: Record<Exclude<OipDatatype, 'BYTES'>, number> = {
-    BOOL: 1,
-    UINT8: 1,
-    UINT16: 2,
-    UINT32: 4,
-    UINT64: 8,
-    INT8: 1,
-    INT16: 2,
-    INT32: 4,
-    INT64: 8,
-    FP16: 2,
-    FP32: 4,
-    FP64: 8,
-  }
   for (const datatype of OIP_DATATYPES) {
     test(`${datatype}: metadata, and bytes out equal bytes in`, async () => {
       const model = models.get(`id-${datatype.toLowerCase()}`)!
@@ -324,7 +310,7 @@ describe('runModel: every OIP v2 datatype round-trips through onnxruntime', () =
       if (datatype === 'BYTES') data = bytesOf(['', 'a', 'ünïcödé ✓', 'x'.repeat(1000), 'tab\tnew\nline', '🙂'])
       else if (datatype === 'BOOL') data = new Uint8Array([0, 1, 1, 0, 1, 0])
       // Raw random bytes: for the float types these include NaN payloads and infinities, which must survive too.
-      else data = new Uint8Array(randomBytes(6 * sizes[datatype]))
+      else data = new Uint8Array(randomBytes(6 * OIP_ELEMENT_SIZE[datatype]!))
       const [out] = await runModel(model, [{ name: 'x', datatype, shape: [2, 3], data }])
       assert.deepEqual(
         { name: out!.name, datatype: out!.datatype, shape: out!.shape },
