@@ -40,66 +40,127 @@ export function encodeFrame(message: unknown, maxFrameSize = DEFAULT_MAX_FRAME_S
   return frame
 }
 
+// Stands in for the byte string framed by reference in encodeFramePieces: random, so no other field can hold it.
+const PLACEHOLDER = globalThis.crypto.getRandomValues(new Uint8Array(16))
+/** CBOR of {@link PLACEHOLDER}: a 16-byte byte string (major type 2, length 16). */
+const PLACEHOLDER_CBOR = Uint8Array.of(0x40 | PLACEHOLDER.length, ...PLACEHOLDER)
+
+/** `value` with the one reference to `bytes` replaced by {@link PLACEHOLDER}, and how many there were. */
+function withPlaceholder(value: unknown, bytes: Uint8Array): { value: unknown; found: number } {
+  if (value === bytes) return { value: PLACEHOLDER, found: 1 }
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return { value, found: 0 }
+  let found = 0
+  const swap = (v: unknown): unknown => {
+    const r = withPlaceholder(v, bytes)
+    found += r.found
+    return r.value
+  }
+  if (Array.isArray(value)) return { value: value.map(swap), found }
+  const out = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, swap(v)]))
+  return { value: out, found }
+}
+
+/** The shortest CBOR head of a byte string of `length` bytes (RFC 8949 §3, §4.2.1). */
+function byteStringHead(length: number): Uint8Array {
+  if (length < 24) return Uint8Array.of(0x40 | length)
+  if (length < 0x100) return Uint8Array.of(0x58, length)
+  if (length < 0x10000) return Uint8Array.of(0x59, length >> 8, length & 0xff)
+  const head = new Uint8Array(5)
+  head[0] = 0x5a
+  new DataView(head.buffer).setUint32(1, length, false)
+  return head
+}
+
+/**
+ * {@link encodeFrame} without copying `bytes`, a byte string that `message` holds (by reference, exactly once):
+ * the frame as pieces to write in order (header and CBOR up to `bytes`, `bytes` itself, the CBOR after it). Their
+ * concatenation is exactly `encodeFrame(message)`. A 4.9 MB sealed body then costs its frame a few hundred bytes,
+ * not a second copy of it.
+ *
+ * @throws TypeError when `message` does not hold `bytes` exactly once; `ERR_LINK_FRAME_TOO_LARGE` as encodeFrame.
+ */
+export function encodeFramePieces(message: unknown, bytes: Uint8Array, maxFrameSize = DEFAULT_MAX_FRAME_SIZE): Uint8Array[] {
+  const { value, found } = withPlaceholder(message, bytes)
+  if (found !== 1) throw new TypeError(`encodeFramePieces: the message holds the byte string ${found} times, not once`)
+  const encoded = encodeCborAfter(value, FRAME_HEADER_SIZE)
+  const at = indexOf(encoded, PLACEHOLDER_CBOR, FRAME_HEADER_SIZE)
+  const head = byteStringHead(bytes.length)
+  const before = new Uint8Array(at + head.length)
+  before.set(encoded.subarray(0, at))
+  before.set(head, at)
+  const after = encoded.subarray(at + PLACEHOLDER_CBOR.length)
+  const bodyLength = before.length - FRAME_HEADER_SIZE + bytes.length + after.length
+  if (bodyLength > maxFrameSize) throw new ProtocolError('ERR_LINK_FRAME_TOO_LARGE', `a ${bodyLength}-byte frame exceeds the ${maxFrameSize}-byte limit`)
+  new DataView(before.buffer).setUint32(0, bodyLength, false)
+  return after.length > 0 ? [before, bytes, after] : [before, bytes]
+}
+
+/** Writes a frame's pieces in one go (one `writev`) and returns what the last `write` said: false means wait for `drain`. */
+export function writePieces(stream: { cork(): void; uncork(): void; write(chunk: Uint8Array): boolean }, pieces: readonly Uint8Array[]): boolean {
+  stream.cork()
+  let writable = true
+  for (const piece of pieces) writable = stream.write(piece)
+  stream.uncork()
+  return writable
+}
+
+/** Where `needle` starts in `haystack` at or after `from`; it is there, since the placeholder was encoded. */
+function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {
+  const at = Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).indexOf(needle, from)
+  if (at < 0) throw new Error('encodeFramePieces: the placeholder is missing from its own encoding')
+  return at
+}
+
 /**
  * Splits a byte stream into frame bodies. Feed it chunks as they arrive; it yields every complete
  * frame body (still CBOR) and keeps the rest. A header announcing more than `maxFrameSize` throws
  * `ERR_LINK_FRAME_TOO_LARGE` at once, before the body is buffered, so a peer cannot make it hold
- * more than one limit's worth of memory.
+ * more than one limit's worth of memory. Each body is copied once, into a buffer of exactly its size, as
+ * its chunks arrive: a frame never pins the socket's chunks or its neighbours' bytes.
  */
 export class FrameDecoder {
-  #chunks: Uint8Array[] = []
-  #buffered = 0
+  readonly #header = new Uint8Array(FRAME_HEADER_SIZE)
+  #headerFilled = 0
+  /** The body being filled, once its header has been read. */
+  #body: Uint8Array | null = null
+  #bodyFilled = 0
 
   constructor(readonly maxFrameSize = DEFAULT_MAX_FRAME_SIZE) {}
 
   /** Bytes held that do not yet form a whole frame. */
   get buffered(): number {
-    return this.#buffered
+    return this.#headerFilled + this.#bodyFilled
   }
 
   /** Adds `chunk` and returns the frame bodies it completes, in order. */
   push(chunk: Uint8Array): Uint8Array[] {
-    this.#chunks.push(chunk)
-    this.#buffered += chunk.length
     const frames: Uint8Array[] = []
-    for (;;) {
-      if (this.#buffered < FRAME_HEADER_SIZE) return frames
-      const head = this.#peek(FRAME_HEADER_SIZE)
-      const length = new DataView(head.buffer, head.byteOffset, FRAME_HEADER_SIZE).getUint32(0, false)
-      if (length > this.maxFrameSize) {
-        throw new ProtocolError('ERR_LINK_FRAME_TOO_LARGE', `a ${length}-byte frame exceeds the ${this.maxFrameSize}-byte limit`)
-      }
-      if (this.#buffered < FRAME_HEADER_SIZE + length) return frames
-      const whole = this.#take(FRAME_HEADER_SIZE + length)
-      frames.push(whole.subarray(FRAME_HEADER_SIZE))
-    }
-  }
-
-  #peek(n: number): Uint8Array {
-    const first = this.#chunks[0]!
-    if (first.length >= n) return first.subarray(0, n)
-    return this.#flatten().subarray(0, n)
-  }
-
-  #take(n: number): Uint8Array {
-    const all = this.#flatten()
-    const out = all.subarray(0, n)
-    const rest = all.subarray(n)
-    this.#chunks = rest.length > 0 ? [rest] : []
-    this.#buffered = rest.length
-    return out
-  }
-
-  #flatten(): Uint8Array {
-    if (this.#chunks.length === 1) return this.#chunks[0]!
-    const all = new Uint8Array(this.#buffered)
     let at = 0
-    for (const c of this.#chunks) {
-      all.set(c, at)
-      at += c.length
+    while (at < chunk.length) {
+      if (this.#body === null) {
+        const n = Math.min(FRAME_HEADER_SIZE - this.#headerFilled, chunk.length - at)
+        this.#header.set(chunk.subarray(at, at + n), this.#headerFilled)
+        this.#headerFilled += n
+        at += n
+        if (this.#headerFilled < FRAME_HEADER_SIZE) break
+        const length = new DataView(this.#header.buffer).getUint32(0, false)
+        if (length > this.maxFrameSize) {
+          throw new ProtocolError('ERR_LINK_FRAME_TOO_LARGE', `a ${length}-byte frame exceeds the ${this.maxFrameSize}-byte limit`)
+        }
+        this.#body = new Uint8Array(length)
+        this.#bodyFilled = 0
+      }
+      const n = Math.min(this.#body.length - this.#bodyFilled, chunk.length - at)
+      this.#body.set(chunk.subarray(at, at + n), this.#bodyFilled)
+      this.#bodyFilled += n
+      at += n
+      if (this.#bodyFilled < this.#body.length) break
+      frames.push(this.#body)
+      this.#body = null
+      this.#bodyFilled = 0
+      this.#headerFilled = 0
     }
-    this.#chunks = [all]
-    return all
+    return frames
   }
 }
 

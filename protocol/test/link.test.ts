@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { decodeLinkRequest, decodeLinkResponse, encodeCbor, encodeFrame, FrameDecoder, requestIdOf, type ProtocolError } from '@vouch/protocol'
+import { decodeLinkRequest, decodeLinkResponse, encodeCbor, encodeFrame, encodeFramePieces, FrameDecoder, requestIdOf, type ProtocolError } from '@vouch/protocol'
 
 const code = (e: unknown): string => (e as ProtocolError).code
 
@@ -18,6 +18,39 @@ describe('frames', () => {
       assert.deepEqual(bodies.map((b) => decodeLinkRequest(b).id), [1, 2, 3], `cut at ${cut}`)
       assert.equal(decoder.buffered, 0)
     }
+  })
+  test('each body is a buffer of its own, exactly its size, also when fed a byte at a time', () => {
+    const frames = [encodeFrame({ id: 1, op: 'infer', kid: 'k', model: 'm', version: null, body: new Uint8Array(300).fill(7) }), encodeFrame({ id: 2, op: 'ping' })]
+    const stream = Uint8Array.from(frames.flatMap((f) => [...f]))
+    const decoder = new FrameDecoder()
+    const bodies = [...stream].flatMap((byte) => decoder.push(Uint8Array.of(byte)))
+    assert.deepEqual(bodies.map((b) => [b.byteOffset, b.buffer.byteLength]), frames.map((f) => [0, f.length - 4]))
+    assert.deepEqual(bodies.map((b) => decodeLinkRequest(b).id), [1, 2])
+  })
+  test('an empty frame body is still a frame', () => {
+    const decoder = new FrameDecoder()
+    assert.deepEqual(decoder.push(new Uint8Array(4)), [new Uint8Array(0)])
+    assert.equal(decoder.buffered, 0)
+  })
+  test('framed in pieces around a byte string, the frame is byte for byte the one encodeFrame writes', () => {
+    const join = (pieces: Uint8Array[]): Uint8Array => Uint8Array.from(pieces.flatMap((p) => [...p]))
+    for (const size of [0, 1, 23, 24, 255, 256, 65_535, 65_536, 70_000]) {
+      const body = new Uint8Array(size).fill(size % 251)
+      const request = { id: 9, op: 'infer', kid: 'k1', model: 'ppocr-det', version: null, body }
+      const pieces = encodeFramePieces(request, body)
+      assert.equal(pieces[1], body, 'the byte string itself is a piece, not a copy')
+      assert.deepEqual(join(pieces), encodeFrame(request), `request with ${size} bytes`)
+      const response = { id: 9, ok: true, result: { body } }
+      assert.deepEqual(join(encodeFramePieces(response, body)), encodeFrame(response), `response with ${size} bytes`)
+    }
+  })
+  test('framing in pieces needs the byte string exactly once, and keeps the frame limit', () => {
+    const body = new Uint8Array(10)
+    assert.throws(() => encodeFramePieces({ id: 1, body: new Uint8Array(10) }, body), TypeError)
+    assert.throws(() => encodeFramePieces({ id: 1, a: body, b: body }, body), TypeError)
+    assert.throws(() => encodeFramePieces({ id: 1, body: new Uint8Array(2048) }, new Uint8Array(2048), 1024), TypeError)
+    const big = new Uint8Array(2048)
+    assert.throws(() => encodeFramePieces({ id: 1, body: big }, big, 1024), (e) => code(e) === 'ERR_LINK_FRAME_TOO_LARGE')
   })
   test('an oversized header is refused before its body arrives', () => {
     const decoder = new FrameDecoder(1024)
