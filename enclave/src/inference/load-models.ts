@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { encodeBytesElements, type TensorData } from '@vouch/protocol'
 import { InferenceError, ModelError } from '../errors.js'
 import { parseManifest, type Contributor, type ModelManifest } from './manifest.js'
-import { ModelWorker } from './model-worker.js'
+import { ModelWorker, type PreparedRun } from './model-worker.js'
 import { toOipDatatype, type TensorMetadata } from './tensor.js'
 import { prepareRun } from './validate.js'
 import type { RawValueMetadata, WorkerOutput } from './worker-messages.types.js'
@@ -234,7 +234,16 @@ async function startModel(verified: VerifiedModel, options: LoadModelsOptions): 
     modelFile,
     metadata,
     attribution: manifest.contributors,
-    run: async (inputs, outputs) => toTensors(await worker.run(prepareRun(metadata, inputs, outputs))),
+    run: (inputs, outputs) => {
+      // Not an async function: it would keep `inputs` (views of a request's plaintext) alive until the run ends.
+      let prepared: PreparedRun
+      try {
+        prepared = prepareRun(metadata, inputs, outputs, (n) => worker.inputBuffer(n))
+      } catch (error) {
+        return Promise.reject(error as Error)
+      }
+      return worker.run(prepared).then(toTensors)
+    },
     close: () => worker.close(),
   }
   return Object.freeze(model)

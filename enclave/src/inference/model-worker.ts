@@ -33,6 +33,9 @@ function spawn(workerOptions: WorkerOptions): Worker {
   return new Worker(code, { ...options, eval: true })
 }
 
+/** Input buffers kept for reuse per model: enough for the runs the enclave prepares ahead of the one running. */
+const SPARE_BUFFERS = 2
+
 interface Pending {
   resolve: (outputs: WorkerOutput[]) => void
   reject: (error: InferenceError) => void
@@ -51,6 +54,8 @@ export class ModelWorker {
   readonly outputs: readonly RawValueMetadata[]
   readonly #worker: Worker
   readonly #pending = new Map<number, Pending>()
+  /** Input buffers the worker gave back, for the next runs (see {@link inputBuffer}). */
+  readonly #spare: ArrayBuffer[] = []
   #nextId = 0
   #closed: InferenceError | undefined
 
@@ -91,6 +96,18 @@ export class ModelWorker {
     throw new Error(reply.kind === 'load-failed' ? reply.message : `unexpected reply ${reply.kind}`)
   }
 
+  /**
+   * A buffer of at least `byteLength` bytes for a run's inputs: one the worker gave back when it fits (at most twice
+   * the size, so a small input does not pin a large buffer), else a new one. A detector request is 4.9 MB: reusing
+   * its buffer keeps that off both threads' garbage collectors, which would otherwise hold several dead copies.
+   * A reused buffer still holds an earlier run's bytes beyond `byteLength`; nothing reads them.
+   */
+  inputBuffer(byteLength: number): ArrayBuffer {
+    const at = this.#spare.findIndex((b) => b.byteLength >= byteLength && b.byteLength <= 2 * byteLength)
+    if (at < 0) return new ArrayBuffer(byteLength)
+    return this.#spare.splice(at, 1)[0]!
+  }
+
   /** Posts a run; its buffer is transferred to the worker. */
   run(prepared: PreparedRun): Promise<WorkerOutput[]> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed)
@@ -116,6 +133,7 @@ export class ModelWorker {
     if (pending === undefined) return
     this.#pending.delete(reply.id)
     if (this.#pending.size === 0) this.#worker.unref()
+    if (reply.kind === 'result' && this.#spare.length < SPARE_BUFFERS) this.#spare.push(reply.buffer)
     if (reply.kind === 'result') pending.resolve(reply.outputs)
     else pending.reject(new InferenceError('ERR_INFERENCE_RUNTIME', `onnxruntime refused the run: ${reply.message}`))
   }

@@ -31,12 +31,14 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
  * (`ERR_INFERENCE_OUTPUT_UNKNOWN`) and are named once (`ERR_INFERENCE_OUTPUT_DUPLICATE`).
  *
  * @param outputs - Output names to return, in that order; unset means every output, in the model's order.
+ * @param allocate - Where the packed buffer comes from (at least the given size). Unset: a new ArrayBuffer.
  * @throws {@link InferenceError} at the first failed check.
  */
 export function prepareRun(
   signature: TensorSignature,
   inputs: readonly TensorData[],
   outputs?: readonly string[],
+  allocate: (byteLength: number) => ArrayBuffer = (n) => new ArrayBuffer(n),
 ): PreparedRun {
   const byName = new Map(signature.inputs.map((m) => [m.name, m]))
   const seen = new Set<string>()
@@ -64,9 +66,9 @@ export function prepareRun(
   }
   const fetches = checkOutputs(signature, outputs)
 
-  // One copy into a fresh buffer that the worker receives by transfer: the caller keeps its bytes, and the
+  // One copy into a buffer that the worker receives by transfer: the caller keeps its bytes, and the
   // worker's views are aligned whatever the offsets of the request's own buffers.
-  const buffer = new ArrayBuffer(total)
+  const buffer = allocate(total)
   const bytes = new Uint8Array(buffer)
   const feeds: (NumericFeed | StringFeed)[] = []
   let offset = 0

@@ -36,7 +36,10 @@ export interface StringFeed {
   strings: string[]
 }
 
-/** One run: the numeric feeds' bytes in `buffer` (transferred), the string feeds, and the outputs to fetch. */
+/**
+ * One run: the numeric feeds' bytes in `buffer` (transferred), the string feeds, and the outputs to fetch. The
+ * result transfers `buffer` back, for the next run.
+ */
 export interface WorkerRequest {
   kind: 'run'
   id: number
@@ -53,5 +56,5 @@ export type WorkerOutput =
 export type WorkerReply =
   | { kind: 'ready'; inputs: RawValueMetadata[]; outputs: RawValueMetadata[] }
   | { kind: 'load-failed'; message: string }
-  | { kind: 'result'; id: number; outputs: WorkerOutput[] }
+  | { kind: 'result'; id: number; outputs: WorkerOutput[]; buffer: ArrayBuffer }
   | { kind: 'run-failed'; id: number; message: string }

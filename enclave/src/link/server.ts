@@ -7,7 +7,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { rmSync } from 'node:fs'
 import type { ProtocolError} from '@vouch/protocol';
-import { DEFAULT_MAX_FRAME_SIZE, decodeLinkRequest, encodeFrame, FrameDecoder, requestIdOf, decodeCbor, type LinkError, type LinkRequest } from '@vouch/protocol'
+import { DEFAULT_MAX_FRAME_SIZE, decodeLinkRequest, encodeFrame, encodeFramePieces, FrameDecoder, requestIdOf, decodeCbor, writePieces, type LinkError, type LinkRequest } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { toLinkError } from '../errors.js'
 
@@ -63,16 +63,17 @@ export async function startLinkServer(path: string, handler: LinkHandler, log: L
       if (inFlight >= maxInFlight || !writable) socket.pause()
       else socket.resume()
     }
-    const send = (message: unknown): void => {
+    /** Sends `message`; `bytes`, a byte string it holds (a sealed answer), is written as it is, not copied into the frame. */
+    const send = (message: unknown, bytes?: Uint8Array): void => {
       if (socket.destroyed) return
-      let frame: Uint8Array
+      let pieces: Uint8Array[]
       try {
-        frame = encodeFrame(message, maxFrameSize)
+        pieces = bytes === undefined ? [encodeFrame(message, maxFrameSize)] : encodeFramePieces(message, bytes, maxFrameSize)
       } catch (error) {
         const id = requestIdOf(message)
-        frame = encodeFrame({ id, ok: false, error: toLinkError(error, log) })
+        pieces = [encodeFrame({ id, ok: false, error: toLinkError(error, log) })]
       }
-      writable = socket.write(frame)
+      writable = writePieces(socket, pieces)
       updateFlow()
     }
     const fail = (id: number | null, error: LinkError): void => send({ id, ok: false, error })
@@ -108,16 +109,19 @@ export async function startLinkServer(path: string, handler: LinkHandler, log: L
       inFlight++
       updateFlow()
       const started = performance.now()
-      withTimeout(dispatch(request), timeouts[request.op])
+      // The callbacks keep the op and id only, not the request: its body is a whole frame.
+      const { op, id } = request
+      withTimeout(dispatch(request), timeouts[op])
         .then(
           (result) => {
-            log.debug({ op: request.op, id: request.id, ms: Math.round(performance.now() - started) }, 'link request served')
-            send({ id: request.id, ok: true, result })
+            log.debug({ op, id, ms: Math.round(performance.now() - started) }, 'link request served')
+            const sealed = result['body']
+            send({ id, ok: true, result }, op === 'infer' && sealed instanceof Uint8Array ? sealed : undefined)
           },
           (error: unknown) => {
             const linkError = toLinkError(error, log)
-            log.info({ op: request.op, id: request.id, code: linkError.code, ms: Math.round(performance.now() - started) }, 'link request refused')
-            fail(request.id, linkError)
+            log.info({ op, id, code: linkError.code, ms: Math.round(performance.now() - started) }, 'link request refused')
+            fail(id, linkError)
           },
         )
         .finally(() => {

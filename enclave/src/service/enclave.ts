@@ -11,6 +11,7 @@ import { loadModel, type LoadedModel, type LoadModelsOptions } from '../inferenc
 import type { LinkHandler } from '../link/server.js'
 import { DEFAULT_ATTEST_RATE, EvidenceService, type AttestRateLimit, type CpuAttester, type GpuAttester } from './evidence.js'
 import { DEFAULT_KEYSET_LIFETIME_S, generateKeyset, type EnclaveKeyset } from './keys.js'
+import { DEFAULT_OPEN_PER_MODEL, ModelSlots } from './model-slots.js'
 import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard, SealedInference, type ModelLookup } from './sealed.js'
 
 /** A model that was configured but not loaded, and why (its code crosses the link; its message stays in the logs). */
@@ -36,6 +37,8 @@ export interface EnclaveServiceOptions {
   attestRate?: AttestRateLimit
   /** Model loading options (threads per session). */
   modelOptions?: LoadModelsOptions
+  /** Requests open at once per model; the rest wait sealed. Unset: {@link DEFAULT_OPEN_PER_MODEL}. */
+  openPerModel?: number
   /** The clock. Unset: Date.now. */
   now?: () => number
 }
@@ -76,6 +79,8 @@ export class EnclaveService implements LinkHandler, ModelLookup {
   #evidence: EvidenceService
   #sealed: SealedInference
   readonly #now: () => number
+  /** Outlives keysets: requests sealed to an old keyset still hold their slots. */
+  readonly #slots: ModelSlots
 
   private constructor(
     private readonly options: EnclaveServiceOptions,
@@ -83,6 +88,7 @@ export class EnclaveService implements LinkHandler, ModelLookup {
     readonly refused: readonly RefusedModel[],
   ) {
     this.#now = options.now ?? Date.now
+    this.#slots = new ModelSlots(options.openPerModel ?? DEFAULT_OPEN_PER_MODEL)
     ;[this.#keyset, this.#evidence, this.#sealed] = this.#newKeyset()
   }
 
@@ -105,7 +111,7 @@ export class EnclaveService implements LinkHandler, ModelLookup {
     const keyset = generateKeyset(new Date(this.#now()), o.keysetLifetimeS ?? DEFAULT_KEYSET_LIFETIME_S)
     const evidence = new EvidenceService(o.cpu, o.gpu ?? null, keyset, this.modelRefs, o.attestRate ?? DEFAULT_ATTEST_RATE, this.#now)
     const replay = new ReplayGuard(o.replayWindowMs ?? DEFAULT_REPLAY_WINDOW_MS, this.#now)
-    const sealed = new SealedInference(keyset, this, () => evidence.unchallenged(), replay, this.#now)
+    const sealed = new SealedInference(keyset, this, () => evidence.unchallenged(), replay, this.#slots, this.#now)
     o.log.info({ kid: keyset.public.kid, notAfter: keyset.public.notAfter }, 'keyset generated')
     return [keyset, evidence, sealed]
   }

@@ -13,8 +13,10 @@ import {
   sha256Digest,
   signReceipt,
   type ReceiptPayload,
+  type TensorData,
 } from '@vouch/protocol'
 import { EnclaveError } from '../errors.js'
+import { ModelSlots } from './model-slots.js'
 import type { EnclaveKeyset } from './keys.js'
 import type { BuiltBundle } from './evidence.js'
 import type { LoadedModel } from '../inference/index.js'
@@ -66,6 +68,16 @@ export class ReplayGuard {
   }
 }
 
+/** A request opened and started: what the rest of {@link SealedInference.handle} needs, and no plaintext. */
+interface StartedRun {
+  id: string
+  loaded: LoadedModel
+  /** The digest of the request plaintext, for the receipt. */
+  requestDigest: string
+  context: Awaited<ReturnType<typeof openRequest>>['context']
+  outputs: Promise<TensorData[]>
+}
+
 /** One sealed inference, from sealed request body to sealed response body. */
 export class SealedInference {
   /** The keyset's digest, named in every receipt: computed once. */
@@ -76,6 +88,7 @@ export class SealedInference {
     private readonly models: ModelLookup,
     private readonly evidence: () => Promise<BuiltBundle>,
     private readonly replay: ReplayGuard,
+    private readonly slots: ModelSlots = new ModelSlots(),
     private readonly now: () => number = Date.now,
   ) {
     this.#keysetDigest = keysetDigest(keyset.public)
@@ -83,11 +96,45 @@ export class SealedInference {
 
   /**
    * Opens, checks, runs and seals one request sent to `model` (and `version`) under `kid`. Errors are
-   * {@link EnclaveError}s with fixed messages: nothing about keys, ciphertext or plaintext leaks.
+   * {@link EnclaveError}s with fixed messages: nothing about keys, ciphertext or plaintext leaks. The request waits
+   * sealed until one of the model's slots is free ({@link ModelSlots}); an unknown model is refused before that.
    */
   async handle(kid: string, model: string, version: string | null, body: Uint8Array): Promise<Uint8Array> {
     if (kid !== this.keyset.public.kid) throw new EnclaveError('ERR_ENCLAVE_UNKNOWN_KID')
     if (this.now() / 1000 > this.keyset.public.notAfter) throw new EnclaveError('ERR_ENCLAVE_UNKNOWN_KID')
+    // An unknown or refused model is refused before anything is queued or decrypted.
+    this.models.get(model, version)
+    const release = await this.slots.acquire(model)
+    try {
+      const run = await this.#openAndStart(kid, model, version, body)
+      const outputs = await run.outputs
+      const bundle = await this.evidence()
+      const { loaded } = run
+      const modelRef = { name: loaded.name, version: loaded.version, digest: loaded.digest }
+      const payload: ReceiptPayload = {
+        v: 1,
+        id: run.id,
+        iat: Math.floor(this.now() / 1000),
+        model: modelRef,
+        request: run.requestDigest,
+        response: outputsDigest(outputs),
+        keyset: this.#keysetDigest,
+        evidence: bundle.digest,
+        platform: bundle.bundle.platform,
+        attribution: loaded.attribution.map((a) => ({ role: a.role, id: a.id, name: a.name })),
+      }
+      const receipt = await signReceipt(payload, this.keyset.sigPrivateKey, this.keyset.public.kid)
+      return await sealResponse(run.context, encodeResponsePlaintext({ v: 1, id: run.id, model: modelRef, outputs, receipt }))
+    } finally {
+      release()
+    }
+  }
+
+  /**
+   * Opens and checks the request and hands its inputs to the model. The plaintext is referenced only from this
+   * call's frame, so it can be collected as soon as the run is packed, not when the answer is sealed.
+   */
+  async #openAndStart(kid: string, model: string, version: string | null, body: Uint8Array): Promise<StartedRun> {
     let opened: Awaited<ReturnType<typeof openRequest>>
     try {
       opened = await openRequest(this.keyset.encPrivateKey, kid, body)
@@ -108,22 +155,7 @@ export class SealedInference {
     }
     this.replay.admit(request.id, request.ts)
     const loaded = this.models.get(request.model.name, request.model.version ?? null)
-    const outputs = await loaded.run(request.inputs, request.outputs?.map((o) => o.name))
-    const bundle = await this.evidence()
-    const modelRef = { name: loaded.name, version: loaded.version, digest: loaded.digest }
-    const payload: ReceiptPayload = {
-      v: 1,
-      id: request.id,
-      iat: Math.floor(this.now() / 1000),
-      model: modelRef,
-      request: sha256Digest(plaintext),
-      response: outputsDigest(outputs),
-      keyset: this.#keysetDigest,
-      evidence: bundle.digest,
-      platform: bundle.bundle.platform,
-      attribution: loaded.attribution.map((a) => ({ role: a.role, id: a.id, name: a.name })),
-    }
-    const receipt = await signReceipt(payload, this.keyset.sigPrivateKey, this.keyset.public.kid)
-    return await sealResponse(context, encodeResponsePlaintext({ v: 1, id: request.id, model: modelRef, outputs, receipt }))
+    const outputs = loaded.run(request.inputs, request.outputs?.map((o) => o.name))
+    return { id: request.id, loaded, requestDigest: sha256Digest(plaintext), context, outputs }
   }
 }

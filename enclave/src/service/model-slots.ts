@@ -1,0 +1,52 @@
+/**
+ * How many requests to one model may be open (decrypted, decoded and packed for a run) at once. A model's
+ * session runs one request at a time, so opening more than the next one or two only multiplies plaintext in
+ * memory: a detector request is 4.9 MB, and each open one holds its plaintext and its packed run. The others wait
+ * sealed, in arrival order, and are opened when a slot frees. The enclave's memory then stays bounded under any
+ * concurrency (DESIGN.md §10), and plaintext lives no longer than its run needs.
+ */
+
+/** Requests open per model at once by default: the one running and the one prepared to run next. */
+export const DEFAULT_OPEN_PER_MODEL = 2
+
+/** Frees the slot taken by {@link ModelSlots.acquire}; calling it again does nothing. */
+export type ReleaseSlot = () => void
+
+/** Slots per model name: at most `perModel` holders each, the rest waiting first come, first served. */
+export class ModelSlots {
+  readonly #models = new Map<string, { free: number; waiting: Array<() => void> }>()
+
+  /** @param perModel - Holders per model at once (at least 1). */
+  constructor(readonly perModel = DEFAULT_OPEN_PER_MODEL) {
+    if (!Number.isSafeInteger(perModel) || perModel < 1) throw new RangeError(`perModel must be a positive integer, got ${perModel}`)
+  }
+
+  /**
+   * Resolves once a slot of `model` is free, with the function that frees it. Only names of loaded models should
+   * come here: each name keeps a small entry for the life of the service.
+   */
+  async acquire(model: string): Promise<ReleaseSlot> {
+    let slots = this.#models.get(model)
+    if (slots === undefined) {
+      slots = { free: this.perModel, waiting: [] }
+      this.#models.set(model, slots)
+    }
+    const entry = slots
+    if (entry.free > 0) entry.free--
+    else await new Promise<void>((resolve) => entry.waiting.push(resolve))
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      // The slot passes straight to the next waiter, so a newcomer cannot take it first.
+      const next = entry.waiting.shift()
+      if (next !== undefined) next()
+      else entry.free++
+    }
+  }
+
+  /** Requests waiting for a slot of `model`. */
+  waiting(model: string): number {
+    return this.#models.get(model)?.waiting.length ?? 0
+  }
+}
