@@ -12,6 +12,7 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, KID_PATTERN, SEALED_MEDIA_TYPE } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { pinoHttp } from 'pino-http'
+import { BodyBudget } from './body-budget.js'
 import { EnclaveRefusal, HostError, PROBLEM_MEDIA_TYPE, toProblem } from './errors.js'
 import type { EnclaveLink } from './link-client.js'
 import { UNKNOWN_MODEL, type HostMetrics } from './metrics.js'
@@ -30,6 +31,8 @@ export const UNCHALLENGED_CACHE_CONTROL = 'public, max-age=30'
 export interface AppConfig {
   /** Largest request body in bytes (413 beyond). Unset: 16 MiB. */
   bodyBytes?: number
+  /** Bytes of request bodies held at once; requests beyond wait with their bodies unread ({@link BodyBudget}). Unset: 24 MiB. */
+  bufferedBytes?: number
   /** Time to serve one request (504 beyond). Unset: 65 s. */
   requestTimeoutMs?: number
   /** Time the enclave's model list is reused. Unset: 5 s. */
@@ -212,6 +215,7 @@ class ModelCatalog {
 export function createApp(options: AppOptions): Express {
   const { link, log, metrics } = options
   const bodyBytes = options.config?.bodyBytes ?? 16 * 1024 * 1024
+  const bodies = new BodyBudget(Math.max(bodyBytes, options.config?.bufferedBytes ?? 24 * 1024 * 1024), (held, waiting) => metrics.bodies(held, waiting))
   const requestTimeoutMs = options.config?.requestTimeoutMs ?? 65_000
   const lifecycle = options.lifecycle ?? new HostLifecycle()
   const catalog = new ModelCatalog(link, options.config?.modelsCacheMs ?? 5_000)
@@ -372,10 +376,19 @@ export function createApp(options: AppOptions): Express {
     if (kid === undefined || !KID_PATTERN.test(kid)) throw new HostError('ERR_HOST_KEY_ID_INVALID')
     if (name.length > MAX_MODEL_NAME || (version !== undefined && version.length > MAX_MODEL_VERSION)) throw new HostError('ERR_HOST_MODEL_NOT_FOUND')
     requireLink()
-    const body = await readBody(req, bodyBytes)
-    if (body.length === 0) throw new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('empty body') })
     const signal = locals(res).signal
-    const result = await link.request({ op: 'infer', kid, model: name, version: version ?? null, body }, signal === undefined ? {} : { signal })
+    // A body of undeclared length (chunked) may be as large as the limit.
+    const declared = req.headers['content-length'] === undefined ? bodyBytes : Number(req.headers['content-length'])
+    if (!(declared <= bodyBytes)) throw new HostError(declared > bodyBytes ? 'ERR_HOST_BODY_TOO_LARGE' : 'ERR_HOST_BAD_REQUEST')
+    const release = await bodies.acquire(declared, signal)
+    let result: Record<string, unknown>
+    try {
+      const body = await readBody(req, bodyBytes)
+      if (body.length === 0) throw new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('empty body') })
+      result = await link.request({ op: 'infer', kid, model: name, version: version ?? null, body }, signal === undefined ? {} : { signal })
+    } finally {
+      release()
+    }
     const sealed = result['body']
     if (!(sealed instanceof Uint8Array) || sealed.length === 0) throw new HostError('ERR_HOST_BAD_GATEWAY', { cause: new Error('the infer answer has no body') })
     // The enclave answered 2xx for this name, so it is a real model (a bounded label).

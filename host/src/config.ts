@@ -43,10 +43,14 @@ export interface HostConfig {
   limits: {
     /** Largest request body. */
     bodyBytes: number
+    /** Bytes of request bodies held at once (read, queued or in flight); requests beyond wait, bodies unread. */
+    bufferedBytes: number
     /** Requests waiting for the enclave link before new ones are refused with 503. */
     queueDepth: number
     /** Requests in flight on the enclave link. */
     inFlight: number
+    /** Bytes of request bodies in flight on the enclave link (one request is always let through). */
+    inFlightBytes: number
     /** Largest link frame (the supervised enclave gets the same limit). */
     frameBytes: number
   }
@@ -114,8 +118,22 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'enclave.command', flag: 'enclave-command', kind: { type: 'argv' }, fallback: DEFAULT_ENCLAVE_COMMAND, doc: 'program and first arguments that start the enclave (space-separated)' },
   { key: 'enclave.args', flag: 'enclave-arg', kind: { type: 'argv' }, fallback: [], doc: 'one more argument for the enclave (repeatable; write --enclave-arg=--flag for one that starts with a dash)' },
   { key: 'limits.bodyBytes', flag: 'max-body-bytes', kind: { type: 'bytes', min: 1024, max: 1024 * MiB }, fallback: 16 * MiB, doc: 'largest request body (413 beyond); accepts KiB/MiB suffixes' },
+  {
+    key: 'limits.bufferedBytes',
+    flag: 'max-buffered-bytes',
+    kind: { type: 'bytes', min: 1024, max: 16 * 1024 * MiB },
+    fallback: 24 * MiB,
+    doc: 'bytes of request bodies the host holds at once (read, queued or in flight); requests beyond wait with their bodies unread; at least limits.bodyBytes',
+  },
   { key: 'limits.queueDepth', flag: 'max-queue', kind: { type: 'integer', min: 1, max: 100_000 }, fallback: 256, doc: 'requests waiting for the enclave before 503' },
   { key: 'limits.inFlight', flag: 'max-in-flight', kind: { type: 'integer', min: 1, max: 64 }, fallback: 32, doc: 'requests in flight on the enclave link' },
+  {
+    key: 'limits.inFlightBytes',
+    flag: 'max-in-flight-bytes',
+    kind: { type: 'bytes', min: 64 * 1024, max: 1024 * MiB },
+    fallback: 16 * MiB,
+    doc: "bytes of request bodies in flight on the enclave link (the rest wait in the host's queue, where they already are); one request always goes",
+  },
   { key: 'limits.frameBytes', flag: 'max-frame-bytes', kind: { type: 'bytes', min: 64 * 1024, max: 1024 * MiB }, fallback: 32 * MiB, doc: 'largest enclave link frame' },
   { key: 'timeouts.requestMs', flag: 'request-timeout-ms', kind: { type: 'integer', min: 100, max: 3_600_000 }, fallback: 65_000, doc: 'time to serve a request before 504' },
   { key: 'timeouts.pingMs', flag: 'ping-timeout-ms', kind: { type: 'integer', min: 10, max: 600_000 }, fallback: 5_000, doc: 'time the enclave has to answer a ping' },
@@ -273,6 +291,9 @@ export function loadConfig(argv: readonly string[], options: LoadConfigOptions =
   const supervise = (value('enclave.supervise') as boolean | null) ?? socket === null
   if (!supervise && socket === null) problems.push(`${named('enclave.supervise')}: without supervision the host needs enclave.socket (--enclave-socket)`)
   if (supervise && socket !== null && socket.startsWith('tcp://')) problems.push(`${named('enclave.socket')}: a supervised enclave serves a Unix socket path, not ${socket}`)
+  if ((value('limits.bodyBytes') as number) > (value('limits.bufferedBytes') as number)) {
+    problems.push(`${named('limits.bufferedBytes')}: must be at least limits.bodyBytes (${value('limits.bodyBytes') as number})`)
+  }
   if ((value('limits.bodyBytes') as number) + 1024 > (value('limits.frameBytes') as number)) {
     problems.push(`${named('limits.bodyBytes')}: must be at least 1024 bytes below limits.frameBytes (${value('limits.frameBytes') as number})`)
   }
@@ -297,8 +318,10 @@ export function loadConfig(argv: readonly string[], options: LoadConfigOptions =
       },
       limits: {
         bodyBytes: value('limits.bodyBytes') as number,
+        bufferedBytes: value('limits.bufferedBytes') as number,
         queueDepth: value('limits.queueDepth') as number,
         inFlight: value('limits.inFlight') as number,
+        inFlightBytes: value('limits.inFlightBytes') as number,
         frameBytes: value('limits.frameBytes') as number,
       },
       timeouts: {

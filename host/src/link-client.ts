@@ -4,8 +4,11 @@
  *
  * - Every request gets an id and a timeout; an answer that comes after its timeout is dropped, but the request
  *   still counts as in flight until the enclave answers it, so the bound on in-flight work stays true.
- * - At most `maxInFlight` requests are written and unanswered; the rest wait in a queue bounded in count and
- *   bytes, and a request that does not fit is refused at once (`ERR_HOST_QUEUE_FULL`, 503) rather than held.
+ * - At most `maxInFlight` requests, and `maxInFlightBytes` of their bodies, are written and unanswered; the rest
+ *   wait in a queue bounded in count and bytes, and a request that does not fit is refused at once
+ *   (`ERR_HOST_QUEUE_FULL`, 503) rather than held. The bytes bound keeps the enclave's memory (the scarce one, in
+ *   a confidential VM) from holding a dozen 5 MB requests that its model would only run one after another; a
+ *   queued body costs the host nothing more, since it holds the body anyway.
  * - Writing stops while `socket.write` says the kernel buffer is full, and resumes on `drain` (backpressure).
  * - The link is `up` only while it is connected and the enclave has answered a ping; a heartbeat keeps
  *   checking. While it is down every request is refused at once (`ERR_HOST_ENCLAVE_UNAVAILABLE`, 503) and the
@@ -14,7 +17,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { connect, type Socket } from 'node:net'
-import { DEFAULT_MAX_FRAME_SIZE, decodeLinkResponse, encodeFrame, FrameDecoder, type LinkOp, type LinkRequest } from '@vouch/protocol'
+import { DEFAULT_MAX_FRAME_SIZE, decodeLinkResponse, encodeFrame, encodeFramePieces, FrameDecoder, writePieces, type LinkOp, type LinkRequest } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { HostError, toEnclaveRefusal, type EnclaveRefusal } from './errors.js'
 import type { LinkMetrics } from './metrics.js'
@@ -66,6 +69,8 @@ export interface LinkClientOptions {
   maxFrameSize?: number
   /** Requests written and unanswered at once. Unset: 32 (the enclave pauses a connection at 64). */
   maxInFlight?: number
+  /** Bytes of request bodies written and unanswered at once; one request is let through whatever its size. Unset: 16 MiB. */
+  maxInFlightBytes?: number
   /** Requests waiting to be written. Unset: 256. */
   maxQueue?: number
   /** Bytes of request bodies waiting to be written. Unset: 128 MiB. */
@@ -109,6 +114,7 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
   readonly #address: LinkAddress
   readonly #maxFrameSize: number
   readonly #maxInFlight: number
+  readonly #maxInFlightBytes: number
   readonly #maxQueue: number
   readonly #maxQueueBytes: number
   readonly #timeouts: Record<LinkOp, number>
@@ -123,6 +129,7 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
   readonly #queue: Pending[] = []
   #queuedBytes = 0
   readonly #inFlight = new Map<number, Pending>()
+  #inFlightBytes = 0
   #reconnectTimer: NodeJS.Timeout | undefined
   #heartbeatTimer: NodeJS.Timeout | undefined
   #heartbeatPending = false
@@ -136,6 +143,7 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     this.#address = parseLinkAddress(options.address)
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
     this.#maxInFlight = options.maxInFlight ?? 32
+    this.#maxInFlightBytes = options.maxInFlightBytes ?? 16 * 1024 * 1024
     this.#maxQueue = options.maxQueue ?? 256
     this.#maxQueueBytes = options.maxQueueBytes ?? 128 * 1024 * 1024
     this.#timeouts = { ...DEFAULT_TIMEOUTS_MS, ...options.timeoutsMs }
@@ -277,20 +285,23 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     while (socket !== null && this.#connected && this.#writable && this.#queue.length > 0) {
       const next = this.#queue[0]!
       if (!next.control && this.#inFlight.size >= this.#maxInFlight) break
+      if (!next.control && this.#inFlightBytes > 0 && this.#inFlightBytes + next.bytes > this.#maxInFlightBytes) break
       this.#queue.shift()
       this.#queuedBytes -= next.bytes
       const call = next.call!
       next.call = null
-      let frame: Uint8Array
+      let pieces: Uint8Array[]
       try {
-        frame = encodeFrame({ id: next.id, ...call }, this.#maxFrameSize)
+        // An infer frame is written around its body, not with a copy of it.
+        pieces = call.op === 'infer' ? encodeFramePieces({ id: next.id, ...call }, call.body, this.#maxFrameSize) : [encodeFrame({ id: next.id, ...call }, this.#maxFrameSize)]
       } catch (error) {
         const code = (error as { code?: string }).code === 'ERR_LINK_FRAME_TOO_LARGE' ? 'ERR_HOST_BODY_TOO_LARGE' : 'ERR_HOST_INTERNAL'
         this.#settle(next, new HostError(code, { cause: error }))
         continue
       }
       this.#inFlight.set(next.id, next)
-      this.#writable = socket.write(frame)
+      this.#inFlightBytes += next.bytes
+      this.#writable = writePieces(socket, pieces)
     }
     this.#reportQueue()
   }
@@ -366,6 +377,7 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     }
     for (const pending of this.#inFlight.values()) this.#settle(pending, error)
     this.#inFlight.clear()
+    this.#inFlightBytes = 0
     this.#reportQueue()
   }
 
@@ -378,6 +390,7 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     const pending = this.#inFlight.get(response.id)
     if (pending === undefined) throw new Error(`answer for request ${response.id}, which was never sent`)
     this.#inFlight.delete(response.id)
+    this.#inFlightBytes -= pending.bytes
     if (pending.settled) this.#log.debug({ op: pending.op, id: pending.id }, 'enclave link: late answer dropped')
     else this.#settle(pending, response.ok ? response.result : toEnclaveRefusal(response.error))
     this.#pump()

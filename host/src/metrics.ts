@@ -27,6 +27,8 @@ export interface HostMetrics extends LinkMetrics {
   readonly enclaveRestarts: Counter
   /** Counts one restart of the enclave process. */
   enclaveRestarted(): void
+  /** Bytes of request bodies the host holds, and requests waiting with their bodies unread. */
+  bodies(heldBytes: number, waiting: number): void
 }
 
 /** Options of {@link createMetrics}. */
@@ -64,6 +66,8 @@ export function createMetrics(options: MetricsOptions = {}): HostMetrics {
   const linkUp = new Gauge({ name: 'vouch_enclave_up', help: '1 while the enclave link is connected and answering pings, else 0', registers })
   const queueDepth = new Gauge({ name: 'vouch_link_queue_depth', help: 'Requests waiting to be written to the enclave link', registers })
   const inFlight = new Gauge({ name: 'vouch_link_in_flight', help: 'Requests written to the enclave link and not yet answered', registers })
+  const bodyBytes = new Gauge({ name: 'vouch_request_body_bytes', help: 'Bytes of request bodies the host holds: being read, queued for the enclave or in flight', registers })
+  const bodyWaiting = new Gauge({ name: 'vouch_request_body_waiting', help: 'Requests waiting with their bodies unread until limits.bufferedBytes has room', registers })
   const linkRequests = new Counter({
     name: 'vouch_link_requests_total',
     help: 'Enclave link requests, by op and outcome (ok or the error code)',
@@ -85,6 +89,10 @@ export function createMetrics(options: MetricsOptions = {}): HostMetrics {
     attestations,
     enclaveRestarts,
     enclaveRestarted: () => enclaveRestarts.inc(),
+    bodies: (held, waiting) => {
+      bodyBytes.set(held)
+      bodyWaiting.set(waiting)
+    },
     queue: (depth, n) => {
       queueDepth.set(depth)
       inFlight.set(n)

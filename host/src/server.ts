@@ -84,6 +84,7 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     metrics,
     maxFrameSize: config.limits.frameBytes,
     maxInFlight: config.limits.inFlight,
+    maxInFlightBytes: config.limits.inFlightBytes,
     maxQueue: config.limits.queueDepth,
     timeoutsMs: { ping: config.timeouts.pingMs, models: config.timeouts.pingMs, attest: config.timeouts.requestMs, infer: config.timeouts.requestMs },
     heartbeatMs: config.timeouts.heartbeatMs,
@@ -111,7 +112,7 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     log,
     metrics,
     lifecycle,
-    config: { bodyBytes: config.limits.bodyBytes, requestTimeoutMs: config.timeouts.requestMs, modelsCacheMs: config.timeouts.modelsCacheMs },
+    config: { bodyBytes: config.limits.bodyBytes, bufferedBytes: config.limits.bufferedBytes, requestTimeoutMs: config.timeouts.requestMs, modelsCacheMs: config.timeouts.modelsCacheMs },
   })
   const server = createHttpsServer(tls, app)
   // Slow clients may not hold a request open longer than a request may take (Node answers 408 and closes).

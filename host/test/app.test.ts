@@ -14,7 +14,7 @@ import { createApp, HostLifecycle, type AppConfig } from '../src/app.js'
 import { HOST_ERRORS, HostError, PROBLEM_MEDIA_TYPE } from '../src/errors.js'
 import type { LinkCall } from '../src/link-client.js'
 import { createMetrics } from '../src/metrics.js'
-import { binaryBody, FakeLink, sink } from './helpers/testkit.js'
+import { binaryBody, eventually, FakeLink, sink } from './helpers/testkit.js'
 
 const MODELS = [
   { name: 'ppocr-cls', versions: ['2.0'], platform: 'onnxruntime', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, -1, -1] }], outputs: [], digest: `sha256:${'a'.repeat(64)}`, publisher: 'p', license: 'Apache-2.0' },
@@ -217,6 +217,42 @@ describe('sealed inference', () => {
     assertProblem(await request(app).get('/v1/attestation'), 503, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
     assertProblem(await request(app).get('/v2/models'), 503, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
     assert.equal(link.calls.length, 0)
+  })
+  test('bodies beyond limits.bufferedBytes wait unread until earlier requests are answered; one that waits too long is 504', async () => {
+    const answers: Array<() => void> = []
+    const link = new FakeLink((call) => (call.op === 'infer' ? new Promise((resolve) => answers.push(() => resolve({ body: call.body }))) : { models: MODELS, refused: [] }))
+    const { app, metrics } = setup(link, { bodyBytes: 4096, bufferedBytes: 6000, requestTimeoutMs: 1_500 })
+    const server = createServer(app).listen(0)
+    await once(server, 'listening')
+    try {
+      const agent = request(server)
+      const post = () => agent.post('/v2/models/ppocr-cls/infer').set('Content-Type', SEALED_MEDIA_TYPE).set('Vouch-Key-Id', 'kid-1').send(body).then((r) => r)
+      const first = post()
+      const second = post()
+      await eventually(() => link.of('infer').length === 1, 3_000, 'the link call')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      // 4096 + 4096 > 6000: the second body has not been read, so it never reached the link.
+      assert.equal(link.of('infer').length, 1)
+      assert.match(await metrics.registry.metrics(), /vouch_request_body_waiting 1/)
+      answers.shift()!()
+      assert.equal((await first).status, 200)
+      await eventually(() => link.of('infer').length === 2, 3_000, 'the link call')
+      answers.shift()!()
+      assert.equal((await second).status, 200)
+      // Held past its time while waiting: 504, and the link never sees it.
+      const third = post()
+      const fourth = post()
+      await eventually(() => link.of('infer').length === 3, 3_000, 'the link call')
+      const late = await fourth
+      assertProblem(late, 504, 'ERR_HOST_TIMEOUT')
+      assert.equal(link.of('infer').length, 3)
+      answers.shift()!()
+      await third
+      // Given back once the link answers, even after the client got its 504.
+      await eventually(async () => /vouch_request_body_bytes 0/.test(await metrics.registry.metrics()), 3_000, 'the bytes given back')
+    } finally {
+      server.close()
+    }
   })
   test('a request the enclave does not answer in time is 504, and the link call is aborted', async () => {
     let signal: AbortSignal | undefined

@@ -126,6 +126,8 @@ describe('configuration', () => {
     assert.match(problems(['--prot', '1']), /Unknown option '--prot'/)
     assert.match(problems(['--tls-cert', 'a.crt']), /--tls-cert \(tls\.cert\): tls\.cert and tls\.key go together/)
     assert.match(problems(['--max-body-bytes', '32MiB']), /--max-body-bytes \(limits\.bodyBytes\): must be at least 1024 bytes below limits\.frameBytes/)
+    assert.match(problems(['--max-body-bytes', '30MiB']), /limits\.bufferedBytes \(default\): must be at least limits\.bodyBytes \(31457280\)/)
+    assert.equal(load(['--max-body-bytes', '30MiB', '--max-buffered-bytes', '30MiB']).limits.bufferedBytes, 30 * 1024 * 1024)
   })
 
   test('--help', () => {

@@ -140,13 +140,40 @@ describe('the enclave link client', () => {
     assert.deepEqual(results, ['resolved', 'resolved', 'resolved', 'resolved', 'resolved'])
   })
 
+  test('bodies in flight are bounded in bytes: the rest wait in the queue; one request always goes, whatever its size', async () => {
+    const { enclave, client } = await setup({ maxInFlight: 32, maxInFlightBytes: 250 * 1024 })
+    const held: Received[] = []
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'infer') return false
+      held.push(r)
+      return true
+    }
+    const call = (bytes: number) => client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body: new Uint8Array(bytes) })
+    const pending = Array.from({ length: 4 }, () => codeOf(call(100 * 1024)))
+    await eventually(() => held.length === 2, 2_000, 'two requests in flight')
+    await new Promise((r) => setTimeout(r, 50))
+    assert.deepEqual([held.length, client.inFlight, client.queueDepth], [2, 2, 2])
+    held.shift()!.answer({ body: Uint8Array.of(1) })
+    await eventually(() => held.length === 2, 2_000, 'the next request written once bytes are free')
+    assert.deepEqual([client.inFlight, client.queueDepth], [2, 1])
+    for (const h of held.splice(0)) h.answer({ body: Uint8Array.of(1) })
+    await eventually(() => held.length === 1, 2_000, 'the last request written')
+    held.shift()!.answer({ body: Uint8Array.of(1) })
+    assert.deepEqual(await Promise.all(pending), ['resolved', 'resolved', 'resolved', 'resolved'])
+    // Larger than the bound on its own: written once nothing else is in flight.
+    const big = codeOf(call(400 * 1024))
+    await eventually(() => held.length === 1, 2_000, 'the large request written')
+    held.shift()!.answer({ body: Uint8Array.of(1) })
+    assert.equal(await big, 'resolved')
+  })
+
   test('a body over the queue byte bound, or over the frame size, is refused', async () => {
     const { client } = await setup({ maxFrameSize: 64 * 1024 })
     assert.equal(await codeOf(client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body: new Uint8Array(64 * 1024) })), 'ERR_HOST_BODY_TOO_LARGE')
   })
 
   test('backpressure: nothing more is written while the socket buffer is full; writing resumes on drain', async () => {
-    const { enclave, client } = await setup({ maxInFlight: 64 })
+    const { enclave, client } = await setup({ maxInFlight: 64, maxInFlightBytes: 64 * 1024 * 1024 })
     // The enclave stops reading: the kernel buffers fill and socket.write says so.
     for (const s of enclave.sockets) s.pause()
     const body = new Uint8Array(1024 * 1024)
