@@ -20,6 +20,7 @@ import ort from 'onnxruntime-node'
 import { createHttpsServer, loadDevCertificate } from '@vouch/host'
 import { decodeRequestPlaintext, encodeCbor, type OipDatatype, type TensorData } from '@vouch/protocol'
 import { BINARY_MEDIA_TYPE, type PlainServerConfig } from './servers.js'
+import { sessionOptions } from '../../enclave/src/inference/session-options.js'
 
 const BODY_LIMIT = '256mb'
 
@@ -56,7 +57,8 @@ function outputBytes(tensor: ort.Tensor): Uint8Array {
 }
 
 const config = JSON.parse(process.argv[2] ?? '') as PlainServerConfig
-const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 4, extra: { session: { force_spinning_stop: '1' } } }
+// The enclave's own session options: the comparison is of everything around the model, not of the model's settings.
+const options = sessionOptions()
 const sessions = new Map<string, ort.InferenceSession>()
 for (const [name, file] of Object.entries(config.models)) sessions.set(name, await ort.InferenceSession.create(readFileSync(file), options))
 

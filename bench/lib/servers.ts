@@ -9,6 +9,7 @@ import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { ENCLAVE_ALLOCATOR_ENV } from '@vouch/host'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -202,7 +203,8 @@ export async function startVouchHost(cacheDir: string, options: { nodeArgs?: str
 /** Starts bench/lib/plain-server.ts in `mode` (see there) with the host's certificate from `tlsDir`. */
 export async function startPlainServer(config: PlainServerConfig, timeoutMs = 120_000): Promise<ServerProcess> {
   const args = ['--import', 'tsx', 'bench/lib/plain-server.ts', JSON.stringify(config)]
-  const { child, match } = await start(`plain ${config.mode} server`, args, process.env, /serving (https:\/\/\S+)/, timeoutMs)
+  // The enclave's allocator settings too: the comparison is of what confidentiality adds, not of malloc tuning.
+  const { child, match } = await start(`plain ${config.mode} server`, args, { ...ENCLAVE_ALLOCATOR_ENV, ...process.env }, /serving (https:\/\/\S+)/, timeoutMs)
   const pid = child.pid!
   return {
     name: `plain ${config.mode} server`,

@@ -23,7 +23,7 @@ export { EnclaveLinkClient, parseLinkAddress, type EnclaveLink, type LinkAddress
 export { createLogger, REDACT_PATHS } from './logger.js'
 export { createMetrics, UNKNOWN_MODEL, type HostMetrics, type LinkMetrics, type MetricsOptions } from './metrics.js'
 export { openApiDocument } from './openapi.js'
-export { enclaveArgs, startHost, type RunningHost, type StartHostOptions } from './server.js'
+export { ENCLAVE_ALLOCATOR_ENV, enclaveArgs, startHost, type RunningHost, type StartHostOptions } from './server.js'
 export { ENCLAVE_USAGE_EXIT_CODE, EnclaveSupervisor, type SupervisorOptions } from './supervisor.js'
 export {
   DEV_CERT_LIFETIME_DAYS,

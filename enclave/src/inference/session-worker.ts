@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import ort from 'onnxruntime-node'
 import type { InferenceSession, Tensor } from 'onnxruntime-node'
+import { sessionOptions } from './session-options.js'
 import type {
   RawValueMetadata,
   SessionWorkerData,
@@ -19,20 +20,7 @@ const port = parentPort
 if (port === null) throw new Error('session-worker.ts runs only as a worker thread')
 
 const { model, intraOpNumThreads } = workerData as SessionWorkerData
-const options: InferenceSession.SessionOptions = {
-  executionProviders: ['cpu'],
-  graphOptimizationLevel: 'all',
-  // Errors come back to the caller through the rejected run; onnxruntime's own log lines would only repeat
-  // them on stderr.
-  logSeverityLevel: 4,
-  // The intra-op threads stop spinning once a run ends: with two models on a small machine, idle spinning burnt
-  // about 40 ms of CPU per classifier run (bench/e2e), time the other model, the link and the host needed.
-  extra: { session: { force_spinning_stop: '1' } },
-  // No memory pattern: the planned block it keeps per input shape cost the detector about 57 MB of resident memory
-  // in steady state (bare 224 MB against 167 MB with both models) for 2-3 % of run time (bench/e2e, DESIGN.md §10).
-  enableMemPattern: false,
-  ...(intraOpNumThreads === undefined ? {} : { intraOpNumThreads }),
-}
+const options = sessionOptions(intraOpNumThreads)
 
 let session: InferenceSession
 try {
