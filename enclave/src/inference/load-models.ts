@@ -48,7 +48,7 @@ export interface LoadedModel {
 
 /** Options of {@link loadModels}. */
 export interface LoadModelsOptions {
-  /** Threads each session may use for one operator. Unset: onnxruntime's default, one per physical core. */
+  /** Threads each session may use for one operator, for models whose manifest sets no `threads`. Unset: onnxruntime's default, one per physical core. */
   intraOpNumThreads?: number
   /**
    * A file path from which `{ package, path }` sources are looked up with Node.js module resolution (the
@@ -202,10 +202,9 @@ async function startModel(verified: VerifiedModel, options: LoadModelsOptions): 
   }
   let worker: ModelWorker
   try {
-    worker = await ModelWorker.start(
-      verified.bytes,
-      options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: options.intraOpNumThreads },
-    )
+    // The model's own setting first: its manifest knows its size; the enclave's applies to the rest.
+    const threads = manifest.threads ?? options.intraOpNumThreads
+    worker = await ModelWorker.start(verified.bytes, threads === undefined ? {} : { intraOpNumThreads: threads })
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause)
     // onnxruntime-node refuses element types it has no JavaScript tensor for (bfloat16, float8) at load.

@@ -31,6 +31,8 @@ export interface ModelManifest {
   /** The `id` of the contributor with role `publisher`. */
   publisher: string
   license: string
+  /** Intra-op threads of this model's session; unset: the enclave's setting. */
+  threads?: number
   contributors: Contributor[]
 }
 

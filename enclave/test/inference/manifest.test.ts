@@ -47,6 +47,10 @@ describe('parseManifest', () => {
     assert.deepEqual(onDisk, JSON.parse(JSON.stringify(manifestSchema)))
   })
 
+  test('threads is optional: a positive integer when set', () => {
+    assert.equal(parseManifest(VALID, 'demo.yaml').threads, undefined)
+    assert.equal(parseManifest(`${VALID}threads: 1\n`, 'demo.yaml').threads, 1)
+  })
   test('a valid manifest parses; JSON works too; $schema is dropped', () => {
     const m = parseManifest(VALID, 'demo.yaml')
     assert.equal(m.name, 'demo')
@@ -87,6 +91,8 @@ describe('parseManifest', () => {
       line: 7,
       message: /no contributor with role "publisher"/,
     },
+    { name: 'threads zero', text: `${VALID}threads: 0\n`, field: 'threads', line: 11, message: />= 1/ },
+    { name: 'threads not an integer', text: `${VALID}threads: two\n`, field: 'threads', line: 11, message: /integer/ },
     { name: 'duplicate key', text: `${VALID}name: again\n`, field: '', message: /duplicate key/ },
     { name: 'not YAML', text: 'name: [unclosed\n', field: '', message: /invalid YAML/ },
     { name: 'empty', text: '', field: '', message: /empty/ },
