@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import { createClient, DEFAULT_TIMEOUT_MS, isClientError, loadPolicy, type VouchClient } from '@vouch/client'
+import { parseManifest } from '@vouch/enclave'
 import { assertTensorData, decodeCbor, encodeRequestPlaintext, type TensorData } from '@vouch/protocol'
 import { createHttpsTransport, type Transport } from '../client/src/http.js'
 import { CLS_FILE, DET_FILE, MODELS_DIR, readSample } from '../enclave/test/inference/helpers/models.js'
@@ -159,8 +160,9 @@ export async function benchE2e(log: (line: string) => void): Promise<string> {
     const host: HostProcess = await startVouchHost(cacheDir)
     const tlsDir = join(cacheDir, 'tls')
     servers.push(host)
-    const plainModels = { 'ppocr-cls': CLS_FILE, 'ppocr-det': DET_FILE }
-    const plain = await Promise.allSettled([startPlainServer({ mode: 'binary', models: plainModels, tlsDir }), startPlainServer({ mode: 'json', models: plainModels, tlsDir })])
+    const models = { 'ppocr-cls': CLS_FILE, 'ppocr-det': DET_FILE }
+    const threads = Object.fromEntries(Object.keys(models).map((name) => [name, parseManifest(readFileSync(join(MODELS_DIR, `${name}.yaml`), 'utf8'), name).threads]))
+    const plain = await Promise.allSettled([startPlainServer({ mode: 'binary', models, threads, tlsDir }), startPlainServer({ mode: 'json', models, threads, tlsDir })])
     for (const p of plain) if (p.status === 'fulfilled') servers.push(p.value)
     for (const p of plain) if (p.status === 'rejected') throw p.reason
     const [binaryServer, jsonServer] = servers.slice(1) as [ServerProcess, ServerProcess]

@@ -121,7 +121,11 @@ export async function benchInference(log: (line: string) => void): Promise<strin
   // Runs.
   const models = await loadModels(MODELS_DIR)
   const [cls, det] = [models[0]!, models[1]!] as [LoadedModel, LoadedModel]
-  const sessions = [await ort.InferenceSession.create(clsBytes), await ort.InferenceSession.create(detBytes)] as const
+  // The enclave's session options and each manifest's threads: what is compared is everything around session.run.
+  const sessions = [
+    await ort.InferenceSession.create(clsBytes, sessionOptions(cls.manifest.threads)),
+    await ort.InferenceSession.create(detBytes, sessionOptions(det.manifest.threads)),
+  ] as const
   const clsIn = readSample('ppocr-cls')
   const detIn = readSample('ppocr-det')
   const clsFeeds = feedsOf(clsIn)

@@ -57,10 +57,11 @@ function outputBytes(tensor: ort.Tensor): Uint8Array {
 }
 
 const config = JSON.parse(process.argv[2] ?? '') as PlainServerConfig
-// The enclave's own session options: the comparison is of everything around the model, not of the model's settings.
-const options = sessionOptions()
 const sessions = new Map<string, ort.InferenceSession>()
-for (const [name, file] of Object.entries(config.models)) sessions.set(name, await ort.InferenceSession.create(readFileSync(file), options))
+for (const [name, file] of Object.entries(config.models)) {
+  // The enclave's own session options: the comparison is of everything around the model, not of the model's settings.
+  sessions.set(name, await ort.InferenceSession.create(readFileSync(file), sessionOptions(config.threads[name])))
+}
 
 function sessionFor(req: Request): ort.InferenceSession {
   const session = sessions.get(String(req.params['name']))

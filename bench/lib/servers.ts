@@ -18,6 +18,8 @@ export interface PlainServerConfig {
   mode: 'binary' | 'json'
   /** Model name → ONNX file. */
   models: Record<string, string>
+  /** Model name → intra-op threads, as its manifest sets them (the enclave's sessions take them too). */
+  threads: Record<string, number | undefined>
   /** The host's development certificate folder (`$VOUCH_CACHE_DIR/tls`). */
   tlsDir: string
 }
