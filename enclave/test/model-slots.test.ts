@@ -44,6 +44,22 @@ describe('ModelSlots', () => {
     assert.equal(third, true)
   })
 
+  test('a waiter whose signal aborts leaves the line; the others keep their order', async () => {
+    const slots = new ModelSlots(1)
+    const first = await slots.acquire('a')
+    const controller = new AbortController()
+    const gaveUp = slots.acquire('a', controller.signal)
+    const next = slots.acquire('a')
+    controller.abort(new Error('the link timed out'))
+    await assert.rejects(gaveUp, /the link timed out/)
+    assert.equal(slots.waiting('a'), 1)
+    first()
+    ;(await next)()
+    await assert.rejects(slots.acquire('a', AbortSignal.abort(new Error('already'))), /already/)
+    // Nothing leaked: the one slot is free.
+    ;(await slots.acquire('a'))()
+  })
+
   test('the default is 2, and perModel must be a positive integer', () => {
     assert.equal(DEFAULT_OPEN_PER_MODEL, 2)
     assert.equal(new ModelSlots().perModel, 2)
@@ -56,6 +72,7 @@ describe('SealedInference with a slow model', () => {
   const input: TensorData = { name: 'x', datatype: 'FP32', shape: [1], data: new Uint8Array(4) }
   let running = 0
   let mostAtOnce = 0
+  let runs = 0
   const model: LoadedModel = {
     name: 'slow',
     version: '1',
@@ -63,6 +80,7 @@ describe('SealedInference with a slow model', () => {
     attribution: [],
     run: async (inputs: readonly TensorData[]) => {
       running++
+      runs++
       mostAtOnce = Math.max(mostAtOnce, running)
       await new Promise((resolve) => setTimeout(resolve, 20))
       running--
@@ -90,6 +108,19 @@ describe('SealedInference with a slow model', () => {
     assert.equal(outputs.length, 12)
     for (const o of outputs) assert.deepEqual(o, input.data)
     assert.equal(mostAtOnce, 2)
+  })
+
+  test('a request given up on while it waits is dropped unopened, and never runs', async () => {
+    const before = runs
+    const holders = [request(), request()]
+    const plaintext = encodeRequestPlaintext({ v: 1, id: randomUUID(), ts: Date.now(), model: { name: 'slow' }, inputs: [input] })
+    const { body } = await sealRequest(keyset.public.enc, keyset.public.kid, plaintext)
+    const controller = new AbortController()
+    const waiting = sealed.handle(keyset.public.kid, 'slow', null, body, controller.signal)
+    controller.abort(Object.assign(new Error('timeout'), { code: 'ERR_ENCLAVE_TIMEOUT' }))
+    await assert.rejects(waiting, (e) => (e as { code?: string }).code === 'ERR_ENCLAVE_TIMEOUT')
+    await Promise.all(holders)
+    assert.equal(runs - before, 2)
   })
 
   test('a route to an unknown model is refused before its body is even opened', async () => {

@@ -16,7 +16,8 @@ export interface LinkHandler {
   ping(): Promise<Record<string, unknown>>
   attest(nonce: Uint8Array | null): Promise<Record<string, unknown>>
   models(): Promise<Record<string, unknown>>
-  infer(kid: string, model: string, version: string | null, body: Uint8Array): Promise<Record<string, unknown>>
+  /** `signal` aborts when the link stops waiting for the answer (its timeout). */
+  infer(kid: string, model: string, version: string | null, body: Uint8Array, signal?: AbortSignal): Promise<Record<string, unknown>>
 }
 
 /** Link limits. Every field says what happens when it is unset. */
@@ -31,14 +32,23 @@ export interface LinkServerOptions {
 
 const DEFAULT_TIMEOUT_MS: Record<LinkRequest['op'], number> = { ping: 5_000, models: 5_000, attest: 30_000, infer: 60_000 }
 
-/** Runs `task`, or rejects with ERR_ENCLAVE_TIMEOUT after `ms`. The task is not cancelled; its late answer is dropped. */
-function withTimeout<T>(task: Promise<T>, ms: number): Promise<T> {
+/**
+ * Runs `task`, or rejects with ERR_ENCLAVE_TIMEOUT after `ms`, when the signal given to `task` also aborts: work
+ * that has not started yet (a request waiting for its model) is dropped; work under way finishes and its late
+ * answer is dropped.
+ */
+function withTimeout<T>(task: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
+  const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'ERR_ENCLAVE_TIMEOUT' })), ms)
+    timer = setTimeout(() => {
+      const error = Object.assign(new Error('timeout'), { code: 'ERR_ENCLAVE_TIMEOUT' })
+      controller.abort(error)
+      reject(error)
+    }, ms)
     timer.unref()
   })
-  return Promise.race([task, timeout]).finally(() => clearTimeout(timer))
+  return Promise.race([task(controller.signal), timeout]).finally(() => clearTimeout(timer))
 }
 
 /** A listening link server. */
@@ -78,7 +88,7 @@ export async function startLinkServer(path: string, handler: LinkHandler, log: L
     }
     const fail = (id: number | null, error: LinkError): void => send({ id, ok: false, error })
 
-    const dispatch = async (request: LinkRequest): Promise<Record<string, unknown>> => {
+    const dispatch = async (request: LinkRequest, signal: AbortSignal): Promise<Record<string, unknown>> => {
       switch (request.op) {
         case 'ping':
           return handler.ping()
@@ -87,7 +97,7 @@ export async function startLinkServer(path: string, handler: LinkHandler, log: L
         case 'models':
           return handler.models()
         case 'infer':
-          return handler.infer(request.kid, request.model, request.version, request.body)
+          return handler.infer(request.kid, request.model, request.version, request.body, signal)
       }
     }
 
@@ -111,7 +121,7 @@ export async function startLinkServer(path: string, handler: LinkHandler, log: L
       const started = performance.now()
       // The callbacks keep the op and id only, not the request: its body is a whole frame.
       const { op, id } = request
-      withTimeout(dispatch(request), timeouts[op])
+      withTimeout((signal) => dispatch(request, signal), timeouts[op])
         .then(
           (result) => {
             log.debug({ op, id, ms: Math.round(performance.now() - started) }, 'link request served')

@@ -149,9 +149,9 @@ export class EnclaveService implements LinkHandler, ModelLookup {
     }
   }
 
-  async infer(kid: string, model: string, version: string | null, body: Uint8Array): Promise<Record<string, unknown>> {
+  async infer(kid: string, model: string, version: string | null, body: Uint8Array, signal?: AbortSignal): Promise<Record<string, unknown>> {
     const { sealed } = this.#current()
-    return { body: await sealed.handle(kid, model, version, body) }
+    return { body: await sealed.handle(kid, model, version, body, signal) }
   }
 
   /** Ends the model workers. */

@@ -22,18 +22,33 @@ export class ModelSlots {
   }
 
   /**
-   * Resolves once a slot of `model` is free, with the function that frees it. Only names of loaded models should
+   * Resolves once a slot of `model` is free, with the function that frees it; rejects with `signal.reason` if
+   * `signal` aborts first (a request the link has given up on is never opened). Only names of loaded models should
    * come here: each name keeps a small entry for the life of the service.
    */
-  async acquire(model: string): Promise<ReleaseSlot> {
+  async acquire(model: string, signal?: AbortSignal): Promise<ReleaseSlot> {
     let slots = this.#models.get(model)
     if (slots === undefined) {
       slots = { free: this.perModel, waiting: [] }
       this.#models.set(model, slots)
     }
     const entry = slots
+    if (signal?.aborted) throw signal.reason
     if (entry.free > 0) entry.free--
-    else await new Promise<void>((resolve) => entry.waiting.push(resolve))
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          entry.waiting.splice(entry.waiting.indexOf(granted), 1)
+          reject(signal!.reason as Error)
+        }
+        const granted = (): void => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve()
+        }
+        entry.waiting.push(granted)
+        signal?.addEventListener('abort', onAbort, { once: true })
+      })
+    }
     let released = false
     return () => {
       if (released) return

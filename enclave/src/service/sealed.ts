@@ -97,14 +97,15 @@ export class SealedInference {
   /**
    * Opens, checks, runs and seals one request sent to `model` (and `version`) under `kid`. Errors are
    * {@link EnclaveError}s with fixed messages: nothing about keys, ciphertext or plaintext leaks. The request waits
-   * sealed until one of the model's slots is free ({@link ModelSlots}); an unknown model is refused before that.
+   * sealed until one of the model's slots is free ({@link ModelSlots}); an unknown model is refused before that,
+   * and one whose `signal` aborts while it waits is dropped unopened.
    */
-  async handle(kid: string, model: string, version: string | null, body: Uint8Array): Promise<Uint8Array> {
+  async handle(kid: string, model: string, version: string | null, body: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
     if (kid !== this.keyset.public.kid) throw new EnclaveError('ERR_ENCLAVE_UNKNOWN_KID')
     if (this.now() / 1000 > this.keyset.public.notAfter) throw new EnclaveError('ERR_ENCLAVE_UNKNOWN_KID')
     // An unknown or refused model is refused before anything is queued or decrypted.
     this.models.get(model, version)
-    const release = await this.slots.acquire(model)
+    const release = await this.slots.acquire(model, signal)
     try {
       const run = await this.#openAndStart(kid, model, version, body)
       const outputs = await run.outputs
