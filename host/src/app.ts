@@ -9,10 +9,9 @@ import { createHash, randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readFileSync } from 'node:fs'
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express'
-import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, KID_PATTERN, SEALED_MEDIA_TYPE } from '@vouch/protocol'
+import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, KID_PATTERN, SEALED_MEDIA_TYPE, Semaphore } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { pinoHttp } from 'pino-http'
-import { BodyBudget } from './body-budget.js'
 import { EnclaveRefusal, HostError, PROBLEM_MEDIA_TYPE, toProblem } from './errors.js'
 import type { EnclaveLink } from './link-client.js'
 import { UNKNOWN_MODEL, type HostMetrics } from './metrics.js'
@@ -31,7 +30,7 @@ export const UNCHALLENGED_CACHE_CONTROL = 'public, max-age=30'
 export interface AppConfig {
   /** Largest request body in bytes (413 beyond). Unset: 16 MiB. */
   bodyBytes?: number
-  /** Bytes of request bodies held at once; requests beyond wait with their bodies unread ({@link BodyBudget}). Unset: 24 MiB. */
+  /** Bytes of request bodies held at once (read, queued or in flight); requests beyond wait with their bodies unread. Unset: 24 MiB. */
   bufferedBytes?: number
   /** Time to serve one request (504 beyond). Unset: 65 s. */
   requestTimeoutMs?: number
@@ -215,7 +214,10 @@ class ModelCatalog {
 export function createApp(options: AppOptions): Express {
   const { link, log, metrics } = options
   const bodyBytes = options.config?.bodyBytes ?? 16 * 1024 * 1024
-  const bodies = new BodyBudget(Math.max(bodyBytes, options.config?.bufferedBytes ?? 24 * 1024 * 1024), (held, waiting) => metrics.bodies(held, waiting))
+  // Bytes of request bodies the host holds, taken before a body is read and given back once it is answered. Beyond
+  // them a request waits, first come first served, with its body unread (TCP pushes back on its client): a thousand
+  // concurrent 16 MiB uploads cost a socket each, not a thousand buffers (DESIGN.md §10).
+  const bodies = new Semaphore(Math.max(bodyBytes, options.config?.bufferedBytes ?? 24 * 1024 * 1024), (held, waiting) => metrics.bodies(held, waiting))
   const requestTimeoutMs = options.config?.requestTimeoutMs ?? 65_000
   const lifecycle = options.lifecycle ?? new HostLifecycle()
   const catalog = new ModelCatalog(link, options.config?.modelsCacheMs ?? 5_000)

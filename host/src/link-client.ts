@@ -17,7 +17,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { connect, type Socket } from 'node:net'
-import { DEFAULT_MAX_FRAME_SIZE, decodeLinkResponse, encodeFrame, encodeFramePieces, FrameDecoder, writePieces, type LinkOp, type LinkRequest } from '@vouch/protocol'
+import { DEFAULT_MAX_FRAME_SIZE, decodeLinkResponse, encodeFramePieces, FrameDecoder, writePieces, type LinkOp, type LinkRequest } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { HostError, toEnclaveRefusal, type EnclaveRefusal } from './errors.js'
 import type { LinkMetrics } from './metrics.js'
@@ -293,7 +293,7 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
       let pieces: Uint8Array[]
       try {
         // An infer frame is written around its body, not with a copy of it.
-        pieces = call.op === 'infer' ? encodeFramePieces({ id: next.id, ...call }, call.body, this.#maxFrameSize) : [encodeFrame({ id: next.id, ...call }, this.#maxFrameSize)]
+        pieces = encodeFramePieces({ id: next.id, ...call }, call.op === 'infer' ? call.body : undefined, this.#maxFrameSize)
       } catch (error) {
         const code = (error as { code?: string }).code === 'ERR_LINK_FRAME_TOO_LARGE' ? 'ERR_HOST_BODY_TOO_LARGE' : 'ERR_HOST_INTERNAL'
         this.#settle(next, new HostError(code, { cause: error }))

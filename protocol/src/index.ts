@@ -106,4 +106,5 @@ export {
 } from './envelope.js'
 export * from './receipt.js'
 export * from './link.js'
+export * from './semaphore.js'
 export * from './log-fields.js'

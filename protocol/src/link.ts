@@ -77,9 +77,12 @@ function byteStringHead(length: number): Uint8Array {
  * concatenation is exactly `encodeFrame(message)`. A 4.9 MB sealed body then costs its frame a few hundred bytes,
  * not a second copy of it.
  *
+ * With `bytes` undefined, the one piece is `encodeFrame(message)`.
+ *
  * @throws TypeError when `message` does not hold `bytes` exactly once; `ERR_LINK_FRAME_TOO_LARGE` as encodeFrame.
  */
-export function encodeFramePieces(message: unknown, bytes: Uint8Array, maxFrameSize = DEFAULT_MAX_FRAME_SIZE): Uint8Array[] {
+export function encodeFramePieces(message: unknown, bytes: Uint8Array | undefined, maxFrameSize = DEFAULT_MAX_FRAME_SIZE): Uint8Array[] {
+  if (bytes === undefined) return [encodeFrame(message, maxFrameSize)]
   const { value, found } = withPlaceholder(message, bytes)
   if (found !== 1) throw new TypeError(`encodeFramePieces: the message holds the byte string ${found} times, not once`)
   const encoded = encodeCborAfter(value, FRAME_HEADER_SIZE)

@@ -78,7 +78,7 @@ export async function startLinkServer(path: string, handler: LinkHandler, log: L
       if (socket.destroyed) return
       let pieces: Uint8Array[]
       try {
-        pieces = bytes === undefined ? [encodeFrame(message, maxFrameSize)] : encodeFramePieces(message, bytes, maxFrameSize)
+        pieces = encodeFramePieces(message, bytes, maxFrameSize)
       } catch (error) {
         const id = requestIdOf(message)
         pieces = [encodeFrame({ id, ok: false, error: toLinkError(error, log) })]

@@ -6,15 +6,14 @@
  * concurrency (DESIGN.md §10), and plaintext lives no longer than its run needs.
  */
 
+import { Semaphore, type Release } from '@vouch/protocol'
+
 /** Requests open per model at once by default: the one running and the one prepared to run next. */
 export const DEFAULT_OPEN_PER_MODEL = 2
 
-/** Frees the slot taken by {@link ModelSlots.acquire}; calling it again does nothing. */
-export type ReleaseSlot = () => void
-
 /** Slots per model name: at most `perModel` holders each, the rest waiting first come, first served. */
 export class ModelSlots {
-  readonly #models = new Map<string, { free: number; waiting: Array<() => void> }>()
+  readonly #models = new Map<string, Semaphore>()
 
   /** @param perModel - Holders per model at once (at least 1). */
   constructor(readonly perModel = DEFAULT_OPEN_PER_MODEL) {
@@ -26,42 +25,17 @@ export class ModelSlots {
    * `signal` aborts first (a request the link has given up on is never opened). Only names of loaded models should
    * come here: each name keeps a small entry for the life of the service.
    */
-  async acquire(model: string, signal?: AbortSignal): Promise<ReleaseSlot> {
+  acquire(model: string, signal?: AbortSignal): Promise<Release> {
     let slots = this.#models.get(model)
     if (slots === undefined) {
-      slots = { free: this.perModel, waiting: [] }
+      slots = new Semaphore(this.perModel)
       this.#models.set(model, slots)
     }
-    const entry = slots
-    if (signal?.aborted) throw signal.reason
-    if (entry.free > 0) entry.free--
-    else {
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = (): void => {
-          entry.waiting.splice(entry.waiting.indexOf(granted), 1)
-          reject(signal!.reason as Error)
-        }
-        const granted = (): void => {
-          signal?.removeEventListener('abort', onAbort)
-          resolve()
-        }
-        entry.waiting.push(granted)
-        signal?.addEventListener('abort', onAbort, { once: true })
-      })
-    }
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      // The slot passes straight to the next waiter, so a newcomer cannot take it first.
-      const next = entry.waiting.shift()
-      if (next !== undefined) next()
-      else entry.free++
-    }
+    return slots.acquire(1, signal)
   }
 
   /** Requests waiting for a slot of `model`. */
   waiting(model: string): number {
-    return this.#models.get(model)?.waiting.length ?? 0
+    return this.#models.get(model)?.waiting ?? 0
   }
 }

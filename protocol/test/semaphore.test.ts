@@ -1,13 +1,13 @@
-/** The bound on request bodies held by the host: taken before reading, given back once answered, waiters in order. */
+/** The semaphore behind the host's body budget and the enclave's model slots: units taken and given back, waiters in order. */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { BodyBudget } from '../src/body-budget.js'
+import { Semaphore } from '@vouch/protocol'
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 test('takes bytes while they fit; the rest wait in arrival order, a large one not overtaken by small ones', async () => {
   const seen: Array<[number, number]> = []
-  const budget = new BodyBudget(100, (held, waiting) => seen.push([held, waiting]))
+  const budget = new Semaphore(100, (held, waiting) => seen.push([held, waiting]))
   const a = await budget.acquire(60)
   const order: string[] = []
   const big = budget.acquire(70).then((release) => (order.push('big'), release))
@@ -25,7 +25,7 @@ test('takes bytes while they fit; the rest wait in arrival order, a large one no
 })
 
 test('a request larger than the whole budget takes all of it, once nothing else is held', async () => {
-  const budget = new BodyBudget(100)
+  const budget = new Semaphore(100)
   const a = await budget.acquire(1)
   let granted = false
   const huge = budget.acquire(500).then((release) => ((granted = true), release))
@@ -39,7 +39,7 @@ test('a request larger than the whole budget takes all of it, once nothing else 
 })
 
 test('an aborted waiter leaves the line, takes nothing, and unblocks those behind it', async () => {
-  const budget = new BodyBudget(100)
+  const budget = new Semaphore(100)
   const a = await budget.acquire(50)
   const controller = new AbortController()
   const blocked = budget.acquire(80, controller.signal)
