@@ -30,7 +30,7 @@ export async function runRim(args: string[], out: (text: string) => void): Promi
     strict: true,
   })
   if (positionals.length !== 1) throw new UsageError('rim takes exactly one FILE')
-  const xml = Buffer.from(readInput(positionals[0]!, 'rim')).toString('utf8')
+  const xml = Buffer.from(readInput(positionals[0]!, 'rim', 'rim')).toString('utf8')
   const at = parseAt(values.at)
   const policy = values.policy === undefined ? undefined : loadPolicy(values.policy)
   const result = await verifyRim(xml, { ...(at && { at }), ...(policy && { policy }) })

@@ -4,7 +4,7 @@
  * both get positions; `.json` files are also held to strict JSON.
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document } from 'yaml'
+import { Composer, Lexer, LineCounter, Parser, YAMLParseError, isAlias, isMap, isScalar, isSeq, visit, type CST, type Document } from 'yaml'
 import type { FirmwareVersion, Product } from '@vouch/protocol'
 import { PolicyError } from '../errors.js'
 import { policySchema } from './schema.js'
@@ -20,6 +20,22 @@ import type {
   ModelsPolicy,
   TcbMinimums,
 } from './types.js'
+
+/** Largest policy accepted, in UTF-8 bytes: the shipped ones are about 3 KB; a long chip-id allow-list fits. */
+export const MAX_POLICY_BYTES = 1024 * 1024
+
+/**
+ * Deepest nesting of mappings and lists accepted: the schema needs 4 levels. The YAML composer recurses once per
+ * level, and past a few thousand levels (a few KB of `[`) it exhausts the stack, which can kill the process.
+ */
+export const MAX_POLICY_DEPTH = 32
+
+/**
+ * Most values aliases may add to a policy once expanded. Aliases let a policy write a list once and use it twice;
+ * nested, they multiply (a few hundred bytes can stand for billions of values), so their expansion is counted
+ * before anything walks the document.
+ */
+export const MAX_POLICY_ALIAS_VALUES = 10_000
 
 /** A policy file that is not valid: `issues` lists every problem, and the message lists them one per line. */
 export class PolicyInvalidError extends PolicyError {
@@ -76,6 +92,10 @@ interface Source {
   spans: Map<string, Span>
   /** For a key written twice, the first occurrence (`spans` holds the last, the one that takes effect). */
   firstKeys: Map<string, number>
+  /** Values reached through aliases so far, against {@link MAX_POLICY_ALIAS_VALUES}. */
+  aliasValues: number
+  /** Set when aliases expand past the limit: the outermost alias being expanded then. Indexing stops. */
+  aliasBomb?: { offset: number; field: string }
 }
 
 interface Reading {
@@ -85,14 +105,25 @@ interface Reading {
 
 function readPolicy(text: string, file: string): Reading {
   const lineCounter = new LineCounter()
-  const src: Source = { file, lineCounter, spans: new Map(), firstKeys: new Map() }
+  const src: Source = { file, lineCounter, spans: new Map(), firstKeys: new Map(), aliasValues: 0 }
   const issues: PolicyIssue[] = []
   const issue = (offset: number, field: string, message: string): void => {
     const { line, col } = lineCounter.linePos(offset)
     issues.push({ file, line, column: col, field, message })
   }
 
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  // Bounded before the parser sees it, so no file costs more than a parse of 1 MiB.
+  const bytes = Buffer.byteLength(text, 'utf8')
+  if (bytes > MAX_POLICY_BYTES) {
+    issue(0, '', `a policy is at most ${MAX_POLICY_BYTES} bytes, and this one holds ${bytes}`)
+    return { issues }
+  }
+  const parsed = parseTokens(text, lineCounter, MAX_POLICY_DEPTH)
+  if ('tooDeepAt' in parsed) {
+    issue(parsed.tooDeepAt, '', `nested more than ${MAX_POLICY_DEPTH} levels deep (a policy needs 4)`)
+    return { issues }
+  }
+  const doc = composeDocument(parsed.tokens, text.length)
   if (/\.json$/i.test(file)) {
     const jsonProblem = strictJsonProblem(text)
     if (jsonProblem !== undefined) {
@@ -100,7 +131,12 @@ function readPolicy(text: string, file: string): Reading {
       return { issues }
     }
   }
-  indexNode(doc, doc.contents, '', src, new Set())
+  indexNode(doc, doc.contents, '', src, new Set(), null)
+  if (src.aliasBomb !== undefined) {
+    const { offset, field } = src.aliasBomb
+    issue(offset, field, `aliases here expand the policy by more than ${MAX_POLICY_ALIAS_VALUES} values; write the values out instead`)
+    return finish(issues)
+  }
 
   let fatal = false
   const reported = new Set<number>()
@@ -186,13 +222,63 @@ function strictJsonProblem(text: string): { offset?: number; message: string } |
   }
 }
 
-/** Records where every field is written, by dotted path. Aliases are followed, so positions point at the anchor. */
-function indexNode(doc: Document, node: unknown, path: string, src: Source, active: Set<unknown>): void {
+/**
+ * The YAML document of a policy, composed from its syntax tree as `parseDocument` would: the first document, with
+ * a `MULTIPLE_DOCS` error when there are more.
+ */
+function composeDocument(tokens: CST.Token[], length: number): Document.Parsed {
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: true })
+  let doc: Document.Parsed | undefined
+  for (const next of composer.compose(tokens, true, length)) {
+    if (doc === undefined) doc = next
+    else {
+      doc.errors.push(new YAMLParseError(next.range.slice(0, 2) as [number, number], 'MULTIPLE_DOCS', 'Source contains multiple documents'))
+      break
+    }
+  }
+  // compose(…, forceDoc = true) always ends with a document.
+  return doc!
+}
+
+/**
+ * The syntax tree of `text`, or where it first nests collections more than `limit` deep. The parser is fed one
+ * token at a time and its stack of open collections is checked after each, so a deep file is refused after
+ * `limit` levels, not after the parser (slower the deeper it goes) has read all of it.
+ */
+function parseTokens(text: string, lineCounter: LineCounter, limit: number): { tokens: CST.Token[] } | { tooDeepAt: number } {
+  const parser = new Parser(lineCounter.addNewLine)
+  lineCounter.addNewLine(0) // as Parser.parse does before its first token
+  const tokens: CST.Token[] = []
+  for (const lexeme of new Lexer().lex(text)) {
+    for (const token of parser.next(lexeme)) tokens.push(token)
+    // The stack holds the document, the open collections, and on top perhaps a scalar being read.
+    const top = parser.stack.at(-1)
+    const depth = parser.stack.length - 1 - (top === undefined || isCollectionToken(top) ? 0 : 1)
+    if (depth > limit) return { tooDeepAt: parser.offset }
+  }
+  for (const token of parser.end()) tokens.push(token)
+  return { tokens }
+}
+
+function isCollectionToken(token: CST.Token): boolean {
+  return token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection'
+}
+
+/**
+ * Records where every field is written, by dotted path. Aliases are followed, so positions point at the anchor;
+ * what they add is counted, and past {@link MAX_POLICY_ALIAS_VALUES} indexing stops with `src.aliasBomb` set.
+ */
+function indexNode(doc: Document, node: unknown, path: string, src: Source, active: Set<unknown>, alias: { offset: number; field: string } | null): void {
+  if (src.aliasBomb !== undefined) return
+  if (alias !== null && ++src.aliasValues > MAX_POLICY_ALIAS_VALUES) {
+    src.aliasBomb = alias
+    return
+  }
   if (isAlias(node)) {
     const target = node.resolve(doc)
     if (target === undefined || active.has(target)) return
     active.add(target)
-    indexNode(doc, target, path, src, active)
+    indexNode(doc, target, path, src, active, alias ?? { offset: node.range?.[0] ?? 0, field: path })
     active.delete(target)
     return
   }
@@ -205,14 +291,14 @@ function indexNode(doc: Document, node: unknown, path: string, src: Source, acti
       const span = { key: keyStart ?? valueStart ?? 0, value: valueStart ?? keyStart ?? 0 }
       if (src.spans.has(field) && !src.firstKeys.has(field)) src.firstKeys.set(field, src.spans.get(field)!.key)
       src.spans.set(field, span)
-      indexNode(doc, pair.value, field, src, active)
+      indexNode(doc, pair.value, field, src, active, alias)
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, i) => {
       const field = `${path}[${i}]`
       const start = nodeStart(item) ?? src.spans.get(path)?.value ?? 0
       src.spans.set(field, { key: start, value: start })
-      indexNode(doc, item, field, src, active)
+      indexNode(doc, item, field, src, active, alias)
     })
   }
 }
