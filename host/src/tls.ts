@@ -39,6 +39,11 @@ export interface TlsCredentials {
   origin: 'configured' | 'development'
   /** The file(s) they came from. */
   files: string[]
+  /**
+   * The file clients trust or pin (`vouch --ca FILE`, `curl --cacert FILE`): the certificate alone, never the key.
+   * Development: `localhost.crt` (`localhost.pem` holds the private key too); configured: `tls.cert`.
+   */
+  trustFile: string
 }
 
 /** Where development certificates are cached. */
@@ -101,7 +106,7 @@ export async function loadDevCertificate(dir = devCertificateDir(), now = new Da
       const x509 = new X509Certificate(cert)
       if (unusable(x509, key, now) === null) {
         publishCertificate(dir, cert)
-        return { cert, key, fingerprint256: x509.fingerprint256, origin: 'development', files: [file, join(dir, DEV_CERT_PUBLIC_FILE)], created: false }
+        return { cert, key, fingerprint256: x509.fingerprint256, origin: 'development', files: [file, join(dir, DEV_CERT_PUBLIC_FILE)], trustFile: join(dir, DEV_CERT_PUBLIC_FILE), created: false }
       }
     }
   } catch {
@@ -112,7 +117,7 @@ export async function loadDevCertificate(dir = devCertificateDir(), now = new Da
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   writeAtomically(file, created.key + created.cert, 0o600)
   publishCertificate(dir, created.cert)
-  return { ...created, fingerprint256: new X509Certificate(created.cert).fingerprint256, origin: 'development', files: [file, join(dir, DEV_CERT_PUBLIC_FILE)], created: true }
+  return { ...created, fingerprint256: new X509Certificate(created.cert).fingerprint256, origin: 'development', files: [file, join(dir, DEV_CERT_PUBLIC_FILE)], trustFile: join(dir, DEV_CERT_PUBLIC_FILE), created: true }
 }
 
 /** Writes `file` through a temporary file and a rename, so readers never see half of it. */
@@ -163,7 +168,7 @@ export function loadConfiguredCertificate(certFile: string, keyFile: string): Tl
     throw new HostStartupError('ERR_HOST_TLS_INVALID', `tls.key ${keyFile}: not a PEM private key (or it is encrypted)`, { cause: error })
   }
   if (!x509.checkPrivateKey(privateKey)) throw new HostStartupError('ERR_HOST_TLS_INVALID', `tls.key ${keyFile}: is not the key of the certificate in ${certFile}`)
-  return { cert, key, fingerprint256: x509.fingerprint256, origin: 'configured', files: [certFile, keyFile] }
+  return { cert, key, fingerprint256: x509.fingerprint256, origin: 'configured', files: [certFile, keyFile], trustFile: certFile }
 }
 
 /** The configured certificate, or the cached development one when none is configured. */
