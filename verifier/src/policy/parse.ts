@@ -92,6 +92,8 @@ interface Source {
   spans: Map<string, Span>
   /** For a key written twice, the first occurrence (`spans` holds the last, the one that takes effect). */
   firstKeys: Map<string, number>
+  /** What each alias refers to, found in one pass (`Alias.resolve` searches the whole document on every call). */
+  aliasTargets: Map<unknown, unknown>
   /** Values reached through aliases so far, against {@link MAX_POLICY_ALIAS_VALUES}. */
   aliasValues: number
   /** Set when aliases expand past the limit: the outermost alias being expanded then. Indexing stops. */
@@ -105,7 +107,7 @@ interface Reading {
 
 function readPolicy(text: string, file: string): Reading {
   const lineCounter = new LineCounter()
-  const src: Source = { file, lineCounter, spans: new Map(), firstKeys: new Map(), aliasValues: 0 }
+  const src: Source = { file, lineCounter, spans: new Map(), firstKeys: new Map(), aliasTargets: new Map(), aliasValues: 0 }
   const issues: PolicyIssue[] = []
   const issue = (offset: number, field: string, message: string): void => {
     const { line, col } = lineCounter.linePos(offset)
@@ -131,7 +133,8 @@ function readPolicy(text: string, file: string): Reading {
       return { issues }
     }
   }
-  indexNode(doc, doc.contents, '', src, new Set(), null)
+  src.aliasTargets = aliasTargets(doc)
+  indexNode(doc.contents, '', src, new Set(), null)
   if (src.aliasBomb !== undefined) {
     const { offset, field } = src.aliasBomb
     issue(offset, field, `aliases here expand the policy by more than ${MAX_POLICY_ALIAS_VALUES} values; write the values out instead`)
@@ -169,7 +172,7 @@ function readPolicy(text: string, file: string): Reading {
   try {
     data = doc.toJS({ maxAliasCount: 100 })
   } catch (error) {
-    const alias = unresolvedAlias(doc)
+    const alias = unresolvedAlias(doc, src.aliasTargets)
     if (alias === undefined) issue(0, '', `invalid YAML: ${error instanceof Error ? error.message : String(error)}`)
     else issue(alias.offset, '', `unknown alias "*${alias.name}": its anchor "&${alias.name}" must come first`)
     return finish(issues)
@@ -268,17 +271,17 @@ function isCollectionToken(token: CST.Token): boolean {
  * Records where every field is written, by dotted path. Aliases are followed, so positions point at the anchor;
  * what they add is counted, and past {@link MAX_POLICY_ALIAS_VALUES} indexing stops with `src.aliasBomb` set.
  */
-function indexNode(doc: Document, node: unknown, path: string, src: Source, active: Set<unknown>, alias: { offset: number; field: string } | null): void {
+function indexNode(node: unknown, path: string, src: Source, active: Set<unknown>, alias: { offset: number; field: string } | null): void {
   if (src.aliasBomb !== undefined) return
   if (alias !== null && ++src.aliasValues > MAX_POLICY_ALIAS_VALUES) {
     src.aliasBomb = alias
     return
   }
   if (isAlias(node)) {
-    const target = node.resolve(doc)
+    const target = src.aliasTargets.get(node)
     if (target === undefined || active.has(target)) return
     active.add(target)
-    indexNode(doc, target, path, src, active, alias ?? { offset: node.range?.[0] ?? 0, field: path })
+    indexNode(target, path, src, active, alias ?? { offset: node.range?.[0] ?? 0, field: path })
     active.delete(target)
     return
   }
@@ -291,14 +294,14 @@ function indexNode(doc: Document, node: unknown, path: string, src: Source, acti
       const span = { key: keyStart ?? valueStart ?? 0, value: valueStart ?? keyStart ?? 0 }
       if (src.spans.has(field) && !src.firstKeys.has(field)) src.firstKeys.set(field, src.spans.get(field)!.key)
       src.spans.set(field, span)
-      indexNode(doc, pair.value, field, src, active, alias)
+      indexNode(pair.value, field, src, active, alias)
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, i) => {
       const field = `${path}[${i}]`
       const start = nodeStart(item) ?? src.spans.get(path)?.value ?? 0
       src.spans.set(field, { key: start, value: start })
-      indexNode(doc, item, field, src, active, alias)
+      indexNode(item, field, src, active, alias)
     })
   }
 }
@@ -316,11 +319,29 @@ function fieldAtKey(src: Source, offset: number): string {
   return ''
 }
 
-function unresolvedAlias(doc: Document): { offset: number; name: string } | undefined {
+/**
+ * The node each alias refers to: the last node anchored with its name before it, in document order, as YAML
+ * resolves aliases. An alias with no such anchor is left out.
+ */
+function aliasTargets(doc: Document): Map<unknown, unknown> {
+  const anchors = new Map<string, unknown>()
+  const targets = new Map<unknown, unknown>()
+  visit(doc, {
+    Node(_, node) {
+      if (isAlias(node)) {
+        const target = anchors.get(node.source)
+        if (target !== undefined) targets.set(node, target)
+      } else if (typeof node.anchor === 'string') anchors.set(node.anchor, node)
+    },
+  })
+  return targets
+}
+
+function unresolvedAlias(doc: Document, targets: Map<unknown, unknown>): { offset: number; name: string } | undefined {
   let found: { offset: number; name: string } | undefined
   visit(doc, {
     Alias(_, node) {
-      if (node.resolve(doc) !== undefined) return undefined
+      if (targets.has(node)) return undefined
       found = { offset: node.range?.[0] ?? 0, name: node.source }
       return visit.BREAK
     },
