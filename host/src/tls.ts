@@ -53,14 +53,20 @@ export function devCertificateDir(env: NodeJS.ProcessEnv = process.env): string 
   return join(homedir(), '.cache', 'vouch', 'tls')
 }
 
-/** A new self-signed certificate for {@link DEV_CERT_NAMES}: RSA-2048 from node:crypto, built and signed with node-forge. */
-export async function createDevCertificate(now = new Date()): Promise<{ cert: string; key: string }> {
+/**
+ * A new self-signed certificate for {@link DEV_CERT_NAMES}: RSA-2048 from node:crypto, built and signed with node-forge.
+ * `random`: the 16 bytes the serial number is made of (unset: fresh random bytes).
+ */
+export async function createDevCertificate(now = new Date(), random: Uint8Array = randomBytes(16)): Promise<{ cert: string; key: string }> {
   const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 })
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
   const cert = forge.pki.createCertificate()
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string)
-  const serial = randomBytes(16)
-  serial[0]! &= 0x7f // a positive INTEGER
+  // First byte 0x40-0x7f: a positive INTEGER with no leading zero. node-forge drops one leading zero byte, and
+  // from random bytes starting 00 00 (1 in 33,000) it wrote a non-minimal INTEGER that OpenSSL refuses
+  // (ERR_OSSL_ASN1_ILLEGAL_PADDING), so the host could not start.
+  const serial = Buffer.from(random)
+  serial[0] = (serial[0]! & 0x3f) | 0x40
   cert.serialNumber = serial.toString('hex')
   cert.validity.notBefore = new Date(now.getTime() - 3600 * 1000)
   cert.validity.notAfter = new Date(now.getTime() + DEV_CERT_LIFETIME_DAYS * 24 * 3600 * 1000)

@@ -39,7 +39,14 @@ test('a host killed with SIGKILL: its enclave exits soon after, and the socket f
   const exited = once(host, 'exit')
   let enclavePid: number | undefined
   try {
-    await eventually(() => lines.some((l) => l['msg'] === 'enclave ready'), 90_000, 'the enclave to be ready')
+    await eventually(
+      () => {
+        if (host.exitCode !== null) throw new Error(`vouch-host exited (${host.exitCode}) before its enclave was ready`)
+        return lines.some((l) => l['msg'] === 'enclave ready')
+      },
+      90_000,
+      'the enclave to be ready',
+    )
     const started = lines.find((l) => l['msg'] === 'enclave started')!
     enclavePid = started['enclavePid'] as number
     const command = started['command'] as string[]
