@@ -85,7 +85,7 @@ describe('usage', () => {
       truncateSync(huge, 100 * 1024 * 1024) // sparse: reading it whole would still take 100 MB
       const policy = await run('attest', '--url', 'https://x', '--policy', huge)
       assert.equal(policy.code, 2)
-      assert.ok(policy.err.includes(`--policy ERR_POLICY_INVALID: ${huge}:1:1: a policy is at most 1048576 bytes`), policy.err)
+      assert.ok(policy.err.includes(`--policy ERR_POLICY_INVALID: ${huge}:1:1: a policy is at most 262144 bytes`), policy.err)
       const ca = await run('attest', '--url', 'https://x', '--policy', dev, '--ca', huge)
       assert.equal(ca.code, 2)
       assert.ok(ca.err.includes(`--ca ERR_INPUT_INVALID: ${huge}: a certificate file is at most 1048576 bytes`), ca.err)

@@ -32,8 +32,8 @@ describe('loadPolicy', { timeout: 20_000 }, () => {
     const huge = join(dir, 'huge.yaml')
     writeFileSync(huge, '')
     truncateSync(huge, 100 * 1024 * 1024)
-    assert.equal(policyIssues(huge), `${huge}:1:1: a policy is at most 1048576 bytes, and this file holds ${100 * 1024 * 1024}`)
-    assert.equal(policyIssues('/dev/zero'), '/dev/zero:1:1: a policy is at most 1048576 bytes, and this file holds more')
+    assert.equal(policyIssues(huge), `${huge}:1:1: a policy is at most 262144 bytes, and this file holds ${100 * 1024 * 1024}`)
+    assert.equal(policyIssues('/dev/zero'), '/dev/zero:1:1: a policy is at most 262144 bytes, and this file holds more')
   })
 })
 

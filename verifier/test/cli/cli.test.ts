@@ -161,10 +161,10 @@ describe('oversized and hostile inputs', { timeout: 60_000 }, () => {
   test('a 100 MB policy is refused with ERR_POLICY_INVALID, exit 2, by --policy and by policy lint', async () => {
     const viaFlag = await run('sev-snp', '--report', small, '--policy', huge, '--no-trust-dir')
     assert.equal(viaFlag.code, 2, viaFlag.err)
-    assert.ok(viaFlag.err.includes(`--policy ERR_POLICY_INVALID: ${huge}:1:1: a policy is at most 1048576 bytes`), viaFlag.err)
+    assert.ok(viaFlag.err.includes(`--policy ERR_POLICY_INVALID: ${huge}:1:1: a policy is at most 262144 bytes`), viaFlag.err)
     const lint = await run('policy', 'lint', huge)
     assert.equal(lint.code, 2, lint.err)
-    assert.ok(lint.err.includes(`policy lint ERR_POLICY_INVALID: ${huge}:1:1: a policy is at most 1048576 bytes`), lint.err)
+    assert.ok(lint.err.includes(`policy lint ERR_POLICY_INVALID: ${huge}:1:1: a policy is at most 262144 bytes`), lint.err)
   })
   test('the 329-byte alias bomb: policy lint finds it (exit 1), --policy refuses it with ERR_POLICY_INVALID (exit 2)', async () => {
     const bomb = write('bomb.yaml', ALIAS_BOMB)
