@@ -41,28 +41,22 @@ function ipcParent(): CliIo['parent'] {
 }
 
 /**
- * Resolves on the first SIGTERM or SIGINT. Repeats are logged and ignored until `release`: Ctrl-C in a terminal
+ * Resolves on the first SIGTERM or SIGINT; repeats are logged and ignored from then on. Ctrl-C in a terminal
  * signals every process in its group, so a host under `npm start` gets it twice (once from the terminal, once
- * passed on), and a second one must not cut short the requests the first one lets finish.
+ * passed on), and a second one must not cut short the requests the first one lets finish. The handlers stay
+ * until the process exits (they do not keep it alive), so a late repeat cannot kill a host that has drained.
  */
-function signalled(onRepeat: (signal: string) => void): { first: Promise<string>; release(): void } {
-  let resolveFirst: (signal: string) => void = () => undefined
-  const first = new Promise<string>((resolve) => (resolveFirst = resolve))
-  let seen = false
-  const handler = (signal: string): void => {
-    if (seen) onRepeat(signal)
-    seen = true
-    resolveFirst(signal)
-  }
-  process.on('SIGTERM', handler)
-  process.on('SIGINT', handler)
-  return {
-    first,
-    release: () => {
-      process.off('SIGTERM', handler)
-      process.off('SIGINT', handler)
-    },
-  }
+function signalled(onRepeat: (signal: string) => void): Promise<string> {
+  return new Promise((resolve) => {
+    let seen = false
+    const handler = (signal: string): void => {
+      if (seen) onRepeat(signal)
+      seen = true
+      resolve(signal)
+    }
+    process.on('SIGTERM', handler)
+    process.on('SIGINT', handler)
+  })
 }
 
 /** Runs the host until it is told to stop; resolves to the exit code. */
@@ -103,10 +97,9 @@ export async function main(argv: string[], io: CliIo = { out: (l) => console.log
     if (host.link.up) parent.send({ vouchHost: 'ready' })
     else host.link.once('up', () => parent.send({ vouchHost: 'ready' }))
   }
-  const signals = io.stopSignal === undefined ? signalled((signal) => log.warn({ signal, active: host.lifecycle.active }, 'draining: the signal is ignored; stopping once the requests in flight finish')) : null
-  const outcome = await Promise.race([(io.stopSignal ?? signals!.first).then(() => null), host.fatal])
+  const stop = io.stopSignal ?? signalled((signal) => log.warn({ signal, active: host.lifecycle.active }, 'draining: the signal is ignored; stopping once the requests in flight finish'))
+  const outcome = await Promise.race([stop.then(() => null), host.fatal])
   await host.close()
-  signals?.release()
   if (outcome instanceof HostStartupError) {
     io.err(`vouch-host: ${outcome.code}: ${outcome.message}`)
     return 1
