@@ -36,7 +36,11 @@ export function bundleSummary(claims: BundleClaims | null): string[] {
     `platform  ${describePlatform(claims)}`,
     `keyset    ${claims.keyset.kid} until ${iso(claims.keyset.notAfter)} (${claims.keyset.digest})`,
     `models    ${claims.models.map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}`,
-    `issued    ${iso(claims.issuedAt)} · ${claims.nonce === null ? 'unchallenged' : `answers nonce ${claims.nonce}`}`,
+    ...claims.models.flatMap((m) => [
+      ...(m.manifest === null ? [] : [`  ${m.name}  manifest ${m.manifest.digest}, published by ${m.manifest.publisher}`]),
+      ...(m.knownAnswer === null ? [] : [`  ${m.name}  known answer: input ${m.knownAnswer.input} → output ${m.knownAnswer.output}`]),
+    ]),
+    `issued    ${iso(claims.issuedAt)} · ${claims.nonces.length === 0 ? 'unchallenged' : `answers ${claims.nonces.length === 1 ? `nonce ${claims.nonces[0]}` : `${claims.nonces.length} nonces, one hardware report for concurrent challenges`}`}`,
   ]
 }
 

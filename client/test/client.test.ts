@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { after, afterEach, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
-import { decodeBundle, oipJsonToTensor, SEALED_MEDIA_TYPE, type OipJsonTensor, type TensorData } from '@vouch/protocol'
+import { bundleNonces, decodeBundle, oipJsonToTensor, SEALED_MEDIA_TYPE, type OipJsonTensor, type TensorData } from '@vouch/protocol'
 import { parsePolicy, verifyReceipt, type Policy } from '@vouch/verifier'
 import { LinkClient } from '../../test/helpers/link-client.js'
 import { createClient, type VouchClient } from '../src/index.js'
@@ -105,12 +105,12 @@ describe('the client against a host relaying to a simulated enclave', () => {
     const a = await c.attest()
     const b = await c.attest()
     assert.notEqual(a.nonce, b.nonce)
-    assert.equal(a.claims.nonce, a.nonce)
+    assert.deepEqual(a.claims.nonces, [a.nonce])
     const nonce = randomBytes(32)
     const given = await c.attest({ nonce })
     assert.equal(given.nonce, nonce.toString('hex'))
-    assert.equal(decodeBundle(given.challenged.bytes).nonce?.length, 32)
-    assert.equal(given.unchallenged.result.claims?.nonce, null)
+    assert.deepEqual(bundleNonces(decodeBundle(given.challenged.bytes)).map((n) => n.length), [32])
+    assert.deepEqual(given.unchallenged.result.claims?.nonces, [])
     assert.ok(given.validUntil > Date.now() && given.validUntil < given.keyset.notAfter * 1000)
     await c.infer('ppocr-cls', sample.inputs)
     assert.equal(host.seen.challenged, 3, 'infer reused the cached attestation')
@@ -296,6 +296,14 @@ describe('the client against a rogue enclave (receipts tampered with after signi
     rogue.tamper = async (response, { payload, signWithForeignKey }) => ({ ...response, receipt: await signWithForeignKey(payload) })
     const error = await rejectsWith(c.infer('ppocr-cls', sample.inputs), 'ERR_CLIENT_RECEIPT_REJECTED')
     assert.ok(error.result?.errors.some((e) => e.code === 'ERR_RECEIPT_SIGNATURE_INVALID'))
+  })
+  test('a receipt crediting other contributors than the attested manifest, even signed by the attested key', async () => {
+    rogue.tamper = async (response, { payload, signWithEnclaveKey }) => ({
+      ...response,
+      receipt: await signWithEnclaveKey({ ...payload, attribution: [...payload.attribution, { role: 'data-provider', id: 'github:someone', name: 'Someone' }] }),
+    })
+    const error = await rejectsWith(c.infer('ppocr-cls', sample.inputs), 'ERR_CLIENT_RECEIPT_REJECTED')
+    assert.deepEqual(error.result?.errors.map((e) => e.code), ['ERR_RECEIPT_ATTRIBUTION_MISMATCH'])
   })
   test('outputs changed after the receipt was signed', async () => {
     rogue.tamper = (response) => {

@@ -35,9 +35,15 @@ function readBundle(path: string): Uint8Array {
 
 function bundleSummary(claims: BundleClaims | null): string[] {
   if (claims === null) return ['the bundle could not be decoded']
+  const challenge = claims.nonces.length === 0 ? 'unchallenged' : claims.nonces.length === 1 ? `nonce ${claims.nonces[0]}` : `${claims.nonces.length} nonces`
   return [
-    `${claims.platform} · keyset ${claims.keyset.kid} until ${new Date(claims.keyset.notAfter * 1000).toISOString()} · ${claims.nonce === null ? 'unchallenged' : `nonce ${claims.nonce}`}`,
+    `${claims.platform} · bundle v${claims.v} · keyset ${claims.keyset.kid} until ${new Date(claims.keyset.notAfter * 1000).toISOString()} · ${challenge}`,
     `models: ${claims.models.map((m) => `${m.name} ${m.version}`).join(', ') || 'none'} · ${claims.gpus.length} GPU(s) · issued ${new Date(claims.issuedAt * 1000).toISOString()}`,
+    ...claims.models.flatMap((m) => [
+      `  ${m.name} ${m.version}: ${m.digest}`,
+      ...(m.manifest === null ? [] : [`    manifest ${m.manifest.digest} · published by ${m.manifest.publisher} · ${m.manifest.license}`]),
+      ...(m.knownAnswer === null ? [] : [`    known answer: input ${m.knownAnswer.input} → output ${m.knownAnswer.output}`]),
+    ]),
   ]
 }
 
