@@ -21,7 +21,15 @@ import { chainFiles, loadSevSnpCases } from '../verifier/test/helpers/sev-snp-ca
 
 const skip = fixturesMissing('sev-snp') || fixturesMissing('nvidia-gpu') || gccMissing()
 const der = (pem: string): Uint8Array => new Uint8Array(new X509Certificate(pem).raw)
-const MODELS = [{ name: 'ppocr-cls', version: '2.0', digest: `sha256:${'ab'.repeat(32)}` }]
+const MODELS = [
+  {
+    name: 'ppocr-cls',
+    version: '2.0',
+    digest: `sha256:${'ab'.repeat(32)}`,
+    manifest: { name: 'ppocr-cls', version: '2.0', sha256: 'ab'.repeat(32), publisher: 'npm:test', license: 'Apache-2.0', contributors: [{ role: 'publisher', id: 'npm:test', name: 'Test' }] },
+    knownAnswer: null,
+  },
+]
 
 describe('bundles from the configfs-tsm and NVML devices replaying real evidence', { skip }, () => {
   let tsm: FakeTsm

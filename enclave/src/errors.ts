@@ -48,6 +48,7 @@ export const MODEL_ERROR_CODES = [
   'ERR_MODEL_DUPLICATE',
   'ERR_MODEL_UNSUPPORTED',
   'ERR_MODEL_LOAD',
+  'ERR_MODEL_KNOWN_ANSWER',
 ] as const
 
 export type ModelErrorCode = (typeof MODEL_ERROR_CODES)[number]

@@ -88,6 +88,15 @@ export const manifestSchema = {
         'physical core. A small model runs about as fast on one thread for half the CPU (the PP-OCR classifier: ' +
         '2.1 ms either way), leaving the cores to larger models and to the rest of the enclave.',
     },
+    sample: {
+      type: 'string',
+      minLength: 1,
+      description:
+        'Optional. An OIP v2 JSON inference request for this model (`{ "inputs": [...] }`, plain or gzipped), relative ' +
+        'to this manifest with "/" separators. At start-up the enclave runs the model on it once and attests the ' +
+        'digests of its input and output tensors beside the model (a known-answer test), so a policy can require the ' +
+        'answer it expects; a model that cannot run its sample is refused. Unset: no known answer is attested.',
+    },
     contributors: {
       type: 'array',
       minItems: 1,
