@@ -106,11 +106,7 @@ export const policySchema = {
           description:
             'Optional; unset = unchecked. The models accepted, by the SHA-256 of their ONNX bytes ("sha256:<64 hex>"). ' +
             'Evidence attesting any other model, and a receipt from any other model, are rejected.',
-          items: {
-            type: 'string',
-            pattern: '^sha256:[0-9a-fA-F]{64}$',
-            patternErrorMessage: 'must be "sha256:" and 64 hex characters',
-          },
+          items: { $ref: '#/$defs/digest' },
           minItems: 1,
           uniqueItems: true,
         },
@@ -132,11 +128,7 @@ export const policySchema = {
             'A manifest names the model\'s bytes, license and every contributor receipts credit, so pinning it pins who ' +
             'is credited. Evidence attesting a model with any other manifest is rejected, and so is evidence that ' +
             'does not attest manifests (bundle v1).',
-          items: {
-            type: 'string',
-            pattern: '^sha256:[0-9a-fA-F]{64}$',
-            patternErrorMessage: 'must be "sha256:" and 64 hex characters',
-          },
+          items: { $ref: '#/$defs/digest' },
           minItems: 1,
           uniqueItems: true,
         },
