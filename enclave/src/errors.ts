@@ -126,22 +126,31 @@ export class EnclaveError extends Error {
  * request's plaintext: those stay in the enclave's log ({@link toLinkError}) and never cross the link in the clear.
  */
 export const RELAYED_ERRORS = {
-  ERR_INFERENCE_INPUT_UNKNOWN: { status: 400, message: "an input is not one of the model's inputs" },
-  ERR_INFERENCE_INPUT_DUPLICATE: { status: 400, message: 'an input is given more than once' },
-  ERR_INFERENCE_INPUT_MISSING: { status: 400, message: 'a model input is missing from the request' },
-  ERR_INFERENCE_DATATYPE: { status: 400, message: "an input's datatype is not the model's" },
-  ERR_INFERENCE_SHAPE: { status: 400, message: "an input's shape does not fit the model: another rank, another size in a fixed dimension, or a dimension that is not a positive integer" },
-  ERR_INFERENCE_SIZE: { status: 400, message: "an input's data is not the size its shape and datatype give" },
-  ERR_INFERENCE_DATA: { status: 400, message: "an input's data holds a value its datatype does not allow" },
-  ERR_INFERENCE_OUTPUT_UNKNOWN: { status: 400, message: "a requested output is not one of the model's outputs" },
-  ERR_INFERENCE_OUTPUT_DUPLICATE: { status: 400, message: 'an output is requested more than once' },
-  ERR_INFERENCE_RUNTIME: { status: 500, message: 'the model could not run on these inputs although they match its metadata (a dimension its graph cannot take, for one)' },
-  ERR_INFERENCE_MODEL_CLOSED: { status: 503, message: 'the model is closed: retry later' },
-  ERR_MODEL_DIGEST_MISMATCH: { status: 503, message: 'this model was refused at load: its file does not match its manifest' },
-  ERR_MODEL_LOAD: { status: 503, message: 'this model was refused at load' },
-  ERR_LINK_MALFORMED: { status: 400, message: 'the link frame is not a request of the link protocol' },
-  ERR_LINK_FRAME_TOO_LARGE: { status: 413, message: 'the link frame is larger than the enclave accepts' },
-} as const satisfies Partial<Record<InferenceErrorCode | ModelErrorCode | 'ERR_LINK_MALFORMED' | 'ERR_LINK_FRAME_TOO_LARGE', { status: number; message: string }>>
+  ...withStatus(400, {
+    ERR_INFERENCE_INPUT_UNKNOWN: "an input is not one of the model's inputs",
+    ERR_INFERENCE_INPUT_DUPLICATE: 'an input is given more than once',
+    ERR_INFERENCE_INPUT_MISSING: 'a model input is missing from the request',
+    ERR_INFERENCE_DATATYPE: "an input's datatype is not the model's",
+    ERR_INFERENCE_SHAPE: "an input's shape does not fit the model: another rank, another size in a fixed dimension, or a dimension that is not a positive integer",
+    ERR_INFERENCE_SIZE: "an input's data is not the size its shape and datatype give",
+    ERR_INFERENCE_DATA: "an input's data holds a value its datatype does not allow",
+    ERR_INFERENCE_OUTPUT_UNKNOWN: "a requested output is not one of the model's outputs",
+    ERR_INFERENCE_OUTPUT_DUPLICATE: 'an output is requested more than once',
+    ERR_LINK_MALFORMED: 'the link frame is not a request of the link protocol',
+  }),
+  ...withStatus(413, { ERR_LINK_FRAME_TOO_LARGE: 'the link frame is larger than the enclave accepts' }),
+  ...withStatus(500, { ERR_INFERENCE_RUNTIME: 'the model could not run on these inputs although they match its metadata (a dimension its graph cannot take, for one)' }),
+  ...withStatus(503, {
+    ERR_INFERENCE_MODEL_CLOSED: 'the model is closed: retry later',
+    ERR_MODEL_DIGEST_MISMATCH: 'this model was refused at load: its file does not match its manifest',
+    ERR_MODEL_LOAD: 'this model was refused at load',
+  }),
+} satisfies Partial<Record<InferenceErrorCode | ModelErrorCode | 'ERR_LINK_MALFORMED' | 'ERR_LINK_FRAME_TOO_LARGE', { status: number; message: string }>>
+
+/** Gives each code of `messages` the HTTP status `status`. */
+function withStatus<C extends string>(status: number, messages: Record<C, string>): Record<C, { status: number; message: string }> {
+  return Object.fromEntries(Object.entries<string>(messages).map(([code, message]) => [code, { status, message }])) as Record<C, { status: number; message: string }>
+}
 
 /** A code of {@link RELAYED_ERRORS}. */
 export type RelayedErrorCode = keyof typeof RELAYED_ERRORS

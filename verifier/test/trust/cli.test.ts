@@ -75,7 +75,7 @@ describe('vouch-verify trust fetch, then sev-snp --trust-dir', { skip }, () => {
   })
 
   test('sev-snp --trust-dir inside the CRL window: the cached CRL is checked', async () => {
-    const { code, out } = await run('sev-snp', '--report', join(turin, 'report.bin'), '--trust-dir', join(dir, 'trust'), '--at', '2026-09-01T00:00:00Z')
+    const { code, out } = await run('sev-snp', '--report', join(turin, 'report.bin'), '--trust-dir', join(dir, 'trust'), '--at', '2026-09-01T00:00:00Z', '--verbose')
     assert.equal(code, 0, out)
     assert.match(out, /ACCEPTED/)
     assert.match(out, /revocation\.crl +pass +CRL of ARK-Turin from 2026-08-19/)
