@@ -4,8 +4,11 @@
  * flag or command exits 2 with a "did you mean".
  */
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
 import { flagNames, type OptionTable } from '@vouch/protocol'
 import { COMMANDS as CLIENT_COMMANDS, main as vouch } from '../client/src/cli.js'
 import { OPTIONS as ENCLAVE_OPTIONS, USAGE as ENCLAVE_USAGE } from '../enclave/src/cli.js'
@@ -99,5 +102,52 @@ describe('--version and mistyped flags and commands', () => {
     const r = await run(hostMain, '--max-boddy-bytes', '1MiB')
     assert.equal(r.code, 2)
     assert.match(r.err, /unknown flag --max-boddy-bytes: did you mean --max-body-bytes\?/)
+  })
+})
+
+describe('texts users see', () => {
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const files = (dir: string, ext: string, out: string[] = []): string[] => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name)
+      if (statSync(path).isDirectory()) files(path, ext, out)
+      else if (name.endsWith(ext)) out.push(path)
+    }
+    return out
+  }
+  /** The string and template literals of a TypeScript file: every message, help text and schema description. */
+  const literals = (text: string): string[] => {
+    const scanner = ts.createScanner(ts.ScriptTarget.Latest, true, ts.LanguageVariant.Standard, text)
+    const out: string[] = []
+    // Open braces inside each template substitution being scanned: its closing brace resumes the template.
+    const braces: number[] = []
+    for (let token = scanner.scan(); token !== ts.SyntaxKind.EndOfFileToken; token = scanner.scan()) {
+      if (token === ts.SyntaxKind.OpenBraceToken && braces.length > 0) braces[braces.length - 1]!++
+      if (token === ts.SyntaxKind.CloseBraceToken && braces.length > 0) {
+        if (braces.at(-1)! > 0) braces[braces.length - 1]!--
+        else {
+          token = scanner.reScanTemplateToken(false)
+          braces.pop()
+        }
+      }
+      if (token === ts.SyntaxKind.TemplateHead || token === ts.SyntaxKind.TemplateMiddle) braces.push(0)
+      if (token === ts.SyntaxKind.StringLiteral || token === ts.SyntaxKind.NoSubstitutionTemplateLiteral || (token >= ts.SyntaxKind.TemplateHead && token <= ts.SyntaxKind.TemplateTail)) out.push(scanner.getTokenValue())
+    }
+    return out
+  }
+  test('no message, help text or schema description cites DESIGN.md, which is not in the repository', () => {
+    const cited: string[] = []
+    for (const pkg of ['protocol', 'verifier', 'enclave', 'host', 'client']) {
+      for (const file of files(join(root, pkg, 'src'), '.ts')) {
+        for (const text of literals(readFileSync(file, 'utf8'))) if (text.includes('DESIGN.md')) cited.push(`${file.slice(root.length)}: ${text.slice(0, 80)}`)
+      }
+    }
+    for (const file of [...files(join(root, 'policies'), '.json'), ...files(join(root, 'models'), '.json')]) {
+      if (readFileSync(file, 'utf8').includes('DESIGN.md')) cited.push(file.slice(root.length))
+    }
+    assert.deepEqual(cited, [])
+  })
+  test('the literal scan sees strings and templates, not comments', () => {
+    assert.deepEqual(literals("// 'a comment'\nconst a = 'one'; /* 'no' */ const b = `two ${a} three ${{ x: 1 }.x} four` + 'five'"), ['one', 'two ', ' three ', ' four', 'five'])
   })
 })
