@@ -20,7 +20,7 @@ import { after, afterEach, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
 import { decodeBundle, encodeBundle, oipJsonToTensor, type OipJsonTensor, type TensorData, type X25519PublicJwk } from '@vouch/protocol'
-import { createClient, loadPolicy, type VouchClient } from '@vouch/client'
+import { createClient, loadPolicy, toTypedArray, type VouchClient } from '@vouch/client'
 import { RELAYED_ERRORS } from '@vouch/enclave'
 import { loadConfig, startHost, type RunningHost } from '@vouch/host'
 import { eventually, sink } from '../host/test/helpers/testkit.js'
@@ -168,6 +168,11 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
   test('a sealed request through host and enclave: outputs equal a direct session.run, with claims and a receipt', async () => {
     const result = await infer(client(host.url))
     assertExpectedOutputs(result.outputs)
+    // Read as numbers (the README's example): the values a direct session.run gives.
+    for (const output of result.outputs) {
+      const want = expected.get(output.name)!.bytes
+      assert.deepEqual(Array.from(toTypedArray(output) as Float32Array), Array.from(new Float32Array(want.buffer.slice(want.byteOffset, want.byteOffset + want.byteLength))))
+    }
     assert.equal(result.result.verdict, 'accepted')
     assert.equal(result.claims.model.name, 'ppocr-cls')
     assert.equal(result.claims.evidence?.platform, 'simulated')
