@@ -62,7 +62,8 @@ export const TRUST_USAGE = `vouch-verify trust fetch [--report FILE] [--product 
                       ~/.cache/vouch/trust)
   --interval SECONDS  minimum time between requests to one service (default ${AMD_KDS_MIN_INTERVAL_MS / 1000} for KDS, what AMD allows,
                       kept across runs through the trust directory; ${NVIDIA_MIN_INTERVAL_MS / 1000} for NVIDIA's services);
-                      429 and 5xx answers are retried 3 times
+                      network errors and 408, 429 and 5xx answers are retried 3 times; what would fail
+                      again (another 4xx, a TLS failure, an unknown host, an invalid answer) is not
   --json              print the summary as JSON (with both AMD and NVIDIA items: { ok, amd, nvidia })
 
   Exit 0 when everything asked for is in the trust directory and valid, 1 when something could not be
