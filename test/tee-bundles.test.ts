@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
-import { after, before, describe, test } from 'node:test'
+import { after, before, test } from 'node:test'
+import { describe } from './helpers/suites.js'
 import { createNvidiaNvmlTee, createSevSnpConfigfsTee } from '@vouch/enclave'
 import { CERT_TABLE_GUID, composeCertTable, decodeBundle } from '@vouch/protocol'
 import { verifyBundle, verifyNvidiaGpu, verifySevSnp } from '@vouch/verifier'

@@ -209,7 +209,7 @@ class Client implements VouchClient {
     } catch {
       throw new TypeError(`createClient: url ${JSON.stringify(String(options.url))} is not a URL`)
     }
-    if (options.fetch === undefined && url.protocol !== 'https:') throw new TypeError(`createClient: url must be https: (DESIGN.md §9), got ${url.protocol}`)
+    if (options.fetch === undefined && url.protocol !== 'https:') throw new TypeError(`createClient: url must be https: (the host serves TLS 1.3 only), got ${url.protocol}`)
     if (options.fetch !== undefined && (options.ca !== undefined || options.insecureTls !== undefined)) {
       throw new TypeError('createClient: ca and insecureTls configure node:https; with fetch, configure TLS in the fetch function')
     }

@@ -1,5 +1,5 @@
 /**
- * `@vouch/client`: the relying party's SDK (DESIGN.md §1). Attest a Vouch host under a policy, seal
+ * `@vouch/client`: the relying party's SDK. Attest a Vouch host under a policy, seal
  * requests to the attested key, and accept only answers whose receipts verify.
  */
 export {
@@ -32,7 +32,9 @@ export {
   parseInferenceRequest,
   summarizeTensor,
   toOipJsonOutput,
+  toTypedArray,
   type InferInput,
+  type TensorValues,
   type InferenceRequest,
   type TensorSummary,
 } from './tensors.js'

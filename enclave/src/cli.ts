@@ -2,15 +2,17 @@
  * `vouch-enclave`: the enclave process. Generates its keys, loads and verifies its models, attests
  * through the chosen TEE devices and serves the host over a Unix socket (DESIGN.md §9).
  */
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { parseCommandLine, UsageError } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { startLinkServer, type LinkServer } from './link/server.js'
 import { createLogger } from './logger.js'
 import { EnclaveService } from './service/enclave.js'
 import { createCpuTee, createGpuTee } from './tee/device.js'
 
-export const USAGE = `usage: vouch-enclave --socket PATH [--tee simulated|sev-snp] [--gpu none|simulated|nvidia] [--models DIR]
+export const USAGE = `usage: vouch-enclave --socket PATH [--tee simulated|sev-snp] [--gpu none|simulated|nvidia] [--models DIR] [options]
+       vouch-enclave --help | --version
 
   --socket PATH          Unix socket to serve the host on (replaced if it exists)
   --tee KIND             CPU TEE: simulated (default) or sev-snp (Linux configfs-tsm)
@@ -22,11 +24,31 @@ export const USAGE = `usage: vouch-enclave --socket PATH [--tee simulated|sev-sn
   --max-frame-bytes N    largest link frame (default 33554432)
   --configfs-root PATH   configfs-tsm report folder (default /sys/kernel/config/tsm/report)
   --nvml-library PATH    NVML library (default libnvidia-ml.so.1)
-  --log-level LEVEL      pino level (default info)`
+  --log-level LEVEL      pino level (default info)
+  -h, --help             this text
+  --version              the version`
+
+/** The flags of `vouch-enclave`, each listed in {@link USAGE}. */
+export const OPTIONS = {
+  socket: { type: 'string' },
+  tee: { type: 'string', default: 'simulated' },
+  gpu: { type: 'string', default: 'none' },
+  'gpu-count': { type: 'string' },
+  models: { type: 'string' },
+  'key-lifetime': { type: 'string' },
+  'replay-window': { type: 'string' },
+  'max-frame-bytes': { type: 'string' },
+  'configfs-root': { type: 'string' },
+  'nvml-library': { type: 'string' },
+  'log-level': { type: 'string', default: 'info' },
+  help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', default: false },
+} as const
+
+/** The version of this package, for `vouch-enclave --version`. */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url))
-
-class UsageError extends Error {}
 
 function integer(value: string | undefined, flag: string, min: number): number | undefined {
   if (value === undefined) return undefined
@@ -37,23 +59,7 @@ function integer(value: string | undefined, flag: string, min: number): number |
 
 /** Starts the enclave from command-line arguments; resolves to a function that stops it. */
 export async function runEnclave(argv: string[], log?: Logger): Promise<() => Promise<void>> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      socket: { type: 'string' },
-      tee: { type: 'string', default: 'simulated' },
-      gpu: { type: 'string', default: 'none' },
-      'gpu-count': { type: 'string' },
-      models: { type: 'string' },
-      'key-lifetime': { type: 'string' },
-      'replay-window': { type: 'string' },
-      'max-frame-bytes': { type: 'string' },
-      'configfs-root': { type: 'string' },
-      'nvml-library': { type: 'string' },
-      'log-level': { type: 'string', default: 'info' },
-    },
-    strict: true,
-  })
+  const { values } = parseCommandLine(argv, { options: OPTIONS })
   if (values.socket === undefined) throw new UsageError('--socket is required')
   if (values.tee !== 'simulated' && values.tee !== 'sev-snp') throw new UsageError(`--tee must be simulated or sev-snp, got "${values.tee}"`)
   if (values.gpu !== 'none' && values.gpu !== 'simulated' && values.gpu !== 'nvidia') throw new UsageError(`--gpu must be none, simulated or nvidia, got "${values.gpu}"`)
@@ -92,15 +98,16 @@ export async function runEnclave(argv: string[], log?: Logger): Promise<() => Pr
 
 /** The process entry: runs until SIGTERM or SIGINT, then stops cleanly. */
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE)
-    return 0
-  }
   let stop: () => Promise<void>
   try {
+    const { values } = parseCommandLine(argv, { options: OPTIONS })
+    if (values.help || values.version) {
+      console.log(values.help ? USAGE : `vouch-enclave ${VERSION}`)
+      return 0
+    }
     stop = await runEnclave(argv)
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (error instanceof UsageError) {
       console.error(`vouch-enclave: ${(error as Error).message}\n\n${USAGE}`)
       return 2
     }

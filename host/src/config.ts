@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { parseCommandLine, type OptionTable } from '@vouch/protocol'
 import { LineCounter, parseDocument } from 'yaml'
 import { HostStartupError } from './errors.js'
 
@@ -221,14 +221,22 @@ export interface LoadConfigOptions {
   readFile?: (path: string) => string
 }
 
-/** The parsed command line: the configuration, or a request for help. */
-export type ParsedCommandLine = { help: true } | { help: false; config: HostConfig }
+/**
+ * The parsed command line: the configuration, or a request for information instead of a run (`help`: the usage,
+ * with `version` set: the version).
+ */
+export type ParsedCommandLine = { help: true; version?: true } | { help: false; config: HostConfig }
+
+/** The flags of `vouch-host`: one per setting of {@link CONFIG_FIELDS}, and `--config`, `--help`, `--version`; {@link usage} lists them all. */
+export function commandLineOptions(): OptionTable {
+  const options: OptionTable = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' }, 'no-supervise': { type: 'boolean' } }
+  for (const f of CONFIG_FIELDS) options[f.flag] = f.kind.type === 'boolean' ? { type: 'boolean' } : f.flag === 'enclave-arg' ? { type: 'string', multiple: true } : { type: 'string' }
+  return options
+}
 
 function parseFlags(argv: readonly string[]): { values: Record<string, string | boolean | string[] | undefined>; problems: string[] } {
-  const options: ParseArgsConfig['options'] = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'no-supervise': { type: 'boolean' } }
-  for (const f of CONFIG_FIELDS) options[f.flag] = f.kind.type === 'boolean' ? { type: 'boolean' } : f.flag === 'enclave-arg' ? { type: 'string', multiple: true } : { type: 'string' }
   try {
-    const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false })
+    const { values } = parseCommandLine(argv, { options: commandLineOptions() })
     return { values: values as Record<string, string | boolean | string[] | undefined>, problems: [] }
   } catch (error) {
     return { values: {}, problems: [(error as Error).message] }
@@ -247,6 +255,7 @@ export function loadConfig(argv: readonly string[], options: LoadConfigOptions =
   const { values: flags, problems: flagProblems } = parseFlags(argv)
   problems.push(...flagProblems)
   if (flags['help'] === true) return { help: true }
+  if (flags['version'] === true) return { help: true, version: true }
 
   const chosen = new Map<string, { value: unknown; source: Source }>()
   const take = (field: Field, raw: unknown, source: Source, base: string): void => {
@@ -407,5 +416,7 @@ sealed requests relayed to the enclave, attestation, health, metrics. Precedence
       configuration file (env ${CONFIG_FILE_ENV})
   -h, --help
       this text
+  --version
+      the version
 ${rows.join('\n')}`
 }

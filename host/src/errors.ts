@@ -81,16 +81,24 @@ const RELAYABLE_CODE = /^ERR_[A-Z0-9_]{1,64}$/
 const MAX_RELAYED_MESSAGE = 512
 
 /**
- * The enclave's refusal as the client will see it. The host is outside the trust boundary but still relays
- * only what has the link's shape: a code of the `ERR_*` form, a 4xx or 5xx status and a short one-line
- * message; anything else becomes `ERR_HOST_BAD_GATEWAY`.
+ * The enclave's refusal as the client will see it. The host is outside the trust boundary but still relays only
+ * what has the link's shape: a code of the `ERR_*` form and a 4xx or 5xx status; anything else becomes
+ * `ERR_HOST_BAD_GATEWAY`. A well-formed coded refusal is always relayed with its code and status: its message is
+ * made one line of printable text of at most 512 characters (control characters become spaces), not refused.
  */
 export function toEnclaveRefusal(error: { code: string; message: string; status: number }): EnclaveRefusal | HostError {
   const { code, message, status } = error
-  if (!RELAYABLE_CODE.test(code) || !Number.isInteger(status) || status < 400 || status > 599 || message.length > MAX_RELAYED_MESSAGE || /[\r\n]/.test(message)) {
+  if (!RELAYABLE_CODE.test(code) || !Number.isInteger(status) || status < 400 || status > 599) {
     return new HostError('ERR_HOST_BAD_GATEWAY', { cause: new Error(`unrelayable enclave error (code ${JSON.stringify(code.slice(0, 80))}, status ${status})`) })
   }
-  return new EnclaveRefusal(code, status, message)
+  return new EnclaveRefusal(code, status, toOneLine(message, MAX_RELAYED_MESSAGE) || 'the enclave refused the request')
+}
+
+/** `text` as one line: control characters (line breaks included) as spaces, runs of spaces as one, at most `max` characters. */
+function toOneLine(text: string, max: number): string {
+  // eslint-disable-next-line no-control-regex
+  const line = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/ {2,}/g, ' ').trim()
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`
 }
 
 /** Media type of problem details (RFC 9457). */

@@ -12,7 +12,7 @@ const problem = (description: string): Json => ({ description, content: { [PROBL
 const json = (description: string, schema: Json): Json => ({ description, content: { 'application/json': { schema } }, headers: { 'X-Request-Id': { $ref: '#/components/headers/RequestId' } } })
 const nameParam = { name: 'name', in: 'path', required: true, description: 'Model name, as `GET /v2/models` lists it', schema: { type: 'string', maxLength: 256 } }
 const versionParam = { name: 'version', in: 'path', required: true, description: 'Model version', schema: { type: 'string', maxLength: 64 } }
-const unavailable = problem('`ERR_HOST_ENCLAVE_UNAVAILABLE` (the enclave is down or restarting), `ERR_HOST_QUEUE_FULL`, `ERR_HOST_SHUTTING_DOWN`, or `ERR_ENCLAVE_BUSY`; `Retry-After` says when to retry')
+const unavailable = problem('`ERR_HOST_ENCLAVE_UNAVAILABLE` (the enclave is down or restarting), `ERR_HOST_QUEUE_FULL`, `ERR_HOST_SHUTTING_DOWN`, `ERR_ENCLAVE_BUSY`, or for inference `ERR_INFERENCE_MODEL_CLOSED` and `ERR_MODEL_*` (a model refused at load); `Retry-After` says when to retry')
 const failures = {
   '502': problem('`ERR_HOST_BAD_GATEWAY`: the enclave answered with something the host cannot relay'),
   '503': unavailable,

@@ -123,7 +123,7 @@ describe('configuration', () => {
     assert.match(problems(['--config', '/etc/vouch/broken.yaml']), /\/etc\/vouch\/broken\.yaml:\d+:\d+: /)
     files['/etc/vouch/list.yaml'] = '- 1\n'
     assert.match(problems(['--config', '/etc/vouch/list.yaml']), /must be a map of settings/)
-    assert.match(problems(['--prot', '1']), /Unknown option '--prot'/)
+    assert.match(problems(['--prot', '1']), /unknown flag --prot: did you mean --port\?/)
     assert.match(problems(['--tls-cert', 'a.crt']), /--tls-cert \(tls\.cert\): tls\.cert and tls\.key go together/)
     assert.match(problems(['--max-body-bytes', '32MiB']), /--max-body-bytes \(limits\.bodyBytes\): must be at least 1024 bytes below limits\.frameBytes/)
     assert.match(problems(['--max-body-bytes', '30MiB']), /limits\.bufferedBytes \(default\): must be at least limits\.bodyBytes \(31457280\)/)

@@ -118,3 +118,15 @@ export * from './receipt.js'
 export * from './link.js'
 export * from './semaphore.js'
 export * from './log-fields.js'
+export {
+  closestName,
+  flagNames,
+  parseCommandLine,
+  programUsage,
+  runProgram,
+  UsageError,
+  type Command,
+  type OptionTable,
+  type Output,
+  type Program,
+} from './command-line.js'

@@ -13,7 +13,7 @@ export const manifestSchema = {
   title: 'Vouch model manifest',
   description:
     'One model the enclave loads: where its ONNX bytes come from, their SHA-256 (the enclave refuses other bytes), ' +
-    'and who made and published it. Reference values for relying parties (DESIGN.md §1). Unknown keys are errors.',
+    'and who made and published it: reference values for relying parties. Unknown keys are errors.',
   type: 'object',
   additionalProperties: false,
   required: ['name', 'version', 'description', 'source', 'sha256', 'publisher', 'license', 'contributors'],

@@ -1,14 +1,12 @@
 /** File and argument handling for the CLI: the only place the verifier package reads files for verification. */
 import { existsSync, readFileSync } from 'node:fs'
-import { fromHex } from '@vouch/protocol'
+import { fromHex, UsageError } from '@vouch/protocol'
 import { parsePolicy } from '../policy/parse.js'
 import type { Policy } from '../policy/types.js'
 import { defaultTrustDir, TrustStore } from '../trust/store.js'
 
-/** A problem with how the command was called or with an input it could not read: exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError'
-}
+/** A problem with how the command was called or with an input it could not read: exit code 2 (shared by every Vouch CLI). */
+export { UsageError }
 
 /** Reads a file as bytes, or fails with a UsageError naming the flag. */
 export function readInput(path: string, flag: string): Uint8Array {

@@ -278,7 +278,7 @@ export const policySchema = {
           $ref: '#/$defs/reportData',
           description:
             'Optional; unset = unchecked. Exact REPORT_DATA the report must carry. Vouch already binds REPORT_DATA ' +
-            'to the evidence bundle (DESIGN.md §3); set this only to pin a fixed value.',
+            'to the evidence bundle (docs/protocol.md, "Binding"); set this only to pin a fixed value.',
         },
         idKeyDigests: anyOfList(
           'Optional; unset = unchecked. Accepted ID_KEY_DIGEST values (SHA-384 of the key that signed the ' +
