@@ -40,7 +40,7 @@ export interface AppConfig {
   minBodyRate?: number
   /** Reading time over which `minBodyRate` is measured, window after window. Unset: 5 s. */
   bodyRateWindowMs?: number
-  /** Reading time a request body may take (408 beyond; in effect at most `requestTimeoutMs`). Unset: 30 s. */
+  /** Time a request body may take from the start of reading, waits for the budget included (408 beyond; in effect only when shorter than `requestTimeoutMs`). Unset: 30 s. */
   bodyTimeoutMs?: number
   /** Challenged attestations one client may ask for back to back (429 beyond). Unset: 5. */
   attestBurst?: number
@@ -200,7 +200,8 @@ export function createApp(options: AppOptions): Express {
       perClient: config.clientBodies ?? 16,
       minRate: config.minBodyRate ?? 16 * 1024,
       windowMs: config.bodyRateWindowMs ?? 5_000,
-      timeoutMs: Math.min(config.bodyTimeoutMs ?? 30_000, requestTimeoutMs),
+      // One no shorter than the request's would only race it: the request timeout (504) covers that case.
+      timeoutMs: (config.bodyTimeoutMs ?? 30_000) < requestTimeoutMs ? (config.bodyTimeoutMs ?? 30_000) : Infinity,
     },
     (held, waiting) => metrics.bodies(held, waiting),
   )

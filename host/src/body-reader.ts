@@ -8,8 +8,9 @@
  *
  * A body must keep coming: in each `windowMs` of reading, at least `minRate` bytes per second of it must arrive (408
  * `ERR_HOST_BODY_TOO_SLOW`), so a client that trickles, or sends a burst and then stalls, is cut off within two
- * windows; and it must be whole within `timeoutMs` of reading (408 `ERR_HOST_BODY_TIMEOUT`). Either way the
- * connection is closed. One client address reads at most `perClient` bodies at once; its others wait unread,
+ * windows (time paused for the budget is not the client's and does not count); and it must be whole within
+ * `timeoutMs` of the host starting to read it, waits included (408 `ERR_HOST_BODY_TIMEOUT`), so no body holds its
+ * bytes longer than that. Either way the connection is closed. One client address reads at most `perClient` bodies at once; its others wait unread,
  * holding nothing but their sockets.
  */
 import type { IncomingMessage } from 'node:http'
@@ -28,7 +29,7 @@ export interface BodyLimits {
   minRate: number
   /** Reading time over which the rate is measured, window after window. */
   windowMs: number
-  /** Reading time a whole body may take. */
+  /** Time a whole body may take from the start of reading, waits for the budget included (Infinity: no limit of its own). */
   timeoutMs: number
 }
 
@@ -89,9 +90,10 @@ class BodyRead {
   /** Reading time at which the current rate window began, and the bytes received by then. */
   #windowStart = 0
   #windowBytes = 0
-  /** Reading time before the current stretch, and when that stretch began (null while paused for the budget). */
+  /** When reading began; reading time before the current stretch, and when that stretch began (null while paused for the budget). */
+  readonly #startedAt = performance.now()
   #readMs = 0
-  #since: number | null = performance.now()
+  #since: number | null = this.#startedAt
   #timer: NodeJS.Timeout | undefined
   #finished = false
   #resolve!: (body: Buffer) => void
@@ -191,7 +193,7 @@ class BodyRead {
   #pauseClock(): void {
     this.#readMs = this.#readingMs()
     this.#since = null
-    clearTimeout(this.#timer)
+    this.#schedule()
   }
 
   #resumeClock(): void {
@@ -199,22 +201,28 @@ class BodyRead {
     this.#schedule()
   }
 
-  /** Sets the timer for the end of the rate window or the body timeout, whichever comes first, in reading time. */
+  /**
+   * Sets the timer for whichever comes first: the body timeout (wall-clock from the start, waits for the budget
+   * included, so nothing holds its bytes longer) or, while reading, the end of the rate window (reading time).
+   */
   #schedule(): void {
     clearTimeout(this.#timer)
-    const due = Math.min(this.limits.timeoutMs, this.limits.minRate > 0 ? this.#windowStart + this.limits.windowMs : Infinity)
-    this.#timer = setTimeout(() => this.#check(), Math.max(1, due - this.#readingMs()))
+    const untilTimeout = this.#startedAt + this.limits.timeoutMs - performance.now()
+    const untilWindow = this.#since === null || this.limits.minRate === 0 ? Infinity : this.#windowStart + this.limits.windowMs - this.#readingMs()
+    const delay = Math.min(untilTimeout, untilWindow)
+    if (delay === Infinity) return
+    this.#timer = setTimeout(() => this.#check(), Math.max(1, delay))
     this.#timer.unref()
   }
 
   #check(): void {
-    const read = this.#readingMs()
-    if (read >= this.limits.timeoutMs) {
+    if (performance.now() - this.#startedAt >= this.limits.timeoutMs) {
       this.#fail(new HostError('ERR_HOST_BODY_TIMEOUT'))
       return
     }
+    const read = this.#readingMs()
     const windowMs = read - this.#windowStart
-    if (this.limits.minRate > 0 && windowMs >= this.limits.windowMs) {
+    if (this.#since !== null && this.limits.minRate > 0 && windowMs >= this.limits.windowMs) {
       if ((this.#received - this.#windowBytes) * 1000 < this.limits.minRate * windowMs) {
         this.#fail(new HostError('ERR_HOST_BODY_TOO_SLOW'))
         return

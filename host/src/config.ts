@@ -75,7 +75,7 @@ export interface HostConfig {
     pingMs: number
     /** Time between heartbeat pings. */
     heartbeatMs: number
-    /** Reading time a request body may take before 408 (in effect at most `requestMs`). */
+    /** Time a request body may take from the start of reading, waits for the body budget included, before 408 (in effect only when shorter than `requestMs`). */
     bodyMs: number
     /** Reading time over which `limits.minBodyRate` is measured, window after window. */
     bodyRateWindowMs: number
@@ -182,7 +182,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
     flag: 'body-timeout-ms',
     kind: { type: 'integer', min: 100, max: 3_600_000 },
     fallback: 30_000,
-    doc: 'time a request body may take to arrive, not counting waits for the host\'s body budget (408 ERR_HOST_BODY_TIMEOUT); in effect at most timeouts.requestMs',
+    doc: "time a request body may take to arrive from the start of reading, waits for the host's body budget included, so none holds its bytes longer (408 ERR_HOST_BODY_TIMEOUT); in effect only when shorter than timeouts.requestMs (504 covers the rest)",
   },
   {
     key: 'timeouts.bodyRateWindowMs',

@@ -328,6 +328,24 @@ describe('sealed inference', () => {
       server.close()
     }
   })
+  test('a body paused for the budget still ends at the body timeout, waits included, so it cannot hold its bytes longer', async () => {
+    // The first request's body fills the budget and the enclave never answers it.
+    const link = new FakeLink((call, options) => (call.op === 'infer' ? new Promise((_, reject) => options.signal?.addEventListener('abort', () => reject(options.signal!.reason))) : { models: MODELS, refused: [] }))
+    const { app, metrics } = setup(link, { bodyBytes: 4096, bufferedBytes: 6000, bodyTimeoutMs: 400, requestTimeoutMs: 5_000 })
+    const { server, port } = await listen(app)
+    try {
+      const post = (localAddress: string) => exchange(port, { localAddress, method: 'POST', path: '/v2/models/ppocr-cls/infer', headers: { 'content-type': SEALED_MEDIA_TYPE, 'vouch-key-id': 'kid-1' }, body })
+      const first = post('127.0.4.1')
+      await eventually(() => link.of('infer').length === 1, 3_000, 'the first body on the link')
+      // The second arrives whole, but only 1904 bytes of it fit: it waits, paused, holding them, until the body timeout.
+      const second = await post('127.0.4.2')
+      assert.deepEqual([second.status, second.code], [408, 'ERR_HOST_BODY_TIMEOUT'])
+      assert.equal(await gauge(metrics, 'vouch_request_body_bytes'), 4096)
+      assert.equal((await first).status, 504)
+    } finally {
+      server.close()
+    }
+  })
   test('one client reads at most limits.clientBodies bodies at once; its others wait unread while another client is served', async () => {
     const { app, metrics } = setup(enclaveLike(), { clientBodies: 2, minBodyRate: 1024, bodyRateWindowMs: 1_000 })
     const { server, port } = await listen(app)
