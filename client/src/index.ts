@@ -25,7 +25,7 @@ export {
   type CheckedBundle,
   type AttestationEvidence,
 } from './errors.js'
-export type { FetchLike, FetchLikeResponse } from './http.js'
+export { DEFAULT_RETRY, type FetchLike, type FetchLikeResponse, type RetryOptions } from './http.js'
 export { loadPolicy, loadInferenceRequest, MAX_REQUEST_FILE_BYTES } from './load.js'
 export {
   toTensorData,

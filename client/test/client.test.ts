@@ -17,7 +17,7 @@ import { parsePolicy, verifyReceipt, type Policy } from '@vouch/verifier'
 import { LinkClient } from '../../test/helpers/link-client.js'
 import { createClient, type VouchClient } from '../src/index.js'
 import { startEnclave } from './helpers/enclave.js'
-import { FakeHost, linkBackend, unknownKid, type Reply } from './helpers/fake-host.js'
+import { FakeHost, linkBackend, problem, unknownKid, type Reply } from './helpers/fake-host.js'
 import { startRogueEnclave, type RogueEnclave } from './helpers/rogue-enclave.js'
 import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
 import { rejectsWith } from './helpers/rejects.js'
@@ -209,10 +209,42 @@ describe('the client against a host relaying to a simulated enclave', () => {
   test('an attestation that is not a CBOR bundle, or an HTTP error, is refused with its own code', async () => {
     host.onAttest = async () => ({ status: 200, type: 'application/json', body: Buffer.from('{}') })
     await rejectsWith(client().attest(), 'ERR_CLIENT_RESPONSE_INVALID')
-    host.onAttest = async () => ({ status: 429, type: 'application/problem+json', body: Buffer.from(JSON.stringify({ code: 'ERR_ENCLAVE_ATTEST_RATE_LIMITED', detail: 'too many' })) })
+    host.reset()
+    host.onAttest = async () => problem(400, 'ERR_HOST_NONCE_INVALID', 'nonce must be 64 hex', '/v1/attestation')
     const error = await rejectsWith(client().attest(), 'ERR_CLIENT_HTTP')
+    assert.equal(error.status, 400)
+    assert.equal(error.problem?.code, 'ERR_HOST_NONCE_INVALID')
+    // Not a status that says "later": asked once.
+    assert.equal(host.seen.challenged, 1)
+  })
+
+  test('429 and 503 on attestation are asked again, no sooner than Retry-After, then served', async () => {
+    let refusals = 0
+    host.onAttest = async (nonce, next) => {
+      if (nonce === null || refusals >= 2) return next()
+      refusals++
+      return refusals === 1 ? { ...problem(429, 'ERR_HOST_ATTEST_RATE_LIMITED', 'too many', '/v1/attestation'), headers: { 'retry-after': '1' } } : problem(503, 'ERR_HOST_ENCLAVE_UNAVAILABLE', 'down', '/v1/attestation')
+    }
+    const started = performance.now()
+    const attestation = await client().attest()
+    assert.equal(attestation.challenged.result.verdict, 'accepted')
+    assert.equal(host.seen.challenged, 3)
+    assert.ok(performance.now() - started >= 1_000, 'the Retry-After of the 429 was honoured')
+  })
+
+  test('retries are bounded: a host that keeps answering 429 is asked `attempts` times; a Retry-After past the time bound is not waited for', async () => {
+    const tooMany = (retryAfter?: string): Reply => ({ ...problem(429, 'ERR_ENCLAVE_ATTEST_RATE_LIMITED', 'too many', '/v1/attestation'), ...(retryAfter !== undefined && { headers: { 'retry-after': retryAfter } }) })
+    host.onAttest = async (nonce, next) => (nonce === null ? next() : tooMany())
+    const c = createClient({ url: host.url, policy: dev, ca: tls.cert, attestRetry: { attempts: 3, baseDelayMs: 10 } })
+    clients.push(c)
+    const error = await rejectsWith(c.attest(), 'ERR_CLIENT_HTTP')
     assert.equal(error.status, 429)
     assert.equal(error.problem?.code, 'ERR_ENCLAVE_ATTEST_RATE_LIMITED')
+    assert.equal(host.seen.challenged, 3)
+    host.reset()
+    host.onAttest = async (nonce, next) => (nonce === null ? next() : tooMany('3600'))
+    await rejectsWith(client().attest(), 'ERR_CLIENT_HTTP')
+    assert.equal(host.seen.challenged, 1)
   })
 
   test("the enclave's refusals arrive as ERR_CLIENT_HTTP with the problem's code", async () => {
