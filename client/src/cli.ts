@@ -3,8 +3,8 @@
  * command line. Exit codes: 0 accepted, 1 rejected (evidence, receipt or a response that is not a
  * sealed answer), 2 usage error, unreadable input, or a host that cannot be reached or refused the request.
  */
-import { writeFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { parseCommandLine, programUsage, runProgram, UsageError, type Command, type Output, type Program } from '@vouch/protocol'
 import { INPUT_FILE_LIMITS, readInputFile, VouchError, type InputFileLimit, type Policy } from '@vouch/verifier'
 import { createClient, type ClientOptions, type VouchClient } from './client.js'
 import { ClientError, type ClientErrorCode } from './errors.js'
@@ -16,7 +16,10 @@ const CONNECTION = `  --ca FILE          PEM certificate(s) the host's TLS certi
   --insecure-tls     do not authenticate the host's TLS certificate (development only; evidence is still verified)
   --timeout MS       deadline of each HTTP exchange (default 30000)`
 
-export const ATTEST_USAGE = `vouch attest --url URL --policy FILE [--nonce HEX] [--save FILE] [--json] [--ca FILE] [--insecure-tls]
+/** The version of this package, for `vouch --version`. */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+export const ATTEST_USAGE = `vouch attest --url URL --policy FILE [--nonce HEX] [--save FILE] [--json | --verbose] [--ca FILE] [--insecure-tls]
 
   Fetches the enclave's evidence with a fresh challenge, and the unchallenged bundle receipts name, and
   verifies both under the policy.
@@ -26,9 +29,11 @@ export const ATTEST_USAGE = `vouch attest --url URL --policy FILE [--nonce HEX] 
   --nonce HEX        the 32-byte challenge, 64 hex (default: 32 fresh random bytes)
   --save FILE        write the challenged evidence bundle exactly as received (CBOR; \`vouch-verify bundle FILE --nonce HEX\`)
   --json             print { verdict, nonce, challenged: Result, unchallenged: Result }
+  --verbose          list every check, not only the failed ones and a count per group of the others
 ${CONNECTION}`
 
-export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --input FILE [--version V] [--receipt-out FILE] [--json] [--ca FILE] [--insecure-tls]
+export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --input FILE [--version V] [--receipt-out FILE] [--evidence-out FILE]
+            [--json | --verbose] [--ca FILE] [--insecure-tls]
 
   Attests the enclave, seals the request to its attested key, and prints the answer only if it opens
   under this request and its receipt verifies.
@@ -43,6 +48,7 @@ export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --i
   --evidence-out FILE  write the evidence bundle the receipt names (CBOR), for
                        \`vouch-verify receipt RECEIPT --evidence FILE --policy FILE\`
   --json               print { model_name, model_version, id, outputs (OIP v2 JSON), receipt, claims }
+  --verbose            when the evidence or the receipt is rejected, list every check, not only the failed ones
 ${CONNECTION}`
 
 export const MODELS_USAGE = `vouch models --url URL [--json] [--ca FILE] [--insecure-tls]
@@ -52,30 +58,6 @@ export const MODELS_USAGE = `vouch models --url URL [--json] [--ca FILE] [--inse
   --url URL          the Vouch host, e.g. https://localhost:8443
   --json             print the host's answer { models: [...] }
 ${CONNECTION}`
-
-/** A command: its arguments, where its output goes, where notes go; resolves to the exit code. */
-type Command = (args: string[], out: (text: string) => void, err: (text: string) => void) => Promise<number>
-
-const COMMANDS: Record<string, { run: Command; usage: string }> = {
-  attest: { run: runAttest, usage: ATTEST_USAGE },
-  infer: { run: runInfer, usage: INFER_USAGE },
-  models: { run: runModels, usage: MODELS_USAGE },
-}
-
-export const USAGE = `usage: vouch <command> [options]
-
-commands:
-${Object.values(COMMANDS)
-  .map((c) => `  ${c.usage.split('\n')[0]}`)
-  .join('\n')}
-
-exit codes: 0 accepted, 1 rejected, 2 usage error, unreadable input or unreachable host
-Run \`vouch <command> --help\` for a command's options.`
-
-/** A problem with how the command was called or with an input it could not read: exit code 2. */
-class UsageError extends Error {
-  override name = 'UsageError'
-}
 
 /** Rejections: the evidence, the receipt, or an answer that is not a sealed one. Everything else is not a verdict. */
 const REJECTIONS: ReadonlySet<ClientErrorCode> = new Set(['ERR_CLIENT_ATTESTATION_REJECTED', 'ERR_CLIENT_RECEIPT_REJECTED', 'ERR_CLIENT_RESPONSE_INVALID', 'ERR_CLIENT_RESPONSE_TOO_LARGE'])
@@ -117,6 +99,19 @@ const CONNECTION_OPTIONS = {
   json: { type: 'boolean', default: false },
 } as const
 
+const ATTEST_OPTIONS = { ...CONNECTION_OPTIONS, policy: { type: 'string' }, nonce: { type: 'string' }, save: { type: 'string' }, verbose: { type: 'boolean', default: false } } as const
+
+const INFER_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  policy: { type: 'string' },
+  model: { type: 'string' },
+  version: { type: 'string' },
+  input: { type: 'string' },
+  'receipt-out': { type: 'string' },
+  'evidence-out': { type: 'string' },
+  verbose: { type: 'boolean', default: false },
+} as const
+
 function clientFrom(values: { url?: string | undefined; ca?: string | undefined; 'insecure-tls'?: boolean | undefined; timeout?: string | undefined }, policy: Policy): VouchClient {
   if (values.url === undefined) throw new UsageError('--url is required')
   if (values.ca !== undefined && values['insecure-tls']) throw new UsageError('--ca and --insecure-tls exclude each other')
@@ -147,8 +142,8 @@ function errorJson(error: ClientError): Record<string, unknown> {
 }
 
 /** Runs `attest`; resolves to the exit code. */
-async function runAttest(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { ...CONNECTION_OPTIONS, policy: { type: 'string' }, nonce: { type: 'string' }, save: { type: 'string' } }, allowPositionals: true, strict: true })
+async function runAttest(args: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseCommandLine(args, { options: ATTEST_OPTIONS, allowPositionals: true })
   if (positionals.length > 0) throw new UsageError(`attest takes no positional arguments, got ${positionals.join(' ')}`)
   if (values.nonce !== undefined && !/^[0-9a-fA-F]{64}$/.test(values.nonce)) throw new UsageError('--nonce must be 64 hex characters (32 bytes)')
   const policy = policyFrom(values.policy)
@@ -158,7 +153,7 @@ async function runAttest(args: string[], out: (text: string) => void): Promise<n
     const saved = values.save === undefined ? undefined : (writeFlagFile(values.save, '--save', attestation.challenged.bytes), values.save)
     if (values.json) {
       out(JSON.stringify({ verdict: 'accepted', nonce: attestation.nonce, challenged: attestation.challenged.result, unchallenged: attestation.unchallenged.result }, null, 2))
-    } else out(renderAttestation(client.url, policy, attestation, saved === undefined ? undefined : `saved the challenged bundle to ${saved}`))
+    } else out(renderAttestation(client.url, policy, attestation, { verbose: values.verbose, ...(saved !== undefined && { note: `saved the challenged bundle to ${saved}` }) }))
     return 0
   } catch (error) {
     const evidence = error instanceof ClientError ? error.attestation : undefined
@@ -167,7 +162,10 @@ async function runAttest(args: string[], out: (text: string) => void): Promise<n
     if (values.save !== undefined) writeFlagFile(values.save, '--save', evidence.challenged.bytes)
     if (values.json) {
       out(JSON.stringify({ verdict: 'rejected', nonce: evidence.nonce, challenged: evidence.challenged.result, unchallenged: evidence.unchallenged.result, error: errorJson(error) }, null, 2))
-    } else out(renderAttestation(client.url, policy, evidence, error.message))
+    } else {
+      const saved = values.save === undefined ? {} : { note: `saved the challenged bundle to ${values.save}` }
+      out(renderAttestation(client.url, policy, evidence, { verbose: values.verbose, refusal: error.message, ...saved }))
+    }
     return 1
   } finally {
     client.close()
@@ -175,21 +173,8 @@ async function runAttest(args: string[], out: (text: string) => void): Promise<n
 }
 
 /** Runs `infer`; resolves to the exit code. */
-async function runInfer(args: string[], out: (text: string) => void, err: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      ...CONNECTION_OPTIONS,
-      policy: { type: 'string' },
-      model: { type: 'string' },
-      version: { type: 'string' },
-      input: { type: 'string' },
-      'receipt-out': { type: 'string' },
-      'evidence-out': { type: 'string' },
-    },
-    allowPositionals: true,
-    strict: true,
-  })
+async function runInfer(args: string[], out: Output, err: Output): Promise<number> {
+  const { values, positionals } = parseCommandLine(args, { options: INFER_OPTIONS, allowPositionals: true })
   if (positionals.length > 0) throw new UsageError(`infer takes no positional arguments, got ${positionals.join(' ')}`)
   if (values.model === undefined) throw new UsageError('--model is required')
   if (values.input === undefined) throw new UsageError('--input is required')
@@ -217,8 +202,12 @@ async function runInfer(args: string[], out: (text: string) => void, err: (text:
   } catch (error) {
     if (!(error instanceof ClientError) || !REJECTIONS.has(error.code)) throw error
     if (values.json) out(JSON.stringify({ verdict: 'rejected', error: errorJson(error), ...(error.result !== undefined && { result: error.result }) }, null, 2))
-    else if (error.code === 'ERR_CLIENT_ATTESTATION_REJECTED' && error.attestation !== undefined) out(renderAttestation(client.url, policy, error.attestation, error.message))
-    else if (error.code === 'ERR_CLIENT_RECEIPT_REJECTED' && error.result !== undefined) out(`${renderReceiptRejection(error.result as Parameters<typeof renderReceiptRejection>[0])}\n\n${error.message}`)
+    else if (error.code === 'ERR_CLIENT_ATTESTATION_REJECTED' && error.attestation !== undefined) {
+      const note = `nothing was sealed or sent: the enclave's evidence is not accepted under policy ${policy.name}`
+      out(renderAttestation(client.url, policy, error.attestation, { command: 'infer', verbose: values.verbose, refusal: error.message, note }))
+    } else if (error.code === 'ERR_CLIENT_RECEIPT_REJECTED' && error.result !== undefined) {
+      out(`${renderReceiptRejection(error.result as Parameters<typeof renderReceiptRejection>[0], { verbose: values.verbose })}\n\n${error.message}`)
+    }
     else out(`vouch infer: REJECTED\n  ${error.code}: ${error.message}`)
     return 1
   } finally {
@@ -227,8 +216,8 @@ async function runInfer(args: string[], out: (text: string) => void, err: (text:
 }
 
 /** Runs `models`; resolves to the exit code. */
-async function runModels(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: CONNECTION_OPTIONS, allowPositionals: true, strict: true })
+async function runModels(args: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseCommandLine(args, { options: CONNECTION_OPTIONS, allowPositionals: true })
   if (positionals.length > 0) throw new UsageError(`models takes no positional arguments, got ${positionals.join(' ')}`)
   // Listing verifies nothing, so it needs no policy; the client still wants one, and gets an unusable one.
   const client = clientFrom(values, LISTING_ONLY)
@@ -244,37 +233,29 @@ async function runModels(args: string[], out: (text: string) => void): Promise<n
 /** The policy of a client that only lists models: it accepts nothing (no simulated TEE, no SEV-SNP or GPU section). */
 const LISTING_ONLY: Policy = Object.freeze({ version: 1, name: 'listing-only', allowSimulated: false, source: { file: '(none)' }, locate: () => undefined })
 
+/** The commands of `vouch`, with their usage and flags. */
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  attest: { run: runAttest, usage: ATTEST_USAGE, options: ATTEST_OPTIONS },
+  infer: { run: runInfer, usage: INFER_USAGE, options: INFER_OPTIONS },
+  models: { run: runModels, usage: MODELS_USAGE, options: CONNECTION_OPTIONS },
+}
+
+export const USAGE = programUsage('vouch', COMMANDS, 'exit codes: 0 accepted, 1 rejected, 2 usage error, unreadable input or unreachable host')
+
+const PROGRAM: Program = {
+  name: 'vouch',
+  version: VERSION,
+  usage: USAGE,
+  commands: COMMANDS,
+  explain(error, command, err) {
+    if (!(error instanceof ClientError)) return undefined
+    // Not a verdict: the host could not be reached, timed out, or refused the request.
+    err(`vouch ${command}: ${error.code}: ${error.message}`)
+    return REJECTIONS.has(error.code) ? 1 : 2
+  },
+}
+
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
-export async function main(argv: string[], out = (t: string) => console.log(t), err = (t: string) => console.error(t)): Promise<number> {
-  const [name, ...args] = argv
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    out(USAGE)
-    return name === undefined ? 2 : 0
-  }
-  const command = COMMANDS[name]
-  if (command === undefined) {
-    err(`vouch: unknown command "${name}"\n\n${USAGE}`)
-    return 2
-  }
-  if (args.includes('--help') || args.includes('-h')) {
-    out(command.usage)
-    return 0
-  }
-  try {
-    return await command.run(args, out, err)
-  } catch (error) {
-    const code = (error as { code?: unknown }).code
-    if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-      err(`vouch ${name}: ${(error as Error).message}\n\n${command.usage}`)
-      return 2
-    }
-    if (error instanceof ClientError) {
-      // Not a verdict: the host could not be reached, timed out, or refused the request.
-      err(`vouch ${name}: ${error.code}: ${error.message}`)
-      return REJECTIONS.has(error.code) ? 1 : 2
-    }
-    // A bug or an environment failure. Never exit 1, which means "rejected".
-    err(`vouch ${name}: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
-    return 2
-  }
+export function main(argv: string[], out: Output = (t) => console.log(t), err: Output = (t) => console.error(t)): Promise<number> {
+  return runProgram(PROGRAM, argv, out, err)
 }

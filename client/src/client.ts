@@ -40,7 +40,7 @@ import {
   type Result,
 } from '@vouch/verifier'
 import { ClientError, type AttestationEvidence, type CheckedBundle, type Problem } from './errors.js'
-import { createFetchTransport, createHttpsTransport, type FetchLike, type HttpResponse, type Transport } from './http.js'
+import { createFetchTransport, createHttpsTransport, DEFAULT_RETRY, sendWithRetry, type FetchLike, type HttpResponse, type RetryOptions, type Transport } from './http.js'
 import { toTensorData, type InferInput } from './tensors.js'
 
 /** Default deadline of one HTTP exchange. */
@@ -73,6 +73,14 @@ export interface ClientOptions {
   renewMarginS?: number
   /** Trust material for the verifier (pinned roots, CRLs, GPU RIMs and OCSP). Unset: the verifier's defaults, the collateral in the bundle. */
   verify?: Pick<BundleVerifyOptions, 'trust' | 'crls' | 'gpuCollateral'>
+  /**
+   * How fetching evidence is retried when the host answers 429 (too many challenges: this client's budget at the
+   * host, or the enclave's) or 503 (the enclave is restarting): after the host's `Retry-After` plus a random part of
+   * an exponential backoff, a bounded number of times within a bounded time. Unset: {@link DEFAULT_RETRY} (5 tries,
+   * backoff from 250 ms doubling to 4 s, no retry starting later than 15 s after the first try); `{ attempts: 1 }`:
+   * never retried.
+   */
+  attestRetry?: RetryOptions
 }
 
 /** Options of {@link VouchClient.attest}. */
@@ -148,7 +156,8 @@ export interface VouchClient {
    * Fetches the enclave's evidence with a fresh challenge and its unchallenged bundle (the one receipts
    * name), verifies both under the policy, and caches the attestation for {@link VouchClient.infer}.
    * Rejects with `ERR_CLIENT_ATTESTATION_REJECTED` (carrying the Result) unless both are accepted and
-   * attest the same keyset.
+   * attest the same keyset. A host that answers 429 or 503 is asked again as `attestRetry` says (by default up
+   * to 5 tries within 15 s, never sooner than its `Retry-After`); after that, `ERR_CLIENT_HTTP` with its status.
    */
   attest(options?: AttestOptions): Promise<Attestation>
   /** `GET /v2/models`: the host's list of models. Unverified; {@link VouchClient.attest} says what the enclave runs. */
@@ -199,6 +208,7 @@ class Client implements VouchClient {
   readonly #maxPlaintext: number
   readonly #renewMarginMs: number
   readonly #verify: Pick<BundleVerifyOptions, 'trust' | 'crls' | 'gpuCollateral'>
+  readonly #attestRetry: RetryOptions
   #cached: Attestation | null = null
   #pending: Promise<Attestation> | null = null
 
@@ -209,7 +219,7 @@ class Client implements VouchClient {
     } catch {
       throw new TypeError(`createClient: url ${JSON.stringify(String(options.url))} is not a URL`)
     }
-    if (options.fetch === undefined && url.protocol !== 'https:') throw new TypeError(`createClient: url must be https: (DESIGN.md §9), got ${url.protocol}`)
+    if (options.fetch === undefined && url.protocol !== 'https:') throw new TypeError(`createClient: url must be https: (the host serves TLS 1.3 only), got ${url.protocol}`)
     if (options.fetch !== undefined && (options.ca !== undefined || options.insecureTls !== undefined)) {
       throw new TypeError('createClient: ca and insecureTls configure node:https; with fetch, configure TLS in the fetch function')
     }
@@ -230,6 +240,7 @@ class Client implements VouchClient {
     this.#maxPlaintext = options.maxResponseBytes ?? DEFAULT_MAX_SEALED_BYTES
     this.#renewMarginMs = (options.renewMarginS ?? DEFAULT_RENEW_MARGIN_S) * 1000
     this.#verify = options.verify ?? {}
+    this.#attestRetry = { ...DEFAULT_RETRY, ...options.attestRetry }
   }
 
   close(): void {
@@ -270,7 +281,8 @@ class Client implements VouchClient {
 
   async #fetchBundle(nonce: string | null): Promise<Uint8Array> {
     const path = nonce === null ? 'v1/attestation' : `v1/attestation?nonce=${nonce}`
-    const response = await this.#send('GET', path, { accept: EVIDENCE_MEDIA_TYPE }, DEFAULT_BUNDLE_MAX_BYTES)
+    // The host turns away challenges beyond a client's budget (429) and answers 503 while the enclave restarts: both pass.
+    const response = await sendWithRetry(this.#transport, { method: 'GET', url: new URL(path, this.url), headers: { accept: EVIDENCE_MEDIA_TYPE }, maxBytes: DEFAULT_BUNDLE_MAX_BYTES }, this.#attestRetry)
     if (response.status < 200 || response.status > 299) throw this.#httpError('GET', path, response)
     if (response.mediaType !== EVIDENCE_MEDIA_TYPE || response.body.length === 0) {
       throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `GET /v1/attestation: expected a ${EVIDENCE_MEDIA_TYPE} body, got ${response.body.length} bytes of ${response.mediaType || 'no content type'}`)

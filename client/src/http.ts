@@ -2,7 +2,8 @@
  * The client's HTTP: node:https with TLS 1.3 only, the caller's CA (or none, for development), one
  * keep-alive agent per client, a deadline per exchange and a cap on response bodies. Or, when the caller
  * brings one, a fetch-compatible function. Failures become {@link ClientError}s: unreachable, TLS,
- * timeout, too large. Statuses are not judged here; the client reads them.
+ * timeout, too large. Statuses are not judged here, except that {@link sendWithRetry} sends again on the
+ * statuses that say "later" (429, 503).
  */
 import { Agent, request as httpsRequest } from 'node:https'
 import type { IncomingMessage } from 'node:http'
@@ -200,5 +201,68 @@ export function createFetchTransport(fetch: FetchLike, options: { timeoutMs: num
       }
     },
     close: () => undefined,
+  }
+}
+
+/** How a request is sent again when the host answers 429 or 503. Every field says what happens when it is unset. */
+export interface RetryOptions {
+  /** Tries in all, the first included (1: never again). Unset: 5. */
+  attempts?: number
+  /** Backoff before the first retry in ms, doubled before each next one. Unset: 250. */
+  baseDelayMs?: number
+  /** Largest backoff in ms. Unset: 4000. */
+  maxDelayMs?: number
+  /** Time from the first try in ms after which no retry starts (a wait that would end later is not begun). Unset: 15000. */
+  totalMs?: number
+}
+
+/**
+ * The retry of attestation fetches by default: 5 tries; before each retry, the host's `Retry-After` (if any) plus a
+ * random part of a backoff that starts at 250 ms and doubles up to 4 s ("full jitter", so clients turned away
+ * together do not come back together); no retry that would start more than 15 s after the first try.
+ */
+export const DEFAULT_RETRY: Readonly<Required<RetryOptions>> = { attempts: 5, baseDelayMs: 250, maxDelayMs: 4_000, totalMs: 15_000 }
+
+/** Statuses that say "the same request may succeed later". */
+const RETRYABLE = new Set([429, 503])
+
+/** The wait a `Retry-After` value asks for, in ms (delta-seconds or an HTTP date, RFC 9110 §10.2.3); null if absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | null {
+  if (value === undefined) return null
+  const text = value.trim()
+  if (/^\d+$/.test(text)) return Number(text) * 1000
+  // An HTTP date names its weekday and month; Date.parse alone would read "-1" as a year.
+  const at = /^[A-Za-z]{3}/.test(text) ? Date.parse(text) : Number.NaN
+  return Number.isNaN(at) ? null : Math.max(0, at - now)
+}
+
+/** Clocks and randomness of {@link sendWithRetry}, for tests. */
+export interface RetryEnvironment {
+  now(): number
+  sleep(ms: number): Promise<void>
+  random(): number
+}
+
+const REAL_ENVIRONMENT: RetryEnvironment = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: Math.random,
+}
+
+/**
+ * Sends `request`, and again while the host answers 429 or 503, within `options` ({@link DEFAULT_RETRY} for what is
+ * unset): each wait is the host's `Retry-After` plus a random part of the exponential backoff. Resolves to the first
+ * other answer, or to the last 429 or 503 once the tries or the time are used up; failures to exchange are not retried.
+ */
+export async function sendWithRetry(transport: Transport, request: HttpRequest, options: RetryOptions = {}, environment: RetryEnvironment = REAL_ENVIRONMENT): Promise<HttpResponse> {
+  const { attempts, baseDelayMs, maxDelayMs, totalMs } = { ...DEFAULT_RETRY, ...options }
+  const started = environment.now()
+  for (let attempt = 1; ; attempt++) {
+    const response = await transport.request(request)
+    if (!RETRYABLE.has(response.status) || attempt >= attempts) return response
+    const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1))
+    const wait = (parseRetryAfter(response.headers['retry-after']) ?? 0) + environment.random() * backoff
+    if (environment.now() - started + wait > totalMs) return response
+    await environment.sleep(wait)
   }
 }

@@ -1,5 +1,5 @@
 /**
- * `@vouch/client`: the relying party's SDK (DESIGN.md §1). Attest a Vouch host under a policy, seal
+ * `@vouch/client`: the relying party's SDK. Attest a Vouch host under a policy, seal
  * requests to the attested key, and accept only answers whose receipts verify.
  */
 export {
@@ -25,14 +25,16 @@ export {
   type CheckedBundle,
   type AttestationEvidence,
 } from './errors.js'
-export type { FetchLike, FetchLikeResponse } from './http.js'
+export { DEFAULT_RETRY, type FetchLike, type FetchLikeResponse, type RetryOptions } from './http.js'
 export { loadPolicy, loadInferenceRequest, MAX_REQUEST_FILE_BYTES } from './load.js'
 export {
   toTensorData,
   parseInferenceRequest,
   summarizeTensor,
   toOipJsonOutput,
+  toTypedArray,
   type InferInput,
+  type TensorValues,
   type InferenceRequest,
   type TensorSummary,
 } from './tensors.js'

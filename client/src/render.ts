@@ -1,8 +1,9 @@
 /**
  * The `vouch` CLI's readable output: what was verified (platform, keyset, policy), the model and who
- * contributed it, and short previews of the outputs. The verifier's check tables are reused as they are.
+ * contributed it, and short previews of the outputs. The verifier's check tables are reused as they are:
+ * compact by default (failed checks, and a count per group of the others), every check with `verbose`.
  */
-import { renderResult, type BundleClaims, type Policy, type ReceiptClaims, type Result } from '@vouch/verifier'
+import { renderResult, type BundleClaims, type Policy, type ReceiptClaims, type RenderOptions, type Result } from '@vouch/verifier'
 import type { Attestation, InferResult, ModelInfo } from './client.js'
 import type { AttestationEvidence } from './errors.js'
 import { summarizeTensor, type TensorSummary } from './tensors.js'
@@ -36,20 +37,51 @@ export function bundleSummary(claims: BundleClaims | null): string[] {
     `platform  ${describePlatform(claims)}`,
     `keyset    ${claims.keyset.kid} until ${iso(claims.keyset.notAfter)} (${claims.keyset.digest})`,
     `models    ${claims.models.map((m) => `${m.name} ${m.version}`).join(', ') || 'none'}`,
-    `issued    ${iso(claims.issuedAt)} · ${claims.nonce === null ? 'unchallenged' : `answers nonce ${claims.nonce}`}`,
+    ...claims.models.flatMap((m) => [
+      ...(m.manifest === null ? [] : [`  ${m.name}  manifest ${m.manifest.digest}, published by ${m.manifest.publisher}`]),
+      ...(m.knownAnswer === null ? [] : [`  ${m.name}  known answer: input ${m.knownAnswer.input} → output ${m.knownAnswer.output}`]),
+    ]),
+    `issued    ${iso(claims.issuedAt)} · ${claims.nonces.length === 0 ? 'unchallenged' : `answers ${claims.nonces.length === 1 ? `nonce ${claims.nonces[0]}` : `${claims.nonces.length} nonces, one hardware report for concurrent challenges`}`}`,
   ]
 }
 
-/** `vouch attest`: the challenged bundle's verdict and checks, then the unchallenged bundle's verdict. */
-export function renderAttestation(url: URL, policy: Policy, evidence: AttestationEvidence | Attestation, note?: string): string {
+/** How {@link renderAttestation} shows the evidence. */
+export interface AttestationRenderOptions extends RenderOptions {
+  /** The command that fetched it, named in the headline. Unset: `attest`. */
+  command?: 'attest' | 'infer'
+  /** A last line (where the bundle was saved, or what was not done). Unset: none. */
+  note?: string
+  /** Why the evidence was refused: printed only when no failed check says it (two accepted bundles attesting different keysets). Unset: accepted. */
+  refusal?: string
+}
+
+/** The failed checks of a Result, as `id code` strings: two bundles that fail alike have the same set. */
+function failures(result: Result<unknown>): string {
+  return result.checks
+    .filter((c) => c.status === 'fail')
+    .map((c) => `${c.id} ${c.code ?? ''}`)
+    .sort()
+    .join('\n')
+}
+
+/**
+ * `vouch attest` (or `vouch infer` before it seals anything): the challenged bundle's verdict and checks, then the
+ * unchallenged bundle's verdict. The unchallenged bundle's checks are shown only where they tell something new:
+ * always with `verbose`, else only when it fails on other checks than the challenged one.
+ */
+export function renderAttestation(url: URL, policy: Policy, evidence: AttestationEvidence | Attestation, options: AttestationRenderOptions = {}): string {
   const { challenged, unchallenged } = evidence
-  const lines = [renderResult(`vouch attest ${url.origin}`, challenged.result, [`policy    ${describePolicy(policy)}`, ...bundleSummary(challenged.result.claims)])]
+  const { command = 'attest', note, refusal, ...render } = options
+  const title = `vouch ${command} ${url.origin}${command === 'attest' ? '' : " (the enclave's evidence)"}`
+  const lines = [renderResult(title, challenged.result, [`policy    ${describePolicy(policy)}`, ...bundleSummary(challenged.result.claims)], render)]
   const u = unchallenged.result
+  const alike = u.verdict !== 'accepted' && !render.verbose && failures(u) === failures(challenged.result)
   lines.push(
     '',
-    `unchallenged bundle (the evidence receipts name): ${u.verdict === 'accepted' ? 'ACCEPTED' : 'REJECTED'}${u.claims === null ? '' : `  ${u.claims.digest}`}`,
+    `unchallenged bundle (the evidence receipts name): ${u.verdict === 'accepted' ? 'ACCEPTED' : 'REJECTED'}${alike ? ', on the same failed checks' : ''}${u.claims === null ? '' : `  ${u.claims.digest}`}`,
   )
-  if (u.verdict !== 'accepted') lines.push('', renderResult('unchallenged bundle', u, bundleSummary(u.claims)))
+  if (u.verdict !== 'accepted' && !alike) lines.push('', renderResult('unchallenged bundle', u, bundleSummary(u.claims), render))
+  if (refusal !== undefined && challenged.result.verdict === 'accepted' && u.verdict === 'accepted') lines.push('', refusal)
   if (note !== undefined) lines.push('', note)
   return lines.join('\n')
 }
@@ -96,10 +128,10 @@ export function renderInference(policy: Policy, result: InferResult): string {
 }
 
 /** A receipt that was rejected: its checks. */
-export function renderReceiptRejection(result: Result<ReceiptClaims | null>): string {
+export function renderReceiptRejection(result: Result<ReceiptClaims | null>, options: RenderOptions = {}): string {
   const c = result.claims
   const summary = c === null ? ['the receipt could not be decoded'] : [`request ${c.id} · ${c.model.name} ${c.model.version} (${c.model.digest}) · signed ${iso(c.iat)}`]
-  return renderResult('vouch infer: receipt', result, summary)
+  return renderResult('vouch infer: receipt', result, summary, options)
 }
 
 /** `x FP32 [-1, 3, 48, -1]`, tolerating what an untrusted host might send instead. */

@@ -4,6 +4,7 @@
  */
 import {
   assertTensorData,
+  OIP_ELEMENT_SIZE,
   decodeBytesElements,
   elementCount,
   fromFloat16Bits,
@@ -117,6 +118,65 @@ function elementReader(t: TensorData): (i: number) => number | boolean | string 
       return (i) => elements[i]!
     }
   }
+}
+
+/** The values of a tensor as {@link toTypedArray} gives them, by datatype. */
+export type TensorValues =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | string[]
+
+type NumericDatatype = Exclude<TensorData['datatype'], 'BYTES' | 'FP16' | 'BOOL'>
+
+const TYPED_ARRAYS: Record<NumericDatatype, new (buffer: ArrayBuffer) => Exclude<TensorValues, string[]>> = {
+  UINT8: Uint8Array,
+  UINT16: Uint16Array,
+  UINT32: Uint32Array,
+  UINT64: BigUint64Array,
+  INT8: Int8Array,
+  INT16: Int16Array,
+  INT32: Int32Array,
+  INT64: BigInt64Array,
+  FP32: Float32Array,
+  FP64: Float64Array,
+}
+
+/** Typed arrays use the machine's byte order; tensor bytes are little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1
+
+/**
+ * The values of `t` as numbers: an output's raw little-endian bytes as the typed array of its datatype, a copy
+ * that shares nothing with `t` (`FP32` → `Float32Array`, `INT64` → `BigInt64Array`, exactly). `FP16` is widened to
+ * a `Float32Array`, `BOOL` is a `Uint8Array` of 0 and 1, and `BYTES` is a `string[]` (each element decoded as UTF-8).
+ * `Array.from(toTypedArray(t))` gives a plain `number[]`.
+ *
+ * @throws `ProtocolError` `ERR_PROTOCOL_MALFORMED` when `t` is not a well-formed tensor (data of another size than
+ * its shape and datatype give).
+ */
+export function toTypedArray(t: TensorData): TensorValues {
+  assertTensorData(t)
+  if (t.datatype === 'BYTES') {
+    const at = elementReader(t)
+    return Array.from({ length: elementCount(t.shape) }, (_, i) => at(i) as string)
+  }
+  if (t.datatype === 'FP16') {
+    const at = elementReader(t)
+    return Float32Array.from({ length: elementCount(t.shape) }, (_, i) => at(i) as number)
+  }
+  const bytes = t.data.slice()
+  if (!LITTLE_ENDIAN) {
+    const size = OIP_ELEMENT_SIZE[t.datatype]!
+    for (let i = 0; i < bytes.length; i += size) bytes.subarray(i, i + size).reverse()
+  }
+  return t.datatype === 'BOOL' ? bytes : new TYPED_ARRAYS[t.datatype](bytes.buffer)
 }
 
 /** What a person needs to see of a tensor. */

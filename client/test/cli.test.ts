@@ -139,7 +139,9 @@ describe('against a host relaying to a simulated enclave', () => {
     assert.equal(r.code, 0, r.out + r.err)
     assert.match(r.out, /vouch attest https:\/\/127\.0\.0\.1:\d+: ACCEPTED/)
     assert.match(r.out, /policy {4}dev-simulated/)
-    assert.match(r.out, /cpu\.signature|cpu\.report/)
+    // Nothing failed: one row per group of checks, and the way to see them all.
+    assert.match(r.out, /^ {2}cpu\.\* +pass +\d+ checks passed, \d+ skipped$/m)
+    assert.match(r.out, /--verbose lists all \d+ checks/)
     assert.match(r.out, /unchallenged bundle \(the evidence receipts name\): ACCEPTED {2}sha256:/)
     assert.deepEqual(readFileSync(saved), Buffer.from(host.lastChallenged!))
     // The saved file is what vouch-verify checks on its own, offline.
@@ -148,19 +150,20 @@ describe('against a host relaying to a simulated enclave', () => {
   test('attest --json: { verdict, nonce, challenged, unchallenged }', async () => {
     const r = await run('attest', ...connection(), '--policy', dev, '--json')
     assert.equal(r.code, 0)
-    const json = JSON.parse(r.out) as { verdict: string; nonce: string; challenged: { verdict: string; claims: { nonce: string } }; unchallenged: { verdict: string; claims: { nonce: null } } }
+    const json = JSON.parse(r.out) as { verdict: string; nonce: string; challenged: { verdict: string; claims: { nonces: string[] } }; unchallenged: { verdict: string; claims: { nonces: string[] } } }
     assert.equal(json.verdict, 'accepted')
     assert.match(json.nonce, /^[0-9a-f]{64}$/)
-    assert.equal(json.challenged.claims.nonce, json.nonce)
+    assert.ok(json.challenged.claims.nonces.includes(json.nonce))
     assert.equal(json.unchallenged.verdict, 'accepted')
-    assert.equal(json.unchallenged.claims.nonce, null)
+    assert.deepEqual(json.unchallenged.claims.nonces, [])
   })
   test('attest under production: 1, the failed check shown, and the rejected bundle still saved', async () => {
     const saved = join(dir, 'rejected.cbor')
     const r = await run('attest', ...connection(), '--policy', production, '--save', saved)
     assert.equal(r.code, 1)
-    assert.match(r.out, /REJECTED/)
+    assert.match(r.out, /^vouch attest https:\/\/127\.0\.0\.1:\d+: REJECTED/)
     assert.match(r.out, /ERR_POLICY_SAMPLE_TEE/)
+    assert.match(r.out, new RegExp(`saved the challenged bundle to ${saved.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`))
     assert.deepEqual(readFileSync(saved), Buffer.from(host.lastChallenged!))
     const json = JSON.parse((await run('attest', ...connection(), '--policy', production, '--json')).out) as { verdict: string; error: { code: string } }
     assert.equal(json.verdict, 'rejected')
@@ -212,6 +215,32 @@ describe('against a host relaying to a simulated enclave', () => {
     assert.equal(r.code, 1)
     assert.match(r.out, /ERR_POLICY_SAMPLE_TEE/)
     assert.equal(host.seen.infer, 0)
+  })
+  test('a production refusal is short: the headline names the command, each failed check once, one row per group of the others', async () => {
+    const failed = ['cpu.policy.simulated', 'cpu.policy.crl', 'gpu[0].policy.simulated', 'gpu[0].policy.rim', 'gpu[0].policy.ocsp']
+    const count = (text: string, id: string): number => text.split('\n').filter((line) => line.startsWith(`  ${id} `)).length
+    for (const command of ['attest', 'infer'] as const) {
+      const extra = command === 'infer' ? ['--model', 'ppocr-cls', '--input', cls] : []
+      const r = await run(command, ...connection(), '--policy', production, ...extra)
+      assert.equal(r.code, 1)
+      const lines = r.out.split('\n')
+      assert.match(lines[0]!, new RegExp(`^vouch ${command} https://127\\.0\\.0\\.1:\\d+.*: REJECTED {2}\\(\\d+ passed, 5 failed, \\d+ skipped\\)$`))
+      assert.ok(lines.length <= 50, `${lines.length} lines:\n${r.out}`)
+      for (const id of failed) assert.equal(count(r.out, id), 1, `${id} once`)
+      assert.equal(lines.filter((l) => /^ {2}CHECK +STATUS +DETAIL$/.test(l)).length, 1, 'one table')
+      for (const group of ['bundle.*', 'cpu.*', 'gpu[0].*', 'policy.*']) assert.match(r.out, new RegExp(`^ {2}${group.replace(/[.*[\]]/g, '\\$&')} +pass +\\d+ checks? passed`, 'm'))
+      // Passed and skipped checks are counted, not listed; errors already under a failed check are not repeated.
+      assert.equal(count(r.out, 'cpu.chain.ark'), 0)
+      assert.doesNotMatch(r.out, /^errors:$/m)
+      assert.match(r.out, /^unchallenged bundle \(the evidence receipts name\): REJECTED, on the same failed checks/m)
+      if (command === 'infer') assert.match(lines.at(-1)!, /^nothing was sealed or sent: the enclave's evidence is not accepted under policy production$/)
+
+      const verbose = await run(command, ...connection(), '--policy', production, ...extra, '--verbose')
+      assert.equal(verbose.code, 1)
+      assert.ok(verbose.out.split('\n').length > 150, 'every check of both bundles')
+      for (const id of failed) assert.equal(count(verbose.out, id), 2, `${id} in both bundles' tables`)
+      assert.equal(count(verbose.out, 'cpu.chain.ark'), 2)
+    }
   })
   test('infer: a tampered answer is 1; a model the enclave does not have is 2', async () => {
     host.onInfer = async (_, next) => ({ ...(await next()), body: new Uint8Array(64) })

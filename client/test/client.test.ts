@@ -12,12 +12,12 @@ import { join } from 'node:path'
 import { after, afterEach, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
-import { decodeBundle, oipJsonToTensor, SEALED_MEDIA_TYPE, type OipJsonTensor, type TensorData } from '@vouch/protocol'
+import { bundleNonces, decodeBundle, oipJsonToTensor, SEALED_MEDIA_TYPE, type OipJsonTensor, type TensorData } from '@vouch/protocol'
 import { parsePolicy, verifyReceipt, type Policy } from '@vouch/verifier'
 import { LinkClient } from '../../test/helpers/link-client.js'
 import { createClient, type VouchClient } from '../src/index.js'
 import { startEnclave } from './helpers/enclave.js'
-import { FakeHost, linkBackend, unknownKid, type Reply } from './helpers/fake-host.js'
+import { FakeHost, linkBackend, problem, unknownKid, type Reply } from './helpers/fake-host.js'
 import { startRogueEnclave, type RogueEnclave } from './helpers/rogue-enclave.js'
 import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
 import { rejectsWith } from './helpers/rejects.js'
@@ -105,12 +105,12 @@ describe('the client against a host relaying to a simulated enclave', () => {
     const a = await c.attest()
     const b = await c.attest()
     assert.notEqual(a.nonce, b.nonce)
-    assert.equal(a.claims.nonce, a.nonce)
+    assert.deepEqual(a.claims.nonces, [a.nonce])
     const nonce = randomBytes(32)
     const given = await c.attest({ nonce })
     assert.equal(given.nonce, nonce.toString('hex'))
-    assert.equal(decodeBundle(given.challenged.bytes).nonce?.length, 32)
-    assert.equal(given.unchallenged.result.claims?.nonce, null)
+    assert.deepEqual(bundleNonces(decodeBundle(given.challenged.bytes)).map((n) => n.length), [32])
+    assert.deepEqual(given.unchallenged.result.claims?.nonces, [])
     assert.ok(given.validUntil > Date.now() && given.validUntil < given.keyset.notAfter * 1000)
     await c.infer('ppocr-cls', sample.inputs)
     assert.equal(host.seen.challenged, 3, 'infer reused the cached attestation')
@@ -209,10 +209,42 @@ describe('the client against a host relaying to a simulated enclave', () => {
   test('an attestation that is not a CBOR bundle, or an HTTP error, is refused with its own code', async () => {
     host.onAttest = async () => ({ status: 200, type: 'application/json', body: Buffer.from('{}') })
     await rejectsWith(client().attest(), 'ERR_CLIENT_RESPONSE_INVALID')
-    host.onAttest = async () => ({ status: 429, type: 'application/problem+json', body: Buffer.from(JSON.stringify({ code: 'ERR_ENCLAVE_ATTEST_RATE_LIMITED', detail: 'too many' })) })
+    host.reset()
+    host.onAttest = async () => problem(400, 'ERR_HOST_NONCE_INVALID', 'nonce must be 64 hex', '/v1/attestation')
     const error = await rejectsWith(client().attest(), 'ERR_CLIENT_HTTP')
+    assert.equal(error.status, 400)
+    assert.equal(error.problem?.code, 'ERR_HOST_NONCE_INVALID')
+    // Not a status that says "later": asked once.
+    assert.equal(host.seen.challenged, 1)
+  })
+
+  test('429 and 503 on attestation are asked again, no sooner than Retry-After, then served', async () => {
+    let refusals = 0
+    host.onAttest = async (nonce, next) => {
+      if (nonce === null || refusals >= 2) return next()
+      refusals++
+      return refusals === 1 ? { ...problem(429, 'ERR_HOST_ATTEST_RATE_LIMITED', 'too many', '/v1/attestation'), headers: { 'retry-after': '1' } } : problem(503, 'ERR_HOST_ENCLAVE_UNAVAILABLE', 'down', '/v1/attestation')
+    }
+    const started = performance.now()
+    const attestation = await client().attest()
+    assert.equal(attestation.challenged.result.verdict, 'accepted')
+    assert.equal(host.seen.challenged, 3)
+    assert.ok(performance.now() - started >= 1_000, 'the Retry-After of the 429 was honoured')
+  })
+
+  test('retries are bounded: a host that keeps answering 429 is asked `attempts` times; a Retry-After past the time bound is not waited for', async () => {
+    const tooMany = (retryAfter?: string): Reply => ({ ...problem(429, 'ERR_ENCLAVE_ATTEST_RATE_LIMITED', 'too many', '/v1/attestation'), ...(retryAfter !== undefined && { headers: { 'retry-after': retryAfter } }) })
+    host.onAttest = async (nonce, next) => (nonce === null ? next() : tooMany())
+    const c = createClient({ url: host.url, policy: dev, ca: tls.cert, attestRetry: { attempts: 3, baseDelayMs: 10 } })
+    clients.push(c)
+    const error = await rejectsWith(c.attest(), 'ERR_CLIENT_HTTP')
     assert.equal(error.status, 429)
     assert.equal(error.problem?.code, 'ERR_ENCLAVE_ATTEST_RATE_LIMITED')
+    assert.equal(host.seen.challenged, 3)
+    host.reset()
+    host.onAttest = async (nonce, next) => (nonce === null ? next() : tooMany('3600'))
+    await rejectsWith(client().attest(), 'ERR_CLIENT_HTTP')
+    assert.equal(host.seen.challenged, 1)
   })
 
   test("the enclave's refusals arrive as ERR_CLIENT_HTTP with the problem's code", async () => {
@@ -296,6 +328,14 @@ describe('the client against a rogue enclave (receipts tampered with after signi
     rogue.tamper = async (response, { payload, signWithForeignKey }) => ({ ...response, receipt: await signWithForeignKey(payload) })
     const error = await rejectsWith(c.infer('ppocr-cls', sample.inputs), 'ERR_CLIENT_RECEIPT_REJECTED')
     assert.ok(error.result?.errors.some((e) => e.code === 'ERR_RECEIPT_SIGNATURE_INVALID'))
+  })
+  test('a receipt crediting other contributors than the attested manifest, even signed by the attested key', async () => {
+    rogue.tamper = async (response, { payload, signWithEnclaveKey }) => ({
+      ...response,
+      receipt: await signWithEnclaveKey({ ...payload, attribution: [...payload.attribution, { role: 'data-provider', id: 'github:someone', name: 'Someone' }] }),
+    })
+    const error = await rejectsWith(c.infer('ppocr-cls', sample.inputs), 'ERR_CLIENT_RECEIPT_REJECTED')
+    assert.deepEqual(error.result?.errors.map((e) => e.code), ['ERR_RECEIPT_ATTRIBUTION_MISMATCH'])
   })
   test('outputs changed after the receipt was signed', async () => {
     rogue.tamper = (response) => {

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parsePolicy } from '@vouch/verifier'
 import { createClient, type FetchLike } from '../src/index.js'
+import { parseRetryAfter, sendWithRetry, type HttpResponse, type RetryEnvironment, type Transport } from '../src/http.js'
 import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
 import { rejectsWith } from './helpers/rejects.js'
 
@@ -118,5 +119,62 @@ describe('HTTP', () => {
     await rejectsWith(failing.models(), 'ERR_CLIENT_UNREACHABLE')
     const typed: FetchLike = globalThis.fetch
     assert.equal(typeof typed, 'function')
+  })
+})
+
+describe('retry on 429 and 503', () => {
+  /** A transport answering `statuses` in turn (then 200), and a clock that only moves when slept on. */
+  const scripted = (statuses: Array<[number, string?]>) => {
+    let clock = 0
+    const waits: number[] = []
+    const sent: number[] = []
+    const transport: Transport = {
+      request: async () => {
+        sent.push(clock)
+        const [status, retryAfter] = statuses.shift() ?? [200]
+        const response: HttpResponse = { status, mediaType: '', headers: retryAfter === undefined ? {} : { 'retry-after': retryAfter }, body: new Uint8Array() }
+        return response
+      },
+      close: () => undefined,
+    }
+    const environment = (random: number): RetryEnvironment => ({ now: () => clock, sleep: async (ms) => void (waits.push(ms), (clock += ms)), random: () => random })
+    return { transport, environment, waits, sent }
+  }
+  const request = { method: 'GET' as const, url: new URL('https://h/v1/attestation'), headers: {}, maxBytes: 1024 }
+
+  test('backoff doubles from the base to the cap, each wait a random part of it plus Retry-After', async () => {
+    const s = scripted([[503], [429, '2'], [503], [503], [503], [503]])
+    const response = await sendWithRetry(s.transport, request, { attempts: 10, baseDelayMs: 100, maxDelayMs: 500, totalMs: 60_000 }, s.environment(0.5))
+    assert.equal(response.status, 200)
+    assert.deepEqual(s.waits, [50, 2_000 + 100, 200, 250, 250, 250])
+  })
+
+  test('at most `attempts` tries; no wait that would end past `totalMs`; other statuses are answers', async () => {
+    const always = (): Array<[number]> => Array.from({ length: 10 }, (): [number] => [429])
+    let s = scripted(always())
+    assert.equal((await sendWithRetry(s.transport, request, { attempts: 3 }, s.environment(1))).status, 429)
+    assert.equal(s.sent.length, 3)
+    s = scripted(always())
+    await sendWithRetry(s.transport, request, { attempts: 10, baseDelayMs: 1_000, maxDelayMs: 1_000, totalMs: 2_500 }, s.environment(1))
+    assert.deepEqual(s.sent, [0, 1_000, 2_000])
+    s = scripted([[429, '60']])
+    assert.equal((await sendWithRetry(s.transport, request, {}, s.environment(0))).status, 429)
+    assert.deepEqual(s.waits, [])
+    for (const status of [400, 409, 500, 502, 504]) {
+      s = scripted([[status]])
+      assert.equal((await sendWithRetry(s.transport, request, {}, s.environment(0))).status, status)
+      assert.equal(s.sent.length, 1)
+    }
+  })
+
+  test('Retry-After: seconds or an HTTP date', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z')
+    assert.equal(parseRetryAfter('3', now), 3_000)
+    assert.equal(parseRetryAfter(' 0 ', now), 0)
+    assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now), 5_000)
+    assert.equal(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now), 0)
+    assert.equal(parseRetryAfter('soon', now), null)
+    assert.equal(parseRetryAfter('-1', now), null)
+    assert.equal(parseRetryAfter(undefined, now), null)
   })
 })

@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { oipJsonToTensor, toFloat16Bits, type TensorData } from '@vouch/protocol'
-import { ClientError, loadInferenceRequest, parseInferenceRequest, summarizeTensor, toOipJsonOutput, type ClientErrorCode } from '../src/index.js'
+import { ClientError, loadInferenceRequest, parseInferenceRequest, summarizeTensor, toOipJsonOutput, toTypedArray, type ClientErrorCode } from '../src/index.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'vouch-tensors-'))
@@ -100,5 +100,49 @@ describe('toOipJsonOutput', () => {
     const { tensor, lossy } = toOipJsonOutput(fp32([NaN, Infinity, 1]))
     assert.equal(lossy, true)
     assert.deepEqual(tensor.data, [null, null, 1])
+  })
+})
+
+describe('toTypedArray', () => {
+  const bytesOf = (array: ArrayBufferView): Uint8Array => new Uint8Array(array.buffer, array.byteOffset, array.byteLength)
+  test('an FP32 output as a Float32Array of its values, sharing nothing with the tensor, from any byte offset', () => {
+    const values = [0.25, -1.5, 3e38, Number.NaN]
+    const unaligned = new Uint8Array(17)
+    unaligned.set(bytesOf(new Float32Array(values)), 1)
+    const t: TensorData = { name: 'y', datatype: 'FP32', shape: [2, 2], data: unaligned.subarray(1) }
+    const out = toTypedArray(t)
+    assert.ok(out instanceof Float32Array)
+    assert.deepEqual(Array.from(out), Array.from(new Float32Array(values)))
+    out[0] = 7
+    assert.equal(new DataView(t.data.buffer, t.data.byteOffset).getFloat32(0, true), 0.25, 'the tensor is unchanged')
+  })
+  const cases: Array<{ datatype: TensorData['datatype']; values: ArrayBufferView; type: new (...args: never[]) => unknown }> = [
+    { datatype: 'UINT8', values: Uint8Array.of(0, 255), type: Uint8Array },
+    { datatype: 'INT8', values: Int8Array.of(-128, 127), type: Int8Array },
+    { datatype: 'UINT16', values: Uint16Array.of(0, 65535), type: Uint16Array },
+    { datatype: 'INT16', values: Int16Array.of(-32768, 32767), type: Int16Array },
+    { datatype: 'UINT32', values: Uint32Array.of(0, 4294967295), type: Uint32Array },
+    { datatype: 'INT32', values: Int32Array.of(-2147483648, 2147483647), type: Int32Array },
+    { datatype: 'UINT64', values: BigUint64Array.of(0n, 2n ** 64n - 1n), type: BigUint64Array },
+    { datatype: 'INT64', values: BigInt64Array.of(-(2n ** 63n), 2n ** 53n + 1n), type: BigInt64Array },
+    { datatype: 'FP64', values: Float64Array.of(Math.PI, -0), type: Float64Array },
+  ]
+  for (const c of cases) {
+    test(`${c.datatype}: its typed array, values exact`, () => {
+      const out = toTypedArray({ name: 'y', datatype: c.datatype, shape: [2], data: bytesOf(c.values) })
+      assert.ok(out instanceof c.type, out.constructor.name)
+      assert.deepEqual(Array.from(out as ArrayLike<unknown>), Array.from(c.values as unknown as ArrayLike<unknown>))
+    })
+  }
+  test('FP16 widened to a Float32Array; BOOL a Uint8Array of 0 and 1; BYTES the decoded strings', () => {
+    const half = toTypedArray({ name: 'h', datatype: 'FP16', shape: [2], data: bytesOf(Uint16Array.of(toFloat16Bits(1.5), toFloat16Bits(-2))) })
+    assert.ok(half instanceof Float32Array)
+    assert.deepEqual(Array.from(half), [1.5, -2])
+    assert.deepEqual(toTypedArray({ name: 'b', datatype: 'BOOL', shape: [3], data: Uint8Array.of(1, 0, 1) }), Uint8Array.of(1, 0, 1))
+    const text = oipJsonToTensor({ name: 's', datatype: 'BYTES', shape: [2], data: ['né', ''] })
+    assert.deepEqual(toTypedArray(text), ['né', ''])
+  })
+  test('a tensor whose data is not the size of its shape: ERR_PROTOCOL_MALFORMED', () => {
+    assert.throws(() => toTypedArray(fp32([1, 2, 3], [2])), (e: unknown) => (e as { code?: string }).code === 'ERR_PROTOCOL_MALFORMED')
   })
 })

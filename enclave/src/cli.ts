@@ -2,17 +2,18 @@
  * `vouch-enclave`: the enclave process. Generates its keys, loads and verifies its models, attests
  * through the chosen TEE devices and serves the host over a Unix socket (DESIGN.md §9).
  */
-import { rmSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { parseCommandLine, UsageError } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { startLinkServer, type LinkServer } from './link/server.js'
 import { createLogger } from './logger.js'
 import { EnclaveService } from './service/enclave.js'
 import { createCpuTee, createGpuTee } from './tee/device.js'
 
-export const USAGE = `usage: vouch-enclave --socket PATH [--tee simulated|sev-snp] [--gpu none|simulated|nvidia] [--models DIR]
+export const USAGE = `usage: vouch-enclave --socket PATH [--tee simulated|sev-snp] [--gpu none|simulated|nvidia] [--models DIR] [options]
+       vouch-enclave --help | --version
 
   --socket PATH          Unix socket to serve the host on (replaced if it exists)
   --tee KIND             CPU TEE: simulated (default) or sev-snp (Linux configfs-tsm)
@@ -29,11 +30,33 @@ export const USAGE = `usage: vouch-enclave --socket PATH [--tee simulated|sev-sn
                          stop when it closes, that is when the supervisor has gone, however it ended
                          (default: run until SIGTERM or SIGINT, whatever standard input does)
   --remove-socket-dir    when stopping, remove the socket's folder too: the supervisor made it for this
-                         enclave alone (default: remove only the socket)`
+                         enclave alone (default: remove only the socket)
+  -h, --help             this text
+  --version              the version`
+
+/** The flags of `vouch-enclave`, each listed in {@link USAGE}. */
+export const OPTIONS = {
+  socket: { type: 'string' },
+  tee: { type: 'string', default: 'simulated' },
+  gpu: { type: 'string', default: 'none' },
+  'gpu-count': { type: 'string' },
+  models: { type: 'string' },
+  'key-lifetime': { type: 'string' },
+  'replay-window': { type: 'string' },
+  'max-frame-bytes': { type: 'string' },
+  'configfs-root': { type: 'string' },
+  'nvml-library': { type: 'string' },
+  'log-level': { type: 'string', default: 'info' },
+  supervised: { type: 'boolean', default: false },
+  'remove-socket-dir': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', default: false },
+} as const
+
+/** The version of this package, for `vouch-enclave --version`. */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url))
-
-class UsageError extends Error {}
 
 function integer(value: string | undefined, flag: string, min: number): number | undefined {
   if (value === undefined) return undefined
@@ -44,25 +67,7 @@ function integer(value: string | undefined, flag: string, min: number): number |
 
 /** Starts the enclave from command-line arguments; resolves to a function that stops it. */
 export async function runEnclave(argv: string[], log?: Logger): Promise<() => Promise<void>> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      socket: { type: 'string' },
-      tee: { type: 'string', default: 'simulated' },
-      gpu: { type: 'string', default: 'none' },
-      'gpu-count': { type: 'string' },
-      models: { type: 'string' },
-      'key-lifetime': { type: 'string' },
-      'replay-window': { type: 'string' },
-      'max-frame-bytes': { type: 'string' },
-      'configfs-root': { type: 'string' },
-      'nvml-library': { type: 'string' },
-      'log-level': { type: 'string', default: 'info' },
-      supervised: { type: 'boolean', default: false },
-      'remove-socket-dir': { type: 'boolean', default: false },
-    },
-    strict: true,
-  })
+  const { values } = parseCommandLine(argv, { options: OPTIONS })
   if (values.socket === undefined) throw new UsageError('--socket is required')
   if (values.tee !== 'simulated' && values.tee !== 'sev-snp') throw new UsageError(`--tee must be simulated or sev-snp, got "${values.tee}"`)
   if (values.gpu !== 'none' && values.gpu !== 'simulated' && values.gpu !== 'nvidia') throw new UsageError(`--gpu must be none, simulated or nvidia, got "${values.gpu}"`)
@@ -116,19 +121,20 @@ function supervisorGone(): Promise<void> {
 
 /** The process entry: runs until SIGTERM or SIGINT (or, `--supervised`, until its supervisor goes), then stops cleanly. */
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE)
-    return 0
-  }
   const supervised = argv.includes('--supervised')
   // Watched from the start: a supervisor may go while the models are still loading.
   const gone = supervised ? supervisorGone() : new Promise<never>(() => undefined)
   try {
     let stop: () => Promise<void>
     try {
+      const { values } = parseCommandLine(argv, { options: OPTIONS })
+      if (values.help || values.version) {
+        console.log(values.help ? USAGE : `vouch-enclave ${VERSION}`)
+        return 0
+      }
       stop = await runEnclave(argv)
     } catch (error) {
-      if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      if (error instanceof UsageError) {
         console.error(`vouch-enclave: ${(error as Error).message}\n\n${USAGE}`)
         return 2
       }

@@ -48,6 +48,7 @@ export const MODEL_ERROR_CODES = [
   'ERR_MODEL_DUPLICATE',
   'ERR_MODEL_UNSUPPORTED',
   'ERR_MODEL_LOAD',
+  'ERR_MODEL_KNOWN_ANSWER',
 ] as const
 
 export type ModelErrorCode = (typeof MODEL_ERROR_CODES)[number]
@@ -119,30 +120,69 @@ export class EnclaveError extends Error {
   }
 }
 
-/** HTTP status for codes raised below the service (inference, models, link framing, size limits). */
-const STATUS_BY_PREFIX: ReadonlyArray<[string, number]> = [
-  ['ERR_INFERENCE_RUNTIME', 500],
-  ['ERR_INFERENCE_', 400],
-  ['ERR_MODEL_', 503],
-  ['ERR_LINK_FRAME_TOO_LARGE', 413],
-  ['ERR_PROTOCOL_TOO_LARGE', 413],
-  ['ERR_LINK_', 400],
-  ['ERR_PROTOCOL_', 400],
-]
+/**
+ * Codes raised below the service that cross the link (a request that does not fit its model, a run onnxruntime
+ * refused, a model refused at load, a link frame that is not the protocol): the HTTP status the host answers with
+ * and a fixed public message. Their own messages name tensors, shapes and onnxruntime's words, which describe the
+ * request's plaintext: those stay in the enclave's log ({@link toLinkError}) and never cross the link in the clear.
+ */
+export const RELAYED_ERRORS = {
+  ...withStatus(400, {
+    ERR_INFERENCE_INPUT_UNKNOWN: "an input is not one of the model's inputs",
+    ERR_INFERENCE_INPUT_DUPLICATE: 'an input is given more than once',
+    ERR_INFERENCE_INPUT_MISSING: 'a model input is missing from the request',
+    ERR_INFERENCE_DATATYPE: "an input's datatype is not the model's",
+    ERR_INFERENCE_SHAPE: "an input's shape does not fit the model: another rank, another size in a fixed dimension, or a dimension that is not a positive integer",
+    ERR_INFERENCE_SIZE: "an input's data is not the size its shape and datatype give",
+    ERR_INFERENCE_DATA: "an input's data holds a value its datatype does not allow",
+    ERR_INFERENCE_OUTPUT_UNKNOWN: "a requested output is not one of the model's outputs",
+    ERR_INFERENCE_OUTPUT_DUPLICATE: 'an output is requested more than once',
+    ERR_LINK_MALFORMED: 'the link frame is not a request of the link protocol',
+  }),
+  ...withStatus(413, { ERR_LINK_FRAME_TOO_LARGE: 'the link frame is larger than the enclave accepts' }),
+  ...withStatus(500, { ERR_INFERENCE_RUNTIME: 'the model could not run on these inputs although they match its metadata (a dimension its graph cannot take, for one)' }),
+  ...withStatus(503, {
+    ERR_INFERENCE_MODEL_CLOSED: 'the model is closed: retry later',
+    ERR_MODEL_DIGEST_MISMATCH: 'this model was refused at load: its file does not match its manifest',
+    ERR_MODEL_LOAD: 'this model was refused at load',
+  }),
+} satisfies Partial<Record<InferenceErrorCode | ModelErrorCode | 'ERR_LINK_MALFORMED' | 'ERR_LINK_FRAME_TOO_LARGE', { status: number; message: string }>>
+
+/** Gives each code of `messages` the HTTP status `status`. */
+function withStatus<C extends string>(status: number, messages: Record<C, string>): Record<C, { status: number; message: string }> {
+  return Object.fromEntries(Object.entries<string>(messages).map(([code, message]) => [code, { status, message }])) as Record<C, { status: number; message: string }>
+}
+
+/** A code of {@link RELAYED_ERRORS}. */
+export type RelayedErrorCode = keyof typeof RELAYED_ERRORS
+
+/** The longest reason logged for a refusal: onnxruntime's messages are a few lines; more is not a reason but a dump. */
+const MAX_LOGGED_REASON = 2_000
 
 /**
- * What crosses the link for a failure: the code, a public message and a status. Validation errors
- * (inference, framing) keep their message, which names tensors and sizes but never their contents;
- * anything unexpected becomes ERR_ENCLAVE_INTERNAL and is logged here with its code only.
+ * What crosses the link for a failure: the code, the fixed public message of that code and its status. A coded
+ * failure raised below the service ({@link RELAYED_ERRORS}) keeps its code; its own message, which names tensors
+ * and shapes, is for the enclave's log only ({@link refusalReason}). Anything else becomes ERR_ENCLAVE_INTERNAL
+ * and is logged here with its code only.
  */
 export function toLinkError(error: unknown, log?: { error(obj: object, msg: string): void }): { code: string; message: string; status: number } {
   if (error instanceof EnclaveError) return { code: error.code, message: error.message, status: error.status }
   const code = (error as { code?: unknown })?.code
   if (code === 'ERR_ENCLAVE_TIMEOUT') return { code, message: ENCLAVE_ERRORS.ERR_ENCLAVE_TIMEOUT.message, status: 504 }
-  if (typeof code === 'string') {
-    const status = STATUS_BY_PREFIX.find(([prefix]) => code.startsWith(prefix))?.[1]
-    if (status !== undefined) return { code, message: (error as Error).message, status }
-  }
+  if (isRelayed(code)) return { code, ...RELAYED_ERRORS[code] }
   log?.error({ err: { name: (error as Error)?.name, code } }, 'unexpected enclave failure')
   return { code: 'ERR_ENCLAVE_INTERNAL', message: ENCLAVE_ERRORS.ERR_ENCLAVE_INTERNAL.message, status: 500 }
+}
+
+/**
+ * Why a request was refused, for the enclave's own log: the message of a failure {@link RELAYED_ERRORS} lists
+ * (tensor names, shapes and sizes, onnxruntime's words; never tensor contents), at most 2,000 characters.
+ * Undefined for others, whose messages (keys, ciphertext, plaintext) are not logged.
+ */
+export function refusalReason(error: unknown): string | undefined {
+  return isRelayed((error as { code?: unknown })?.code) ? String((error as Error).message).slice(0, MAX_LOGGED_REASON) : undefined
+}
+
+function isRelayed(code: unknown): code is RelayedErrorCode {
+  return typeof code === 'string' && Object.hasOwn(RELAYED_ERRORS, code)
 }

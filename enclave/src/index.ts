@@ -136,11 +136,17 @@ export {
   type NvidiaNvmlOptions,
 } from './tee/nvidia-nvml.js'
 export {
+  ENCLAVE_ERROR_CODES,
+  ENCLAVE_ERRORS,
+  EnclaveError,
   INFERENCE_ERROR_CODES,
   InferenceError,
   MODEL_ERROR_CODES,
   ModelError,
+  RELAYED_ERRORS,
+  type EnclaveErrorCode,
   type InferenceErrorCode,
   type ModelErrorCode,
+  type RelayedErrorCode,
 } from './errors.js'
 export * from './inference/index.js'

@@ -9,9 +9,11 @@ import { createHash, randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readFileSync } from 'node:fs'
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express'
-import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, KID_PATTERN, SEALED_MEDIA_TYPE, Semaphore } from '@vouch/protocol'
+import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, KID_PATTERN, SEALED_MEDIA_TYPE } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { pinoHttp } from 'pino-http'
+import { BodyReader } from './body-reader.js'
+import { ClientRateLimiter, toClientKey } from './clients.js'
 import { EnclaveRefusal, HostError, PROBLEM_MEDIA_TYPE, toProblem } from './errors.js'
 import type { EnclaveLink } from './link-client.js'
 import { UNKNOWN_MODEL, type HostMetrics } from './metrics.js'
@@ -30,8 +32,22 @@ export const UNCHALLENGED_CACHE_CONTROL = 'public, max-age=30'
 export interface AppConfig {
   /** Largest request body in bytes (413 beyond). Unset: 16 MiB. */
   bodyBytes?: number
-  /** Bytes of request bodies held at once (read, queued or in flight); requests beyond wait with their bodies unread. Unset: 24 MiB. */
+  /** Bytes of request bodies held at once (read as they arrive, queued or in flight); bodies beyond wait, paused. Unset: 24 MiB. */
   bufferedBytes?: number
+  /** Request bodies one client address has being read at once; its others wait unread. Unset: 16. */
+  clientBodies?: number
+  /** Slowest arrival of a request body in bytes per second, over each `bodyRateWindowMs` of reading (408 below; 0: none). Unset: 16 KiB/s. */
+  minBodyRate?: number
+  /** Reading time over which `minBodyRate` is measured, window after window. Unset: 5 s. */
+  bodyRateWindowMs?: number
+  /** Time a request body may take from the start of reading, waits for the budget included (408 beyond; in effect only when shorter than `requestTimeoutMs`). Unset: 30 s. */
+  bodyTimeoutMs?: number
+  /** Challenged attestations one client may ask for back to back (429 beyond). Unset: 5. */
+  attestBurst?: number
+  /** Challenged attestations per minute that refill a client's burst. Unset: 60. */
+  attestPerMinute?: number
+  /** Proxies whose `X-Forwarded-For` names the client (Express `trust proxy` values). Unset or empty: the TCP peer is the client. */
+  trustProxy?: readonly string[]
   /** Time to serve one request (504 beyond). Unset: 65 s. */
   requestTimeoutMs?: number
   /** Time the enclave's model list is reused. Unset: 5 s. */
@@ -104,48 +120,6 @@ const NONCE_HEX = /^[0-9a-fA-F]{64}$/
 const MAX_MODEL_NAME = 256
 const MAX_MODEL_VERSION = 64
 
-/** The body of a sealed request, read into one buffer (preallocated when the length is declared, so it is held once). */
-function readBody(req: Request, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length'])
-    if (declared !== null && declared > limit) {
-      reject(new HostError('ERR_HOST_BODY_TOO_LARGE'))
-      return
-    }
-    const whole = declared === null ? null : Buffer.allocUnsafe(declared)
-    const chunks: Buffer[] = []
-    let received = 0
-    let done = false
-    const finish = (error: Error | null, body?: Buffer): void => {
-      if (done) return
-      done = true
-      req.off('data', onData)
-      if (error === null) resolve(body!)
-      else {
-        // Stop reading; the error response ends the exchange.
-        req.pause()
-        reject(error)
-      }
-    }
-    const onData = (chunk: Buffer): void => {
-      if (received + chunk.length > limit || (whole !== null && received + chunk.length > whole.length)) {
-        finish(new HostError(received + chunk.length > limit ? 'ERR_HOST_BODY_TOO_LARGE' : 'ERR_HOST_BAD_REQUEST'))
-        return
-      }
-      if (whole !== null) chunk.copy(whole, received)
-      else chunks.push(chunk)
-      received += chunk.length
-    }
-    req.on('data', onData)
-    req.once('end', () => {
-      if (whole !== null && received !== whole.length) finish(new HostError('ERR_HOST_BAD_REQUEST'))
-      else finish(null, whole ?? Buffer.concat(chunks, received))
-    })
-    req.once('error', (error) => finish(new HostError('ERR_HOST_BAD_REQUEST', { cause: error })))
-    req.once('close', () => finish(new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('the client closed the request') })))
-  })
-}
-
 /** A `Uint8Array` from the link as a Buffer, without copying. */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -213,16 +187,34 @@ class ModelCatalog {
 /** Creates the host's Express app. It opens no socket: serve it with `createHttpsServer` or test it with supertest. */
 export function createApp(options: AppOptions): Express {
   const { link, log, metrics } = options
-  const bodyBytes = options.config?.bodyBytes ?? 16 * 1024 * 1024
-  // Bytes of request bodies the host holds, taken before a body is read and given back once it is answered. Beyond
-  // them a request waits, first come first served, with its body unread (TCP pushes back on its client): a thousand
-  // concurrent 16 MiB uploads cost a socket each, not a thousand buffers (DESIGN.md §10).
-  const bodies = new Semaphore(Math.max(bodyBytes, options.config?.bufferedBytes ?? 24 * 1024 * 1024), (held, waiting) => metrics.bodies(held, waiting))
-  const requestTimeoutMs = options.config?.requestTimeoutMs ?? 65_000
+  const config = options.config ?? {}
+  const bodyBytes = config.bodyBytes ?? 16 * 1024 * 1024
+  const requestTimeoutMs = config.requestTimeoutMs ?? 65_000
+  // Bytes of request bodies the host holds, taken as they arrive and given back once the request is answered. Beyond
+  // them a body waits, paused (TCP pushes back on its client): a thousand concurrent 16 MiB uploads cost a socket
+  // each, not a thousand buffers (DESIGN.md §10); a thousand slow ones hold a few KiB each, and are cut off.
+  const bodies = new BodyReader(
+    {
+      maxBytes: bodyBytes,
+      bufferedBytes: config.bufferedBytes ?? 24 * 1024 * 1024,
+      perClient: config.clientBodies ?? 16,
+      minRate: config.minBodyRate ?? 16 * 1024,
+      windowMs: config.bodyRateWindowMs ?? 5_000,
+      // One no shorter than the request's would only race it: the request timeout (504) covers that case.
+      timeoutMs: (config.bodyTimeoutMs ?? 30_000) < requestTimeoutMs ? (config.bodyTimeoutMs ?? 30_000) : Infinity,
+    },
+    (held, waiting) => metrics.bodies(held, waiting),
+  )
+  // The enclave's own bucket is one for everyone; this one per client keeps a single client from draining it.
+  const attestations = new ClientRateLimiter({ burst: config.attestBurst ?? 5, perSecond: (config.attestPerMinute ?? 60) / 60 })
   const lifecycle = options.lifecycle ?? new HostLifecycle()
-  const catalog = new ModelCatalog(link, options.config?.modelsCacheMs ?? 5_000)
+  const catalog = new ModelCatalog(link, config.modelsCacheMs ?? 5_000)
   const app = express()
   app.disable('x-powered-by')
+  // Off unless configured: with it, a client that reaches the host directly could name any address it likes.
+  if (config.trustProxy !== undefined && config.trustProxy.length > 0) app.set('trust proxy', [...config.trustProxy])
+  /** The client's key for per-client limits: its address (as a trusted proxy reports it), IPv6 by /64. */
+  const clientOf = (req: Request): string => toClientKey(req.ip ?? req.socket.remoteAddress)
   // Sealed bodies are unique and evidence has its own ETag: no hashing of every response.
   app.set('etag', false)
 
@@ -379,13 +371,12 @@ export function createApp(options: AppOptions): Express {
     if (name.length > MAX_MODEL_NAME || (version !== undefined && version.length > MAX_MODEL_VERSION)) throw new HostError('ERR_HOST_MODEL_NOT_FOUND')
     requireLink()
     const signal = locals(res).signal
-    // A body of undeclared length (chunked) may be as large as the limit.
-    const declared = req.headers['content-length'] === undefined ? bodyBytes : Number(req.headers['content-length'])
-    if (!(declared <= bodyBytes)) throw new HostError(declared > bodyBytes ? 'ERR_HOST_BODY_TOO_LARGE' : 'ERR_HOST_BAD_REQUEST')
-    const release = await bodies.acquire(declared, signal)
+    // Null for a chunked body: it may be as large as the limit.
+    const declared = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length'])
+    if (declared !== null && !(declared >= 0)) throw new HostError('ERR_HOST_BAD_REQUEST')
+    const { body, release } = await bodies.read(req, clientOf(req), declared, signal)
     let result: Record<string, unknown>
     try {
-      const body = await readBody(req, bodyBytes)
       if (body.length === 0) throw new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('empty body') })
       result = await link.request({ op: 'infer', kid, model: name, version: version ?? null, body }, signal === undefined ? {} : { signal })
     } finally {
@@ -408,6 +399,11 @@ export function createApp(options: AppOptions): Express {
       res.once('finish', () => metrics.attestations.inc({ kind, status: String(res.statusCode) }))
       if (given !== undefined && (typeof given !== 'string' || !NONCE_HEX.test(given))) throw new HostError('ERR_HOST_NONCE_INVALID')
       requireLink()
+      if (given !== undefined) {
+        // Each challenge asks the hardware; a client over its budget waits, the others do not.
+        const wait = attestations.take(clientOf(req))
+        if (wait !== null) throw new HostError('ERR_HOST_ATTEST_RATE_LIMITED', { retryAfterS: Math.ceil(wait) })
+      }
       const nonce = given === undefined ? null : Buffer.from(given, 'hex')
       const signal = locals(res).signal
       const result = await link.request({ op: 'attest', nonce }, signal === undefined ? {} : { signal })
@@ -469,7 +465,12 @@ function sendProblem(req: Request, res: Response, error: HostError | EnclaveRefu
   const id = String((req as Request & { id?: unknown }).id ?? '')
   const problem = toProblem(error, req.originalUrl.split('?', 1)[0]!, id)
   res.status(error.status).set('Content-Type', PROBLEM_MEDIA_TYPE).set('Cache-Control', 'no-store')
-  if (error.status === 503 || error.status === 429) res.set('Retry-After', '1')
+  // A body not received to its end (too slow, too large, or refused before it was read) is not read on after the
+  // answer: the connection closes instead.
+  if (!req.complete) res.set('Connection', 'close')
+  const retryAfterS = error instanceof HostError ? error.retryAfterS : undefined
+  if (retryAfterS !== undefined) res.set('Retry-After', String(retryAfterS))
+  else if (error.status === 503 || error.status === 429) res.set('Retry-After', '1')
   // A Buffer, so Express adds no charset parameter to the media type.
   res.send(Buffer.from(JSON.stringify(problem)))
 }

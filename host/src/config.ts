@@ -6,9 +6,10 @@
  * its key. Relative paths in a file are relative to the file.
  */
 import { closeSync, openSync, readSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { parseCommandLine, type OptionTable } from '@vouch/protocol'
 import { LineCounter, parseDocument, visit, type Alias } from 'yaml'
 import { HostStartupError } from './errors.js'
 
@@ -18,6 +19,11 @@ export interface HostConfig {
   port: number
   /** Address the HTTPS server listens on. */
   host: string
+  /**
+   * Proxies whose `X-Forwarded-For` names the client (addresses, CIDR blocks, or `loopback`, `linklocal`,
+   * `uniquelocal`), for the per-client limits; empty: the TCP peer is the client.
+   */
+  trustProxy: string[]
   tls: {
     /** PEM certificate chain file; null with `key` null: the cached development certificate. */
     cert: string | null
@@ -53,6 +59,14 @@ export interface HostConfig {
     inFlightBytes: number
     /** Largest link frame (the supervised enclave gets the same limit). */
     frameBytes: number
+    /** Request bodies one client address has being read at once; its others wait unread. */
+    clientBodies: number
+    /** Slowest arrival of a request body, in bytes per second, over each `timeouts.bodyRateWindowMs` of reading (0: none). */
+    minBodyRate: number
+    /** Challenged attestations one client may ask for back to back. */
+    attestBurst: number
+    /** Challenged attestations per minute a client's budget refills with. */
+    attestPerMinute: number
   }
   timeouts: {
     /** Time to serve one HTTP request before 504. */
@@ -61,6 +75,10 @@ export interface HostConfig {
     pingMs: number
     /** Time between heartbeat pings. */
     heartbeatMs: number
+    /** Time a request body may take from the start of reading, waits for the body budget included, before 408 (in effect only when shorter than `requestMs`). */
+    bodyMs: number
+    /** Reading time over which `limits.minBodyRate` is measured, window after window. */
+    bodyRateWindowMs: number
     /** Time a supervised enclave has to become ready before it is restarted. */
     enclaveStartMs: number
     /** Time in-flight requests have to finish at shutdown. */
@@ -101,6 +119,13 @@ export const DEFAULT_ENCLAVE_COMMAND: readonly string[] = [process.execPath, res
 export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'port', flag: 'port', kind: { type: 'integer', min: 0, max: 65535 }, fallback: 8443, doc: 'HTTPS port (0: any free port)' },
   { key: 'host', flag: 'host', kind: { type: 'string' }, fallback: '127.0.0.1', doc: 'address to listen on' },
+  {
+    key: 'trustProxy',
+    flag: 'trust-proxy',
+    kind: { type: 'string' },
+    fallback: null,
+    doc: 'comma-separated addresses or CIDR blocks (or loopback, linklocal, uniquelocal) of reverse proxies whose X-Forwarded-For names the client, for the per-client limits; weaker if clients can reach the host without the proxy (they could name any address); unset: the TCP peer is the client, so behind a proxy all clients share one budget',
+  },
   { key: 'tls.cert', flag: 'tls-cert', kind: { type: 'path' }, fallback: null, doc: 'PEM certificate (chain) file; unset: a cached self-signed development certificate' },
   { key: 'tls.key', flag: 'tls-key', kind: { type: 'path' }, fallback: null, doc: 'PEM private key file (with --tls-cert)' },
   { key: 'enclave.tee', flag: 'tee', kind: { type: 'enum', values: ['simulated', 'sev-snp'] }, fallback: 'simulated', doc: 'CPU TEE of the supervised enclave' },
@@ -135,7 +160,37 @@ export const CONFIG_FIELDS: readonly Field[] = [
     doc: "bytes of request bodies in flight on the enclave link (the rest wait in the host's queue, where they already are); one request always goes",
   },
   { key: 'limits.frameBytes', flag: 'max-frame-bytes', kind: { type: 'bytes', min: 64 * 1024, max: 1024 * MiB }, fallback: 32 * MiB, doc: 'largest enclave link frame' },
+  {
+    key: 'limits.clientBodies',
+    flag: 'max-client-bodies',
+    kind: { type: 'integer', min: 1, max: 10_000 },
+    fallback: 16,
+    doc: "request bodies one client address has being read at once; its others wait unread (they hold no body bytes)",
+  },
+  {
+    key: 'limits.minBodyRate',
+    flag: 'min-body-rate',
+    kind: { type: 'bytes', min: 0, max: 1024 * MiB },
+    fallback: 16 * 1024,
+    doc: 'slowest rate, in bytes per second, at which a request body may arrive, measured over each timeouts.bodyRateWindowMs of reading (408 ERR_HOST_BODY_TOO_SLOW below it); 0: no floor; accepts KiB/MiB suffixes',
+  },
+  { key: 'limits.attestBurst', flag: 'attest-burst', kind: { type: 'integer', min: 1, max: 100_000 }, fallback: 5, doc: 'challenged attestations one client may ask for back to back (429 ERR_HOST_ATTEST_RATE_LIMITED beyond)' },
+  { key: 'limits.attestPerMinute', flag: 'attest-per-minute', kind: { type: 'integer', min: 1, max: 6_000_000 }, fallback: 60, doc: "challenged attestations per minute that refill a client's burst" },
   { key: 'timeouts.requestMs', flag: 'request-timeout-ms', kind: { type: 'integer', min: 100, max: 3_600_000 }, fallback: 65_000, doc: 'time to serve a request before 504' },
+  {
+    key: 'timeouts.bodyMs',
+    flag: 'body-timeout-ms',
+    kind: { type: 'integer', min: 100, max: 3_600_000 },
+    fallback: 30_000,
+    doc: "time a request body may take to arrive from the start of reading, waits for the host's body budget included, so none holds its bytes longer (408 ERR_HOST_BODY_TIMEOUT); in effect only when shorter than timeouts.requestMs (504 covers the rest)",
+  },
+  {
+    key: 'timeouts.bodyRateWindowMs',
+    flag: 'body-rate-window-ms',
+    kind: { type: 'integer', min: 100, max: 3_600_000 },
+    fallback: 5_000,
+    doc: 'reading time over which limits.minBodyRate is measured, window after window (a body that stalls is cut off within two windows)',
+  },
   { key: 'timeouts.pingMs', flag: 'ping-timeout-ms', kind: { type: 'integer', min: 10, max: 600_000 }, fallback: 5_000, doc: 'time the enclave has to answer a ping' },
   { key: 'timeouts.heartbeatMs', flag: 'heartbeat-ms', kind: { type: 'integer', min: 10, max: 600_000 }, fallback: 2_000, doc: 'time between heartbeat pings to the enclave' },
   { key: 'timeouts.enclaveStartMs', flag: 'enclave-start-timeout-ms', kind: { type: 'integer', min: 100, max: 3_600_000 }, fallback: 180_000, doc: 'time a started enclave has to become ready' },
@@ -221,14 +276,22 @@ export interface LoadConfigOptions {
   readFile?: (path: string) => string
 }
 
-/** The parsed command line: the configuration, or a request for help. */
-export type ParsedCommandLine = { help: true } | { help: false; config: HostConfig }
+/**
+ * The parsed command line: the configuration, or a request for information instead of a run (`help`: the usage,
+ * with `version` set: the version).
+ */
+export type ParsedCommandLine = { help: true; version?: true } | { help: false; config: HostConfig }
+
+/** The flags of `vouch-host`: one per setting of {@link CONFIG_FIELDS}, and `--config`, `--help`, `--version`; {@link usage} lists them all. */
+export function commandLineOptions(): OptionTable {
+  const options: OptionTable = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' }, 'no-supervise': { type: 'boolean' } }
+  for (const f of CONFIG_FIELDS) options[f.flag] = f.kind.type === 'boolean' ? { type: 'boolean' } : f.flag === 'enclave-arg' ? { type: 'string', multiple: true } : { type: 'string' }
+  return options
+}
 
 function parseFlags(argv: readonly string[]): { values: Record<string, string | boolean | string[] | undefined>; problems: string[] } {
-  const options: ParseArgsConfig['options'] = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'no-supervise': { type: 'boolean' } }
-  for (const f of CONFIG_FIELDS) options[f.flag] = f.kind.type === 'boolean' ? { type: 'boolean' } : f.flag === 'enclave-arg' ? { type: 'string', multiple: true } : { type: 'string' }
   try {
-    const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false })
+    const { values } = parseCommandLine(argv, { options: commandLineOptions() })
     return { values: values as Record<string, string | boolean | string[] | undefined>, problems: [] }
   } catch (error) {
     return { values: {}, problems: [(error as Error).message] }
@@ -247,6 +310,7 @@ export function loadConfig(argv: readonly string[], options: LoadConfigOptions =
   const { values: flags, problems: flagProblems } = parseFlags(argv)
   problems.push(...flagProblems)
   if (flags['help'] === true) return { help: true }
+  if (flags['version'] === true) return { help: true, version: true }
 
   const chosen = new Map<string, { value: unknown; source: Source }>()
   const take = (field: Field, raw: unknown, source: Source, base: string): void => {
@@ -294,6 +358,8 @@ export function loadConfig(argv: readonly string[], options: LoadConfigOptions =
   if ((value('limits.bodyBytes') as number) > (value('limits.bufferedBytes') as number)) {
     problems.push(`${named('limits.bufferedBytes')}: must be at least limits.bodyBytes (${value('limits.bodyBytes') as number})`)
   }
+  const trustProxy = parseTrustProxy(value('trustProxy') as string | null)
+  if (typeof trustProxy === 'string') problems.push(`${named('trustProxy')}: ${trustProxy}`)
   if ((value('limits.bodyBytes') as number) + 1024 > (value('limits.frameBytes') as number)) {
     problems.push(`${named('limits.bodyBytes')}: must be at least 1024 bytes below limits.frameBytes (${value('limits.frameBytes') as number})`)
   }
@@ -305,6 +371,7 @@ export function loadConfig(argv: readonly string[], options: LoadConfigOptions =
     config: {
       port: value('port') as number,
       host: value('host') as string,
+      trustProxy: trustProxy as string[],
       tls: { cert: value('tls.cert') as string | null, key: value('tls.key') as string | null },
       enclave: {
         tee: value('enclave.tee') as HostConfig['enclave']['tee'],
@@ -323,9 +390,15 @@ export function loadConfig(argv: readonly string[], options: LoadConfigOptions =
         inFlight: value('limits.inFlight') as number,
         inFlightBytes: value('limits.inFlightBytes') as number,
         frameBytes: value('limits.frameBytes') as number,
+        clientBodies: value('limits.clientBodies') as number,
+        minBodyRate: value('limits.minBodyRate') as number,
+        attestBurst: value('limits.attestBurst') as number,
+        attestPerMinute: value('limits.attestPerMinute') as number,
       },
       timeouts: {
         requestMs: value('timeouts.requestMs') as number,
+        bodyMs: value('timeouts.bodyMs') as number,
+        bodyRateWindowMs: value('timeouts.bodyRateWindowMs') as number,
         pingMs: value('timeouts.pingMs') as number,
         heartbeatMs: value('timeouts.heartbeatMs') as number,
         enclaveStartMs: value('timeouts.enclaveStartMs') as number,
@@ -352,6 +425,24 @@ function readConfigText(path: string): string {
   } finally {
     closeSync(fd)
   }
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** The `trustProxy` list (comma-separated): each entry a name of {@link PROXY_NAMES}, an address or a CIDR block; or what is wrong with it. */
+function parseTrustProxy(raw: string | null): string[] | string {
+  if (raw === null) return []
+  const entries = raw.split(',').map((e) => e.trim())
+  for (const entry of entries) {
+    if (PROXY_NAMES.has(entry)) continue
+    const [address = '', prefix, extra] = entry.split('/')
+    const family = isIP(address)
+    const bits = family === 4 ? 32 : 128
+    if (family === 0 || extra !== undefined || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits))) {
+      return `must list addresses, CIDR blocks or ${[...PROXY_NAMES].join(', ')}, separated by commas; got ${JSON.stringify(entry)}`
+    }
+  }
+  return entries
 }
 
 /** Reads the configuration file: YAML or JSON, nested keys as in {@link HostConfig}; unknown keys are problems. */
@@ -437,5 +528,7 @@ sealed requests relayed to the enclave, attestation, health, metrics. Precedence
       configuration file (env ${CONFIG_FILE_ENV})
   -h, --help
       this text
+  --version
+      the version
 ${rows.join('\n')}`
 }

@@ -15,8 +15,11 @@ export const HOST_ERRORS = {
   ERR_HOST_NOT_FOUND: { status: 404, message: 'no such route' },
   ERR_HOST_MODEL_NOT_FOUND: { status: 404, message: 'no such model (or version) in this enclave' },
   ERR_HOST_METHOD_NOT_ALLOWED: { status: 405, message: 'this route does not serve that method' },
+  ERR_HOST_BODY_TOO_SLOW: { status: 408, message: 'the request body arrived more slowly than this host accepts' },
+  ERR_HOST_BODY_TIMEOUT: { status: 408, message: 'the request body did not arrive in time' },
   ERR_HOST_BODY_TOO_LARGE: { status: 413, message: 'the request body is larger than this host accepts' },
   ERR_HOST_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'sealed requests are application/vnd.vouch.sealed, without content encoding' },
+  ERR_HOST_ATTEST_RATE_LIMITED: { status: 429, message: 'too many challenged attestations from this client: retry after the time in Retry-After, or use the unchallenged bundle' },
   ERR_HOST_INTERNAL: { status: 500, message: 'the host failed to serve the request' },
   ERR_HOST_BAD_GATEWAY: { status: 502, message: 'the enclave answered with something the host cannot relay' },
   ERR_HOST_ENCLAVE_UNAVAILABLE: { status: 503, message: 'the enclave is not available: retry later (and attest again if it restarted)' },
@@ -40,16 +43,21 @@ export type HostStartupErrorCode = (typeof HOST_STARTUP_ERROR_CODES)[number]
 /** Every code the host defines: those answered over HTTP, then those raised at start. */
 export const HOST_ERROR_CODES = [...(Object.keys(HOST_ERRORS) as HostErrorCode[]), ...HOST_STARTUP_ERROR_CODES] as const
 
-/** A refusal of the host: its code, status and the fixed message of {@link HOST_ERRORS}; the cause is kept for the logs. */
+/**
+ * A refusal of the host: its code, status and the fixed message of {@link HOST_ERRORS}; the cause is kept for the
+ * logs, and `retryAfterS` (whole seconds) goes out as `Retry-After` (unset: 1 s for a 429 or 503, none otherwise).
+ */
 export class HostError extends Error {
   readonly code: HostErrorCode
   readonly status: number
+  readonly retryAfterS: number | undefined
 
-  constructor(code: HostErrorCode, options?: { cause?: unknown }) {
-    super(HOST_ERRORS[code].message, options)
+  constructor(code: HostErrorCode, options?: { cause?: unknown; retryAfterS?: number }) {
+    super(HOST_ERRORS[code].message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'HostError'
     this.code = code
     this.status = HOST_ERRORS[code].status
+    this.retryAfterS = options?.retryAfterS
   }
 }
 
@@ -81,16 +89,24 @@ const RELAYABLE_CODE = /^ERR_[A-Z0-9_]{1,64}$/
 const MAX_RELAYED_MESSAGE = 512
 
 /**
- * The enclave's refusal as the client will see it. The host is outside the trust boundary but still relays
- * only what has the link's shape: a code of the `ERR_*` form, a 4xx or 5xx status and a short one-line
- * message; anything else becomes `ERR_HOST_BAD_GATEWAY`.
+ * The enclave's refusal as the client will see it. The host is outside the trust boundary but still relays only
+ * what has the link's shape: a code of the `ERR_*` form and a 4xx or 5xx status; anything else becomes
+ * `ERR_HOST_BAD_GATEWAY`. A well-formed coded refusal is always relayed with its code and status: its message is
+ * made one line of printable text of at most 512 characters (control characters become spaces), not refused.
  */
 export function toEnclaveRefusal(error: { code: string; message: string; status: number }): EnclaveRefusal | HostError {
   const { code, message, status } = error
-  if (!RELAYABLE_CODE.test(code) || !Number.isInteger(status) || status < 400 || status > 599 || message.length > MAX_RELAYED_MESSAGE || /[\r\n]/.test(message)) {
+  if (!RELAYABLE_CODE.test(code) || !Number.isInteger(status) || status < 400 || status > 599) {
     return new HostError('ERR_HOST_BAD_GATEWAY', { cause: new Error(`unrelayable enclave error (code ${JSON.stringify(code.slice(0, 80))}, status ${status})`) })
   }
-  return new EnclaveRefusal(code, status, message)
+  return new EnclaveRefusal(code, status, toOneLine(message, MAX_RELAYED_MESSAGE) || 'the enclave refused the request')
+}
+
+/** `text` as one line: control characters (line breaks included) as spaces, runs of spaces as one, at most `max` characters. */
+function toOneLine(text: string, max: number): string {
+  // eslint-disable-next-line no-control-regex
+  const line = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/ {2,}/g, ' ').trim()
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`
 }
 
 /** Media type of problem details (RFC 9457). */

@@ -12,7 +12,7 @@ const problem = (description: string): Json => ({ description, content: { [PROBL
 const json = (description: string, schema: Json): Json => ({ description, content: { 'application/json': { schema } }, headers: { 'X-Request-Id': { $ref: '#/components/headers/RequestId' } } })
 const nameParam = { name: 'name', in: 'path', required: true, description: 'Model name, as `GET /v2/models` lists it', schema: { type: 'string', maxLength: 256 } }
 const versionParam = { name: 'version', in: 'path', required: true, description: 'Model version', schema: { type: 'string', maxLength: 64 } }
-const unavailable = problem('`ERR_HOST_ENCLAVE_UNAVAILABLE` (the enclave is down or restarting), `ERR_HOST_QUEUE_FULL`, `ERR_HOST_SHUTTING_DOWN`, or `ERR_ENCLAVE_BUSY`; `Retry-After` says when to retry')
+const unavailable = problem('`ERR_HOST_ENCLAVE_UNAVAILABLE` (the enclave is down or restarting), `ERR_HOST_QUEUE_FULL`, `ERR_HOST_SHUTTING_DOWN`, `ERR_ENCLAVE_BUSY`, or for inference `ERR_INFERENCE_MODEL_CLOSED` and `ERR_MODEL_*` (a model refused at load); `Retry-After` says when to retry')
 const failures = {
   '502': problem('`ERR_HOST_BAD_GATEWAY`: the enclave answered with something the host cannot relay'),
   '503': unavailable,
@@ -63,6 +63,7 @@ function infer(withVersion: boolean): Json {
         '200': { description: 'The sealed response', content: { [SEALED_MEDIA_TYPE]: { schema: ref('SealedBody') } }, headers: { 'X-Request-Id': { $ref: '#/components/headers/RequestId' } } },
         '400': problem('`ERR_HOST_KEY_ID_INVALID`, `ERR_HOST_BAD_REQUEST`, or an enclave refusal (`ERR_ENCLAVE_OPEN_FAILED`, `ERR_ENCLAVE_REQUEST_MALFORMED`, `ERR_ENCLAVE_REQUEST_EXPIRED`, `ERR_ENCLAVE_MODEL_MISMATCH`, `ERR_INFERENCE_*`)'),
         '404': problem('`ERR_HOST_MODEL_NOT_FOUND` or `ERR_ENCLAVE_MODEL_NOT_FOUND`'),
+        '408': problem('`ERR_HOST_BODY_TOO_SLOW` (the body arrived below the minimum rate) or `ERR_HOST_BODY_TIMEOUT` (it took too long); the connection is closed'),
         '409': problem('`ERR_ENCLAVE_UNKNOWN_KID` (attest again, once, and reseal) or `ERR_ENCLAVE_REPLAY`'),
         '413': problem('`ERR_HOST_BODY_TOO_LARGE` or `ERR_LINK_FRAME_TOO_LARGE`'),
         '415': problem('`ERR_HOST_UNSUPPORTED_MEDIA_TYPE`: the body must be `application/vnd.vouch.sealed`, without content encoding'),
@@ -140,7 +141,7 @@ export function openApiDocument(version: string): Json {
           summary: 'The enclave evidence bundle (CBOR), challenged with a nonce or the cached unchallenged one',
           description:
             'Without `nonce`: the unchallenged bundle (proves identity and keys, not freshness), cacheable for a short time, with an ETag. ' +
-            'With `nonce`: a fresh bundle bound to it, never cached; challenged bundles are rate-limited by the enclave (429).',
+            'With `nonce`: a fresh bundle bound to it, never cached; challenged bundles are rate-limited per client by the host and overall by the enclave (429, with Retry-After).',
           tags: ['attestation'],
           parameters: [{ name: 'nonce', in: 'query', required: false, description: '32 bytes as 64 hexadecimal digits', schema: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } }],
           responses: {
@@ -155,7 +156,7 @@ export function openApiDocument(version: string): Json {
             },
             '304': { description: 'The unchallenged bundle has not changed (If-None-Match)' },
             '400': problem('`ERR_HOST_NONCE_INVALID`'),
-            '429': problem('`ERR_ENCLAVE_ATTEST_RATE_LIMITED`: use the unchallenged bundle or retry later'),
+            '429': problem('`ERR_HOST_ATTEST_RATE_LIMITED` (this client asked for too many challenges) or `ERR_ENCLAVE_ATTEST_RATE_LIMITED` (all clients together did): retry after `Retry-After` seconds, or use the unchallenged bundle'),
             ...failures,
           },
         },

@@ -119,7 +119,19 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     log,
     metrics,
     lifecycle,
-    config: { bodyBytes: config.limits.bodyBytes, bufferedBytes: config.limits.bufferedBytes, requestTimeoutMs: config.timeouts.requestMs, modelsCacheMs: config.timeouts.modelsCacheMs },
+    config: {
+      bodyBytes: config.limits.bodyBytes,
+      bufferedBytes: config.limits.bufferedBytes,
+      clientBodies: config.limits.clientBodies,
+      minBodyRate: config.limits.minBodyRate,
+      bodyRateWindowMs: config.timeouts.bodyRateWindowMs,
+      bodyTimeoutMs: config.timeouts.bodyMs,
+      attestBurst: config.limits.attestBurst,
+      attestPerMinute: config.limits.attestPerMinute,
+      trustProxy: config.trustProxy,
+      requestTimeoutMs: config.timeouts.requestMs,
+      modelsCacheMs: config.timeouts.modelsCacheMs,
+    },
   })
   const server = createHttpsServer(tls, app)
   // Slow clients may not hold a request open longer than a request may take (Node answers 408 and closes).

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { createServer, request as httpRequest } from 'node:http'
+import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import type { Express } from 'express'
@@ -15,6 +15,7 @@ import { HOST_ERRORS, HostError, PROBLEM_MEDIA_TYPE } from '../src/errors.js'
 import type { LinkCall } from '../src/link-client.js'
 import { createMetrics } from '../src/metrics.js'
 import { binaryBody, eventually, FakeLink, sink } from './helpers/testkit.js'
+import { openSlowBody, type SlowBody } from '../../test/helpers/attackers.js'
 
 const MODELS = [
   { name: 'ppocr-cls', versions: ['2.0'], platform: 'onnxruntime', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, -1, -1] }], outputs: [], digest: `sha256:${'a'.repeat(64)}`, publisher: 'p', license: 'Apache-2.0' },
@@ -59,6 +60,34 @@ function assertProblem(res: request.Response, status: number, code: string, inst
   if (code in HOST_ERRORS) assert.equal(body['detail'], HOST_ERRORS[code as keyof typeof HOST_ERRORS].message)
   if (instance !== undefined) assert.equal(body['instance'], instance)
   if (status === 503) assert.equal(res.headers['retry-after'], '1')
+}
+
+/** Serves `app` on 127.0.0.1 over plain HTTP, for tests that need real sockets (slow clients, source addresses). */
+async function listen(app: Express): Promise<{ server: Server; port: number }> {
+  const server = createServer(app).listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return { server, port: (server.address() as AddressInfo).port }
+}
+
+/** One exchange from `localAddress` (127.0.0.0/8 is all loopback): the status, headers and problem code. */
+function exchange(port: number, options: { localAddress: string; method?: string; path: string; headers?: Record<string, string>; body?: Buffer }): Promise<{ status: number; headers: Record<string, unknown>; code: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, localAddress: options.localAddress, method: options.method ?? 'GET', path: options.path, headers: options.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        resolve({ status: res.statusCode!, headers: res.headers, code: res.headers['content-type'] === PROBLEM_MEDIA_TYPE ? (JSON.parse(text) as { code: string }).code : undefined })
+      })
+    })
+    req.on('error', reject)
+    req.end(options.body)
+  })
+}
+
+/** The value of a metric without labels, from the registry's text. */
+async function gauge(metrics: ReturnType<typeof createMetrics>, name: string): Promise<number> {
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1])
 }
 
 const sealed = (app: ReturnType<typeof setup>['app'], path = '/v2/models/ppocr-cls/infer') =>
@@ -254,6 +283,95 @@ describe('sealed inference', () => {
       server.close()
     }
   })
+  test('bodies are taken from the budget as they arrive: clients that declare all of it and trickle hold 4 KiB each, and others go through', async () => {
+    // The default ratio of budget to body limit (24 MiB to 16 MiB), at a small scale.
+    const { app, metrics } = setup(enclaveLike(), { bodyBytes: 64 * 1024, bufferedBytes: 96 * 1024, requestTimeoutMs: 5_000 })
+    const { server, port } = await listen(app)
+    const slow = ['127.0.1.1', '127.0.1.2'].map((localAddress) => openSlowBody({ port, localAddress, mode: 'declared', declared: 64 * 1024, intervalMs: 50 }))
+    try {
+      await Promise.all(slow.map((s) => s.opened))
+      await eventually(async () => (await gauge(metrics, 'vouch_request_body_bytes')) === 2 * 4096, 3_000, 'a first block for each slow body')
+      const res = await exchange(port, { localAddress: '127.0.0.1', method: 'POST', path: '/v2/models/ppocr-cls/infer', headers: { 'content-type': SEALED_MEDIA_TYPE, 'vouch-key-id': 'kid-1' }, body })
+      assert.equal(res.status, 200)
+    } finally {
+      for (const s of slow) s.close()
+      server.close()
+    }
+  })
+  test('a body slower than limits.minBodyRate over a rate window is cut off: 408 ERR_HOST_BODY_TOO_SLOW, the connection closed, its bytes given back', async () => {
+    const { app, metrics } = setup(enclaveLike(), { minBodyRate: 1024, bodyRateWindowMs: 300 })
+    const { server, port } = await listen(app)
+    try {
+      for (const mode of ['declared', 'chunked'] as const) {
+        const outcome = await openSlowBody({ port, mode, intervalMs: 20 }).outcome
+        assert.deepEqual([outcome.status, outcome.code, outcome.closedByHost], [408, 'ERR_HOST_BODY_TOO_SLOW', true], JSON.stringify(outcome))
+        assert.ok(outcome.sent > 0)
+      }
+      // A burst worth many windows, then a trickle: cut off at the end of the first window that falls short.
+      const burst = await openSlowBody({ port, mode: 'declared', burst: 64 * 1024, intervalMs: 20 }).outcome
+      assert.deepEqual([burst.status, burst.code], [408, 'ERR_HOST_BODY_TOO_SLOW'])
+      assert.ok(burst.atMs < 2_000, `cut off after ${Math.round(burst.atMs)} ms`)
+      await eventually(async () => (await gauge(metrics, 'vouch_request_body_bytes')) === 0, 3_000, 'the bytes given back')
+    } finally {
+      server.close()
+    }
+  })
+  test('a body that keeps the rate but takes longer than the body timeout is cut off: 408 ERR_HOST_BODY_TIMEOUT', async () => {
+    const { app, link } = setup(enclaveLike(), { minBodyRate: 10, bodyRateWindowMs: 200, bodyTimeoutMs: 600 })
+    const { server, port } = await listen(app)
+    try {
+      // 50 bytes a second, five times the floor, for ever.
+      const outcome = await openSlowBody({ port, mode: 'chunked', intervalMs: 20 }).outcome
+      assert.deepEqual([outcome.status, outcome.code, outcome.closedByHost], [408, 'ERR_HOST_BODY_TIMEOUT', true], JSON.stringify(outcome))
+      assert.equal(link.of('infer').length, 0)
+    } finally {
+      server.close()
+    }
+  })
+  test('a body paused for the budget still ends at the body timeout, waits included, so it cannot hold its bytes longer', async () => {
+    // The first request's body fills the budget and the enclave never answers it.
+    const link = new FakeLink((call, options) => (call.op === 'infer' ? new Promise((_, reject) => options.signal?.addEventListener('abort', () => reject(options.signal!.reason))) : { models: MODELS, refused: [] }))
+    const { app, metrics } = setup(link, { bodyBytes: 4096, bufferedBytes: 6000, bodyTimeoutMs: 400, requestTimeoutMs: 5_000 })
+    const { server, port } = await listen(app)
+    try {
+      const post = (localAddress: string) => exchange(port, { localAddress, method: 'POST', path: '/v2/models/ppocr-cls/infer', headers: { 'content-type': SEALED_MEDIA_TYPE, 'vouch-key-id': 'kid-1' }, body })
+      const first = post('127.0.4.1')
+      await eventually(() => link.of('infer').length === 1, 3_000, 'the first body on the link')
+      // The second arrives whole, but only 1904 bytes of it fit: it waits, paused, holding them, until the body timeout.
+      const second = await post('127.0.4.2')
+      assert.deepEqual([second.status, second.code], [408, 'ERR_HOST_BODY_TIMEOUT'])
+      assert.equal(await gauge(metrics, 'vouch_request_body_bytes'), 4096)
+      assert.equal((await first).status, 504)
+    } finally {
+      server.close()
+    }
+  })
+  test('one client reads at most limits.clientBodies bodies at once; its others wait unread while another client is served', async () => {
+    const { app, metrics } = setup(enclaveLike(), { clientBodies: 2, minBodyRate: 1024, bodyRateWindowMs: 1_000 })
+    const { server, port } = await listen(app)
+    const slow: SlowBody[] = []
+    try {
+      for (let i = 0; i < 3; i++) {
+        slow.push(openSlowBody({ port, localAddress: '127.0.2.1', mode: 'declared', declared: 8192, intervalMs: 20 }))
+        await slow.at(-1)!.opened
+      }
+      await eventually(async () => (await gauge(metrics, 'vouch_request_body_bytes')) === 2 * 4096, 3_000, 'two bodies being read')
+      // All three send; only two are read (one 4 KiB block each), the third's bytes stay in its socket.
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      assert.equal(await gauge(metrics, 'vouch_request_body_bytes'), 2 * 4096)
+      const res = await exchange(port, { localAddress: '127.0.2.2', method: 'POST', path: '/v2/models/ppocr-cls/infer', headers: { 'content-type': SEALED_MEDIA_TYPE, 'vouch-key-id': 'kid-1' }, body })
+      assert.equal(res.status, 200)
+      // The first two are cut off; the third is read once it has a slot, and cut off in its turn.
+      const outcomes = await Promise.all(slow.map((s) => s.outcome))
+      assert.deepEqual(
+        outcomes.map((o) => o.code),
+        ['ERR_HOST_BODY_TOO_SLOW', 'ERR_HOST_BODY_TOO_SLOW', 'ERR_HOST_BODY_TOO_SLOW'],
+      )
+    } finally {
+      for (const s of slow) s.close()
+      server.close()
+    }
+  })
   test('a request the enclave does not answer in time is 504, and the link call is aborted', async () => {
     let signal: AbortSignal | undefined
     const link = new FakeLink((_call, options) => {
@@ -304,6 +422,44 @@ describe('attestation', () => {
     const res = await request(limited.app).get(`/v1/attestation?nonce=${'01'.repeat(32)}`)
     assertProblem(res, 429, 'ERR_ENCLAVE_ATTEST_RATE_LIMITED')
     assert.equal(res.headers['retry-after'], '1')
+  })
+})
+
+describe('challenged attestations per client', () => {
+  const challenge = (): string => `/v1/attestation?nonce=${'ab'.repeat(32)}`
+
+  test('each client has its own budget; over it 429 ERR_HOST_ATTEST_RATE_LIMITED with Retry-After, never reaching the enclave, while others go through', async () => {
+    const { app, link, metrics } = setup(enclaveLike(), { attestBurst: 2, attestPerMinute: 1 })
+    const { server, port } = await listen(app)
+    try {
+      const from = (localAddress: string, path = challenge()) => exchange(port, { localAddress, path })
+      assert.equal((await from('127.0.3.1')).status, 200)
+      assert.equal((await from('127.0.3.1')).status, 200)
+      const over = await from('127.0.3.1')
+      assert.deepEqual([over.status, over.code], [429, 'ERR_HOST_ATTEST_RATE_LIMITED'])
+      // One token a minute: the next one comes in about 60 s.
+      assert.match(String(over.headers['retry-after']), /^(59|60)$/)
+      assert.equal(link.of('attest').length, 2)
+      // The cached, unchallenged bundle is not limited; other clients have their own budgets.
+      assert.equal((await from('127.0.3.1', '/v1/attestation')).status, 200)
+      assert.equal((await from('127.0.3.2')).status, 200)
+      assert.match(await metrics.registry.metrics(), /vouch_attestation_requests_total\{kind="challenged",status="429"\} 1/)
+    } finally {
+      server.close()
+    }
+  })
+  test('behind a proxy named in trustProxy, X-Forwarded-For names the client (IPv6 by /64); without trustProxy it is ignored', async () => {
+    const xff = (app: Express, address: string) => request(app).get(challenge()).set('X-Forwarded-For', address)
+    const trusting = setup(enclaveLike(), { attestBurst: 1, attestPerMinute: 1, trustProxy: ['loopback'] }).app
+    assert.equal((await xff(trusting, '203.0.113.1')).status, 200)
+    assertProblem(await xff(trusting, '203.0.113.1'), 429, 'ERR_HOST_ATTEST_RATE_LIMITED')
+    assert.equal((await xff(trusting, '203.0.113.2')).status, 200)
+    assert.equal((await xff(trusting, '2001:db8:1:2::1')).status, 200)
+    assertProblem(await xff(trusting, '2001:db8:1:2:ffff::9'), 429, 'ERR_HOST_ATTEST_RATE_LIMITED')
+    assert.equal((await xff(trusting, '2001:db8:1:3::1')).status, 200)
+    const direct = setup(enclaveLike(), { attestBurst: 1, attestPerMinute: 1 }).app
+    assert.equal((await xff(direct, '203.0.113.1')).status, 200)
+    assertProblem(await xff(direct, '203.0.113.2'), 429, 'ERR_HOST_ATTEST_RATE_LIMITED')
   })
 })
 

@@ -43,6 +43,18 @@ describe('configuration', () => {
     assert.ok(c.limits.bodyBytes > 3 * 640 * 640 * 4 + 1024, 'room for a sealed 1×3×640×640 FP32 request')
     assert.equal(c.log.level, 'info')
     assert.match(DEFAULT_ENCLAVE_COMMAND[1]!, /enclave\/bin\/vouch-enclave\.js$/)
+    // The per-client limits and the slow-body rules (issue 10), strict by default; no proxy is trusted.
+    assert.deepEqual([c.limits.clientBodies, c.limits.minBodyRate, c.limits.attestBurst, c.limits.attestPerMinute], [16, 16 * 1024, 5, 60])
+    assert.deepEqual([c.timeouts.bodyMs, c.timeouts.bodyRateWindowMs], [30_000, 5_000])
+    assert.deepEqual(c.trustProxy, [])
+  })
+
+  test('trustProxy: addresses, CIDR blocks and the named ranges, separated by commas; anything else is a problem', () => {
+    assert.deepEqual(load(['--trust-proxy', 'loopback, 10.0.0.0/8,2001:db8::/32 ,192.0.2.7']).trustProxy, ['loopback', '10.0.0.0/8', '2001:db8::/32', '192.0.2.7'])
+    assert.deepEqual(load([], { VOUCH_HOST_TRUST_PROXY: 'uniquelocal' }).trustProxy, ['uniquelocal'])
+    for (const bad of ['10.0.0.0/33', 'proxy.example', '10.0.0.1/8/1', 'loopback,', '::1/129']) {
+      assert.match(problems(['--trust-proxy', bad]), /--trust-proxy \(trustProxy\): must list addresses, CIDR blocks or loopback, linklocal, uniquelocal/, bad)
+    }
   })
 
   test('environment variables are VOUCH_HOST_ and the key in upper snake case', () => {
@@ -127,7 +139,7 @@ describe('configuration', () => {
     assert.match(problems(['--config', '/etc/vouch/broken.yaml']), /\/etc\/vouch\/broken\.yaml:\d+:\d+: /)
     files['/etc/vouch/list.yaml'] = '- 1\n'
     assert.match(problems(['--config', '/etc/vouch/list.yaml']), /must be a map of settings/)
-    assert.match(problems(['--prot', '1']), /Unknown option '--prot'/)
+    assert.match(problems(['--prot', '1']), /unknown flag --prot: did you mean --port\?/)
     assert.match(problems(['--tls-cert', 'a.crt']), /--tls-cert \(tls\.cert\): tls\.cert and tls\.key go together/)
     assert.match(problems(['--max-body-bytes', '32MiB']), /--max-body-bytes \(limits\.bodyBytes\): must be at least 1024 bytes below limits\.frameBytes/)
     assert.match(problems(['--max-body-bytes', '30MiB']), /limits\.bufferedBytes \(default\): must be at least limits\.bodyBytes \(31457280\)/)

@@ -80,6 +80,31 @@ describe('the enclave link client', () => {
     assert.equal(client.up, true, 'a refusal is an answer: the link stays up')
   })
 
+  test('a well-formed coded refusal is relayed whatever its message: made one printable line of at most 512 characters', async () => {
+    const { enclave, client } = await setup()
+    const messages = ['onnxruntime refused the run:\n  Non-zero status code\r\n\tin node Concat', 'x'.repeat(5_000), '\n\u0000\u2028']
+    let next = 0
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'infer') return false
+      r.refuse('ERR_INFERENCE_RUNTIME', 500, messages[next++]!)
+      return true
+    }
+    const refusals: EnclaveRefusal[] = []
+    for (let i = 0; i < messages.length; i++) {
+      await assert.rejects(client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body: Uint8Array.of(1) }), (e: unknown) => {
+        assert.ok(e instanceof EnclaveRefusal, String(e))
+        refusals.push(e)
+        return true
+      })
+    }
+    assert.deepEqual(refusals.map((e) => [e.code, e.status]), messages.map(() => ['ERR_INFERENCE_RUNTIME', 500]))
+    assert.equal(refusals[0]!.message, 'onnxruntime refused the run: Non-zero status code in node Concat')
+    assert.equal(refusals[1]!.message.length, 512)
+    assert.equal(refusals[2]!.message, 'the enclave refused the request')
+    // eslint-disable-next-line no-control-regex
+    for (const e of refusals) assert.ok(!/[\u0000-\u001f\u2028]/.test(e.message), JSON.stringify(e.message))
+  })
+
   test('a slow answer times out; the late answer is dropped; the request counts as in flight until answered', async () => {
     const { enclave, client, logs } = await setup()
     let late: Received | undefined

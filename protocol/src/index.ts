@@ -49,6 +49,9 @@ export {
 export {
   EVIDENCE_MEDIA_TYPE,
   BUNDLE_VERSION,
+  BUNDLE_VERSIONS,
+  MAX_BUNDLE_NONCES,
+  MAX_MANIFEST_BYTES,
   NONCE_SIZE,
   GPU_CHAIN_LENGTH,
   DEFAULT_BUNDLE_MAX_BYTES,
@@ -60,15 +63,22 @@ export {
   decodeBundle,
   bundleToJson,
   bundleFromJson,
+  bundleNonces,
   type Platform,
   type GpuArchitecture,
   type X25519PublicJwk,
   type Ed25519PublicJwk,
   type Keyset,
   type ModelRef,
+  type Attribution,
+  type ModelManifestData,
+  type KnownAnswer,
+  type BundleModel,
   type SevSnpEvidence,
   type GpuEvidence,
   type EvidenceBundle,
+  type EvidenceBundleV1,
+  type EvidenceBundleV2,
   type EvidenceBundleJson,
   type DecodeBundleOptions,
 } from './bundle.js'
@@ -108,3 +118,15 @@ export * from './receipt.js'
 export * from './link.js'
 export * from './semaphore.js'
 export * from './log-fields.js'
+export {
+  closestName,
+  flagNames,
+  parseCommandLine,
+  programUsage,
+  runProgram,
+  UsageError,
+  type Command,
+  type OptionTable,
+  type Output,
+  type Program,
+} from './command-line.js'

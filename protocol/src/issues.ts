@@ -21,8 +21,9 @@ export class Issues {
 }
 
 /** `ERR_PROTOCOL_UNSUPPORTED_VERSION` for a message `what` that declares version `v`. */
-export function unsupportedVersion(what: string, v: unknown, supported: number): ProtocolError {
-  const message = `${what}: version ${JSON.stringify(v)} is not supported (this implementation reads v${supported})`
+export function unsupportedVersion(what: string, v: unknown, supported: number | readonly number[]): ProtocolError {
+  const versions = (typeof supported === 'number' ? [supported] : supported).map((n) => `v${n}`).join(' and ')
+  const message = `${what}: version ${JSON.stringify(v)} is not supported (this implementation reads ${versions})`
   return new ProtocolError('ERR_PROTOCOL_UNSUPPORTED_VERSION', message)
 }
 

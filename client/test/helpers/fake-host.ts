@@ -17,6 +17,8 @@ export interface Reply {
   status: number
   type: string
   body: Uint8Array
+  /** More response headers (Retry-After). */
+  headers?: Record<string, string>
 }
 
 /** A refusal from the backend, answered as problem+json. */
@@ -64,7 +66,8 @@ export type InferHook = (request: { kid: string; model: string; body: Uint8Array
 /** Stands between the client and an attestation. */
 export type AttestHook = (nonce: Uint8Array | null, next: () => Promise<Reply>) => Promise<Reply>
 
-function problem(status: number, code: string, detail: string, instance: string): Reply {
+/** A problem+json answer, as the host sends its refusals. */
+export function problem(status: number, code: string, detail: string, instance: string): Reply {
   const body = { type: 'about:blank', title: detail, status, detail, instance, code, requestId: 'test-request' }
   return { status, type: 'application/problem+json', body: Buffer.from(JSON.stringify(body)) }
 }
@@ -108,7 +111,7 @@ export class FakeHost {
           error instanceof BackendError ? problem(error.status, error.code, error.message, req.url ?? '') : problem(500, 'ERR_HOST_INTERNAL', String(error), req.url ?? ''),
         )
         .then((reply) => {
-          res.writeHead(reply.status, reply.type === '' ? {} : { 'content-type': reply.type })
+          res.writeHead(reply.status, { ...(reply.type === '' ? {} : { 'content-type': reply.type }), ...reply.headers })
           res.end(reply.body)
         })
     })

@@ -32,6 +32,8 @@ export interface TamperContext {
   previousReceipt: string | null
   /** Signs `payload` with a key the evidence does not attest. */
   signWithForeignKey(payload: ReceiptPayload): Promise<string>
+  /** Signs `payload` with the attested key: what an enclave running other code than its manifests say could do. */
+  signWithEnclaveKey(payload: ReceiptPayload): Promise<string>
   payload: ReceiptPayload
 }
 
@@ -48,7 +50,7 @@ export async function startRogueEnclave(): Promise<RogueEnclave> {
   const model: LoadedModel = await loadModel(join(root, 'models/ppocr-cls.yaml'))
   const keyset = generateKeyset(new Date(), 3600)
   const ref = { name: model.name, version: model.version, digest: model.digest }
-  const evidence = new EvidenceService(cpu, null, keyset, [ref], { burst: 1000, perSecond: 1000 })
+  const evidence = new EvidenceService(cpu, null, keyset, [{ ...ref, manifest: model.manifestData, knownAnswer: model.knownAnswer }], { burst: 1000, perSecond: 1000 })
   const foreign: KeyObject = generateKeyPairSync('ed25519').privateKey
   let previousReceipt: string | null = null
 
@@ -83,7 +85,7 @@ export async function startRogueEnclave(): Promise<RogueEnclave> {
         receipt,
       }
       if (rogue.tamper !== null) {
-        response = await rogue.tamper(response, { request, previousReceipt, payload, signWithForeignKey: (p) => signReceipt(p, foreign, kid) })
+        response = await rogue.tamper(response, { request, previousReceipt, payload, signWithForeignKey: (p) => signReceipt(p, foreign, kid), signWithEnclaveKey: (p) => signReceipt(p, keyset.sigPrivateKey, kid) })
       }
       previousReceipt = receipt
       return sealResponse(context, encodeCbor(response))

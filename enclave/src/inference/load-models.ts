@@ -9,7 +9,8 @@ import { createRequire } from 'node:module'
 import { endianness } from 'node:os'
 import { dirname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { encodeBytesElements, type TensorData } from '@vouch/protocol'
+import { gunzipSync } from 'node:zlib'
+import { encodeBytesElements, oipJsonToTensor, tensorsDigest, type KnownAnswer, type ModelManifestData, type TensorData } from '@vouch/protocol'
 import { InferenceError, ModelError } from '../errors.js'
 import { parseManifest, type Contributor, type ModelManifest } from './manifest.js'
 import { ModelWorker, type PreparedRun } from './model-worker.js'
@@ -40,6 +41,10 @@ export interface LoadedModel {
   readonly metadata: ModelMetadata
   /** The manifest's contributors, for a receipt's `attribution`. */
   readonly attribution: readonly Contributor[]
+  /** The manifest as the evidence attests it: its JSON data. */
+  readonly manifestData: ModelManifestData
+  /** What the model answered on its manifest's sample input at load (a known-answer test); null without a sample. */
+  readonly knownAnswer: KnownAnswer | null
   /** Same as {@link runModel} on this model. */
   run(inputs: readonly TensorData[], outputs?: readonly string[]): Promise<TensorData[]>
   /** Ends the model's worker; later runs fail with `ERR_INFERENCE_MODEL_CLOSED`. */
@@ -233,6 +238,8 @@ async function startModel(verified: VerifiedModel, options: LoadModelsOptions): 
     modelFile,
     metadata,
     attribution: manifest.contributors,
+    manifestData: JSON.parse(JSON.stringify(manifest)) as ModelManifestData,
+    knownAnswer: null,
     run: (inputs, outputs) => {
       // Not an async function: it would keep `inputs` (views of a request's plaintext) alive until the run ends.
       let prepared: PreparedRun
@@ -245,7 +252,50 @@ async function startModel(verified: VerifiedModel, options: LoadModelsOptions): 
     },
     close: () => worker.close(),
   }
-  return Object.freeze(model)
+  if (manifest.sample === undefined) return Object.freeze(model)
+  try {
+    return Object.freeze({ ...model, knownAnswer: await runKnownAnswer(model, resolve(dirname(manifestFile), manifest.sample)) })
+  } catch (error) {
+    await worker.close()
+    throw error
+  }
+}
+
+/** Largest sample file read (gzipped or not), and largest once decompressed. */
+const MAX_SAMPLE_FILE_BYTES = 64 * 1024 * 1024
+const MAX_SAMPLE_JSON_BYTES = 256 * 1024 * 1024
+
+/**
+ * Runs `model` once on the OIP v2 JSON request in `sampleFile` and returns the digests of its input and output tensors:
+ * the known answer the evidence attests beside the model, so a policy can require it (a model that silently computes
+ * something else, on a GPU path say, gives another answer).
+ *
+ * @throws {@link ModelError} `ERR_MODEL_KNOWN_ANSWER` naming the sample file when it cannot be read or the model refuses it.
+ */
+async function runKnownAnswer(model: LoadedModel, sampleFile: string): Promise<KnownAnswer> {
+  const fail = (reason: string, cause?: unknown): ModelError =>
+    new ModelError('ERR_MODEL_KNOWN_ANSWER', `${model.manifestFile}: sample: ${sampleFile}: ${reason}`, cause === undefined ? undefined : { cause })
+  let inputs: TensorData[]
+  let outputs: string[] | undefined
+  try {
+    let bytes = await readFile(sampleFile)
+    if (bytes.length > MAX_SAMPLE_FILE_BYTES) throw fail(`over ${MAX_SAMPLE_FILE_BYTES} bytes`)
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes, { maxOutputLength: MAX_SAMPLE_JSON_BYTES })
+    const request = JSON.parse(bytes.toString('utf8')) as { inputs?: unknown; outputs?: unknown }
+    if (!Array.isArray(request.inputs)) throw fail('not an OIP v2 JSON request: "inputs" must be an array')
+    inputs = request.inputs.map((t, i) => oipJsonToTensor(t, `inputs[${i}]`))
+    if (Array.isArray(request.outputs)) outputs = request.outputs.map((o: { name?: unknown }) => String(o?.name))
+  } catch (cause) {
+    if (cause instanceof ModelError) throw cause
+    throw fail(`cannot read the sample request: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
+  }
+  let answer: TensorData[]
+  try {
+    answer = await model.run(inputs, outputs)
+  } catch (cause) {
+    throw fail(`the model refuses its sample input: ${(cause as { code?: string }).code ?? ''} ${cause instanceof Error ? cause.message : String(cause)}`, cause)
+  }
+  return { input: tensorsDigest(inputs), output: tensorsDigest(answer) }
 }
 
 function toTensorMetadata(m: RawValueMetadata, modelFile: string): TensorMetadata {

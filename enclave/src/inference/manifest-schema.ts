@@ -13,7 +13,7 @@ export const manifestSchema = {
   title: 'Vouch model manifest',
   description:
     'One model the enclave loads: where its ONNX bytes come from, their SHA-256 (the enclave refuses other bytes), ' +
-    'and who made and published it. Reference values for relying parties (DESIGN.md §1). Unknown keys are errors.',
+    'and who made and published it: reference values for relying parties. Unknown keys are errors.',
   type: 'object',
   additionalProperties: false,
   required: ['name', 'version', 'description', 'source', 'sha256', 'publisher', 'license', 'contributors'],
@@ -87,6 +87,15 @@ export const manifestSchema = {
         'Optional. Threads onnxruntime may use within one operator of this model (intra-op). Unset: one per ' +
         'physical core. A small model runs about as fast on one thread for half the CPU (the PP-OCR classifier: ' +
         '2.1 ms either way), leaving the cores to larger models and to the rest of the enclave.',
+    },
+    sample: {
+      type: 'string',
+      minLength: 1,
+      description:
+        'Optional. An OIP v2 JSON inference request for this model (`{ "inputs": [...] }`, plain or gzipped), relative ' +
+        'to this manifest with "/" separators. At start-up the enclave runs the model on it once and attests the ' +
+        'digests of its input and output tensors beside the model (a known-answer test), so a policy can require the ' +
+        'answer it expects; a model that cannot run its sample is refused. Unset: no known answer is attested.',
     },
     contributors: {
       type: 'array',

@@ -33,6 +33,8 @@ export interface ModelManifest {
   license: string
   /** Intra-op threads of this model's session; unset: the enclave's setting. */
   threads?: number
+  /** An OIP v2 JSON request for the known-answer test at start-up, relative to the manifest; unset: none. */
+  sample?: string
   contributors: Contributor[]
 }
 
@@ -109,10 +111,13 @@ export function parseManifest(text: string, file: string): ModelManifest {
   const manifest = data as ModelManifest & { $schema?: string }
   // Rules the schema cannot state.
   const { path } = manifest.source
-  if (path.includes('\\') || path.startsWith('/') || /^[A-Za-z]:/.test(path)) {
+  if (!isRelativePath(path)) {
     issue(offsetOf(doc, ['source', 'path']), 'source.path', 'must be a relative path with "/" separators')
   } else if ('package' in manifest.source && path.split('/').includes('..')) {
     issue(offsetOf(doc, ['source', 'path']), 'source.path', 'must stay inside the package (no "..")')
+  }
+  if (manifest.sample !== undefined && !isRelativePath(manifest.sample)) {
+    issue(offsetOf(doc, ['sample']), 'sample', 'must be a relative path with "/" separators')
   }
   if (!manifest.contributors.some((c) => c.role === 'publisher' && c.id === manifest.publisher)) {
     issue(
@@ -128,6 +133,11 @@ export function parseManifest(text: string, file: string): ModelManifest {
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
+
+/** A path written the one portable way: relative, with "/" separators (no drive letter, no backslash). */
+function isRelativePath(path: string): boolean {
+  return !path.includes('\\') && !path.startsWith('/') && !/^[A-Za-z]:/.test(path)
+}
 
 let validator: ValidateFunction | undefined
 

@@ -24,8 +24,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
  *
  * Checks, in order, each with its code: every input name is one the model has (`ERR_INFERENCE_INPUT_UNKNOWN`)
  * and appears once (`ERR_INFERENCE_INPUT_DUPLICATE`); its datatype is the model's (`ERR_INFERENCE_DATATYPE`);
- * its shape has the model's rank, the model's size in every fixed dimension and non-negative integers elsewhere
- * (`ERR_INFERENCE_SHAPE`); its data has exactly product(shape) × element size bytes, or for BYTES exactly that
+ * its shape has the model's rank, the model's size in every fixed dimension and positive integers elsewhere
+ * (`ERR_INFERENCE_SHAPE`: an empty tensor is refused here, since most graphs fail on one inside onnxruntime); its data has exactly product(shape) × element size bytes, or for BYTES exactly that
  * many length-prefixed elements (`ERR_INFERENCE_SIZE`); BOOL bytes are 0 or 1 and BYTES elements are UTF-8
  * without NUL (`ERR_INFERENCE_DATA`); no model input is left out (`ERR_INFERENCE_INPUT_MISSING`); requested outputs exist
  * (`ERR_INFERENCE_OUTPUT_UNKNOWN`) and are named once (`ERR_INFERENCE_OUTPUT_DUPLICATE`).
@@ -107,6 +107,12 @@ function checkTensor(input: TensorData, meta: TensorMetadata): string[] | undefi
       `${where}: shape mismatch: expected ${shapeText(meta.shape)}, ` +
         `got ${Array.isArray(shape) ? shapeText(shape) : typeof shape}`,
     )
+  }
+  const empty = input.shape.indexOf(0)
+  if (empty >= 0) {
+    // Convolutions, pooling and resizes fail inside onnxruntime on a zero-sized dimension: refuse it as the
+    // caller's mistake it is, before the run, rather than as a runtime failure.
+    throw new InferenceError('ERR_INFERENCE_SHAPE', `${where}: dimension ${empty} of ${shapeText(input.shape)} is 0: empty tensors are refused`)
   }
   const data: unknown = input.data
   if (!(data instanceof Uint8Array)) {

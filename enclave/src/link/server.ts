@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs'
 import type { ProtocolError} from '@vouch/protocol';
 import { DEFAULT_MAX_FRAME_SIZE, decodeLinkRequest, encodeFrame, encodeFramePieces, FrameDecoder, requestIdOf, decodeCbor, writePieces, type LinkError, type LinkRequest } from '@vouch/protocol'
 import type { Logger } from 'pino'
-import { toLinkError } from '../errors.js'
+import { refusalReason, toLinkError } from '../errors.js'
 
 /** What the link serves; implemented by the enclave service. */
 export interface LinkHandler {
@@ -130,7 +130,8 @@ export async function startLinkServer(path: string, handler: LinkHandler, log: L
           },
           (error: unknown) => {
             const linkError = toLinkError(error, log)
-            log.info({ op, id, code: linkError.code, ms: Math.round(performance.now() - started) }, 'link request refused')
+            // The reason (which tensor, which shape) stays here: the link carries the code's fixed message only.
+            log.info({ op, id, code: linkError.code, reason: refusalReason(error), ms: Math.round(performance.now() - started) }, 'link request refused')
             fail(id, linkError)
           },
         )

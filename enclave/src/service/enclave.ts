@@ -4,7 +4,7 @@
  */
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ModelRef } from '@vouch/protocol'
+import type { BundleModel, ModelRef } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { EnclaveError } from '../errors.js'
 import { loadModel, type LoadedModel, type LoadModelsOptions } from '../inference/index.js'
@@ -106,10 +106,15 @@ export class EnclaveService implements LinkHandler, ModelLookup {
     return this.loaded.map((m) => ({ name: m.name, version: m.version, digest: m.digest }))
   }
 
+  /** The models as the evidence lists them: with their manifests and known answers. */
+  get bundleModels(): BundleModel[] {
+    return this.loaded.map((m) => ({ name: m.name, version: m.version, digest: m.digest, manifest: m.manifestData, knownAnswer: m.knownAnswer }))
+  }
+
   #newKeyset(): [EnclaveKeyset, EvidenceService, SealedInference] {
     const o = this.options
     const keyset = generateKeyset(new Date(this.#now()), o.keysetLifetimeS ?? DEFAULT_KEYSET_LIFETIME_S)
-    const evidence = new EvidenceService(o.cpu, o.gpu ?? null, keyset, this.modelRefs, o.attestRate ?? DEFAULT_ATTEST_RATE, this.#now)
+    const evidence = new EvidenceService(o.cpu, o.gpu ?? null, keyset, this.bundleModels, o.attestRate ?? DEFAULT_ATTEST_RATE, this.#now)
     const replay = new ReplayGuard(o.replayWindowMs ?? DEFAULT_REPLAY_WINDOW_MS, this.#now)
     const sealed = new SealedInference(keyset, this, () => evidence.unchallenged(), replay, this.#slots, this.#now)
     o.log.info({ kid: keyset.public.kid, notAfter: keyset.public.notAfter }, 'keyset generated')

@@ -1,9 +1,11 @@
 /**
- * Evidence bundles (DESIGN.md §3): the keyset and loaded models bound into the SEV-SNP REPORT_DATA and
- * into every GPU's SPDM nonce. One unchallenged bundle (nonce null) is built per keyset and cached;
- * challenged bundles are built on demand, one at a time and rate-limited, since each asks the hardware.
+ * Evidence bundles (DESIGN.md §3): version 2 bundles, whose every field outside the signed `cpu` section is bound into
+ * the SEV-SNP REPORT_DATA, and into every GPU's SPDM nonce. One unchallenged bundle (no nonce) is built per keyset
+ * and cached. Challenged bundles answer relying parties' nonces: the challenges that arrive while the hardware is busy
+ * (or while the rate limit holds it back) wait together and are answered by one report that lists them all, so a
+ * fresh challenge costs a hardware request only when none is already on its way.
  */
-import { bindingStatement, encodeBundle, gpuNonceFor, reportDataFor, sha256Digest, type EvidenceBundle, type ModelRef } from '@vouch/protocol'
+import { bindingStatementV2, encodeBundle, gpuNonceV2, MAX_BUNDLE_NONCES, reportDataFor, sha256Digest, toHex, type BundleModel, type EvidenceBundleV2 } from '@vouch/protocol'
 import { EnclaveError } from '../errors.js'
 import type { EnclaveKeyset } from './keys.js'
 
@@ -20,21 +22,33 @@ export interface GpuAttester {
 
 /** A built bundle: its decoded form, its bytes (what is hashed into receipts) and their digest. */
 export interface BuiltBundle {
-  bundle: EvidenceBundle
+  bundle: EvidenceBundleV2
   bytes: Uint8Array
   digest: string
 }
 
-/** How often challenged bundles may be built. */
+/** How often the hardware may be asked for a challenged bundle. */
 export interface AttestRateLimit {
-  /** Bundles that may be built back to back. */
+  /** Hardware requests that may be made back to back. */
   burst: number
-  /** Bundles per second refilled. */
+  /** Hardware requests per second refilled. */
   perSecond: number
 }
 
-/** Default: ten in a burst, two per second after that. */
+/** Default: ten hardware requests in a burst, two per second after that; each answers up to 64 challenges. */
 export const DEFAULT_ATTEST_RATE: AttestRateLimit = { burst: 10, perSecond: 2 }
+
+/** Challenges that may wait for a report at once (four full reports' worth); beyond, `ERR_ENCLAVE_ATTEST_RATE_LIMITED`. */
+export const MAX_WAITING_CHALLENGES = 4 * MAX_BUNDLE_NONCES
+
+/** A challenge waiting for the report that will answer it. */
+interface Waiting {
+  nonce: Uint8Array
+  hex: string
+  answer: Promise<BuiltBundle>
+  resolve(built: BuiltBundle): void
+  reject(error: unknown): void
+}
 
 /** Builds and caches evidence bundles for one keyset. */
 export class EvidenceService {
@@ -42,12 +56,14 @@ export class EvidenceService {
   #queue: Promise<unknown> = Promise.resolve()
   #tokens: number
   #refilledAt: number
+  #waiting: Waiting[] = []
+  #answering = false
 
   constructor(
     private readonly cpu: CpuAttester,
     private readonly gpu: GpuAttester | null,
     private readonly keyset: EnclaveKeyset,
-    private readonly models: readonly ModelRef[],
+    private readonly models: readonly BundleModel[],
     private readonly rate: AttestRateLimit = DEFAULT_ATTEST_RATE,
     private readonly now: () => number = Date.now,
   ) {
@@ -57,24 +73,71 @@ export class EvidenceService {
 
   /** The cached unchallenged bundle: proves identity, never freshness. Built once per keyset. */
   unchallenged(): Promise<BuiltBundle> {
-    this.#unchallenged ??= this.#serialised(() => this.#build(null))
+    this.#unchallenged ??= this.#serialised(() => this.#build([]))
     // A failed build is not cached, so the next call asks the hardware again.
     this.#unchallenged.catch(() => (this.#unchallenged = null))
     return this.#unchallenged
   }
 
-  /** A bundle answering `nonce`, built now. Throws `ERR_ENCLAVE_ATTEST_RATE_LIMITED` when asked too often. */
-  challenged(nonce: Uint8Array): Promise<BuiltBundle> {
-    this.#take()
-    return this.#serialised(() => this.#build(nonce))
+  /** Challenges waiting for a report now. */
+  get waiting(): number {
+    return this.#waiting.length
   }
 
-  #take(): void {
-    const now = this.now()
-    this.#tokens = Math.min(this.rate.burst, this.#tokens + ((now - this.#refilledAt) / 1000) * this.rate.perSecond)
-    this.#refilledAt = now
-    if (this.#tokens < 1) throw new EnclaveError('ERR_ENCLAVE_ATTEST_RATE_LIMITED')
-    this.#tokens -= 1
+  /**
+   * A bundle whose `nonces` include `nonce`, built after the call: by the next hardware request, which answers every
+   * challenge waiting for it (up to 64). Throws `ERR_ENCLAVE_ATTEST_RATE_LIMITED` when {@link MAX_WAITING_CHALLENGES}
+   * already wait.
+   */
+  challenged(nonce: Uint8Array): Promise<BuiltBundle> {
+    const hex = toHex(nonce)
+    const same = this.#waiting.find((w) => w.hex === hex)
+    if (same !== undefined) return same.answer
+    if (this.#waiting.length >= MAX_WAITING_CHALLENGES) return Promise.reject(new EnclaveError('ERR_ENCLAVE_ATTEST_RATE_LIMITED'))
+    let resolve!: (built: BuiltBundle) => void
+    let reject!: (error: unknown) => void
+    const answer = new Promise<BuiltBundle>((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    this.#waiting.push({ nonce: Uint8Array.from(nonce), hex, answer, resolve, reject })
+    void this.#answer()
+    return answer
+  }
+
+  /** Answers waiting challenges, a report at a time, as the rate allows; one loop runs at a time. */
+  async #answer(): Promise<void> {
+    if (this.#answering) return
+    this.#answering = true
+    try {
+      while (this.#waiting.length > 0) {
+        await this.#take()
+        // Taken only now: challenges that arrived while the previous report was built, or while the rate held, join this one.
+        const batch = this.#waiting.splice(0, MAX_BUNDLE_NONCES)
+        try {
+          const built = await this.#serialised(() => this.#build(batch.map((w) => w.nonce)))
+          for (const w of batch) w.resolve(built)
+        } catch (error) {
+          for (const w of batch) w.reject(error)
+        }
+      }
+    } finally {
+      this.#answering = false
+    }
+  }
+
+  /** Takes a token for one hardware request, waiting for the bucket to refill when it is empty. */
+  async #take(): Promise<void> {
+    for (;;) {
+      const now = this.now()
+      this.#tokens = Math.min(this.rate.burst, this.#tokens + ((now - this.#refilledAt) / 1000) * this.rate.perSecond)
+      this.#refilledAt = now
+      if (this.#tokens >= 1) {
+        this.#tokens -= 1
+        return
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.ceil(((1 - this.#tokens) / this.rate.perSecond) * 1000)))
+    }
   }
 
   /** Runs hardware requests one at a time: devices and their drivers are not built for concurrent callers. */
@@ -84,18 +147,14 @@ export class EvidenceService {
     return run
   }
 
-  async #build(nonce: Uint8Array | null): Promise<BuiltBundle> {
-    const keyset = this.keyset.public
-    const gpus = this.gpu === null ? [] : await this.gpu.attest(gpuNonceFor(nonce, keyset))
+  async #build(nonces: Uint8Array[]): Promise<BuiltBundle> {
+    const draft = { platform: this.cpu.platform, nonces, issuedAt: Math.floor(this.now() / 1000), keyset: this.keyset.public, models: [...this.models] }
+    const gpus = this.gpu === null ? [] : await this.gpu.attest(gpuNonceV2(draft))
     const gpuEvidence = gpus.map((g) => ({ type: 'nvidia-cc' as const, arch: g.arch, report: g.report, chain: [...g.chain] }))
-    const statement = bindingStatement({ nonce, keyset, gpus: gpuEvidence, models: this.models })
-    const cpu = await this.cpu.attest(reportDataFor(statement))
-    const bundle: EvidenceBundle = {
-      v: 1,
-      platform: this.cpu.platform,
-      nonce,
-      keyset,
-      models: [...this.models],
+    const cpu = await this.cpu.attest(reportDataFor(bindingStatementV2({ ...draft, gpus: gpuEvidence })))
+    const bundle: EvidenceBundleV2 = {
+      v: 2,
+      ...draft,
       cpu: {
         type: 'sev-snp',
         report: cpu.report,
@@ -104,7 +163,6 @@ export class EvidenceService {
         ...(cpu.crls !== undefined && cpu.crls.length > 0 && { crls: [...cpu.crls] }),
       },
       gpus: gpuEvidence,
-      issuedAt: Math.floor(this.now() / 1000),
     }
     const bytes = encodeBundle(bundle)
     return { bundle, bytes, digest: sha256Digest(bytes) }

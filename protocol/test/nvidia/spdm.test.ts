@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { describe, test } from 'node:test'
+import { test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import { fileURLToPath } from 'node:url'
 import {
   composeGpuAttestationReport,

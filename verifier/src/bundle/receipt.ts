@@ -103,7 +103,15 @@ export async function verifyReceipt(jws: string, options: ReceiptVerifyOptions):
     if (payload.attribution.length === 0) throw new VerificationError('ERR_RECEIPT_ATTRIBUTION_MISSING', 'the receipt credits nobody: attribution is empty')
     const blank = payload.attribution.find((a) => !a.role || !a.id || !a.name)
     if (blank !== undefined) throw new VerificationError('ERR_RECEIPT_ATTRIBUTION_MISSING', `an attribution entry lacks its role, id or name: ${JSON.stringify(blank)}`)
-    return payload.attribution.map((a) => `${a.role}: ${a.name}`).join('; ')
+    const credited = payload.attribution.map((a) => `${a.role}: ${a.name}`).join('; ')
+    // A v2 bundle attests each model's manifest: the receipt must credit exactly its contributors, in order.
+    const attested = checked.claims.models.find((m) => m.digest === payload.model.digest && m.name === payload.model.name && m.version === payload.model.version)?.manifest
+    if (attested === undefined || attested === null) return credited
+    const same = (a: Attribution, b: Attribution): boolean => a.role === b.role && a.id === b.id && a.name === b.name
+    if (attested.contributors.length !== payload.attribution.length || !attested.contributors.every((c, i) => same(c, payload.attribution[i]!))) {
+      throw new VerificationError('ERR_RECEIPT_ATTRIBUTION_MISMATCH', `the receipt credits ${credited || 'nobody'}, the attested manifest of ${payload.model.name} ${payload.model.version} (${attested.digest}) credits ${attested.contributors.map((a) => `${a.role}: ${a.name}`).join('; ')}`)
+    }
+    return `${credited}, as the attested manifest says`
   })
 
   if (options.request !== undefined) {

@@ -5,14 +5,18 @@
  * model list on top.
  */
 import {
-  bindingStatement,
+  bundleGpuNonce,
+  bundleNonces,
+  bundleStatement,
   decodeBundle,
-  gpuNonceFor,
   keysetDigest,
+  manifestDigest,
   reportDataFor,
   sha256Digest,
   toHex,
+  type Attribution,
   type EvidenceBundle,
+  type KnownAnswer,
   type ModelRef,
   type Platform,
 } from '@vouch/protocol'
@@ -44,13 +48,32 @@ export interface BundleVerifyOptions {
   gpuCollateral?: ReadonlyArray<Pick<NvidiaGpuInput, 'rims' | 'ocsp'> | undefined>
 }
 
+/** What a bundle attests of one model's manifest: who is credited, under which license. */
+export interface AttestedManifest {
+  /** `manifestDigest` of the manifest: what `models.allowedManifests` lists. */
+  digest: string
+  publisher: string
+  license: string
+  contributors: Attribution[]
+}
+
+/** A model a bundle attests. */
+export interface AttestedModel extends ModelRef {
+  /** Its manifest; null in a v1 bundle, which does not carry manifests. */
+  manifest: AttestedManifest | null
+  /** What it answered on its sample input at start-up; null without a sample input, and in a v1 bundle. */
+  knownAnswer: KnownAnswer | null
+}
+
 /** What a verified bundle says. */
 export interface BundleClaims {
+  /** The bundle's version: 2 binds every field below; 1 leaves `issuedAt` and model names and versions unbound. */
+  v: 1 | 2
   platform: Platform
-  /** The challenge, 64 hex, or null for an unchallenged bundle. */
-  nonce: string | null
+  /** The challenges the bundle answers, 64 hex each; empty for an unchallenged bundle. */
+  nonces: string[]
   keyset: { kid: string; notAfter: number; digest: string }
-  models: ModelRef[]
+  models: AttestedModel[]
   issuedAt: number
   /** `sha256:` of the bundle bytes: what receipts name as `evidence`. */
   digest: string
@@ -66,10 +89,30 @@ function absorb(checks: CheckCollector, result: Result<unknown>, prefix: string)
   checks.errors.push(...result.errors)
 }
 
-function nonceBytes(nonce: Uint8Array | string): Uint8Array {
-  if (typeof nonce !== 'string') return nonce
+function nonceHex(nonce: Uint8Array | string): string {
+  if (typeof nonce !== 'string') {
+    if (nonce.length !== 32) throw new VerificationError('ERR_INPUT_INVALID', 'the expected nonce must be 32 bytes')
+    return toHex(nonce)
+  }
   if (!/^[0-9a-fA-F]{64}$/.test(nonce)) throw new VerificationError('ERR_INPUT_INVALID', 'the expected nonce must be 64 hex characters')
-  return Uint8Array.from(Buffer.from(nonce, 'hex'))
+  return nonce.toLowerCase()
+}
+
+/** The claims of a bundle's models: v2 bundles carry each model's manifest and known answer. */
+function modelClaims(bundle: EvidenceBundle): AttestedModel[] {
+  if (bundle.v === 1) return bundle.models.map((m) => ({ name: m.name, version: m.version, digest: m.digest, manifest: null, knownAnswer: null }))
+  return bundle.models.map((m) => ({
+    name: m.name,
+    version: m.version,
+    digest: m.digest,
+    manifest: {
+      digest: manifestDigest(m.manifest),
+      publisher: m.manifest.publisher,
+      license: m.manifest.license,
+      contributors: m.manifest.contributors.map((c) => ({ role: c.role, id: c.id, name: c.name })),
+    },
+    knownAnswer: m.knownAnswer === null ? null : { ...m.knownAnswer },
+  }))
 }
 
 /**
@@ -94,9 +137,11 @@ export function checkBundle(
     checks.failWith('bundle.decode', error)
     return null
   }
-  const statement = bindingStatement(bundle)
+  const statement = bundleStatement(bundle)
   const reportData = reportDataFor(statement)
-  checks.pass('bundle.decode', `evidence bundle v${bundle.v}: ${bundle.platform}, ${bundle.gpus.length} GPU(s), ${bundle.models.length} model(s), ${bundle.nonce === null ? 'unchallenged' : 'challenged'}`)
+  const nonces = bundleNonces(bundle).map(toHex)
+  const answers = nonces.length === 0 ? 'unchallenged' : `answers ${nonces.length} challenge(s)`
+  checks.pass('bundle.decode', `evidence bundle v${bundle.v}: ${bundle.platform}, ${bundle.gpus.length} GPU(s), ${bundle.models.length} model(s), ${answers}`)
 
   // The CPU: REPORT_DATA must be SHA-512 of the statement recomputed here from the bundle's parts.
   const cpuPolicy = options.policy
@@ -106,8 +151,8 @@ export function checkBundle(
   )
   absorb(checks, cpu, 'cpu.')
 
-  // The GPUs: each must answer the nonce derived from the bundle's nonce and keyset.
-  const gpuNonce = toHex(gpuNonceFor(bundle.nonce, bundle.keyset))
+  // The GPUs: each must answer the nonce derived from the bundle (v2: everything but the GPUs; v1: nonce and keyset).
+  const gpuNonce = toHex(bundleGpuNonce(bundle))
   const gpuInputs: NvidiaGpuInput[] = bundle.gpus.map((g, i) => ({ report: g.report, chain: [...g.chain], nonce: gpuNonce, ...options.gpuCollateral?.[i] }))
   const gpuFacts = checkNvidiaGpus(gpuInputs, { at, ...(options.policy && { policy: options.policy }), ...(options.trust?.nvidia && { trust: options.trust.nvidia }) }, checks)
   for (const [i, facts] of gpuFacts.entries()) {
@@ -134,23 +179,34 @@ export function checkBundle(
     return `keyset ${bundle.keyset.kid} is valid until ${new Date(bundle.keyset.notAfter * 1000).toISOString()}`
   })
 
+  if (bundle.v === 2) {
+    const models = bundle.models
+    checks.run('bundle.models', () => {
+      // The manifest is the enclave's own; a publisher it does not list as a contributor is a manifest the enclave would have refused.
+      const orphan = models.find((m) => !m.manifest.contributors.some((c) => c.role === 'publisher' && c.id === m.manifest.publisher))
+      if (orphan !== undefined) throw new VerificationError('ERR_BUNDLE_INCONSISTENT', `the manifest of ${orphan.name} ${orphan.version} names publisher ${orphan.manifest.publisher}, whom no contributor of role "publisher" is`)
+      return `${models.length} model(s), each with its manifest${models.every((m) => m.knownAnswer !== null) ? ' and known answer' : ''}`
+    })
+  }
+
   if (options.nonce !== undefined) {
     const expected = options.nonce
     checks.run('bundle.nonce', () => {
-      const want = nonceBytes(expected)
-      const got = bundle.nonce === null ? 'no nonce (an unchallenged bundle)' : toHex(bundle.nonce)
-      if (bundle.nonce === null || toHex(bundle.nonce) !== toHex(want)) {
-        throw new VerificationError('ERR_BUNDLE_NONCE_MISMATCH', `nonce mismatch: expected ${toHex(want)}, the bundle answers ${got}`)
+      const want = nonceHex(expected)
+      if (!nonces.includes(want)) {
+        const got = nonces.length === 0 ? 'no nonce (an unchallenged bundle)' : nonces.join(', ')
+        throw new VerificationError('ERR_BUNDLE_NONCE_MISMATCH', `nonce mismatch: expected ${want}, the bundle answers ${got}`)
       }
-      return 'the bundle answers the expected nonce'
+      return nonces.length === 1 ? 'the bundle answers the expected nonce' : `the bundle answers the expected nonce, among ${nonces.length} challenges one hardware report answered`
     })
   } else checks.skip('bundle.nonce', 'no expected nonce given: the bundle proves identity, not freshness')
 
   const claims: BundleClaims = {
+    v: bundle.v,
     platform: bundle.platform,
-    nonce: bundle.nonce === null ? null : toHex(bundle.nonce),
+    nonces,
     keyset: { kid: bundle.keyset.kid, notAfter: bundle.keyset.notAfter, digest: keysetDigest(bundle.keyset) },
-    models: bundle.models.map((m) => ({ ...m })),
+    models: modelClaims(bundle),
     issuedAt: bundle.issuedAt,
     digest: bytes === null ? '' : sha256Digest(bytes),
     reportData: toHex(reportData),

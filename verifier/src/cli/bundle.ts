@@ -1,26 +1,31 @@
 /** `vouch-verify bundle` and `vouch-verify receipt`: evidence bundles and the receipts bound to them. */
-import { parseArgs } from 'node:util'
-import { bundleFromJson, encodeBundle } from '@vouch/protocol'
+import { bundleFromJson, encodeBundle, parseCommandLine } from '@vouch/protocol'
 import { verifyBundle, type BundleClaims } from '../bundle/verify.js'
 import { verifyReceipt, type ReceiptClaims } from '../bundle/receipt.js'
 import { loadPolicy, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
 import { renderResult } from './render.js'
 
-export const BUNDLE_USAGE = `vouch-verify bundle FILE [--nonce HEX] --policy FILE [--at RFC3339] [--json]
+export const BUNDLE_USAGE = `vouch-verify bundle FILE [--nonce HEX] --policy FILE [--at RFC3339] [--json | --verbose]
 
   FILE            an evidence bundle: CBOR (application/vnd.vouch.evidence+cbor) or its JSON rendering
   --nonce HEX     the 32-byte challenge the bundle must answer (without it, freshness is not checked)
   --policy FILE   policy (YAML or JSON)
   --at RFC3339    verify certificates and the keyset at this time (default: now)
-  --json          print the Result as JSON`
+  --json          print the Result as JSON
+  --verbose       list every check (default: the failed ones, and a count per group of the others)`
 
-export const RECEIPT_USAGE = `vouch-verify receipt FILE --evidence FILE --policy FILE [--json]
+export const BUNDLE_OPTIONS = { nonce: { type: 'string' }, policy: { type: 'string' }, at: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } } as const
+
+export const RECEIPT_USAGE = `vouch-verify receipt FILE --evidence FILE --policy FILE [--at RFC3339] [--json | --verbose]
 
   FILE             a receipt (JWS compact serialization, as the enclave returns it)
   --evidence FILE  the evidence bundle the receipt names (CBOR, exactly as received)
   --policy FILE    policy (YAML or JSON)
   --at RFC3339     verify as of this time (default: the receipt's own time)
-  --json           print the Result as JSON`
+  --json           print the Result as JSON
+  --verbose        list every check (default: the failed ones, and a count per group of the others)`
+
+export const RECEIPT_OPTIONS = { evidence: { type: 'string' }, policy: { type: 'string' }, at: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } } as const
 
 /** Reads a bundle file: CBOR as is, or the JSON rendering converted back to the CBOR it renders. */
 function readBundle(path: string, flag: string): Uint8Array {
@@ -35,27 +40,28 @@ function readBundle(path: string, flag: string): Uint8Array {
 
 function bundleSummary(claims: BundleClaims | null): string[] {
   if (claims === null) return ['the bundle could not be decoded']
+  const challenge = claims.nonces.length === 0 ? 'unchallenged' : claims.nonces.length === 1 ? `nonce ${claims.nonces[0]}` : `${claims.nonces.length} nonces`
   return [
-    `${claims.platform} · keyset ${claims.keyset.kid} until ${new Date(claims.keyset.notAfter * 1000).toISOString()} · ${claims.nonce === null ? 'unchallenged' : `nonce ${claims.nonce}`}`,
+    `${claims.platform} · bundle v${claims.v} · keyset ${claims.keyset.kid} until ${new Date(claims.keyset.notAfter * 1000).toISOString()} · ${challenge}`,
     `models: ${claims.models.map((m) => `${m.name} ${m.version}`).join(', ') || 'none'} · ${claims.gpus.length} GPU(s) · issued ${new Date(claims.issuedAt * 1000).toISOString()}`,
+    ...claims.models.flatMap((m) => [
+      `  ${m.name} ${m.version}: ${m.digest}`,
+      ...(m.manifest === null ? [] : [`    manifest ${m.manifest.digest} · published by ${m.manifest.publisher} · ${m.manifest.license}`]),
+      ...(m.knownAnswer === null ? [] : [`    known answer: input ${m.knownAnswer.input} → output ${m.knownAnswer.output}`]),
+    ]),
   ]
 }
 
 /** Runs `bundle`; resolves to the exit code. */
 export async function runBundle(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { nonce: { type: 'string' }, policy: { type: 'string' }, at: { type: 'string' }, json: { type: 'boolean', default: false } },
-    allowPositionals: true,
-    strict: true,
-  })
+  const { values, positionals } = parseCommandLine(args, { options: BUNDLE_OPTIONS, allowPositionals: true })
   if (positionals.length !== 1) throw new UsageError('bundle takes exactly one FILE')
   if (values.policy === undefined) throw new UsageError('--policy is required')
   const bundle = readBundle(positionals[0]!, 'bundle')
   const nonce = parseHexFlag(values.nonce, '--nonce', 32)
   const at = parseAt(values.at)
   const result = await verifyBundle(bundle, { policy: loadPolicy(values.policy), ...(nonce && { nonce }), ...(at && { at }) })
-  out(values.json ? JSON.stringify(result, null, 2) : renderResult('vouch-verify bundle', result, bundleSummary(result.claims)))
+  out(values.json ? JSON.stringify(result, null, 2) : renderResult('vouch-verify bundle', result, bundleSummary(result.claims), { verbose: values.verbose }))
   return result.verdict === 'accepted' ? 0 : 1
 }
 
@@ -69,18 +75,13 @@ function receiptSummary(claims: ReceiptClaims | null): string[] {
 
 /** Runs `receipt`; resolves to the exit code. */
 export async function runReceipt(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { evidence: { type: 'string' }, policy: { type: 'string' }, at: { type: 'string' }, json: { type: 'boolean', default: false } },
-    allowPositionals: true,
-    strict: true,
-  })
+  const { values, positionals } = parseCommandLine(args, { options: RECEIPT_OPTIONS, allowPositionals: true })
   if (positionals.length !== 1) throw new UsageError('receipt takes exactly one FILE')
   if (values.evidence === undefined) throw new UsageError('--evidence is required')
   if (values.policy === undefined) throw new UsageError('--policy is required')
   const jws = Buffer.from(readInput(positionals[0]!, 'receipt', 'receipt')).toString('utf8').trim()
   const at = parseAt(values.at)
   const result = await verifyReceipt(jws, { evidence: readBundle(values.evidence, '--evidence'), policy: loadPolicy(values.policy), ...(at && { at }) })
-  out(values.json ? JSON.stringify(result, null, 2) : renderResult('vouch-verify receipt', result, receiptSummary(result.claims)))
+  out(values.json ? JSON.stringify(result, null, 2) : renderResult('vouch-verify receipt', result, receiptSummary(result.claims), { verbose: values.verbose }))
   return result.verdict === 'accepted' ? 0 : 1
 }

@@ -1,16 +1,14 @@
 /** File and argument handling for the CLI. Files are read through `readInputFile`, each kind with its size bound. */
 import { existsSync } from 'node:fs'
-import { fromHex } from '@vouch/protocol'
+import { fromHex, UsageError } from '@vouch/protocol'
 import { VouchError } from '../errors.js'
 import { InputFileTooLargeError, loadPolicyFile, readInputFile, type InputFileKind } from '../input-file.js'
 import { PolicyInvalidError } from '../policy/parse.js'
 import type { Policy } from '../policy/types.js'
 import { defaultTrustDir, TrustStore } from '../trust/store.js'
 
-/** A problem with how the command was called or with an input it could not read: exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError'
-}
+/** A problem with how the command was called or with an input it could not read: exit code 2 (shared by every Vouch CLI). */
+export { UsageError }
 
 /**
  * Reads a file as bytes, at most the limit of its kind. A file that cannot be read, or is over the limit

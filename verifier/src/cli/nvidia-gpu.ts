@@ -1,8 +1,7 @@
 /** `vouch-verify nvidia-gpu`: verify the attestation reports of one or more NVIDIA confidential GPUs. */
-import { parseArgs } from 'node:util'
 import { verifyNvidiaGpu, verifyNvidiaGpus, type NvidiaGpuInput, type NvidiaGpuVerifyOptions } from '../nvidia/verify.js'
 import type { NvidiaGpuClaims } from '../nvidia/claims.js'
-import { parseGpuAttestationReport, type GpuAttestationReport } from '@vouch/protocol'
+import { parseCommandLine, parseGpuAttestationReport, type GpuAttestationReport } from '@vouch/protocol'
 import type { Result } from '../result.js'
 import type { TrustStore } from '../trust/store.js'
 import { fromTrustDir, loadPolicy, openTrustDir, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
@@ -10,7 +9,7 @@ import { nvidiaCollateralFromTrustDir } from './nvidia-trust-dir.js'
 import { renderResult } from './render.js'
 
 export const NVIDIA_GPU_USAGE = `vouch-verify nvidia-gpu --report FILE --chain FILE [--nonce HEX] [--rim FILE]... [--ocsp FILE]...
-                        [--at RFC3339] [--policy FILE] [--trust-dir DIR | --no-trust-dir] [--json]
+                        [--at RFC3339] [--policy FILE] [--trust-dir DIR | --no-trust-dir] [--json | --verbose]
 
   --report FILE   the attestation report as NVML returns it (SPDM request and signed response)
   --chain FILE    the GPU's device certificate chain, leaf first (PEM, as NVML returns it)
@@ -26,7 +25,22 @@ export const NVIDIA_GPU_USAGE = `vouch-verify nvidia-gpu --report FILE --chain F
                   when it exists). A cached OCSP response is used only if it covers the verification time
   --no-trust-dir  use only the files given on the command line
   --policy FILE   policy (YAML or JSON); without it only authenticity is checked
-  --json          print the Result as JSON`
+  --json          print the Result as JSON
+  --verbose       list every check (default: the failed ones, and a count per group of the others)`
+
+export const NVIDIA_GPU_OPTIONS = {
+  report: { type: 'string', multiple: true },
+  chain: { type: 'string', multiple: true },
+  nonce: { type: 'string' },
+  rim: { type: 'string', multiple: true },
+  ocsp: { type: 'string', multiple: true },
+  at: { type: 'string' },
+  'trust-dir': { type: 'string' },
+  'no-trust-dir': { type: 'boolean', default: false },
+  policy: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+} as const
 
 function summary(claims: NvidiaGpuClaims | null, label = ''): string[] {
   if (claims === null) return [`${label}the report could not be parsed`]
@@ -39,23 +53,7 @@ function summary(claims: NvidiaGpuClaims | null, label = ''): string[] {
 
 /** Runs the command; resolves to the exit code. */
 export async function runNvidiaGpu(args: string[], out: (text: string) => void, err: (text: string) => void): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      report: { type: 'string', multiple: true },
-      chain: { type: 'string', multiple: true },
-      nonce: { type: 'string' },
-      rim: { type: 'string', multiple: true },
-      ocsp: { type: 'string', multiple: true },
-      at: { type: 'string' },
-      'trust-dir': { type: 'string' },
-      'no-trust-dir': { type: 'boolean', default: false },
-      policy: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  })
+  const { values } = parseCommandLine(args, { options: NVIDIA_GPU_OPTIONS })
   const reports = values.report ?? []
   const chains = values.chain ?? []
   if (reports.length === 0) throw new UsageError('--report is required')
@@ -81,7 +79,7 @@ export async function runNvidiaGpu(args: string[], out: (text: string) => void, 
     if (values.json) {
       for (const note of notes) err(`vouch-verify nvidia-gpu: note: ${note}`)
       out(JSON.stringify(result, null, 2))
-    } else out(renderResult(title, result, [...lines, ...notes.map((n) => `note: ${n}`)]))
+    } else out(renderResult(title, result, [...lines, ...notes.map((n) => `note: ${n}`)], { verbose: values.verbose }))
   }
   if (inputs.length === 1) {
     const result = await verifyNvidiaGpu(inputs[0]!, options)

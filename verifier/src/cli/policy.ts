@@ -1,5 +1,5 @@
 /** `vouch-verify policy lint FILE`: check a policy file against the schema and the rules. */
-import { parseArgs } from 'node:util'
+import { closestName, parseCommandLine } from '@vouch/protocol'
 import { loadPolicyFile } from '../input-file.js'
 import { PolicyInvalidError } from '../policy/parse.js'
 import { isPolicyTooLarge, unreadable, UsageError } from './io.js'
@@ -7,13 +7,17 @@ import { isPolicyTooLarge, unreadable, UsageError } from './io.js'
 export const POLICY_USAGE = `vouch-verify policy lint FILE [--json]
 
   Checks a policy file (YAML or JSON). Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE.
+  --json   print { valid, file, name?, issues }
+
   Exit 0 when the policy is valid, 1 when it is not.`
+
+export const POLICY_OPTIONS = { json: { type: 'boolean', default: false } } as const
 
 /** Runs `policy <subcommand>`; resolves to the exit code. */
 export async function runPolicy(args: string[], out: (text: string) => void): Promise<number> {
   const [sub, ...rest] = args
-  if (sub !== 'lint') throw new UsageError(sub === undefined ? 'policy: missing subcommand (lint)' : `policy: unknown subcommand "${sub}"`)
-  const { values, positionals } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true })
+  if (sub !== 'lint') throw new UsageError(sub === undefined ? 'missing subcommand (lint)' : `unknown subcommand "${sub}"${closestName(sub, ['lint']) ? ': did you mean lint?' : ''}`)
+  const { values, positionals } = parseCommandLine(rest, { options: POLICY_OPTIONS, allowPositionals: true })
   if (positionals.length !== 1) throw new UsageError('policy lint takes exactly one FILE')
   const file = positionals[0]!
   try {

@@ -1,5 +1,5 @@
 /** `vouch-verify sev-snp`: verify one SEV-SNP report with its certificates, CRLs and a policy. */
-import { parseArgs } from 'node:util'
+import { parseCommandLine } from '@vouch/protocol'
 import type { Result } from '../result.js'
 import type { SevSnpClaims } from '../sev-snp/claims.js'
 import { verifySevSnp, type SevSnpInput } from '../sev-snp/verify.js'
@@ -8,7 +8,7 @@ import { renderResult } from './render.js'
 import { fillFromTrustDir } from './trust-dir.js'
 
 export const SEV_SNP_USAGE = `vouch-verify sev-snp --report FILE [--vek FILE] [--chain FILE] [--crl FILE]... [--at RFC3339]
-                     [--report-data HEX] [--policy FILE] [--trust-dir DIR | --no-trust-dir] [--json]
+                     [--report-data HEX] [--policy FILE] [--trust-dir DIR | --no-trust-dir] [--json | --verbose]
 
   --report FILE       raw 1184-byte ATTESTATION_REPORT
   --vek FILE          VCEK or VLEK that signed it (PEM or DER)
@@ -22,6 +22,7 @@ export const SEV_SNP_USAGE = `vouch-verify sev-snp --report FILE [--vek FILE] [-
                       else ~/.cache/vouch/trust; a default directory that does not exist is ignored)
   --no-trust-dir      use only the files given on the command line
   --json              print the Result as JSON (notes on what came from the trust directory go to stderr)
+  --verbose           list every check (default: the failed ones, and a count per group of the others)
 
   From the trust directory come the report's product's VCEK (never a VLEK: KDS does not publish them),
   the chain for its SIGNING_KEY and that chain's CRL. A cached CRL is used only if it covers the
@@ -29,6 +30,20 @@ export const SEV_SNP_USAGE = `vouch-verify sev-snp --report FILE [--vek FILE] [-
   policy sets allowStaleCrl). Otherwise it is left out and a note says why: revocation is then not
   checked, and a policy with requireCrl rejects. A cached CRL that lists the ASK/ASVK in use as revoked
   is always used. A CRL given with --crl is always checked, whatever its dates.`
+
+export const SEV_SNP_OPTIONS = {
+  report: { type: 'string' },
+  vek: { type: 'string' },
+  chain: { type: 'string' },
+  crl: { type: 'string', multiple: true },
+  at: { type: 'string' },
+  'report-data': { type: 'string' },
+  policy: { type: 'string' },
+  'trust-dir': { type: 'string' },
+  'no-trust-dir': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+} as const
 
 function summary(claims: SevSnpClaims | null): string[] {
   if (claims === null) return ['the report could not be parsed']
@@ -42,23 +57,7 @@ function summary(claims: SevSnpClaims | null): string[] {
 
 /** Runs the command; resolves to the exit code. */
 export async function runSevSnp(args: string[], out: (text: string) => void, err: (text: string) => void = () => {}): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      report: { type: 'string' },
-      vek: { type: 'string' },
-      chain: { type: 'string' },
-      crl: { type: 'string', multiple: true },
-      at: { type: 'string' },
-      'report-data': { type: 'string' },
-      policy: { type: 'string' },
-      'trust-dir': { type: 'string' },
-      'no-trust-dir': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  })
+  const { values } = parseCommandLine(args, { options: SEV_SNP_OPTIONS })
   if (values.report === undefined) throw new UsageError('--report is required')
   const input: SevSnpInput = { report: readInput(values.report, '--report', 'sevSnpReport') }
   if (values.vek !== undefined) input.vek = readInput(values.vek, '--vek', 'certificate')
@@ -84,7 +83,7 @@ export async function runSevSnp(args: string[], out: (text: string) => void, err
     for (const note of notes) err(`vouch-verify sev-snp: note: ${note}`)
     out(JSON.stringify(result, null, 2))
   } else {
-    out(renderResult('vouch-verify sev-snp', result, [...summary(result.claims), ...notes.map((n) => `note: ${n}`)]))
+    out(renderResult('vouch-verify sev-snp', result, [...summary(result.claims), ...notes.map((n) => `note: ${n}`)], { verbose: values.verbose }))
   }
   return result.verdict === 'accepted' ? 0 : 1
 }

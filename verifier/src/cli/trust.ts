@@ -1,9 +1,10 @@
 /** `vouch-verify trust fetch`: fill the trust directory from AMD KDS and NVIDIA's services, validating everything first. */
 import { relative } from 'node:path'
-import { parseArgs } from 'node:util'
 import {
   AMD_KDS_URL,
   parseAttestationReport,
+  closestName,
+  parseCommandLine,
   parseGpuAttestationReport,
   ProtocolError,
   type AttestationReport,
@@ -61,11 +62,27 @@ export const TRUST_USAGE = `vouch-verify trust fetch [--report FILE] [--product 
                       ~/.cache/vouch/trust)
   --interval SECONDS  minimum time between requests to one service (default ${AMD_KDS_MIN_INTERVAL_MS / 1000} for KDS, what AMD allows,
                       kept across runs through the trust directory; ${NVIDIA_MIN_INTERVAL_MS / 1000} for NVIDIA's services);
-                      429 and 5xx answers are retried 3 times
+                      network errors and 408, 429 and 5xx answers are retried 3 times; what would fail
+                      again (another 4xx, a TLS failure, an unknown host, an invalid answer) is not
   --json              print the summary as JSON (with both AMD and NVIDIA items: { ok, amd, nvidia })
 
   Exit 0 when everything asked for is in the trust directory and valid, 1 when something could not be
   fetched or validated (nothing invalid is stored), 2 on usage errors.`
+
+export const TRUST_OPTIONS = {
+  report: { type: 'string' },
+  product: { type: 'string', multiple: true },
+  vlek: { type: 'boolean', default: false },
+  'kds-url': { type: 'string' },
+  'gpu-report': { type: 'string', multiple: true },
+  'gpu-chain': { type: 'string', multiple: true },
+  'rim-url': { type: 'string' },
+  'ocsp-url': { type: 'string' },
+  'no-ocsp': { type: 'boolean', default: false },
+  'trust-dir': { type: 'string' },
+  interval: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const
 
 const PRODUCTS: readonly Product[] = ['Milan', 'Genoa', 'Turin']
 
@@ -159,26 +176,8 @@ function renderNvidia(summary: NvidiaCollateralSummary): string {
 /** Runs `trust <subcommand>`; resolves to the exit code. */
 export async function runTrust(args: string[], out: (text: string) => void, err: (text: string) => void = () => {}): Promise<number> {
   const [sub, ...rest] = args
-  if (sub !== 'fetch') throw new UsageError(sub === undefined ? 'trust: missing subcommand (fetch)' : `trust: unknown subcommand "${sub}"`)
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      report: { type: 'string' },
-      product: { type: 'string', multiple: true },
-      vlek: { type: 'boolean', default: false },
-      'kds-url': { type: 'string' },
-      'gpu-report': { type: 'string', multiple: true },
-      'gpu-chain': { type: 'string', multiple: true },
-      'rim-url': { type: 'string' },
-      'ocsp-url': { type: 'string' },
-      'no-ocsp': { type: 'boolean', default: false },
-      'trust-dir': { type: 'string' },
-      interval: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  })
+  if (sub !== 'fetch') throw new UsageError(sub === undefined ? 'missing subcommand (fetch)' : `unknown subcommand "${sub}"${closestName(sub, ['fetch']) ? ': did you mean fetch?' : ''}`)
+  const { values } = parseCommandLine(rest, { options: TRUST_OPTIONS })
   const products = (values.product ?? []).map(parseProduct)
   const gpuReports = values['gpu-report'] ?? []
   const gpuChains = values['gpu-chain'] ?? []

@@ -642,7 +642,7 @@ interface PolicyDocument {
   sevSnp?: SevSnpDocument
   nvidiaGpu?: NvidiaGpuDocument
   evidence?: { maximumAge?: string }
-  models?: { allowedDigests?: string[]; allowedPublishers?: string[] }
+  models?: { allowedDigests?: string[]; allowedPublishers?: string[]; allowedManifests?: string[]; knownAnswers?: { model: string; input: string; output: string }[] }
 }
 
 const HEX_LISTS = ['measurements', 'hostData', 'idKeyDigests', 'authorKeyDigests', 'chipIds'] as const
@@ -722,6 +722,10 @@ function toPolicy(doc: PolicyDocument, src: Source): Policy {
     const models: Mutable<ModelsPolicy> = {}
     if (doc.models.allowedDigests !== undefined) models.allowedDigests = doc.models.allowedDigests.map((d) => d.toLowerCase())
     if (doc.models.allowedPublishers !== undefined) models.allowedPublishers = [...doc.models.allowedPublishers]
+    if (doc.models.allowedManifests !== undefined) models.allowedManifests = doc.models.allowedManifests.map((d) => d.toLowerCase())
+    if (doc.models.knownAnswers !== undefined) {
+      models.knownAnswers = doc.models.knownAnswers.map((k) => ({ model: k.model.toLowerCase(), input: k.input.toLowerCase(), output: k.output.toLowerCase() }))
+    }
     policy.models = models
   }
   return deepFreeze(policy)

@@ -106,11 +106,7 @@ export const policySchema = {
           description:
             'Optional; unset = unchecked. The models accepted, by the SHA-256 of their ONNX bytes ("sha256:<64 hex>"). ' +
             'Evidence attesting any other model, and a receipt from any other model, are rejected.',
-          items: {
-            type: 'string',
-            pattern: '^sha256:[0-9a-fA-F]{64}$',
-            patternErrorMessage: 'must be "sha256:" and 64 hex characters',
-          },
+          items: { $ref: '#/$defs/digest' },
           minItems: 1,
           uniqueItems: true,
         },
@@ -118,15 +114,54 @@ export const policySchema = {
           type: 'array',
           description:
             'Optional; unset = unchecked. The model publishers accepted, by the id a receipt\'s attribution gives the ' +
-            '"publisher" role. A receipt without such an entry, or naming another publisher, is rejected.',
+            '"publisher" role. A receipt without such an entry, or naming another publisher, is rejected; so is ' +
+            'evidence (v2) whose model manifests name another publisher.',
           items: { type: 'string', minLength: 1 },
           minItems: 1,
           uniqueItems: true,
+        },
+        allowedManifests: {
+          type: 'array',
+          description:
+            'Optional; unset = unchecked. The model manifests accepted, by the SHA-256 of their canonical JSON ' +
+            '("sha256:<64 hex>", as `vouch-verify bundle` and `vouch attest` print each model\'s manifest digest). ' +
+            'A manifest names the model\'s bytes, license and every contributor receipts credit, so pinning it pins who ' +
+            'is credited. Evidence attesting a model with any other manifest is rejected, and so is evidence that ' +
+            'does not attest manifests (bundle v1).',
+          items: { $ref: '#/$defs/digest' },
+          minItems: 1,
+          uniqueItems: true,
+        },
+        knownAnswers: {
+          type: 'array',
+          description:
+            'Optional; unset = unchecked. The answers each model must have given at start-up on its sample input ' +
+            '(a known-answer test, run by the enclave before it serves and attested with the model): one or more ' +
+            'entries per model digest, any of which is accepted. Every attested model must match one, so a model ' +
+            'without a sample input, or with no entry here, is rejected. Record the values from a trusted run on the ' +
+            'same hardware and software (`vouch attest` prints them): floating-point results differ between CPU and ' +
+            'GPU kernels.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['model', 'input', 'output'],
+            properties: {
+              model: { $ref: '#/$defs/digest', description: 'Required. The model\'s digest (SHA-256 of its ONNX bytes).' },
+              input: { $ref: '#/$defs/digest', description: 'Required. The digest of the sample input tensors.' },
+              output: { $ref: '#/$defs/digest', description: 'Required. The digest of the outputs the model must have given.' },
+            },
+          },
+          minItems: 1,
         },
       },
     },
   },
   $defs: {
+    digest: {
+      type: 'string',
+      pattern: '^sha256:[0-9a-fA-F]{64}$',
+      patternErrorMessage: 'must be "sha256:" and 64 hex characters',
+    },
     sevSnp: {
       type: 'object',
       description: 'Rules for AMD SEV-SNP evidence.',
@@ -243,7 +278,7 @@ export const policySchema = {
           $ref: '#/$defs/reportData',
           description:
             'Optional; unset = unchecked. Exact REPORT_DATA the report must carry. Vouch already binds REPORT_DATA ' +
-            'to the evidence bundle (DESIGN.md §3); set this only to pin a fixed value.',
+            'to the evidence bundle (docs/protocol.md, "Binding"); set this only to pin a fixed value.',
         },
         idKeyDigests: anyOfList(
           'Optional; unset = unchecked. Accepted ID_KEY_DIGEST values (SHA-384 of the key that signed the ' +

@@ -174,6 +174,17 @@ export interface EvidencePolicy {
 export interface ModelsPolicy {
   /** Accepted model digests, `sha256:<hex>` lower case. Unset: unchecked. */
   readonly allowedDigests?: readonly string[]
-  /** Accepted publisher ids (the attribution's `publisher` role). Unset: unchecked. */
+  /** Accepted publisher ids (the attribution's `publisher` role, and v2 manifests' `publisher`). Unset: unchecked. */
   readonly allowedPublishers?: readonly string[]
+  /** Accepted model manifests, by `manifestDigest`, lower case. Unset: unchecked. */
+  readonly allowedManifests?: readonly string[]
+  /** Accepted known answers, any of them per model digest; every attested model must match one. Unset: unchecked. */
+  readonly knownAnswers?: readonly KnownAnswerPin[]
+}
+
+/** A known answer a policy accepts for one model: digests, lower case. */
+export interface KnownAnswerPin {
+  readonly model: string
+  readonly input: string
+  readonly output: string
 }

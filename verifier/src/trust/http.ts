@@ -1,8 +1,10 @@
 /**
  * The HTTP client `trust fetch` uses for AMD's KDS and for NVIDIA's RIM service and OCSP responder:
- * requests spaced by a minimum interval, transient failures (network errors, HTTP 429 and 5xx, and
+ * requests spaced by a minimum interval, transient failures (network errors, HTTP 408, 429 and 5xx, and
  * answers the caller calls transient) retried with Retry-After honoured, a per-request timeout and a
- * body size limit. Spacing is per client unless the caller keeps the last request's time somewhere
+ * body size limit. What would fail the same way again is not retried: another 4xx, an answer over the size
+ * limit, a name that does not resolve, a TLS failure, a URL that is not one; nor is an answer the caller
+ * then finds invalid (it validates after the request returns). Spacing is per client unless the caller keeps the last request's time somewhere
  * shared: KDS's one request per 10 seconds is kept across processes through the trust store.
  */
 
@@ -35,7 +37,7 @@ export interface ServiceClientOptions {
   now: () => Date
   /** Minimum time between the starts of two requests, as kept by `lastRequest`. */
   minIntervalMs: number
-  /** Retries after a transient failure; 404 and other 4xx are never retried. */
+  /** Retries after a transient failure (network, 408, 429, 5xx); other 4xx and permanent network failures are never retried. */
   retries: number
   /**
    * The first retry waits at least this long, each later one twice the one before; 0: only
@@ -74,6 +76,22 @@ export function retryAfterMs(value: string | null, now: Date): number {
   if (/^\d+$/.test(text)) return Number(text) * 1000
   const at = Date.parse(text)
   return Number.isNaN(at) ? 0 : Math.max(0, at - now.getTime())
+}
+
+/**
+ * Codes of network failures that a retry meets again: the name does not resolve, TLS refuses the peer (its
+ * certificate, or a server that does not speak TLS), the URL is not one. Connection refused or reset and
+ * timeouts are not here: a restarting or overloaded service recovers.
+ */
+const PERMANENT_NETWORK_FAILURE = /^(ENOTFOUND|ERR_INVALID_URL|ERR_TLS_[A-Z_]+|ERR_SSL_[A-Z_]+|CERT_[A-Z_]+|UNABLE_TO_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)$/
+
+/** Whether `error` (a fetch rejection) or one of its causes is a {@link PERMANENT_NETWORK_FAILURE}. */
+function isPermanent(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && PERMANENT_NETWORK_FAILURE.test(code)) return true
+  }
+  return false
 }
 
 function describeError(error: unknown): string {
@@ -157,12 +175,13 @@ export class ServiceClient {
         } else {
           await response.body?.cancel()
           failure = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`
-          // Only rate limiting and server errors can go away by themselves.
-          if (status !== 429 && status < 500) return { ok: false, status, message: `${what}: ${failure}` }
+          // Only a request timeout, rate limiting and server errors can go away by themselves.
+          if (status !== 408 && status !== 429 && status < 500) return { ok: false, status, message: `${what}: ${failure}` }
           retryAfter = retryAfterMs(response.headers.get('retry-after'), o.now())
         }
       } catch (error) {
         failure = `request failed: ${describeError(error)}`
+        if (isPermanent(error)) return { ok: false, status, message: `${what}: ${failure} (not retried: it would fail the same way)` }
       }
       if (attempt > o.retries) {
         return { ok: false, status, message: `${what}: ${failure}${attempt > 1 ? ` (gave up after ${attempt} attempts)` : ''}` }

@@ -68,7 +68,10 @@ export interface FetchAmdCollateralOptions extends HttpHooks {
   now?: () => Date
   /** Minimum time between the starts of two KDS requests, across processes. Unset: {@link AMD_KDS_MIN_INTERVAL_MS}. */
   minIntervalMs?: number
-  /** Retries after a network error, HTTP 429 or 5xx. Unset: {@link AMD_KDS_RETRIES}. 404 and other 4xx are never retried. */
+  /**
+   * Retries after a network error, HTTP 408, 429 or 5xx. Unset: {@link AMD_KDS_RETRIES}. Other 4xx, a name that does not
+   * resolve, a TLS failure and an answer that fails validation are never retried.
+   */
   retries?: number
   /** Per-request timeout. Unset: {@link AMD_KDS_TIMEOUT_MS}. */
   timeoutMs?: number

@@ -76,7 +76,10 @@ export interface FetchNvidiaCollateralOptions extends HttpHooks {
   now?: () => Date
   /** Minimum time between two requests to one service. Unset: {@link NVIDIA_MIN_INTERVAL_MS}. */
   minIntervalMs?: number
-  /** Retries after a network error, HTTP 429 or 5xx, or OCSP tryLater/internalError. Unset: {@link NVIDIA_RETRIES}. */
+  /**
+   * Retries after a network error, HTTP 408, 429 or 5xx, or OCSP tryLater/internalError. Unset: {@link NVIDIA_RETRIES}.
+   * Other 4xx, a name that does not resolve, a TLS failure and an answer that fails validation are never retried.
+   */
   retries?: number
   /** Per-request timeout. Unset: {@link NVIDIA_TIMEOUT_MS}. */
   timeoutMs?: number

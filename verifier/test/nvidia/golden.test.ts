@@ -4,7 +4,8 @@
  * blocks are read here straight from the bytes (spec §2), independently of the protocol parser.
  */
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import { compareGoldenMeasurements, NVDEC0_RIM_INDEX, parseRim, verifyRim, type RimDocument, type RimMeasurement } from '@vouch/verifier'
 import { fixtureBytes, fixturesMissing, fixtureText } from '../helpers/fixtures.js'
 

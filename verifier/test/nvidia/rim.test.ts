@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { createHash, X509Certificate } from 'node:crypto'
-import { describe, test } from 'node:test'
+import { test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import {
   checkRim,
   CheckCollector,

@@ -1,6 +1,7 @@
 /** The nvidiaGpu policy rules on real GPU evidence: each rule rejects with its own code and says what to change. */
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import { parsePolicy, verifyNvidiaGpu, verifyNvidiaGpus, type Policy } from '@vouch/verifier'
 import { fixturesMissing } from '../helpers/fixtures.js'
 import { loadGpuCases, type GpuCase } from '../helpers/nvidia-cases.js'

@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { describe, test } from 'node:test'
+import { test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import { parsePolicy, verifySevSnp, type Policy } from '@vouch/verifier'
 import { fixturesMissing, REPO_ROOT } from '../helpers/fixtures.js'
 import { loadSevSnpCases, type SevSnpCase } from '../helpers/sev-snp-cases.js'

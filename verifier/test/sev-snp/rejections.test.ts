@@ -4,7 +4,8 @@
  * which uses the simulated AMD CA.
  */
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import { SIGNATURE_OFFSET } from '@vouch/protocol'
 import { verifySevSnp, type SevSnpInput } from '@vouch/verifier'
 import { fixtureBytes, fixturesMissing, fixtureText } from '../helpers/fixtures.js'

@@ -8,7 +8,8 @@ import { webcrypto } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { after, before, test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import * as x509 from '@peculiar/x509'
 import type { CollateralSummary, Result, SevSnpClaims } from '@vouch/verifier'
 import { main } from '../../src/cli/main.js'
@@ -75,7 +76,7 @@ describe('vouch-verify trust fetch, then sev-snp --trust-dir', { skip }, () => {
   })
 
   test('sev-snp --trust-dir inside the CRL window: the cached CRL is checked', async () => {
-    const { code, out } = await run('sev-snp', '--report', join(turin, 'report.bin'), '--trust-dir', join(dir, 'trust'), '--at', '2026-09-01T00:00:00Z')
+    const { code, out } = await run('sev-snp', '--report', join(turin, 'report.bin'), '--trust-dir', join(dir, 'trust'), '--at', '2026-09-01T00:00:00Z', '--verbose')
     assert.equal(code, 0, out)
     assert.match(out, /ACCEPTED/)
     assert.match(out, /revocation\.crl +pass +CRL of ARK-Turin from 2026-08-19/)

@@ -8,7 +8,8 @@ import { webcrypto } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, test } from 'node:test'
+import { afterEach, beforeEach, test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import * as x509 from '@peculiar/x509'
 import { decodeTcb, kdsHwId, parseAttestationReport, type Product } from '@vouch/protocol'
 import { fetchAmdCollateral, TrustStore, verifySevSnp, type CollateralSummary, type FetchAmdCollateralOptions } from '@vouch/verifier'
@@ -207,6 +208,53 @@ describe('fetchAmdCollateral against a fake KDS', { skip }, () => {
     const summary = await fetchAmdCollateral(options({ products: ['Genoa'], fetch: flaky, now: fakeClock(CRL_FRESH).now }))
     assert.equal(summary.ok, true, JSON.stringify(summary.items))
     assert.equal(summary.requests, 3)
+  })
+
+  const notRetried: { name: string; arrange: () => Partial<FetchAmdCollateralOptions>; detail: RegExp; code: string }[] = [
+    ...[400, 401, 403, 404, 410, 451].map((status) => ({
+      name: `HTTP ${status}`,
+      arrange: () => (kds.failNext(1, { status }), {}),
+      detail: new RegExp(`HTTP ${status}`),
+      code: 'ERR_COLLATERAL_FETCH',
+    })),
+    {
+      name: 'a TLS failure (https to a server that does not speak TLS)',
+      arrange: () => ({ kdsUrl: kds.url.replace('http:', 'https:') }),
+      detail: /ERR_SSL_|wrong version number.*not retried/s,
+      code: 'ERR_COLLATERAL_FETCH',
+    },
+    {
+      name: 'a name that does not resolve',
+      arrange: () => ({ fetch: async () => Promise.reject(new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND kds.invalid'), { code: 'ENOTFOUND' }) })) }),
+      detail: /ENOTFOUND.*not retried/,
+      code: 'ERR_COLLATERAL_FETCH',
+    },
+    {
+      name: 'an answer that fails validation (not a certificate chain)',
+      arrange: () => (kds.routes.set('/vcek/v1/Turin/cert_chain', { status: 200, body: 'maintenance' }), {}),
+      detail: /./,
+      code: 'ERR_INPUT_INVALID',
+    },
+  ]
+  for (const c of notRetried) {
+    test(`what cannot succeed on a retry is not retried: ${c.name}`, async () => {
+      const clock = fakeClock(CRL_FRESH)
+      const summary = await fetchAmdCollateral(options({ products: ['Turin'], now: clock.now, sleep: clock.sleep, ...c.arrange() }))
+      assert.equal(summary.ok, false)
+      const chain = summary.items.find((i) => i.kind === 'cert_chain')!
+      assert.equal(chain.status, 'failed')
+      assert.equal(chain.error?.code, c.code, chain.detail)
+      assert.match(chain.detail, c.detail)
+      assert.equal(summary.requests, 1, 'one attempt, no retry')
+      assert.deepEqual(clock.sleeps, [])
+    })
+  }
+
+  test('HTTP 408 (the server timed the request out) is retried', async () => {
+    kds.failNext(2, { status: 408 })
+    const summary = await fetchAmdCollateral(options({ products: ['Turin'], now: fakeClock(CRL_FRESH).now }))
+    assert.equal(summary.ok, true, JSON.stringify(summary.items))
+    assert.deepEqual(kds.requests.map((r) => r.path), ['/vcek/v1/Turin/cert_chain', '/vcek/v1/Turin/cert_chain', '/vcek/v1/Turin/cert_chain', '/vcek/v1/Turin/crl'])
   })
 
   test('a VCEK that KDS does not have (404): not retried, the failure names the URL, nothing cached', async () => {

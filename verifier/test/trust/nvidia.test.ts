@@ -9,7 +9,8 @@ import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
+import { after, afterEach, before, beforeEach, test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import { parseGpuAttestationReport, type GpuAttestationReport } from '@vouch/protocol'
 import { verifyRim } from '@vouch/verifier'
 import { nvidiaCollateralFromTrustDir } from '../../src/cli/nvidia-trust-dir.js'
@@ -167,6 +168,25 @@ describe('fetchNvidiaCollateral against fake NVIDIA services', { skip }, () => {
       assert.equal(summary.ok, true, JSON.stringify(summary.items))
       assert.equal(summary.requests, 4)
       assert.deepEqual(clock.sleeps, [1000, 5000])
+    })
+
+    test('403 and a TLS failure are not retried; 408 is', async () => {
+      fake.failNextRim(1, { status: 403, body: '{"error":"forbidden"}' })
+      const clock = fakeClock(T0)
+      const forbidden = await fetchNvidiaCollateral(options({ ocsp: false, now: clock.now, sleep: clock.sleep }))
+      assert.deepEqual(statuses(forbidden), [`rim ${DRIVER}:failed:ERR_COLLATERAL_FETCH`, `rim ${VBIOS}:fetched`])
+      assert.equal(fake.rimRequests.filter((r) => r.path === `/v1/rim/${DRIVER}`).length, 1, 'not retried')
+
+      const tls = await fetchNvidiaCollateral(options({ ocsp: false, rimUrl: fake.rimUrl.replace('http:', 'https:'), now: clock.now, sleep: clock.sleep }))
+      assert.deepEqual(statuses(tls), [`rim ${DRIVER}:failed:ERR_COLLATERAL_FETCH`, `rim ${VBIOS}:cached`])
+      assert.match(tls.items[0]!.detail, /not retried/)
+      assert.equal(tls.requests, 1)
+      assert.deepEqual(clock.sleeps, [])
+
+      fake.failNextRim(1, { status: 408 })
+      const timedOut = await fetchNvidiaCollateral(options({ ocsp: false, now: clock.now, sleep: clock.sleep }))
+      assert.deepEqual(statuses(timedOut), [`rim ${DRIVER}:fetched`, `rim ${VBIOS}:cached`])
+      assert.equal(timedOut.requests, 2)
     })
 
     test('a service that keeps failing: given up after `retries`, nothing stored', async () => {

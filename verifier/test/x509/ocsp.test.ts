@@ -5,7 +5,8 @@
  */
 import 'reflect-metadata'
 import assert from 'node:assert/strict'
-import { before, describe, test } from 'node:test'
+import { before, test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
 import * as asnOcsp from '@peculiar/asn1-ocsp'
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema'
 import { VerificationError } from '@vouch/verifier'

@@ -1,5 +1,6 @@
 import 'reflect-metadata'
-import { test, describe } from 'node:test'
+import { test } from 'node:test'
+import { describe } from '../../../../test/helpers/suites.js'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { constants, createHash, createPublicKey, verify, X509Certificate } from 'node:crypto'

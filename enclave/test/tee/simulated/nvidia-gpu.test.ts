@@ -1,4 +1,5 @@
-import { test, describe } from 'node:test'
+import { test } from 'node:test'
+import { describe } from '../../../../test/helpers/suites.js'
 import assert from 'node:assert/strict'
 import { verify, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'

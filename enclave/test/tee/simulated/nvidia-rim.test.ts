@@ -1,4 +1,5 @@
-import { test, describe } from 'node:test'
+import { test } from 'node:test'
+import { describe } from '../../../../test/helpers/suites.js'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { createHash, createPublicKey, sign, verify, X509Certificate, type BinaryLike, type KeyLike } from 'node:crypto'
