@@ -5,9 +5,11 @@
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-# Dependencies first, so a code change does not re-run `npm ci`. onnxruntime-node's install script is skipped
-# (.npmrc); its CPU binaries ship in the package.
-COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.base.json ./
+# Dependencies first, so a code change does not re-run `npm ci`. onnxruntime-node's install script would
+# download CUDA libraries from NuGet; its CPU binaries ship in the package. npm 11.17+ skips the script for
+# package.json's allowScripts; this image's npm predates that, so the script's own switch skips it.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
 COPY protocol/package.json protocol/
 COPY verifier/package.json verifier/
 COPY enclave/package.json enclave/

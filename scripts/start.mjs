@@ -3,9 +3,9 @@
 // stale, builds, and starts vouch-host with the simulated enclave (simulated SEV-SNP and a simulated GPU)
 // and the bundled models on https://localhost:8443, then prints what to run next. Extra arguments go to
 // vouch-host (`npm start -- --port 9443`). Only Node.js built-ins here: nothing is installed yet.
+// Exit code: vouch-host's (non-zero, with the reason, when it cannot start: a port in use, say).
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, statSync } from 'node:fs'
-import { request } from 'node:https'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -32,58 +32,77 @@ console.log('Building…')
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'])
 
 const args = process.argv.slice(2)
-const flag = (name, fallback) => {
-  const i = args.indexOf(name)
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback
-}
-const port = Number(flag('--port', '8443'))
 const defaults = [
   ['--port', '8443'],
   ['--tee', 'simulated'],
   ['--gpu', 'simulated'],
 ]
-const hostArgs = [...defaults.filter(([name]) => !args.includes(name)).flat(), ...args]
-// The development certificate is kept inside the checkout, where the printed command can name it.
+const given = (name) => args.some((a) => a === name || a.startsWith(`${name}=`))
+const hostArgs = [...defaults.filter(([name]) => !given(name)).flat(), ...args]
+// The port asked for (the last --port wins, as in vouch-host), for messages.
+const port = hostArgs.reduce((found, a, i) => (a === '--port' ? hostArgs[i + 1] : a.startsWith('--port=') ? a.slice(7) : found), '8443')
+// The development certificate is kept inside the checkout, where it is easy to find.
 const cacheDir = process.env.VOUCH_CACHE_DIR ?? join(root, '.vouch')
+// With an IPC channel the host tells us when it listens and when its enclave is ready: readiness comes from our
+// own host, never from whatever else may answer on the port.
 const host = spawn(process.execPath, [join(root, 'host/bin/vouch-host.js'), ...hostArgs], {
   cwd: root,
-  stdio: 'inherit',
+  stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
   env: { ...process.env, VOUCH_CACHE_DIR: cacheDir },
 })
-host.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)))
+// Ctrl-C signals every process of the terminal's group, the host included; passing it on covers a signal sent to
+// this process alone. The host lets requests in flight finish and ignores the repeat.
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => host.kill(signal))
 
-function ready() {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/v2/health/ready', rejectUnauthorized: false, timeout: 2000 }, (res) => {
-      res.resume()
-      resolve(res.statusCode === 200)
-    })
-    req.on('error', () => resolve(false))
-    req.on('timeout', () => req.destroy())
-    req.end()
-  })
-}
-
-const started = Date.now()
-while (!(await ready())) {
-  if (host.exitCode !== null) process.exit(host.exitCode)
-  if (Date.now() - started > 180_000) {
-    console.error('vouch-host did not become ready within 3 minutes')
-    host.kill('SIGTERM')
-    process.exit(1)
+let listening = null
+let ready = false
+const timeout = setTimeout(() => {
+  console.error('npm start: vouch-host did not become ready within 3 minutes; stopping it')
+  host.kill('SIGTERM')
+}, 180_000)
+host.on('message', (message) => {
+  if (message?.vouchHost === 'listening') listening = message
+  if (message?.vouchHost !== 'ready' || listening === null || ready) return
+  ready = true
+  clearTimeout(timeout)
+  console.log(banner(listening))
+})
+host.on('exit', (code, signal) => {
+  clearTimeout(timeout)
+  if (!ready) {
+    const why = signal !== null ? `was stopped (${signal})` : `exited with code ${code}`
+    const hint = listening === null ? ` before it could serve on port ${port} (see its message above; \`npm start -- --port N\` picks another port)` : ' before its enclave was ready (see the messages above)'
+    console.error(`npm start: vouch-host ${why}${hint}`)
   }
-  await new Promise((r) => setTimeout(r, 500))
-}
-const ca = join(cacheDir, 'tls', 'localhost.crt')
-const url = `https://localhost:${port}`
-console.log(`
-Vouch is running at ${url} on the simulated TEE (simulated SEV-SNP and a simulated GPU), with the models in
-models/. Press Ctrl-C to stop it. In another terminal, send it an encrypted request:
+  process.exit(code ?? 1)
+})
 
-  npx vouch infer --url ${url} --ca ${ca} --policy policies/dev-simulated.yaml --model ppocr-cls --input models/samples/ppocr-cls.json
+/** A command-line word as the shell reads it back: quoted when it holds anything but safe characters. */
+function shellWord(word) {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
+}
+
+/** What to run next: absolute paths and the CLI by its path, so it works from any folder. */
+function banner({ url, certificate }) {
+  const command = [
+    'node',
+    join(root, 'client/bin/vouch.js'),
+    'infer',
+    '--url', url,
+    '--ca', certificate,
+    '--policy', join(root, 'policies/dev-simulated.yaml'),
+    '--model', 'ppocr-cls',
+    '--input', join(root, 'models/samples/ppocr-cls.json'),
+  ].map(shellWord)
+  return `
+Vouch is running at ${url} on the simulated TEE (simulated SEV-SNP and a simulated GPU), with the models in
+models/. Press Ctrl-C to stop it (requests in flight finish first). In another terminal, from any folder, send
+it an encrypted request:
+
+  ${command.join(' ')}
 
 It attests the service, verifies the evidence under the policy, seals the request, and prints the outputs,
-the verified claims and the receipt. Under policies/production.yaml the same command is refused: the
-simulated TEE's keys are public.
-`)
+the verified claims and the receipt. Clients trust the certificate above (it holds no key). Under
+policies/production.yaml the same command is refused: the simulated TEE's keys are public.
+`
+}

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseCommandLine, programUsage, runProgram, UsageError, type Command, type Output, type Program } from '@vouch/protocol'
-import { PolicyInvalidError, type Policy } from '@vouch/verifier'
+import { INPUT_FILE_LIMITS, readInputFile, VouchError, type InputFileLimit, type Policy } from '@vouch/verifier'
 import { createClient, type ClientOptions, type VouchClient } from './client.js'
 import { ClientError, type ClientErrorCode } from './errors.js'
 import { loadInferenceRequest, loadPolicy } from './load.js'
@@ -62,14 +62,21 @@ ${CONNECTION}`
 /** Rejections: the evidence, the receipt, or an answer that is not a sealed one. Everything else is not a verdict. */
 const REJECTIONS: ReadonlySet<ClientErrorCode> = new Set(['ERR_CLIENT_ATTESTATION_REJECTED', 'ERR_CLIENT_RECEIPT_REJECTED', 'ERR_CLIENT_RESPONSE_INVALID', 'ERR_CLIENT_RESPONSE_TOO_LARGE'])
 
-function readFlagFile(path: string, flag: string): Buffer {
+/** Runs `read` on the file a flag names; a file that cannot be read, or is over its limit, is a UsageError naming the flag. */
+function readFlagFile<T>(path: string, flag: string, read: () => T): T {
   try {
-    return readFileSync(path)
+    return read()
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message
-    throw new UsageError(`${flag} ${path}: cannot read (${reason})`)
+    // Coded: a file over its limit (ERR_INPUT_INVALID), an invalid policy, a request file that is not a request.
+    if (error instanceof VouchError || error instanceof ClientError) throw new UsageError(`${flag} ${error.code}: ${error.message}`)
+    const errno = error as NodeJS.ErrnoException
+    if (typeof errno.code !== 'string') throw error
+    throw new UsageError(`${flag} ${path}: cannot read (${errno.code === 'ENOENT' ? 'no such file' : errno.message})`)
   }
 }
+
+/** The --ca file: PEM certificates, no larger than the verifier's limit for a certificate file. */
+const CA_FILE: InputFileLimit = INPUT_FILE_LIMITS.certificates
 
 function writeFlagFile(path: string, flag: string, data: Uint8Array | string): void {
   try {
@@ -81,13 +88,7 @@ function writeFlagFile(path: string, flag: string, data: Uint8Array | string): v
 
 function policyFrom(path: string | undefined): Policy {
   if (path === undefined) throw new UsageError('--policy is required')
-  readFlagFile(path, '--policy')
-  try {
-    return loadPolicy(path)
-  } catch (error) {
-    if (error instanceof PolicyInvalidError) throw new UsageError(error.message)
-    throw error
-  }
+  return readFlagFile(path, '--policy', () => loadPolicy(path))
 }
 
 const CONNECTION_OPTIONS = {
@@ -115,7 +116,8 @@ function clientFrom(values: { url?: string | undefined; ca?: string | undefined;
   if (values.url === undefined) throw new UsageError('--url is required')
   if (values.ca !== undefined && values['insecure-tls']) throw new UsageError('--ca and --insecure-tls exclude each other')
   const options: ClientOptions = { url: values.url, policy }
-  if (values.ca !== undefined) options.ca = readFlagFile(values.ca, '--ca').toString('utf8')
+  const ca = values.ca
+  if (ca !== undefined) options.ca = Buffer.from(readFlagFile(ca, '--ca', () => readInputFile(ca, CA_FILE))).toString('utf8')
   if (values['insecure-tls']) options.insecureTls = true
   if (values.timeout !== undefined) {
     const ms = Number(values.timeout)
@@ -176,15 +178,8 @@ async function runInfer(args: string[], out: Output, err: Output): Promise<numbe
   if (positionals.length > 0) throw new UsageError(`infer takes no positional arguments, got ${positionals.join(' ')}`)
   if (values.model === undefined) throw new UsageError('--model is required')
   if (values.input === undefined) throw new UsageError('--input is required')
-  readFlagFile(values.input, '--input')
-  const request = (() => {
-    try {
-      return loadInferenceRequest(values.input)
-    } catch (error) {
-      if (error instanceof ClientError) throw new UsageError(`--input ${error.message}`)
-      throw error
-    }
-  })()
+  const input = values.input
+  const request = readFlagFile(input, '--input', () => loadInferenceRequest(input))
   const policy = policyFrom(values.policy)
   const client = clientFrom(values, policy)
   try {

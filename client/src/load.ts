@@ -1,7 +1,6 @@
 /** Files the CLI (and scripts) read: policies and OIP v2 JSON inference requests, plain or gzipped. */
-import { readFileSync, statSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
-import { parsePolicy, type Policy } from '@vouch/verifier'
+import { InputFileTooLargeError, loadPolicyFile, readInputFile, type Policy } from '@vouch/verifier'
 import { ClientError } from './errors.js'
 import { parseInferenceRequest, type InferenceRequest } from './tensors.js'
 
@@ -10,10 +9,12 @@ export const MAX_REQUEST_FILE_BYTES = 256 * 1024 * 1024
 
 /**
  * Reads and parses a policy file (YAML or JSON). Throws the file system's error for an unreadable
- * file, and `PolicyInvalidError` (`ERR_POLICY_INVALID`) listing every problem for an invalid policy.
+ * file, and `PolicyInvalidError` (`ERR_POLICY_INVALID`) listing every problem for an invalid policy,
+ * including a file over the verifier's `MAX_POLICY_BYTES` (not read whole) and aliases that expand
+ * too far.
  */
 export function loadPolicy(path: string): Policy {
-  return parsePolicy(readFileSync(path, 'utf8'), path)
+  return loadPolicyFile(path)
 }
 
 /**
@@ -22,8 +23,13 @@ export function loadPolicy(path: string): Policy {
  * error for an unreadable file, `ERR_CLIENT_REQUEST_INVALID` for one that is not such a request.
  */
 export function loadInferenceRequest(path: string): InferenceRequest {
-  if (statSync(path).size > MAX_REQUEST_FILE_BYTES) throw new ClientError('ERR_CLIENT_REQUEST_INVALID', `${path}: over ${MAX_REQUEST_FILE_BYTES} bytes`)
-  let bytes: Buffer = readFileSync(path)
+  let bytes: Buffer
+  try {
+    bytes = Buffer.from(readInputFile(path, { maxBytes: MAX_REQUEST_FILE_BYTES, what: 'an inference request file' }))
+  } catch (cause) {
+    if (cause instanceof InputFileTooLargeError) throw new ClientError('ERR_CLIENT_REQUEST_INVALID', cause.message, { cause })
+    throw cause
+  }
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
       bytes = gunzipSync(bytes, { maxOutputLength: MAX_REQUEST_FILE_BYTES })

@@ -3,13 +3,14 @@
  * `--save` byte for byte, `--json` shapes, gzipped inputs, and files that `vouch-verify` re-checks.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { main as verify } from '../../verifier/src/cli/main.js'
+import { ALIAS_BOMB } from '../../verifier/test/helpers/hostile-yaml.js'
 import { LinkClient } from '../../test/helpers/link-client.js'
 import { main } from '../src/cli.js'
 import { startEnclave } from './helpers/enclave.js'
@@ -71,6 +72,31 @@ describe('usage', () => {
       writeFileSync(join(dir, 'in.json'), '{"inputs": []}')
       assert.match((await run('infer', '--url', 'https://x', '--policy', dev, '--model', 'm', '--input', join(dir, 'in.json'))).err, /--input .*in\.json: inputs must be a non-empty array/)
       assert.equal((await run('attest', '--url', 'https://x', '--policy', dev, '--ca', 'c.pem', '--insecure-tls')).code, 2)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+  // Issue 10, item 5: input files are bounded before they are read whole, and refused with a code.
+  test('oversized inputs and the alias bomb: 2, with the code, naming the flag', { timeout: 20_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vouch-cli-hostile-'))
+    try {
+      const huge = join(dir, 'huge')
+      writeFileSync(huge, '')
+      truncateSync(huge, 100 * 1024 * 1024) // sparse: reading it whole would still take 100 MB
+      const policy = await run('attest', '--url', 'https://x', '--policy', huge)
+      assert.equal(policy.code, 2)
+      assert.ok(policy.err.includes(`--policy ERR_POLICY_INVALID: ${huge}:1:1: a policy is at most 262144 bytes`), policy.err)
+      const ca = await run('attest', '--url', 'https://x', '--policy', dev, '--ca', huge)
+      assert.equal(ca.code, 2)
+      assert.ok(ca.err.includes(`--ca ERR_INPUT_INVALID: ${huge}: a certificate file is at most 1048576 bytes`), ca.err)
+      truncateSync(huge, 300 * 1024 * 1024)
+      const input = await run('infer', '--url', 'https://x', '--policy', dev, '--model', 'm', '--input', huge)
+      assert.equal(input.code, 2)
+      assert.ok(input.err.includes(`--input ERR_CLIENT_REQUEST_INVALID: ${huge}: an inference request file is at most 268435456 bytes`), input.err)
+      writeFileSync(join(dir, 'bomb.yaml'), ALIAS_BOMB)
+      const bomb = await run('attest', '--url', 'https://x', '--policy', join(dir, 'bomb.yaml'))
+      assert.equal(bomb.code, 2)
+      assert.match(bomb.err, /--policy ERR_POLICY_INVALID: .*bomb\.yaml:8:\d+: e\[0\]: aliases here expand the policy/)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -2,7 +2,8 @@
  * `vouch-enclave`: the enclave process. Generates its keys, loads and verifies its models, attests
  * through the chosen TEE devices and serves the host over a Unix socket (DESIGN.md §9).
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseCommandLine, UsageError } from '@vouch/protocol'
 import type { Logger } from 'pino'
@@ -25,6 +26,11 @@ export const USAGE = `usage: vouch-enclave --socket PATH [--tee simulated|sev-sn
   --configfs-root PATH   configfs-tsm report folder (default /sys/kernel/config/tsm/report)
   --nvml-library PATH    NVML library (default libnvidia-ml.so.1)
   --log-level LEVEL      pino level (default info)
+  --supervised           started by a supervisor (vouch-host) that holds the other end of standard input:
+                         stop when it closes, that is when the supervisor has gone, however it ended
+                         (default: run until SIGTERM or SIGINT, whatever standard input does)
+  --remove-socket-dir    when stopping, remove the socket's folder too: the supervisor made it for this
+                         enclave alone (default: remove only the socket)
   -h, --help             this text
   --version              the version`
 
@@ -41,6 +47,8 @@ export const OPTIONS = {
   'configfs-root': { type: 'string' },
   'nvml-library': { type: 'string' },
   'log-level': { type: 'string', default: 'info' },
+  supervised: { type: 'boolean', default: false },
+  'remove-socket-dir': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const
@@ -88,37 +96,61 @@ export async function runEnclave(argv: string[], log?: Logger): Promise<() => Pr
   await service.attest(null)
   const server: LinkServer = await startLinkServer(values.socket, service, logger, maxFrameSize ? { maxFrameSize } : {})
   logger.info({ socket: values.socket, tee: values.tee, gpu: values.gpu, models: service.modelRefs.map((m) => m.name), refused: service.refused.map((r) => r.name) }, 'enclave ready')
+  const socketDir = values['remove-socket-dir'] ? dirname(values.socket) : null
   return async () => {
     await server.close()
     await service.close()
     await gpu?.close()
     await cpu.close()
+    if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
   }
 }
 
-/** The process entry: runs until SIGTERM or SIGINT, then stops cleanly. */
-export async function main(argv: string[]): Promise<number> {
-  let stop: () => Promise<void>
-  try {
-    const { values } = parseCommandLine(argv, { options: OPTIONS })
-    if (values.help || values.version) {
-      console.log(values.help ? USAGE : `vouch-enclave ${VERSION}`)
-      return 0
-    }
-    stop = await runEnclave(argv)
-  } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`vouch-enclave: ${(error as Error).message}\n\n${USAGE}`)
-      return 2
-    }
-    console.error(`vouch-enclave: cannot start: ${(error as { code?: string }).code ?? ''} ${(error as Error).message}`)
-    return 1
-  }
-  await new Promise<void>((resolve) => {
-    const done = (): void => resolve()
-    process.once('SIGTERM', done)
-    process.once('SIGINT', done)
+/**
+ * Resolves when standard input closes. A supervisor that passes `--supervised` holds the pipe's other end and
+ * never writes to it; the pipe closes when the supervisor exits, even on SIGKILL, which no signal would tell us.
+ */
+function supervisorGone(): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdin.on('data', () => undefined) // nothing is sent; reading is what notices the end
+    process.stdin.once('end', resolve)
+    process.stdin.once('close', resolve)
+    process.stdin.once('error', () => resolve())
   })
-  await stop()
-  return 0
+}
+
+/** The process entry: runs until SIGTERM or SIGINT (or, `--supervised`, until its supervisor goes), then stops cleanly. */
+export async function main(argv: string[]): Promise<number> {
+  const supervised = argv.includes('--supervised')
+  // Watched from the start: a supervisor may go while the models are still loading.
+  const gone = supervised ? supervisorGone() : new Promise<never>(() => undefined)
+  try {
+    let stop: () => Promise<void>
+    try {
+      const { values } = parseCommandLine(argv, { options: OPTIONS })
+      if (values.help || values.version) {
+        console.log(values.help ? USAGE : `vouch-enclave ${VERSION}`)
+        return 0
+      }
+      stop = await runEnclave(argv)
+    } catch (error) {
+      if (error instanceof UsageError) {
+        console.error(`vouch-enclave: ${(error as Error).message}\n\n${USAGE}`)
+        return 2
+      }
+      console.error(`vouch-enclave: cannot start: ${(error as { code?: string }).code ?? ''} ${(error as Error).message}`)
+      return 1
+    }
+    const signalled = new Promise<void>((resolve) => {
+      const done = (): void => resolve()
+      process.once('SIGTERM', done)
+      process.once('SIGINT', done)
+    })
+    await Promise.race([signalled, gone])
+    await stop()
+    return 0
+  } finally {
+    // Standard input, read to notice the supervisor going, would otherwise keep the process alive.
+    if (supervised) process.stdin.destroy()
+  }
 }

@@ -1,7 +1,9 @@
 /**
  * `vouch-host`: reads its configuration (flags > `VOUCH_HOST_*` > `--config FILE` > defaults), starts the
- * enclave and the HTTPS server, prints the URL and the certificate fingerprint, and shuts down gracefully on
- * SIGTERM or SIGINT. Exit codes: 0 after a clean shutdown, 1 when it cannot run, 2 for a configuration error.
+ * HTTPS server and the enclave, prints the URL and the certificate to trust, and shuts down gracefully on
+ * SIGTERM or SIGINT (repeats of either, while it drains, are logged and ignored). Started with an IPC channel
+ * (as `npm start` starts it), it tells its parent when it listens and when the enclave is ready.
+ * Exit codes: 0 after a clean shutdown, 1 when it cannot run, 2 for a configuration error.
  */
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
@@ -24,17 +26,40 @@ export interface CliIo {
   stopSignal?: Promise<unknown>
   /** Called once the host serves. */
   onStarted?: (host: RunningHost) => void
+  /** Told how start-up goes ({@link ParentMessage}). Unset: the parent process, if it started this one with an IPC channel. */
+  parent?: { send(message: ParentMessage): unknown }
 }
 
-function signalled(): Promise<string> {
+/**
+ * What the host tells the process that started it: `listening` once it serves (its URL, and the certificate
+ * clients trust), then `ready` once the enclave answers. A parent learns readiness from its own child this way,
+ * never from whatever else may answer on the port.
+ */
+export type ParentMessage = { vouchHost: 'listening'; url: string; certificate: string; fingerprint: string } | { vouchHost: 'ready' }
+
+/** The parent process, when it gave this one an IPC channel; the channel never keeps the host alive. */
+function ipcParent(): CliIo['parent'] {
+  if (process.send === undefined) return undefined
+  process.channel?.unref()
+  return { send: (message) => process.send?.(message) }
+}
+
+/**
+ * Resolves on the first SIGTERM or SIGINT; repeats are logged and ignored from then on. Ctrl-C in a terminal
+ * signals every process in its group, so a host under `npm start` gets it twice (once from the terminal, once
+ * passed on), and a second one must not cut short the requests the first one lets finish. The handlers stay
+ * until the process exits (they do not keep it alive), so a late repeat cannot kill a host that has drained.
+ */
+function signalled(onRepeat: (signal: string) => void): Promise<string> {
   return new Promise((resolve) => {
-    const done = (signal: string): void => {
-      process.off('SIGTERM', done)
-      process.off('SIGINT', done)
+    let seen = false
+    const handler = (signal: string): void => {
+      if (seen) onRepeat(signal)
+      seen = true
       resolve(signal)
     }
-    process.once('SIGTERM', done)
-    process.once('SIGINT', done)
+    process.on('SIGTERM', handler)
+    process.on('SIGINT', handler)
   })
 }
 
@@ -65,12 +90,19 @@ export async function main(argv: string[], io: CliIo = { out: (l) => console.log
   io.out(`vouch-host: serving ${host.url} (TLS 1.3)`)
   io.out(
     tls.origin === 'development'
-      ? `vouch-host: self-signed development certificate ${tls.files[0]}\nvouch-host: certificate SHA-256 fingerprint ${tls.fingerprint256} (pin it, or trust the file, for localhost)`
+      ? `vouch-host: self-signed development certificate; clients trust ${tls.trustFile} (vouch --ca FILE, curl --cacert FILE)\nvouch-host: certificate SHA-256 fingerprint ${tls.fingerprint256} (or pin it)`
       : `vouch-host: certificate SHA-256 fingerprint ${tls.fingerprint256}`,
   )
   io.out(host.supervisor === null ? `vouch-host: relaying to the enclave at ${config.enclave.socket}` : `vouch-host: starting the enclave (${config.enclave.tee}, GPU ${config.enclave.gpu}); /v2/health/ready answers 200 once it is up`)
   io.onStarted?.(host)
-  const outcome = await Promise.race([(io.stopSignal ?? signalled()).then(() => null), host.fatal])
+  const parent = io.parent ?? ipcParent()
+  if (parent !== undefined) {
+    parent.send({ vouchHost: 'listening', url: host.url, certificate: tls.trustFile, fingerprint: tls.fingerprint256 })
+    if (host.link.up) parent.send({ vouchHost: 'ready' })
+    else host.link.once('up', () => parent.send({ vouchHost: 'ready' }))
+  }
+  const stop = io.stopSignal ?? signalled((signal) => log.warn({ signal, active: host.lifecycle.active }, 'draining: the signal is ignored; stopping once the requests in flight finish'))
+  const outcome = await Promise.race([stop.then(() => null), host.fatal])
   await host.close()
   if (outcome instanceof HostStartupError) {
     io.err(`vouch-host: ${outcome.code}: ${outcome.message}`)

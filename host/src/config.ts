@@ -5,12 +5,12 @@
  * reported at once, each naming its source (the flag, the variable, or the file with line and column) and
  * its key. Relative paths in a file are relative to the file.
  */
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseCommandLine, type OptionTable } from '@vouch/protocol'
-import { LineCounter, parseDocument } from 'yaml'
+import { LineCounter, parseDocument, visit, type Alias } from 'yaml'
 import { HostStartupError } from './errors.js'
 
 /** The validated configuration. Paths are absolute. */
@@ -272,7 +272,7 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv
   /** Folder relative flag and variable paths start from. Unset: `process.cwd()`. */
   cwd?: string
-  /** Reads the configuration file. Unset: `readFileSync(path, 'utf8')`. */
+  /** Reads the configuration file. Unset: reads at most {@link MAX_CONFIG_FILE_BYTES}, and refuses a larger file. */
   readFile?: (path: string) => string
 }
 
@@ -305,7 +305,7 @@ function parseFlags(argv: readonly string[]): { values: Record<string, string | 
 export function loadConfig(argv: readonly string[], options: LoadConfigOptions = {}): ParsedCommandLine {
   const env = options.env ?? process.env
   const cwd = options.cwd ?? process.cwd()
-  const readFile = options.readFile ?? ((path: string) => readFileSync(path, 'utf8'))
+  const readFile = options.readFile ?? readConfigText
   const problems: string[] = []
   const { values: flags, problems: flagProblems } = parseFlags(argv)
   problems.push(...flagProblems)
@@ -410,6 +410,23 @@ export function loadConfig(argv: readonly string[], options: LoadConfigOptions =
   }
 }
 
+/** Largest configuration file read: it holds a few dozen settings. */
+export const MAX_CONFIG_FILE_BYTES = 64 * 1024
+
+/** Reads a configuration file of at most {@link MAX_CONFIG_FILE_BYTES}; a larger one is not read past that. */
+function readConfigText(path: string): string {
+  const fd = openSync(path, 'r')
+  try {
+    const buffer = Buffer.alloc(MAX_CONFIG_FILE_BYTES + 1)
+    let length = 0
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null)
+    if (length > MAX_CONFIG_FILE_BYTES) throw new RangeError(`over ${MAX_CONFIG_FILE_BYTES} bytes, more than a configuration needs`)
+    return buffer.toString('utf8', 0, length)
+  } finally {
+    closeSync(fd)
+  }
+}
+
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
 /** The `trustProxy` list (comma-separated): each entry a name of {@link PROXY_NAMES}, an address or a CIDR block; or what is wrong with it. */
@@ -444,6 +461,19 @@ function readConfigFile(file: string, readFile: (path: string) => string, proble
       const pos = lines.linePos(e.pos[0])
       problems.push(`${file}:${pos.line}:${pos.col}: ${e.message.split('\n')[0]}`)
     }
+    return
+  }
+  // Settings have no use for aliases, and expanding them is how a few hundred bytes become gigabytes.
+  let alias: Alias | undefined
+  visit(doc, {
+    Alias(_, node) {
+      alias = node
+      return visit.BREAK
+    },
+  })
+  if (alias !== undefined) {
+    const pos = lines.linePos(alias.range?.[0] ?? 0)
+    problems.push(`${file}:${pos.line}:${pos.col}: aliases (*${alias.source}) are not allowed in a configuration file; write the value out`)
     return
   }
   const root: unknown = doc.toJS()

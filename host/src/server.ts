@@ -44,12 +44,18 @@ export interface StartHostOptions {
   metrics?: HostMetrics
 }
 
-/** The arguments the host gives a supervised enclave. */
-export function enclaveArgs(config: HostConfig, socket: string): string[] {
+/**
+ * The arguments the host gives a supervised enclave: `--supervised` (it stops when the host goes) and, when the
+ * host made the socket's folder for it (`socketDirOwned`), `--remove-socket-dir`, so nothing is left behind even
+ * when the host cannot clean up.
+ */
+export function enclaveArgs(config: HostConfig, socket: string, socketDirOwned = false): string[] {
   const e = config.enclave
   return [
     '--socket',
     socket,
+    '--supervised',
+    ...(socketDirOwned ? ['--remove-socket-dir'] : []),
     '--tee',
     e.tee,
     '--gpu',
@@ -73,7 +79,17 @@ export function enclaveArgs(config: HostConfig, socket: string): string[] {
  */
 export const ENCLAVE_ALLOCATOR_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '131072' }
 
-/** Starts the host: TLS material first (so a bad certificate fails before anything runs), then the enclave, then HTTPS. */
+/** Why the server cannot listen, in words that say what to do; a port in use is the common case. */
+function listenFailure(config: HostConfig, error: NodeJS.ErrnoException): string {
+  const where = `${config.host}:${config.port}`
+  if (error.code === 'EADDRINUSE') return `cannot listen on ${where}: port ${config.port} is in use by another program (EADDRINUSE); stop it, or choose another port (--port)`
+  return `cannot listen on ${where}: ${error.code ?? error.message}`
+}
+
+/**
+ * Starts the host: TLS material first (so a bad certificate fails before anything runs), then the HTTPS listener
+ * (so a port in use fails before the enclave starts), then the enclave and the link to it.
+ */
 export async function startHost(config: HostConfig, options: StartHostOptions): Promise<RunningHost> {
   const { log } = options
   const env = options.env ?? process.env
@@ -98,24 +114,6 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     timeoutsMs: { ping: config.timeouts.pingMs, models: config.timeouts.pingMs, attest: config.timeouts.requestMs, infer: config.timeouts.requestMs },
     heartbeatMs: config.timeouts.heartbeatMs,
   })
-  let supervisor: EnclaveSupervisor | null = null
-  let reportFatal: (error: HostStartupError) => void = () => undefined
-  const fatal = new Promise<HostStartupError>((resolve) => (reportFatal = resolve))
-  if (config.enclave.supervise) {
-    supervisor = new EnclaveSupervisor({
-      command: config.enclave.command,
-      args: enclaveArgs(config, socket),
-      link,
-      log,
-      onRestart: () => metrics.enclaveRestarted(),
-      startTimeoutMs: config.timeouts.enclaveStartMs,
-      env: { ...ENCLAVE_ALLOCATOR_ENV, ...env },
-    })
-    supervisor.on('fatal', reportFatal)
-    supervisor.start()
-  }
-  link.start()
-
   const app = createApp({
     link,
     log,
@@ -140,6 +138,7 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   server.requestTimeout = config.timeouts.requestMs
   server.headersTimeout = Math.min(60_000, config.timeouts.requestMs)
   server.keepAliveTimeout = 5_000
+  // Bound before the enclave starts: a port another server holds fails here, with no enclave started for nothing.
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -150,10 +149,27 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     })
   } catch (error) {
     await link.close()
-    await supervisor?.stop()
     if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
-    throw new HostStartupError('ERR_HOST_CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error })
+    throw new HostStartupError('ERR_HOST_CONFIG_INVALID', listenFailure(config, error as NodeJS.ErrnoException), { cause: error })
   }
+
+  let supervisor: EnclaveSupervisor | null = null
+  let reportFatal: (error: HostStartupError) => void = () => undefined
+  const fatal = new Promise<HostStartupError>((resolve) => (reportFatal = resolve))
+  if (config.enclave.supervise) {
+    supervisor = new EnclaveSupervisor({
+      command: config.enclave.command,
+      args: enclaveArgs(config, socket, socketDir !== null),
+      link,
+      log,
+      onRestart: () => metrics.enclaveRestarted(),
+      startTimeoutMs: config.timeouts.enclaveStartMs,
+      env: { ...ENCLAVE_ALLOCATOR_ENV, ...env },
+    })
+    supervisor.on('fatal', reportFatal)
+    supervisor.start()
+  }
+  link.start()
   const port = (server.address() as AddressInfo).port
   const shown = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `https://${shown === '0.0.0.0' || shown === '[::]' ? 'localhost' : shown}:${port}`

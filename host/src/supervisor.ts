@@ -11,6 +11,10 @@
  *   `hangTimeoutMs` after having been ready) it is restarted after a backoff that doubles from `backoffMs.min`
  *   to `backoffMs.max` and resets once a run has stayed up for a minute. Each restart is counted in metrics.
  *   Exit code 2 is the enclave's usage error: restarting cannot help, so the supervisor reports `fatal`.
+ * - The enclave runs in its own process group, so a Ctrl-C meant for the host (the terminal signals the whole
+ *   foreground group) does not stop it while the host drains; the host stops it last, with SIGTERM. Its standard
+ *   input is a pipe the supervisor never writes to: when the host goes, however it ends (SIGKILL included), the
+ *   pipe closes, and an enclave started with `--supervised` stops.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
@@ -145,13 +149,15 @@ export class EnclaveSupervisor extends EventEmitter {
     this.#wasReady = false
     let child: ChildProcess
     try {
-      child = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: this.#options.env ?? process.env })
+      child = spawn(program!, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: this.#options.env ?? process.env })
     } catch (error) {
       this.#fatal(new HostStartupError('ERR_HOST_ENCLAVE_START', `cannot start the enclave (${program}): ${(error as Error).message}`, { cause: error }))
       return
     }
     this.#child = child
     this.#startedAt = Date.now()
+    // Nothing is written to it: it is how the enclave knows the host is there.
+    child.stdin?.on('error', () => undefined)
     const log = this.#log.child({ component: 'enclave' })
     child.once('spawn', () => {
       log.info({ enclavePid: child.pid, command: [program, ...args] }, 'enclave started')

@@ -39,6 +39,11 @@ export interface TlsCredentials {
   origin: 'configured' | 'development'
   /** The file(s) they came from. */
   files: string[]
+  /**
+   * The file clients trust or pin (`vouch --ca FILE`, `curl --cacert FILE`): the certificate alone, never the key.
+   * Development: `localhost.crt` (`localhost.pem` holds the private key too); configured: `tls.cert`.
+   */
+  trustFile: string
 }
 
 /** Where development certificates are cached. */
@@ -48,14 +53,20 @@ export function devCertificateDir(env: NodeJS.ProcessEnv = process.env): string 
   return join(homedir(), '.cache', 'vouch', 'tls')
 }
 
-/** A new self-signed certificate for {@link DEV_CERT_NAMES}: RSA-2048 from node:crypto, built and signed with node-forge. */
-export async function createDevCertificate(now = new Date()): Promise<{ cert: string; key: string }> {
+/**
+ * A new self-signed certificate for {@link DEV_CERT_NAMES}: RSA-2048 from node:crypto, built and signed with node-forge.
+ * `random`: the 16 bytes the serial number is made of (unset: fresh random bytes).
+ */
+export async function createDevCertificate(now = new Date(), random: Uint8Array = randomBytes(16)): Promise<{ cert: string; key: string }> {
   const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 })
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
   const cert = forge.pki.createCertificate()
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string)
-  const serial = randomBytes(16)
-  serial[0]! &= 0x7f // a positive INTEGER
+  // First byte 0x40-0x7f: a positive INTEGER with no leading zero. node-forge drops one leading zero byte, and
+  // from random bytes starting 00 00 (1 in 33,000) it wrote a non-minimal INTEGER that OpenSSL refuses
+  // (ERR_OSSL_ASN1_ILLEGAL_PADDING), so the host could not start.
+  const serial = Buffer.from(random)
+  serial[0] = (serial[0]! & 0x3f) | 0x40
   cert.serialNumber = serial.toString('hex')
   cert.validity.notBefore = new Date(now.getTime() - 3600 * 1000)
   cert.validity.notAfter = new Date(now.getTime() + DEV_CERT_LIFETIME_DAYS * 24 * 3600 * 1000)
@@ -101,7 +112,7 @@ export async function loadDevCertificate(dir = devCertificateDir(), now = new Da
       const x509 = new X509Certificate(cert)
       if (unusable(x509, key, now) === null) {
         publishCertificate(dir, cert)
-        return { cert, key, fingerprint256: x509.fingerprint256, origin: 'development', files: [file, join(dir, DEV_CERT_PUBLIC_FILE)], created: false }
+        return { cert, key, fingerprint256: x509.fingerprint256, origin: 'development', files: [file, join(dir, DEV_CERT_PUBLIC_FILE)], trustFile: join(dir, DEV_CERT_PUBLIC_FILE), created: false }
       }
     }
   } catch {
@@ -112,7 +123,7 @@ export async function loadDevCertificate(dir = devCertificateDir(), now = new Da
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   writeAtomically(file, created.key + created.cert, 0o600)
   publishCertificate(dir, created.cert)
-  return { ...created, fingerprint256: new X509Certificate(created.cert).fingerprint256, origin: 'development', files: [file, join(dir, DEV_CERT_PUBLIC_FILE)], created: true }
+  return { ...created, fingerprint256: new X509Certificate(created.cert).fingerprint256, origin: 'development', files: [file, join(dir, DEV_CERT_PUBLIC_FILE)], trustFile: join(dir, DEV_CERT_PUBLIC_FILE), created: true }
 }
 
 /** Writes `file` through a temporary file and a rename, so readers never see half of it. */
@@ -163,7 +174,7 @@ export function loadConfiguredCertificate(certFile: string, keyFile: string): Tl
     throw new HostStartupError('ERR_HOST_TLS_INVALID', `tls.key ${keyFile}: not a PEM private key (or it is encrypted)`, { cause: error })
   }
   if (!x509.checkPrivateKey(privateKey)) throw new HostStartupError('ERR_HOST_TLS_INVALID', `tls.key ${keyFile}: is not the key of the certificate in ${certFile}`)
-  return { cert, key, fingerprint256: x509.fingerprint256, origin: 'configured', files: [certFile, keyFile] }
+  return { cert, key, fingerprint256: x509.fingerprint256, origin: 'configured', files: [certFile, keyFile], trustFile: certFile }
 }
 
 /** The configured certificate, or the cached development one when none is configured. */

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import request from 'supertest'
-import { main } from '../src/cli.js'
+import { main, type ParentMessage } from '../src/cli.js'
 import type { RunningHost } from '../src/server.js'
 import { eventually, FakeEnclave, sink } from './helpers/testkit.js'
 
@@ -25,6 +25,7 @@ test('prints the URL and fingerprint, serves, and stops on its signal', async ()
   const err: string[] = []
   let stop: () => void = () => undefined
   let running: RunningHost | undefined
+  const told: ParentMessage[] = []
   const exit = main(['--port', '0', '--enclave-socket', enclave.path], {
     out: (l) => out.push(l),
     err: (l) => err.push(l),
@@ -32,6 +33,7 @@ test('prints the URL and fingerprint, serves, and stops on its signal', async ()
     log: sink('silent').log,
     stopSignal: new Promise((resolve) => (stop = () => resolve(undefined))),
     onStarted: (host) => (running = host),
+    parent: { send: (message) => told.push(message) },
   })
   await eventually(() => running !== undefined, 10_000, 'the host to start')
   const host = running!
@@ -41,7 +43,13 @@ test('prints the URL and fingerprint, serves, and stops on its signal', async ()
   const pem = readFileSync(join(cache, 'tls', 'localhost.pem'), 'utf8')
   assert.ok(printed.includes(new X509Certificate(pem.slice(pem.indexOf('-----BEGIN CERTIFICATE-----'))).fingerprint256), 'the fingerprint printed is the certificate’s')
   assert.match(printed, new RegExp(`relaying to the enclave at ${enclave.path}`))
+  // Clients are told to trust the certificate alone: localhost.pem holds the private key too (issue 10, item 9).
+  assert.ok(printed.includes(`clients trust ${join(cache, 'tls', 'localhost.crt')}`), printed)
+  assert.doesNotMatch(printed, /localhost\.pem/)
   await eventually(async () => (await request(host.url).get('/v2/health/ready').ca(host.tls.cert)).status === 200, 5_000, 'ready')
+  // A parent (npm start) learns from the host itself that it listens, what to trust, and when the enclave is ready.
+  await eventually(() => told.length === 2, 5_000, 'the parent to be told the host is ready')
+  assert.deepEqual(told, [{ vouchHost: 'listening', url: host.url, certificate: join(cache, 'tls', 'localhost.crt'), fingerprint: host.tls.fingerprint256 }, { vouchHost: 'ready' }])
   stop()
   assert.equal(await exit, 0)
   assert.deepEqual(err, [])

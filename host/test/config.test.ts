@@ -3,8 +3,12 @@
  * source (flag, variable, or file with line and column) and field.
  */
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { CONFIG_FIELDS, DEFAULT_ENCLAVE_COMMAND, envName, loadConfig, usage, type HostConfig } from '../src/config.js'
+import { ALIAS_BOMB } from '../../verifier/test/helpers/hostile-yaml.js'
+import { CONFIG_FIELDS, DEFAULT_ENCLAVE_COMMAND, envName, loadConfig, MAX_CONFIG_FILE_BYTES, usage, type HostConfig } from '../src/config.js'
 import { main } from '../src/cli.js'
 
 const files: Record<string, string> = {}
@@ -140,6 +144,37 @@ describe('configuration', () => {
     assert.match(problems(['--max-body-bytes', '32MiB']), /--max-body-bytes \(limits\.bodyBytes\): must be at least 1024 bytes below limits\.frameBytes/)
     assert.match(problems(['--max-body-bytes', '30MiB']), /limits\.bufferedBytes \(default\): must be at least limits\.bodyBytes \(31457280\)/)
     assert.equal(load(['--max-body-bytes', '30MiB', '--max-buffered-bytes', '30MiB']).limits.bufferedBytes, 30 * 1024 * 1024)
+  })
+
+  // Issue 10, item 5: the file is bounded before it is read whole, and aliases (the bomb's means) are refused.
+  test('aliases, and files over the limit (read by the default reader), are configuration errors', { timeout: 20_000 }, () => {
+    files['/etc/vouch/bomb.yaml'] = ALIAS_BOMB
+    assert.match(problems(['--config', '/etc/vouch/bomb.yaml']), /\/etc\/vouch\/bomb\.yaml:5:8: aliases \(\*a\) are not allowed in a configuration file/)
+    files['/etc/vouch/anchor.yaml'] = 'limits: &l\n  queueDepth: 4\nother: *l\n'
+    assert.match(problems(['--config', '/etc/vouch/anchor.yaml']), /anchor\.yaml:3:8: aliases \(\*l\)/)
+    const dir = mkdtempSync(join(tmpdir(), 'vouch-host-config-'))
+    try {
+      const huge = join(dir, 'huge.yaml')
+      writeFileSync(huge, '')
+      truncateSync(huge, 100 * 1024 * 1024)
+      const unread = (path: string): string => {
+        try {
+          loadConfig(['--config', path], { env: {} })
+        } catch (error) {
+          assert.equal((error as { code?: string }).code, 'ERR_HOST_CONFIG_INVALID')
+          return (error as Error).message
+        }
+        assert.fail('expected a configuration error')
+      }
+      const over = `cannot read the configuration file (over ${MAX_CONFIG_FILE_BYTES} bytes, more than a configuration needs)`
+      assert.ok(unread(huge).includes(`${huge}: ${over}`))
+      assert.ok(unread('/dev/zero').includes(`/dev/zero: ${over}`))
+      writeFileSync(huge, `port: 9443\n#${'x'.repeat(MAX_CONFIG_FILE_BYTES - 13)}\n`)
+      const fits = loadConfig(['--config', huge], { env: {} })
+      assert.ok(!fits.help && fits.config.port === 9443)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('--help', () => {

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { connect, type TLSSocket } from 'node:tls'
+import { connect, createSecureContext, type TLSSocket } from 'node:tls'
 import { DEV_CERT_PUBLIC_FILE, createDevCertificate, createHttpsServer, devCertificateDir, loadConfiguredCertificate, loadDevCertificate, loadTlsCredentials } from '../src/tls.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vouch-tls-'))
@@ -49,6 +49,16 @@ describe('the development certificate', () => {
     assert.equal(new Date(x509.validTo).toISOString(), '2031-01-01T00:00:00.000Z')
     assert.equal(new Date(x509.validFrom).toISOString(), '2029-12-31T23:00:00.000Z')
     assert.ok(x509.verify(x509.publicKey), 'self-signed')
+  })
+
+  test('a serial number from any random bytes is one OpenSSL takes, leading zeros included', async () => {
+    for (const start of [[0, 0, 0x10], [0x80, 0, 0], [0xff, 0xff, 0xff]]) {
+      const random = Buffer.alloc(16, 0x22)
+      random.set(start)
+      const { cert, key } = await createDevCertificate(new Date(), random)
+      assert.doesNotThrow(() => createSecureContext({ cert, key }), `serial from ${Buffer.from(start).toString('hex')}…`)
+      assert.match(new X509Certificate(cert).serialNumber, /^[4-7][0-9A-F]{31}$/)
+    }
   })
 
   test('is replaced when it nears expiry, or when the cached file is not usable', async () => {

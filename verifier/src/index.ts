@@ -1,7 +1,8 @@
 /**
  * `@vouch/verifier`: offline verification of confidential-computing evidence against policies.
  * Pure: trust material, clock and policy are inputs; nothing here reads files or the network, except
- * the `trust` module that fills the on-disk collateral cache for the CLI.
+ * the `trust` module that fills the on-disk collateral cache for the CLI, and `readInputFile` and
+ * `loadPolicyFile`, which read input files with a size bound for the CLIs.
  */
 export { verifySevSnp, checkSevSnp, type SevSnpInput, type SevSnpVerifyOptions } from './sev-snp/verify.js'
 export { AMD_SIGNATURE_ALGORITHMS } from './sev-snp/chain.js'
@@ -18,7 +19,8 @@ export {
   type CollateralStatus,
   type CollateralSummary,
 } from './trust/kds.js'
-export { parsePolicy, lintPolicy, PolicyInvalidError, formatPolicyIssues } from './policy/parse.js'
+export { parsePolicy, lintPolicy, PolicyInvalidError, formatPolicyIssues, MAX_POLICY_BYTES, MAX_POLICY_DEPTH, MAX_POLICY_ALIAS_VALUES } from './policy/parse.js'
+export { readInputFile, loadPolicyFile, InputFileTooLargeError, INPUT_FILE_LIMITS, type InputFileKind, type InputFileLimit } from './input-file.js'
 export type * from './policy/types.js'
 export { evaluateSevSnpPolicy } from './policy/sev-snp.js'
 export { CheckCollector, type Check, type CheckStatus, type Result, type ResultError } from './result.js'

@@ -28,8 +28,8 @@ export const RECEIPT_USAGE = `vouch-verify receipt FILE --evidence FILE --policy
 export const RECEIPT_OPTIONS = { evidence: { type: 'string' }, policy: { type: 'string' }, at: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } } as const
 
 /** Reads a bundle file: CBOR as is, or the JSON rendering converted back to the CBOR it renders. */
-function readBundle(path: string): Uint8Array {
-  const bytes = readInput(path, 'bundle')
+function readBundle(path: string, flag: string): Uint8Array {
+  const bytes = readInput(path, flag, 'bundle')
   if (bytes[0] !== 0x7b) return bytes // not "{": CBOR
   try {
     return encodeBundle(bundleFromJson(JSON.parse(Buffer.from(bytes).toString('utf8'))))
@@ -57,7 +57,7 @@ export async function runBundle(args: string[], out: (text: string) => void): Pr
   const { values, positionals } = parseCommandLine(args, { options: BUNDLE_OPTIONS, allowPositionals: true })
   if (positionals.length !== 1) throw new UsageError('bundle takes exactly one FILE')
   if (values.policy === undefined) throw new UsageError('--policy is required')
-  const bundle = readBundle(positionals[0]!)
+  const bundle = readBundle(positionals[0]!, 'bundle')
   const nonce = parseHexFlag(values.nonce, '--nonce', 32)
   const at = parseAt(values.at)
   const result = await verifyBundle(bundle, { policy: loadPolicy(values.policy), ...(nonce && { nonce }), ...(at && { at }) })
@@ -79,9 +79,9 @@ export async function runReceipt(args: string[], out: (text: string) => void): P
   if (positionals.length !== 1) throw new UsageError('receipt takes exactly one FILE')
   if (values.evidence === undefined) throw new UsageError('--evidence is required')
   if (values.policy === undefined) throw new UsageError('--policy is required')
-  const jws = Buffer.from(readInput(positionals[0]!, 'receipt')).toString('utf8').trim()
+  const jws = Buffer.from(readInput(positionals[0]!, 'receipt', 'receipt')).toString('utf8').trim()
   const at = parseAt(values.at)
-  const result = await verifyReceipt(jws, { evidence: readBundle(values.evidence), policy: loadPolicy(values.policy), ...(at && { at }) })
+  const result = await verifyReceipt(jws, { evidence: readBundle(values.evidence, '--evidence'), policy: loadPolicy(values.policy), ...(at && { at }) })
   out(values.json ? JSON.stringify(result, null, 2) : renderResult('vouch-verify receipt', result, receiptSummary(result.claims), { verbose: values.verbose }))
   return result.verdict === 'accepted' ? 0 : 1
 }

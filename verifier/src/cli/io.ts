@@ -1,30 +1,59 @@
-/** File and argument handling for the CLI: the only place the verifier package reads files for verification. */
-import { existsSync, readFileSync } from 'node:fs'
+/** File and argument handling for the CLI. Files are read through `readInputFile`, each kind with its size bound. */
+import { existsSync } from 'node:fs'
 import { fromHex, UsageError } from '@vouch/protocol'
-import { parsePolicy } from '../policy/parse.js'
+import { VouchError } from '../errors.js'
+import { InputFileTooLargeError, loadPolicyFile, readInputFile, type InputFileKind } from '../input-file.js'
+import { PolicyInvalidError } from '../policy/parse.js'
 import type { Policy } from '../policy/types.js'
 import { defaultTrustDir, TrustStore } from '../trust/store.js'
 
 /** A problem with how the command was called or with an input it could not read: exit code 2 (shared by every Vouch CLI). */
 export { UsageError }
 
-/** Reads a file as bytes, or fails with a UsageError naming the flag. */
-export function readInput(path: string, flag: string): Uint8Array {
+/**
+ * Reads a file as bytes, at most the limit of its kind. A file that cannot be read, or is over the limit
+ * (`ERR_INPUT_INVALID`, and then not read whole), is a UsageError naming the flag.
+ */
+export function readInput(path: string, flag: string, kind: InputFileKind): Uint8Array {
   try {
-    return new Uint8Array(readFileSync(path))
+    return readInputFile(path, kind)
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message
-    throw new UsageError(`${flag} ${path}: cannot read (${reason})`)
+    throw unreadable(error, path, flag)
   }
 }
 
-/** Reads and parses a policy file. An invalid policy is a UsageError listing every issue. */
-export function loadPolicy(path: string): Policy {
-  const text = Buffer.from(readInput(path, '--policy')).toString('utf8')
+/**
+ * Reads and parses a policy file. An unreadable file, or an invalid policy (`ERR_POLICY_INVALID`, every issue
+ * listed), is a UsageError.
+ */
+export function loadPolicy(path: string, flag = '--policy'): Policy {
   try {
-    return parsePolicy(text, path)
+    return loadPolicyFile(path)
   } catch (error) {
-    throw new UsageError((error as Error).message)
+    throw unreadable(error, path, flag)
+  }
+}
+
+/** Whether `loadPolicyFile` refused a policy file without reading it whole: unreadable input, not a finding. */
+export function isPolicyTooLarge(error: unknown): boolean {
+  return error instanceof PolicyInvalidError && error.cause instanceof InputFileTooLargeError
+}
+
+/** The UsageError for a file that could not be read (the file system's reason), or was refused with a code. */
+export function unreadable(error: unknown, path: string, flag: string): unknown {
+  if (error instanceof VouchError) return new UsageError(`${flag} ${error.code}: ${error.message}`)
+  const errno = error as NodeJS.ErrnoException
+  if (typeof errno.code !== 'string') return error
+  return new UsageError(`${flag} ${path}: cannot read (${errno.code === 'ENOENT' ? 'no such file' : errno.message})`)
+}
+
+/** Runs `read` on the trust directory; a cached file over the limit of its kind (`ERR_INPUT_INVALID`) is a UsageError. */
+export function fromTrustDir<T>(store: TrustStore, read: () => T): T {
+  try {
+    return read()
+  } catch (error) {
+    if (error instanceof InputFileTooLargeError) throw new UsageError(`trust directory ${store.dir}: ${error.code}: ${error.message}`)
+    throw error
   }
 }
 

@@ -4,7 +4,7 @@ import type { NvidiaGpuClaims } from '../nvidia/claims.js'
 import { parseCommandLine, parseGpuAttestationReport, type GpuAttestationReport } from '@vouch/protocol'
 import type { Result } from '../result.js'
 import type { TrustStore } from '../trust/store.js'
-import { loadPolicy, openTrustDir, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
+import { fromTrustDir, loadPolicy, openTrustDir, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
 import { nvidiaCollateralFromTrustDir } from './nvidia-trust-dir.js'
 import { renderResult } from './render.js'
 
@@ -59,11 +59,11 @@ export async function runNvidiaGpu(args: string[], out: (text: string) => void, 
   if (reports.length === 0) throw new UsageError('--report is required')
   if (chains.length !== reports.length) throw new UsageError(`give one --chain per --report (got ${reports.length} reports and ${chains.length} chains)`)
   const nonce = parseHexFlag(values.nonce, '--nonce', 32)
-  const rims = (values.rim ?? []).map((file) => ({ id: rimIdOf(file), xml: Buffer.from(readInput(file, '--rim')).toString('utf8') }))
-  const ocsp = (values.ocsp ?? []).map((file) => readInput(file, '--ocsp'))
+  const rims = (values.rim ?? []).map((file) => ({ id: rimIdOf(file), xml: Buffer.from(readInput(file, '--rim', 'rim')).toString('utf8') }))
+  const ocsp = (values.ocsp ?? []).map((file) => readInput(file, '--ocsp', 'ocsp'))
   const inputs: NvidiaGpuInput[] = reports.map((file, i) => ({
-    report: readInput(file, '--report'),
-    chain: Buffer.from(readInput(chains[i]!, '--chain')).toString('utf8'),
+    report: readInput(file, '--report', 'gpuReport'),
+    chain: Buffer.from(readInput(chains[i]!, '--chain', 'certificates')).toString('utf8'),
     ...(values.nonce !== undefined && nonce && { nonce: values.nonce.toLowerCase() }),
     ...(rims.length > 0 && { rims }),
     ...(ocsp.length > 0 && { ocsp }),
@@ -73,7 +73,7 @@ export async function runNvidiaGpu(args: string[], out: (text: string) => void, 
   const policy = values.policy === undefined ? undefined : loadPolicy(values.policy)
   const options: NvidiaGpuVerifyOptions = { at, ...(policy && { policy }) }
   const store = rims.length === 0 || ocsp.length === 0 ? openTrustDir(values) : null
-  const notes = store === null ? [] : inputs.flatMap((input, i) => completeFromTrustDir(input, store, at, inputs.length > 1 ? `gpu[${i}] ` : ''))
+  const notes = store === null ? [] : fromTrustDir(store, () => inputs.flatMap((input, i) => completeFromTrustDir(input, store, at, inputs.length > 1 ? `gpu[${i}] ` : '')))
 
   const show = (title: string, result: Result<unknown>, lines: string[]): void => {
     if (values.json) {

@@ -1,7 +1,8 @@
 /** `vouch-verify policy lint FILE`: check a policy file against the schema and the rules. */
 import { closestName, parseCommandLine } from '@vouch/protocol'
-import { PolicyInvalidError, parsePolicy } from '../policy/parse.js'
-import { readInput, UsageError } from './io.js'
+import { loadPolicyFile } from '../input-file.js'
+import { PolicyInvalidError } from '../policy/parse.js'
+import { isPolicyTooLarge, unreadable, UsageError } from './io.js'
 
 export const POLICY_USAGE = `vouch-verify policy lint FILE [--json]
 
@@ -19,14 +20,14 @@ export async function runPolicy(args: string[], out: (text: string) => void): Pr
   const { values, positionals } = parseCommandLine(rest, { options: POLICY_OPTIONS, allowPositionals: true })
   if (positionals.length !== 1) throw new UsageError('policy lint takes exactly one FILE')
   const file = positionals[0]!
-  const text = Buffer.from(readInput(file, 'policy lint')).toString('utf8')
   try {
-    const policy = parsePolicy(text, file)
+    const policy = loadPolicyFile(file)
     const sections = ['sevSnp', 'nvidiaGpu', 'evidence', 'models'].filter((s) => s in policy && policy[s as keyof typeof policy] !== undefined)
     out(values.json ? JSON.stringify({ valid: true, file, name: policy.name, issues: [] }, null, 2) : `${file}: OK (policy "${policy.name}", sections: ${sections.join(', ') || 'none'})`)
     return 0
   } catch (error) {
-    if (!(error instanceof PolicyInvalidError)) throw error
+    // A file too large to read is unreadable input (exit 2), like a missing one; every other problem is a finding.
+    if (!(error instanceof PolicyInvalidError) || isPolicyTooLarge(error)) throw unreadable(error, file, 'policy lint')
     out(values.json ? JSON.stringify({ valid: false, file, issues: error.issues }, null, 2) : error.message)
     return 1
   }

@@ -28,7 +28,7 @@ function summary(claims: RimClaims | null): string[] {
 export async function runRim(args: string[], out: (text: string) => void): Promise<number> {
   const { values, positionals } = parseCommandLine(args, { options: RIM_OPTIONS, allowPositionals: true })
   if (positionals.length !== 1) throw new UsageError('rim takes exactly one FILE')
-  const xml = Buffer.from(readInput(positionals[0]!, 'rim')).toString('utf8')
+  const xml = Buffer.from(readInput(positionals[0]!, 'rim', 'rim')).toString('utf8')
   const at = parseAt(values.at)
   const policy = values.policy === undefined ? undefined : loadPolicy(values.policy)
   const result = await verifyRim(xml, { ...(at && { at }), ...(policy && { policy }) })

@@ -3,7 +3,7 @@ import { parseCommandLine } from '@vouch/protocol'
 import type { Result } from '../result.js'
 import type { SevSnpClaims } from '../sev-snp/claims.js'
 import { verifySevSnp, type SevSnpInput } from '../sev-snp/verify.js'
-import { loadPolicy, openTrustDir, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
+import { fromTrustDir, loadPolicy, openTrustDir, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
 import { renderResult } from './render.js'
 import { fillFromTrustDir } from './trust-dir.js'
 
@@ -59,10 +59,10 @@ function summary(claims: SevSnpClaims | null): string[] {
 export async function runSevSnp(args: string[], out: (text: string) => void, err: (text: string) => void = () => {}): Promise<number> {
   const { values } = parseCommandLine(args, { options: SEV_SNP_OPTIONS })
   if (values.report === undefined) throw new UsageError('--report is required')
-  const input: SevSnpInput = { report: readInput(values.report, '--report') }
-  if (values.vek !== undefined) input.vek = readInput(values.vek, '--vek')
-  if (values.chain !== undefined) input.chain = readInput(values.chain, '--chain')
-  if (values.crl !== undefined) input.crls = values.crl.map((f) => readInput(f, '--crl'))
+  const input: SevSnpInput = { report: readInput(values.report, '--report', 'sevSnpReport') }
+  if (values.vek !== undefined) input.vek = readInput(values.vek, '--vek', 'certificate')
+  if (values.chain !== undefined) input.chain = readInput(values.chain, '--chain', 'certificates')
+  if (values.crl !== undefined) input.crls = values.crl.map((f) => readInput(f, '--crl', 'crl'))
   // One clock for the verification and for choosing collateral from the trust directory.
   const at = parseAt(values.at) ?? new Date()
   const reportData = parseHexFlag(values['report-data'], '--report-data', 64)
@@ -71,7 +71,7 @@ export async function runSevSnp(args: string[], out: (text: string) => void, err
   let notes: string[] = []
   const store = openTrustDir(values)
   if (store !== null && (input.vek === undefined || input.chain === undefined || input.crls === undefined)) {
-    notes = fillFromTrustDir(input, store, at, policy?.sevSnp?.allowStaleCrl ?? false)
+    notes = fromTrustDir(store, () => fillFromTrustDir(input, store, at, policy?.sevSnp?.allowStaleCrl ?? false))
   }
 
   const result: Result<SevSnpClaims | null> = await verifySevSnp(input, {

@@ -113,7 +113,7 @@ function parseUrl(value: string | undefined, flag: string, fallback: string): st
 
 function loadReport(path: string): AttestationReport {
   try {
-    return parseAttestationReport(readInput(path, '--report'))
+    return parseAttestationReport(readInput(path, '--report', 'sevSnpReport'))
   } catch (error) {
     if (error instanceof ProtocolError) throw new UsageError(`--report ${path}: ${error.message}`)
     throw error
@@ -123,12 +123,12 @@ function loadReport(path: string): AttestationReport {
 function loadGpu(reportPath: string, chainPath: string): NvidiaGpuCollateralInput {
   let report: GpuAttestationReport
   try {
-    report = parseGpuAttestationReport(readInput(reportPath, '--gpu-report'))
+    report = parseGpuAttestationReport(readInput(reportPath, '--gpu-report', 'gpuReport'))
   } catch (error) {
     if (error instanceof ProtocolError) throw new UsageError(`--gpu-report ${reportPath}: ${error.message}`)
     throw error
   }
-  return { report, chain: Buffer.from(readInput(chainPath, '--gpu-chain')).toString('utf8') }
+  return { report, chain: Buffer.from(readInput(chainPath, '--gpu-chain', 'certificates')).toString('utf8') }
 }
 
 function render(summary: CollateralSummary): string {

@@ -4,7 +4,7 @@
  * both get positions; `.json` files are also held to strict JSON.
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document } from 'yaml'
+import { Composer, Lexer, LineCounter, Parser, YAMLParseError, isAlias, isMap, isScalar, isSeq, visit, type CST, type Document } from 'yaml'
 import type { FirmwareVersion, Product } from '@vouch/protocol'
 import { PolicyError } from '../errors.js'
 import { policySchema } from './schema.js'
@@ -20,6 +20,25 @@ import type {
   ModelsPolicy,
   TcbMinimums,
 } from './types.js'
+
+/**
+ * Largest policy accepted, in UTF-8 bytes: the shipped ones are about 3 KB, and 1,800 chip ids fit. The YAML parser
+ * takes about 14 µs per value, so the worst case (a flow list of one-digit numbers) costs about 2 s on a 2-core machine.
+ */
+export const MAX_POLICY_BYTES = 256 * 1024
+
+/**
+ * Deepest nesting of mappings and lists accepted: the schema needs 4 levels. The YAML composer recurses once per
+ * level, and past a few thousand levels (a few KB of `[`) it exhausts the stack, which can kill the process.
+ */
+export const MAX_POLICY_DEPTH = 32
+
+/**
+ * Most values aliases may add to a policy once expanded. Aliases let a policy write a list once and use it twice;
+ * nested, they multiply (a few hundred bytes can stand for billions of values), so their expansion is counted
+ * before anything walks the document.
+ */
+export const MAX_POLICY_ALIAS_VALUES = 10_000
 
 /** A policy file that is not valid: `issues` lists every problem, and the message lists them one per line. */
 export class PolicyInvalidError extends PolicyError {
@@ -76,6 +95,12 @@ interface Source {
   spans: Map<string, Span>
   /** For a key written twice, the first occurrence (`spans` holds the last, the one that takes effect). */
   firstKeys: Map<string, number>
+  /** What each alias refers to, found in one pass (`Alias.resolve` searches the whole document on every call). */
+  aliasTargets: Map<unknown, unknown>
+  /** Values reached through aliases so far, against {@link MAX_POLICY_ALIAS_VALUES}. */
+  aliasValues: number
+  /** Set when aliases expand past the limit: the outermost alias being expanded then. Indexing stops. */
+  aliasBomb?: { offset: number; field: string }
 }
 
 interface Reading {
@@ -85,14 +110,25 @@ interface Reading {
 
 function readPolicy(text: string, file: string): Reading {
   const lineCounter = new LineCounter()
-  const src: Source = { file, lineCounter, spans: new Map(), firstKeys: new Map() }
+  const src: Source = { file, lineCounter, spans: new Map(), firstKeys: new Map(), aliasTargets: new Map(), aliasValues: 0 }
   const issues: PolicyIssue[] = []
   const issue = (offset: number, field: string, message: string): void => {
     const { line, col } = lineCounter.linePos(offset)
     issues.push({ file, line, column: col, field, message })
   }
 
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  // Bounded before the parser sees it, so no file costs more than a parse of MAX_POLICY_BYTES.
+  const bytes = Buffer.byteLength(text, 'utf8')
+  if (bytes > MAX_POLICY_BYTES) {
+    issue(0, '', `a policy is at most ${MAX_POLICY_BYTES} bytes, and this one holds ${bytes}`)
+    return { issues }
+  }
+  const parsed = parseTokens(text, lineCounter, MAX_POLICY_DEPTH)
+  if ('tooDeepAt' in parsed) {
+    issue(parsed.tooDeepAt, '', `nested more than ${MAX_POLICY_DEPTH} levels deep (a policy needs 4)`)
+    return { issues }
+  }
+  const doc = composeDocument(parsed.tokens, text.length)
   if (/\.json$/i.test(file)) {
     const jsonProblem = strictJsonProblem(text)
     if (jsonProblem !== undefined) {
@@ -100,7 +136,13 @@ function readPolicy(text: string, file: string): Reading {
       return { issues }
     }
   }
-  indexNode(doc, doc.contents, '', src, new Set())
+  src.aliasTargets = aliasTargets(doc)
+  indexNode(doc.contents, '', src, new Set(), null)
+  if (src.aliasBomb !== undefined) {
+    const { offset, field } = src.aliasBomb
+    issue(offset, field, `aliases here expand the policy by more than ${MAX_POLICY_ALIAS_VALUES} values; write the values out instead`)
+    return finish(issues)
+  }
 
   let fatal = false
   const reported = new Set<number>()
@@ -133,7 +175,7 @@ function readPolicy(text: string, file: string): Reading {
   try {
     data = doc.toJS({ maxAliasCount: 100 })
   } catch (error) {
-    const alias = unresolvedAlias(doc)
+    const alias = unresolvedAlias(doc, src.aliasTargets)
     if (alias === undefined) issue(0, '', `invalid YAML: ${error instanceof Error ? error.message : String(error)}`)
     else issue(alias.offset, '', `unknown alias "*${alias.name}": its anchor "&${alias.name}" must come first`)
     return finish(issues)
@@ -186,13 +228,63 @@ function strictJsonProblem(text: string): { offset?: number; message: string } |
   }
 }
 
-/** Records where every field is written, by dotted path. Aliases are followed, so positions point at the anchor. */
-function indexNode(doc: Document, node: unknown, path: string, src: Source, active: Set<unknown>): void {
+/**
+ * The YAML document of a policy, composed from its syntax tree as `parseDocument` would: the first document, with
+ * a `MULTIPLE_DOCS` error when there are more.
+ */
+function composeDocument(tokens: CST.Token[], length: number): Document.Parsed {
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: true })
+  let doc: Document.Parsed | undefined
+  for (const next of composer.compose(tokens, true, length)) {
+    if (doc === undefined) doc = next
+    else {
+      doc.errors.push(new YAMLParseError(next.range.slice(0, 2) as [number, number], 'MULTIPLE_DOCS', 'Source contains multiple documents'))
+      break
+    }
+  }
+  // compose(…, forceDoc = true) always ends with a document.
+  return doc!
+}
+
+/**
+ * The syntax tree of `text`, or where it first nests collections more than `limit` deep. The parser is fed one
+ * token at a time and its stack of open collections is checked after each, so a deep file is refused after
+ * `limit` levels, not after the parser (slower the deeper it goes) has read all of it.
+ */
+function parseTokens(text: string, lineCounter: LineCounter, limit: number): { tokens: CST.Token[] } | { tooDeepAt: number } {
+  const parser = new Parser(lineCounter.addNewLine)
+  lineCounter.addNewLine(0) // as Parser.parse does before its first token
+  const tokens: CST.Token[] = []
+  for (const lexeme of new Lexer().lex(text)) {
+    for (const token of parser.next(lexeme)) tokens.push(token)
+    // The stack holds the document, the open collections, and on top perhaps a scalar being read.
+    const top = parser.stack.at(-1)
+    const depth = parser.stack.length - 1 - (top === undefined || isCollectionToken(top) ? 0 : 1)
+    if (depth > limit) return { tooDeepAt: parser.offset }
+  }
+  for (const token of parser.end()) tokens.push(token)
+  return { tokens }
+}
+
+function isCollectionToken(token: CST.Token): boolean {
+  return token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection'
+}
+
+/**
+ * Records where every field is written, by dotted path. Aliases are followed, so positions point at the anchor;
+ * what they add is counted, and past {@link MAX_POLICY_ALIAS_VALUES} indexing stops with `src.aliasBomb` set.
+ */
+function indexNode(node: unknown, path: string, src: Source, active: Set<unknown>, alias: { offset: number; field: string } | null): void {
+  if (src.aliasBomb !== undefined) return
+  if (alias !== null && ++src.aliasValues > MAX_POLICY_ALIAS_VALUES) {
+    src.aliasBomb = alias
+    return
+  }
   if (isAlias(node)) {
-    const target = node.resolve(doc)
+    const target = src.aliasTargets.get(node)
     if (target === undefined || active.has(target)) return
     active.add(target)
-    indexNode(doc, target, path, src, active)
+    indexNode(target, path, src, active, alias ?? { offset: node.range?.[0] ?? 0, field: path })
     active.delete(target)
     return
   }
@@ -205,14 +297,14 @@ function indexNode(doc: Document, node: unknown, path: string, src: Source, acti
       const span = { key: keyStart ?? valueStart ?? 0, value: valueStart ?? keyStart ?? 0 }
       if (src.spans.has(field) && !src.firstKeys.has(field)) src.firstKeys.set(field, src.spans.get(field)!.key)
       src.spans.set(field, span)
-      indexNode(doc, pair.value, field, src, active)
+      indexNode(pair.value, field, src, active, alias)
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, i) => {
       const field = `${path}[${i}]`
       const start = nodeStart(item) ?? src.spans.get(path)?.value ?? 0
       src.spans.set(field, { key: start, value: start })
-      indexNode(doc, item, field, src, active)
+      indexNode(item, field, src, active, alias)
     })
   }
 }
@@ -230,11 +322,29 @@ function fieldAtKey(src: Source, offset: number): string {
   return ''
 }
 
-function unresolvedAlias(doc: Document): { offset: number; name: string } | undefined {
+/**
+ * The node each alias refers to: the last node anchored with its name before it, in document order, as YAML
+ * resolves aliases. An alias with no such anchor is left out.
+ */
+function aliasTargets(doc: Document): Map<unknown, unknown> {
+  const anchors = new Map<string, unknown>()
+  const targets = new Map<unknown, unknown>()
+  visit(doc, {
+    Node(_, node) {
+      if (isAlias(node)) {
+        const target = anchors.get(node.source)
+        if (target !== undefined) targets.set(node, target)
+      } else if (typeof node.anchor === 'string') anchors.set(node.anchor, node)
+    },
+  })
+  return targets
+}
+
+function unresolvedAlias(doc: Document, targets: Map<unknown, unknown>): { offset: number; name: string } | undefined {
   let found: { offset: number; name: string } | undefined
   visit(doc, {
     Alias(_, node) {
-      if (node.resolve(doc) !== undefined) return undefined
+      if (targets.has(node)) return undefined
       found = { offset: node.range?.[0] ?? 0, name: node.source }
       return visit.BREAK
     },

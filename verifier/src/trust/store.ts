@@ -14,7 +14,7 @@
  * <dir>/nvidia/ocsp/<SHA-256 of the certificate DER>.der   the latest OCSP response about that certificate
  * ```
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -28,6 +28,7 @@ import {
   type Product,
   type Tcb,
 } from '@vouch/protocol'
+import { readInputFile, type InputFileKind } from '../input-file.js'
 
 /** What the cache holds for one report, in the forms `SevSnpInput` takes. */
 export interface CachedCollateral {
@@ -71,9 +72,10 @@ export function certificatesToPem(ders: readonly Uint8Array[]): string {
     .join('')
 }
 
-function readOptional(path: string): Buffer | null {
+/** A cached file, or null when there is none; throws `ERR_INPUT_INVALID` for one over the limit of its kind. */
+function readOptional(path: string, kind: InputFileKind): Buffer | null {
   try {
-    return readFileSync(path)
+    return Buffer.from(readInputFile(path, kind))
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw error
@@ -146,7 +148,7 @@ export class TrustStore {
 
   /** The cached chain as PEM text, or null. */
   readChain(product: Product, family: KeyFamily): string | null {
-    return readOptional(this.chainPath(product, family))?.toString('utf8') ?? null
+    return readOptional(this.chainPath(product, family), 'certificates')?.toString('utf8') ?? null
   }
 
   /** Caches a chain (ASK or ASVK, then ARK) given as DER; stored as PEM. */
@@ -158,7 +160,7 @@ export class TrustStore {
 
   /** The cached CRL (DER), or null. */
   readCrl(product: Product, family: KeyFamily): Uint8Array | null {
-    const data = readOptional(this.crlPath(product, family))
+    const data = readOptional(this.crlPath(product, family), 'crl')
     return data === null ? null : new Uint8Array(data)
   }
 
@@ -171,7 +173,7 @@ export class TrustStore {
 
   /** The cached VCEK (DER), or null. */
   readVcek(product: Product, hwId: string, tcb: Tcb): Uint8Array | null {
-    const data = readOptional(this.vcekPath(product, hwId, tcb))
+    const data = readOptional(this.vcekPath(product, hwId, tcb), 'certificate')
     return data === null ? null : new Uint8Array(data)
   }
 
@@ -191,7 +193,7 @@ export class TrustStore {
 
   /** The cached RIM as XML text, or null. */
   readRim(id: string): string | null {
-    return readOptional(this.rimPath(id))?.toString('utf8') ?? null
+    return readOptional(this.rimPath(id), 'rim')?.toString('utf8') ?? null
   }
 
   /** Caches a RIM (the XML bytes exactly as served). */
@@ -209,7 +211,7 @@ export class TrustStore {
 
   /** The cached OCSP response (DER), or null. */
   readOcsp(certificateSha256: string): Uint8Array | null {
-    const data = readOptional(this.ocspPath(certificateSha256))
+    const data = readOptional(this.ocspPath(certificateSha256), 'ocsp')
     return data === null ? null : new Uint8Array(data)
   }
 
@@ -222,7 +224,7 @@ export class TrustStore {
 
   /** When the last KDS request started, or null if none was recorded (or the file is unreadable). */
   readLastRequest(): Date | null {
-    const text = readOptional(this.lastRequestPath)?.toString('utf8').trim()
+    const text = readOptional(this.lastRequestPath, 'timestamp')?.toString('utf8').trim()
     if (text === undefined) return null
     const at = new Date(text)
     return Number.isNaN(at.getTime()) ? null : at

@@ -1,12 +1,13 @@
 /** The CLI contract (DESIGN.md §5): exit codes, usage errors, policy lint output, the readable table. */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { describe } from '../../../test/helpers/suites.js'
 import { main } from '../../src/cli/main.js'
 import { FIXTURES_DIR, fixturesMissing, REPO_ROOT } from '../helpers/fixtures.js'
+import { ALIAS_BOMB } from '../helpers/hostile-yaml.js'
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = []
@@ -117,6 +118,74 @@ sevSnp:
     assert.equal((await run('policy', 'check', 'x')).code, 2)
     assert.equal((await run('policy', 'lint')).code, 2)
     assert.equal((await run('policy', 'lint', join(dir, 'missing.yaml'))).code, 2)
+  })
+})
+
+// Issue 10, item 5: every input file is bounded before it is read whole, and refused with a code (exit 2: unreadable).
+describe('oversized and hostile inputs', () => {
+  const HUGE = 100 * 1024 * 1024
+  const huge = join(dir, 'huge.bin')
+  writeFileSync(huge, '')
+  truncateSync(huge, HUGE) // sparse: reading it whole would still take 100 MB
+  const small = write('small.bin', 'x')
+  const dev = join(REPO_ROOT, 'policies', 'dev-simulated.yaml')
+  const cases: Array<{ args: string[]; flag: string; what: string }> = [
+    { args: ['sev-snp', '--report', huge], flag: '--report', what: 'an SEV-SNP report' },
+    { args: ['sev-snp', '--report', small, '--vek', huge], flag: '--vek', what: 'a certificate' },
+    { args: ['sev-snp', '--report', small, '--chain', huge], flag: '--chain', what: 'a certificate file' },
+    { args: ['sev-snp', '--report', small, '--crl', huge], flag: '--crl', what: 'a CRL' },
+    { args: ['nvidia-gpu', '--report', huge, '--chain', small], flag: '--report', what: 'a GPU attestation report' },
+    { args: ['nvidia-gpu', '--report', small, '--chain', huge], flag: '--chain', what: 'a certificate file' },
+    { args: ['nvidia-gpu', '--report', small, '--chain', small, '--rim', huge], flag: '--rim', what: 'a RIM' },
+    { args: ['nvidia-gpu', '--report', small, '--chain', small, '--ocsp', huge], flag: '--ocsp', what: 'an OCSP response' },
+    { args: ['rim', huge], flag: 'rim', what: 'a RIM' },
+    { args: ['bundle', huge, '--policy', dev], flag: 'bundle', what: 'an evidence bundle' },
+    { args: ['receipt', huge, '--evidence', small, '--policy', dev], flag: 'receipt', what: 'a receipt' },
+    { args: ['receipt', small, '--evidence', huge, '--policy', dev], flag: '--evidence', what: 'an evidence bundle' },
+    { args: ['trust', 'fetch', '--report', huge], flag: '--report', what: 'an SEV-SNP report' },
+    { args: ['trust', 'fetch', '--gpu-report', huge, '--gpu-chain', small], flag: '--gpu-report', what: 'a GPU attestation report' },
+  ]
+  for (const c of cases) {
+    test(`${c.args[0]} ${c.flag}: a 100 MB file is refused with ERR_INPUT_INVALID, exit 2`, async () => {
+      // No trust directory for the commands that would look in one: the file is refused before it matters.
+      const r = await run(...c.args, ...(c.args[0] === 'sev-snp' || c.args[0] === 'nvidia-gpu' ? ['--no-trust-dir'] : []))
+      assert.equal(r.code, 2, r.err)
+      assert.ok(r.err.includes(`${c.flag} ERR_INPUT_INVALID: ${huge}: ${c.what} is at most `), r.err)
+      assert.ok(r.err.includes(`this file holds ${HUGE}`), r.err)
+    })
+  }
+  test('a file without a size (an endless device) is refused after the limit, not read forever', async () => {
+    const r = await run('sev-snp', '--report', '/dev/zero', '--no-trust-dir')
+    assert.equal(r.code, 2, r.err)
+    assert.match(r.err, /--report ERR_INPUT_INVALID: \/dev\/zero: an SEV-SNP report is at most 65536 bytes, and this file holds more/)
+  })
+  test('a 100 MB policy is refused with ERR_POLICY_INVALID, exit 2, by --policy and by policy lint', async () => {
+    const viaFlag = await run('sev-snp', '--report', small, '--policy', huge, '--no-trust-dir')
+    assert.equal(viaFlag.code, 2, viaFlag.err)
+    assert.ok(viaFlag.err.includes(`--policy ERR_POLICY_INVALID: ${huge}:1:1: a policy is at most 262144 bytes`), viaFlag.err)
+    const lint = await run('policy', 'lint', huge)
+    assert.equal(lint.code, 2, lint.err)
+    assert.ok(lint.err.includes(`policy lint ERR_POLICY_INVALID: ${huge}:1:1: a policy is at most 262144 bytes`), lint.err)
+  })
+  test('the 329-byte alias bomb: policy lint finds it (exit 1), --policy refuses it with ERR_POLICY_INVALID (exit 2)', async () => {
+    const bomb = write('bomb.yaml', ALIAS_BOMB)
+    const lint = await run('policy', 'lint', bomb, '--json')
+    assert.equal(lint.code, 1, lint.err)
+    const { issues } = JSON.parse(lint.out) as { issues: Array<{ line: number; field: string; message: string }> }
+    assert.deepEqual(issues.map((i) => [i.line, i.field]), [[8, 'e[0]']])
+    const viaFlag = await run('bundle', small, '--policy', bomb)
+    assert.equal(viaFlag.code, 2, viaFlag.err)
+    assert.match(viaFlag.err, /--policy ERR_POLICY_INVALID: .*bomb\.yaml:8:\d+: e\[0\]: aliases here expand the policy/)
+  })
+  test('an oversized file in the trust directory is refused with ERR_INPUT_INVALID, exit 2', { skip: fixturesMissing('sev-snp') }, async () => {
+    const trust = join(dir, 'trust')
+    const crl = join(trust, 'amd', 'Turin', 'vcek', 'crl.der')
+    mkdirSync(join(trust, 'amd', 'Turin', 'vcek'), { recursive: true })
+    writeFileSync(crl, '')
+    truncateSync(crl, HUGE)
+    const r = await run('sev-snp', '--report', join(FIXTURES_DIR, 'sev-snp/cases/oak-turin_oc/report.bin'), '--trust-dir', trust)
+    assert.equal(r.code, 2, r.err)
+    assert.ok(r.err.includes(`trust directory ${trust}: ERR_INPUT_INVALID: ${crl}: a CRL is at most`), r.err)
   })
 })
 

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { PolicyError } from '../../src/errors.js'
-import { PolicyInvalidError, formatPolicyIssues, lintPolicy, parsePolicy } from '../../src/policy/parse.js'
+import { MAX_POLICY_ALIAS_VALUES, MAX_POLICY_BYTES, MAX_POLICY_DEPTH, PolicyInvalidError, formatPolicyIssues, lintPolicy, parsePolicy } from '../../src/policy/parse.js'
 import { policySchema } from '../../src/policy/schema.js'
 import type { PolicyIssue } from '../../src/policy/types.js'
+import { ALIAS_BOMB, deepBlock, deepFlow } from '../helpers/hostile-yaml.js'
 
 const M1 = 'AB'.repeat(48)
 const M2 = '0123456789abcdef'.repeat(6)
@@ -481,6 +482,66 @@ describe('parsePolicy', () => {
   it('accepts a $schema key for editors', () => {
     const text = edit('{\n', '{\n  "$schema": "./policy.schema.json",\n', BASE_JSON)
     assert.equal(parsePolicy(text, 'p.json').name, 'test')
+  })
+})
+
+// Issue 10, item 5: a hostile policy file costs no more than parsing 1 MiB. Without these bounds the alias bomb ran
+// for over a minute and 3 GB, and deep nesting killed the process (a stack overflow inside V8's RegExp compiler).
+describe('parsePolicy bounds what a policy may cost', { timeout: 20_000 }, () => {
+  const onlyIssue = (text: string): PolicyIssue => {
+    const { issues } = captureInvalid(() => parsePolicy(text, 'hostile.yaml'))
+    assert.equal(issues.length, 1, formatPolicyIssues(issues))
+    return issues[0]!
+  }
+
+  it('refuses the 329-byte alias bomb at the alias that expands too far', () => {
+    assert.equal(Buffer.byteLength(ALIAS_BOMB), 329)
+    const issue = onlyIssue(ALIAS_BOMB)
+    assert.deepEqual({ line: issue.line, field: issue.field }, { line: 8, field: 'e[0]' })
+    assert.match(issue.message, new RegExp(`aliases here expand the policy by more than ${MAX_POLICY_ALIAS_VALUES} values`))
+  })
+
+  it('counts every value aliases add, up to the limit', () => {
+    // 101 values behind one anchor: n aliases to it add 101·n.
+    const aliases = (n: number): string => `${BASE}x: &x [${Array(100).fill(1).join(',')}]\ny: [${Array(n).fill('*x').join(',')}]\n`
+    const under = captureInvalid(() => parsePolicy(aliases(Math.floor(MAX_POLICY_ALIAS_VALUES / 101)), 'p.yaml')).issues
+    assert.ok(under.every((i) => !i.message.includes('aliases')), formatPolicyIssues(under))
+    assert.match(onlyIssue(aliases(Math.floor(MAX_POLICY_ALIAS_VALUES / 101) + 1)).message, /aliases here expand/)
+  })
+
+  it('still follows aliases a policy uses to repeat itself, locating fields at the anchor', () => {
+    const text = edit('    Genoa: { bootloader: 10, tee: 0, snp: 23, microcode: 84 }', '    Genoa: &floor { bootloader: 10, tee: 0, snp: 23, microcode: 84 }').replace(
+      '    Milan: { bootloader: 4, tee: 0, snp: 24, microcode: 219 }',
+      '    Milan: *floor',
+    )
+    // The alias comes before its anchor here, so swap the two lines back into order.
+    const ordered = text.replace(/( {4}Milan: \*floor\n)( {4}Genoa: [^\n]*\n)/, '$2$1')
+    const policy = parsePolicy(ordered, 'p.yaml')
+    assert.deepEqual(policy.sevSnp?.minimumTcb?.Milan, policy.sevSnp?.minimumTcb?.Genoa)
+    assert.equal(policy.locate('sevSnp.minimumTcb.Milan.snp')?.line, 14)
+  })
+
+  for (const [name, text] of [
+    ['flow lists', deepFlow(10_000)],
+    ['block lists', deepBlock(10_000)],
+  ] as const) {
+    it(`refuses ${name} nested deeper than ${MAX_POLICY_DEPTH} levels, before composing them`, () => {
+      assert.match(onlyIssue(text).message, new RegExp(`nested more than ${MAX_POLICY_DEPTH} levels deep`))
+    })
+  }
+
+  it('parses nesting up to the limit as usual', () => {
+    // The top-level mapping is one level; `version` holds the rest.
+    const { issues } = captureInvalid(() => parsePolicy(deepFlow(MAX_POLICY_DEPTH - 1), 'p.yaml'))
+    assert.ok(issues.some((i) => i.field === 'version' && /must be an integer, got a list/.test(i.message)), formatPolicyIssues(issues))
+    assert.match(onlyIssue(deepFlow(MAX_POLICY_DEPTH)).message, /nested more than/)
+  })
+
+  it(`refuses text over ${MAX_POLICY_BYTES} bytes before parsing it, and takes a policy of exactly that size`, () => {
+    const padded = (bytes: number): string => `${BASE}#${'x'.repeat(bytes - Buffer.byteLength(BASE) - 2)}\n`
+    assert.equal(parsePolicy(padded(MAX_POLICY_BYTES), 'p.yaml').name, 'test')
+    const issue = onlyIssue(padded(MAX_POLICY_BYTES + 1))
+    assert.equal(issue.message, `a policy is at most ${MAX_POLICY_BYTES} bytes, and this one holds ${MAX_POLICY_BYTES + 1}`)
   })
 })
 
