@@ -2,9 +2,10 @@ import assert from 'node:assert/strict'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { oipJsonToTensor, tensorsDigest } from '@vouch/protocol'
 import { ModelError, loadModel, loadModels, type LoadedModel } from '@vouch/enclave'
 import { identityModel } from './helpers/onnx.js'
-import { CLS_FILE, DET_FILE, MODELS_DIR, manifestYaml, sha256, tempDir, writeModel } from './helpers/models.js'
+import { CLS_FILE, DET_FILE, MODELS_DIR, manifestYaml, readSample, sha256, tempDir, writeModel } from './helpers/models.js'
 
 /** Asserts that `promise` rejects with a ModelError of `code` whose message matches every pattern. */
 async function rejectsWith(promise: Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<void> {
@@ -56,6 +57,17 @@ describe('loadModels: the shipped models', () => {
       inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, -1, -1] }],
       outputs: [{ name: 'sigmoid_0.tmp_0', datatype: 'FP32', shape: [-1, 1, -1, -1] }],
     })
+  })
+
+  test('each model ran its sample at load: the known answer is the digest of the sample and of a direct run on it', async () => {
+    for (const m of models) {
+      const inputs = readSample(m.name)
+      const outputs = await m.run(inputs)
+      assert.deepEqual(m.knownAnswer, { input: tensorsDigest(inputs), output: tensorsDigest(outputs) })
+    }
+    // The manifest the evidence attests is the manifest as loaded.
+    assert.deepEqual(models[0]!.manifestData, JSON.parse(JSON.stringify(models[0]!.manifest)))
+    assert.equal(models[0]!.manifestData.sample, 'samples/ppocr-cls.json')
   })
 
   test('attribution comes from the manifest contributors', () => {
@@ -207,6 +219,53 @@ describe('loadModels: refusals', () => {
       )
       assert.equal(single.digest, all[0]?.digest)
       await Promise.all([...all, single].map((m) => m.close()))
+    } finally {
+      cleanup()
+    }
+  })
+
+  test('a model without a sample attests no known answer; one with a sample attests its answer', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      writeModel(dir, 'plain', identityModel('FP32', [2]))
+      writeModel(dir, 'checked', identityModel('FP32', [2]), { sample: 'samples/checked.json' })
+      const sample = { inputs: [{ name: 'x', datatype: 'FP32', shape: [2], data: [0.5, -1] }] }
+      mkdirSync(join(dir, 'samples'))
+      writeFileSync(join(dir, 'samples/checked.json'), JSON.stringify(sample))
+      const [checked, plain] = await loadModels(dir)
+      const x = oipJsonToTensor(sample.inputs[0], 'x')
+      assert.equal(plain!.knownAnswer, null)
+      // An identity model answers its input: the output tensor is the input under the output's name.
+      assert.deepEqual(checked!.knownAnswer, { input: tensorsDigest([x]), output: tensorsDigest([{ ...x, name: 'y' }]) })
+      await Promise.all([checked, plain].map((m) => m!.close()))
+    } finally {
+      cleanup()
+    }
+  })
+
+  for (const c of [
+    { name: 'a sample file that is not there', file: null, pattern: /missing\.json: cannot read the sample request/ },
+    { name: 'a sample that is not an OIP v2 request', file: '{"x": 1}', pattern: /"inputs" must be an array/ },
+    { name: 'a sample the model refuses (wrong shape)', file: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [3], data: [1, 2, 3] }] }), pattern: /the model refuses its sample input: ERR_INFERENCE_SHAPE/ },
+  ]) {
+    test(`ERR_MODEL_KNOWN_ANSWER for ${c.name}, naming the sample file`, async () => {
+      const { dir, cleanup } = tempDir()
+      try {
+        writeModel(dir, 'm', identityModel('FP32', [2]), { sample: 'samples/missing.json' })
+        mkdirSync(join(dir, 'samples'))
+        if (c.file !== null) writeFileSync(join(dir, 'samples/missing.json'), c.file)
+        await rejectsWith(loadModels(dir), 'ERR_MODEL_KNOWN_ANSWER', /m\.yaml: sample: .*missing\.json/, c.pattern)
+      } finally {
+        cleanup()
+      }
+    })
+  }
+
+  test('a sample path that is not relative is a manifest error', async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      writeModel(dir, 'm', identityModel('FP32', [2]), { sample: '/etc/passwd' })
+      await rejectsWith(loadModels(dir), 'ERR_MODEL_MANIFEST_INVALID', /m\.yaml:\d+:\d+: sample: must be a relative path/)
     } finally {
       cleanup()
     }
