@@ -6,12 +6,17 @@
 //   ppocr-det.json.gz  1x3x640x640 FP32: a page of text-like lines, (x/255 - mean)/std with the ImageNet mean and std
 //                      (PaddleOCR NormalizeImage, then HWC to CHW). Gzipped: the JSON is 12 MB, the file 0.1 MB; the
 //                      content is still one OIP v2 JSON request.
+//   ppocr-det.cbor.gz  the same input tensors as the CBOR array a request plaintext carries (raw little-endian
+//                      floats), gzipped: the detector's manifest names it as its known-answer sample, so the enclave
+//                      reads 4.9 MB of floats at start-up instead of parsing 12 MB of JSON (55 MB less at peak).
 // With --check, writes nothing and exits 1 if a file on disk is stale (samples compare by their JSON content).
 // Run: node --conditions=@vouch/source --import tsx scripts/write-model-files.ts [--check]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync, gzipSync } from 'node:zlib'
+import { encodeCbor, oipJsonToTensor } from '../protocol/src/index.js'
+import { tensorsWireForm } from '../protocol/src/envelope.js'
 import { manifestSchema } from '../enclave/src/inference/manifest-schema.js'
 
 const models = fileURLToPath(new URL('../models/', import.meta.url))
@@ -103,31 +108,39 @@ function detectorSample(): string {
   return request(size, size, (c, y, x) => table[c]![img[y * size + x]!]!)
 }
 
-const files: { path: string; text: string; gzip?: boolean }[] = [
-  { path: 'manifest.schema.json', text: `${JSON.stringify(manifestSchema, null, 2)}\n` },
-  { path: 'samples/ppocr-cls.json', text: classifierSample() },
-  { path: 'samples/ppocr-det.json.gz', text: detectorSample(), gzip: true },
+/** The CBOR tensor array of a JSON request's inputs: what a request plaintext carries and a known answer digests. */
+function tensorsCbor(json: string): Uint8Array {
+  const { inputs } = JSON.parse(json) as { inputs: unknown[] }
+  return encodeCbor(tensorsWireForm(inputs.map((t, i) => oipJsonToTensor(t, `inputs[${i}]`))))
+}
+
+const detector = detectorSample()
+const files: { path: string; content: string | Uint8Array; gzip?: boolean }[] = [
+  { path: 'manifest.schema.json', content: `${JSON.stringify(manifestSchema, null, 2)}\n` },
+  { path: 'samples/ppocr-cls.json', content: classifierSample() },
+  { path: 'samples/ppocr-det.json.gz', content: detector, gzip: true },
+  { path: 'samples/ppocr-det.cbor.gz', content: tensorsCbor(detector), gzip: true },
 ]
 
 let stale = false
 for (const file of files) {
   const target = models + file.path
   if (process.argv.includes('--check')) {
-    let current = ''
+    let current = Buffer.alloc(0)
     try {
       const raw = readFileSync(target)
-      current = (file.gzip === true ? gunzipSync(raw) : raw).toString('utf8')
+      current = file.gzip === true ? gunzipSync(raw) : raw
     } catch {
       // A missing file is stale too.
     }
-    if (current !== file.text) {
+    if (!current.equals(Buffer.from(file.content))) {
       console.error(`${target} is stale: run node --conditions=@vouch/source --import tsx scripts/write-model-files.ts`)
       stale = true
     }
     continue
   }
   mkdirSync(dirname(target), { recursive: true })
-  writeFileSync(target, file.gzip === true ? gzipSync(file.text, { level: 9 }) : file.text)
+  writeFileSync(target, file.gzip === true ? gzipSync(file.content, { level: 9 }) : file.content)
   console.log(`wrote ${target}`)
 }
 if (stale) process.exit(1)

@@ -4,13 +4,13 @@
  */
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { readFile, readdir } from 'node:fs/promises'
+import { readFile, readdir, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { endianness } from 'node:os'
 import { dirname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
-import { encodeBytesElements, oipJsonToTensor, tensorsDigest, type KnownAnswer, type ModelManifestData, type TensorData } from '@vouch/protocol'
+import { assertTensorData, decodeCbor, encodeBytesElements, oipJsonToTensor, tensorsDigest, type KnownAnswer, type ModelManifestData, type TensorData } from '@vouch/protocol'
 import { InferenceError, ModelError } from '../errors.js'
 import { parseManifest, type Contributor, type ModelManifest } from './manifest.js'
 import { ModelWorker, type PreparedRun } from './model-worker.js'
@@ -263,39 +263,54 @@ async function startModel(verified: VerifiedModel, options: LoadModelsOptions): 
 
 /** Largest sample file read (gzipped or not), and largest once decompressed. */
 const MAX_SAMPLE_FILE_BYTES = 64 * 1024 * 1024
-const MAX_SAMPLE_JSON_BYTES = 256 * 1024 * 1024
+const MAX_SAMPLE_BYTES = 256 * 1024 * 1024
 
 /**
- * Runs `model` once on the OIP v2 JSON request in `sampleFile` and returns the digests of its input and output tensors:
- * the known answer the evidence attests beside the model, so a policy can require it (a model that silently computes
- * something else, on a GPU path say, gives another answer).
+ * The input tensors (and output names, if it names any) of a sample request: OIP v2 JSON (`{ "inputs": [...] }`), or
+ * the CBOR tensor array a request plaintext carries as `inputs` (raw little-endian data: read without turning millions
+ * of numbers into text and back, so a large sample costs the enclave no more memory at start-up than a request does).
+ */
+function readSampleRequest(bytes: Uint8Array): { inputs: TensorData[]; outputs?: string[] } {
+  const text = bytes[0] === 0x7b || bytes[0] === 0x20 || bytes[0] === 0x0a || bytes[0] === 0x09 || bytes[0] === 0x0d
+  if (!text) {
+    const tensors = decodeCbor(bytes, { maxBytes: MAX_SAMPLE_BYTES, maxDepth: 8 })
+    if (!Array.isArray(tensors) || tensors.length === 0) throw new TypeError('not a CBOR array of tensors, nor an OIP v2 JSON request')
+    for (const t of tensors) assertTensorData(t)
+    return { inputs: tensors as TensorData[] }
+  }
+  const request = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as { inputs?: unknown; outputs?: unknown }
+  if (!Array.isArray(request.inputs)) throw new TypeError('not an OIP v2 JSON request: "inputs" must be an array')
+  const inputs = request.inputs.map((t, i) => oipJsonToTensor(t, `inputs[${i}]`))
+  return Array.isArray(request.outputs) ? { inputs, outputs: request.outputs.map((o: { name?: unknown }) => String(o?.name)) } : { inputs }
+}
+
+/**
+ * Runs `model` once on the sample request in `sampleFile` (see {@link readSampleRequest}; gzipped or not) and returns
+ * the digests of its input and output tensors: the known answer the evidence attests beside the model, so a policy can
+ * require it (a model that silently computes something else, on a GPU path say, gives another answer).
  *
  * @throws {@link ModelError} `ERR_MODEL_KNOWN_ANSWER` naming the sample file when it cannot be read or the model refuses it.
  */
 async function runKnownAnswer(model: LoadedModel, sampleFile: string): Promise<KnownAnswer> {
   const fail = (reason: string, cause?: unknown): ModelError =>
     new ModelError('ERR_MODEL_KNOWN_ANSWER', `${model.manifestFile}: sample: ${sampleFile}: ${reason}`, cause === undefined ? undefined : { cause })
-  let inputs: TensorData[]
-  let outputs: string[] | undefined
+  let request: { inputs: TensorData[]; outputs?: string[] }
   try {
-    let bytes = await readFile(sampleFile)
-    if (bytes.length > MAX_SAMPLE_FILE_BYTES) throw fail(`over ${MAX_SAMPLE_FILE_BYTES} bytes`)
-    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes, { maxOutputLength: MAX_SAMPLE_JSON_BYTES })
-    const request = JSON.parse(bytes.toString('utf8')) as { inputs?: unknown; outputs?: unknown }
-    if (!Array.isArray(request.inputs)) throw fail('not an OIP v2 JSON request: "inputs" must be an array')
-    inputs = request.inputs.map((t, i) => oipJsonToTensor(t, `inputs[${i}]`))
-    if (Array.isArray(request.outputs)) outputs = request.outputs.map((o: { name?: unknown }) => String(o?.name))
+    if ((await stat(sampleFile)).size > MAX_SAMPLE_FILE_BYTES) throw fail(`over ${MAX_SAMPLE_FILE_BYTES} bytes`)
+    let bytes: Uint8Array = await readFile(sampleFile)
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes, { maxOutputLength: MAX_SAMPLE_BYTES })
+    request = readSampleRequest(bytes)
   } catch (cause) {
     if (cause instanceof ModelError) throw cause
     throw fail(`cannot read the sample request: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
   }
   let answer: TensorData[]
   try {
-    answer = await model.run(inputs, outputs)
+    answer = await model.run(request.inputs, request.outputs)
   } catch (cause) {
     throw fail(`the model refuses its sample input: ${(cause as { code?: string }).code ?? ''} ${cause instanceof Error ? cause.message : String(cause)}`, cause)
   }
-  return { input: tensorsDigest(inputs), output: tensorsDigest(answer) }
+  return { input: tensorsDigest(request.inputs), output: tensorsDigest(answer) }
 }
 
 function toTensorMetadata(m: RawValueMetadata, modelFile: string): TensorMetadata {

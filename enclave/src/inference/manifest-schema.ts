@@ -92,8 +92,9 @@ export const manifestSchema = {
       type: 'string',
       minLength: 1,
       description:
-        'Optional. An OIP v2 JSON inference request for this model (`{ "inputs": [...] }`, plain or gzipped), relative ' +
-        'to this manifest with "/" separators. At start-up the enclave runs the model on it once and attests the ' +
+        'Optional. A sample request for this model, relative to this manifest with "/" separators, plain or gzipped: an ' +
+        'OIP v2 JSON inference request (`{ "inputs": [...] }`), or the CBOR array of input tensors a request plaintext ' +
+        'carries (raw little-endian data; better for large inputs). At start-up the enclave runs the model on it once and attests the ' +
         'digests of its input and output tensors beside the model (a known-answer test), so a policy can require the ' +
         'answer it expects; a model that cannot run its sample is refused. Unset: no known answer is attested.',
     },

@@ -59,7 +59,7 @@ describe('loadModels: the shipped models', () => {
     })
   })
 
-  test('each model ran its sample at load: the known answer is the digest of the sample and of a direct run on it', async () => {
+  test('each model ran its sample at load (JSON for the classifier, a CBOR tensor array for the detector): the known answer is the digest of the sample and of a direct run on it', async () => {
     for (const m of models) {
       const inputs = readSample(m.name)
       const outputs = await m.run(inputs)
@@ -246,6 +246,7 @@ describe('loadModels: refusals', () => {
   for (const c of [
     { name: 'a sample file that is not there', file: null, pattern: /missing\.json: cannot read the sample request/ },
     { name: 'a sample that is not an OIP v2 request', file: '{"x": 1}', pattern: /"inputs" must be an array/ },
+    { name: 'a sample that is neither JSON nor a CBOR tensor array', file: Buffer.from([0xa1, 0x61, 0x78, 0x01]), pattern: /not a CBOR array of tensors/ },
     { name: 'a sample the model refuses (wrong shape)', file: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [3], data: [1, 2, 3] }] }), pattern: /the model refuses its sample input: ERR_INFERENCE_SHAPE/ },
   ]) {
     test(`ERR_MODEL_KNOWN_ANSWER for ${c.name}, naming the sample file`, async () => {
