@@ -15,6 +15,7 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { RequestListener } from 'node:http'
 import * as x509 from '@peculiar/x509'
+import { derToPem } from '@vouch/protocol'
 import { HostStartupError } from './errors.js'
 
 /** The only TLS version the host speaks. */
@@ -88,14 +89,8 @@ export async function createDevCertificate(now = new Date(), random: Uint8Array 
     },
     crypto,
   )
-  const key = toPem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey))
-  return { cert: toPem('CERTIFICATE', cert.rawData), key }
-}
-
-/** PEM as OpenSSL and node:crypto write it: 64-character lines, LF endings, a final newline. */
-function toPem(label: string, der: ArrayBuffer): string {
-  const lines = Buffer.from(der).toString('base64').match(/.{1,64}/g) ?? []
-  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`
+  const key = derToPem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey))
+  return { cert: derToPem('CERTIFICATE', cert.rawData), key }
 }
 
 /** The reason a cached development certificate cannot be reused, or null when it can. */
