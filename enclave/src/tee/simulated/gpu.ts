@@ -19,7 +19,9 @@ import {
   STATUS_ENABLED,
 } from '@vouch/protocol'
 import { deriveBytes, SIMULATED_SEED } from './derive-keys.js'
-import { GPU_CHIP, issueGpuBrom, issueGpuFmcLeaf, simulatedNvidiaRoots, type GpuArch } from './nvidia-ca.js'
+import { GPU_CHIP, type GpuArch } from './nvidia-ca.js'
+import { issueGpuBrom, issueGpuFmcLeaf } from './nvidia-device-chain.js'
+import { simulatedNvidiaRoots } from './nvidia-roots.js'
 import { composeRim, signRim, type RimMeasurement } from './nvidia-rim.js'
 
 /** Number of SPDM measurement blocks of a GPU report, and of resources of a RIM. */
