@@ -3,6 +3,7 @@
  * → `NVIDIA <chip> Identity` → `NVIDIA <chip> Provisioner ICA …` → per-device `<chip> A01 GSP BROM` → `<chip> A01
  * GSP FMC LF`, the leaf whose key signs SPDM reports and which carries the FWID (nvidia-ca.ts describes both chains).
  */
+import type { Name } from '@peculiar/asn1-x509'
 import { deriveBytes, deriveEcPrivateKey, SIMULATED_SEED } from './derive-keys.js'
 import {
   bigintOf,
@@ -33,8 +34,7 @@ import {
   sanExtension,
   ski,
 } from './nvidia-extensions.js'
-import type { Name } from '@peculiar/asn1-x509'
-import { keyIdentifier, spkiOf, type IssuedCertificate } from './x509.js'
+import { keyIdentifier, spkiOf, type CertificateExtension, type IssuedCertificate, type IssuerInfo } from './x509.js'
 
 /** Options of {@link issueGpuBrom}. */
 export interface IssueGpuBromOptions extends IssueNvidiaCertificateOptions {
@@ -100,16 +100,8 @@ export function issueNvidiaDeviceRoot(options: NvidiaCertificateOptions = {}): I
  * cRLSign, the `l1-root.crl` distribution point, OCSP access, key identifiers.
  */
 export function issueNvidiaIdentityCa(options: IssueNvidiaCertificateOptions): IssuedCertificate {
-  return issueIntermediateCa(options, {
-    role: 'identity',
-    subject: (cn) => name([['CN', cn], ['O', ORG]]),
-    commonName: `NVIDIA ${GPU_CHIP[options.arch]} Identity`,
-    positiveSerial: true,
-    notBefore: DEVICE_NOT_BEFORE[options.arch].identity,
-    notAfter: DEVICE_NOT_AFTER,
-    basicConstraints: BC_CA,
-    crl: `${CRL_BASE}/crl/l1-root.crl`,
-  })
+  const commonName = `NVIDIA ${GPU_CHIP[options.arch]} Identity`
+  return issueDeviceCa(options, 'identity', { subject: (cn) => name([['CN', cn], ['O', ORG]]), commonName, crl: `${CRL_BASE}/crl/l1-root.crl` })
 }
 
 /**
@@ -117,15 +109,24 @@ export function issueNvidiaIdentityCa(options: IssueNvidiaCertificateOptions): I
  * after the CN) under the Identity CA: CA, keyCertSign + cRLSign, the chip's `l2-<chip>.crl`, OCSP, key ids.
  */
 export function issueNvidiaProvisionerCa(options: IssueNvidiaCertificateOptions): IssuedCertificate {
+  const subject = (cn: string): Name => name([['CN', cn], ['O', ORG], ['C', 'US']])
+  const crl = `${CRL_BASE}/crl/l2-${GPU_CHIP[options.arch].toLowerCase()}.crl`
+  return issueDeviceCa(options, 'provisioner', { subject, commonName: DEVICE_NAMES[options.arch].provisioner, crl })
+}
+
+/** One of the device chain's CAs, as NVIDIA writes both: positive derived serials, its date, no expiry, CA without a path length. */
+function issueDeviceCa(
+  options: IssueNvidiaCertificateOptions,
+  role: 'identity' | 'provisioner',
+  ca: { subject: (cn: string) => Name; commonName: string; crl: string },
+): IssuedCertificate {
   return issueIntermediateCa(options, {
-    role: 'provisioner',
-    subject: (cn) => name([['CN', cn], ['O', ORG], ['C', 'US']]),
-    commonName: DEVICE_NAMES[options.arch].provisioner,
+    role,
+    ...ca,
     positiveSerial: true,
-    notBefore: DEVICE_NOT_BEFORE[options.arch].provisioner,
+    notBefore: DEVICE_NOT_BEFORE[options.arch][role],
     notAfter: DEVICE_NOT_AFTER,
     basicConstraints: BC_CA,
-    crl: `${CRL_BASE}/crl/l2-${GPU_CHIP[options.arch].toLowerCase()}.crl`,
   })
 }
 
@@ -138,6 +139,30 @@ function serialHex(serial: bigint): string {
 /** A device certificate's subject, as NVIDIA's BROM and leaf spell it: `serialNumber=<serial hex>, C=US, O, CN`. */
 function deviceSubject(serial: bigint): (cn: string) => Name {
   return (cn) => name([['serialNumber', serialHex(serial)], ['C', 'US'], ['O', ORG], ['CN', cn]])
+}
+
+/** What sets a device's BROM certificate or FMC leaf apart; {@link issueDeviceCertificate} fills in the rest. */
+interface DeviceCertificate {
+  role: 'brom' | 'fmc-leaf'
+  deviceIndex: number
+  serial: bigint
+  commonName: string
+  extensions: (keyId: Uint8Array, issuer: IssuerInfo) => CertificateExtension[]
+}
+
+/** A device certificate as NVIDIA writes both: the serial repeated in the subject, the device's date, no expiry. */
+function issueDeviceCertificate(options: IssueNvidiaCertificateOptions, device: DeviceCertificate): IssuedCertificate {
+  return issue({
+    options: { ...options, serial: device.serial },
+    label: nvidiaKeyLabel(device.role, options.arch, device.deviceIndex),
+    issuer: options.issuer,
+    subject: deviceSubject(device.serial),
+    commonName: device.commonName,
+    serial: () => device.serial,
+    notBefore: DEVICE_NOT_BEFORE[options.arch].device,
+    notAfter: DEVICE_NOT_AFTER,
+    extensions: device.extensions,
+  })
 }
 
 /** The simulated 8-byte id of a device, behind its BROM serial `41‖id`. */
@@ -158,15 +183,11 @@ export function issueGpuBrom(options: IssueGpuBromOptions): IssuedCertificate {
   const deviceId = options.deviceId ?? simulatedGpuDeviceId(arch, deviceIndex, seed)
   if (deviceId.length !== 8) throw new RangeError(`a device id is 8 bytes, got ${deviceId.length}`)
   const serial = options.serial ?? bigintOf(Uint8Array.of(0x41, ...deviceId))
-  return issue({
-    options: { ...options, serial },
-    label: nvidiaKeyLabel('brom', arch, deviceIndex),
-    issuer: options.issuer,
-    subject: deviceSubject(serial),
+  return issueDeviceCertificate(options, {
+    role: 'brom',
+    deviceIndex,
+    serial,
     commonName: `${GPU_CHIP[arch]} A01 GSP BROM`,
-    serial: () => serial,
-    notBefore: DEVICE_NOT_BEFORE[arch].device,
-    notAfter: DEVICE_NOT_AFTER,
     extensions: (keyId, issuer) => [
       basicConstraints(BC_CA),
       keyUsage(KU_CERT_SIGN),
@@ -200,15 +221,11 @@ export function issueGpuFmcLeaf(options: IssueGpuFmcLeafOptions): IssuedCertific
   serialBytes[0] = (serialBytes[0]! & 0x7f) | 0x40
   const serial = options.serial ?? bigintOf(serialBytes)
   const sanName = options.sanName ?? simulatedGpuSanName(arch, deviceIndex, seed)
-  return issue({
-    options: { ...options, key, serial },
-    label: nvidiaKeyLabel('fmc-leaf', arch, deviceIndex),
-    issuer: options.issuer,
-    subject: deviceSubject(serial),
+  return issueDeviceCertificate({ ...options, key }, {
+    role: 'fmc-leaf',
+    deviceIndex,
+    serial,
     commonName: `${GPU_CHIP[arch]} A01 GSP FMC LF`,
-    serial: () => serial,
-    notBefore: DEVICE_NOT_BEFORE[arch].device,
-    notAfter: DEVICE_NOT_AFTER,
     extensions: (ownKeyId, issuer) => [
       keyUsage(KU_DIGITAL_SIGNATURE),
       ski(ownKeyId),

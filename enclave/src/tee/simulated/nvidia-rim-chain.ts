@@ -3,6 +3,7 @@
  * `NVIDIA Reference Value <chip> CA` → `… L3 …` → the L4 signer of the driver and VBIOS RIMs (nvidia-ca.ts
  * describes both chains).
  */
+import type { Name } from '@peculiar/asn1-x509'
 import {
   CRL_BASE,
   derivedSerial,
@@ -57,16 +58,8 @@ export function issueNvidiaRimRoot(options: NvidiaCertificateOptions = {}): Issu
  * both dates as GeneralizedTime as NVIDIA writes them.
  */
 export function issueNvidiaRimCa(options: IssueNvidiaCertificateOptions): IssuedCertificate {
-  return issueIntermediateCa(options, {
-    role: 'rim-ca',
-    subject: (cn) => name([['CN', cn], ['O', ORG], ['C', 'US']]),
-    commonName: RIM_NAMES[options.arch].rimCa,
-    positiveSerial: false,
-    ...RIM_VALIDITY.ca,
-    generalizedTime: true,
-    basicConstraints: BC_CA,
-    crl: `${CRL_BASE}/crl-corim/l1-corim`,
-  })
+  const ca = { commonName: RIM_NAMES[options.arch].rimCa, ...RIM_VALIDITY.ca, basicConstraints: BC_CA, crl: `${CRL_BASE}/crl-corim/l1-corim` }
+  return issueReferenceValueCa(options, 'rim-ca', ca)
 }
 
 /**
@@ -74,16 +67,18 @@ export function issueNvidiaRimCa(options: IssueNvidiaCertificateOptions): Issued
  * CA: CA with path length 0, keyCertSign + cRLSign, OCSP, key identifiers, GeneralizedTime dates.
  */
 export function issueNvidiaRimL3(options: IssueNvidiaCertificateOptions): IssuedCertificate {
-  return issueIntermediateCa(options, {
-    role: 'rim-l3',
-    subject: (cn) => name([['CN', cn], ['O', ORG], ['C', 'US']]),
-    commonName: RIM_NAMES[options.arch].rimL3,
-    positiveSerial: false,
-    ...RIM_VALIDITY.l3,
-    generalizedTime: true,
-    basicConstraints: BC_CA_PATHLEN_0,
-    crl: null,
-  })
+  const ca = { commonName: RIM_NAMES[options.arch].rimL3, ...RIM_VALIDITY.l3, basicConstraints: BC_CA_PATHLEN_0, crl: null }
+  return issueReferenceValueCa(options, 'rim-l3', ca)
+}
+
+/** A reference-value CA as NVIDIA writes both: O and C after the CN, derived serials as they come, GeneralizedTime dates. */
+function issueReferenceValueCa(
+  options: IssueNvidiaCertificateOptions,
+  role: 'rim-ca' | 'rim-l3',
+  ca: { commonName: string; notBefore: Date; notAfter: Date; basicConstraints: Uint8Array; crl: string | null },
+): IssuedCertificate {
+  const subject = (cn: string): Name => name([['CN', cn], ['O', ORG], ['C', 'US']])
+  return issueIntermediateCa(options, { role, subject, ...ca, positiveSerial: false, generalizedTime: true })
 }
 
 /**
