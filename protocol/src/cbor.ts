@@ -149,6 +149,15 @@ function checkProfile(b: Uint8Array, maxDepth: number): void {
   if (walk.pos !== b.length) throw malformed(`${b.length - walk.pos} trailing bytes after the item`, walk.pos)
 }
 
+/** Why major type 7 with additional information 24, 25 and 26 is refused. */
+const SHORT_HEAD_MAJOR_7 = [
+  'simple values other than false, true and null are not allowed',
+  '16-bit floats are not allowed (floats are 64-bit)',
+  '32-bit floats are not allowed (floats are 64-bit)',
+]
+/** An argument below these fits the head before: a 1-, 2- or 4-byte argument must be at least 24, 0x100, 0x10000. */
+const SHORTEST_BELOW = [24, 0x100, 0x10000]
+
 /** {@link checkProfile}'s pass: a position in the bytes, and the head of the item just read. */
 class ProfileWalk {
   pos = 0
@@ -227,23 +236,14 @@ class ProfileWalk {
     this.info = info
     if (info < 24) {
       this.arg = info
-    } else if (info === 24) {
-      this.need(1, start)
-      this.arg = b[this.pos++]!
-      if (major === 7) throw malformed('simple values other than false, true and null are not allowed', start)
-      if (this.arg < 24) throw malformed('an integer or length is not in its shortest form', start)
-    } else if (info === 25) {
-      this.need(2, start)
-      if (major === 7) throw malformed('16-bit floats are not allowed (floats are 64-bit)', start)
-      this.arg = dv.getUint16(this.pos)
-      this.pos += 2
-      if (this.arg < 0x100) throw malformed('an integer or length is not in its shortest form', start)
-    } else if (info === 26) {
-      this.need(4, start)
-      if (major === 7) throw malformed('32-bit floats are not allowed (floats are 64-bit)', start)
-      this.arg = dv.getUint32(this.pos)
-      this.pos += 4
-      if (this.arg < 0x10000) throw malformed('an integer or length is not in its shortest form', start)
+    } else if (info <= 26) {
+      // A 1-, 2- or 4-byte argument; under major type 7, a simple value or a 16- or 32-bit float.
+      const width = 1 << (info - 24)
+      this.need(width, start)
+      if (major === 7) throw malformed(SHORT_HEAD_MAJOR_7[info - 24]!, start)
+      this.arg = width === 1 ? b[this.pos]! : width === 2 ? dv.getUint16(this.pos) : dv.getUint32(this.pos)
+      this.pos += width
+      if (this.arg < SHORTEST_BELOW[info - 24]!) throw malformed('an integer or length is not in its shortest form', start)
     } else if (info === 27) {
       this.need(8, start)
       if (major === 7) return this.float64(start)
