@@ -23,6 +23,7 @@ import { GPU_CHIP, type GpuArch, type GpuChip } from './nvidia-ca.js'
 import { issueGpuBrom, issueGpuFmcLeaf } from './nvidia-device-chain.js'
 import { simulatedNvidiaRoots } from './nvidia-roots.js'
 import { composeRim, signRim, type RimMeasurement } from './nvidia-rim.js'
+import { requireLength } from './require-length.js'
 
 /** Number of SPDM measurement blocks of a GPU report, and of resources of a RIM. */
 export const GPU_MEASUREMENT_COUNT = 64
@@ -149,14 +150,6 @@ function resourceName(index: number, active: boolean): string {
   return `Measurement_${index}`
 }
 
-function requireLength(value: Uint8Array, length: number, field: string): Uint8Array {
-  if (!(value instanceof Uint8Array) || value.length !== length) {
-    const got = value instanceof Uint8Array ? value.length : typeof value
-    throw new RangeError(`${field} must be ${length} bytes, got ${got}`)
-  }
-  return new Uint8Array(value)
-}
-
 const u16 = (n: number): Uint8Array => Uint8Array.of(n & 0xff, n >> 8)
 
 /** A simulated GPU's options, resolved: every default applied and checked. */
@@ -176,6 +169,7 @@ interface GpuSetup {
   protectedPcie: boolean
 }
 
+/** The options with their defaults; a RangeError for an architecture or device index out of range. */
 function resolveSetup(options: SimulatedGpuOptions): GpuSetup {
   const arch = options.arch ?? 'HOPPER'
   if (arch !== 'HOPPER' && arch !== 'BLACKWELL') throw new RangeError(`arch must be HOPPER or BLACKWELL, got ${String(arch)}`)

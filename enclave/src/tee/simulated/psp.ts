@@ -27,6 +27,7 @@ import {
 } from '@vouch/protocol'
 import { issueVek, simulatedAmdRoots } from './amd-ca.js'
 import { deriveBytes, SIMULATED_SEED } from './derive-keys.js'
+import { requireLength } from './require-length.js'
 
 /** What the simulated launch measures: {@link SIMULATED_MEASUREMENT} is the SHA-384 of this text. */
 export const SIMULATED_LAUNCH = 'vouch/simulated-tee/v1 SEV-SNP launch'
@@ -156,14 +157,6 @@ export function simulatedChipId(product: Product, seed = SIMULATED_SEED): Uint8A
   return chipId
 }
 
-function requireLength(value: Uint8Array, length: number, field: string): Uint8Array {
-  if (!(value instanceof Uint8Array) || value.length !== length) {
-    const got = value instanceof Uint8Array ? value.length : typeof value
-    throw new RangeError(`${field} must be ${length} bytes, got ${got}`)
-  }
-  return new Uint8Array(value)
-}
-
 function requireVmpl(vmpl: number): number {
   if (!Number.isInteger(vmpl) || vmpl < 0 || vmpl > 3) throw new RangeError(`VMPL must be 0 to 3, got ${vmpl}`)
   return vmpl
@@ -193,6 +186,7 @@ interface PspSetup {
   cspId: string
 }
 
+/** The options with their defaults; a RangeError for a field of the wrong length or a VMPL out of range. */
 function resolveSetup(options: SimulatedPspOptions): PspSetup {
   const product = options.product ?? 'Genoa'
   const seed = options.seed ?? SIMULATED_SEED
