@@ -4,12 +4,11 @@
  * Target (DESIGN.md §10): warm median within 1.5× the bare check.
  */
 import { verify } from 'node:crypto'
-import { parseGpuAttestationReport } from '@vouch/protocol'
+import { parseGpuAttestationReport, pemToDer } from '@vouch/protocol'
 import { clearVerifierCaches, parsePolicy, verifyNvidiaGpu, verifyRim } from '@vouch/verifier'
 import { fixturesMissing, fixtureText } from '../verifier/test/helpers/fixtures.js'
 import { loadGpuCases } from '../verifier/test/helpers/nvidia-cases.js'
 import { measure, measureInterleaved, ms, type Timing } from './lib/measure.js'
-import { pemToDer } from '../verifier/src/x509/pem.js'
 import { X509Certificate } from 'node:crypto'
 
 const WARM_RUNS = 3000

@@ -13,6 +13,7 @@ import {
   DEFAULT_MAX_SEALED_BYTES,
   encodeRequestPlaintext,
   EVIDENCE_MEDIA_TYPE,
+  isRecord,
   KEY_ID_HEADER,
   openResponse,
   ProtocolError,
@@ -172,10 +173,6 @@ export interface VouchClient {
   infer(model: string, inputs: readonly InferInput[], options?: InferOptions): Promise<InferResult>
   /** Closes kept-alive connections. The client still works afterwards; it opens new ones. */
   close(): void
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array)
 }
 
 function normalizeNonce(nonce: Uint8Array | string | undefined): string {

@@ -8,6 +8,7 @@ import {
   decodeBytesElements,
   elementCount,
   fromFloat16Bits,
+  isRecord,
   oipJsonToTensor,
   ProtocolError,
   tensorToOipJson,
@@ -30,10 +31,6 @@ export interface InferenceRequest {
 function invalid(message: string, cause?: unknown): ClientError {
   const issues = cause instanceof ProtocolError && cause.issues.length > 0 ? `: ${cause.issues.join('; ')}` : cause instanceof Error ? `: ${cause.message}` : ''
   return new ClientError('ERR_CLIENT_REQUEST_INVALID', `${message}${issues}`, cause === undefined ? {} : { cause })
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array)
 }
 
 /** A {@link TensorData} from either form. Throws `ERR_CLIENT_REQUEST_INVALID` naming the bad field under `path`. */

@@ -23,7 +23,6 @@ export {
   simulatedArkSpkiSha256,
   vekKeyLabel,
   type AmdDistinguishedName,
-  type CertificateExtension,
   type CertificateOptions,
   type CertificateSignatureAlgorithm,
   type IntermediateKind,
@@ -31,9 +30,9 @@ export {
   type IssueCrlOptions,
   type IssueIntermediateOptions,
   type IssueVekOptions,
-  type IssuedCertificate,
   type SimulatedAmdRoots,
 } from './tee/simulated/amd-ca.js'
+export type { CertificateExtension, IssuedCertificate } from './tee/simulated/x509.js'
 export {
   SIMULATED_CSP_ID,
   SIMULATED_GUEST_POLICY,
@@ -49,33 +48,32 @@ export {
 } from './tee/simulated/psp.js'
 export {
   GPU_CHIP,
-  OID_DICE_TCB_INFO,
-  OID_NVIDIA_FWID,
-  OID_NVIDIA_SAN_NAME,
+  nvidiaKeyLabel,
+  type GpuArch,
+  type GpuChip,
+  type IssueNvidiaCertificateOptions,
+  type NvidiaCertificateOptions,
+  type NvidiaKeyRole,
+} from './tee/simulated/nvidia-ca.js'
+export { OID_DICE_TCB_INFO, OID_NVIDIA_FWID, OID_NVIDIA_SAN_NAME } from './tee/simulated/nvidia-extensions.js'
+export {
   issueGpuBrom,
   issueGpuFmcLeaf,
   issueNvidiaDeviceRoot,
   issueNvidiaIdentityCa,
   issueNvidiaProvisionerCa,
-  issueNvidiaRimCa,
-  issueNvidiaRimL3,
-  issueNvidiaRimRoot,
-  issueNvidiaRimSigner,
-  nvidiaKeyLabel,
   simulatedGpuDeviceId,
   simulatedGpuSanName,
+  type IssueGpuBromOptions,
+  type IssueGpuFmcLeafOptions,
+} from './tee/simulated/nvidia-device-chain.js'
+export { issueNvidiaRimCa, issueNvidiaRimL3, issueNvidiaRimRoot, issueNvidiaRimSigner } from './tee/simulated/nvidia-rim-chain.js'
+export {
   simulatedNvidiaDeviceRootSpkiSha256,
   simulatedNvidiaRimRootSpkiSha256,
   simulatedNvidiaRoots,
-  type GpuArch,
-  type GpuChip,
-  type IssueGpuBromOptions,
-  type IssueGpuFmcLeafOptions,
-  type IssueNvidiaCertificateOptions,
-  type NvidiaCertificateOptions,
-  type NvidiaKeyRole,
   type SimulatedNvidiaRoots,
-} from './tee/simulated/nvidia-ca.js'
+} from './tee/simulated/nvidia-roots.js'
 export {
   RIM_ALGORITHM,
   composeRim,

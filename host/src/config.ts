@@ -9,8 +9,8 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseCommandLine, type OptionTable } from '@vouch/protocol'
-import { LineCounter, parseDocument, visit, type Alias } from 'yaml'
+import { isRecord, parseCommandLine, textPositions, type OptionTable } from '@vouch/protocol'
+import { parseDocument, visit, type Alias } from 'yaml'
 import { HostStartupError } from './errors.js'
 
 /** The validated configuration. Paths are absolute. */
@@ -454,12 +454,12 @@ function readConfigFile(file: string, readFile: (path: string) => string, proble
     problems.push(`${file}: cannot read the configuration file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
     return
   }
-  const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  const position = textPositions(text)
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
-      const pos = lines.linePos(e.pos[0])
-      problems.push(`${file}:${pos.line}:${pos.col}: ${e.message.split('\n')[0]}`)
+      const pos = position(e.pos[0])
+      problems.push(`${file}:${pos.line}:${pos.column}: ${e.message.split('\n')[0]}`)
     }
     return
   }
@@ -472,8 +472,8 @@ function readConfigFile(file: string, readFile: (path: string) => string, proble
     },
   })
   if (alias !== undefined) {
-    const pos = lines.linePos(alias.range?.[0] ?? 0)
-    problems.push(`${file}:${pos.line}:${pos.col}: aliases (*${alias.source}) are not allowed in a configuration file; write the value out`)
+    const pos = position(alias.range?.[0] ?? 0)
+    problems.push(`${file}:${pos.line}:${pos.column}: aliases (*${alias.source}) are not allowed in a configuration file; write the value out`)
     return
   }
   const root: unknown = doc.toJS()
@@ -481,18 +481,17 @@ function readConfigFile(file: string, readFile: (path: string) => string, proble
   const base = dirname(file)
   const at = (path: string[]): Source => {
     const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined
-    const pos = lines.linePos(node?.range?.[0] ?? 0)
-    return { kind: 'file', file, line: pos.line, col: pos.col }
+    const pos = position(node?.range?.[0] ?? 0)
+    return { kind: 'file', file, line: pos.line, col: pos.column }
   }
-  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-  if (!isMap(root)) {
+  if (!isRecord(root)) {
     problems.push(`${file}:1:1: the configuration must be a map of settings`)
     return
   }
   const groups = new Set(CONFIG_FIELDS.filter((f) => f.key.includes('.')).map((f) => f.key.split('.')[0]!))
   for (const [name, item] of Object.entries(root)) {
     if (groups.has(name)) {
-      if (!isMap(item)) {
+      if (!isRecord(item)) {
         const s = at([name])
         problems.push(`${where(s, name)}: must be a map`)
         continue

@@ -2,17 +2,20 @@
  * HTTPS for the host: TLS 1.3 only, with the configured certificate and key, or a self-signed development
  * certificate for `localhost`, `127.0.0.1` and `::1`, generated once and cached (`$VOUCH_CACHE_DIR/tls/`,
  * else `$XDG_CACHE_HOME/vouch/tls/`, else `~/.cache/vouch/tls/`): `localhost.pem` holds key and certificate
- * (mode 0600), `localhost.crt` the certificate alone, for clients to trust. The key pair comes from node:crypto (fast);
- * node-forge builds and signs the certificate. The SHA-256 fingerprint is printed at start so clients can pin it.
+ * (mode 0600), `localhost.crt` the certificate alone, for clients to trust. The key pair comes from WebCrypto
+ * (node:crypto's); @peculiar/x509, the X.509 library the tests already build their PKIs with, builds and signs the
+ * certificate. The SHA-256 fingerprint is printed at start so clients can pin it.
  */
-import { X509Certificate, createPrivateKey, generateKeyPair, randomBytes } from 'node:crypto'
+// @peculiar/x509 resolves its ASN.1 codecs through tsyringe, which needs the Reflect metadata polyfill loaded first.
+import 'reflect-metadata'
+import { X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto'
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { RequestListener } from 'node:http'
-import { promisify } from 'node:util'
-import forge from 'node-forge'
+import * as x509 from '@peculiar/x509'
+import { derToPem } from '@vouch/protocol'
 import { HostStartupError } from './errors.js'
 
 /** The only TLS version the host speaks. */
@@ -53,38 +56,41 @@ export function devCertificateDir(env: NodeJS.ProcessEnv = process.env): string 
   return join(homedir(), '.cache', 'vouch', 'tls')
 }
 
+/** RSA-2048 with SHA-256 (sha256WithRSAEncryption): a key type every TLS client takes. */
+const DEV_CERT_ALGORITHM = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }
+
 /**
- * A new self-signed certificate for {@link DEV_CERT_NAMES}: RSA-2048 from node:crypto, built and signed with node-forge.
- * `random`: the 16 bytes the serial number is made of (unset: fresh random bytes).
+ * A new self-signed certificate for {@link DEV_CERT_NAMES}: an RSA-2048 key from WebCrypto, the certificate built and
+ * signed with @peculiar/x509. `random`: the 16 bytes the serial number is made of (unset: fresh random bytes).
  */
 export async function createDevCertificate(now = new Date(), random: Uint8Array = randomBytes(16)): Promise<{ cert: string; key: string }> {
-  const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 })
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
-  const cert = forge.pki.createCertificate()
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }) as string)
-  // First byte 0x40-0x7f: a positive INTEGER with no leading zero. node-forge drops one leading zero byte, and
-  // from random bytes starting 00 00 (1 in 33,000) it wrote a non-minimal INTEGER that OpenSSL refuses
-  // (ERR_OSSL_ASN1_ILLEGAL_PADDING), so the host could not start.
+  const keys = (await webcrypto.subtle.generateKey(DEV_CERT_ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
+  // First byte 0x40-0x7f: a positive INTEGER with no leading zero, 16 bytes long whatever the random bytes are (a
+  // serial written from bytes starting 00 00 was once a non-minimal INTEGER OpenSSL refuses, so the host could not start).
   const serial = Buffer.from(random)
   serial[0] = (serial[0]! & 0x3f) | 0x40
-  cert.serialNumber = serial.toString('hex')
-  cert.validity.notBefore = new Date(now.getTime() - 3600 * 1000)
-  cert.validity.notAfter = new Date(now.getTime() + DEV_CERT_LIFETIME_DAYS * 24 * 3600 * 1000)
-  const name = [
-    { name: 'commonName', value: 'localhost' },
-    { name: 'organizationName', value: 'Vouch development (self-signed)' },
-  ]
-  cert.setSubject(name)
-  cert.setIssuer(name)
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: [...DEV_CERT_NAMES.dns.map((value) => ({ type: 2, value })), ...DEV_CERT_NAMES.ip.map((ip) => ({ type: 7, ip }))] },
-    { name: 'subjectKeyIdentifier' },
-  ])
-  cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create())
-  return { cert: forge.pki.certificateToPem(cert), key: keyPem }
+  // node:crypto's WebCrypto, typed as the DOM's Crypto that @peculiar/x509 declares (the host compiles without the DOM lib).
+  const crypto = webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: serial.toString('hex'),
+      name: [{ CN: ['localhost'] }, { O: ['Vouch development (self-signed)'] }],
+      notBefore: new Date(now.getTime() - 3600 * 1000),
+      notAfter: new Date(now.getTime() + DEV_CERT_LIFETIME_DAYS * 24 * 3600 * 1000),
+      keys,
+      signingAlgorithm: DEV_CERT_ALGORITHM,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        new x509.SubjectAlternativeNameExtension([...DEV_CERT_NAMES.dns.map((value) => ({ type: 'dns' as const, value })), ...DEV_CERT_NAMES.ip.map((value) => ({ type: 'ip' as const, value }))]),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+      ],
+    },
+    crypto,
+  )
+  const key = derToPem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey))
+  return { cert: derToPem('CERTIFICATE', cert.rawData), key }
 }
 
 /** The reason a cached development certificate cannot be reused, or null when it can. */

@@ -1,9 +1,10 @@
 /**
- * HTTPS: the development certificate is generated once (node:crypto key, node-forge certificate), cached and
+ * HTTPS: the development certificate is generated once (WebCrypto key, @peculiar/x509 certificate), cached and
  * reused; the server speaks TLS 1.3 and refuses TLS 1.2; configured certificates are checked at start.
  */
 import assert from 'node:assert/strict'
-import { X509Certificate } from 'node:crypto'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
@@ -49,6 +50,30 @@ describe('the development certificate', () => {
     assert.equal(new Date(x509.validTo).toISOString(), '2031-01-01T00:00:00.000Z')
     assert.equal(new Date(x509.validFrom).toISOString(), '2029-12-31T23:00:00.000Z')
     assert.ok(x509.verify(x509.publicKey), 'self-signed')
+  })
+
+  test('is RSA-2048 signed with SHA-256, for CN=localhost', async () => {
+    const { cert, key } = await createDevCertificate(new Date('2030-01-01T00:00:00Z'))
+    const x509 = new X509Certificate(cert)
+    assert.equal(x509.publicKey.asymmetricKeyType, 'rsa')
+    assert.equal(x509.publicKey.asymmetricKeyDetails?.modulusLength, 2048)
+    assert.equal(x509.subject, 'CN=localhost\nO=Vouch development (self-signed)')
+    assert.equal(x509.issuer, x509.subject)
+    assert.ok(x509.checkPrivateKey(createPrivateKey(key)))
+    assert.match(key, /^-----BEGIN PRIVATE KEY-----\n/)
+    assert.match(cert, /^-----BEGIN CERTIFICATE-----\r?\n/)
+  })
+
+  const openssl = spawnSync('openssl', ['version'], { encoding: 'utf8' })
+  test('OpenSSL reads the extensions a TLS server certificate needs, and no more', { skip: openssl.status === 0 ? false : 'openssl is not installed' }, async () => {
+    const { cert } = await createDevCertificate(new Date('2030-01-01T00:00:00Z'))
+    const dump = execFileSync('openssl', ['x509', '-noout', '-text'], { input: cert, encoding: 'utf8' })
+    assert.match(dump, /Signature Algorithm: sha256WithRSAEncryption/)
+    const extensions = [...dump.matchAll(/^ {12}(X509v3 [^:]+):( critical)?/gm)].map((m) => `${m[1]}${m[2] ?? ''}`)
+    assert.deepEqual(extensions, ['X509v3 Basic Constraints critical', 'X509v3 Key Usage critical', 'X509v3 Extended Key Usage', 'X509v3 Subject Alternative Name', 'X509v3 Subject Key Identifier'])
+    assert.match(dump, /X509v3 Basic Constraints: critical\s+CA:FALSE\n/)
+    assert.match(dump, /X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment\n/)
+    assert.match(dump, /X509v3 Extended Key Usage: \s*TLS Web Server Authentication\n/)
   })
 
   test('a serial number from any random bytes is one OpenSSL takes, leading zeros included', async () => {

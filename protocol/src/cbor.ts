@@ -143,121 +143,162 @@ export function encodeCborAfter(value: unknown, prefixBytes: number): Uint8Array
 
 /** One pass over `b` checking Vouch's profile; throws ERR_PROTOCOL_MALFORMED at the first violation. */
 function checkProfile(b: Uint8Array, maxDepth: number): void {
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
-  const end = b.length
-  let pos = 0
+  if (b.length === 0) throw malformed('empty input')
+  const walk = new ProfileWalk(b, maxDepth)
+  walk.item(0)
+  if (walk.pos !== b.length) throw malformed(`${b.length - walk.pos} trailing bytes after the item`, walk.pos)
+}
 
-  const need = (n: number, start: number): void => {
-    if (n > end - pos) throw malformed('truncated', start)
+/** Why major type 7 with additional information 24, 25 and 26 is refused. */
+const SHORT_HEAD_MAJOR_7 = [
+  'simple values other than false, true and null are not allowed',
+  '16-bit floats are not allowed (floats are 64-bit)',
+  '32-bit floats are not allowed (floats are 64-bit)',
+]
+/** An argument below these fits the head before: a 1-, 2- or 4-byte argument must be at least 24, 0x100, 0x10000. */
+const SHORTEST_BELOW = [24, 0x100, 0x10000]
+
+/** {@link checkProfile}'s pass: a position in the bytes, and the head of the item just read. */
+class ProfileWalk {
+  pos = 0
+  /** Major type of the last head read. */
+  private major = 0
+  /** Its additional information (the low five bits of the initial byte). */
+  private info = 0
+  /** Its argument: the value of an integer, the length of a string, the count of an array or map. */
+  private arg = 0
+  private readonly b: Uint8Array
+  private readonly dv: DataView
+  private readonly maxDepth: number
+
+  constructor(b: Uint8Array, maxDepth: number) {
+    this.b = b
+    this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
+    this.maxDepth = maxDepth
+  }
+
+  private need(n: number, start: number): void {
+    if (n > this.b.length - this.pos) throw malformed('truncated', start)
   }
 
   /** Reads one item; returns its major type (for map-key checks). */
-  const item = (depth: number): number => {
-    const start = pos
-    need(1, start)
-    const initial = b[pos++]!
-    const major = initial >> 5
-    const info = initial & 0x1f
-    let arg: number
-    if (info < 24) {
-      arg = info
-    } else if (info === 24) {
-      need(1, start)
-      arg = b[pos++]!
-      if (major === 7) throw malformed('simple values other than false, true and null are not allowed', start)
-      if (arg < 24) throw malformed('an integer or length is not in its shortest form', start)
-    } else if (info === 25) {
-      need(2, start)
-      if (major === 7) throw malformed('16-bit floats are not allowed (floats are 64-bit)', start)
-      arg = dv.getUint16(pos)
-      pos += 2
-      if (arg < 0x100) throw malformed('an integer or length is not in its shortest form', start)
-    } else if (info === 26) {
-      need(4, start)
-      if (major === 7) throw malformed('32-bit floats are not allowed (floats are 64-bit)', start)
-      arg = dv.getUint32(pos)
-      pos += 4
-      if (arg < 0x10000) throw malformed('an integer or length is not in its shortest form', start)
-    } else if (info === 27) {
-      need(8, start)
-      if (major === 7) {
-        const f = dv.getFloat64(pos)
-        pos += 8
-        if (!Number.isFinite(f)) throw malformed('NaN and infinities are not allowed', start)
-        if (Number.isSafeInteger(f)) throw malformed('an integral float must be written as an integer', start)
-        return major
-      }
-      const high = dv.getUint32(pos)
-      const low = dv.getUint32(pos + 4)
-      pos += 8
-      if (high === 0) throw malformed('an integer or length is not in its shortest form', start)
-      if (major > 1) throw malformed('length too large', start)
-      // Beyond ±(2^53 − 1) a JavaScript number cannot hold the value exactly.
-      if (high >= 0x200000 || (major === 1 && high === 0x1fffff && low === 0xffffffff)) {
-        throw malformed('integer outside the safe range ±(2^53 − 1)', start)
-      }
-      arg = high * 0x100000000 + low
-    } else if (info === 31) {
-      throw malformed(major === 7 ? 'unexpected break' : 'indefinite lengths are not allowed', start)
-    } else {
-      throw malformed('reserved additional information', start)
-    }
-
+  item(depth: number): number {
+    const start = this.pos
+    if (!this.head(start)) return 7
+    const { major, info, arg } = this
     switch (major) {
       case 0:
       case 1:
         return major
       case 2:
-        need(arg, start)
-        pos += arg
+        this.need(arg, start)
+        this.pos += arg
         return major
       case 3:
-        need(arg, start)
+        this.need(arg, start)
         try {
-          utf8.decode(b.subarray(pos, pos + arg))
+          utf8.decode(this.b.subarray(this.pos, this.pos + arg))
         } catch {
           throw malformed('text is not valid UTF-8', start)
         }
-        pos += arg
+        this.pos += arg
         return major
       case 4:
-        if (depth >= maxDepth) throw malformed(`nested deeper than ${maxDepth}`, start)
-        need(arg, start) // every item takes at least a byte: fail before looping on a forged count
-        for (let i = 0; i < arg; i++) item(depth + 1)
+        if (depth >= this.maxDepth) throw malformed(`nested deeper than ${this.maxDepth}`, start)
+        this.need(arg, start) // every item takes at least a byte: fail before looping on a forged count
+        for (let i = 0; i < arg; i++) this.item(depth + 1)
         return major
-      case 5: {
-        if (depth >= maxDepth) throw malformed(`nested deeper than ${maxDepth}`, start)
-        need(arg * 2, start)
-        let previous: Uint8Array | undefined
-        for (let i = 0; i < arg; i++) {
-          const keyStart = pos
-          if (item(depth + 1) !== 3) throw malformed('map keys must be text strings', keyStart)
-          const key = b.subarray(keyStart, pos)
-          if (previous !== undefined) {
-            const order = compareKeys(previous, key)
-            if (order === 0) throw malformed('duplicate map key', keyStart)
-            if (order > 0) throw malformed('map keys are not in canonical order', keyStart)
-          }
-          // cbor-x would rename this key to dodge prototype pollution; no Vouch message has it.
-          if (key.length === 10 && utf8.decode(key.subarray(1)) === '__proto__') throw malformed('the key "__proto__" is not allowed', keyStart)
-          previous = key
-          item(depth + 1)
-        }
+      case 5:
+        this.map(arg, depth, start)
         return major
-      }
       case 6:
         throw malformed('tags are not allowed', start)
       default:
-        // major 7 with info < 24 or info 24 handled above; 20–22 are false, true, null.
+        // major 7 with info < 24 or info 24 handled in head(); 20–22 are false, true, null.
         if (info === 20 || info === 21 || info === 22) return major
         if (info === 23) throw malformed('undefined is not allowed', start)
         throw malformed('simple values other than false, true and null are not allowed', start)
     }
   }
 
-  if (end === 0) throw malformed('empty input')
-  item(0)
-  if (pos !== end) throw malformed(`${end - pos} trailing bytes after the item`, pos)
+  /**
+   * Reads the head of the item at `start` into major, info and arg, refusing what the profile forbids in a head
+   * (long forms, 16- and 32-bit floats, indefinite lengths, unsafe integers). A 64-bit float has no argument: it
+   * is checked and skipped whole, and head() returns false.
+   */
+  private head(start: number): boolean {
+    const { b, dv } = this
+    this.need(1, start)
+    const initial = b[this.pos++]!
+    const major = initial >> 5
+    const info = initial & 0x1f
+    this.major = major
+    this.info = info
+    if (info < 24) {
+      this.arg = info
+    } else if (info <= 26) {
+      // A 1-, 2- or 4-byte argument; under major type 7, a simple value or a 16- or 32-bit float.
+      const width = 1 << (info - 24)
+      this.need(width, start)
+      if (major === 7) throw malformed(SHORT_HEAD_MAJOR_7[info - 24]!, start)
+      this.arg = width === 1 ? b[this.pos]! : width === 2 ? dv.getUint16(this.pos) : dv.getUint32(this.pos)
+      this.pos += width
+      if (this.arg < SHORTEST_BELOW[info - 24]!) throw malformed('an integer or length is not in its shortest form', start)
+    } else if (info === 27) {
+      this.need(8, start)
+      if (major === 7) return this.float64(start)
+      this.arg = this.uint64(major, start)
+    } else if (info === 31) {
+      throw malformed(major === 7 ? 'unexpected break' : 'indefinite lengths are not allowed', start)
+    } else {
+      throw malformed('reserved additional information', start)
+    }
+    return true
+  }
+
+  /** Checks and skips a 64-bit float: finite and not integral. Returns false (a float has no argument). */
+  private float64(start: number): false {
+    const f = this.dv.getFloat64(this.pos)
+    this.pos += 8
+    if (!Number.isFinite(f)) throw malformed('NaN and infinities are not allowed', start)
+    if (Number.isSafeInteger(f)) throw malformed('an integral float must be written as an integer', start)
+    return false
+  }
+
+  /** Reads an 8-byte argument, which must be a safe integer (and no length: nothing that large fits). */
+  private uint64(major: number, start: number): number {
+    const high = this.dv.getUint32(this.pos)
+    const low = this.dv.getUint32(this.pos + 4)
+    this.pos += 8
+    if (high === 0) throw malformed('an integer or length is not in its shortest form', start)
+    if (major > 1) throw malformed('length too large', start)
+    // Beyond ±(2^53 − 1) a JavaScript number cannot hold the value exactly.
+    if (high >= 0x200000 || (major === 1 && high === 0x1fffff && low === 0xffffffff)) {
+      throw malformed('integer outside the safe range ±(2^53 − 1)', start)
+    }
+    return high * 0x100000000 + low
+  }
+
+  /** Reads `count` map entries: text keys, in canonical order, no duplicates, no `__proto__`. */
+  private map(count: number, depth: number, start: number): void {
+    if (depth >= this.maxDepth) throw malformed(`nested deeper than ${this.maxDepth}`, start)
+    this.need(count * 2, start)
+    let previous: Uint8Array | undefined
+    for (let i = 0; i < count; i++) {
+      const keyStart = this.pos
+      if (this.item(depth + 1) !== 3) throw malformed('map keys must be text strings', keyStart)
+      const key = this.b.subarray(keyStart, this.pos)
+      if (previous !== undefined) {
+        const order = compareKeys(previous, key)
+        if (order === 0) throw malformed('duplicate map key', keyStart)
+        if (order > 0) throw malformed('map keys are not in canonical order', keyStart)
+      }
+      // cbor-x would rename this key to dodge prototype pollution; no Vouch message has it.
+      if (key.length === 10 && utf8.decode(key.subarray(1)) === '__proto__') throw malformed('the key "__proto__" is not allowed', keyStart)
+      previous = key
+      this.item(depth + 1)
+    }
+  }
 }
 
 /**

@@ -14,6 +14,10 @@ export {
   fromBase64Url,
   concatBytes,
 } from './bytes.js'
+export * from './der-writer.js'
+export { pemToDer, derToPem } from './pem.js'
+export { isRecord } from './issues.js'
+export * from './text-position.js'
 export * from './sev-snp/report.js'
 export * from './sev-snp/kds.js'
 export * from './sev-snp/cert-table.js'

@@ -5,6 +5,7 @@
  */
 import { decodeCbor, encodeCborAfter } from './cbor.js'
 import { ProtocolError } from './errors.js'
+import { isRecord } from './issues.js'
 
 /** Bytes of the frame header. */
 export const FRAME_HEADER_SIZE = 4
@@ -165,10 +166,6 @@ export class FrameDecoder {
     }
     return frames
   }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
 }
 
 function malformed(message: string): ProtocolError {

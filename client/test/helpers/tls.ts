@@ -2,6 +2,7 @@
 import 'reflect-metadata'
 import { webcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
+import { derToPem } from '@vouch/protocol'
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0])
 
@@ -9,11 +10,6 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 export interface TlsIdentity {
   key: string
   cert: string
-}
-
-function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n')
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`
 }
 
 /** A fresh ECDSA P-256 key and a self-signed certificate for it, valid for a day. */
@@ -34,5 +30,5 @@ export async function selfSignedCertificate(name = 'localhost'): Promise<TlsIden
       ]),
     ],
   })
-  return { key: pem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), cert: cert.toString('pem') }
+  return { key: derToPem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), cert: cert.toString('pem') }
 }

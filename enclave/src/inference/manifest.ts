@@ -3,7 +3,8 @@
  * its line, column and field. Pure: the caller reads the file.
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
-import { LineCounter, isMap, isPair, isScalar, parseDocument, type Document } from 'yaml'
+import { createFileIssueList, formatFileIssues } from '@vouch/protocol'
+import { isMap, isPair, isScalar, parseDocument, type Document } from 'yaml'
 import { ModelError } from '../errors.js'
 import { manifestSchema, type CONTRIBUTOR_ROLES } from './manifest-schema.js'
 
@@ -59,9 +60,7 @@ export class ManifestInvalidError extends ModelError {
 
 /** One line per issue, `file:line:column: field: message`. */
 export function formatManifestIssues(issues: readonly ManifestIssue[]): string {
-  return issues
-    .map((i) => `${i.file}:${i.line}:${i.column}: ${i.field === '' ? '' : `${i.field}: `}${i.message}`)
-    .join('\n')
+  return formatFileIssues(issues)
 }
 
 /**
@@ -73,14 +72,9 @@ export function formatManifestIssues(issues: readonly ManifestIssue[]): string {
  * @throws {@link ManifestInvalidError} (`ERR_MODEL_MANIFEST_INVALID`) listing every problem with its field.
  */
 export function parseManifest(text: string, file: string): ModelManifest {
-  const lineCounter = new LineCounter()
-  const issues: ManifestIssue[] = []
-  const issue = (offset: number, field: string, message: string): void => {
-    const { line, col } = lineCounter.linePos(offset)
-    issues.push({ file, line, column: col, field, message })
-  }
+  const { issues, add: issue } = createFileIssueList(file, text)
 
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
   for (const e of doc.errors) {
     issue(e.pos[0], '', e.code === 'DUPLICATE_KEY' ? `duplicate key: ${e.message}` : `invalid YAML: ${e.message}`)
   }

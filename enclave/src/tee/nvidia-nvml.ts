@@ -5,7 +5,7 @@
  * binding independent of how a koffi version maps C arrays. koffi is loaded only when this device is
  * created, so the simulated and SEV-SNP paths never load a native module.
  */
-import { SPDM_NONCE_SIZE, SPDM_REQUEST_SIZE, bytesEqual } from '@vouch/protocol'
+import { SPDM_NONCE_SIZE, SPDM_REQUEST_SIZE, bytesEqual, pemToDer } from '@vouch/protocol'
 import { TeeError, type TeeErrorCode } from '../errors.js'
 import type { GpuArch, GpuEvidence, GpuTee } from './device.js'
 
@@ -118,13 +118,6 @@ async function loadKoffi(): Promise<Koffi> {
   } catch (error) {
     throw new TeeError('ERR_TEE_UNAVAILABLE', 'NVML: the koffi FFI module does not load on this platform', { cause: error })
   }
-}
-
-/** Splits PEM text into DER certificates, in order. */
-function pemToDer(pem: string): Uint8Array[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*?-----END CERTIFICATE-----/g) ?? []
-  const body = (block: string): string => block.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, '')
-  return blocks.map((block) => new Uint8Array(Buffer.from(body(block), 'base64')))
 }
 
 /**
@@ -256,7 +249,7 @@ export async function createNvidiaNvmlTee(options: NvidiaNvmlOptions = {}): Prom
       const got = `NVML: GPU ${index} attestationCertChainSize is ${chainSize}`
       throw new TeeError('ERR_TEE_REPORT_INVALID', `${got}, more than the ${CERTIFICATE.chainCapacity}-byte buffer`)
     }
-    const chain = pemToDer(certificate.subarray(CERTIFICATE.chain, CERTIFICATE.chain + chainSize).toString('latin1'))
+    const chain = pemToDer(certificate.subarray(CERTIFICATE.chain, CERTIFICATE.chain + chainSize).toString('latin1'), 'CERTIFICATE')
     if (chain.length === 0) {
       const got = `NVML: GPU ${index} attestationCertChain holds no PEM certificate`
       throw new TeeError('ERR_TEE_CERTS_MISSING', `${got} (${chainSize} bytes)`)

@@ -156,91 +156,122 @@ export function encodeVbiosVersion(version: string): Uint8Array {
   return out
 }
 
+/** Reads a 1-byte opaque field. */
+function single(f: OpaqueField): number {
+  if (f.value.length !== 1) throw malformed(`${f.name} must be 1 byte, got ${f.value.length}`)
+  return f.value[0]!
+}
+
+/** Reads a 2-byte little-endian opaque field. */
+function u16(f: OpaqueField): number {
+  if (f.value.length !== 2) throw malformed(`${f.name} must be 2 bytes, got ${f.value.length}`)
+  return f.value[0]! | (f.value[1]! << 8)
+}
+
+/** Little-endian u32 counts, one per measurement index. */
+function msrsCount(f: OpaqueField): number[] {
+  if (f.value.length % 4 !== 0) throw malformed(`MSRSCNT must be a multiple of 4 bytes, got ${f.value.length}`)
+  const view = new DataView(f.value.buffer, f.value.byteOffset, f.value.byteLength)
+  return Array.from({ length: f.value.length / 4 }, (_, i) => view.getUint32(i * 4, true))
+}
+
+/** The distinct 8-byte PDIs, each as NVIDIA prints it: reversed, upper-case hex. */
+function switchPdis(f: OpaqueField): string[] {
+  if (f.value.length % 8 !== 0) throw malformed(`SWITCH_PDI must be a multiple of 8 bytes, got ${f.value.length}`)
+  const pdis = new Set<string>()
+  for (let i = 0; i < f.value.length; i += 8) pdis.add(toHex(Uint8Array.from(f.value.subarray(i, i + 8)).reverse()).toUpperCase())
+  return [...pdis]
+}
+
+/** FWID: one SHA-384 digest. */
+function fwid(f: OpaqueField): Uint8Array {
+  if (f.value.length !== GPU_MEASUREMENT_SIZE) throw malformed(`FWID must be ${GPU_MEASUREMENT_SIZE} bytes, got ${f.value.length}`)
+  return f.value
+}
+
+const text = (f: OpaqueField): string => asciiField(f.value)
+const bytes = (f: OpaqueField): Uint8Array => f.value
+const vbiosVersion = (f: OpaqueField): string => formatVbiosVersion(f.value)
+
+/** A {@link GpuOpaqueData} field and how an opaque field's value becomes it. */
+type OpaqueDecoder = { [K in keyof GpuOpaqueData]-?: readonly [K, (f: OpaqueField) => NonNullable<GpuOpaqueData[K]>] }[keyof GpuOpaqueData]
+
+/**
+ * The opaque fields a GPU verifier reads, by type. The others (issuer names, switch topology) have no meaning for
+ * it and stay raw in `opaque`.
+ */
+const OPAQUE_DECODERS: ReadonlyMap<number, OpaqueDecoder> = new Map<number, OpaqueDecoder>([
+  [OPAQUE_FIELD.DRIVER_VERSION, ['driverVersion', text]],
+  [OPAQUE_FIELD.VBIOS_VERSION, ['vbiosVersion', vbiosVersion]],
+  [OPAQUE_FIELD.FWID, ['fwid', fwid]],
+  [OPAQUE_FIELD.NVDEC0_STATUS, ['nvdec0Status', single]],
+  [OPAQUE_FIELD.PROTECTED_PCIE_STATUS, ['protectedPcieStatus', single]],
+  [OPAQUE_FIELD.GPU_INFO, ['gpuInfo', bytes]],
+  [OPAQUE_FIELD.BOARD_ID, ['boardId', bytes]],
+  [OPAQUE_FIELD.CHIP_SKU, ['chipSku', text]],
+  [OPAQUE_FIELD.CHIP_SKU_MOD, ['chipSkuMod', text]],
+  [OPAQUE_FIELD.PROJECT, ['project', text]],
+  [OPAQUE_FIELD.PROJECT_SKU, ['projectSku', text]],
+  [OPAQUE_FIELD.PROJECT_SKU_MOD, ['projectSkuMod', text]],
+  [OPAQUE_FIELD.CPRINFO, ['cprInfo', bytes]],
+  [OPAQUE_FIELD.MSRSCNT, ['msrsCount', msrsCount]],
+  [OPAQUE_FIELD.SWITCH_PDI, ['switchPdis', switchPdis]],
+  [OPAQUE_FIELD.SYS_ENABLE_STATUS, ['sysEnableStatus', bytes]],
+  [OPAQUE_FIELD.OPAQUE_DATA_VERSION, ['opaqueDataVersion', u16]],
+  [OPAQUE_FIELD.CHIP_INFO, ['chipInfo', text]],
+  [OPAQUE_FIELD.FEATURE_FLAG, ['featureFlag', u16]],
+])
+
 function decodeOpaque(fields: readonly OpaqueField[]): GpuOpaqueData {
   const data: GpuOpaqueData = {}
-  const single = (f: OpaqueField): number => {
-    if (f.value.length !== 1) throw malformed(`${f.name} must be 1 byte, got ${f.value.length}`)
-    return f.value[0]!
-  }
-  const u16 = (f: OpaqueField): number => {
-    if (f.value.length !== 2) throw malformed(`${f.name} must be 2 bytes, got ${f.value.length}`)
-    return f.value[0]! | (f.value[1]! << 8)
-  }
   for (const f of fields) {
-    switch (f.type) {
-      case OPAQUE_FIELD.DRIVER_VERSION:
-        data.driverVersion = asciiField(f.value)
-        break
-      case OPAQUE_FIELD.VBIOS_VERSION:
-        data.vbiosVersion = formatVbiosVersion(f.value)
-        break
-      case OPAQUE_FIELD.FWID:
-        if (f.value.length !== GPU_MEASUREMENT_SIZE) throw malformed(`FWID must be ${GPU_MEASUREMENT_SIZE} bytes, got ${f.value.length}`)
-        data.fwid = f.value
-        break
-      case OPAQUE_FIELD.NVDEC0_STATUS:
-        data.nvdec0Status = single(f)
-        break
-      case OPAQUE_FIELD.PROTECTED_PCIE_STATUS:
-        data.protectedPcieStatus = single(f)
-        break
-      case OPAQUE_FIELD.GPU_INFO:
-        data.gpuInfo = f.value
-        break
-      case OPAQUE_FIELD.BOARD_ID:
-        data.boardId = f.value
-        break
-      case OPAQUE_FIELD.CHIP_SKU:
-        data.chipSku = asciiField(f.value)
-        break
-      case OPAQUE_FIELD.CHIP_SKU_MOD:
-        data.chipSkuMod = asciiField(f.value)
-        break
-      case OPAQUE_FIELD.PROJECT:
-        data.project = asciiField(f.value)
-        break
-      case OPAQUE_FIELD.PROJECT_SKU:
-        data.projectSku = asciiField(f.value)
-        break
-      case OPAQUE_FIELD.PROJECT_SKU_MOD:
-        data.projectSkuMod = asciiField(f.value)
-        break
-      case OPAQUE_FIELD.CPRINFO:
-        data.cprInfo = f.value
-        break
-      case OPAQUE_FIELD.MSRSCNT: {
-        if (f.value.length % 4 !== 0) throw malformed(`MSRSCNT must be a multiple of 4 bytes, got ${f.value.length}`)
-        const view = new DataView(f.value.buffer, f.value.byteOffset, f.value.byteLength)
-        data.msrsCount = Array.from({ length: f.value.length / 4 }, (_, i) => view.getUint32(i * 4, true))
-        break
-      }
-      case OPAQUE_FIELD.SWITCH_PDI: {
-        if (f.value.length % 8 !== 0) throw malformed(`SWITCH_PDI must be a multiple of 8 bytes, got ${f.value.length}`)
-        const pdis = new Set<string>()
-        for (let i = 0; i < f.value.length; i += 8) pdis.add(toHex(Uint8Array.from(f.value.subarray(i, i + 8)).reverse()).toUpperCase())
-        data.switchPdis = [...pdis]
-        break
-      }
-      case OPAQUE_FIELD.SYS_ENABLE_STATUS:
-        data.sysEnableStatus = f.value
-        break
-      case OPAQUE_FIELD.OPAQUE_DATA_VERSION:
-        data.opaqueDataVersion = u16(f)
-        break
-      case OPAQUE_FIELD.CHIP_INFO:
-        data.chipInfo = asciiField(f.value)
-        break
-      case OPAQUE_FIELD.FEATURE_FLAG:
-        data.featureFlag = u16(f)
-        break
-      default:
-        // Known but without meaning for a GPU verifier (issuer names, switch topology): kept raw in `opaque`.
-        break
-    }
+    const decoder = OPAQUE_DECODERS.get(f.type)
+    if (decoder !== undefined) (data as Record<string, unknown>)[decoder[0]] = decoder[1](f)
   }
   // FEATURE_FLAG is defined from opaque data version 1 on (attestation-sdk parses it only then).
   if (data.featureFlag !== undefined && (data.opaqueDataVersion ?? 0) < 1) delete data.featureFlag
   return data
+}
+
+/** The DMTF measurement blocks of the record `raw[start, end)`: each inside the record, sizes agreeing, indices unique. */
+function parseMeasurementRecord(raw: Uint8Array, view: DataView, start: number, end: number): MeasurementBlock[] {
+  const blocks: MeasurementBlock[] = []
+  const seen = new Set<number>()
+  let at = start
+  while (at < end) {
+    if (at + 7 > end) throw malformed(`measurement block at ${at} runs past the record`)
+    const index = raw[at]!
+    const specification = raw[at + 1]!
+    const size = view.getUint16(at + 2, true)
+    if (at + 4 + size > end) throw malformed(`measurement block ${index} runs past the record`)
+    if (specification !== DMTF_MEASUREMENT_SPECIFICATION) throw malformed(`measurement block ${index}: specification must be DMTF (1), got ${specification}`)
+    const valueType = raw[at + 4]!
+    const valueSize = view.getUint16(at + 5, true)
+    if (valueSize + 3 !== size) throw malformed(`measurement block ${index}: value size ${valueSize} disagrees with block size ${size}`)
+    if (seen.has(index)) throw malformed(`measurement block ${index} appears twice`)
+    seen.add(index)
+    blocks.push({ index, specification, valueType, value: raw.subarray(at + 7, at + 7 + valueSize) })
+    at += 4 + size
+  }
+  return blocks
+}
+
+/** The opaque TLVs of `raw[start, end)`: each inside the opaque data, of a type NVIDIA defines, none twice. */
+function parseOpaqueFields(raw: Uint8Array, view: DataView, start: number, end: number): OpaqueField[] {
+  const opaque: OpaqueField[] = []
+  const types = new Set<number>()
+  for (let o = start; o < end; ) {
+    if (o + 4 > end) throw malformed(`opaque field header at ${o} runs past the opaque data`)
+    const type = view.getUint16(o, true)
+    const length = view.getUint16(o + 2, true)
+    if (o + 4 + length > end) throw malformed(`opaque field ${type} runs past the opaque data`)
+    if (type === 0 || type > MAX_OPAQUE_TYPE) throw malformed(`opaque field type ${type} is not one NVIDIA defines`)
+    if (types.has(type)) throw malformed(`opaque field type ${type} appears twice`)
+    types.add(type)
+    opaque.push({ type, name: OPAQUE_NAMES.get(type) ?? `RESERVED_${type}`, value: raw.subarray(o + 4, o + 4 + length) })
+    o += 4 + length
+  }
+  return opaque
 }
 
 /**
@@ -278,24 +309,7 @@ export function parseGpuAttestationReport(input: Uint8Array): GpuAttestationRepo
   const recordEnd = recordStart + recordLength
   need(recordEnd + SPDM_NONCE_SIZE + 2, 'the measurement record')
 
-  const blocks: MeasurementBlock[] = []
-  const seen = new Set<number>()
-  let at = recordStart
-  while (at < recordEnd) {
-    if (at + 7 > recordEnd) throw malformed(`measurement block at ${at} runs past the record`)
-    const index = raw[at]!
-    const specification = raw[at + 1]!
-    const size = view.getUint16(at + 2, true)
-    if (at + 4 + size > recordEnd) throw malformed(`measurement block ${index} runs past the record`)
-    if (specification !== DMTF_MEASUREMENT_SPECIFICATION) throw malformed(`measurement block ${index}: specification must be DMTF (1), got ${specification}`)
-    const valueType = raw[at + 4]!
-    const valueSize = view.getUint16(at + 5, true)
-    if (valueSize + 3 !== size) throw malformed(`measurement block ${index}: value size ${valueSize} disagrees with block size ${size}`)
-    if (seen.has(index)) throw malformed(`measurement block ${index} appears twice`)
-    seen.add(index)
-    blocks.push({ index, specification, valueType, value: raw.subarray(at + 7, at + 7 + valueSize) })
-    at += 4 + size
-  }
+  const blocks = parseMeasurementRecord(raw, view, recordStart, recordEnd)
   if (blocks.length !== numberOfBlocks) throw malformed(`NumberOfBlocks says ${numberOfBlocks}, the record holds ${blocks.length}`)
 
   const responderNonce = raw.subarray(recordEnd, recordEnd + SPDM_NONCE_SIZE)
@@ -304,19 +318,7 @@ export function parseGpuAttestationReport(input: Uint8Array): GpuAttestationRepo
   const opaqueEnd = opaqueStart + opaqueLength
   need(opaqueEnd + GPU_SIGNATURE_SIZE, 'the opaque data and signature')
 
-  const opaque: OpaqueField[] = []
-  const types = new Set<number>()
-  for (let o = opaqueStart; o < opaqueEnd; ) {
-    if (o + 4 > opaqueEnd) throw malformed(`opaque field header at ${o} runs past the opaque data`)
-    const type = view.getUint16(o, true)
-    const length = view.getUint16(o + 2, true)
-    if (o + 4 + length > opaqueEnd) throw malformed(`opaque field ${type} runs past the opaque data`)
-    if (type === 0 || type > MAX_OPAQUE_TYPE) throw malformed(`opaque field type ${type} is not one NVIDIA defines`)
-    if (types.has(type)) throw malformed(`opaque field type ${type} appears twice`)
-    types.add(type)
-    opaque.push({ type, name: OPAQUE_NAMES.get(type) ?? `RESERVED_${type}`, value: raw.subarray(o + 4, o + 4 + length) })
-    o += 4 + length
-  }
+  const opaque = parseOpaqueFields(raw, view, opaqueStart, opaqueEnd)
 
   return {
     raw,

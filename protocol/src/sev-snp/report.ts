@@ -302,6 +302,45 @@ function requireZero(raw: Uint8Array, from: number, to: number, field: string): 
   }
 }
 
+/** SIGNING_KEY from KEY_INFO, whose bits 31:5 are reserved. */
+function signingKeyOf(keyInfo: number): SigningKey {
+  if (keyInfo >>> 5 !== 0) throw new ProtocolError('ERR_REPORT_RESERVED', 'key info bits 31:5 must be zero')
+  const value = (keyInfo >>> 2) & 0x7
+  const signingKey = SIGNING_KEY_VALUES[value]
+  if (signingKey === undefined) {
+    const what = value === 7 ? ' (none: the report is unsigned)' : ' (reserved)'
+    throw new ProtocolError('ERR_REPORT_SIGNING_KEY_INVALID', `SIGNING_KEY must be 0 (VCEK) or 1 (VLEK), got ${value}${what}`)
+  }
+  return signingKey
+}
+
+/** Every reserved byte of a report of `version`: the fields a later version defines are reserved in an earlier one. */
+function requireReservedZero(raw: Uint8Array, version: number): void {
+  requireZero(raw, OFFSET.reserved0, OFFSET.reserved0 + 4, 'reserved')
+  requireZero(raw, version >= 3 ? OFFSET.cpuidStepping + 1 : OFFSET.cpuidFamily, OFFSET.chipId, 'reserved')
+  requireZero(raw, OFFSET.reserved1, OFFSET.reserved1 + 1, 'reserved')
+  requireZero(raw, OFFSET.reserved2, OFFSET.reserved2 + 1, 'reserved')
+  requireZero(raw, version >= 5 ? OFFSET.currentMitVector + 8 : OFFSET.launchMitVector, SIGNATURE_OFFSET, 'reserved')
+  // R and S are 48-byte P-384 values zero-extended to 72 bytes; the rest of the 512-byte field is reserved.
+  requireZero(raw, OFFSET.signatureR + P384_COMPONENT_SIZE, OFFSET.signatureS, 'SIGNATURE.R high bytes')
+  requireZero(raw, OFFSET.signatureS + P384_COMPONENT_SIZE, OFFSET.signatureReserved, 'SIGNATURE.S high bytes')
+  requireZero(raw, OFFSET.signatureReserved, REPORT_SIZE, 'SIGNATURE reserved')
+}
+
+/** CPUID and the product it names (v3 on; both null before), which must be a known SEV-SNP product. */
+function cpuidOf(raw: Uint8Array, version: number): { cpuid: Cpuid | null; product: Product | null } {
+  if (version < 3) return { cpuid: null, product: null }
+  const cpuid = { family: raw[OFFSET.cpuidFamily]!, model: raw[OFFSET.cpuidModel]!, stepping: raw[OFFSET.cpuidStepping]! }
+  const product = productFromCpuid(cpuid)
+  if (product === null) {
+    throw new ProtocolError(
+      'ERR_REPORT_PRODUCT_UNKNOWN',
+      `CPUID family 0x${cpuid.family.toString(16)} model 0x${cpuid.model.toString(16)} is not a known SEV-SNP product`,
+    )
+  }
+  return { cpuid, product }
+}
+
 /**
  * Parses a raw 1184-byte ATTESTATION_REPORT (versions 2 to 5). Rejects, with a {@link ProtocolError},
  * a wrong length, an unsupported version, non-zero reserved fields, an unknown signature algorithm or
@@ -332,13 +371,7 @@ export function parseAttestationReport(input: Uint8Array): AttestationReport {
     )
   }
   const keyInfo = u32(OFFSET.keyInfo)
-  if (keyInfo >>> 5 !== 0) throw new ProtocolError('ERR_REPORT_RESERVED', 'key info bits 31:5 must be zero')
-  const signingKeyValue = (keyInfo >>> 2) & 0x7
-  const signingKey = SIGNING_KEY_VALUES[signingKeyValue]
-  if (signingKey === undefined) {
-    const what = signingKeyValue === 7 ? ' (none: the report is unsigned)' : ' (reserved)'
-    throw new ProtocolError('ERR_REPORT_SIGNING_KEY_INVALID', `SIGNING_KEY must be 0 (VCEK) or 1 (VLEK), got ${signingKeyValue}${what}`)
-  }
+  const signingKey = signingKeyOf(keyInfo)
   const policy = u64(OFFSET.policy)
   if ((policy & POLICY_MBZ_MASK) !== 0n) throw new ProtocolError('ERR_REPORT_RESERVED', 'POLICY bits 63:26 must be zero')
   if (((policy >> POLICY_BITS.reservedMustBeOne) & 1n) !== 1n) {
@@ -346,31 +379,9 @@ export function parseAttestationReport(input: Uint8Array): AttestationReport {
   }
   const vmpl = u32(OFFSET.vmpl)
   if (vmpl > 3) throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `VMPL must be 0 to 3, got ${vmpl}`)
-
-  requireZero(raw, OFFSET.reserved0, OFFSET.reserved0 + 4, 'reserved')
-  const hasCpuid = version >= 3
-  requireZero(raw, hasCpuid ? OFFSET.cpuidStepping + 1 : OFFSET.cpuidFamily, OFFSET.chipId, 'reserved')
-  requireZero(raw, OFFSET.reserved1, OFFSET.reserved1 + 1, 'reserved')
-  requireZero(raw, OFFSET.reserved2, OFFSET.reserved2 + 1, 'reserved')
+  requireReservedZero(raw, version)
+  const { cpuid, product } = cpuidOf(raw, version)
   const hasMitVectors = version >= 5
-  requireZero(raw, hasMitVectors ? OFFSET.currentMitVector + 8 : OFFSET.launchMitVector, SIGNATURE_OFFSET, 'reserved')
-  // R and S are 48-byte P-384 values zero-extended to 72 bytes; the rest of the 512-byte field is reserved.
-  requireZero(raw, OFFSET.signatureR + P384_COMPONENT_SIZE, OFFSET.signatureS, 'SIGNATURE.R high bytes')
-  requireZero(raw, OFFSET.signatureS + P384_COMPONENT_SIZE, OFFSET.signatureReserved, 'SIGNATURE.S high bytes')
-  requireZero(raw, OFFSET.signatureReserved, REPORT_SIZE, 'SIGNATURE reserved')
-
-  let cpuid: Cpuid | null = null
-  let product: Product | null = null
-  if (hasCpuid) {
-    cpuid = { family: raw[OFFSET.cpuidFamily]!, model: raw[OFFSET.cpuidModel]!, stepping: raw[OFFSET.cpuidStepping]! }
-    product = productFromCpuid(cpuid)
-    if (product === null) {
-      throw new ProtocolError(
-        'ERR_REPORT_PRODUCT_UNKNOWN',
-        `CPUID family 0x${cpuid.family.toString(16)} model 0x${cpuid.model.toString(16)} is not a known SEV-SNP product`,
-      )
-    }
-  }
 
   return {
     raw,

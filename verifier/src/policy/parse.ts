@@ -4,8 +4,8 @@
  * both get positions; `.json` files are also held to strict JSON.
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
-import { Composer, Lexer, LineCounter, Parser, YAMLParseError, isAlias, isMap, isScalar, isSeq, visit, type CST, type Document } from 'yaml'
-import type { FirmwareVersion, Product } from '@vouch/protocol'
+import { Composer, Lexer, Parser, YAMLParseError, isAlias, isMap, isScalar, isSeq, visit, type CST, type Document } from 'yaml'
+import { createFileIssueList, formatFileIssues, isRecord, type FirmwareVersion, type Product, type TextPosition } from '@vouch/protocol'
 import { PolicyError } from '../errors.js'
 import { policySchema } from './schema.js'
 import type {
@@ -74,9 +74,7 @@ export function lintPolicy(text: string, file: string): PolicyIssue[] {
 
 /** One line per issue, `file:line:column: field: message` (the field left out for whole-file problems). */
 export function formatPolicyIssues(issues: readonly PolicyIssue[]): string {
-  return issues
-    .map((i) => `${i.file}:${i.line}:${i.column}: ${i.field === '' ? '' : `${i.field}: `}${i.message}`)
-    .join('\n')
+  return formatFileIssues(issues)
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -91,7 +89,7 @@ interface Span {
 /** The parsed text, with the positions the messages need. */
 interface Source {
   file: string
-  lineCounter: LineCounter
+  position: (offset: number) => TextPosition
   spans: Map<string, Span>
   /** For a key written twice, the first occurrence (`spans` holds the last, the one that takes effect). */
   firstKeys: Map<string, number>
@@ -109,13 +107,8 @@ interface Reading {
 }
 
 function readPolicy(text: string, file: string): Reading {
-  const lineCounter = new LineCounter()
-  const src: Source = { file, lineCounter, spans: new Map(), firstKeys: new Map(), aliasTargets: new Map(), aliasValues: 0 }
-  const issues: PolicyIssue[] = []
-  const issue = (offset: number, field: string, message: string): void => {
-    const { line, col } = lineCounter.linePos(offset)
-    issues.push({ file, line, column: col, field, message })
-  }
+  const { issues, add: issue, position } = createFileIssueList(file, text)
+  const src: Source = { file, position, spans: new Map(), firstKeys: new Map(), aliasTargets: new Map(), aliasValues: 0 }
 
   // Bounded before the parser sees it, so no file costs more than a parse of MAX_POLICY_BYTES.
   const bytes = Buffer.byteLength(text, 'utf8')
@@ -123,7 +116,7 @@ function readPolicy(text: string, file: string): Reading {
     issue(0, '', `a policy is at most ${MAX_POLICY_BYTES} bytes, and this one holds ${bytes}`)
     return { issues }
   }
-  const parsed = parseTokens(text, lineCounter, MAX_POLICY_DEPTH)
+  const parsed = parseTokens(text, MAX_POLICY_DEPTH)
   if ('tooDeepAt' in parsed) {
     issue(parsed.tooDeepAt, '', `nested more than ${MAX_POLICY_DEPTH} levels deep (a policy needs 4)`)
     return { issues }
@@ -155,7 +148,7 @@ function readPolicy(text: string, file: string): Reading {
       // A repeated key does not stop parsing (the last one wins), so the schema still runs and reports the rest.
       const field = fieldAtKey(src, offset)
       const first = src.firstKeys.get(field)
-      const where = first === undefined ? '' : ` (first written at line ${lineCounter.linePos(first).line})`
+      const where = first === undefined ? '' : ` (first written at line ${position(first).line})`
       issue(offset, field, `duplicate key "${lastSegment(field)}"${where}`)
       continue
     }
@@ -251,9 +244,8 @@ function composeDocument(tokens: CST.Token[], length: number): Document.Parsed {
  * token at a time and its stack of open collections is checked after each, so a deep file is refused after
  * `limit` levels, not after the parser (slower the deeper it goes) has read all of it.
  */
-function parseTokens(text: string, lineCounter: LineCounter, limit: number): { tokens: CST.Token[] } | { tooDeepAt: number } {
-  const parser = new Parser(lineCounter.addNewLine)
-  lineCounter.addNewLine(0) // as Parser.parse does before its first token
+function parseTokens(text: string, limit: number): { tokens: CST.Token[] } | { tooDeepAt: number } {
+  const parser = new Parser()
   const tokens: CST.Token[] = []
   for (const lexeme of new Lexer().lex(text)) {
     for (const token of parser.next(lexeme)) tokens.push(token)
@@ -696,8 +688,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 function toPolicy(doc: PolicyDocument, src: Source): Policy {
   const positions = new Map<string, PolicyPosition>()
   for (const [field, span] of src.spans) {
-    const { line, col } = src.lineCounter.linePos(span.key)
-    positions.set(field, Object.freeze({ line, column: col }))
+    const { line, column } = src.position(span.key)
+    positions.set(field, Object.freeze({ line, column }))
   }
   const policy: Mutable<Policy> = {
     version: doc.version,
@@ -820,10 +812,6 @@ function parentField(field: string): string {
 
 function lastSegment(field: string): string {
   return /([^.[\]]+)$/.exec(field)?.[1] ?? field
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function deepFreeze<T>(value: T): T {

@@ -20,6 +20,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import {
   decodeTcb,
+  derToPem,
   isAllZero,
   kdsHwId,
   usesTurinTcbLayout,
@@ -64,12 +65,7 @@ export function tcbKey(tcb: Tcb, product: Product): string {
 
 /** PEM text of DER certificates, 64 columns, LF line ends. */
 export function certificatesToPem(ders: readonly Uint8Array[]): string {
-  return ders
-    .map((der) => {
-      const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')
-      return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`
-    })
-    .join('')
+  return ders.map((der) => derToPem('CERTIFICATE', der)).join('')
 }
 
 /** A cached file, or null when there is none; throws `ERR_INPUT_INVALID` for one over the limit of its kind. */

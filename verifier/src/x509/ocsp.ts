@@ -14,7 +14,7 @@
  * policy decision, made by {@link evaluateOcspOutcome}.
  */
 import { createHash } from 'node:crypto'
-import { bytesEqual } from '@vouch/protocol'
+import { bytesEqual, derBoolean, derExplicit, derIntegerContent, derNull, derOctetString, derOid, derSequence } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
 import {
@@ -29,7 +29,6 @@ import {
   type SignatureAlgorithm,
 } from './certificate.js'
 import { booleanValue, contextTag, decodeOid, DerReader, integerHex, integerValue, readSingle, TAG, type Element } from './der.js'
-import { derBoolean, derExplicit, derIntegerContent, derNull, derOctetString, derOid, derSequence } from './der-writer.js'
 
 /** id-pkix-ocsp-basic: the only response type RFC 6960 defines, and the only one accepted. */
 export const OID_OCSP_BASIC = '1.3.6.1.5.5.7.48.1.1'

@@ -12,7 +12,7 @@ import { describe } from '../../../test/helpers/suites.js'
 import * as x509 from '@peculiar/x509'
 import { parseCertificate } from '../../src/x509/certificate.js'
 import { parseCrl } from '../../src/x509/crl.js'
-import { pemToDer } from '../../src/x509/pem.js'
+import { pemToDer } from '@vouch/protocol'
 import { FIXTURES_DIR, fixtureBytes, fixturesMissing, fixtureText } from '../helpers/fixtures.js'
 
 const skip = fixturesMissing('sev-snp') || fixturesMissing('nvidia-gpu')

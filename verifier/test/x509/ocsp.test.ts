@@ -20,7 +20,7 @@ import {
   type CheckOcspOptions,
   type OcspStatus,
 } from '../../src/x509/ocsp.js'
-import { pemToDer } from '../../src/x509/pem.js'
+import { pemToDer } from '@vouch/protocol'
 import { fixturesMissing, fixtureText } from '../helpers/fixtures.js'
 import {
   buildTestOcspResponse,

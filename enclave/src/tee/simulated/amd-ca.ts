@@ -39,7 +39,11 @@ import {
 } from '@peculiar/asn1-x509'
 import {
   AMD_OID,
+  derElement,
+  derIa5String,
+  derInteger,
   encodeTcb,
+  integerContent,
   kdsCrlUrl,
   toHex,
   usesTurinTcbLayout,
@@ -48,39 +52,24 @@ import {
   type Tcb,
 } from '@vouch/protocol'
 import {
-  derIa5String,
-  derInteger,
-  integerContent,
   issuerInfo,
   keyIdentifier,
   signCertificate,
   signed,
   spkiOf,
-  tlv,
   toArrayBuffer,
   toAsnExtensions,
   type CertificateBody,
-} from './der.js'
+  type CertificateExtension,
+  type IssuedCertificate,
+} from './x509.js'
 import { deriveEcPrivateKey, deriveRsaPrivateKey, SIMULATED_SEED } from './derive-keys.js'
-
-/** A DER certificate and the private key of its subject (the key that signs what it issues). */
-export interface IssuedCertificate {
-  der: Uint8Array
-  key: KeyObject
-}
 
 /**
  * Certificate and CRL signature schemes. AMD uses only `rsa-pss-sha384` (salt 48, MGF1-SHA-384); the
  * others exist to forge chains a verifier must refuse.
  */
 export type CertificateSignatureAlgorithm = 'rsa-pss-sha384' | 'rsa-pss-sha256' | 'rsa-pkcs1-sha384' | 'ecdsa-sha384'
-
-/** One X.509 extension as written: `value` is the content of extnValue, without its OCTET STRING. */
-export interface CertificateExtension {
-  oid: string
-  critical: boolean
-  value: Uint8Array
-}
 
 /** The attributes of an AMD distinguished name, in AMD's order: OU, C, L, ST, O, CN. */
 export interface AmdDistinguishedName {
@@ -427,7 +416,7 @@ function vekExtensions(options: IssueVekOptions, kind: SigningKey): CertificateE
   if (kind === 'VCEK') {
     if (options.hwId === undefined) throw new TypeError('a VCEK needs hwId')
     const raw = new Uint8Array(options.hwId)
-    list.push(ext(AMD_OID.hwId, options.hwIdEncoding === 'octet-string' ? tlv(0x04, raw) : raw))
+    list.push(ext(AMD_OID.hwId, options.hwIdEncoding === 'octet-string' ? derElement(0x04, raw) : raw))
   } else {
     if (options.cspId === undefined) throw new TypeError('a VLEK needs cspId')
     list.push(ext(AMD_OID.cspId, derIa5String(options.cspId)))

@@ -19,8 +19,11 @@ import {
   STATUS_ENABLED,
 } from '@vouch/protocol'
 import { deriveBytes, SIMULATED_SEED } from './derive-keys.js'
-import { GPU_CHIP, issueGpuBrom, issueGpuFmcLeaf, simulatedNvidiaRoots, type GpuArch } from './nvidia-ca.js'
+import { GPU_CHIP, type GpuArch, type GpuChip } from './nvidia-ca.js'
+import { issueGpuBrom, issueGpuFmcLeaf } from './nvidia-device-chain.js'
+import { simulatedNvidiaRoots } from './nvidia-roots.js'
 import { composeRim, signRim, type RimMeasurement } from './nvidia-rim.js'
+import { requireLength } from './require-length.js'
 
 /** Number of SPDM measurement blocks of a GPU report, and of resources of a RIM. */
 export const GPU_MEASUREMENT_COUNT = 64
@@ -147,135 +150,167 @@ function resourceName(index: number, active: boolean): string {
   return `Measurement_${index}`
 }
 
-function requireLength(value: Uint8Array, length: number, field: string): Uint8Array {
-  if (!(value instanceof Uint8Array) || value.length !== length) {
-    const got = value instanceof Uint8Array ? value.length : typeof value
-    throw new RangeError(`${field} must be ${length} bytes, got ${got}`)
-  }
-  return new Uint8Array(value)
-}
-
 const u16 = (n: number): Uint8Array => Uint8Array.of(n & 0xff, n >> 8)
 
-/**
- * Creates a simulated GPU. Certificates and RIMs are made on first use (a few milliseconds; the CAs
- * are memoised per process) and cached by the instance; each report then costs one ECDSA signature.
- */
-export function createSimulatedGpu(options: SimulatedGpuOptions = {}): SimulatedGpu {
+/** A simulated GPU's options, resolved: every default applied and checked. */
+interface GpuSetup {
+  arch: GpuArch
+  chip: GpuChip
+  seed: string
+  deviceIndex: number
+  driverVersion: string
+  /** VBIOS_VERSION as the opaque data carries it. */
+  vbiosBytes: Uint8Array
+  /** The same version as NVIDIA prints it. */
+  vbiosVersion: string
+  project: string
+  projectSku: string
+  chipSku: string
+  protectedPcie: boolean
+}
+
+/** The options with their defaults; a RangeError for an architecture or device index out of range. */
+function resolveSetup(options: SimulatedGpuOptions): GpuSetup {
   const arch = options.arch ?? 'HOPPER'
   if (arch !== 'HOPPER' && arch !== 'BLACKWELL') throw new RangeError(`arch must be HOPPER or BLACKWELL, got ${String(arch)}`)
-  const chip = GPU_CHIP[arch]
-  const seed = options.seed ?? SIMULATED_SEED
   const deviceIndex = options.deviceIndex ?? 0
   if (!Number.isInteger(deviceIndex) || deviceIndex < 0 || deviceIndex > 7) {
     throw new RangeError(`device index must be 0 to 7, got ${deviceIndex}`)
   }
   const board = SIMULATED_GPU_BOARD[arch]
-  const driverVersion = options.driverVersion ?? board.driverVersion
   // Round-trip through the opaque encoding so the version reads back as NVIDIA prints it.
   const vbiosBytes = encodeVbiosVersion(options.vbiosVersion ?? board.vbiosVersion)
-  const vbiosVersion = formatVbiosVersion(vbiosBytes)
-  const project = options.project ?? board.project
-  const projectSku = options.projectSku ?? board.projectSku
-  const chipSku = options.chipSku ?? board.chipSku
-  const protectedPcie = options.protectedPcie ?? false
+  return {
+    arch,
+    chip: GPU_CHIP[arch],
+    seed: options.seed ?? SIMULATED_SEED,
+    deviceIndex,
+    driverVersion: options.driverVersion ?? board.driverVersion,
+    vbiosBytes,
+    vbiosVersion: formatVbiosVersion(vbiosBytes),
+    project: options.project ?? board.project,
+    projectSku: options.projectSku ?? board.projectSku,
+    chipSku: options.chipSku ?? board.chipSku,
+    protectedPcie: options.protectedPcie ?? false,
+  }
+}
 
-  // Golden values depend on the firmware (chip and version), not on the device: every GPU of a
-  // machine shares its RIMs, as real ones do.
+/**
+ * The golden values by RIM index. They depend on the firmware (chip and version), not on the device: every GPU
+ * of a machine shares its RIMs, as real ones do.
+ */
+function goldenValues({ seed, chip, vbiosVersion, driverVersion }: GpuSetup): Map<number, Uint8Array> {
   const golden = new Map<number, Uint8Array>()
   for (const i of VBIOS_RIM_INDICES) golden.set(i, sha384(seed, chip, 'vbios', vbiosVersion, i))
   for (const i of DRIVER_RIM_INDICES) golden.set(i, sha384(seed, chip, 'driver', driverVersion, i))
+  return golden
+}
+
+/** The 64 runtime measurements: the golden values (zeros where there is none), then the overrides. */
+function runtimeMeasurements(golden: ReadonlyMap<number, Uint8Array>, overrides: Readonly<Record<number, Uint8Array>> = {}): Uint8Array[] {
   const measurements = Array.from({ length: GPU_MEASUREMENT_COUNT }, (_, i) => golden.get(i) ?? new Uint8Array(48))
-  for (const [key, value] of Object.entries(options.measurementOverrides ?? {})) {
+  for (const [key, value] of Object.entries(overrides)) {
     const index = Number(key)
     if (!Number.isInteger(index) || index < 0 || index >= GPU_MEASUREMENT_COUNT) {
       throw new RangeError(`measurement override index must be 0 to 63, got ${key}`)
     }
     measurements[index] = requireLength(value, 48, `measurement ${index}`)
   }
-  // The GSP-FMC ships with the driver; its hash is the FWID.
-  const fwid = sha384(seed, chip, 'gsp-fmc', driverVersion)
+  return measurements
+}
 
-  // The opaque TLVs in the order a Hopper on driver 580 writes them, with the value sizes of real reports.
-  const opaque = ((): Array<{ type: number; value: Uint8Array }> => {
-    const real = ARCH_OPAQUE[arch]
-    const counts = new Uint8Array(4 * GPU_MEASUREMENT_COUNT)
-    const view = new DataView(counts.buffer)
-    measurements.forEach((m, i) => view.setUint32(4 * i, m.some((b) => b !== 0) ? 1 : 0, true))
-    const fields: Array<{ type: number; value: Uint8Array }> = [
-      { type: OPAQUE_FIELD.VBIOS_VERSION, value: vbiosBytes },
-      { type: OPAQUE_FIELD.BOARD_ID, value: Buffer.from(real.boardId, 'hex') },
-      { type: OPAQUE_FIELD.CHIP_SKU, value: encodeAsciiField(chipSku, 9) },
-      { type: OPAQUE_FIELD.CHIP_SKU_MOD, value: encodeAsciiField('0', 5) },
-      { type: OPAQUE_FIELD.PROJECT, value: encodeAsciiField(project, 5) },
-      { type: OPAQUE_FIELD.PROJECT_SKU, value: encodeAsciiField(projectSku, 5) },
-      { type: OPAQUE_FIELD.PROJECT_SKU_MOD, value: encodeAsciiField(real.projectSkuMod, 2) },
-      { type: OPAQUE_FIELD.DRIVER_VERSION, value: encodeAsciiField(driverVersion) },
-      { type: OPAQUE_FIELD.GPU_INFO, value: Buffer.from(real.gpuInfo, 'hex') },
-      { type: OPAQUE_FIELD.MSRSCNT, value: counts },
-      { type: OPAQUE_FIELD.CPRINFO, value: Buffer.from(real.cprInfo, 'hex') },
-      { type: OPAQUE_FIELD.NVDEC0_STATUS, value: Uint8Array.of(STATUS_DISABLED) },
-      { type: OPAQUE_FIELD.FWID, value: fwid },
-      { type: OPAQUE_FIELD.PROTECTED_PCIE_STATUS, value: Uint8Array.of(protectedPcie ? STATUS_ENABLED : STATUS_DISABLED) },
-    ]
-    if (protectedPcie) {
-      // PDIs as the GPU writes them (NVIDIA prints each reversed); the same switches for every GPU of a seed.
-      const pdis = Array.from({ length: SWITCHES }, (_, s) => deriveBytes(seed, `nvidia/nvswitch/${s}/pdi`, 8))
-      const links = Array.from({ length: NVLINKS }, (_, l) => pdis[l % SWITCHES]!)
-      fields.push({ type: OPAQUE_FIELD.SWITCH_PDI, value: Buffer.concat(links) })
-    }
-    if (arch === 'BLACKWELL') fields.push({ type: OPAQUE_FIELD.SYS_ENABLE_STATUS, value: Uint8Array.of(0x07, 0x07) })
-    fields.push(
-      { type: OPAQUE_FIELD.OPAQUE_DATA_VERSION, value: u16(1) },
-      { type: OPAQUE_FIELD.FEATURE_FLAG, value: u16(protectedPcie ? 2 : 0) },
-    )
-    return fields.map((f) => ({ type: f.type, value: new Uint8Array(f.value) }))
-  })()
-
-  let device: { key: KeyObject; chain: Uint8Array[] } | undefined
-  const certificates = (): { key: KeyObject; chain: Uint8Array[] } => {
-    if (device !== undefined) return device
-    const roots = simulatedNvidiaRoots(arch, seed)
-    const brom = issueGpuBrom({ arch, seed, deviceIndex, issuer: roots.provisioner })
-    const leaf = issueGpuFmcLeaf({ arch, seed, deviceIndex, issuer: brom, fwid })
-    device = { key: leaf.key, chain: [leaf.der, brom.der, roots.provisioner.der, roots.identity.der, roots.deviceRoot.der] }
-    return device
+/** The opaque TLVs in the order a Hopper on driver 580 writes them, with the value sizes of real reports. */
+function opaqueFields(setup: GpuSetup, measurements: readonly Uint8Array[], fwid: Uint8Array): Array<{ type: number; value: Uint8Array }> {
+  const { arch, seed, protectedPcie } = setup
+  const real = ARCH_OPAQUE[arch]
+  const counts = new Uint8Array(4 * GPU_MEASUREMENT_COUNT)
+  const view = new DataView(counts.buffer)
+  measurements.forEach((m, i) => view.setUint32(4 * i, m.some((b) => b !== 0) ? 1 : 0, true))
+  const fields: Array<{ type: number; value: Uint8Array }> = [
+    { type: OPAQUE_FIELD.VBIOS_VERSION, value: setup.vbiosBytes },
+    { type: OPAQUE_FIELD.BOARD_ID, value: Buffer.from(real.boardId, 'hex') },
+    { type: OPAQUE_FIELD.CHIP_SKU, value: encodeAsciiField(setup.chipSku, 9) },
+    { type: OPAQUE_FIELD.CHIP_SKU_MOD, value: encodeAsciiField('0', 5) },
+    { type: OPAQUE_FIELD.PROJECT, value: encodeAsciiField(setup.project, 5) },
+    { type: OPAQUE_FIELD.PROJECT_SKU, value: encodeAsciiField(setup.projectSku, 5) },
+    { type: OPAQUE_FIELD.PROJECT_SKU_MOD, value: encodeAsciiField(real.projectSkuMod, 2) },
+    { type: OPAQUE_FIELD.DRIVER_VERSION, value: encodeAsciiField(setup.driverVersion) },
+    { type: OPAQUE_FIELD.GPU_INFO, value: Buffer.from(real.gpuInfo, 'hex') },
+    { type: OPAQUE_FIELD.MSRSCNT, value: counts },
+    { type: OPAQUE_FIELD.CPRINFO, value: Buffer.from(real.cprInfo, 'hex') },
+    { type: OPAQUE_FIELD.NVDEC0_STATUS, value: Uint8Array.of(STATUS_DISABLED) },
+    { type: OPAQUE_FIELD.FWID, value: fwid },
+    { type: OPAQUE_FIELD.PROTECTED_PCIE_STATUS, value: Uint8Array.of(protectedPcie ? STATUS_ENABLED : STATUS_DISABLED) },
+  ]
+  if (protectedPcie) {
+    // PDIs as the GPU writes them (NVIDIA prints each reversed); the same switches for every GPU of a seed.
+    const pdis = Array.from({ length: SWITCHES }, (_, s) => deriveBytes(seed, `nvidia/nvswitch/${s}/pdi`, 8))
+    const links = Array.from({ length: NVLINKS }, (_, l) => pdis[l % SWITCHES]!)
+    fields.push({ type: OPAQUE_FIELD.SWITCH_PDI, value: Buffer.concat(links) })
   }
+  if (arch === 'BLACKWELL') fields.push({ type: OPAQUE_FIELD.SYS_ENABLE_STATUS, value: Uint8Array.of(0x07, 0x07) })
+  fields.push(
+    { type: OPAQUE_FIELD.OPAQUE_DATA_VERSION, value: u16(1) },
+    { type: OPAQUE_FIELD.FEATURE_FLAG, value: u16(protectedPcie ? 2 : 0) },
+  )
+  return fields.map((f) => ({ type: f.type, value: new Uint8Array(f.value) }))
+}
 
-  let rims: SimulatedGpuRims | undefined
-  const writeRims = (): SimulatedGpuRims => {
-    if (rims !== undefined) return rims
-    const { rimSigner, rimL3, rimCa, rimRoot } = simulatedNvidiaRoots(arch, seed)
-    const signer = { key: rimSigner.key, chain: [rimSigner.der, rimL3.der, rimCa.der, rimRoot.der] }
-    const entries = (component: 'driver' | 'vbios', version: string, active: readonly number[]): RimMeasurement[] =>
-      Array.from({ length: GPU_MEASUREMENT_COUNT }, (_, index) => {
-        const isActive = active.includes(index)
-        const value = isActive ? golden.get(index)! : new Uint8Array(48)
-        const values =
-          component === 'driver' && DRIVER_RIM_ALTERNATIVES.includes(index)
-            ? [sha384(seed, chip, component, version, index, 'alternative'), value]
-            : [value]
-        return { index, active: isActive, values, name: resourceName(index, isActive) }
-      })
-    const tagId = (id: string): string => Buffer.from(sha384(seed, 'rim-tag-id', id)).toString('hex')
-    const driverId = arch === 'HOPPER' ? `NV_GPU_DRIVER_GH100_${driverVersion}` : `NV_GPU_CC_DRIVER_GB100_${driverVersion}`
-    const vbiosId = `NV_GPU_VBIOS_${project}_${projectSku}_${chipSku}_${vbiosVersion.replaceAll('.', '')}`
-    const rim = (id: string, component: 'driver' | 'vbios', version: string, active: readonly number[]): SimulatedRim => ({
-      id,
-      xml: signRim(composeRim({ chip, version, tagId: tagId(id), measurements: entries(component, version, active) }), signer),
+/** The device's 5 certificates, leaf first, under the simulated provisioner CA, and the leaf's key. */
+function deviceCertificates({ arch, seed, deviceIndex }: GpuSetup, fwid: Uint8Array): { key: KeyObject; chain: Uint8Array[] } {
+  const roots = simulatedNvidiaRoots(arch, seed)
+  const brom = issueGpuBrom({ arch, seed, deviceIndex, issuer: roots.provisioner })
+  const leaf = issueGpuFmcLeaf({ arch, seed, deviceIndex, issuer: brom, fwid })
+  return { key: leaf.key, chain: [leaf.der, brom.der, roots.provisioner.der, roots.identity.der, roots.deviceRoot.der] }
+}
+
+/** The driver and VBIOS RIMs of the firmware, signed by the simulated RIM signer. */
+function simulatedRims(setup: GpuSetup, golden: ReadonlyMap<number, Uint8Array>): SimulatedGpuRims {
+  const { arch, seed, chip, driverVersion, vbiosVersion } = setup
+  const { rimSigner, rimL3, rimCa, rimRoot } = simulatedNvidiaRoots(arch, seed)
+  const signer = { key: rimSigner.key, chain: [rimSigner.der, rimL3.der, rimCa.der, rimRoot.der] }
+  const entries = (component: 'driver' | 'vbios', version: string, active: readonly number[]): RimMeasurement[] =>
+    Array.from({ length: GPU_MEASUREMENT_COUNT }, (_, index) => {
+      const isActive = active.includes(index)
+      const value = isActive ? golden.get(index)! : new Uint8Array(48)
+      const values =
+        component === 'driver' && DRIVER_RIM_ALTERNATIVES.includes(index)
+          ? [sha384(seed, chip, component, version, index, 'alternative'), value]
+          : [value]
+      return { index, active: isActive, values, name: resourceName(index, isActive) }
     })
-    rims = {
-      driver: rim(driverId, 'driver', driverVersion, DRIVER_RIM_INDICES),
-      vbios: rim(vbiosId, 'vbios', vbiosVersion, VBIOS_RIM_INDICES),
-    }
-    return rims
+  const tagId = (id: string): string => Buffer.from(sha384(seed, 'rim-tag-id', id)).toString('hex')
+  const driverId = arch === 'HOPPER' ? `NV_GPU_DRIVER_GH100_${driverVersion}` : `NV_GPU_CC_DRIVER_GB100_${driverVersion}`
+  const vbiosId = `NV_GPU_VBIOS_${setup.project}_${setup.projectSku}_${setup.chipSku}_${vbiosVersion.replaceAll('.', '')}`
+  const rim = (id: string, component: 'driver' | 'vbios', version: string, active: readonly number[]): SimulatedRim => ({
+    id,
+    xml: signRim(composeRim({ chip, version, tagId: tagId(id), measurements: entries(component, version, active) }), signer),
+  })
+  return {
+    driver: rim(driverId, 'driver', driverVersion, DRIVER_RIM_INDICES),
+    vbios: rim(vbiosId, 'vbios', vbiosVersion, VBIOS_RIM_INDICES),
   }
+}
+
+/**
+ * Creates a simulated GPU. Certificates and RIMs are made on first use (a few milliseconds; the CAs
+ * are memoised per process) and cached by the instance; each report then costs one ECDSA signature.
+ */
+export function createSimulatedGpu(options: SimulatedGpuOptions = {}): SimulatedGpu {
+  const setup = resolveSetup(options)
+  const golden = goldenValues(setup)
+  const measurements = runtimeMeasurements(golden, options.measurementOverrides)
+  // The GSP-FMC ships with the driver; its hash is the FWID.
+  const fwid = sha384(setup.seed, setup.chip, 'gsp-fmc', setup.driverVersion)
+  const opaque = opaqueFields(setup, measurements, fwid)
+  let device: { key: KeyObject; chain: Uint8Array[] } | undefined
+  let rims: SimulatedGpuRims | undefined
 
   return {
-    arch,
-    deviceIndex,
-    driverVersion,
-    vbiosVersion,
+    arch: setup.arch,
+    deviceIndex: setup.deviceIndex,
+    driverVersion: setup.driverVersion,
+    vbiosVersion: setup.vbiosVersion,
     get fwid() {
       return new Uint8Array(fwid)
     },
@@ -284,22 +319,22 @@ export function createSimulatedGpu(options: SimulatedGpuOptions = {}): Simulated
     },
     async getReport(nonce: Uint8Array): Promise<GpuReport> {
       const requestNonce = requireLength(nonce, SPDM_NONCE_SIZE, 'the SPDM nonce')
-      const { key, chain } = certificates()
+      device ??= deviceCertificates(setup, fwid)
       const signed = composeGpuAttestationReport({
         nonce: requestNonce,
         responderNonce: new Uint8Array(randomBytes(SPDM_NONCE_SIZE)),
         measurements,
         opaque,
       })
-      const signature = sign('sha384', signed, { key, dsaEncoding: 'ieee-p1363' })
+      const signature = sign('sha384', signed, { key: device.key, dsaEncoding: 'ieee-p1363' })
       const report = new Uint8Array(signed.length + GPU_SIGNATURE_SIZE)
       report.set(signed)
       report.set(signature, signed.length)
-      return { report, chain: chain.map((c) => new Uint8Array(c)), arch }
+      return { report, chain: device.chain.map((c) => new Uint8Array(c)), arch: setup.arch }
     },
     rims(): SimulatedGpuRims {
-      const { driver, vbios } = writeRims()
-      return { driver: { ...driver }, vbios: { ...vbios } }
+      rims ??= simulatedRims(setup, golden)
+      return { driver: { ...rims.driver }, vbios: { ...rims.vbios } }
     },
   }
 }

@@ -27,6 +27,7 @@ import {
 } from '@vouch/protocol'
 import { issueVek, simulatedAmdRoots } from './amd-ca.js'
 import { deriveBytes, SIMULATED_SEED } from './derive-keys.js'
+import { requireLength } from './require-length.js'
 
 /** What the simulated launch measures: {@link SIMULATED_MEASUREMENT} is the SHA-384 of this text. */
 export const SIMULATED_LAUNCH = 'vouch/simulated-tee/v1 SEV-SNP launch'
@@ -156,17 +157,116 @@ export function simulatedChipId(product: Product, seed = SIMULATED_SEED): Uint8A
   return chipId
 }
 
-function requireLength(value: Uint8Array, length: number, field: string): Uint8Array {
-  if (!(value instanceof Uint8Array) || value.length !== length) {
-    const got = value instanceof Uint8Array ? value.length : typeof value
-    throw new RangeError(`${field} must be ${length} bytes, got ${got}`)
-  }
-  return new Uint8Array(value)
-}
-
 function requireVmpl(vmpl: number): number {
   if (!Number.isInteger(vmpl) || vmpl < 0 || vmpl > 3) throw new RangeError(`VMPL must be 0 to 3, got ${vmpl}`)
   return vmpl
+}
+
+/** A simulated PSP's options, resolved: every default applied and checked. */
+interface PspSetup {
+  product: Product
+  seed: string
+  signingKey: SigningKey
+  /** TCB_VERSION as the report carries it, and decoded. */
+  rawTcb: Uint8Array
+  tcb: Tcb
+  measurement: Uint8Array
+  hostData: Uint8Array | undefined
+  familyId: Uint8Array | undefined
+  imageId: Uint8Array | undefined
+  policy: bigint
+  defaultVmpl: number
+  /** The chip's CHIP_ID, which a VCEK certifies, and the one reports carry (zeros under MASK_CHIP_ID). */
+  chipId: Uint8Array
+  reportedChipId: Uint8Array
+  platform: PlatformDefaults
+  firmware: FirmwareVersion
+  platformInfo: bigint
+  guestSvn: number
+  cspId: string
+}
+
+/** The options with their defaults; a RangeError for a field of the wrong length or a VMPL out of range. */
+function resolveSetup(options: SimulatedPspOptions): PspSetup {
+  const product = options.product ?? 'Genoa'
+  const seed = options.seed ?? SIMULATED_SEED
+  // Round-trip through TCB_VERSION so `tcb` holds exactly what the report says (no fmc before Turin).
+  const rawTcb = encodeTcb(options.tcb ?? SIMULATED_TCB[product], product)
+  const optional = (value: Uint8Array | undefined, length: number, field: string): Uint8Array | undefined =>
+    value === undefined ? undefined : requireLength(value, length, field)
+  const measurement = optional(options.measurement, MEASUREMENT_SIZE, 'MEASUREMENT') ?? new Uint8Array(Buffer.from(SIMULATED_MEASUREMENT, 'hex'))
+  const hostData = optional(options.hostData, HOST_DATA_SIZE, 'HOST_DATA')
+  const familyId = optional(options.familyId, 16, 'FAMILY_ID')
+  const imageId = optional(options.imageId, 16, 'IMAGE_ID')
+  const policy = typeof options.policy === 'bigint' ? options.policy : encodeGuestPolicy({ ...SIMULATED_GUEST_POLICY, ...options.policy })
+  const defaultVmpl = requireVmpl(options.vmpl ?? 0)
+  const chipId = optional(options.chipId, CHIP_ID_SIZE, 'CHIP_ID') ?? simulatedChipId(product, seed)
+  const platform = PLATFORM_DEFAULTS[product]
+  return {
+    product,
+    seed,
+    signingKey: options.signingKey ?? 'VCEK',
+    rawTcb,
+    tcb: decodeTcb(rawTcb, product),
+    measurement,
+    hostData,
+    familyId,
+    imageId,
+    policy,
+    defaultVmpl,
+    chipId,
+    reportedChipId: options.maskChipId === true ? new Uint8Array(CHIP_ID_SIZE) : chipId,
+    platform,
+    firmware: { ...(options.firmware ?? platform.firmware) },
+    platformInfo: options.platformInfo ?? platform.platformInfo,
+    guestSvn: options.guestSvn ?? 0,
+    cspId: options.cspId ?? SIMULATED_CSP_ID,
+  }
+}
+
+/** The VCEK (certifying the chip's hwID) or VLEK (the CSP's) for the setup's TCB, its key, and the chain above it. */
+function vekEvidence(setup: PspSetup): { key: KeyObject; evidence: Omit<PspReport, 'report'> } {
+  const { product, signingKey, seed, tcb, chipId } = setup
+  const roots = simulatedAmdRoots(product, signingKey, seed)
+  const vek = issueVek({
+    product,
+    kind: signingKey,
+    issuer: roots.intermediate,
+    tcb,
+    seed,
+    ...(signingKey === 'VCEK'
+      ? { hwId: usesTurinTcbLayout(product) ? chipId.subarray(0, TURIN_CHIP_ID_SIZE) : chipId }
+      : { cspId: setup.cspId }),
+  })
+  return { key: vek.key, evidence: { vek: vek.der, chain: [roots.intermediate.der, roots.ark.der] } }
+}
+
+/** A version 5 report of the launch, unsigned, carrying `reportData` at `vmpl`. */
+function composeReport(setup: PspSetup, reportData: Uint8Array, vmpl: number, reportId: Uint8Array): Uint8Array {
+  const { rawTcb, firmware, platform, hostData, familyId, imageId } = setup
+  return composeAttestationReport({
+    guestSvn: setup.guestSvn,
+    policy: setup.policy,
+    ...(familyId === undefined ? {} : { familyId }),
+    ...(imageId === undefined ? {} : { imageId }),
+    vmpl,
+    currentTcb: rawTcb,
+    platformInfo: setup.platformInfo,
+    signingKey: setup.signingKey,
+    reportData,
+    measurement: setup.measurement,
+    ...(hostData === undefined ? {} : { hostData }),
+    reportId,
+    reportedTcb: rawTcb,
+    cpuid: PRODUCT_CPUID[setup.product],
+    chipId: setup.reportedChipId,
+    committedTcb: rawTcb,
+    currentVersion: firmware,
+    committedVersion: firmware,
+    launchTcb: rawTcb,
+    launchMitVector: platform.mitigationVector,
+    currentMitVector: platform.mitigationVector,
+  })
 }
 
 /**
@@ -174,96 +274,30 @@ function requireVmpl(vmpl: number): number {
  * two RSA-4096 CA keys, memoised per process) and reused; each later report costs one ECDSA signature.
  */
 export function createSimulatedPsp(options: SimulatedPspOptions = {}): SimulatedPsp {
-  const product = options.product ?? 'Genoa'
-  const seed = options.seed ?? SIMULATED_SEED
-  const signingKey = options.signingKey ?? 'VCEK'
-  // Round-trip through TCB_VERSION so `tcb` holds exactly what the report says (no fmc before Turin).
-  const rawTcb = encodeTcb(options.tcb ?? SIMULATED_TCB[product], product)
-  const tcb = decodeTcb(rawTcb, product)
-  const measurement =
-    options.measurement === undefined
-      ? new Uint8Array(Buffer.from(SIMULATED_MEASUREMENT, 'hex'))
-      : requireLength(options.measurement, MEASUREMENT_SIZE, 'MEASUREMENT')
-  const hostData =
-    options.hostData === undefined ? undefined : requireLength(options.hostData, HOST_DATA_SIZE, 'HOST_DATA')
-  const familyId = options.familyId === undefined ? undefined : requireLength(options.familyId, 16, 'FAMILY_ID')
-  const imageId = options.imageId === undefined ? undefined : requireLength(options.imageId, 16, 'IMAGE_ID')
-  const policy =
-    typeof options.policy === 'bigint'
-      ? options.policy
-      : encodeGuestPolicy({ ...SIMULATED_GUEST_POLICY, ...options.policy })
-  const defaultVmpl = requireVmpl(options.vmpl ?? 0)
-  const chipId =
-    options.chipId === undefined ? simulatedChipId(product, seed) : requireLength(options.chipId, CHIP_ID_SIZE, 'CHIP_ID')
-  const maskChipId = options.maskChipId ?? false
-  const reportedChipId = maskChipId ? new Uint8Array(CHIP_ID_SIZE) : chipId
-  const platform = PLATFORM_DEFAULTS[product]
-  const firmware = { ...(options.firmware ?? platform.firmware) }
-  const platformInfo = options.platformInfo ?? platform.platformInfo
-  const guestSvn = options.guestSvn ?? 0
-  const cspId = options.cspId ?? SIMULATED_CSP_ID
+  const setup = resolveSetup(options)
   // REPORT_ID names the guest for its lifetime, so one simulated launch keeps one.
   const reportId = new Uint8Array(randomBytes(32))
-
   let signer: { key: KeyObject; evidence: Omit<PspReport, 'report'> } | undefined
-  const certificates = (): { key: KeyObject; evidence: Omit<PspReport, 'report'> } => {
-    if (signer !== undefined) return signer
-    const roots = simulatedAmdRoots(product, signingKey, seed)
-    const vek = issueVek({
-      product,
-      kind: signingKey,
-      issuer: roots.intermediate,
-      tcb,
-      seed,
-      ...(signingKey === 'VCEK'
-        ? { hwId: usesTurinTcbLayout(product) ? chipId.subarray(0, TURIN_CHIP_ID_SIZE) : chipId }
-        : { cspId }),
-    })
-    signer = { key: vek.key, evidence: { vek: vek.der, chain: [roots.intermediate.der, roots.ark.der] } }
-    return signer
-  }
 
   return {
-    product,
-    signingKey,
+    product: setup.product,
+    signingKey: setup.signingKey,
     get chipId() {
-      return new Uint8Array(reportedChipId)
+      return new Uint8Array(setup.reportedChipId)
     },
-    tcb: Object.freeze({ ...tcb }),
+    tcb: Object.freeze({ ...setup.tcb }),
     get measurement() {
-      return new Uint8Array(measurement)
+      return new Uint8Array(setup.measurement)
     },
     async getReport(reportData: Uint8Array, request: GetReportOptions = {}): Promise<PspReport> {
       const data = requireLength(reportData, REPORT_DATA_SIZE, 'REPORT_DATA')
-      const vmpl = requireVmpl(request.vmpl ?? defaultVmpl)
-      const { key, evidence } = certificates()
-      const report = composeAttestationReport({
-        guestSvn,
-        policy,
-        ...(familyId === undefined ? {} : { familyId }),
-        ...(imageId === undefined ? {} : { imageId }),
-        vmpl,
-        currentTcb: rawTcb,
-        platformInfo,
-        signingKey,
-        reportData: data,
-        measurement,
-        ...(hostData === undefined ? {} : { hostData }),
-        reportId,
-        reportedTcb: rawTcb,
-        cpuid: PRODUCT_CPUID[product],
-        chipId: reportedChipId,
-        committedTcb: rawTcb,
-        currentVersion: firmware,
-        committedVersion: firmware,
-        launchTcb: rawTcb,
-        launchMitVector: platform.mitigationVector,
-        currentMitVector: platform.mitigationVector,
-      })
-      const signature = sign('sha384', report.subarray(0, SIGNATURE_OFFSET), { key, dsaEncoding: 'ieee-p1363' })
+      const vmpl = requireVmpl(request.vmpl ?? setup.defaultVmpl)
+      signer ??= vekEvidence(setup)
+      const report = composeReport(setup, data, vmpl, reportId)
+      const signature = sign('sha384', report.subarray(0, SIGNATURE_OFFSET), { key: signer.key, dsaEncoding: 'ieee-p1363' })
       setReportSignature(report, signature)
-      const [intermediate, ark] = evidence.chain
-      return { report, vek: new Uint8Array(evidence.vek), chain: [new Uint8Array(intermediate), new Uint8Array(ark)] }
+      const [intermediate, ark] = signer.evidence.chain
+      return { report, vek: new Uint8Array(signer.evidence.vek), chain: [new Uint8Array(intermediate), new Uint8Array(ark)] }
     },
   }
 }

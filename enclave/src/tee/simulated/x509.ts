@@ -1,7 +1,8 @@
 /**
- * DER and X.509 building blocks shared by the simulated AMD and NVIDIA certificate authorities: the few
- * encodings @peculiar/asn1-x509 does not write the way the vendors do (extension contents, serials,
- * the signed envelope), key identifiers, and what a CA reads back from the certificate of its issuer.
+ * X.509 building blocks shared by the simulated AMD and NVIDIA certificate authorities: what a CA issues,
+ * the parts @peculiar/asn1-x509 does not write the way the vendors do (extension contents, serials, the
+ * signed envelope; the DER itself comes from `@vouch/protocol`'s writer), key identifiers, and what a CA
+ * reads back from the certificate of its issuer.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema'
@@ -19,56 +20,19 @@ import {
   type AlgorithmIdentifier,
   type Name,
 } from '@peculiar/asn1-x509'
-import type { CertificateExtension, IssuedCertificate } from './amd-ca.js'
+import { derElement, integerContent } from '@vouch/protocol'
 
-/** The DER length octets of `length` content bytes: short form below 128, long form otherwise. */
-export function derLength(length: number): Uint8Array {
-  if (length < 0x80) return Uint8Array.of(length)
-  const bytes: number[] = []
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n % 256)
-  return Uint8Array.of(0x80 | bytes.length, ...bytes)
+/** A DER certificate and the private key of its subject (the key that signs what it issues). */
+export interface IssuedCertificate {
+  der: Uint8Array
+  key: KeyObject
 }
 
-/** A DER tag-length-value whose content is `content` concatenated. */
-export function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
-  const body = Buffer.concat(content)
-  return new Uint8Array(Buffer.concat([Uint8Array.of(tag), derLength(body.length), body]))
-}
-
-/** A DER OBJECT IDENTIFIER from its dotted form. */
-export function derOid(dotted: string): Uint8Array {
-  const arcs = dotted.split('.').map(BigInt)
-  const out: number[] = []
-  const push = (arc: bigint): void => {
-    const bytes = [Number(arc & 0x7fn)]
-    for (let n = arc >> 7n; n > 0n; n >>= 7n) bytes.unshift(Number(n & 0x7fn) | 0x80)
-    out.push(...bytes)
-  }
-  push(arcs[0]! * 40n + arcs[1]!)
-  for (const arc of arcs.slice(2)) push(arc)
-  return tlv(0x06, Uint8Array.from(out))
-}
-
-/** Minimal two's-complement content octets of a non-negative INTEGER. */
-export function integerContent(value: bigint): Uint8Array {
-  if (value < 0n) throw new RangeError(`negative integers are not supported, got ${value}`)
-  let hex = value.toString(16)
-  if (hex.length % 2 === 1) hex = '0' + hex
-  const bytes = Buffer.from(hex, 'hex')
-  return new Uint8Array(bytes[0]! & 0x80 ? Buffer.concat([Uint8Array.of(0), bytes]) : bytes)
-}
-
-/** A DER INTEGER (non-negative). */
-export function derInteger(value: bigint | number): Uint8Array {
-  return tlv(0x02, integerContent(BigInt(value)))
-}
-
-/** A DER IA5String; throws a RangeError for text that is not ASCII. */
-export function derIa5String(text: string): Uint8Array {
-  if (![...text].every((c) => c.charCodeAt(0) < 0x80)) {
-    throw new RangeError(`IA5String must be ASCII, got ${JSON.stringify(text)}`)
-  }
-  return tlv(0x16, Buffer.from(text, 'ascii'))
+/** One X.509 extension as written: `value` is the content of extnValue, without its OCTET STRING. */
+export interface CertificateExtension {
+  oid: string
+  critical: boolean
+  value: Uint8Array
 }
 
 /** The bytes as an ArrayBuffer of their own (asn1-schema takes ArrayBuffers; a view may share a larger one). */
@@ -158,5 +122,5 @@ export function signCertificate(
 
 /** SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }: the shape of both Certificate and CertificateList. */
 export function signed(tbs: Uint8Array, algorithm: AlgorithmIdentifier, signature: Uint8Array): Uint8Array {
-  return tlv(0x30, tbs, new Uint8Array(AsnConvert.serialize(algorithm)), tlv(0x03, Uint8Array.of(0), signature))
+  return derElement(0x30, tbs, new Uint8Array(AsnConvert.serialize(algorithm)), derElement(0x03, Uint8Array.of(0), signature))
 }
