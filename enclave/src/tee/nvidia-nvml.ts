@@ -7,7 +7,7 @@
  */
 import { SPDM_NONCE_SIZE, SPDM_REQUEST_SIZE, bytesEqual } from '@vouch/protocol'
 import { TeeError, type TeeErrorCode } from '../errors.js'
-import type { GpuArch, GpuEvidence, GpuTee } from './device.js'
+import type { GpuArch, GpuEvidence, GpuTee } from './device.types.js'
 
 /** The NVML library the driver installs. */
 export const NVML_LIBRARY = 'libnvidia-ml.so.1'

@@ -43,9 +43,10 @@ import {
   type IssuerInfo,
 } from './der.js'
 import { deriveBytes, deriveEcPrivateKey, SIMULATED_SEED } from './derive-keys.js'
+import type { GpuArch } from '../device.types.js'
 
-/** GPU architectures the simulated GPU models, as NVML names them. */
-export type GpuArch = 'HOPPER' | 'BLACKWELL'
+/** GPU architectures the simulated GPU models: those of real GPUs. */
+export type { GpuArch }
 
 /** Chip names NVIDIA uses in certificate names, RIM ids and RIM products. */
 export type GpuChip = 'GH100' | 'GB100'
