@@ -9,7 +9,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readFileSync } from 'node:fs'
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express'
-import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, KID_PATTERN, SEALED_MEDIA_TYPE } from '@vouch/protocol'
+import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, KID_PATTERN, MAX_LINK_MODEL_NAME, MAX_LINK_MODEL_VERSION, SEALED_MEDIA_TYPE, type LinkModel, type LinkResult } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { pinoHttp } from 'pino-http'
 import { BodyReader } from './body-reader.js'
@@ -94,16 +94,7 @@ export interface AppOptions {
 }
 
 /** A model as `GET /v2/models/{name}` answers: OIP v2 metadata plus the enclave's digest, publisher and license. */
-export interface ModelEntry {
-  name: string
-  versions: string[]
-  platform?: string
-  inputs?: unknown[]
-  outputs?: unknown[]
-  digest?: string
-  publisher?: string
-  license?: string
-}
+export type ModelEntry = LinkModel
 
 interface Locals {
   route?: string
@@ -117,8 +108,6 @@ const locals = (res: Response): Locals => res.locals as Locals
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const NONCE_HEX = /^[0-9a-fA-F]{64}$/
-const MAX_MODEL_NAME = 256
-const MAX_MODEL_VERSION = 64
 
 /** A `Uint8Array` from the link as a Buffer, without copying. */
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -127,21 +116,6 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 function isMediaType(header: string | undefined, type: string): boolean {
   return header !== undefined && header.split(';', 1)[0]!.trim().toLowerCase() === type
-}
-
-/** Keeps the fields of an enclave model entry the API documents; null if it lacks a name and versions. */
-function toModelEntry(value: unknown): ModelEntry | null {
-  if (typeof value !== 'object' || value === null) return null
-  const m = value as Record<string, unknown>
-  if (typeof m['name'] !== 'string' || !Array.isArray(m['versions']) || !m['versions'].every((v) => typeof v === 'string')) return null
-  const entry: ModelEntry = { name: m['name'], versions: m['versions'] as string[] }
-  if (typeof m['platform'] === 'string') entry.platform = m['platform']
-  if (Array.isArray(m['inputs'])) entry.inputs = m['inputs']
-  if (Array.isArray(m['outputs'])) entry.outputs = m['outputs']
-  if (typeof m['digest'] === 'string') entry.digest = m['digest']
-  if (typeof m['publisher'] === 'string') entry.publisher = m['publisher']
-  if (typeof m['license'] === 'string') entry.license = m['license']
-  return entry
 }
 
 /** The enclave's model list, fetched with the `models` op, reused for `ttlMs`, one fetch at a time. */
@@ -163,14 +137,11 @@ class ModelCatalog {
   get(signal?: AbortSignal): Promise<ModelEntry[]> {
     if (this.#models !== null && performance.now() - this.#at < this.ttlMs) return Promise.resolve(this.#models)
     this.#pending ??= this.link
-      .request({ op: 'models' }, signal === undefined ? {} : { signal })
-      .then((result) => {
-        const list = result['models']
-        const models = Array.isArray(list) ? list.map(toModelEntry) : null
-        if (models === null || models.some((m) => m === null)) throw new HostError('ERR_HOST_BAD_GATEWAY', { cause: new Error('the models answer is not a list of models') })
-        this.#models = models as ModelEntry[]
+      .request('models', {}, signal === undefined ? {} : { signal })
+      .then(({ models }) => {
+        this.#models = models
         this.#at = performance.now()
-        return this.#models
+        return models
       })
       .finally(() => {
         this.#pending = null
@@ -368,26 +339,24 @@ export function createApp(options: AppOptions): Express {
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw new HostError('ERR_HOST_UNSUPPORTED_MEDIA_TYPE')
     const kid = req.get(KEY_ID_HEADER)
     if (kid === undefined || !KID_PATTERN.test(kid)) throw new HostError('ERR_HOST_KEY_ID_INVALID')
-    if (name.length > MAX_MODEL_NAME || (version !== undefined && version.length > MAX_MODEL_VERSION)) throw new HostError('ERR_HOST_MODEL_NOT_FOUND')
+    if (name.length > MAX_LINK_MODEL_NAME || (version !== undefined && version.length > MAX_LINK_MODEL_VERSION)) throw new HostError('ERR_HOST_MODEL_NOT_FOUND')
     requireLink()
     const signal = locals(res).signal
     // Null for a chunked body: it may be as large as the limit.
     const declared = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length'])
     if (declared !== null && !(declared >= 0)) throw new HostError('ERR_HOST_BAD_REQUEST')
     const { body, release } = await bodies.read(req, clientOf(req), declared, signal)
-    let result: Record<string, unknown>
+    let answer: LinkResult<'infer'>
     try {
       if (body.length === 0) throw new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('empty body') })
-      result = await link.request({ op: 'infer', kid, model: name, version: version ?? null, body }, signal === undefined ? {} : { signal })
+      answer = await link.request('infer', { kid, model: name, version: version ?? null, body }, signal === undefined ? {} : { signal })
     } finally {
       release()
     }
-    const sealed = result['body']
-    if (!(sealed instanceof Uint8Array) || sealed.length === 0) throw new HostError('ERR_HOST_BAD_GATEWAY', { cause: new Error('the infer answer has no body') })
     // The enclave answered 2xx for this name, so it is a real model (a bounded label).
     locals(res).model = name
     if (res.headersSent) return
-    res.status(200).set('Content-Type', SEALED_MEDIA_TYPE).set('Cache-Control', 'no-store').send(asBuffer(sealed))
+    res.status(200).set('Content-Type', SEALED_MEDIA_TYPE).set('Cache-Control', 'no-store').send(asBuffer(answer.body))
   }
   route('/v2/models/:name/infer', { post: infer })
   route('/v2/models/:name/versions/:version/infer', { post: infer })
@@ -406,9 +375,7 @@ export function createApp(options: AppOptions): Express {
       }
       const nonce = given === undefined ? null : Buffer.from(given, 'hex')
       const signal = locals(res).signal
-      const result = await link.request({ op: 'attest', nonce }, signal === undefined ? {} : { signal })
-      const bundle = result['bundle']
-      if (!(bundle instanceof Uint8Array) || bundle.length === 0) throw new HostError('ERR_HOST_BAD_GATEWAY', { cause: new Error('the attest answer has no bundle') })
+      const { bundle } = await link.request('attest', { nonce }, signal === undefined ? {} : { signal })
       if (res.headersSent) return
       res.set('Content-Type', EVIDENCE_MEDIA_TYPE)
       if (nonce !== null) res.set('Cache-Control', 'no-store')

@@ -4,7 +4,7 @@
  */
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { BundleModel, ModelRef } from '@vouch/protocol'
+import type { BundleModel, LinkRequestFields, LinkResult, ModelRef } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { EnclaveError } from '../errors.js'
 import { loadModel, type LoadedModel, type LoadModelsOptions } from '../inference/index.js'
@@ -17,7 +17,7 @@ import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard, SealedInference, type ModelLooku
 /** A model that was configured but not loaded, and why (its code crosses the link; its message stays in the logs). */
 export interface RefusedModel {
   manifestFile: string
-  name: string | null
+  name: string
   code: string
 }
 
@@ -137,24 +137,24 @@ export class EnclaveService implements LinkHandler, ModelLookup {
     throw new EnclaveError('ERR_ENCLAVE_MODEL_NOT_FOUND')
   }
 
-  async ping(): Promise<Record<string, unknown>> {
+  async ping(): Promise<LinkResult<'ping'>> {
     return { ready: true, platform: this.options.cpu.platform, kid: this.#keyset.public.kid, models: this.loaded.length }
   }
 
-  async attest(nonce: Uint8Array | null): Promise<Record<string, unknown>> {
+  async attest({ nonce }: LinkRequestFields<'attest'>): Promise<LinkResult<'attest'>> {
     const { evidence } = this.#current()
     const built = nonce === null ? await evidence.unchallenged() : await evidence.challenged(nonce)
     return { bundle: built.bytes }
   }
 
-  async models(): Promise<Record<string, unknown>> {
+  async models(): Promise<LinkResult<'models'>> {
     return {
       models: this.loaded.map((m) => ({ ...m.metadata, digest: m.digest, publisher: m.manifest.publisher, license: m.manifest.license })),
       refused: this.refused.map((r) => ({ name: r.name, code: r.code })),
     }
   }
 
-  async infer(kid: string, model: string, version: string | null, body: Uint8Array, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  async infer({ kid, model, version, body }: LinkRequestFields<'infer'>, signal?: AbortSignal): Promise<LinkResult<'infer'>> {
     const { sealed } = this.#current()
     return { body: await sealed.handle(kid, model, version, body, signal) }
   }
