@@ -39,7 +39,7 @@ function sample(name: string): TensorData[] {
 
 export async function benchEnclave(log: (line: string) => void): Promise<string> {
   const service = await EnclaveService.create({ cpu: await createCpuTee('simulated'), modelsDir: `${REPO}models`, log: createLogger('silent'), attestRate: { burst: 1e9, perSecond: 1e9 } })
-  const bundle = (await import('@vouch/protocol')).decodeBundle((await service.attest(null))['bundle'] as Uint8Array)
+  const bundle = (await import('@vouch/protocol')).decodeBundle((await service.attest({ nonce: null })).bundle)
   const keyset = bundle.keyset
   // The service's private keys stay inside it; the component timings use a keyset of their own.
   const { generateKeyset } = await import('../enclave/src/service/keys.js')
@@ -77,7 +77,7 @@ export async function benchEnclave(log: (line: string) => void): Promise<string>
       ['bare session.run', () => session.run(feeds)],
       ['whole sealed request', async () => {
         const sealed = await sealRequest(keyset.enc, keyset.kid, plaintext())
-        return service.infer(keyset.kid, model, null, sealed.body)
+        return service.infer({ kid: keyset.kid, model, version: null, body: sealed.body })
       }],
     ]
     const timings = (await measureInterleaved(steps.map(([, fn]) => fn), { runs, warmup: Math.min(50, runs) })) as Timing[]

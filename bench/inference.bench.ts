@@ -68,7 +68,8 @@ const STEADY_RUNS = 3
 const ENCLAVE_CHILD = `import { loadModels } from ${JSON.stringify(pathToFileURL(`${REPO}enclave/dist/inference/index.js`).href)}
 ${INPUTS}
 const t = performance.now()
-const [c, d] = await loadModels(${JSON.stringify(MODELS_DIR)})
+const { loaded: [c, d], refused } = await loadModels(${JSON.stringify(MODELS_DIR)})
+if (refused.length > 0) throw refused[0].error
 const load = performance.now() - t
 for (let i = 0; i < ${STEADY_RUNS}; i++) { await c.run([cls]); await d.run([det]) }
 ${REPORT}
@@ -106,12 +107,19 @@ export function bareSessionsProcess(enclaveOptions = false): { load: number; rss
   return fresh(bareChild(enclaveOptions ? sessionOptions() : {}))
 }
 
+/** The default models, every one of them: a refusal fails the benchmark. */
+async function loadAll(): Promise<LoadedModel[]> {
+  const { loaded, refused } = await loadModels(MODELS_DIR)
+  if (refused[0] !== undefined) throw refused[0].error
+  return loaded
+}
+
 export async function benchInference(log: (line: string) => void): Promise<string> {
   const clsBytes = readFileSync(CLS_FILE)
   const detBytes = readFileSync(DET_FILE)
 
   // Load.
-  const loadBoth = await measure(async () => Promise.all((await loadModels(MODELS_DIR)).map((m) => m.close())), { runs: 5, warmup: 1 })
+  const loadBoth = await measure(async () => Promise.all((await loadAll()).map((m) => m.close())), { runs: 5, warmup: 1 })
   const loadCls = await measure(async () => (await loadModel(`${MODELS_DIR}/ppocr-cls.yaml`)).close(), { runs: 5, warmup: 1 })
   const loadDet = await measure(async () => (await loadModel(`${MODELS_DIR}/ppocr-det.yaml`)).close(), { runs: 5, warmup: 1 })
   const bareCls = await measure(async () => (await ort.InferenceSession.create(clsBytes)).release(), { runs: 5, warmup: 1 })
@@ -119,7 +127,7 @@ export async function benchInference(log: (line: string) => void): Promise<strin
   log(`inference load: both ${ms(loadBoth.median)} ms; cls ${ms(loadCls.median)} (bare ${ms(bareCls.median)}), det ${ms(loadDet.median)} (bare ${ms(bareDet.median)})`)
 
   // Runs.
-  const models = await loadModels(MODELS_DIR)
+  const models = await loadAll()
   const [cls, det] = [models[0]!, models[1]!] as [LoadedModel, LoadedModel]
   // The enclave's session options and each manifest's threads: what is compared is everything around session.run.
   const sessions = [

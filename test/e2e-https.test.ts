@@ -116,12 +116,6 @@ function vouch(args: string[]): Promise<{ code: number | null; stdout: string; s
 describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouch-enclave', () => {
   const cache = mkdtempSync(join(tmpdir(), 'vouch-e2e-'))
   const logs = sink('trace')
-  /** The enclave's log line for a refused request; it crosses the enclave's stdout pipe after the reply, so wait for it. */
-  async function enclaveRefusal(code: string): Promise<Record<string, unknown>> {
-    const find = () => logs.entries.find((e) => e['component'] === 'enclave' && e['msg'] === 'link request refused' && e['code'] === code)
-    await eventually(() => find() !== undefined, 5_000, `the enclave to log its ${code} refusal`)
-    return find()!
-  }
   let host: RunningHost
   let proxy: TamperingProxy
   let caFile: string
@@ -133,6 +127,15 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
     return c
   }
   const infer = (c: VouchClient) => c.infer('ppocr-cls', sample.inputs, { parameters: { note: MARKER } })
+  /**
+   * The enclave's `link request refused` line for `code`. It reaches the host's log through the enclave's stdout, a
+   * pipe of its own, so it may come after the answer the client already holds: wait for it.
+   */
+  const enclaveLogged = async (code: string): Promise<Record<string, unknown>> => {
+    const find = () => logs.entries.find((e) => e['component'] === 'enclave' && e['msg'] === 'link request refused' && e['code'] === code)
+    await eventually(() => find() !== undefined, 5_000, `the enclave to log its ${code} refusal`)
+    return find()!
+  }
   const assertExpectedOutputs = (outputs: TensorData[]): void => {
     assert.equal(outputs.length, expected.size)
     for (const output of outputs) {
@@ -270,7 +273,7 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
     const text = answer.body.toString('utf8')
     assert.ok(!/onnxruntime|33, 32|"x"/.test(text), text)
     // The enclave's own log says what onnxruntime refused, for its operator.
-    const refused = await enclaveRefusal('ERR_INFERENCE_RUNTIME')
+    const refused = await enclaveLogged('ERR_INFERENCE_RUNTIME')
     assert.match(String(refused['reason']), /onnxruntime refused the run/)
   })
 
@@ -280,7 +283,7 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
     assert.equal(error.status, 400)
     assert.equal(error.problem?.code, 'ERR_INFERENCE_SHAPE')
     assert.equal(error.problem?.detail, RELAYED_ERRORS.ERR_INFERENCE_SHAPE.message)
-    const refused = await enclaveRefusal('ERR_INFERENCE_SHAPE')
+    const refused = await enclaveLogged('ERR_INFERENCE_SHAPE')
     assert.match(String(refused['reason']), /input "x": .*0/)
   })
 

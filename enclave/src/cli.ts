@@ -93,7 +93,7 @@ export async function runEnclave(argv: string[], log?: Logger): Promise<() => Pr
     ...(replayWindowS && { replayWindowMs: replayWindowS * 1000 }),
   })
   // The first unchallenged bundle is built now, so the first client does not wait for the hardware.
-  await service.attest(null)
+  await service.attest({ nonce: null })
   const server: LinkServer = await startLinkServer(values.socket, service, logger, maxFrameSize ? { maxFrameSize } : {})
   logger.info({ socket: values.socket, tee: values.tee, gpu: values.gpu, models: service.modelRefs.map((m) => m.name), refused: service.refused.map((r) => r.name) }, 'enclave ready')
   const socketDir = values['remove-socket-dir'] ? dirname(values.socket) : null

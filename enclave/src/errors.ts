@@ -54,8 +54,9 @@ export const MODEL_ERROR_CODES = [
 export type ModelErrorCode = (typeof MODEL_ERROR_CODES)[number]
 
 /**
- * Raised while loading models. Messages name the manifest file (and field, or ONNX file); the enclave
- * refuses to start rather than serve a model that is not exactly the one its manifest pins.
+ * Why a model was refused at load (`loadModels` returns it with the refused model). Messages name the manifest file
+ * (and field, or ONNX or sample file); the enclave refuses that model, and serves the others, rather than serve a
+ * model that is not exactly the one its manifest pins.
  */
 export class ModelError extends CodedError<ModelErrorCode> {}
 

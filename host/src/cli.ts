@@ -5,15 +5,12 @@
  * (as `npm start` starts it), it tells its parent when it listens and when the enclave is ready.
  * Exit codes: 0 after a clean shutdown, 1 when it cannot run, 2 for a configuration error.
  */
-import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { loadConfig, usage } from './config.js'
 import { HostStartupError } from './errors.js'
 import { createLogger } from './logger.js'
 import { startHost, type RunningHost } from './server.js'
-
-/** The version of this package, for `vouch-host --version`. */
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+import { HOST_VERSION } from './version.js'
 
 /** Where the CLI writes: its lines for people (stdout), errors (stderr). Tests pass their own. */
 export interface CliIo {
@@ -73,7 +70,7 @@ export async function main(argv: string[], io: CliIo = { out: (l) => console.log
     return 2
   }
   if (parsed.help) {
-    io.out(parsed.version ? `vouch-host ${VERSION}` : usage())
+    io.out(parsed.version ? `vouch-host ${HOST_VERSION}` : usage())
     return 0
   }
   const { config } = parsed

@@ -19,7 +19,7 @@ export {
   type HostStartupErrorCode,
   type Problem,
 } from './errors.js'
-export { EnclaveLinkClient, parseLinkAddress, type EnclaveLink, type LinkAddress, type LinkCall, type LinkCallOptions, type LinkClientOptions } from './link-client.js'
+export { EnclaveLinkClient, parseLinkAddress, toLinkResult, type EnclaveLink, type LinkAddress, type LinkCallOptions, type LinkClientOptions } from './link-client.js'
 export { createLogger, REDACT_PATHS } from './logger.js'
 export { createMetrics, UNKNOWN_MODEL, type HostMetrics, type LinkMetrics, type MetricsOptions } from './metrics.js'
 export { openApiDocument } from './openapi.js'

@@ -17,15 +17,21 @@
  */
 import { EventEmitter } from 'node:events'
 import { connect, type Socket } from 'node:net'
-import { DEFAULT_MAX_FRAME_SIZE, decodeLinkResponse, encodeFramePieces, FrameDecoder, writePieces, type LinkOp, type LinkRequest } from '@vouch/protocol'
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  decodeLinkResponse,
+  decodeLinkResult,
+  encodeFramePieces,
+  FrameDecoder,
+  linkRequestPayload,
+  writePieces,
+  type LinkOp,
+  type LinkRequestFields,
+  type LinkResult,
+} from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { HostError, toEnclaveRefusal, type EnclaveRefusal } from './errors.js'
 import type { LinkMetrics } from './metrics.js'
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
-
-/** A link request without its id (the client assigns ids). */
-export type LinkCall = DistributiveOmit<LinkRequest, 'id'>
 
 /** Options of one request. */
 export interface LinkCallOptions {
@@ -40,10 +46,21 @@ export interface EnclaveLink {
   /** True while the link is connected and the enclave answers pings. */
   readonly up: boolean
   /**
-   * Sends `call` and resolves to the enclave's `result`. Rejects with a {@link HostError} (unavailable,
-   * queue full, timeout, bad gateway, body too large) or an {@link EnclaveRefusal} (the enclave's own code).
+   * Sends an `op` request with `fields` and resolves to the enclave's result, checked as the op's result
+   * (`LinkOperations` in `@vouch/protocol`). Rejects with a {@link HostError} (unavailable, queue full, timeout,
+   * body too large, or bad gateway: an answer that is not the op's result) or an {@link EnclaveRefusal} (the
+   * enclave's own code).
    */
-  request(call: LinkCall, options?: LinkCallOptions): Promise<Record<string, unknown>>
+  request<O extends LinkOp>(op: O, fields: LinkRequestFields<O>, options?: LinkCallOptions): Promise<LinkResult<O>>
+}
+
+/** The result of an `op` request, checked; `ERR_HOST_BAD_GATEWAY` (with the protocol's reason as cause) for anything else. */
+export function toLinkResult<O extends LinkOp>(op: O, result: Record<string, unknown>): LinkResult<O> {
+  try {
+    return decodeLinkResult(op, result)
+  } catch (cause) {
+    throw new HostError('ERR_HOST_BAD_GATEWAY', { cause })
+  }
 }
 
 /** Where the enclave listens: a Unix socket path, or `tcp://HOST:PORT` (vsock/TCP proxies in a real CVM). */
@@ -86,21 +103,23 @@ export interface LinkClientOptions {
 }
 
 const DEFAULT_TIMEOUTS_MS: Record<LinkOp, number> = { ping: 5_000, models: 5_000, attest: 30_000, infer: 65_000 }
-/** CBOR map and field overhead of an infer frame beyond its body (kid and model are at most 256 bytes each). */
-const INFER_FRAME_OVERHEAD = 1024
+/** CBOR map and field overhead of a frame beyond its sealed body (an infer frame's kid and model are at most 256 bytes each). */
+const PAYLOAD_FRAME_OVERHEAD = 1024
 
 interface Pending {
   readonly id: number
   readonly op: LinkOp
-  /** Dropped once written, so a queued body is held once (by the caller), not again here. */
-  call: LinkCall | null
+  /** The request's fields; dropped once written, so a queued body is held once (by the caller), not again here. */
+  fields: LinkRequestFields<LinkOp> | null
+  /** The request's sealed body, if it has one: framed by reference; its size counts against the byte limits. */
+  payload: Uint8Array | undefined
   readonly bytes: number
   readonly started: number
   /** Control requests (the handshake and heartbeat pings) jump the queue and the in-flight bound. */
   readonly control: boolean
   settled: boolean
   timer: NodeJS.Timeout | undefined
-  resolve(result: Record<string, unknown>): void
+  resolve(result: LinkResult<LinkOp>): void
   reject(error: HostError | EnclaveRefusal): void
   cleanup(): void
 }
@@ -198,14 +217,14 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     })
   }
 
-  request(call: LinkCall, options: LinkCallOptions = {}): Promise<Record<string, unknown>> {
+  request<O extends LinkOp>(op: O, fields: LinkRequestFields<O>, options: LinkCallOptions = {}): Promise<LinkResult<O>> {
     if (this.#closed || !this.#up) return Promise.reject(new HostError('ERR_HOST_ENCLAVE_UNAVAILABLE'))
-    const bytes = call.op === 'infer' ? call.body.length : 0
-    if (bytes + INFER_FRAME_OVERHEAD > this.#maxFrameSize) return Promise.reject(new HostError('ERR_HOST_BODY_TOO_LARGE'))
+    const bytes = linkRequestPayload(op, fields)?.length ?? 0
+    if (bytes + PAYLOAD_FRAME_OVERHEAD > this.#maxFrameSize) return Promise.reject(new HostError('ERR_HOST_BODY_TOO_LARGE'))
     if (this.#queue.length >= this.#maxQueue || (bytes > 0 && this.#queuedBytes + bytes > this.#maxQueueBytes && this.#queue.length > 0)) {
       return Promise.reject(new HostError('ERR_HOST_QUEUE_FULL'))
     }
-    return this.#enqueue(call, options, false)
+    return this.#enqueue(op, fields, options, false)
   }
 
   /** Stops reconnecting, fails whatever is still pending and closes the connection. */
@@ -224,30 +243,33 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     })
   }
 
-  #enqueue(call: LinkCall, options: LinkCallOptions, control: boolean): Promise<Record<string, unknown>> {
+  #enqueue<O extends LinkOp>(op: O, fields: LinkRequestFields<O>, options: LinkCallOptions, control: boolean): Promise<LinkResult<O>> {
     const signal = options.signal
     if (signal?.aborted) return Promise.reject(abortError(signal))
-    return new Promise((resolve, reject) => {
+    const payload = linkRequestPayload(op, fields)
+    return new Promise<LinkResult<O>>((resolve, reject) => {
       const id = this.#nextId
       this.#nextId = this.#nextId >= Number.MAX_SAFE_INTEGER ? 1 : this.#nextId + 1
       const onAbort = (): void => this.#abandon(pending, abortError(signal!))
       const pending: Pending = {
         id,
-        op: call.op,
-        call,
-        bytes: call.op === 'infer' ? call.body.length : 0,
+        op,
+        fields,
+        payload,
+        bytes: payload?.length ?? 0,
         started: performance.now(),
         control,
         settled: false,
         timer: undefined,
-        resolve,
+        // Settled with the result decoded for this op (#answer).
+        resolve: resolve as (result: LinkResult<LinkOp>) => void,
         reject,
         cleanup: () => {
           clearTimeout(pending.timer)
           signal?.removeEventListener('abort', onAbort)
         },
       }
-      pending.timer = setTimeout(() => this.#abandon(pending, new HostError('ERR_HOST_TIMEOUT')), options.timeoutMs ?? this.#timeouts[call.op])
+      pending.timer = setTimeout(() => this.#abandon(pending, new HostError('ERR_HOST_TIMEOUT')), options.timeoutMs ?? this.#timeouts[op])
       signal?.addEventListener('abort', onAbort, { once: true })
       if (control) this.#queue.unshift(pending)
       else this.#queue.push(pending)
@@ -263,13 +285,14 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     if (at >= 0) {
       this.#queue.splice(at, 1)
       this.#queuedBytes -= pending.bytes
-      pending.call = null
+      pending.fields = null
+      pending.payload = undefined
     }
     this.#settle(pending, error)
     this.#reportQueue()
   }
 
-  #settle(pending: Pending, outcome: Record<string, unknown> | HostError | EnclaveRefusal): void {
+  #settle(pending: Pending, outcome: LinkResult<LinkOp> | HostError | EnclaveRefusal): void {
     if (pending.settled) return
     pending.settled = true
     pending.cleanup()
@@ -288,12 +311,13 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
       if (!next.control && this.#inFlightBytes > 0 && this.#inFlightBytes + next.bytes > this.#maxInFlightBytes) break
       this.#queue.shift()
       this.#queuedBytes -= next.bytes
-      const call = next.call!
-      next.call = null
+      const { fields, payload } = next
+      next.fields = null
+      next.payload = undefined
       let pieces: Uint8Array[]
       try {
-        // An infer frame is written around its body, not with a copy of it.
-        pieces = encodeFramePieces({ id: next.id, ...call }, call.op === 'infer' ? call.body : undefined, this.#maxFrameSize)
+        // A frame with a sealed body is written around the body, not with a copy of it.
+        pieces = encodeFramePieces({ id: next.id, op: next.op, ...fields }, payload, this.#maxFrameSize)
       } catch (error) {
         const code = (error as { code?: string }).code === 'ERR_LINK_FRAME_TOO_LARGE' ? 'ERR_HOST_BODY_TOO_LARGE' : 'ERR_HOST_INTERNAL'
         this.#settle(next, new HostError(code, { cause: error }))
@@ -372,7 +396,8 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     const queued = this.#queue.splice(0)
     this.#queuedBytes = 0
     for (const pending of queued) {
-      pending.call = null
+      pending.fields = null
+      pending.payload = undefined
       this.#settle(pending, error)
     }
     for (const pending of this.#inFlight.values()) this.#settle(pending, error)
@@ -392,12 +417,21 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     this.#inFlight.delete(response.id)
     this.#inFlightBytes -= pending.bytes
     if (pending.settled) this.#log.debug({ op: pending.op, id: pending.id }, 'enclave link: late answer dropped')
-    else this.#settle(pending, response.ok ? response.result : toEnclaveRefusal(response.error))
+    else this.#settle(pending, response.ok ? this.#decode(pending.op, response.result) : toEnclaveRefusal(response.error))
     this.#pump()
   }
 
-  #ping(): Promise<Record<string, unknown>> {
-    return this.#enqueue({ op: 'ping' }, {}, true)
+  /** The result of an `op` answer, or the bad gateway it is when it is not that op's result (only this request fails). */
+  #decode(op: LinkOp, result: Record<string, unknown>): LinkResult<LinkOp> | HostError {
+    try {
+      return toLinkResult(op, result)
+    } catch (error) {
+      return error as HostError
+    }
+  }
+
+  #ping(): Promise<LinkResult<'ping'>> {
+    return this.#enqueue('ping', {}, {}, true)
   }
 
   /** A new connection is up once the enclave answers a ping on it; then a heartbeat keeps checking. */
@@ -406,7 +440,7 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     this.#ping().then(
       (result) => {
         if (this.#socket !== socket) return
-        if (result['ready'] !== true) {
+        if (!result.ready) {
           this.#drop(new HostError('ERR_HOST_ENCLAVE_UNAVAILABLE', { cause: new Error('the enclave answered ping with ready other than true') }))
           return
         }
@@ -429,7 +463,7 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     this.#ping().then(
       (result) => {
         this.#heartbeatPending = false
-        if (this.#socket === socket) this.#setUp(result['ready'] === true, 'heartbeat', result)
+        if (this.#socket === socket) this.#setUp(result.ready, 'heartbeat', result)
       },
       (error: unknown) => {
         this.#heartbeatPending = false
@@ -439,12 +473,12 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     )
   }
 
-  #setUp(up: boolean, reason: string, ping?: Record<string, unknown>): void {
+  #setUp(up: boolean, reason: string, ping?: LinkResult<'ping'>): void {
     if (this.#up === up) return
     this.#up = up
     this.#options.metrics?.linkUp(up)
     if (up) {
-      this.#log.info({ address: this.#options.address, platform: ping?.['platform'], kid: ping?.['kid'], models: ping?.['models'] }, 'enclave link up')
+      this.#log.info({ address: this.#options.address, platform: ping?.platform, kid: ping?.kid, models: ping?.models }, 'enclave link up')
       this.emit('up')
     } else {
       this.#log.warn({ address: this.#options.address, reason }, 'enclave link down')

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { createApp, HostLifecycle } from './app.js'
+import { createApp, type AppConfig } from './app.js'
+import { HostLifecycle } from './lifecycle.js'
 import type { HostConfig } from './config.js'
 import { HostStartupError } from './errors.js'
 import { EnclaveLinkClient } from './link-client.js'
@@ -86,6 +87,60 @@ function listenFailure(config: HostConfig, error: NodeJS.ErrnoException): string
   return `cannot listen on ${where}: ${error.code ?? error.message}`
 }
 
+/** The link client of `config`, to the enclave at `socket`. */
+function createLink(config: HostConfig, socket: string, log: Logger, metrics: HostMetrics): EnclaveLinkClient {
+  return new EnclaveLinkClient({
+    address: socket,
+    log: log.child({ component: 'link' }),
+    metrics,
+    maxFrameSize: config.limits.frameBytes,
+    maxInFlight: config.limits.inFlight,
+    maxInFlightBytes: config.limits.inFlightBytes,
+    maxQueue: config.limits.queueDepth,
+    timeoutsMs: { ping: config.timeouts.pingMs, models: config.timeouts.pingMs, attest: config.timeouts.requestMs, infer: config.timeouts.requestMs },
+    heartbeatMs: config.timeouts.heartbeatMs,
+  })
+}
+
+/** The app's HTTP settings in `config`. */
+function toAppConfig(config: HostConfig): AppConfig {
+  return {
+    bodyBytes: config.limits.bodyBytes,
+    bufferedBytes: config.limits.bufferedBytes,
+    clientBodies: config.limits.clientBodies,
+    minBodyRate: config.limits.minBodyRate,
+    bodyRateWindowMs: config.timeouts.bodyRateWindowMs,
+    bodyTimeoutMs: config.timeouts.bodyMs,
+    attestBurst: config.limits.attestBurst,
+    attestPerMinute: config.limits.attestPerMinute,
+    trustProxy: config.trustProxy,
+    requestTimeoutMs: config.timeouts.requestMs,
+    modelsCacheMs: config.timeouts.modelsCacheMs,
+  }
+}
+
+/** Listens on `config`'s address; a port in use rejects with `ERR_HOST_CONFIG_INVALID` saying what to do. */
+async function listen(server: Server, config: HostConfig): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  } catch (error) {
+    throw new HostStartupError('ERR_HOST_CONFIG_INVALID', listenFailure(config, error as NodeJS.ErrnoException), { cause: error })
+  }
+}
+
+/** The URL `server` serves at: `localhost` for a wildcard address, an IPv6 address in brackets. */
+function urlOf(server: Server, host: string): string {
+  const port = (server.address() as AddressInfo).port
+  const shown = host.includes(':') ? `[${host}]` : host
+  return `https://${shown === '0.0.0.0' || shown === '[::]' ? 'localhost' : shown}:${port}`
+}
+
 /**
  * Starts the host: TLS material first (so a bad certificate fails before anything runs), then the HTTPS listener
  * (so a port in use fails before the enclave starts), then the enclave and the link to it.
@@ -103,54 +158,19 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     socketDir = mkdtempSync(join(tmpdir(), 'vouch-host-'))
     socket = join(socketDir, 'enclave.sock')
   }
-  const link = new EnclaveLinkClient({
-    address: socket,
-    log: log.child({ component: 'link' }),
-    metrics,
-    maxFrameSize: config.limits.frameBytes,
-    maxInFlight: config.limits.inFlight,
-    maxInFlightBytes: config.limits.inFlightBytes,
-    maxQueue: config.limits.queueDepth,
-    timeoutsMs: { ping: config.timeouts.pingMs, models: config.timeouts.pingMs, attest: config.timeouts.requestMs, infer: config.timeouts.requestMs },
-    heartbeatMs: config.timeouts.heartbeatMs,
-  })
-  const app = createApp({
-    link,
-    log,
-    metrics,
-    lifecycle,
-    config: {
-      bodyBytes: config.limits.bodyBytes,
-      bufferedBytes: config.limits.bufferedBytes,
-      clientBodies: config.limits.clientBodies,
-      minBodyRate: config.limits.minBodyRate,
-      bodyRateWindowMs: config.timeouts.bodyRateWindowMs,
-      bodyTimeoutMs: config.timeouts.bodyMs,
-      attestBurst: config.limits.attestBurst,
-      attestPerMinute: config.limits.attestPerMinute,
-      trustProxy: config.trustProxy,
-      requestTimeoutMs: config.timeouts.requestMs,
-      modelsCacheMs: config.timeouts.modelsCacheMs,
-    },
-  })
-  const server = createHttpsServer(tls, app)
+  const link = createLink(config, socket, log, metrics)
+  const server = createHttpsServer(tls, createApp({ link, log, metrics, lifecycle, config: toAppConfig(config) }))
   // Slow clients may not hold a request open longer than a request may take (Node answers 408 and closes).
   server.requestTimeout = config.timeouts.requestMs
   server.headersTimeout = Math.min(60_000, config.timeouts.requestMs)
   server.keepAliveTimeout = 5_000
   // Bound before the enclave starts: a port another server holds fails here, with no enclave started for nothing.
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    await listen(server, config)
   } catch (error) {
     await link.close()
     if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
-    throw new HostStartupError('ERR_HOST_CONFIG_INVALID', listenFailure(config, error as NodeJS.ErrnoException), { cause: error })
+    throw error
   }
 
   let supervisor: EnclaveSupervisor | null = null
@@ -170,18 +190,32 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     supervisor.start()
   }
   link.start()
-  const port = (server.address() as AddressInfo).port
-  const shown = config.host.includes(':') ? `[${config.host}]` : config.host
-  const url = `https://${shown === '0.0.0.0' || shown === '[::]' ? 'localhost' : shown}:${port}`
+  const close = closer({ server, link, supervisor, lifecycle, socketDir, shutdownMs: config.timeouts.shutdownMs, log })
+  return { url: urlOf(server, config.host), port: (server.address() as AddressInfo).port, tls, server, link, supervisor, metrics, lifecycle, fatal, close }
+}
 
+/**
+ * Graceful shutdown, once however often it is called: no new connections, requests in flight finish (up to
+ * `shutdownMs`), then the link closes and the enclave stops.
+ */
+function closer(parts: {
+  server: Server
+  link: EnclaveLinkClient
+  supervisor: EnclaveSupervisor | null
+  lifecycle: HostLifecycle
+  socketDir: string | null
+  shutdownMs: number
+  log: Logger
+}): () => Promise<void> {
+  const { server, link, supervisor, lifecycle, socketDir, shutdownMs, log } = parts
   let closing: Promise<void> | null = null
-  const close = (): Promise<void> =>
+  return () =>
     (closing ??= (async () => {
       log.info({ active: lifecycle.active }, 'shutting down: no new connections; finishing requests in flight')
       lifecycle.draining = true
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
-      const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.timeouts.shutdownMs).unref())
+      const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), shutdownMs).unref())
       if ((await Promise.race([lifecycle.idle(), deadline])) === 'timeout') log.warn({ active: lifecycle.active }, 'shutdown: requests still in flight after the timeout; closing them')
       server.closeAllConnections()
       await closed
@@ -190,6 +224,4 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
       if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
       log.info('host stopped')
     })())
-
-  return { url, port, tls, server, link, supervisor, metrics, lifecycle, fatal, close }
 }

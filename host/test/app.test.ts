@@ -9,10 +9,9 @@ import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import type { Express } from 'express'
 import request from 'supertest'
-import { EVIDENCE_MEDIA_TYPE, SEALED_MEDIA_TYPE } from '@vouch/protocol'
+import { EVIDENCE_MEDIA_TYPE, SEALED_MEDIA_TYPE, type LinkCall } from '@vouch/protocol'
 import { createApp, HostLifecycle, type AppConfig } from '../src/app.js'
 import { HOST_ERRORS, HostError, PROBLEM_MEDIA_TYPE } from '../src/errors.js'
-import type { LinkCall } from '../src/link-client.js'
 import { createMetrics } from '../src/metrics.js'
 import { binaryBody, eventually, FakeLink, sink } from './helpers/testkit.js'
 import { openSlowBody, type SlowBody } from '../../test/helpers/attackers.js'
@@ -180,7 +179,7 @@ describe('sealed inference', () => {
     const { app, link } = setup()
     const res = await postChunked(app, '/v2/models/ppocr-cls/infer', [body.subarray(0, 1000), body.subarray(1000)])
     assert.equal(res.status, 200)
-    assert.deepEqual(Buffer.from((link.of('infer')[0] as Extract<LinkCall, { op: 'infer' }>).body), body)
+    assert.deepEqual(Buffer.from(link.of('infer')[0]!.body), body)
   })
   test('another media type, or a content encoding, is 415', async () => {
     const { app, link } = setup()

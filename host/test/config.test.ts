@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { ALIAS_BOMB } from '../../verifier/test/helpers/hostile-yaml.js'
-import { CONFIG_FIELDS, DEFAULT_ENCLAVE_COMMAND, envName, loadConfig, MAX_CONFIG_FILE_BYTES, usage, type HostConfig } from '../src/config.js'
+import { CONFIG_FIELDS, DEFAULT_ENCLAVE_COMMAND, envName, loadConfig, MAX_CONFIG_FILE_BYTES, usage, type HostConfig, type SettingKey } from '../src/config.js'
 import { main } from '../src/cli.js'
 
 const files: Record<string, string> = {}
@@ -175,6 +175,26 @@ describe('configuration', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  test('settings are declared once: every key is in the configuration with its default, and a mistyped key does not compile', () => {
+    const config = load([])
+    const at = (key: string): unknown => key.split('.').reduce<unknown>((node, name) => (node as Record<string, unknown>)[name], config)
+    for (const f of CONFIG_FIELDS) {
+      // enclave.supervise is decided from enclave.socket when unset; every other default is the declared one.
+      const expected = f.key === 'enclave.supervise' ? true : f.fallback
+      assert.deepEqual(at(f.key), expected, f.key)
+    }
+    // Never called: the compiler checks it (`npm run lint` type-checks the tests).
+    const typed = (c: HostConfig): void => {
+      c.limits.bodyBytes satisfies number
+      c.enclave.supervise satisfies boolean
+      // @ts-expect-error: no such setting
+      void c.limits.bodyByte
+      // @ts-expect-error: no such key
+      void ('limits.bodyByte' satisfies SettingKey)
+    }
+    assert.equal(typeof typed, 'function')
   })
 
   test('--help', () => {

@@ -61,7 +61,7 @@ describe('the enclave link client', () => {
       return true
     }
     const bodies = [1, 2, 3].map((n) => Uint8Array.of(n, n, n))
-    const answers = await Promise.all(bodies.map((body) => client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body })))
+    const answers = await Promise.all(bodies.map((body) => client.request('infer', { kid: 'k', model: 'm', version: null, body })))
     assert.deepEqual(answers.map((a) => [...(a['body'] as Uint8Array)]), [[1, 1, 1], [2, 2, 2], [3, 3, 3]])
     const ids = enclave.received.filter((r) => r.op === 'infer').map((r) => r.id)
     assert.equal(new Set(ids).size, 3)
@@ -75,8 +75,8 @@ describe('the enclave link client', () => {
       else r.refuse('not a code', 200, 'x')
       return true
     }
-    await assert.rejects(client.request({ op: 'attest', nonce: null }), (e: unknown) => e instanceof EnclaveRefusal && e.code === 'ERR_ENCLAVE_UNKNOWN_KID' && e.status === 409 && e.message === 'attest again')
-    assert.equal(await codeOf(client.request({ op: 'attest', nonce: new Uint8Array(32) })), 'ERR_HOST_BAD_GATEWAY')
+    await assert.rejects(client.request('attest', { nonce: null }), (e: unknown) => e instanceof EnclaveRefusal && e.code === 'ERR_ENCLAVE_UNKNOWN_KID' && e.status === 409 && e.message === 'attest again')
+    assert.equal(await codeOf(client.request('attest', { nonce: new Uint8Array(32) })), 'ERR_HOST_BAD_GATEWAY')
     assert.equal(client.up, true, 'a refusal is an answer: the link stays up')
   })
 
@@ -91,7 +91,7 @@ describe('the enclave link client', () => {
     }
     const refusals: EnclaveRefusal[] = []
     for (let i = 0; i < messages.length; i++) {
-      await assert.rejects(client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body: Uint8Array.of(1) }), (e: unknown) => {
+      await assert.rejects(client.request('infer', { kid: 'k', model: 'm', version: null, body: Uint8Array.of(1) }), (e: unknown) => {
         assert.ok(e instanceof EnclaveRefusal, String(e))
         refusals.push(e)
         return true
@@ -114,7 +114,7 @@ describe('the enclave link client', () => {
       return true
     }
     const started = Date.now()
-    assert.equal(await codeOf(client.request({ op: 'models' }, { timeoutMs: 100 })), 'ERR_HOST_TIMEOUT')
+    assert.equal(await codeOf(client.request('models', {}, { timeoutMs: 100 })), 'ERR_HOST_TIMEOUT')
     assert.ok(Date.now() - started < 1_000)
     assert.equal(client.inFlight, 1)
     late!.answer({ models: [] })
@@ -126,9 +126,9 @@ describe('the enclave link client', () => {
   test('an aborted request leaves the queue at once', async () => {
     const { enclave, client } = await setup({ maxInFlight: 1 })
     enclave.onRequest = (r) => r.request.op === 'models'
-    const first = codeOf(client.request({ op: 'models' }, { timeoutMs: 5_000 }))
+    const first = codeOf(client.request('models', {}, { timeoutMs: 5_000 }))
     const controller = new AbortController()
-    const second = client.request({ op: 'models' }, { signal: controller.signal })
+    const second = client.request('models', {}, { signal: controller.signal })
     assert.equal(client.queueDepth, 1)
     controller.abort(new HostError('ERR_HOST_TIMEOUT'))
     assert.equal(await codeOf(second), 'ERR_HOST_TIMEOUT')
@@ -145,7 +145,7 @@ describe('the enclave link client', () => {
       held.push(r)
       return true
     }
-    const call = () => client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body: new Uint8Array(100) })
+    const call = () => client.request('infer', { kid: 'k', model: 'm', version: null, body: new Uint8Array(100) })
     const pending = Array.from({ length: 5 }, call)
     await eventually(() => held.length === 2, 2_000, 'two requests in flight')
     assert.equal(client.inFlight, 2)
@@ -173,7 +173,7 @@ describe('the enclave link client', () => {
       held.push(r)
       return true
     }
-    const call = (bytes: number) => client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body: new Uint8Array(bytes) })
+    const call = (bytes: number) => client.request('infer', { kid: 'k', model: 'm', version: null, body: new Uint8Array(bytes) })
     const pending = Array.from({ length: 4 }, () => codeOf(call(100 * 1024)))
     await eventually(() => held.length === 2, 2_000, 'two requests in flight')
     await new Promise((r) => setTimeout(r, 50))
@@ -194,7 +194,7 @@ describe('the enclave link client', () => {
 
   test('a body over the queue byte bound, or over the frame size, is refused', async () => {
     const { client } = await setup({ maxFrameSize: 64 * 1024 })
-    assert.equal(await codeOf(client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body: new Uint8Array(64 * 1024) })), 'ERR_HOST_BODY_TOO_LARGE')
+    assert.equal(await codeOf(client.request('infer', { kid: 'k', model: 'm', version: null, body: new Uint8Array(64 * 1024) })), 'ERR_HOST_BODY_TOO_LARGE')
   })
 
   test('backpressure: nothing more is written while the socket buffer is full; writing resumes on drain', async () => {
@@ -202,7 +202,7 @@ describe('the enclave link client', () => {
     // The enclave stops reading: the kernel buffers fill and socket.write says so.
     for (const s of enclave.sockets) s.pause()
     const body = new Uint8Array(1024 * 1024)
-    const pending = Array.from({ length: 24 }, () => client.request({ op: 'infer', kid: 'k', model: 'm', version: null, body }, { timeoutMs: 20_000 }).then(() => 'ok', (e: HostError) => e.code))
+    const pending = Array.from({ length: 24 }, () => client.request('infer', { kid: 'k', model: 'm', version: null, body }, { timeoutMs: 20_000 }).then(() => 'ok', (e: HostError) => e.code))
     await new Promise((r) => setTimeout(r, 200))
     assert.ok(client.queueDepth > 0, `expected queued requests, got ${client.queueDepth} queued and ${client.inFlight} in flight`)
     assert.ok(client.inFlight < 24)
@@ -223,7 +223,7 @@ describe('the enclave link client', () => {
       r.socket.write(Uint8Array.from([0, 0, 0, 3, 0xff, 0xfe, 0xfd]))
       return true
     }
-    assert.equal(await codeOf(client.request({ op: 'models' })), 'ERR_HOST_BAD_GATEWAY')
+    assert.equal(await codeOf(client.request('models', {})), 'ERR_HOST_BAD_GATEWAY')
     assert.ok(logs.entries.some((e) => e['msg'] === 'enclave link: malformed answer; reconnecting'))
     enclave.onRequest = () => false
     assert.ok(await client.waitUntilUp(3_000))
@@ -233,9 +233,39 @@ describe('the enclave link client', () => {
       r.socket.write(encodeFrame({ id: 999_999, ok: true, result: {} }))
       return true
     }
-    assert.equal(await codeOf(client.request({ op: 'models' })), 'ERR_HOST_BAD_GATEWAY')
+    assert.equal(await codeOf(client.request('models', {})), 'ERR_HOST_BAD_GATEWAY')
     enclave.onRequest = () => false
     assert.ok(await client.waitUntilUp(3_000))
+  })
+
+  test("an answer that is not its op's result fails that request with 502, ERR_LINK_MALFORMED as its cause; the link stays up", async () => {
+    const { enclave, client } = await setup()
+    const answers: Record<string, unknown>[] = [{ body: 'plain' }, { body: new Uint8Array(0) }, {}]
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'infer') return false
+      r.answer(answers.shift() ?? { body: Uint8Array.of(7) })
+      return true
+    }
+    const infer = () => client.request('infer', { kid: 'k', model: 'm', version: null, body: Uint8Array.of(1) })
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(infer(), (e: unknown) => e instanceof HostError && e.code === 'ERR_HOST_BAD_GATEWAY' && (e.cause as { code?: string }).code === 'ERR_LINK_MALFORMED')
+    }
+    assert.equal(client.up, true)
+    assert.deepEqual((await infer()).body, Uint8Array.of(7))
+  })
+
+  test('requests and results are typed by the op map: an unknown op, a missing field or a wrong result field does not compile', () => {
+    // Never called: the compiler checks it (`npm run lint` type-checks the tests).
+    const typed = async (link: EnclaveLinkClient): Promise<void> => {
+      // @ts-expect-error: not an op of the link
+      await link.request('shutdown', {})
+      // @ts-expect-error: an infer request carries a body
+      await link.request('infer', { kid: 'k', model: 'm', version: null })
+      ;(await link.request('attest', { nonce: null })).bundle satisfies Uint8Array
+      // @ts-expect-error: an attest result has no body
+      void (await link.request('attest', { nonce: null })).body
+    }
+    assert.equal(typeof typed, 'function')
   })
 
   test('a frame header over the limit ends the connection too', async () => {
@@ -247,18 +277,18 @@ describe('the enclave link client', () => {
       r.socket.write(header)
       return true
     }
-    assert.equal(await codeOf(client.request({ op: 'models' })), 'ERR_HOST_BAD_GATEWAY')
+    assert.equal(await codeOf(client.request('models', {})), 'ERR_HOST_BAD_GATEWAY')
   })
 
   test('a dropped connection: in flight fails with 503, requests are refused while down, then it reconnects', async () => {
     const { enclave, client } = await setup()
     enclave.onRequest = (r) => r.request.op === 'models'
-    const inFlight = codeOf(client.request({ op: 'models' }))
+    const inFlight = codeOf(client.request('models', {}))
     await eventually(() => enclave.received.some((r) => r.op === 'models'), 2_000, 'the request')
     enclave.dropAll()
     assert.equal(await inFlight, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
     assert.equal(client.up, false)
-    assert.equal(await codeOf(client.request({ op: 'models' })), 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+    assert.equal(await codeOf(client.request('models', {})), 'ERR_HOST_ENCLAVE_UNAVAILABLE')
     assert.ok(await client.waitUntilUp(3_000))
     enclave.onRequest = () => false
   })
@@ -272,7 +302,7 @@ describe('the enclave link client', () => {
     client.start()
     await new Promise((r) => setTimeout(r, 100))
     assert.equal(client.up, false)
-    assert.equal(await codeOf(client.request({ op: 'ping' })), 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+    assert.equal(await codeOf(client.request('ping', {})), 'ERR_HOST_ENCLAVE_UNAVAILABLE')
     const enclave = await FakeEnclave.start(path)
     enclaves.push(enclave)
     assert.ok(await client.waitUntilUp(3_000))
@@ -295,7 +325,7 @@ describe('the enclave link client', () => {
   test('close fails what is pending and stops reconnecting', async () => {
     const { enclave, client } = await setup()
     enclave.onRequest = (r) => r.request.op === 'models'
-    const pending = codeOf(client.request({ op: 'models' }))
+    const pending = codeOf(client.request('models', {}))
     await eventually(() => enclave.received.some((r) => r.op === 'models'), 2_000, 'the request')
     await client.close()
     assert.equal(await pending, 'ERR_HOST_ENCLAVE_UNAVAILABLE')

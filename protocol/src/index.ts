@@ -120,6 +120,7 @@ export {
 } from './envelope.js'
 export * from './receipt.js'
 export * from './link.js'
+export * from './link-operations.js'
 export * from './semaphore.js'
 export * from './log-fields.js'
 export {

@@ -1,26 +1,18 @@
 /**
  * The host ↔ enclave link (DESIGN.md §9): frames of a 4-byte big-endian length and one CBOR message.
  * Requests carry an `id` the response repeats, so several can be in flight on one connection.
- * Framing and message shapes only; sockets live in the host and the enclave.
+ * Framing and message shapes only (each operation's fields are in `link-operations.ts`); sockets live in the host
+ * and the enclave.
  */
 import { decodeCbor, encodeCborAfter } from './cbor.js'
 import { ProtocolError } from './errors.js'
 import { isRecord } from './issues.js'
+import { isLinkOp, LINK_OPERATIONS, type LinkOp, type LinkRequest } from './link-operations.js'
 
 /** Bytes of the frame header. */
 export const FRAME_HEADER_SIZE = 4
 /** Default largest frame a side accepts: room for a sealed 1×3×640×640 FP32 tensor with headroom. */
 export const DEFAULT_MAX_FRAME_SIZE = 32 * 1024 * 1024
-
-/** Operations the enclave serves. */
-export type LinkOp = 'ping' | 'attest' | 'models' | 'infer'
-
-/** A request from the host. */
-export type LinkRequest =
-  | { id: number; op: 'ping' }
-  | { id: number; op: 'attest'; nonce: Uint8Array | null }
-  | { id: number; op: 'models' }
-  | { id: number; op: 'infer'; kid: string; model: string; version: string | null; body: Uint8Array }
 
 /** A failure the enclave reports: a stable code, a fixed message, and the HTTP status the host should answer. */
 export interface LinkError {
@@ -186,39 +178,19 @@ function decodeFrameBody(body: Uint8Array): unknown {
   }
 }
 
-/** Decodes and checks a request frame body. Throws `ERR_LINK_MALFORMED` naming what is wrong. */
+/** Decodes and checks a request frame body: its id, its op and the op's fields ({@link LINK_OPERATIONS}). Throws `ERR_LINK_MALFORMED` naming what is wrong. */
 export function decodeLinkRequest(body: Uint8Array): LinkRequest {
   const message = decodeFrameBody(body)
   if (!isRecord(message)) throw malformed('a request must be a map')
   const id = requestIdOf(message)
   if (id === null) throw malformed('id must be a non-negative integer')
-  const allowed = (keys: string[]): void => {
-    for (const k of Object.keys(message)) if (!keys.includes(k)) throw malformed(`unknown field "${k}"`)
-  }
-  switch (message['op']) {
-    case 'ping':
-    case 'models':
-      allowed(['id', 'op'])
-      return { id, op: message['op'] }
-    case 'attest': {
-      allowed(['id', 'op', 'nonce'])
-      const nonce = message['nonce'] ?? null
-      if (nonce !== null && !(nonce instanceof Uint8Array && nonce.length === 32)) throw malformed('nonce must be 32 bytes or null')
-      return { id, op: 'attest', nonce }
-    }
-    case 'infer': {
-      allowed(['id', 'op', 'kid', 'model', 'version', 'body'])
-      const { kid, model, body: sealed } = message
-      const version = message['version'] ?? null
-      if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) throw malformed('kid must be a non-empty string')
-      if (typeof model !== 'string' || model.length === 0 || model.length > 256) throw malformed('model must be a non-empty string')
-      if (version !== null && (typeof version !== 'string' || version.length > 64)) throw malformed('version must be a string or null')
-      if (!(sealed instanceof Uint8Array)) throw malformed('body must be bytes')
-      return { id, op: 'infer', kid, model, version, body: sealed }
-    }
-    default:
-      throw malformed(`unknown op ${JSON.stringify(message['op'])}`)
-  }
+  const op = message['op']
+  if (!isLinkOp(op)) throw malformed(`unknown op ${JSON.stringify(op)}`)
+  return toRequest(id, op, message)
+}
+
+function toRequest<O extends LinkOp>(id: number, op: O, message: Record<string, unknown>): LinkRequest {
+  return { id, op, ...LINK_OPERATIONS[op].request(message) } as LinkRequest
 }
 
 /** Decodes and checks a response frame body (host side). Throws `ERR_LINK_MALFORMED`. */

@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { decodeLinkRequest, decodeLinkResponse, encodeCbor, encodeFrame, encodeFramePieces, FrameDecoder, requestIdOf, type ProtocolError } from '@vouch/protocol'
+import {
+  decodeLinkRequest,
+  decodeLinkResponse,
+  decodeLinkResult,
+  encodeCbor,
+  encodeFrame,
+  encodeFramePieces,
+  FrameDecoder,
+  linkRequestPayload,
+  linkResultPayload,
+  requestIdOf,
+  type LinkOp,
+  type ProtocolError,
+} from '@vouch/protocol'
 
 const code = (e: unknown): string => (e as ProtocolError).code
 
@@ -93,5 +106,42 @@ describe('responses', () => {
     assert.deepEqual(decodeLinkResponse(encodeCbor({ id: null, ok: false, error: { code: 'E', message: 'm', status: 400 } })), { id: null, ok: false, error: { code: 'E', message: 'm', status: 400 } })
     assert.throws(() => decodeLinkResponse(encodeCbor({ id: 1, ok: true })), (e) => code(e) === 'ERR_LINK_MALFORMED')
     assert.throws(() => decodeLinkResponse(encodeCbor({ id: 1, ok: false, error: { code: 'E' } })), (e) => code(e) === 'ERR_LINK_MALFORMED')
+  })
+})
+
+describe("results: each op's result is checked where the op is declared", () => {
+  const model = { name: 'm', versions: ['1'], platform: 'onnxruntime', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }], outputs: [], digest: `sha256:${'a'.repeat(64)}`, publisher: 'p', license: 'MIT' }
+  test('each op decodes its result', () => {
+    assert.deepEqual(decodeLinkResult('ping', { ready: true, platform: 'simulated', kid: 'k', models: 2 }), { ready: true, platform: 'simulated', kid: 'k', models: 2 })
+    assert.deepEqual(decodeLinkResult('attest', { bundle: Uint8Array.of(0xa0) }), { bundle: Uint8Array.of(0xa0) })
+    assert.deepEqual(decodeLinkResult('models', { models: [model], refused: [{ name: 'n', code: 'ERR_MODEL_LOAD' }] }), { models: [model], refused: [{ name: 'n', code: 'ERR_MODEL_LOAD' }] })
+    assert.deepEqual(decodeLinkResult('infer', { body: Uint8Array.of(1, 2) }), { body: Uint8Array.of(1, 2) })
+  })
+  test('a listed model keeps the fields the API documents, in their types; no refused list is none refused', () => {
+    const extra = { ...model, secret: 'x', license: 42, outputs: [{ name: 'y' }] }
+    const { license: _license, outputs: _outputs, ...kept } = model
+    assert.deepEqual(decodeLinkResult('models', { models: [extra] }), { models: [kept], refused: [] })
+  })
+  const rows: Array<[string, LinkOp, Record<string, unknown>]> = [
+    ['ping without ready', 'ping', { platform: 'simulated', kid: 'k', models: 1 }],
+    ['ping with a text model count', 'ping', { ready: true, platform: 'simulated', kid: 'k', models: '1' }],
+    ['attest without a bundle', 'attest', {}],
+    ['attest with an empty bundle', 'attest', { bundle: new Uint8Array(0) }],
+    ['models that are not a list', 'models', { models: {} }],
+    ['a model without a name', 'models', { models: [{ name: 1, versions: ['1'] }] }],
+    ['a model without versions', 'models', { models: [{ name: 'm' }] }],
+    ['refused models that are not { name, code }', 'models', { models: [], refused: [{ name: 'm' }] }],
+    ['infer with a text body', 'infer', { body: 'plain' }],
+    ['infer with an empty body', 'infer', { body: new Uint8Array(0) }],
+  ]
+  for (const [name, op, result] of rows) {
+    test(`refused: ${name}`, () => assert.throws(() => decodeLinkResult(op, result), (e) => code(e) === 'ERR_LINK_MALFORMED'))
+  }
+  test("the sealed body is an infer request's and result's payload (framed by reference); other ops have none", () => {
+    const body = Uint8Array.of(1)
+    assert.equal(linkRequestPayload('infer', { kid: 'k', model: 'm', version: null, body }), body)
+    assert.equal(linkResultPayload('infer', { body }), body)
+    assert.equal(linkRequestPayload('attest', { nonce: null }), undefined)
+    assert.equal(linkResultPayload('attest', { bundle: body }), undefined)
   })
 })

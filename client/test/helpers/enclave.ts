@@ -17,7 +17,7 @@ export async function startEnclave(socket: string, modelsDir = MODELS_DIR): Prom
   const cpu = await createCpuTee('simulated')
   const gpu = await createGpuTee('simulated')
   const service = await EnclaveService.create({ cpu, gpu, modelsDir, log, attestRate: { burst: 1000, perSecond: 1000 } })
-  await service.attest(null)
+  await service.attest({ nonce: null })
   const server = await startLinkServer(socket, service, log)
   return async () => {
     await server.close()

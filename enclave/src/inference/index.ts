@@ -22,5 +22,7 @@ export {
   runModel,
   type LoadModelsOptions,
   type LoadedModel,
+  type LoadedModels,
+  type RefusedModel,
   type ModelMetadata,
 } from './load-models.js'

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { endianness } from 'node:os'
-import { dirname, join, resolve, sep } from 'node:path'
+import { basename, dirname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import { assertTensorData, decodeCbor, encodeBytesElements, oipJsonToTensor, tensorsDigest, type KnownAnswer, type ModelManifestData, type TensorData } from '@vouch/protocol'
@@ -62,20 +62,41 @@ export interface LoadModelsOptions {
   resolveFrom?: string
 }
 
+/** A model configured in the models folder but not loaded, and why. */
+export interface RefusedModel {
+  /** Path of its manifest file. */
+  readonly manifestFile: string
+  /** The model's name in its manifest; the manifest file's name without its extension when the manifest cannot be read. */
+  readonly name: string
+  /** Why it was refused; its message names the manifest (file, line and field) or the ONNX or sample file. */
+  readonly error: ModelError
+}
+
+/** What {@link loadModels} found: the models it loaded and the models it refused. */
+export interface LoadedModels {
+  /** In manifest file name order. */
+  loaded: LoadedModel[]
+  /** In manifest file name order. */
+  refused: RefusedModel[]
+}
+
 const MANIFEST_FILE = /\.(ya?ml|json)$/i
 const SCHEMA_FILE = /\.schema\.json$/i
 
 /**
- * Loads every model whose manifest (`*.yaml`, `*.yml` or `*.json`, not `*.schema.json`) is directly in `dir`.
- * All or nothing: if one model fails, the ones already started are closed and the error is thrown, so an enclave
- * never serves a model set other than the one its manifests describe.
+ * Loads every model whose manifest (`*.yaml`, `*.yml` or `*.json`, not `*.schema.json`) is directly in `dir`, each on
+ * its own: a model whose manifest is invalid, whose bytes are not the ones its manifest pins, that onnxruntime cannot
+ * load or that cannot answer its sample is refused with its {@link ModelError}, and the others load. So an enclave
+ * serves exactly the models whose manifests it could verify, and says which it refused and why. Models load one after
+ * another, so start-up holds one model's bytes at a time besides the sessions.
  *
- * @returns The models in manifest file name order.
- * @throws {@link ModelError}: `ERR_MODEL_MANIFEST_INVALID` (names file, line and field), `ERR_MODEL_SOURCE_NOT_FOUND`,
- *   `ERR_MODEL_DIGEST_MISMATCH` (names the ONNX file, expected and actual digest), `ERR_MODEL_DUPLICATE` (two
- *   manifests for one name and version), `ERR_MODEL_UNSUPPORTED`, `ERR_MODEL_LOAD`.
+ * @returns The models loaded and the models refused. A refusal's code is one of `ERR_MODEL_MANIFEST_INVALID` (names
+ *   file, line and field), `ERR_MODEL_SOURCE_NOT_FOUND`, `ERR_MODEL_DIGEST_MISMATCH` (names the ONNX file, expected
+ *   and actual digest), `ERR_MODEL_DUPLICATE` (a second manifest for a name and version: the later file is refused),
+ *   `ERR_MODEL_UNSUPPORTED`, `ERR_MODEL_LOAD`, `ERR_MODEL_KNOWN_ANSWER`.
+ * @throws {@link ModelError} `ERR_MODEL_SOURCE_NOT_FOUND` when `dir` cannot be read.
  */
-export async function loadModels(dir: string, options: LoadModelsOptions = {}): Promise<LoadedModel[]> {
+export async function loadModels(dir: string, options: LoadModelsOptions = {}): Promise<LoadedModels> {
   let entries: string[]
   try {
     entries = await readdir(dir)
@@ -86,40 +107,42 @@ export async function loadModels(dir: string, options: LoadModelsOptions = {}): 
     .filter((f) => MANIFEST_FILE.test(f) && !SCHEMA_FILE.test(f))
     .sort()
     .map((f) => join(dir, f))
-
-  // Read and verify everything before starting any session: a bad manifest fails fast and cheaply.
-  const verified: VerifiedModel[] = []
-  const byKey = new Map<string, string>()
+  const loaded: LoadedModel[] = []
+  const refused: RefusedModel[] = []
+  /** The manifest file defining each name and version, whether its model loads or not. */
+  const defined = new Map<string, string>()
   for (const file of files) {
-    const model = await readVerifiedModel(file, options)
-    const key = `${model.manifest.name}\u0000${model.manifest.version}`
-    const other = byKey.get(key)
-    if (other !== undefined) {
-      throw new ModelError(
-        'ERR_MODEL_DUPLICATE',
-        `${file}: model "${model.manifest.name}" version "${model.manifest.version}" is also defined in ${other}`,
-      )
+    let manifest: ModelManifest | undefined
+    try {
+      manifest = await readManifest(file)
+      const key = `${manifest.name}\u0000${manifest.version}`
+      const other = defined.get(key)
+      if (other !== undefined) {
+        throw new ModelError('ERR_MODEL_DUPLICATE', `${file}: model "${manifest.name}" version "${manifest.version}" is also defined in ${other}`)
+      }
+      defined.set(key, file)
+      loaded.push(await startModel(await readVerifiedModel(manifest, file, options), options))
+    } catch (error) {
+      refused.push({ manifestFile: file, name: manifest?.name ?? basename(file).replace(MANIFEST_FILE, ''), error: toModelError(error, file) })
     }
-    byKey.set(key, file)
-    verified.push(model)
   }
+  return { loaded, refused }
+}
 
-  const settled = await Promise.allSettled(verified.map((m) => startModel(m, options)))
-  const failure = settled.find((s) => s.status === 'rejected')
-  if (failure !== undefined) {
-    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.close() : undefined)))
-    throw failure.reason
-  }
-  return settled.map((s) => (s as PromiseFulfilledResult<LoadedModel>).value)
+/** `error` as a {@link ModelError}: itself, or `ERR_MODEL_LOAD` naming the manifest for a failure nobody foresaw. */
+function toModelError(error: unknown, manifestFile: string): ModelError {
+  if (error instanceof ModelError) return error
+  return new ModelError('ERR_MODEL_LOAD', `${manifestFile}: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
 }
 
 /**
  * Loads the model of one manifest file (see {@link loadModels}).
  *
- * @throws {@link ModelError} as {@link loadModels} does, except `ERR_MODEL_DUPLICATE`.
+ * @throws {@link ModelError} as {@link loadModels} refuses a model, except `ERR_MODEL_DUPLICATE`.
  */
 export async function loadModel(manifestFile: string, options: LoadModelsOptions = {}): Promise<LoadedModel> {
-  return startModel(await readVerifiedModel(manifestFile, options), options)
+  const manifest = await readManifest(manifestFile)
+  return startModel(await readVerifiedModel(manifest, manifestFile, options), options)
 }
 
 /**
@@ -149,14 +172,18 @@ interface VerifiedModel {
   sha256: string
 }
 
-async function readVerifiedModel(manifestFile: string, options: LoadModelsOptions): Promise<VerifiedModel> {
+async function readManifest(manifestFile: string): Promise<ModelManifest> {
   let text: string
   try {
     text = await readFile(manifestFile, 'utf8')
   } catch (cause) {
     throw new ModelError('ERR_MODEL_SOURCE_NOT_FOUND', `${manifestFile}: cannot read the manifest`, { cause })
   }
-  const manifest = parseManifest(text, manifestFile)
+  return parseManifest(text, manifestFile)
+}
+
+/** The ONNX bytes `manifest` names, read and checked against its `sha256`. */
+async function readVerifiedModel(manifest: ModelManifest, manifestFile: string, options: LoadModelsOptions): Promise<VerifiedModel> {
   const modelFile = resolveSource(manifest, manifestFile, options)
   let bytes: Uint8Array
   try {

@@ -6,19 +6,32 @@
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { rmSync } from 'node:fs'
-import type { ProtocolError} from '@vouch/protocol';
-import { DEFAULT_MAX_FRAME_SIZE, decodeLinkRequest, encodeFrame, encodeFramePieces, FrameDecoder, requestIdOf, decodeCbor, writePieces, type LinkError, type LinkRequest } from '@vouch/protocol'
+import type { ProtocolError } from '@vouch/protocol'
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  decodeCbor,
+  decodeLinkRequest,
+  encodeFrame,
+  encodeFramePieces,
+  FrameDecoder,
+  linkResultPayload,
+  requestIdOf,
+  writePieces,
+  type LinkError,
+  type LinkOp,
+  type LinkRequest,
+  type LinkRequestFields,
+  type LinkResult,
+} from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { refusalReason, toLinkError } from '../errors.js'
 
-/** What the link serves; implemented by the enclave service. */
-export interface LinkHandler {
-  ping(): Promise<Record<string, unknown>>
-  attest(nonce: Uint8Array | null): Promise<Record<string, unknown>>
-  models(): Promise<Record<string, unknown>>
-  /** `signal` aborts when the link stops waiting for the answer (its timeout). */
-  infer(kid: string, model: string, version: string | null, body: Uint8Array, signal?: AbortSignal): Promise<Record<string, unknown>>
-}
+/**
+ * What the link serves, one method per operation of `LinkOperations` (in `@vouch/protocol`), each taking that
+ * operation's request fields and resolving to its result; implemented by the enclave service. `signal` aborts when
+ * the link stops waiting for the answer (its timeout).
+ */
+export type LinkHandler = { [O in LinkOp]: (request: LinkRequestFields<O>, signal: AbortSignal) => Promise<LinkResult<O>> }
 
 /** Link limits. Every field says what happens when it is unset. */
 export interface LinkServerOptions {
@@ -27,10 +40,10 @@ export interface LinkServerOptions {
   /** Requests in flight per connection before reading pauses (backpressure). Unset: 64. */
   maxInFlight?: number
   /** Time an operation may take before it is answered with ERR_ENCLAVE_TIMEOUT. Unset: 60 s (inference), 30 s (others). */
-  timeoutMs?: Partial<Record<LinkRequest['op'], number>>
+  timeoutMs?: Partial<Record<LinkOp, number>>
 }
 
-const DEFAULT_TIMEOUT_MS: Record<LinkRequest['op'], number> = { ping: 5_000, models: 5_000, attest: 30_000, infer: 60_000 }
+const DEFAULT_TIMEOUT_MS: Record<LinkOp, number> = { ping: 5_000, models: 5_000, attest: 30_000, infer: 60_000 }
 
 /**
  * Runs `task`, or rejects with ERR_ENCLAVE_TIMEOUT after `ms`, when the signal given to `task` also aborts: work
@@ -57,114 +70,128 @@ export interface LinkServer {
   close(): Promise<void>
 }
 
-/** Serves `handler` on the Unix socket `path` (an existing socket file there is replaced). */
-export async function startLinkServer(path: string, handler: LinkHandler, log: Logger, options: LinkServerOptions = {}): Promise<LinkServer> {
-  const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
-  const maxInFlight = options.maxInFlight ?? 64
-  const timeouts = { ...DEFAULT_TIMEOUT_MS, ...options.timeoutMs }
-  const sockets = new Set<Socket>()
+/** Runs `request` on the handler method of its op: the op and its types are correlated here, once. */
+function dispatch<O extends LinkOp>(handler: LinkHandler, request: LinkRequest<O>, signal: AbortSignal): Promise<LinkResult<O>> {
+  return handler[request.op](request, signal)
+}
 
-  const serve = (socket: Socket): void => {
-    sockets.add(socket)
-    const decoder = new FrameDecoder(maxFrameSize)
-    let inFlight = 0
-    let writable = true
-    const updateFlow = (): void => {
-      if (inFlight >= maxInFlight || !writable) socket.pause()
-      else socket.resume()
-    }
-    /** Sends `message`; `bytes`, a byte string it holds (a sealed answer), is written as it is, not copied into the frame. */
-    const send = (message: unknown, bytes?: Uint8Array): void => {
-      if (socket.destroyed) return
-      let pieces: Uint8Array[]
-      try {
-        pieces = encodeFramePieces(message, bytes, maxFrameSize)
-      } catch (error) {
-        const id = requestIdOf(message)
-        pieces = [encodeFrame({ id, ok: false, error: toLinkError(error, log) })]
-      }
-      writable = writePieces(socket, pieces)
-      updateFlow()
-    }
-    const fail = (id: number | null, error: LinkError): void => send({ id, ok: false, error })
+/** One host connection: its frames in, its answers out, with backpressure both ways. */
+class LinkConnection {
+  readonly #decoder: FrameDecoder
+  #inFlight = 0
+  #writable = true
 
-    const dispatch = async (request: LinkRequest, signal: AbortSignal): Promise<Record<string, unknown>> => {
-      switch (request.op) {
-        case 'ping':
-          return handler.ping()
-        case 'attest':
-          return handler.attest(request.nonce)
-        case 'models':
-          return handler.models()
-        case 'infer':
-          return handler.infer(request.kid, request.model, request.version, request.body, signal)
-      }
-    }
-
-    const handle = (body: Uint8Array): void => {
-      let request: LinkRequest
-      try {
-        request = decodeLinkRequest(body)
-      } catch (error) {
-        let id: number | null = null
-        try {
-          id = requestIdOf(decodeCbor(body))
-        } catch {
-          // not CBOR at all: no id to answer with
-        }
-        log.warn({ code: (error as ProtocolError).code }, 'malformed link frame')
-        fail(id, toLinkError(error, log))
-        return
-      }
-      inFlight++
-      updateFlow()
-      const started = performance.now()
-      // The callbacks keep the op and id only, not the request: its body is a whole frame.
-      const { op, id } = request
-      withTimeout((signal) => dispatch(request, signal), timeouts[op])
-        .then(
-          (result) => {
-            log.debug({ op, id, ms: Math.round(performance.now() - started) }, 'link request served')
-            const sealed = result['body']
-            send({ id, ok: true, result }, op === 'infer' && sealed instanceof Uint8Array ? sealed : undefined)
-          },
-          (error: unknown) => {
-            const linkError = toLinkError(error, log)
-            // The reason (which tensor, which shape) stays here: the link carries the code's fixed message only.
-            log.info({ op, id, code: linkError.code, reason: refusalReason(error), ms: Math.round(performance.now() - started) }, 'link request refused')
-            fail(id, linkError)
-          },
-        )
-        .finally(() => {
-          inFlight--
-          updateFlow()
-        })
-    }
-
-    socket.on('data', (chunk: Buffer) => {
-      let frames: Uint8Array[]
-      try {
-        frames = decoder.push(chunk)
-      } catch (error) {
-        // An oversized header: its body cannot be skipped without reading it, so answer and hang up.
-        log.warn({ code: (error as ProtocolError).code }, 'oversized link frame; closing the connection')
-        fail(null, toLinkError(error, log))
-        socket.end()
-        socket.pause()
-        return
-      }
-      for (const frame of frames) handle(frame)
-    })
+  constructor(
+    readonly socket: Socket,
+    readonly handler: LinkHandler,
+    readonly log: Logger,
+    readonly limits: { maxFrameSize: number; maxInFlight: number; timeouts: Record<LinkOp, number> },
+  ) {
+    this.#decoder = new FrameDecoder(limits.maxFrameSize)
+    socket.on('data', (chunk: Buffer) => this.#receive(chunk))
     socket.on('drain', () => {
-      writable = true
-      updateFlow()
+      this.#writable = true
+      this.#updateFlow()
     })
     socket.on('error', (error) => log.warn({ err: { code: (error as NodeJS.ErrnoException).code } }, 'link connection error'))
-    socket.on('close', () => sockets.delete(socket))
   }
 
+  /** Stops reading while too many requests are in flight or the socket's write buffer is full. */
+  #updateFlow(): void {
+    if (this.#inFlight >= this.limits.maxInFlight || !this.#writable) this.socket.pause()
+    else this.socket.resume()
+  }
+
+  /** Sends `message`; `bytes`, a byte string it holds (a sealed answer), is written as it is, not copied into the frame. */
+  #send(message: unknown, bytes?: Uint8Array): void {
+    if (this.socket.destroyed) return
+    let pieces: Uint8Array[]
+    try {
+      pieces = encodeFramePieces(message, bytes, this.limits.maxFrameSize)
+    } catch (error) {
+      const id = requestIdOf(message)
+      pieces = [encodeFrame({ id, ok: false, error: toLinkError(error, this.log) })]
+    }
+    this.#writable = writePieces(this.socket, pieces)
+    this.#updateFlow()
+  }
+
+  #fail(id: number | null, error: LinkError): void {
+    this.#send({ id, ok: false, error })
+  }
+
+  #receive(chunk: Buffer): void {
+    let frames: Uint8Array[]
+    try {
+      frames = this.#decoder.push(chunk)
+    } catch (error) {
+      // An oversized header: its body cannot be skipped without reading it, so answer and hang up.
+      this.log.warn({ code: (error as ProtocolError).code }, 'oversized link frame; closing the connection')
+      this.#fail(null, toLinkError(error, this.log))
+      this.socket.end()
+      this.socket.pause()
+      return
+    }
+    for (const frame of frames) this.#handle(frame)
+  }
+
+  #handle(body: Uint8Array): void {
+    let request: LinkRequest
+    try {
+      request = decodeLinkRequest(body)
+    } catch (error) {
+      let id: number | null = null
+      try {
+        id = requestIdOf(decodeCbor(body))
+      } catch {
+        // not CBOR at all: no id to answer with
+      }
+      this.log.warn({ code: (error as ProtocolError).code }, 'malformed link frame')
+      this.#fail(id, toLinkError(error, this.log))
+      return
+    }
+    this.#inFlight++
+    this.#updateFlow()
+    this.#serve(request).finally(() => {
+      this.#inFlight--
+      this.#updateFlow()
+    })
+  }
+
+  /** Answers `request`: its result, or its refusal as a coded link error; never rejects. */
+  async #serve<O extends LinkOp>(request: LinkRequest<O>): Promise<void> {
+    const started = performance.now()
+    // What follows keeps the op and id only, not the request: its body is a whole frame.
+    const { op, id } = request
+    let result: LinkResult<O>
+    try {
+      result = await withTimeout((signal) => dispatch(this.handler, request, signal), this.limits.timeouts[op])
+    } catch (error) {
+      const linkError = toLinkError(error, this.log)
+      // The reason (which tensor, which shape) stays here: the link carries the code's fixed message only.
+      this.log.info({ op, id, code: linkError.code, reason: refusalReason(error), ms: Math.round(performance.now() - started) }, 'link request refused')
+      this.#fail(id, linkError)
+      return
+    }
+    this.log.debug({ op, id, ms: Math.round(performance.now() - started) }, 'link request served')
+    this.#send({ id, ok: true, result }, linkResultPayload(op, result))
+  }
+}
+
+/** Serves `handler` on the Unix socket `path` (an existing socket file there is replaced). */
+export async function startLinkServer(path: string, handler: LinkHandler, log: Logger, options: LinkServerOptions = {}): Promise<LinkServer> {
+  const limits = {
+    maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+    maxInFlight: options.maxInFlight ?? 64,
+    timeouts: { ...DEFAULT_TIMEOUT_MS, ...options.timeoutMs },
+  }
+  const sockets = new Set<Socket>()
   rmSync(path, { force: true })
-  const server = createServer(serve)
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    new LinkConnection(socket, handler, log, limits)
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(path, () => {

@@ -2,26 +2,17 @@
  * The enclave service: the keyset, the evidence, the models and sealed inference, behind the link.
  * Keys are generated here at start (and again when they expire) and never leave the process.
  */
-import { readdir } from 'node:fs/promises'
-import { join } from 'node:path'
-import type { BundleModel, ModelRef } from '@vouch/protocol'
+import type { BundleModel, LinkRequestFields, LinkResult, ModelRef } from '@vouch/protocol'
 import type { Logger } from 'pino'
-import { EnclaveError } from '../errors.js'
-import { loadModel, type LoadedModel, type LoadModelsOptions } from '../inference/index.js'
+import { EnclaveError, ModelError } from '../errors.js'
+import { loadModels, type LoadedModel, type LoadModelsOptions, type RefusedModel } from '../inference/index.js'
 import type { LinkHandler } from '../link/server.js'
 import { DEFAULT_ATTEST_RATE, EvidenceService, type AttestRateLimit, type CpuAttester, type GpuAttester } from './evidence.js'
 import { DEFAULT_KEYSET_LIFETIME_S, generateKeyset, type EnclaveKeyset } from './keys.js'
 import { DEFAULT_OPEN_PER_MODEL, ModelSlots } from './model-slots.js'
 import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard, SealedInference, type ModelLookup } from './sealed.js'
 
-/** A model that was configured but not loaded, and why (its code crosses the link; its message stays in the logs). */
-export interface RefusedModel {
-  manifestFile: string
-  name: string | null
-  code: string
-}
-
-/** Options of {@link createEnclaveService}. Every field says what happens when it is unset. */
+/** Options of {@link EnclaveService.create}. Every field says what happens when it is unset. */
 export interface EnclaveServiceOptions {
   cpu: CpuAttester
   /** GPUs to attest. Unset or null: none. */
@@ -43,36 +34,6 @@ export interface EnclaveServiceOptions {
   now?: () => number
 }
 
-const MANIFEST_FILE = /\.(ya?ml|json)$/i
-
-/**
- * Loads each manifest's model on its own: a model whose bytes do not match its manifest is refused
- * (and stays out of the evidence), the others are served. With no model at all the service refuses
- * to start.
- */
-async function loadEach(dir: string, options: LoadModelsOptions, log: Logger): Promise<{ loaded: LoadedModel[]; refused: RefusedModel[] }> {
-  const files = (await readdir(dir)).filter((f) => MANIFEST_FILE.test(f) && !f.endsWith('.schema.json')).sort()
-  const loaded: LoadedModel[] = []
-  const refused: RefusedModel[] = []
-  for (const file of files) {
-    const manifestFile = join(dir, file)
-    try {
-      const model = await loadModel(manifestFile, options)
-      if (loaded.some((m) => m.name === model.name && m.version === model.version)) {
-        await model.close()
-        throw Object.assign(new Error(`${manifestFile}: ${model.name} ${model.version} is defined twice`), { code: 'ERR_MODEL_DUPLICATE' })
-      }
-      loaded.push(model)
-      log.info({ model: model.name, version: model.version, digest: model.digest }, 'model loaded')
-    } catch (error) {
-      const code = String((error as { code?: unknown }).code ?? 'ERR_MODEL_LOAD')
-      refused.push({ manifestFile, name: file.replace(MANIFEST_FILE, ''), code })
-      log.error({ manifest: manifestFile, code, reason: (error as Error).message }, 'model refused')
-    }
-  }
-  return { loaded, refused }
-}
-
 /** The enclave service. */
 export class EnclaveService implements LinkHandler, ModelLookup {
   #keyset: EnclaveKeyset
@@ -92,9 +53,14 @@ export class EnclaveService implements LinkHandler, ModelLookup {
     ;[this.#keyset, this.#evidence, this.#sealed] = this.#newKeyset()
   }
 
-  /** Loads the models and generates the first keyset. */
+  /**
+   * Loads the models ({@link loadModels}: those that load are served, the others refused and left out of the evidence)
+   * and generates the first keyset. Refuses to start with no model to serve.
+   */
   static async create(options: EnclaveServiceOptions): Promise<EnclaveService> {
-    const { loaded, refused } = await loadEach(options.modelsDir, options.modelOptions ?? {}, options.log)
+    const { loaded, refused } = await loadModels(options.modelsDir, options.modelOptions ?? {})
+    for (const model of loaded) options.log.info({ model: model.name, version: model.version, digest: model.digest }, 'model loaded')
+    for (const { manifestFile, error } of refused) options.log.error({ manifest: manifestFile, code: error.code, reason: error.message }, 'model refused')
     if (loaded.length === 0) {
       throw new EnclaveError('ERR_ENCLAVE_MODEL_NOT_FOUND', { cause: new Error(`no model could be loaded from ${options.modelsDir}`) })
     }
@@ -132,29 +98,31 @@ export class EnclaveService implements LinkHandler, ModelLookup {
     if (model !== undefined) return model
     const refused = this.refused.find((r) => r.name === name)
     if (refused !== undefined) {
-      throw Object.assign(new Error(`model ${name} was refused at load`), { code: refused.code === 'ERR_MODEL_DIGEST_MISMATCH' ? 'ERR_MODEL_DIGEST_MISMATCH' : 'ERR_MODEL_LOAD' })
+      // Relayed with its own code when it says what the client can act on (a file that is not its manifest's), else as a load failure.
+      const code = refused.error.code === 'ERR_MODEL_DIGEST_MISMATCH' ? 'ERR_MODEL_DIGEST_MISMATCH' : 'ERR_MODEL_LOAD'
+      throw new ModelError(code, `model ${name} was refused at load`, { cause: refused.error })
     }
     throw new EnclaveError('ERR_ENCLAVE_MODEL_NOT_FOUND')
   }
 
-  async ping(): Promise<Record<string, unknown>> {
+  async ping(): Promise<LinkResult<'ping'>> {
     return { ready: true, platform: this.options.cpu.platform, kid: this.#keyset.public.kid, models: this.loaded.length }
   }
 
-  async attest(nonce: Uint8Array | null): Promise<Record<string, unknown>> {
+  async attest({ nonce }: LinkRequestFields<'attest'>): Promise<LinkResult<'attest'>> {
     const { evidence } = this.#current()
     const built = nonce === null ? await evidence.unchallenged() : await evidence.challenged(nonce)
     return { bundle: built.bytes }
   }
 
-  async models(): Promise<Record<string, unknown>> {
+  async models(): Promise<LinkResult<'models'>> {
     return {
       models: this.loaded.map((m) => ({ ...m.metadata, digest: m.digest, publisher: m.manifest.publisher, license: m.manifest.license })),
-      refused: this.refused.map((r) => ({ name: r.name, code: r.code })),
+      refused: this.refused.map((r) => ({ name: r.name, code: r.error.code })),
     }
   }
 
-  async infer(kid: string, model: string, version: string | null, body: Uint8Array, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  async infer({ kid, model, version, body }: LinkRequestFields<'infer'>, signal?: AbortSignal): Promise<LinkResult<'infer'>> {
     const { sealed } = this.#current()
     return { body: await sealed.handle(kid, model, version, body, signal) }
   }

@@ -7,7 +7,7 @@
  */
 import { SPDM_NONCE_SIZE, SPDM_REQUEST_SIZE, bytesEqual, pemToDer } from '@vouch/protocol'
 import { TeeError, type TeeErrorCode } from '../errors.js'
-import type { GpuArch, GpuEvidence, GpuTee } from './device.js'
+import type { GpuArch, GpuEvidence, GpuTee } from './device.types.js'
 
 /** The NVML library the driver installs. */
 export const NVML_LIBRARY = 'libnvidia-ml.so.1'
@@ -120,6 +120,109 @@ async function loadKoffi(): Promise<Koffi> {
   }
 }
 
+type Nvml = Record<NvmlFunction, NativeFunction>
+
+/** Throws for a non-zero nvmlReturn_t, naming the function and the code. */
+function check(name: string, rc: unknown, code: TeeErrorCode = 'ERR_TEE_REQUEST_FAILED'): void {
+  if (rc !== 0) throw new TeeError(code, `NVML: ${name} returned ${String(rc)} (${returnName(Number(rc))})`)
+}
+
+/** Calls `fn` on one of koffi's worker threads, off the event loop (for the slow calls: the GPU signs a report). */
+function callAsync(fn: NativeFunction, ...args: unknown[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    fn.async(...args, (error: unknown, rc: unknown) => (error ? reject(error) : resolve(rc)))
+  })
+}
+
+/** The NVML functions the device calls, bound from `lib`; a library without them is unloaded and `ERR_TEE_UNAVAILABLE`. */
+function bindNvml(koffi: Koffi, lib: NativeLibrary, path: string): Nvml {
+  // nvmlDevice_t: an opaque pointer. Unnamed, since koffi type names are process-wide and a device
+  // may be opened more than once.
+  const device = koffi.pointer(koffi.opaque())
+  try {
+    return {
+      init: lib.func('nvmlInit_v2', 'int', []),
+      shutdown: lib.func('nvmlShutdown', 'int', []),
+      state: lib.func('nvmlSystemGetConfComputeState', 'int', ['void *']),
+      count: lib.func('nvmlDeviceGetCount_v2', 'int', ['void *']),
+      handle: lib.func('nvmlDeviceGetHandleByIndex_v2', 'int', ['uint', koffi.out(koffi.pointer(device))]),
+      arch: lib.func('nvmlDeviceGetArchitecture', 'int', [device, 'void *']),
+      certificate: lib.func('nvmlDeviceGetConfComputeGpuCertificate', 'int', [device, 'void *']),
+      report: lib.func('nvmlDeviceGetConfComputeGpuAttestationReport', 'int', [device, 'void *']),
+      ready: lib.func('nvmlSystemGetConfComputeGpusReadyState', 'int', ['void *']),
+    }
+  } catch (error) {
+    lib.unload()
+    const why = `NVML: ${path} lacks the confidential-computing API (driver 535 or later)`
+    throw new TeeError('ERR_TEE_UNAVAILABLE', why, { cause: error })
+  }
+}
+
+/** The GPUs an initialised NVML sees: the confidential-computing state (CC must be on), each GPU's handle and architecture. */
+function readGpus(fns: Nvml): { state: ConfComputeState; handles: unknown[]; architectures: GpuArch[] } {
+  const raw = Buffer.alloc(SYSTEM_STATE_SIZE)
+  check('nvmlSystemGetConfComputeState', fns.state(raw))
+  const state: ConfComputeState = {
+    environment: ENVIRONMENTS[raw.readUInt32LE(0)] ?? 'unknown',
+    ccFeature: raw.readUInt32LE(4) !== 0,
+    devToolsMode: raw.readUInt32LE(8) !== 0,
+  }
+  if (!state.ccFeature) {
+    const why = 'NVML: confidential computing is off (nvmlSystemGetConfComputeState ccFeature 0)'
+    throw new TeeError('ERR_TEE_UNSUPPORTED', `${why}: the GPUs cannot attest`)
+  }
+  const count = Buffer.alloc(4)
+  check('nvmlDeviceGetCount_v2', fns.count(count))
+  const n = count.readUInt32LE(0)
+  if (n === 0) throw new TeeError('ERR_TEE_UNAVAILABLE', 'NVML: nvmlDeviceGetCount_v2 found no GPU')
+  const handles: unknown[] = []
+  const architectures: GpuArch[] = []
+  for (let index = 0; index < n; index++) {
+    const out: unknown[] = [null]
+    check(`nvmlDeviceGetHandleByIndex_v2(${index})`, fns.handle(index, out))
+    const raw = Buffer.alloc(4)
+    check(`nvmlDeviceGetArchitecture(${index})`, fns.arch(out[0], raw))
+    const value = raw.readUInt32LE(0)
+    const arch = NVML_ARCHITECTURE[value]
+    if (arch === undefined) {
+      throw new TeeError('ERR_TEE_UNSUPPORTED', `NVML: GPU ${index} has architecture ${value}, expected 9 (Hopper) or 10 (Blackwell)`)
+    }
+    handles.push(out[0])
+    architectures.push(arch)
+  }
+  return { state, handles, architectures }
+}
+
+/** One GPU's evidence: its report answering `nonce` (checked when `expectNonce`), and its certificate chain. */
+async function attestGpu(fns: Nvml, index: number, handle: unknown, arch: GpuArch, nonce: Uint8Array, expectNonce: boolean): Promise<GpuEvidence> {
+  const report = Buffer.alloc(ATTESTATION_REPORT.size)
+  report.set(nonce, ATTESTATION_REPORT.nonce)
+  check(`nvmlDeviceGetConfComputeGpuAttestationReport(${index})`, await callAsync(fns.report, handle, report))
+  const size = report.readUInt32LE(ATTESTATION_REPORT.reportSize)
+  if (size <= SPDM_REQUEST_SIZE || size > ATTESTATION_REPORT.reportCapacity) {
+    const range = `${SPDM_REQUEST_SIZE + 1} to ${ATTESTATION_REPORT.reportCapacity}`
+    throw new TeeError('ERR_TEE_REPORT_INVALID', `NVML: GPU ${index} attestationReportSize is ${size}, expected ${range}`)
+  }
+  const bytes = new Uint8Array(report.subarray(ATTESTATION_REPORT.report, ATTESTATION_REPORT.report + size))
+  if (expectNonce && !bytesEqual(bytes.subarray(REQUEST_NONCE_OFFSET, REQUEST_NONCE_OFFSET + SPDM_NONCE_SIZE), nonce)) {
+    throw new TeeError('ERR_TEE_REPORT_INVALID', `NVML: GPU ${index} report answers another nonce than the one asked for`)
+  }
+
+  const certificate = Buffer.alloc(CERTIFICATE.size)
+  check(`nvmlDeviceGetConfComputeGpuCertificate(${index})`, await callAsync(fns.certificate, handle, certificate))
+  const chainSize = certificate.readUInt32LE(CERTIFICATE.chainSize)
+  if (chainSize > CERTIFICATE.chainCapacity) {
+    const got = `NVML: GPU ${index} attestationCertChainSize is ${chainSize}`
+    throw new TeeError('ERR_TEE_REPORT_INVALID', `${got}, more than the ${CERTIFICATE.chainCapacity}-byte buffer`)
+  }
+  const chain = pemToDer(certificate.subarray(CERTIFICATE.chain, CERTIFICATE.chain + chainSize).toString('latin1'), 'CERTIFICATE')
+  if (chain.length === 0) {
+    const got = `NVML: GPU ${index} attestationCertChain holds no PEM certificate`
+    throw new TeeError('ERR_TEE_CERTS_MISSING', `${got} (${chainSize} bytes)`)
+  }
+  return { arch, report: bytes, chain }
+}
+
 /**
  * Opens the GPUs through NVML: loads the library, `nvmlInit_v2`, requires confidential computing on
  * (`nvmlSystemGetConfComputeState`), counts the GPUs and reads each one's architecture (Hopper or
@@ -137,82 +240,22 @@ export async function createNvidiaNvmlTee(options: NvidiaNvmlOptions = {}): Prom
   } catch (error) {
     throw new TeeError('ERR_TEE_UNAVAILABLE', `NVML: cannot load ${path}; is the NVIDIA driver installed?`, { cause: error })
   }
-
-  // nvmlDevice_t: an opaque pointer. Unnamed, since koffi type names are process-wide and a device
-  // may be opened more than once.
-  const device = koffi.pointer(koffi.opaque())
-  let fns: Record<NvmlFunction, NativeFunction>
-  try {
-    fns = {
-      init: lib.func('nvmlInit_v2', 'int', []),
-      shutdown: lib.func('nvmlShutdown', 'int', []),
-      state: lib.func('nvmlSystemGetConfComputeState', 'int', ['void *']),
-      count: lib.func('nvmlDeviceGetCount_v2', 'int', ['void *']),
-      handle: lib.func('nvmlDeviceGetHandleByIndex_v2', 'int', ['uint', koffi.out(koffi.pointer(device))]),
-      arch: lib.func('nvmlDeviceGetArchitecture', 'int', [device, 'void *']),
-      certificate: lib.func('nvmlDeviceGetConfComputeGpuCertificate', 'int', [device, 'void *']),
-      report: lib.func('nvmlDeviceGetConfComputeGpuAttestationReport', 'int', [device, 'void *']),
-      ready: lib.func('nvmlSystemGetConfComputeGpusReadyState', 'int', ['void *']),
-    }
-  } catch (error) {
-    lib.unload()
-    const why = `NVML: ${path} lacks the confidential-computing API (driver 535 or later)`
-    throw new TeeError('ERR_TEE_UNAVAILABLE', why, { cause: error })
-  }
-
-  /** Throws for a non-zero nvmlReturn_t, naming the function and the code. */
-  const check = (name: string, rc: unknown, code: TeeErrorCode = 'ERR_TEE_REQUEST_FAILED'): void => {
-    if (rc !== 0) throw new TeeError(code, `NVML: ${name} returned ${String(rc)} (${returnName(Number(rc))})`)
-  }
-  // The slow calls (the GPU signs a report) run on koffi's worker threads, off the event loop.
-  const callAsync = (fn: NativeFunction, ...args: unknown[]): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      fn.async(...args, (error: unknown, rc: unknown) => (error ? reject(error) : resolve(rc)))
-    })
-
+  const fns = bindNvml(koffi, lib, path)
   try {
     check('nvmlInit_v2', fns.init(), 'ERR_TEE_UNAVAILABLE')
   } catch (error) {
     lib.unload()
     throw error
   }
-  const handles: unknown[] = []
-  const architectures: GpuArch[] = []
-  let state: ConfComputeState
+  let gpus: ReturnType<typeof readGpus>
   try {
-    const raw = Buffer.alloc(SYSTEM_STATE_SIZE)
-    check('nvmlSystemGetConfComputeState', fns.state(raw))
-    state = {
-      environment: ENVIRONMENTS[raw.readUInt32LE(0)] ?? 'unknown',
-      ccFeature: raw.readUInt32LE(4) !== 0,
-      devToolsMode: raw.readUInt32LE(8) !== 0,
-    }
-    if (!state.ccFeature) {
-      const why = 'NVML: confidential computing is off (nvmlSystemGetConfComputeState ccFeature 0)'
-      throw new TeeError('ERR_TEE_UNSUPPORTED', `${why}: the GPUs cannot attest`)
-    }
-    const count = Buffer.alloc(4)
-    check('nvmlDeviceGetCount_v2', fns.count(count))
-    const n = count.readUInt32LE(0)
-    if (n === 0) throw new TeeError('ERR_TEE_UNAVAILABLE', 'NVML: nvmlDeviceGetCount_v2 found no GPU')
-    for (let index = 0; index < n; index++) {
-      const out: unknown[] = [null]
-      check(`nvmlDeviceGetHandleByIndex_v2(${index})`, fns.handle(index, out))
-      const raw = Buffer.alloc(4)
-      check(`nvmlDeviceGetArchitecture(${index})`, fns.arch(out[0], raw))
-      const value = raw.readUInt32LE(0)
-      const arch = NVML_ARCHITECTURE[value]
-      if (arch === undefined) {
-        throw new TeeError('ERR_TEE_UNSUPPORTED', `NVML: GPU ${index} has architecture ${value}, expected 9 (Hopper) or 10 (Blackwell)`)
-      }
-      handles.push(out[0])
-      architectures.push(arch)
-    }
+    gpus = readGpus(fns)
   } catch (error) {
     fns.shutdown()
     lib.unload()
     throw error
   }
+  const { state, handles, architectures } = gpus
 
   let closed = false
   // Calls in flight, one at a time: close waits for them, since unloading the library under a worker
@@ -223,38 +266,6 @@ export async function createNvidiaNvmlTee(options: NvidiaNvmlOptions = {}): Prom
     const result = pending.then(run)
     pending = result.catch(() => undefined)
     return result
-  }
-
-  /** One GPU's evidence: its report answering `nonce`, and its certificate chain. */
-  const attestOne = async (index: number, nonce: Uint8Array): Promise<GpuEvidence> => {
-    const handle = handles[index]
-    const arch = architectures[index]!
-    const report = Buffer.alloc(ATTESTATION_REPORT.size)
-    report.set(nonce, ATTESTATION_REPORT.nonce)
-    check(`nvmlDeviceGetConfComputeGpuAttestationReport(${index})`, await callAsync(fns.report, handle, report))
-    const size = report.readUInt32LE(ATTESTATION_REPORT.reportSize)
-    if (size <= SPDM_REQUEST_SIZE || size > ATTESTATION_REPORT.reportCapacity) {
-      const range = `${SPDM_REQUEST_SIZE + 1} to ${ATTESTATION_REPORT.reportCapacity}`
-      throw new TeeError('ERR_TEE_REPORT_INVALID', `NVML: GPU ${index} attestationReportSize is ${size}, expected ${range}`)
-    }
-    const bytes = new Uint8Array(report.subarray(ATTESTATION_REPORT.report, ATTESTATION_REPORT.report + size))
-    if (expectNonce && !bytesEqual(bytes.subarray(REQUEST_NONCE_OFFSET, REQUEST_NONCE_OFFSET + SPDM_NONCE_SIZE), nonce)) {
-      throw new TeeError('ERR_TEE_REPORT_INVALID', `NVML: GPU ${index} report answers another nonce than the one asked for`)
-    }
-
-    const certificate = Buffer.alloc(CERTIFICATE.size)
-    check(`nvmlDeviceGetConfComputeGpuCertificate(${index})`, await callAsync(fns.certificate, handle, certificate))
-    const chainSize = certificate.readUInt32LE(CERTIFICATE.chainSize)
-    if (chainSize > CERTIFICATE.chainCapacity) {
-      const got = `NVML: GPU ${index} attestationCertChainSize is ${chainSize}`
-      throw new TeeError('ERR_TEE_REPORT_INVALID', `${got}, more than the ${CERTIFICATE.chainCapacity}-byte buffer`)
-    }
-    const chain = pemToDer(certificate.subarray(CERTIFICATE.chain, CERTIFICATE.chain + chainSize).toString('latin1'), 'CERTIFICATE')
-    if (chain.length === 0) {
-      const got = `NVML: GPU ${index} attestationCertChain holds no PEM certificate`
-      throw new TeeError('ERR_TEE_CERTS_MISSING', `${got} (${chainSize} bytes)`)
-    }
-    return { arch, report: bytes, chain }
   }
 
   return {
@@ -271,7 +282,7 @@ export async function createNvidiaNvmlTee(options: NvidiaNvmlOptions = {}): Prom
       // One GPU after another, as NVIDIA's own tools do; each answers the same nonce.
       return serialised(async () => {
         const evidence: GpuEvidence[] = []
-        for (let index = 0; index < handles.length; index++) evidence.push(await attestOne(index, asked))
+        for (let index = 0; index < handles.length; index++) evidence.push(await attestGpu(fns, index, handles[index], architectures[index]!, asked, expectNonce))
         return evidence
       })
     },

@@ -20,7 +20,7 @@ import {
   type SigningKey,
 } from '@vouch/protocol'
 import { TeeError } from '../errors.js'
-import type { CpuEvidence, CpuTee } from './device.js'
+import type { CpuEvidence, CpuTee } from './device.types.js'
 
 /** Where configfs-tsm report entries live. */
 export const TSM_REPORT_ROOT = '/sys/kernel/config/tsm/report'

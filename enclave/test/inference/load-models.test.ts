@@ -3,24 +3,45 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { oipJsonToTensor, tensorsDigest } from '@vouch/protocol'
-import { ModelError, loadModel, loadModels, type LoadedModel } from '@vouch/enclave'
+import { ModelError, loadModel, loadModels, type LoadedModel, type LoadedModels, type RefusedModel } from '@vouch/enclave'
 import { identityModel } from './helpers/onnx.js'
-import { CLS_FILE, DET_FILE, MODELS_DIR, manifestYaml, readSample, sha256, tempDir, writeModel } from './helpers/models.js'
+import { CLS_FILE, DET_FILE, MODELS_DIR, loadAll, manifestYaml, readSample, sha256, tempDir, writeModel } from './helpers/models.js'
+
+/** Asserts that `error` is a ModelError of `code` whose message matches every pattern. */
+function assertModelError(error: unknown, code: string, patterns: RegExp[]): void {
+  assert.ok(error instanceof ModelError, String(error))
+  assert.equal(error.code, code, error.message)
+  for (const p of patterns) assert.match(error.message, p)
+}
 
 /** Asserts that `promise` rejects with a ModelError of `code` whose message matches every pattern. */
 async function rejectsWith(promise: Promise<unknown>, code: string, ...patterns: RegExp[]): Promise<void> {
   await assert.rejects(promise, (e: unknown) => {
-    assert.ok(e instanceof ModelError, String(e))
-    assert.equal(e.code, code, e.message)
-    for (const p of patterns) assert.match(e.message, p)
+    assertModelError(e, code, patterns)
     return true
   })
+}
+
+/** Asserts that the load refused its one model with a ModelError of `code` whose message matches every pattern; returns the refusal. */
+async function refusesWith(promise: Promise<LoadedModels>, code: string, ...patterns: RegExp[]): Promise<RefusedModel> {
+  return refusesOneOf(promise, 0, code, ...patterns)
+}
+
+/** As {@link refusesWith}, with `loaded` other models loaded (and closed here). */
+async function refusesOneOf(promise: Promise<LoadedModels>, loaded: number, code: string, ...patterns: RegExp[]): Promise<RefusedModel> {
+  const result = await promise
+  await Promise.all(result.loaded.map((m) => m.close()))
+  assert.equal(result.refused.length, 1, JSON.stringify(result.refused.map((r) => r.error.message)))
+  assert.equal(result.loaded.length, loaded)
+  const refusal = result.refused[0]!
+  assertModelError(refusal.error, code, patterns)
+  return refusal
 }
 
 describe('loadModels: the shipped models', () => {
   let models: LoadedModel[] = []
   before(async () => {
-    models = await loadModels(MODELS_DIR)
+    models = await loadAll(MODELS_DIR)
   })
   after(async () => {
     await Promise.all(models.map((m) => m.close()))
@@ -81,7 +102,7 @@ describe('loadModels: the shipped models', () => {
   })
 })
 
-describe('loadModels: refusals', () => {
+describe('loadModels: refusals, each model on its own', () => {
   test('refuses bytes that do not match the manifest sha256, naming the file, expected and actual digest', async () => {
     const { dir, cleanup } = tempDir()
     try {
@@ -91,7 +112,7 @@ describe('loadModels: refusals', () => {
       writeFileSync(join(dir, 'cls.onnx'), tampered)
       // The manifest pins the original bytes; the file beside it is one bit off.
       writeFileSync(join(dir, 'cls.yaml'), manifestYaml('cls', original))
-      await rejectsWith(
+      const refusal = await refusesWith(
         loadModels(dir),
         'ERR_MODEL_DIGEST_MISMATCH',
         /cls\.onnx: sha256 mismatch/,
@@ -99,6 +120,8 @@ describe('loadModels: refusals', () => {
         new RegExp(`got ${sha256(tampered)}`),
         /cls\.yaml/,
       )
+      // The refusal names the manifest and the model it defines.
+      assert.deepEqual([refusal.manifestFile, refusal.name], [join(dir, 'cls.yaml'), 'cls'])
     } finally {
       cleanup()
     }
@@ -108,7 +131,9 @@ describe('loadModels: refusals', () => {
     const { dir, cleanup } = tempDir()
     try {
       writeModel(dir, 'm', identityModel('FP32', [1]), { license: '42' })
-      await rejectsWith(loadModels(dir), 'ERR_MODEL_MANIFEST_INVALID', /m\.yaml:\d+:\d+: license: must be string/)
+      const refusal = await refusesWith(loadModels(dir), 'ERR_MODEL_MANIFEST_INVALID', /m\.yaml:\d+:\d+: license: must be string/)
+      // A manifest that cannot be read names no model: the refusal has the file's name.
+      assert.equal(refusal.name, 'm')
     } finally {
       cleanup()
     }
@@ -132,7 +157,7 @@ describe('loadModels: refusals', () => {
       const { dir, cleanup } = tempDir()
       try {
         writeModel(dir, 'm', identityModel('FP32', [1]), { source: s.source })
-        await rejectsWith(loadModels(dir), 'ERR_MODEL_SOURCE_NOT_FOUND', s.pattern)
+        await refusesWith(loadModels(dir), 'ERR_MODEL_SOURCE_NOT_FOUND', s.pattern)
       } finally {
         cleanup()
       }
@@ -151,8 +176,8 @@ describe('loadModels: refusals', () => {
       const manifests = join(dir, 'manifests')
       mkdirSync(manifests)
       writeFileSync(join(manifests, 'm.yaml'), manifestYaml('m', onnx, { source: "{ package: '@fake/models', path: assets/m.onnx }" }))
-      await rejectsWith(loadModels(manifests), 'ERR_MODEL_SOURCE_NOT_FOUND', /"@fake\/models" is not installed/)
-      const [model] = await loadModels(manifests, { resolveFrom: join(manifests, 'start.js') })
+      await refusesWith(loadModels(manifests), 'ERR_MODEL_SOURCE_NOT_FOUND', /"@fake\/models" is not installed/)
+      const [model] = await loadAll(manifests, { resolveFrom: join(manifests, 'start.js') })
       assert.equal(model?.modelFile, join(pkg, 'assets/m.onnx'))
       await model?.close()
     } finally {
@@ -164,12 +189,13 @@ describe('loadModels: refusals', () => {
     await rejectsWith(loadModels('/nonexistent/vouch-models'), 'ERR_MODEL_SOURCE_NOT_FOUND', /cannot read the models folder/)
   })
 
-  test('two manifests for one name and version are refused', async () => {
+  test('a second manifest for one name and version is refused; the first loads', async () => {
     const { dir, cleanup } = tempDir()
     try {
       writeModel(dir, 'a', identityModel('FP32', [1]), { name: 'same' })
       writeModel(dir, 'b', identityModel('INT32', [1]), { name: 'same' })
-      await rejectsWith(loadModels(dir), 'ERR_MODEL_DUPLICATE', /b\.yaml: model "same" version "1" is also defined in .*a\.yaml/)
+      const refusal = await refusesOneOf(loadModels(dir), 1, 'ERR_MODEL_DUPLICATE', /b\.yaml: model "same" version "1" is also defined in .*a\.yaml/)
+      assert.deepEqual([refusal.manifestFile, refusal.name], [join(dir, 'b.yaml'), 'same'])
     } finally {
       cleanup()
     }
@@ -179,7 +205,7 @@ describe('loadModels: refusals', () => {
     const { dir, cleanup } = tempDir()
     try {
       writeModel(dir, 'junk', new TextEncoder().encode('not a model'))
-      await rejectsWith(loadModels(dir), 'ERR_MODEL_LOAD', /junk\.onnx: onnxruntime cannot load the model/)
+      await refusesWith(loadModels(dir), 'ERR_MODEL_LOAD', /junk\.onnx: onnxruntime cannot load the model/)
     } finally {
       cleanup()
     }
@@ -189,18 +215,23 @@ describe('loadModels: refusals', () => {
     const { dir, cleanup } = tempDir()
     try {
       writeModel(dir, 'bf16', identityModel('BF16', [2]))
-      await rejectsWith(loadModels(dir), 'ERR_MODEL_UNSUPPORTED', /bf16\.onnx/)
+      await refusesWith(loadModels(dir), 'ERR_MODEL_UNSUPPORTED', /bf16\.onnx/)
     } finally {
       cleanup()
     }
   })
 
-  test('all or nothing: one bad model fails the whole load', async () => {
+  test('one bad model is refused, and the others load', async () => {
     const { dir, cleanup } = tempDir()
     try {
-      writeModel(dir, 'a-good', identityModel('FP32', [1]))
-      writeModel(dir, 'b-junk', new TextEncoder().encode('junk'))
-      await rejectsWith(loadModels(dir), 'ERR_MODEL_LOAD', /b-junk/)
+      writeModel(dir, 'a-junk', new TextEncoder().encode('junk'))
+      writeModel(dir, 'b-good', identityModel('FP32', [1]))
+      writeModel(dir, 'c-tampered', identityModel('FP32', [1]), { sha256: 'ab'.repeat(32) })
+      const { loaded, refused } = await loadModels(dir)
+      await Promise.all(loaded.map((m) => m.close()))
+      assert.deepEqual(loaded.map((m) => m.name), ['b-good'])
+      assert.deepEqual(refused.map((r) => [r.name, r.error.code]), [['a-junk', 'ERR_MODEL_LOAD'], ['c-tampered', 'ERR_MODEL_DIGEST_MISMATCH']])
+      assert.ok(refused.every((r) => r.error instanceof ModelError))
     } finally {
       cleanup()
     }
@@ -212,7 +243,7 @@ describe('loadModels: refusals', () => {
       writeModel(dir, 'one', identityModel('FP32', [1]))
       writeFileSync(join(dir, 'manifest.schema.json'), '{}')
       writeFileSync(join(dir, 'notes.txt'), 'hello')
-      const [all, single] = [await loadModels(dir), await loadModel(join(dir, 'one.yaml'))]
+      const [all, single] = [await loadAll(dir), await loadModel(join(dir, 'one.yaml'))]
       assert.deepEqual(
         all.map((m) => m.name),
         ['one'],
@@ -232,7 +263,7 @@ describe('loadModels: refusals', () => {
       const sample = { inputs: [{ name: 'x', datatype: 'FP32', shape: [2], data: [0.5, -1] }] }
       mkdirSync(join(dir, 'samples'))
       writeFileSync(join(dir, 'samples/checked.json'), JSON.stringify(sample))
-      const [checked, plain] = await loadModels(dir)
+      const [checked, plain] = await loadAll(dir)
       const x = oipJsonToTensor(sample.inputs[0], 'x')
       assert.equal(plain!.knownAnswer, null)
       // An identity model answers its input: the output tensor is the input under the output's name.
@@ -255,7 +286,7 @@ describe('loadModels: refusals', () => {
         writeModel(dir, 'm', identityModel('FP32', [2]), { sample: 'samples/missing.json' })
         mkdirSync(join(dir, 'samples'))
         if (c.file !== null) writeFileSync(join(dir, 'samples/missing.json'), c.file)
-        await rejectsWith(loadModels(dir), 'ERR_MODEL_KNOWN_ANSWER', /m\.yaml: sample: .*missing\.json/, c.pattern)
+        await refusesWith(loadModels(dir), 'ERR_MODEL_KNOWN_ANSWER', /m\.yaml: sample: .*missing\.json/, c.pattern)
       } finally {
         cleanup()
       }
@@ -266,7 +297,7 @@ describe('loadModels: refusals', () => {
     const { dir, cleanup } = tempDir()
     try {
       writeModel(dir, 'm', identityModel('FP32', [2]), { sample: '/etc/passwd' })
-      await rejectsWith(loadModels(dir), 'ERR_MODEL_MANIFEST_INVALID', /m\.yaml:\d+:\d+: sample: must be a relative path/)
+      await refusesWith(loadModels(dir), 'ERR_MODEL_MANIFEST_INVALID', /m\.yaml:\d+:\d+: sample: must be a relative path/)
     } finally {
       cleanup()
     }
@@ -275,7 +306,7 @@ describe('loadModels: refusals', () => {
   test('an empty folder loads no models', async () => {
     const { dir, cleanup } = tempDir()
     try {
-      assert.deepEqual(await loadModels(dir), [])
+      assert.deepEqual(await loadModels(dir), { loaded: [], refused: [] })
     } finally {
       cleanup()
     }

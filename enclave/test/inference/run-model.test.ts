@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import ort from 'onnxruntime-node'
-import { InferenceError, loadModels, runModel, type LoadedModel } from '@vouch/enclave'
+import { InferenceError, runModel, type LoadedModel } from '@vouch/enclave'
 import { OIP_DATATYPES, OIP_ELEMENT_SIZE, encodeBytesElements, type OipDatatype, type TensorData } from '@vouch/protocol'
 import { buildOnnxModel, identityModel } from './helpers/onnx.js'
-import { CLS_FILE, DET_FILE, MODELS_DIR, readSample, tempDir, writeModel } from './helpers/models.js'
+import { CLS_FILE, DET_FILE, MODELS_DIR, loadAll, readSample, tempDir, writeModel } from './helpers/models.js'
 
 const f32 = (values: number[]): Uint8Array => new Uint8Array(Float32Array.from(values).buffer)
 const bytesOf = (strings: string[]): Uint8Array => encodeBytesElements(strings)
@@ -26,7 +26,7 @@ async function loadTiny(models: Record<string, Uint8Array>): Promise<Map<string,
   const { dir, cleanup } = tempDir()
   try {
     for (const [name, onnx] of Object.entries(models)) writeModel(dir, name, onnx)
-    return new Map((await loadModels(dir)).map((m) => [m.name, m]))
+    return new Map((await loadAll(dir)).map((m) => [m.name, m]))
   } finally {
     cleanup()
   }
@@ -36,7 +36,7 @@ describe('runModel: the shipped models', () => {
   let cls: LoadedModel
   let det: LoadedModel
   before(async () => {
-    const models = await loadModels(MODELS_DIR)
+    const models = await loadAll(MODELS_DIR)
     cls = models.find((m) => m.name === 'ppocr-cls')!
     det = models.find((m) => m.name === 'ppocr-det')!
   })

@@ -9,10 +9,10 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
-import { decodeLinkRequest, encodeFrame, FrameDecoder, type LinkRequest } from '@vouch/protocol'
+import { decodeLinkRequest, encodeFrame, FrameDecoder, type LinkCall, type LinkOp, type LinkRequest, type LinkRequestFields, type LinkResult } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import type { Response } from 'superagent'
-import type { EnclaveLink, LinkCall, LinkCallOptions } from '../../src/link-client.js'
+import { toLinkResult, type EnclaveLink, type LinkCallOptions } from '../../src/link-client.js'
 import { createLogger } from '../../src/logger.js'
 
 /** Log lines written to a sink: the raw text and the parsed objects. */
@@ -41,21 +41,25 @@ export function sink(level = 'trace'): Sink {
   return { lines, entries, log: createLogger(level, stream), text: () => lines.join('\n') }
 }
 
-/** A scripted link: `handler` answers each call (or throws what the real client would). */
+/**
+ * A scripted link: `handler` answers each call (or throws what the real client would). Its answers are checked as the
+ * real client checks the enclave's (`toLinkResult`): one that is not the op's result is `ERR_HOST_BAD_GATEWAY`.
+ */
 export class FakeLink implements EnclaveLink {
   up = true
   readonly calls: Array<{ call: LinkCall; options: LinkCallOptions }> = []
 
   constructor(public handler: (call: LinkCall, options: LinkCallOptions) => Promise<Record<string, unknown>> | Record<string, unknown>) {}
 
-  async request(call: LinkCall, options: LinkCallOptions = {}): Promise<Record<string, unknown>> {
+  async request<O extends LinkOp>(op: O, fields: LinkRequestFields<O>, options: LinkCallOptions = {}): Promise<LinkResult<O>> {
+    const call = { op, ...fields } as LinkCall
     this.calls.push({ call, options })
-    return this.handler(call, options)
+    return toLinkResult(op, await this.handler(call, options))
   }
 
   /** Calls of one op. */
-  of(op: LinkCall['op']): LinkCall[] {
-    return this.calls.map((c) => c.call).filter((c) => c.op === op)
+  of<O extends LinkOp>(op: O): LinkCall<O>[] {
+    return this.calls.map((c) => c.call).filter((c) => c.op === op) as LinkCall<O>[]
   }
 }
 

@@ -34,9 +34,10 @@ import {
   type IssuedCertificate,
   type IssuerInfo,
 } from './x509.js'
+import type { GpuArch } from '../device.types.js'
 
-/** GPU architectures the simulated GPU models, as NVML names them. */
-export type GpuArch = 'HOPPER' | 'BLACKWELL'
+/** GPU architectures the simulated GPU models: those of real GPUs. */
+export type { GpuArch }
 
 /** Chip names NVIDIA uses in certificate names, RIM ids and RIM products. */
 export type GpuChip = 'GH100' | 'GB100'

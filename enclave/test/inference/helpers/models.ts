@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
 import { oipJsonToTensor, type TensorData } from '@vouch/protocol'
+import { loadModels, type LoadedModel, type LoadModelsOptions } from '@vouch/enclave'
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../../../..', import.meta.url)))
 export const MODELS_DIR = join(REPO_ROOT, 'models')
@@ -23,6 +24,16 @@ export function readSample(name: string): TensorData[] {
   }
   const request = JSON.parse(raw.toString('utf8')) as { inputs: unknown[] }
   return request.inputs.map((i, n) => oipJsonToTensor(i, `inputs[${n}]`))
+}
+
+/** Every model of `dir`: a refusal fails the test with its own error. */
+export async function loadAll(dir: string, options: LoadModelsOptions = {}): Promise<LoadedModel[]> {
+  const { loaded, refused } = await loadModels(dir, options)
+  if (refused[0] !== undefined) {
+    await Promise.all(loaded.map((m) => m.close()))
+    throw refused[0].error
+  }
+  return loaded
 }
 
 /** A temporary folder, removed by `cleanup`. */

@@ -1,0 +1,44 @@
+/**
+ * Sealed inference (`POST /v2/models/{name}[/versions/{v}]/infer`): the body, read within the host's budgets, is
+ * relayed to the enclave as it came, and the enclave's sealed answer relayed back. The host cannot read either.
+ */
+import type { RequestHandler } from 'express'
+import { KEY_ID_HEADER, KID_PATTERN, MAX_LINK_MODEL_NAME, MAX_LINK_MODEL_VERSION, SEALED_MEDIA_TYPE, type LinkResult } from '@vouch/protocol'
+import { HostError } from '../errors.js'
+import { locals } from '../http/locals.js'
+import { asBuffer, requireLink, withRequestSignal, type RouteDeps, type RouteRegistrar } from '../http/router.js'
+
+function isMediaType(header: string | undefined, type: string): boolean {
+  return header !== undefined && header.split(';', 1)[0]!.trim().toLowerCase() === type
+}
+
+export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clientOf }: Pick<RouteDeps, 'link' | 'bodies' | 'clientOf'>): void {
+  const infer: RequestHandler = async (req, res) => {
+    const { name, version } = req.params as { name: string; version?: string }
+    if (!isMediaType(req.headers['content-type'], SEALED_MEDIA_TYPE)) throw new HostError('ERR_HOST_UNSUPPORTED_MEDIA_TYPE')
+    const encoding = req.headers['content-encoding']
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw new HostError('ERR_HOST_UNSUPPORTED_MEDIA_TYPE')
+    const kid = req.get(KEY_ID_HEADER)
+    if (kid === undefined || !KID_PATTERN.test(kid)) throw new HostError('ERR_HOST_KEY_ID_INVALID')
+    if (name.length > MAX_LINK_MODEL_NAME || (version !== undefined && version.length > MAX_LINK_MODEL_VERSION)) throw new HostError('ERR_HOST_MODEL_NOT_FOUND')
+    requireLink(link)
+    const options = withRequestSignal(res)
+    // Null for a chunked body: it may be as large as the limit.
+    const declared = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length'])
+    if (declared !== null && !(declared >= 0)) throw new HostError('ERR_HOST_BAD_REQUEST')
+    const { body, release } = await bodies.read(req, clientOf(req), declared, options.signal)
+    let answer: LinkResult<'infer'>
+    try {
+      if (body.length === 0) throw new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('empty body') })
+      answer = await link.request('infer', { kid, model: name, version: version ?? null, body }, options)
+    } finally {
+      release()
+    }
+    // The enclave answered 2xx for this name, so it is a real model (a bounded label).
+    locals(res).model = name
+    if (res.headersSent) return
+    res.status(200).set('Content-Type', SEALED_MEDIA_TYPE).set('Cache-Control', 'no-store').send(asBuffer(answer.body))
+  }
+  route('/v2/models/:name/infer', { post: infer })
+  route('/v2/models/:name/versions/:version/infer', { post: infer })
+}
