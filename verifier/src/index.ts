@@ -42,22 +42,9 @@ export {
   type NvidiaCollateralKind,
   type NvidiaCollateralSummary,
 } from './trust/nvidia.js'
-export {
-  parseOcspResponse,
-  checkOcspStatus,
-  evaluateOcspOutcome,
-  buildOcspRequest,
-  OCSP_CLOCK_SKEW_MS,
-  type OcspResponse,
-  type OcspStatus,
-  type OcspCertStatus,
-  type OcspOutcome,
-  type OcspOutcomePolicy,
-  type CheckOcspOptions,
-  type OcspRequestOptions,
-  type OcspHashAlgorithm,
-  type CrlReason,
-} from './x509/ocsp.js'
+export { parseOcspResponse, type OcspResponse, type OcspCertStatus, type OcspHashAlgorithm, type CrlReason } from './x509/ocsp-decode.js'
+export { buildOcspRequest, type OcspRequestOptions } from './x509/ocsp-request.js'
+export { checkOcspStatus, evaluateOcspOutcome, OCSP_CLOCK_SKEW_MS, type OcspStatus, type OcspOutcome, type OcspOutcomePolicy, type CheckOcspOptions } from './x509/ocsp-check.js'
 export { gpuRimIds, type GpuRimIds } from './nvidia/rim-ids.js'
 export type { HttpHooks } from './trust/http.js'
 export { verifyBundle, type BundleVerifyOptions } from './bundle/verify.js'
