@@ -283,6 +283,20 @@ describe('vouch-enclave over its socket', () => {
     const fresh = await verifyBundle(bytes, { policy: strict, at: new Date((issuedAt + 60) * 1000) })
     assert.equal(fresh.verdict, 'accepted', JSON.stringify(fresh.errors))
   })
+
+  test('freshness: false sets evidence.maximumAge aside, as for a receipt, and nothing else', async () => {
+    const bytes = challengedBundle(await client.request({ op: 'attest', nonce: randomBytes(32) }))
+    const issuedAt = decodeBundle(bytes).issuedAt
+    const strict = parsePolicy(`${readFileSync(join(root, 'policies/dev-simulated.yaml'), 'utf8')}\nevidence:\n  maximumAge: 1h\n`, 'strict.yaml')
+    const later = new Date((issuedAt + 12 * 3600) * 1000)
+    const aside = await verifyBundle(bytes, { policy: strict, at: later, freshness: false })
+    assert.equal(aside.verdict, 'accepted', JSON.stringify(aside.errors))
+    const age = aside.checks.find((c) => c.id === 'policy.evidence-age')
+    assert.deepEqual([age?.status, age?.detail], ['skip', 'a receipt is checked as of its own time: the age of its evidence does not apply'])
+    // Only the age is set aside: an expired keyset still fails.
+    const expired = await verifyBundle(bytes, { policy: strict, at: new Date((decodeBundle(bytes).keyset.notAfter + 60) * 1000), freshness: false })
+    assert.ok(expired.errors.some((e) => e.code === 'ERR_KEYSET_EXPIRED'), JSON.stringify(expired.errors))
+  })
 })
 
 describe('a model file whose digest changed on disk', () => {

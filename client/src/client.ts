@@ -30,8 +30,6 @@ import {
   type TensorData,
 } from '@vouch/protocol'
 import {
-  checkBundle,
-  CheckCollector,
   verifyBundle,
   verifyReceipt,
   type BundleClaims,
@@ -191,13 +189,6 @@ function summarizeErrors(result: Result<unknown>): string {
   return shown.length > 0 ? shown.join('; ') : 'nothing passed'
 }
 
-/** The unchallenged bundle, checked as receipts are: everything but the policy's freshness rule. */
-function checkUnchallenged(bytes: Uint8Array, options: BundleVerifyOptions): Result<BundleClaims | null> {
-  const checks = new CheckCollector()
-  const checked = checkBundle(bytes, options, checks, false)
-  return checks.toResult(checked?.claims ?? null)
-}
-
 class Client implements VouchClient {
   readonly url: URL
   readonly policy: Policy
@@ -292,7 +283,8 @@ class Client implements VouchClient {
     const [challengedBytes, unchallengedBytes] = await Promise.all([this.#fetchBundle(nonce), this.#fetchBundle(null)])
     const options: BundleVerifyOptions = { ...this.#verify, policy: this.policy }
     const challenged: CheckedBundle = { bytes: challengedBytes, result: await verifyBundle(challengedBytes, { ...options, nonce }) }
-    const unchallenged: CheckedBundle = { bytes: unchallengedBytes, result: checkUnchallenged(unchallengedBytes, options) }
+    // The unchallenged bundle is checked as receipts are, its age aside: the challenged one proves freshness.
+    const unchallenged: CheckedBundle = { bytes: unchallengedBytes, result: await verifyBundle(unchallengedBytes, { ...options, freshness: false }) }
     const evidence: AttestationEvidence = { nonce, challenged, unchallenged }
     for (const [which, checked] of [['challenged', challenged], ['unchallenged', unchallenged]] as const) {
       if (checked.result.verdict !== 'accepted' || checked.result.claims === null) {

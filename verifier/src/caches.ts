@@ -2,12 +2,16 @@
 import { clearCertificateCaches } from './x509/certificate.js'
 import { clearCrlCaches } from './x509/crl.js'
 import { clearRimCaches } from './nvidia/rim.js'
-import { clearOcspCaches } from './x509/ocsp.js'
+import { clearOcspCheckCaches } from './x509/ocsp-check.js'
+import { clearOcspResponseCache } from './x509/ocsp-decode.js'
+import { clearOcspRequestCache } from './x509/ocsp-request.js'
 
 /** Empties the certificate, signature, CRL, OCSP and RIM caches. Verification results do not depend on them. */
 export function clearVerifierCaches(): void {
   clearCertificateCaches()
   clearCrlCaches()
-  clearOcspCaches()
+  clearOcspResponseCache()
+  clearOcspRequestCache()
+  clearOcspCheckCaches()
   clearRimCaches()
 }

@@ -4,7 +4,7 @@
  * the `trust` module that fills the on-disk collateral cache for the CLI, and `readInputFile` and
  * `loadPolicyFile`, which read input files with a size bound for the CLIs.
  */
-export { verifySevSnp, checkSevSnp, type SevSnpInput, type SevSnpVerifyOptions } from './sev-snp/verify.js'
+export { verifySevSnp, type SevSnpInput, type SevSnpVerifyOptions } from './sev-snp/verify.js'
 export { AMD_SIGNATURE_ALGORITHMS } from './sev-snp/chain.js'
 export { formatTcb, type SevSnpClaims, type TcbClaim } from './sev-snp/claims.js'
 export { AMD_ARK_ANCHORS, SIMULATED_ARK_ANCHORS, DEFAULT_SEV_SNP_TRUST, type ArkAnchor, type SevSnpTrust } from './sev-snp/trust.js'
@@ -22,16 +22,14 @@ export {
 export { parsePolicy, lintPolicy, PolicyInvalidError, formatPolicyIssues, MAX_POLICY_BYTES, MAX_POLICY_DEPTH, MAX_POLICY_ALIAS_VALUES } from './policy/parse.js'
 export { readInputFile, loadPolicyFile, InputFileTooLargeError, INPUT_FILE_LIMITS, type InputFileKind, type InputFileLimit } from './input-file.js'
 export type * from './policy/types.js'
-export { evaluateSevSnpPolicy } from './policy/sev-snp.js'
 export { CheckCollector, type Check, type CheckStatus, type Result, type ResultError } from './result.js'
 export { VerificationError, PolicyError, VouchError, VERIFICATION_ERROR_CODES, POLICY_ERROR_CODES, type ErrorCode, type VerificationErrorCode, type PolicyErrorCode } from './errors.js'
 export { clearVerifierCaches } from './caches.js'
-export { verifyNvidiaGpu, verifyNvidiaGpus, checkNvidiaGpu, type NvidiaGpuInput, type NvidiaGpuVerifyOptions, type NvidiaGpusClaims, type RimInput, type GpuFacts } from './nvidia/verify.js'
+export { verifyNvidiaGpu, verifyNvidiaGpus, type NvidiaGpuInput, type NvidiaGpuVerifyOptions, type NvidiaGpusClaims, type RimInput } from './nvidia/verify.js'
 export type { NvidiaGpuClaims, RimSummary, MeasurementMismatch } from './nvidia/claims.js'
 export { DEFAULT_NVIDIA_TRUST, NVIDIA_DEVICE_IDENTITY_CA, NVIDIA_RIM_ROOT_CA, SIMULATED_NVIDIA_DEVICE_ROOT, SIMULATED_NVIDIA_RIM_ROOT, type NvidiaAnchor, type NvidiaTrust } from './nvidia/trust.js'
 export { verifyRim, checkRim, parseRim, MAX_RIM_BYTES, RIM_MAX_INDEX, RIM_SIGNATURE_ALGORITHMS, type RimDocument, type RimMeasurement, type RimClaims, type RimVerifyOptions, type RimCheck } from './nvidia/rim.js'
 export { compareGoldenMeasurements, NVDEC0_RIM_INDEX, GOLDEN_MEASUREMENT_SIZE, type GoldenComparison, type GoldenMismatch, type GoldenSource } from './nvidia/golden.js'
-export { evaluateNvidiaGpuPolicy, evaluateGpuCount } from './policy/nvidia-gpu.js'
 export {
   fetchNvidiaCollateral,
   NVIDIA_RIM_SERVICE_URL,
@@ -44,25 +42,12 @@ export {
   type NvidiaCollateralKind,
   type NvidiaCollateralSummary,
 } from './trust/nvidia.js'
-export {
-  parseOcspResponse,
-  checkOcspStatus,
-  evaluateOcspOutcome,
-  buildOcspRequest,
-  OCSP_CLOCK_SKEW_MS,
-  type OcspResponse,
-  type OcspStatus,
-  type OcspCertStatus,
-  type OcspOutcome,
-  type OcspOutcomePolicy,
-  type CheckOcspOptions,
-  type OcspRequestOptions,
-  type OcspHashAlgorithm,
-  type CrlReason,
-} from './x509/ocsp.js'
+export { parseOcspResponse, type OcspResponse, type OcspCertStatus, type OcspHashAlgorithm, type CrlReason } from './x509/ocsp-decode.js'
+export { buildOcspRequest, type OcspRequestOptions } from './x509/ocsp-request.js'
+export { checkOcspStatus, evaluateOcspOutcome, OCSP_CLOCK_SKEW_MS, type OcspStatus, type OcspOutcome, type OcspOutcomePolicy, type CheckOcspOptions } from './x509/ocsp-check.js'
 export { gpuRimIds, type GpuRimIds } from './nvidia/rim-ids.js'
 export type { HttpHooks } from './trust/http.js'
-export { verifyBundle, checkBundle, type BundleVerifyOptions, type BundleClaims } from './bundle/verify.js'
-export { verifyReceipt, type ReceiptVerifyOptions, type ReceiptClaims } from './bundle/receipt.js'
-export { evaluateBundlePolicy, evaluateReceiptPolicy } from './policy/bundle.js'
+export { verifyBundle, type BundleVerifyOptions } from './bundle/verify.js'
+export { verifyReceipt, type ReceiptVerifyOptions } from './bundle/receipt.js'
+export type { BundleClaims, ReceiptClaims } from './bundle/claims.types.js'
 export { renderResult, renderChecks, type RenderOptions } from './cli/render.js'

@@ -69,6 +69,14 @@ export class CheckCollector {
     this.errors.push({ code, message })
   }
 
+  /** Appends checks recorded elsewhere (policy evaluation's), each failure also as an error. */
+  append(checks: readonly Check[]): void {
+    for (const check of checks) {
+      this.checks.push(check)
+      if (check.status === 'fail' && check.code !== undefined) this.errors.push({ code: check.code, message: check.detail })
+    }
+  }
+
   /** Records the failure a step threw; anything that is not a coded verifier error is rethrown. */
   failWith(id: string, error: unknown, hint?: string): void {
     if (!isStepError(error)) throw error

@@ -1,8 +1,8 @@
 /**
  * Evidence bundles (DESIGN.md §3): the binding statement recomputed from the bundle must be what the
  * SEV-SNP REPORT_DATA commits to and what every GPU's nonce answers; then the CPU and each GPU are
- * verified as on their own, under one policy, with the keyset's expiry, the challenge nonce and the
- * model list on top.
+ * verified as on their own, with the keyset's expiry, the challenge nonce and the model list on top.
+ * One policy is evaluated afterwards on all of it.
  */
 import {
   bundleGpuNonce,
@@ -14,23 +14,19 @@ import {
   reportDataFor,
   sha256Digest,
   toHex,
-  type Attribution,
   type EvidenceBundle,
-  type KnownAnswer,
-  type ModelRef,
-  type Platform,
 } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
-import type { NvidiaGpuClaims } from '../nvidia/claims.js'
-import { checkNvidiaGpus, type NvidiaGpuInput } from '../nvidia/verify.js'
+import type { BundleFacts, GpuFacts, SevSnpFacts } from '../facts.types.js'
+import { checkNvidiaGpus, toOcspJudgement, type NvidiaGpuInput, type OcspJudgement } from '../nvidia/verify.js'
 import type { NvidiaTrust } from '../nvidia/trust.js'
-import { evaluateBundlePolicy } from '../policy/bundle.js'
+import { evaluatePolicy } from '../policy/evaluate.js'
 import type { Policy } from '../policy/types.js'
 import { CheckCollector, type Result } from '../result.js'
-import type { SevSnpClaims } from '../sev-snp/claims.js'
-import type { SevSnpTrust } from '../sev-snp/trust.js'
+import { DEFAULT_SEV_SNP_TRUST, type SevSnpTrust } from '../sev-snp/trust.js'
 import { checkSevSnp } from '../sev-snp/verify.js'
 import type { DerInput } from '../x509/pem.js'
+import type { AttestedModel, BundleClaims } from './claims.types.js'
 
 /** How to verify a bundle. Every field is optional and says what happens when it is unset. */
 export interface BundleVerifyOptions {
@@ -46,47 +42,12 @@ export interface BundleVerifyOptions {
   crls?: readonly DerInput[]
   /** RIMs and OCSP responses per GPU, by bundle index (the bundle carries neither). */
   gpuCollateral?: ReadonlyArray<Pick<NvidiaGpuInput, 'rims' | 'ocsp'> | undefined>
-}
-
-/** What a bundle attests of one model's manifest: who is credited, under which license. */
-export interface AttestedManifest {
-  /** `manifestDigest` of the manifest: what `models.allowedManifests` lists. */
-  digest: string
-  publisher: string
-  license: string
-  contributors: Attribution[]
-}
-
-/** A model a bundle attests. */
-export interface AttestedModel extends ModelRef {
-  /** Its manifest; null in a v1 bundle, which does not carry manifests. */
-  manifest: AttestedManifest | null
-  /** What it answered on its sample input at start-up; null without a sample input, and in a v1 bundle. */
-  knownAnswer: KnownAnswer | null
-}
-
-/** What a verified bundle says. */
-export interface BundleClaims {
-  /** The bundle's version: 2 binds every field below; 1 leaves `issuedAt` and model names and versions unbound. */
-  v: 1 | 2
-  platform: Platform
-  /** The challenges the bundle answers, 64 hex each; empty for an unchallenged bundle. */
-  nonces: string[]
-  keyset: { kid: string; notAfter: number; digest: string }
-  models: AttestedModel[]
-  issuedAt: number
-  /** `sha256:` of the bundle bytes: what receipts name as `evidence`. */
-  digest: string
-  /** The REPORT_DATA the statement requires, hex. */
-  reportData: string
-  cpu: SevSnpClaims | null
-  gpus: Array<NvidiaGpuClaims | null>
-}
-
-/** Copies a sub-verification's checks and errors into `checks`, ids prefixed. */
-function absorb(checks: CheckCollector, result: Result<unknown>, prefix: string): void {
-  for (const check of result.checks) checks.checks.push({ ...check, id: `${prefix}${check.id}` })
-  checks.errors.push(...result.errors)
+  /**
+   * Whether the policy's freshness rule (`evidence.maximumAge`) applies. Unset: true. False checks the bundle
+   * as a receipt's evidence is checked, its age aside: for an unchallenged bundle whose freshness a
+   * challenged one, verified beside it, proves (`policy.evidence-age` is then a skip).
+   */
+  freshness?: boolean
 }
 
 function nonceHex(nonce: Uint8Array | string): string {
@@ -115,55 +76,67 @@ function modelClaims(bundle: EvidenceBundle): AttestedModel[] {
   }))
 }
 
-/**
- * Checks a bundle and records everything in `checks`; returns its claims, or null when it did not
- * decode. Synchronous core of {@link verifyBundle}, also used by receipt verification.
- */
-export function checkBundle(
-  input: Uint8Array | EvidenceBundle,
-  options: BundleVerifyOptions,
-  checks: CheckCollector,
-  freshness = true,
-): { claims: BundleClaims; bundle: EvidenceBundle } | null {
-  const at = options.at ?? new Date()
+/** What bundle verification needs besides the evidence: the entry points derive it from their options and the policy. */
+export interface BundleCheckOptions extends Omit<BundleVerifyOptions, 'policy' | 'freshness' | 'at'> {
+  at: Date
+  /** The policy's `sevSnp.allowStaleCrl`, which decides authenticity. */
+  allowStaleCrl: boolean
+  /** The policy's OCSP settings, which decide authenticity. */
+  ocsp: OcspJudgement
+}
+
+/** The verification options of {@link verifyBundle}'s, the policy's settings that decide authenticity among them. */
+export function toBundleCheckOptions(options: Omit<BundleVerifyOptions, 'at'>, at: Date): BundleCheckOptions {
+  return {
+    at,
+    ...(options.nonce !== undefined && { nonce: options.nonce }),
+    ...(options.trust !== undefined && { trust: options.trust }),
+    ...(options.crls !== undefined && { crls: options.crls }),
+    ...(options.gpuCollateral !== undefined && { gpuCollateral: options.gpuCollateral }),
+    allowStaleCrl: options.policy?.sevSnp?.allowStaleCrl ?? false,
+    ocsp: toOcspJudgement(options.policy),
+  }
+}
+
+/** Decodes the bundle; records `bundle.decode`. Returns the bundle and its bytes (null when given decoded), or null. */
+function decodeInput(input: Uint8Array | EvidenceBundle, checks: CheckCollector): { bundle: EvidenceBundle; bytes: Uint8Array | null } | null {
   let bundle: EvidenceBundle
-  let bytes: Uint8Array | null = null
   try {
-    if (input instanceof Uint8Array) {
-      bytes = input
-      bundle = decodeBundle(input)
-    } else bundle = input
+    bundle = input instanceof Uint8Array ? decodeBundle(input) : input
   } catch (error) {
     checks.failWith('bundle.decode', error)
     return null
   }
-  const statement = bundleStatement(bundle)
-  const reportData = reportDataFor(statement)
-  const nonces = bundleNonces(bundle).map(toHex)
-  const answers = nonces.length === 0 ? 'unchallenged' : `answers ${nonces.length} challenge(s)`
+  const nonces = bundleNonces(bundle).length
+  const answers = nonces === 0 ? 'unchallenged' : `answers ${nonces} challenge(s)`
   checks.pass('bundle.decode', `evidence bundle v${bundle.v}: ${bundle.platform}, ${bundle.gpus.length} GPU(s), ${bundle.models.length} model(s), ${answers}`)
+  return { bundle, bytes: input instanceof Uint8Array ? input : null }
+}
 
+/** Verifies the CPU (ids `cpu.`) and each GPU (ids `gpu[i].`) against the nonces the bundle's statement requires. */
+function checkEvidence(bundle: EvidenceBundle, reportData: Uint8Array, options: BundleCheckOptions, checks: CheckCollector): { cpu: SevSnpFacts | null; gpus: GpuFacts[] } {
   // The CPU: REPORT_DATA must be SHA-512 of the statement recomputed here from the bundle's parts.
-  const cpuPolicy = options.policy
-  const cpu = checkSevSnp(
-    { report: bundle.cpu.report, vek: bundle.cpu.vek, chain: [...bundle.cpu.chain], crls: [...(bundle.cpu.crls ?? []), ...(options.crls ?? [])] },
-    { at, reportData, ...(cpuPolicy && { policy: cpuPolicy }), ...(options.trust?.sevSnp && { trust: options.trust.sevSnp }) },
-  )
-  absorb(checks, cpu, 'cpu.')
+  const cpuInput = { report: bundle.cpu.report, vek: bundle.cpu.vek, chain: [...bundle.cpu.chain], crls: [...(bundle.cpu.crls ?? []), ...(options.crls ?? [])] }
+  const cpuOptions = { at: options.at, trust: options.trust?.sevSnp ?? DEFAULT_SEV_SNP_TRUST, reportData, allowStaleCrl: options.allowStaleCrl }
+  const cpu = checkSevSnp(cpuInput, cpuOptions, checks, 'cpu.')
 
   // The GPUs: each must answer the nonce derived from the bundle (v2: everything but the GPUs; v1: nonce and keyset).
   const gpuNonce = toHex(bundleGpuNonce(bundle))
   const gpuInputs: NvidiaGpuInput[] = bundle.gpus.map((g, i) => ({ report: g.report, chain: [...g.chain], nonce: gpuNonce, ...options.gpuCollateral?.[i] }))
-  const gpuFacts = checkNvidiaGpus(gpuInputs, { at, ...(options.policy && { policy: options.policy }), ...(options.trust?.nvidia && { trust: options.trust.nvidia }) }, checks)
-  for (const [i, facts] of gpuFacts.entries()) {
+  const gpus = checkNvidiaGpus(gpuInputs, { at: options.at, ...(options.trust?.nvidia && { trust: options.trust.nvidia }), ocsp: options.ocsp }, checks)
+  for (const [i, facts] of gpus.entries()) {
     const declared = bundle.gpus[i]!.arch
     if (facts.claims?.arch !== null && facts.claims?.arch !== undefined && facts.claims.arch !== declared) {
       checks.fail(`gpu[${i}].arch`, 'ERR_BUNDLE_INCONSISTENT', `the bundle says ${declared}, the device chain is a ${facts.claims.arch}`)
     }
   }
+  return { cpu, gpus }
+}
 
+/** Records the bundle's own checks: `bundle.platform`, `bundle.keyset`, `bundle.models` (v2) and `bundle.nonce`. */
+function checkBundleFields(bundle: EvidenceBundle, simulated: readonly boolean[], nonces: readonly string[], options: BundleCheckOptions, checks: CheckCollector): void {
+  const at = options.at
   // The platform the bundle declares must be the one its roots show, both ways.
-  const simulated = [cpu.claims?.simulated, ...gpuFacts.map((f) => f.claims?.simulated)].filter((s): s is boolean => s !== undefined)
   checks.run('bundle.platform', () => {
     const wantSimulated = bundle.platform === 'simulated'
     if (simulated.some((s) => s !== wantSimulated)) {
@@ -200,6 +173,22 @@ export function checkBundle(
       return nonces.length === 1 ? 'the bundle answers the expected nonce' : `the bundle answers the expected nonce, among ${nonces.length} challenges one hardware report answered`
     })
   } else checks.skip('bundle.nonce', 'no expected nonce given: the bundle proves identity, not freshness')
+}
+
+/**
+ * Verifies the authenticity of a bundle, recording checks into `checks`, and returns what it established
+ * for policy evaluation with the decoded bundle; null when it did not decode. Evaluates no policy:
+ * {@link verifyBundle} and receipt verification do that afterwards.
+ */
+export function checkBundle(input: Uint8Array | EvidenceBundle, options: BundleCheckOptions, checks: CheckCollector): { facts: BundleFacts; bundle: EvidenceBundle } | null {
+  const decoded = decodeInput(input, checks)
+  if (decoded === null) return null
+  const { bundle, bytes } = decoded
+  const reportData = reportDataFor(bundleStatement(bundle))
+  const nonces = bundleNonces(bundle).map(toHex)
+  const { cpu, gpus } = checkEvidence(bundle, reportData, options, checks)
+  const simulated = [cpu?.claims.simulated, ...gpus.map((f) => f.claims?.simulated)].filter((s): s is boolean => s !== undefined)
+  checkBundleFields(bundle, simulated, nonces, options, checks)
 
   const claims: BundleClaims = {
     v: bundle.v,
@@ -210,22 +199,26 @@ export function checkBundle(
     issuedAt: bundle.issuedAt,
     digest: bytes === null ? '' : sha256Digest(bytes),
     reportData: toHex(reportData),
-    cpu: cpu.claims,
-    gpus: gpuFacts.map((f) => f.claims),
+    cpu: cpu?.claims ?? null,
+    gpus: gpus.map((f) => f.claims),
   }
-  if (options.policy !== undefined) evaluateBundlePolicy(claims, options.policy, checks, at, freshness)
-  return { claims, bundle }
+  return { facts: { claims, at: options.at, cpu, gpus }, bundle }
 }
 
 /**
  * Verifies an evidence bundle (CBOR bytes or decoded): recomputes the binding statement and checks the
- * SEV-SNP REPORT_DATA and every GPU nonce against it, verifies the CPU and the GPUs under the policy,
- * the declared platform, the keyset's expiry at `options.at`, the nonce when given, and the policy's
- * model and freshness rules. Resolves to a Result; it does not throw for bad evidence.
+ * SEV-SNP REPORT_DATA and every GPU nonce against it, verifies the CPU and the GPUs, the declared
+ * platform, the keyset's expiry at `options.at` and the nonce when given; then evaluates the policy on
+ * the CPU, the GPUs and the bundle (its model and freshness rules). Resolves to a Result; it does not
+ * throw for bad evidence.
  */
 export async function verifyBundle(bundle: Uint8Array | EvidenceBundle, options: BundleVerifyOptions = {}): Promise<Result<BundleClaims | null>> {
   const checks = new CheckCollector()
-  const checked = checkBundle(bundle, options, checks)
-  if (options.policy === undefined) checks.skip('policy', 'no policy given: only authenticity was checked')
-  return checks.toResult(checked?.claims ?? null)
+  const checked = checkBundle(bundle, toBundleCheckOptions(options, options.at ?? new Date()), checks)
+  if (checked === null) {
+    if (options.policy === undefined) checks.skip('policy', 'no policy given: only authenticity was checked')
+    return checks.toResult(null)
+  }
+  checks.append(evaluatePolicy({ kind: 'bundle', bundle: checked.facts }, options.policy, { freshness: options.freshness ?? true }))
+  return checks.toResult(checked.facts.claims)
 }

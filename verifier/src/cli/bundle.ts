@@ -1,7 +1,8 @@
 /** `vouch-verify bundle` and `vouch-verify receipt`: evidence bundles and the receipts bound to them. */
 import { bundleFromJson, encodeBundle, parseCommandLine } from '@vouch/protocol'
-import { verifyBundle, type BundleClaims } from '../bundle/verify.js'
-import { verifyReceipt, type ReceiptClaims } from '../bundle/receipt.js'
+import type { BundleClaims, ReceiptClaims } from '../bundle/claims.types.js'
+import { verifyReceipt } from '../bundle/receipt.js'
+import { verifyBundle } from '../bundle/verify.js'
 import { loadPolicy, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
 import { renderResult } from './render.js'
 

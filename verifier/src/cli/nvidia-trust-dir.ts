@@ -15,7 +15,8 @@ import type { RimInput } from '../nvidia/verify.js'
 import { gpuRimIds } from '../nvidia/rim-ids.js'
 import type { TrustStore } from '../trust/store.js'
 import { commonName, parseCertificate, type Certificate } from '../x509/certificate.js'
-import { OCSP_CLOCK_SKEW_MS, parseOcspResponse } from '../x509/ocsp.js'
+import { OCSP_CLOCK_SKEW_MS } from '../x509/ocsp-check.js'
+import { parseOcspResponse } from '../x509/ocsp-decode.js'
 import { toDerList, type DerInput } from '../x509/pem.js'
 
 /** What the trust directory holds for one GPU, in the forms the NVIDIA verifier takes. */

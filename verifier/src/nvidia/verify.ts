@@ -1,16 +1,19 @@
 /**
  * NVIDIA confidential-GPU verification: the SPDM report's structure, the device chain up to the
  * pinned NVIDIA Device Identity CA, the FWID binding, the report signature, the request nonce, then
- * (with RIMs) the golden measurements, (with OCSP responses) revocation, and finally the policy.
+ * (with RIMs) the golden measurements, (with OCSP responses) revocation: the facts the policy is then
+ * evaluated on.
  */
 import { verify as verifySignature } from 'node:crypto'
 import { bytesEqual, fromHex, parseGpuAttestationReport, STATUS_DISABLED, toHex, type GpuAttestationReport } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
-import { evaluateNvidiaGpuPolicy, evaluateGpuCount } from '../policy/nvidia-gpu.js'
+import type { GpuFacts } from '../facts.types.js'
+import { evaluatePolicy } from '../policy/evaluate.js'
 import type { Policy } from '../policy/types.js'
 import { CheckCollector, type Result } from '../result.js'
 import { commonName, parseCertificate, type Certificate } from '../x509/certificate.js'
-import { checkOcspStatus, evaluateOcspOutcome, parseOcspResponse, type OcspResponse, type OcspStatus } from '../x509/ocsp.js'
+import { checkOcspStatus, evaluateOcspOutcome, type OcspStatus } from '../x509/ocsp-check.js'
+import { parseOcspResponse, type OcspResponse } from '../x509/ocsp-decode.js'
 import { toDerList, type DerInput } from '../x509/pem.js'
 import { toNvidiaGpuClaims, type NvidiaGpuClaims, type RimSummary } from './claims.js'
 import { verifyDeviceChain, type DeviceIdentity } from './device.js'
@@ -52,18 +55,29 @@ export interface NvidiaGpuVerifyOptions {
   trust?: NvidiaTrust
 }
 
-/** What one GPU's verification established, for policy evaluation and aggregation. */
-export interface GpuFacts {
-  /** Null when the report could not be parsed. */
-  claims: NvidiaGpuClaims | null
-  report: GpuAttestationReport | null
-  identity: DeviceIdentity | null
-  /** Whether every authenticity check of this GPU passed. */
-  authentic: boolean
-  /** Driver and VBIOS RIMs both verified, name this report's versions, and every active golden value matched. */
-  rimsMatched: boolean
-  /** OCSP responses covered the device chain and every RIM chain given, and none failed. */
-  ocspChecked: boolean
+/** How OCSP outcomes are judged: the policy's `nvidiaGpu.allowOcspUnknown` and `ocspRevokedGracePeriodMs`, which decide authenticity. */
+export interface OcspJudgement {
+  allowUnknown: boolean
+  revokedGracePeriodMs: number
+}
+
+/** What GPU verification needs besides the evidence: the entry points derive it from their options and the policy. */
+export interface NvidiaGpuCheckOptions {
+  /** The clock for certificate validity. Unset: now. */
+  at?: Date
+  /** Pinned roots. Unset: {@link DEFAULT_NVIDIA_TRUST}. */
+  trust?: NvidiaTrust
+  ocsp: OcspJudgement
+}
+
+/** The OCSP judgement a policy sets (strict when it sets none). */
+export function toOcspJudgement(policy: Policy | undefined): OcspJudgement {
+  return { allowUnknown: policy?.nvidiaGpu?.allowOcspUnknown ?? false, revokedGracePeriodMs: policy?.nvidiaGpu?.ocspRevokedGracePeriodMs ?? 0 }
+}
+
+/** The verification options of {@link verifyNvidiaGpu}'s, the policy's OCSP settings among them. */
+function toCheckOptions(options: NvidiaGpuVerifyOptions): NvidiaGpuCheckOptions {
+  return { ...(options.at !== undefined && { at: options.at }), ...(options.trust !== undefined && { trust: options.trust }), ocsp: toOcspJudgement(options.policy) }
 }
 
 function verifyFwid(reported: Uint8Array, identity: DeviceIdentity): string {
@@ -96,13 +110,12 @@ interface VerifiedRim {
 
 /**
  * Checks the revocation status of `chain[0 .. chain.length - 2]` (each issued by the next) with the
- * OCSP responses given, judged under the policy's allowUnknown and grace period. A response about
+ * OCSP responses given, judged under `options.ocsp` (the policy's allowUnknown and grace period). A response about
  * another certificate is skipped; one about this certificate that does not verify fails. Returns
  * whether every certificate was covered and passed; records one check `id`.
  */
-function checkOcsp(id: string, what: string, chain: readonly Certificate[], responses: readonly OcspResponse[], options: NvidiaGpuVerifyOptions, checks: CheckCollector): boolean {
+function checkOcsp(id: string, what: string, chain: readonly Certificate[], responses: readonly OcspResponse[], options: NvidiaGpuCheckOptions, checks: CheckCollector): boolean {
   const at = options.at ?? new Date()
-  const policy = options.policy?.nvidiaGpu
   const warnings: string[] = []
   try {
     for (let i = 0; i < chain.length - 1; i++) {
@@ -122,7 +135,7 @@ function checkOcsp(id: string, what: string, chain: readonly Certificate[], resp
         checks.skip(id, `no OCSP response covers "${name}" of the ${what}, so its revocation is not checked`)
         return false
       }
-      const outcome = evaluateOcspOutcome(status, { at, allowUnknown: policy?.allowOcspUnknown ?? false, revokedGracePeriodMs: policy?.ocspRevokedGracePeriodMs ?? 0, what: `"${name}"` })
+      const outcome = evaluateOcspOutcome(status, { at, ...options.ocsp, what: `"${name}"` })
       if (!outcome.pass) throw new VerificationError(outcome.code, `${outcome.message} (${what})`)
       if (outcome.warning) warnings.push(outcome.detail)
     }
@@ -150,7 +163,7 @@ function checkRims(
   report: GpuAttestationReport,
   identity: DeviceIdentity,
   rims: ReadonlyArray<string | RimInput>,
-  options: NvidiaGpuVerifyOptions,
+  options: NvidiaGpuCheckOptions,
   checks: CheckCollector,
   prefix: string,
 ): VerifiedRim[] {
@@ -224,113 +237,113 @@ function checkGolden(report: GpuAttestationReport, rims: readonly VerifiedRim[],
   }
 }
 
-/**
- * Records the checks of one GPU into `checks`, each id prefixed with `prefix` (`gpu[3].` for the fourth
- * of several). Returns what it established.
- */
-export function checkNvidiaGpu(input: NvidiaGpuInput, options: NvidiaGpuVerifyOptions, checks: CheckCollector, prefix = ''): GpuFacts {
-  const at = options.at ?? new Date()
-  const trust = options.trust ?? DEFAULT_NVIDIA_TRUST
-  const failedBefore = checks.errors.length
-  const id = (name: string): string => `${prefix}${name}`
-
-  let report: GpuAttestationReport
-  try {
-    report = parseGpuAttestationReport(input.report)
-  } catch (error) {
-    checks.failWith(id('report.parse'), error)
-    return { claims: null, report: null, identity: null, authentic: false, rimsMatched: false, ocspChecked: false }
-  }
-  checks.pass(id('report.parse'), `SPDM 1.1 measurements: ${report.blocks.length} blocks, ${report.opaque.length} opaque fields, driver ${report.opaqueData.driverVersion ?? '?'}`)
-  const claims = toNvidiaGpuClaims(report)
-
+/** Verifies the device chain, the FWID binding and the report's signature; returns the device, or null when the chain did not verify. */
+function checkDevice(report: GpuAttestationReport, chainInput: DerInput, options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix: string): DeviceIdentity | null {
   let identity: DeviceIdentity | null = null
-  checks.run(id('chain'), () => {
-    const chain = toDerList(input.chain, 'device chain').map((der, i) => parseCertificate(der, `device chain certificate ${i + 1}`))
-    identity = verifyDeviceChain(chain, trust.deviceRoots, at)
+  checks.run(`${prefix}chain`, () => {
+    const chain = toDerList(chainInput, 'device chain').map((der, i) => parseCertificate(der, `device chain certificate ${i + 1}`))
+    identity = verifyDeviceChain(chain, (options.trust ?? DEFAULT_NVIDIA_TRUST).deviceRoots, options.at ?? new Date())
     return `${chain.map((c) => commonName(c.subject)).join(' ← ')}: the pinned ${identity.anchor.name}`
   })
   const device = identity as DeviceIdentity | null
   if (device !== null) {
-    Object.assign(claims, { arch: device.arch, ueid: device.ueid, hwmodel: device.hwmodel, simulated: device.anchor.simulated })
     const reportedFwid = report.opaqueData.fwid
-    if (reportedFwid === undefined) checks.skip(id('fwid'), 'the report carries no FWID (drivers before 550 do not): nothing to bind to the leaf')
-    else checks.run(id('fwid'), () => verifyFwid(reportedFwid, device))
-    checks.run(id('signature'), () => verifyReportSignature(report, device))
+    if (reportedFwid === undefined) checks.skip(`${prefix}fwid`, 'the report carries no FWID (drivers before 550 do not): nothing to bind to the leaf')
+    else checks.run(`${prefix}fwid`, () => verifyFwid(reportedFwid, device))
+    checks.run(`${prefix}signature`, () => verifyReportSignature(report, device))
   } else {
-    checks.skip(id('fwid'), 'the device chain did not verify')
-    checks.skip(id('signature'), 'the device chain did not verify, so there is no trusted key')
+    checks.skip(`${prefix}fwid`, 'the device chain did not verify')
+    checks.skip(`${prefix}signature`, 'the device chain did not verify, so there is no trusted key')
   }
-
-  if (input.nonce !== undefined) {
-    const expected = input.nonce
-    checks.run(id('nonce'), () => {
-      let want: Uint8Array
-      try {
-        want = fromHex(expected, 'nonce', 32)
-      } catch (cause) {
-        throw new VerificationError('ERR_INPUT_INVALID', (cause as Error).message, { cause })
-      }
-      if (!bytesEqual(want, report.request.nonce)) {
-        throw new VerificationError('ERR_GPU_NONCE_MISMATCH', `nonce mismatch: expected ${toHex(want)}, the report answers ${toHex(report.request.nonce)}`)
-      }
-      return 'the report answers the expected nonce'
-    })
-  } else checks.skip(id('nonce'), 'no expected nonce given: the report proves no freshness')
-
-  if (report.trailing.length > 0) {
-    checks.warn(id('trailing'), `${report.trailing.length} byte(s) after the signature are not covered by it and were ignored`)
-  } else checks.pass(id('trailing'), 'no bytes after the signature')
-
-  let rimsMatched = false
-  let verifiedRims: VerifiedRim[] = []
-  if (input.rims !== undefined && input.rims.length > 0) {
-    if (device === null) checks.skip(id('rim'), 'the device chain did not verify, so the RIMs cannot be matched to a GPU')
-    else {
-      verifiedRims = checkRims(report, device, input.rims, options, checks, prefix)
-      if (verifiedRims.length > 0) {
-        claims.rim = checkGolden(report, verifiedRims, checks, prefix)
-        rimsMatched = claims.rim.driver !== null && claims.rim.vbios !== null && checks.errors.length === failedBefore
-      } else checks.skip(id('measurements'), 'no RIM verified and matched this GPU, so no golden values were compared')
-    }
-  } else checks.skip(id('measurements'), 'no RIMs given: golden measurements were not compared')
-
-  let ocspChecked = false
-  if (input.ocsp === undefined || input.ocsp.length === 0) checks.skip(id('revocation'), 'no OCSP responses given')
-  else if (device === null) checks.skip(id('revocation'), 'the device chain did not verify, so its revocation cannot be checked')
-  else {
-    let responses: OcspResponse[] = []
-    const parsed = checks.run(id('revocation.responses'), () => {
-      responses = input.ocsp!.map((der, i) => parseOcspResponse(der, `OCSP response ${i + 1}`))
-      return `${responses.length} OCSP response(s)`
-    })
-    if (parsed) {
-      // The FMC leaf is not served by NVIDIA's responder: the device chain is checked from the BROM up.
-      ocspChecked = checkOcsp(id('revocation.device'), 'device chain', device.chain.slice(1), responses, options, checks)
-      for (const rim of verifiedRims) {
-        const chain = rim.document.certificates.map((der, i) => parseCertificate(der, `RIM certificate ${i + 1}`))
-        ocspChecked = checkOcsp(id(`revocation.rim.${rim.kind}`), `${rim.kind} RIM chain`, chain, responses, options, checks) && ocspChecked
-      }
-    }
-  }
-
-  return { claims, report, identity: device, authentic: checks.errors.length === failedBefore, rimsMatched, ocspChecked }
+  return device
 }
 
-/** Evaluates the policy for one GPU (or records why it is not evaluated). */
-function evaluate(facts: GpuFacts, options: NvidiaGpuVerifyOptions, checks: CheckCollector, prefix: string): void {
-  const { policy } = options
-  if (policy === undefined) {
-    if (facts.claims?.simulated) {
-      checks.fail(`${prefix}policy.simulated`, 'ERR_POLICY_SAMPLE_TEE', 'the evidence comes from the simulated GPU; only a policy with allowSimulated: true accepts it', 'verify with --policy policies/dev-simulated.yaml')
+/** Records `nonce`: the report answers the expected request nonce, when one is given. */
+function checkNonce(report: GpuAttestationReport, expected: string | undefined, checks: CheckCollector, prefix: string): void {
+  if (expected === undefined) {
+    checks.skip(`${prefix}nonce`, 'no expected nonce given: the report proves no freshness')
+    return
+  }
+  checks.run(`${prefix}nonce`, () => {
+    let want: Uint8Array
+    try {
+      want = fromHex(expected, 'nonce', 32)
+    } catch (cause) {
+      throw new VerificationError('ERR_INPUT_INVALID', (cause as Error).message, { cause })
     }
-    return
+    if (!bytesEqual(want, report.request.nonce)) {
+      throw new VerificationError('ERR_GPU_NONCE_MISMATCH', `nonce mismatch: expected ${toHex(want)}, the report answers ${toHex(report.request.nonce)}`)
+    }
+    return 'the report answers the expected nonce'
+  })
+}
+
+/** Verifies the RIMs given and compares the golden values; returns the RIMs that verified and matched this GPU. */
+function checkGoldenValues(report: GpuAttestationReport, device: DeviceIdentity | null, input: NvidiaGpuInput, claims: NvidiaGpuClaims, options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix: string): VerifiedRim[] {
+  if (input.rims === undefined || input.rims.length === 0) {
+    checks.skip(`${prefix}measurements`, 'no RIMs given: golden measurements were not compared')
+    return []
   }
-  if (!facts.authentic) {
-    checks.skip(`${prefix}policy`, 'authenticity checks failed, so the claims are not trusted and the policy was not evaluated')
-    return
+  if (device === null) {
+    checks.skip(`${prefix}rim`, 'the device chain did not verify, so the RIMs cannot be matched to a GPU')
+    return []
   }
-  evaluateNvidiaGpuPolicy(facts, policy, checks, prefix)
+  const verified = checkRims(report, device, input.rims, options, checks, prefix)
+  if (verified.length > 0) claims.rim = checkGolden(report, verified, checks, prefix)
+  else checks.skip(`${prefix}measurements`, 'no RIM verified and matched this GPU, so no golden values were compared')
+  return verified
+}
+
+/** Checks revocation of the device chain and of each verified RIM's chain with the OCSP responses given; returns whether all were covered and passed. */
+function checkRevocation(device: DeviceIdentity | null, responsesDer: readonly Uint8Array[] | undefined, rims: readonly VerifiedRim[], options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix: string): boolean {
+  if (responsesDer === undefined || responsesDer.length === 0) checks.skip(`${prefix}revocation`, 'no OCSP responses given')
+  else if (device === null) checks.skip(`${prefix}revocation`, 'the device chain did not verify, so its revocation cannot be checked')
+  else {
+    let responses: OcspResponse[] = []
+    const parsed = checks.run(`${prefix}revocation.responses`, () => {
+      responses = responsesDer.map((der, i) => parseOcspResponse(der, `OCSP response ${i + 1}`))
+      return `${responses.length} OCSP response(s)`
+    })
+    if (!parsed) return false
+    // The FMC leaf is not served by NVIDIA's responder: the device chain is checked from the BROM up.
+    let covered = checkOcsp(`${prefix}revocation.device`, 'device chain', device.chain.slice(1), responses, options, checks)
+    for (const rim of rims) {
+      const chain = rim.document.certificates.map((der, i) => parseCertificate(der, `RIM certificate ${i + 1}`))
+      covered = checkOcsp(`${prefix}revocation.rim.${rim.kind}`, `${rim.kind} RIM chain`, chain, responses, options, checks) && covered
+    }
+    return covered
+  }
+  return false
+}
+
+/**
+ * Verifies the authenticity of one GPU's evidence, recording checks into `checks` (ids prefixed with
+ * `prefix`, `gpu[3].` for the fourth of several), and returns what it established for policy
+ * evaluation. Evaluates no policy: {@link verifyNvidiaGpu} does that afterwards.
+ */
+export function checkNvidiaGpu(input: NvidiaGpuInput, options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix = ''): GpuFacts {
+  const failedBefore = checks.errors.length
+  let report: GpuAttestationReport
+  try {
+    report = parseGpuAttestationReport(input.report)
+  } catch (error) {
+    checks.failWith(`${prefix}report.parse`, error)
+    return { claims: null, authentic: false, rimsMatched: false, ocspChecked: false }
+  }
+  checks.pass(`${prefix}report.parse`, `SPDM 1.1 measurements: ${report.blocks.length} blocks, ${report.opaque.length} opaque fields, driver ${report.opaqueData.driverVersion ?? '?'}`)
+  const claims = toNvidiaGpuClaims(report)
+
+  const device = checkDevice(report, input.chain, options, checks, prefix)
+  if (device !== null) Object.assign(claims, { arch: device.arch, ueid: device.ueid, hwmodel: device.hwmodel, simulated: device.anchor.simulated })
+  checkNonce(report, input.nonce, checks, prefix)
+  if (report.trailing.length > 0) {
+    checks.warn(`${prefix}trailing`, `${report.trailing.length} byte(s) after the signature are not covered by it and were ignored`)
+  } else checks.pass(`${prefix}trailing`, 'no bytes after the signature')
+
+  const rims = checkGoldenValues(report, device, input, claims, options, checks, prefix)
+  const rimsMatched = claims.rim !== undefined && claims.rim.driver !== null && claims.rim.vbios !== null && checks.errors.length === failedBefore
+  const ocspChecked = checkRevocation(device, input.ocsp, rims, options, checks, prefix)
+  return { claims, authentic: checks.errors.length === failedBefore, rimsMatched, ocspChecked }
 }
 
 /**
@@ -340,10 +353,8 @@ function evaluate(facts: GpuFacts, options: NvidiaGpuVerifyOptions, checks: Chec
  */
 export async function verifyNvidiaGpu(input: NvidiaGpuInput, options: NvidiaGpuVerifyOptions = {}): Promise<Result<NvidiaGpuClaims | null>> {
   const checks = new CheckCollector()
-  const facts = checkNvidiaGpu(input, options, checks)
-  if (facts.claims === null) return checks.toResult(null)
-  evaluate(facts, options, checks, '')
-  if (options.policy === undefined) checks.skip('policy', 'no policy given: only authenticity was checked')
+  const facts = checkNvidiaGpu(input, toCheckOptions(options), checks)
+  checks.append(evaluatePolicy({ kind: 'nvidia-gpu', gpu: facts }, options.policy))
   return checks.toResult(facts.claims)
 }
 
@@ -353,18 +364,11 @@ export interface NvidiaGpusClaims {
 }
 
 /**
- * Records the checks of several GPUs (ids prefixed `gpu[i].`), each GPU's policy, then the policy's GPU
- * count. Synchronous core of {@link verifyNvidiaGpus}, also used for the GPUs of an evidence bundle.
+ * Verifies the authenticity of several GPUs' evidence (check ids prefixed `gpu[i].`) and returns each
+ * one's facts. Also used for the GPUs of an evidence bundle.
  */
-export function checkNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: NvidiaGpuVerifyOptions, checks: CheckCollector): GpuFacts[] {
-  const all = inputs.map((input, i) => {
-    const prefix = `gpu[${i}].`
-    const facts = checkNvidiaGpu(input, options, checks, prefix)
-    if (facts.claims !== null) evaluate(facts, options, checks, prefix)
-    return facts
-  })
-  if (options.policy !== undefined) evaluateGpuCount(all.length, options.policy, checks)
-  return all
+export function checkNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: NvidiaGpuCheckOptions, checks: CheckCollector): GpuFacts[] {
+  return inputs.map((input, i) => checkNvidiaGpu(input, options, checks, `gpu[${i}].`))
 }
 
 /**
@@ -373,7 +377,7 @@ export function checkNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: Nvid
  */
 export async function verifyNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: NvidiaGpuVerifyOptions = {}): Promise<Result<NvidiaGpusClaims>> {
   const checks = new CheckCollector()
-  const all = checkNvidiaGpus(inputs, options, checks)
-  if (options.policy === undefined) checks.skip('policy', 'no policy given: only authenticity was checked')
+  const all = checkNvidiaGpus(inputs, toCheckOptions(options), checks)
+  checks.append(evaluatePolicy({ kind: 'nvidia-gpus', gpus: all }, options.policy))
   return checks.toResult({ gpus: all.map((f) => f.claims) })
 }

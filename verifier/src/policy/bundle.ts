@@ -1,10 +1,12 @@
-/** Evaluates the `evidence` and `models` sections of a policy on a bundle, and on a receipt. */
-import type { ModelRef } from '@vouch/protocol'
-import type { BundleClaims } from '../bundle/verify.js'
-import type { ReceiptClaims } from '../bundle/receipt.js'
-import type { CheckCollector } from '../result.js'
-import { policyField } from './sev-snp.js'
-import type { Policy } from './types.js'
+/**
+ * The rules of a policy's `evidence` and `models` sections, as tables: one run on a bundle, one on a
+ * receipt. A rule reading a field a v1 bundle does not bind fails with `ERR_POLICY_FIELD_UNBOUND`: the
+ * host could have written it.
+ */
+import type { Attribution, ModelRef } from '@vouch/protocol'
+import type { AttestedModel, BundleClaims, ReceiptClaims } from '../bundle/claims.types.js'
+import { ruleOf, type RuleContext, type RuleEntry, type Untestable } from './rules.js'
+import type { KnownAnswerPin } from './types.js'
 
 function human(ms: number): string {
   return ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`
@@ -15,82 +17,122 @@ function named(m: ModelRef): string {
   return `${m.name} ${m.version} (${m.digest})`
 }
 
-/**
- * Records the `evidence` and `models` rules for a bundle: `policy.evidence-age`, `policy.models`, and for v2 bundles
- * `policy.model-publishers`, `policy.model-manifests` and `policy.known-answers`. `freshness` false skips the age rule
- * (receipts). A rule reading a field a v1 bundle does not bind fails with `ERR_POLICY_FIELD_UNBOUND`: the host could
- * have written it.
- */
-export function evaluateBundlePolicy(claims: BundleClaims, policy: Policy, checks: CheckCollector, at: Date, freshness = true): void {
-  const v1 = claims.v === 1
-  const maximumAgeMs = policy.evidence?.maximumAgeMs
-  if (!freshness) checks.skip('policy.evidence-age', 'a receipt is checked as of its own time: the age of its evidence does not apply')
-  else if (maximumAgeMs === undefined) checks.skip('policy.evidence-age', 'evidence.maximumAge is not set')
-  else if (v1) checks.fail('policy.evidence-age', 'ERR_POLICY_FIELD_UNBOUND', 'a v1 bundle does not bind issuedAt, so its age is the host\'s word', `attest an enclave that writes v2 bundles, or remove ${policyField(policy, 'evidence.maximumAge')}`)
-  else {
-    const age = at.getTime() - claims.issuedAt * 1000
-    if (age > maximumAgeMs) {
-      checks.fail('policy.evidence-age', 'ERR_POLICY_EVIDENCE_STALE', `the bundle was issued ${new Date(claims.issuedAt * 1000).toISOString()}, ${human(Math.round(age / 1000) * 1000)} before ${at.toISOString()}; the policy accepts ${human(maximumAgeMs)}`, `attest again with a fresh nonce, or raise ${policyField(policy, 'evidence.maximumAge')}`)
-    } else checks.pass('policy.evidence-age', `issued ${human(Math.max(0, Math.round(age / 1000)) * 1000)} before the verification time, within ${human(maximumAgeMs)}`)
-  }
-  const allowed = policy.models?.allowedDigests
-  if (allowed === undefined) checks.skip('policy.models', 'models.allowedDigests is not set: any attested model is accepted')
-  else {
-    const foreign = claims.models.filter((m) => !allowed.includes(m.digest))
-    if (foreign.length > 0) {
-      checks.fail('policy.models', 'ERR_POLICY_MODEL_NOT_ALLOWED', `the enclave runs model(s) the policy does not allow: ${foreign.map(named).join(', ')}`, `add the digest to ${policyField(policy, 'models.allowedDigests')}, or remove the model from the enclave`)
-    } else checks.pass('policy.models', `all ${claims.models.length} attested model(s) are allowed`)
-  }
+/** A bundle as its rules see it. */
+export interface BundlePolicyFacts {
+  claims: BundleClaims
+  /** The verification time, up to which the bundle's age is measured. */
+  at: Date
+  /** Whether `evidence.maximumAge` applies (false: the bundle is checked as of a receipt's time). */
+  freshness: boolean
+}
 
-  const publishers = policy.models?.allowedPublishers
-  if (publishers === undefined) checks.skip('policy.model-publishers', 'models.allowedPublishers is not set')
-  else if (v1) checks.skip('policy.model-publishers', 'a v1 bundle does not attest manifests: the publisher is checked on each receipt')
-  else {
-    const foreign = claims.models.filter((m) => !publishers.includes(m.manifest!.publisher))
-    if (foreign.length > 0) {
-      checks.fail('policy.model-publishers', 'ERR_POLICY_PUBLISHER_NOT_ALLOWED', `model(s) published by someone the policy does not allow: ${foreign.map((m) => `${named(m)} by ${m.manifest!.publisher}`).join(', ')}`, `add the id to ${policyField(policy, 'models.allowedPublishers')}`)
-    } else checks.pass('policy.model-publishers', `every model is published by one the policy allows`)
-  }
+const rule = ruleOf<BundlePolicyFacts>()
 
-  const manifests = policy.models?.allowedManifests
-  if (manifests === undefined) checks.skip('policy.model-manifests', 'models.allowedManifests is not set')
-  else if (v1) checks.fail('policy.model-manifests', 'ERR_POLICY_FIELD_UNBOUND', 'a v1 bundle does not attest model manifests', `attest an enclave that writes v2 bundles, or remove ${policyField(policy, 'models.allowedManifests')}`)
-  else {
-    const foreign = claims.models.filter((m) => !manifests.includes(m.manifest!.digest))
-    if (foreign.length > 0) {
-      checks.fail('policy.model-manifests', 'ERR_POLICY_MANIFEST_NOT_ALLOWED', `model manifest(s) the policy does not list: ${foreign.map((m) => `${named(m)}: manifest ${m.manifest!.digest}`).join(', ')}`, `review the manifest, then add its digest to ${policyField(policy, 'models.allowedManifests')}`)
-    } else checks.pass('policy.model-manifests', `every model's manifest is one the policy lists`)
-  }
+/** Fails a rule on a v1 bundle, which does not bind the field it reads. */
+function unboundInV1(f: BundlePolicyFacts, c: RuleContext, what: string): Untestable | undefined {
+  return f.claims.v === 1 ? { code: 'ERR_POLICY_FIELD_UNBOUND', fail: what, hint: `attest an enclave that writes v2 bundles, or remove ${c.at()}` } : undefined
+}
 
-  const pins = policy.models?.knownAnswers
-  if (pins === undefined) checks.skip('policy.known-answers', 'models.knownAnswers is not set')
-  else if (v1) checks.fail('policy.known-answers', 'ERR_POLICY_FIELD_UNBOUND', 'a v1 bundle does not attest known answers', `attest an enclave that writes v2 bundles, or remove ${policyField(policy, 'models.knownAnswers')}`)
-  else {
-    const wrong = claims.models.filter((m) => m.knownAnswer === null || !pins.some((p) => p.model === m.digest && p.input === m.knownAnswer!.input && p.output === m.knownAnswer!.output))
-    if (wrong.length > 0) {
+const ageOf = (f: BundlePolicyFacts): number => f.at.getTime() - f.claims.issuedAt * 1000
+const notIn = (models: readonly AttestedModel[], test: (m: AttestedModel) => boolean): AttestedModel[] => models.filter((m) => !test(m))
+const answered = (m: AttestedModel, pins: readonly KnownAnswerPin[]): boolean =>
+  m.knownAnswer !== null && pins.some((p) => p.model === m.digest && p.input === m.knownAnswer!.input && p.output === m.knownAnswer!.output)
+const byPublisher = (m: AttestedModel): string => `${named(m)} by ${m.manifest!.publisher}`
+const withManifest = (m: AttestedModel): string => `${named(m)}: manifest ${m.manifest!.digest}`
+
+/** The rules of a bundle: `policy.evidence-age`, `policy.models`, and for v2 bundles the manifest and known-answer rules. */
+export const BUNDLE_RULES: readonly RuleEntry<BundlePolicyFacts>[] = [
+  rule({
+    id: 'evidence-age',
+    code: 'ERR_POLICY_EVIDENCE_STALE',
+    field: 'evidence.maximumAge',
+    applies: (f) => f.freshness || 'a receipt is checked as of its own time: the age of its evidence does not apply',
+    read: (p) => p.evidence?.maximumAgeMs,
+    untestable: (f, _v, c) => unboundInV1(f, c, "a v1 bundle does not bind issuedAt, so its age is the host's word"),
+    test: (f, maximum) => ageOf(f) <= maximum,
+    pass: (f, maximum) => `issued ${human(Math.max(0, Math.round(ageOf(f) / 1000)) * 1000)} before the verification time, within ${human(maximum)}`,
+    fail: (f, maximum) =>
+      `the bundle was issued ${new Date(f.claims.issuedAt * 1000).toISOString()}, ${human(Math.round(ageOf(f) / 1000) * 1000)} before ${f.at.toISOString()}; the policy accepts ${human(maximum)}`,
+    hint: (_f, _v, c) => `attest again with a fresh nonce, or raise ${c.at()}`,
+  }),
+  rule({
+    id: 'models',
+    code: 'ERR_POLICY_MODEL_NOT_ALLOWED',
+    field: 'models.allowedDigests',
+    read: (p) => p.models?.allowedDigests,
+    unset: 'models.allowedDigests is not set: any attested model is accepted',
+    test: (f, allowed) => notIn(f.claims.models, (m) => allowed.includes(m.digest)).length === 0,
+    pass: (f) => `all ${f.claims.models.length} attested model(s) are allowed`,
+    fail: (f, allowed) => `the enclave runs model(s) the policy does not allow: ${notIn(f.claims.models, (m) => allowed.includes(m.digest)).map(named).join(', ')}`,
+    hint: (_f, _v, c) => `add the digest to ${c.at()}, or remove the model from the enclave`,
+  }),
+  rule({
+    id: 'model-publishers',
+    code: 'ERR_POLICY_PUBLISHER_NOT_ALLOWED',
+    field: 'models.allowedPublishers',
+    read: (p) => p.models?.allowedPublishers,
+    untestable: (f) => (f.claims.v === 1 ? { skip: 'a v1 bundle does not attest manifests: the publisher is checked on each receipt' } : undefined),
+    test: (f, publishers) => notIn(f.claims.models, (m) => publishers.includes(m.manifest!.publisher)).length === 0,
+    pass: () => `every model is published by one the policy allows`,
+    fail: (f, publishers) => `model(s) published by someone the policy does not allow: ${notIn(f.claims.models, (m) => publishers.includes(m.manifest!.publisher)).map(byPublisher).join(', ')}`,
+    hint: (_f, _v, c) => `add the id to ${c.at()}`,
+  }),
+  rule({
+    id: 'model-manifests',
+    code: 'ERR_POLICY_MANIFEST_NOT_ALLOWED',
+    field: 'models.allowedManifests',
+    read: (p) => p.models?.allowedManifests,
+    untestable: (f, _v, c) => unboundInV1(f, c, 'a v1 bundle does not attest model manifests'),
+    test: (f, manifests) => notIn(f.claims.models, (m) => manifests.includes(m.manifest!.digest)).length === 0,
+    pass: () => `every model's manifest is one the policy lists`,
+    fail: (f, manifests) => `model manifest(s) the policy does not list: ${notIn(f.claims.models, (m) => manifests.includes(m.manifest!.digest)).map(withManifest).join(', ')}`,
+    hint: (_f, _v, c) => `review the manifest, then add its digest to ${c.at()}`,
+  }),
+  rule({
+    id: 'known-answers',
+    code: 'ERR_POLICY_KNOWN_ANSWER_MISMATCH',
+    field: 'models.knownAnswers',
+    read: (p) => p.models?.knownAnswers,
+    untestable: (f, _v, c) => unboundInV1(f, c, 'a v1 bundle does not attest known answers'),
+    test: (f, pins) => notIn(f.claims.models, (m) => answered(m, pins)).length === 0,
+    pass: () => `every model gave a known answer the policy accepts`,
+    fail: (f, pins) => {
+      const wrong = notIn(f.claims.models, (m) => answered(m, pins))
       const what = wrong.map((m) => (m.knownAnswer === null ? `${named(m)} attests no known answer (no sample input)` : `${named(m)} answered ${m.knownAnswer.output} on input ${m.knownAnswer.input}`))
-      checks.fail('policy.known-answers', 'ERR_POLICY_KNOWN_ANSWER_MISMATCH', `known answer(s) the policy does not accept: ${what.join('; ')}`, `check the model and the hardware it runs on; if the answer is right, add it to ${policyField(policy, 'models.knownAnswers')}`)
-    } else checks.pass('policy.known-answers', `every model gave a known answer the policy accepts`)
-  }
-}
+      return `known answer(s) the policy does not accept: ${what.join('; ')}`
+    },
+    hint: (_f, _v, c) => `check the model and the hardware it runs on; if the answer is right, add it to ${c.at()}`,
+  }),
+]
 
-/** Records `policy.receipt-model` and `policy.publisher` for a receipt. */
-export function evaluateReceiptPolicy(claims: ReceiptClaims, policy: Policy, checks: CheckCollector): void {
-  const allowed = policy.models?.allowedDigests
-  if (allowed === undefined) checks.skip('policy.receipt-model', 'models.allowedDigests is not set')
-  else if (!allowed.includes(claims.model.digest)) {
-    checks.fail('policy.receipt-model', 'ERR_POLICY_MODEL_NOT_ALLOWED', `the answer comes from ${claims.model.name} ${claims.model.version} (${claims.model.digest}), which the policy does not allow`, `add the digest to ${policyField(policy, 'models.allowedDigests')}`)
-  } else checks.pass('policy.receipt-model', `${claims.model.name} ${claims.model.version} is allowed`)
-  const publishers = policy.models?.allowedPublishers
-  if (publishers === undefined) checks.skip('policy.publisher', 'models.allowedPublishers is not set')
-  else {
-    const named = claims.attribution.filter((a) => a.role === 'publisher')
-    if (named.length === 0) {
-      checks.fail('policy.publisher', 'ERR_POLICY_PUBLISHER_NOT_ALLOWED', 'the receipt names no publisher, and the policy allows only named ones', `check the model manifest's contributors, or remove ${policyField(policy, 'models.allowedPublishers')}`)
-    } else {
-      const foreign = named.filter((a) => !publishers.includes(a.id))
-      if (foreign.length > 0) checks.fail('policy.publisher', 'ERR_POLICY_PUBLISHER_NOT_ALLOWED', `publisher ${foreign.map((a) => `${a.name} (${a.id})`).join(', ')} is not one the policy allows: ${publishers.join(', ')}`, `add the id to ${policyField(policy, 'models.allowedPublishers')}`)
-      else checks.pass('policy.publisher', `published by ${named.map((a) => a.name).join(', ')}`)
-    }
-  }
-}
+const receiptRule = ruleOf<ReceiptClaims>()
+const publishersOf = (claims: ReceiptClaims): Attribution[] => claims.attribution.filter((a) => a.role === 'publisher')
+const foreignPublishers = (claims: ReceiptClaims, allowed: readonly string[]): Attribution[] => publishersOf(claims).filter((a) => !allowed.includes(a.id))
+
+/** The rules of a receipt: `policy.receipt-model` and `policy.publisher`. */
+export const RECEIPT_RULES: readonly RuleEntry<ReceiptClaims>[] = [
+  receiptRule({
+    id: 'receipt-model',
+    code: 'ERR_POLICY_MODEL_NOT_ALLOWED',
+    field: 'models.allowedDigests',
+    read: (p) => p.models?.allowedDigests,
+    test: (r, allowed) => allowed.includes(r.model.digest),
+    pass: (r) => `${r.model.name} ${r.model.version} is allowed`,
+    fail: (r) => `the answer comes from ${r.model.name} ${r.model.version} (${r.model.digest}), which the policy does not allow`,
+    hint: (_r, _v, c) => `add the digest to ${c.at()}`,
+  }),
+  receiptRule({
+    id: 'publisher',
+    code: 'ERR_POLICY_PUBLISHER_NOT_ALLOWED',
+    field: 'models.allowedPublishers',
+    read: (p) => p.models?.allowedPublishers,
+    untestable: (r, _v, c) =>
+      publishersOf(r).length === 0
+        ? { fail: 'the receipt names no publisher, and the policy allows only named ones', hint: `check the model manifest's contributors, or remove ${c.at()}` }
+        : undefined,
+    test: (r, allowed) => foreignPublishers(r, allowed).length === 0,
+    pass: (r) => `published by ${publishersOf(r).map((a) => a.name).join(', ')}`,
+    fail: (r, allowed) => `publisher ${foreignPublishers(r, allowed).map((a) => `${a.name} (${a.id})`).join(', ')} is not one the policy allows: ${allowed.join(', ')}`,
+    hint: (_r, _v, c) => `add the id to ${c.at()}`,
+  }),
+]

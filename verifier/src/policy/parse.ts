@@ -106,6 +106,31 @@ interface Reading {
   issues: PolicyIssue[]
 }
 
+/** Reports the YAML parser's errors and warnings through `issue`; returns whether one leaves the document unreadable. */
+function reportYamlProblems(doc: Document.Parsed, src: Source, issue: (offset: number, field: string, message: string) => void): boolean {
+  let fatal = false
+  const reported = new Set<number>()
+  for (const e of doc.errors) {
+    const offset = e.pos[0]
+    // The parser often explains one slip twice from the same spot; once is enough.
+    if (reported.has(offset)) continue
+    reported.add(offset)
+    if (e.code === 'DUPLICATE_KEY') {
+      // A repeated key does not stop parsing (the last one wins), so the schema still runs and reports the rest.
+      const field = fieldAtKey(src, offset)
+      const first = src.firstKeys.get(field)
+      const where = first === undefined ? '' : ` (first written at line ${src.position(first).line})`
+      issue(offset, field, `duplicate key "${lastSegment(field)}"${where}`)
+      continue
+    }
+    fatal = true
+    const message = e.code === 'MULTIPLE_DOCS' ? 'a policy file holds one YAML document; found a second' : undefined
+    issue(offset, '', message ?? `invalid YAML: ${e.message}`)
+  }
+  for (const w of doc.warnings) issue(w.pos[0], '', `invalid YAML: ${w.message}`)
+  return fatal
+}
+
 function readPolicy(text: string, file: string): Reading {
   const { issues, add: issue, position } = createFileIssueList(file, text)
   const src: Source = { file, position, spans: new Map(), firstKeys: new Map(), aliasTargets: new Map(), aliasValues: 0 }
@@ -137,27 +162,7 @@ function readPolicy(text: string, file: string): Reading {
     return finish(issues)
   }
 
-  let fatal = false
-  const reported = new Set<number>()
-  for (const e of doc.errors) {
-    const offset = e.pos[0]
-    // The parser often explains one slip twice from the same spot; once is enough.
-    if (reported.has(offset)) continue
-    reported.add(offset)
-    if (e.code === 'DUPLICATE_KEY') {
-      // A repeated key does not stop parsing (the last one wins), so the schema still runs and reports the rest.
-      const field = fieldAtKey(src, offset)
-      const first = src.firstKeys.get(field)
-      const where = first === undefined ? '' : ` (first written at line ${position(first).line})`
-      issue(offset, field, `duplicate key "${lastSegment(field)}"${where}`)
-      continue
-    }
-    fatal = true
-    const message = e.code === 'MULTIPLE_DOCS' ? 'a policy file holds one YAML document; found a second' : undefined
-    issue(offset, '', message ?? `invalid YAML: ${e.message}`)
-  }
-  for (const w of doc.warnings) issue(w.pos[0], '', `invalid YAML: ${w.message}`)
-  if (fatal) return finish(issues)
+  if (reportYamlProblems(doc, src, issue)) return finish(issues)
 
   if (doc.contents === null) {
     issue(0, '', 'the policy is empty')

@@ -1,28 +1,20 @@
 /**
- * Evaluates the `sevSnp` section of a policy against verified claims. Every rule the policy
- * configures leaves a check; a configured rule that cannot be evaluated fails (deny by default).
+ * The rules of a policy's `sevSnp` section, as a table run on the facts of authentic SEV-SNP evidence.
+ * Every rule the policy configures leaves a check; a configured rule that cannot be evaluated fails
+ * (deny by default).
  */
 import type { FirmwareVersion, GuestPolicy, Product, Tcb } from '@vouch/protocol'
 import type { PolicyErrorCode } from '../errors.js'
-import type { CheckCollector } from '../result.js'
-import { TCB_COMPONENTS, type SevSnpClaims, type TcbClaim } from '../sev-snp/claims.js'
-import type { Policy, SevSnpPolicy } from './types.js'
+import type { SevSnpFacts } from '../facts.types.js'
+import { TCB_COMPONENTS, type TcbClaim } from '../sev-snp/claims.js'
+import { requireSection, ruleOf, simulatedRule, type PolicyRule, type RuleEntry } from './rules.js'
 
-/** What policy evaluation needs beyond the claims: facts authenticity established. */
-export interface SevSnpFacts {
-  claims: SevSnpClaims
-  product: Product
-  /** A CRL verified under the ARK was checked and lists neither the ASK/ASVK nor the VEK. */
-  crlVerified: boolean
-  simulated: boolean
-  /** CURRENT firmware version of the report. */
-  firmware: FirmwareVersion
-}
+/** SEV-SNP facts the policy is evaluated on: authentic, so the chain named the product. */
+export type EvaluableSevSnp = SevSnpFacts & { product: Product }
 
-/** Where a policy field is, for hints: `sevSnp.measurements (policies/p.yaml:12)`. */
-export function policyField(policy: Policy, path: string): string {
-  const at = policy.locate(path)
-  return at === undefined ? `${path} in ${policy.source.file}` : `${path} (${policy.source.file}:${at.line})`
+/** Whether the policy may be evaluated on these facts: every authenticity check passed. */
+export function isEvaluableSevSnp(facts: SevSnpFacts): facts is EvaluableSevSnp {
+  return facts.authentic && facts.product !== null
 }
 
 /** Components of `tcb` below `minimum`, as `SNP 8 < 24`. */
@@ -56,168 +48,204 @@ const GUEST_POLICY_NAMES: Readonly<Record<string, string>> = {
   ciphertextHiding: 'CIPHERTEXT_HIDING',
   pageSwapDisable: 'PAGE_SWAP_DISABLE',
 }
+const guestPolicyNames = (flags: readonly string[]): string => flags.map((f) => GUEST_POLICY_NAMES[f] ?? f).join(', ')
+const missingGuestPolicy = (f: EvaluableSevSnp, required: readonly string[]): string[] => required.filter((flag) => !f.claims.policy[flag as keyof GuestPolicy])
 
-/** Records the `policy.*` checks for SEV-SNP evidence. */
-export function evaluateSevSnpPolicy(facts: SevSnpFacts, policy: Policy, checks: CheckCollector): void {
-  const { claims, product } = facts
-  const at = (path: string): string => policyField(policy, path)
-  const rule = (id: string, code: PolicyErrorCode, ok: boolean, pass: string, fail: string, hint: string): void => {
-    if (ok) checks.pass(id, pass)
-    else checks.fail(id, code, fail, hint)
-  }
-
-  if (facts.simulated) {
-    rule(
-      'policy.simulated',
-      'ERR_POLICY_SAMPLE_TEE',
-      policy.allowSimulated,
-      `simulated evidence, allowed by policy "${policy.name}"`,
-      `the evidence comes from the simulated TEE and policy "${policy.name}" does not allow it`,
-      `only a development policy may set ${at('allowSimulated')} to true`,
-    )
-  } else checks.pass('policy.simulated', 'the evidence chains to an AMD root, not the simulated TEE')
-
-  const p: SevSnpPolicy | undefined = policy.sevSnp
-  if (p === undefined) {
-    checks.fail('policy.sev-snp', 'ERR_POLICY_MISSING_SECTION', `policy "${policy.name}" has no sevSnp section, so SEV-SNP evidence is denied`, `add a sevSnp section to ${policy.source.file}`)
-    return
-  }
-
-  rule('policy.product', 'ERR_POLICY_PRODUCT_NOT_ALLOWED', p.allowedProducts.includes(product), `${product} is allowed`, `product ${product} is not one of ${p.allowedProducts.join(', ')}`, `add ${product} to ${at('sevSnp.allowedProducts')}`)
-  rule(
-    'policy.signing-key',
-    'ERR_POLICY_SIGNING_KEY_NOT_ALLOWED',
-    p.allowedSigningKeys.includes(claims.signingKey),
-    `${claims.signingKey} is allowed`,
-    `signing key ${claims.signingKey} is not one of ${p.allowedSigningKeys.join(', ')}`,
-    `add ${claims.signingKey} to ${at('sevSnp.allowedSigningKeys')}`,
-  )
-  rule(
-    'policy.debug',
-    'ERR_POLICY_DEBUG_NOT_ALLOWED',
-    !claims.policy.debug || p.allowDebug,
-    claims.policy.debug ? 'guest POLICY allows debugging, and so does the policy' : 'guest POLICY forbids debugging',
-    'guest POLICY allows debugging (bit 19): the host can read and change guest memory',
-    `launch the guest without debug, or (never in production) set ${at('sevSnp.allowDebug')} to true`,
-  )
-  rule(
-    'policy.migration-agent',
-    'ERR_POLICY_MIGRATION_AGENT_NOT_ALLOWED',
-    !claims.policy.migrateMa || p.allowMigrationAgent,
-    claims.policy.migrateMa ? 'a migration agent is allowed, and so is it by the policy' : 'guest POLICY forbids a migration agent',
-    'guest POLICY allows a migration agent (bit 18)',
-    `launch the guest without MIGRATE_MA, or set ${at('sevSnp.allowMigrationAgent')} to true`,
-  )
-  if (p.allowSmt === undefined) checks.skip('policy.smt', 'sevSnp.allowSmt is not set: SMT is not checked')
-  else rule('policy.smt', 'ERR_POLICY_SMT_NOT_ALLOWED', p.allowSmt || !claims.policy.smt, `SMT ${claims.policy.smt ? 'allowed' : 'not allowed'} by the guest POLICY`, 'guest POLICY allows SMT (bit 16)', `launch the guest without SMT, or set ${at('sevSnp.allowSmt')} to true`)
-
-  if (p.minimumAbi === undefined) checks.skip('policy.abi', 'sevSnp.minimumAbi is not set')
-  else {
-    const { major, minor } = p.minimumAbi
-    const got = `${claims.policy.abiMajor}.${claims.policy.abiMinor}`
-    const ok = claims.policy.abiMajor > major || (claims.policy.abiMajor === major && claims.policy.abiMinor >= minor)
-    rule('policy.abi', 'ERR_POLICY_ABI_TOO_LOW', ok, `guest POLICY ABI ${got} ≥ ${major}.${minor}`, `guest POLICY ABI ${got} is below the minimum ${major}.${minor}`, `launch with ABI ≥ ${major}.${minor}, or lower ${at('sevSnp.minimumAbi')}`)
-  }
-
-  if (p.requireGuestPolicy === undefined) checks.skip('policy.guest-policy', 'sevSnp.requireGuestPolicy is not set')
-  else {
-    const missing = p.requireGuestPolicy.filter((flag) => !claims.policy[flag as keyof GuestPolicy])
-    rule(
-      'policy.guest-policy',
-      'ERR_POLICY_GUEST_POLICY_MISSING',
-      missing.length === 0,
-      `guest POLICY sets ${p.requireGuestPolicy.map((f) => GUEST_POLICY_NAMES[f] ?? f).join(', ') || 'nothing required'}`,
-      `guest POLICY lacks ${missing.map((f) => GUEST_POLICY_NAMES[f] ?? f).join(', ')}`,
-      `launch the guest with those bits, or remove them from ${at('sevSnp.requireGuestPolicy')}`,
-    )
-  }
-
-  if (p.allowedVmpls === undefined) checks.skip('policy.vmpl', 'sevSnp.allowedVmpls is not set')
-  else rule('policy.vmpl', 'ERR_POLICY_VMPL_NOT_ALLOWED', p.allowedVmpls.includes(claims.vmpl), `VMPL ${claims.vmpl} is allowed`, `VMPL ${claims.vmpl} is not one of ${p.allowedVmpls.join(', ')}`, `request the report at an allowed VMPL, or add ${claims.vmpl} to ${at('sevSnp.allowedVmpls')}`)
-
-  if (p.minimumGuestSvn === undefined) checks.skip('policy.guest-svn', 'sevSnp.minimumGuestSvn is not set')
-  else rule('policy.guest-svn', 'ERR_POLICY_GUEST_SVN_TOO_LOW', claims.guestSvn >= p.minimumGuestSvn, `GUEST_SVN ${claims.guestSvn} ≥ ${p.minimumGuestSvn}`, `GUEST_SVN ${claims.guestSvn} is below ${p.minimumGuestSvn}`, `lower ${at('sevSnp.minimumGuestSvn')} or deploy a newer guest`)
-
-  const anyOf = (id: string, code: PolicyErrorCode, field: string, name: string, got: string, list: readonly string[] | undefined): void => {
-    if (list === undefined) {
-      checks.skip(id, `sevSnp.${field} is not set: any ${name} is accepted`)
-      return
-    }
-    rule(id, code, list.includes(got), `${name} ${got} is allowed`, `${name} mismatch: got ${got}, expected one of ${list.join(', ')}`, `if this is your workload, add ${got} to ${at(`sevSnp.${field}`)}`)
-  }
-  anyOf('policy.measurement', 'ERR_POLICY_MEASUREMENT_MISMATCH', 'measurements', 'MEASUREMENT', claims.measurement, p.measurements)
-  anyOf('policy.host-data', 'ERR_POLICY_HOST_DATA_MISMATCH', 'hostData', 'HOST_DATA', claims.hostData, p.hostData)
-  anyOf('policy.id-key', 'ERR_POLICY_ID_KEY_NOT_ALLOWED', 'idKeyDigests', 'ID_KEY_DIGEST', claims.idKeyDigest, p.idKeyDigests)
-  anyOf('policy.author-key', 'ERR_POLICY_AUTHOR_KEY_NOT_ALLOWED', 'authorKeyDigests', 'AUTHOR_KEY_DIGEST', claims.authorKeyDigest, p.authorKeyDigests)
-  if (p.reportData === undefined) checks.skip('policy.report-data', 'sevSnp.reportData is not set')
-  else rule('policy.report-data', 'ERR_POLICY_REPORT_DATA_MISMATCH', claims.reportData === p.reportData, 'REPORT_DATA equals the policy value', `REPORT_DATA mismatch: expected ${p.reportData}, got ${claims.reportData}`, `check ${at('sevSnp.reportData')}`)
-  if (p.chipIds === undefined) checks.skip('policy.chip-id', 'sevSnp.chipIds is not set: any chip is accepted')
-  else {
-    rule(
-      'policy.chip-id',
-      'ERR_POLICY_CHIP_ID_NOT_ALLOWED',
-      p.chipIds.some((entry) => chipIdMatches(entry, claims.chipId)),
-      'CHIP_ID is on the allow-list',
-      `CHIP_ID ${claims.chipId} is not on the allow-list of ${p.chipIds.length}`,
-      `add the chip to ${at('sevSnp.chipIds')}`,
-    )
-  }
-
-  if (p.minimumTcb === undefined) checks.skip('policy.tcb', 'sevSnp.minimumTcb is not set')
-  else {
-    const minimum = p.minimumTcb[product]
-    if (minimum === undefined) {
-      checks.fail('policy.tcb', 'ERR_POLICY_TCB_TOO_LOW', `sevSnp.minimumTcb has no entry for ${product}, so the TCB cannot be checked`, `add ${product} to ${at('sevSnp.minimumTcb')}`)
-    } else {
-      for (const [which, tcb] of [
-        ['reported', claims.reportedTcb],
-        ['committed', claims.committedTcb],
-        ['launch', claims.launchTcb],
-      ] as const) {
-        const short = tcbShortfalls(tcb, minimum)
-        rule(
-          `policy.tcb.${which}`,
-          'ERR_POLICY_TCB_TOO_LOW',
-          short.length === 0,
-          `${which.toUpperCase()}_TCB meets the ${product} minimum`,
-          `${which.toUpperCase()}_TCB is below the ${product} minimum: ${short.join(', ')}`,
-          `update the host firmware and microcode, or lower ${at(`sevSnp.minimumTcb.${product}`)}`,
-        )
-      }
-    }
-  }
-
-  if (p.minimumFirmware === undefined) checks.skip('policy.firmware', 'sevSnp.minimumFirmware is not set')
-  else {
-    const minimum = p.minimumFirmware[product]
-    if (minimum === undefined) {
-      checks.fail('policy.firmware', 'ERR_POLICY_FIRMWARE_TOO_OLD', `sevSnp.minimumFirmware has no entry for ${product}`, `add ${product} to ${at('sevSnp.minimumFirmware')}`)
-    } else {
-      rule(
-        'policy.firmware',
-        'ERR_POLICY_FIRMWARE_TOO_OLD',
-        compareVersions(facts.firmware, minimum) >= 0,
-        `firmware ${claims.currentFirmware} ≥ ${formatVersion(minimum)}`,
-        `firmware ${claims.currentFirmware} is older than ${formatVersion(minimum)}`,
-        `update the SEV firmware, or lower ${at(`sevSnp.minimumFirmware.${product}`)}`,
-      )
-    }
-  }
-
-  if (p.allowProvisionalFirmware === undefined) checks.skip('policy.provisional-firmware', 'sevSnp.allowProvisionalFirmware is not set')
-  else {
-    const provisional = claims.committedTcb.raw !== claims.currentTcb.raw || claims.committedFirmware !== claims.currentFirmware
-    rule(
-      'policy.provisional-firmware',
-      'ERR_POLICY_PROVISIONAL_FIRMWARE',
-      p.allowProvisionalFirmware || !provisional,
-      provisional ? 'firmware is provisional, allowed by the policy' : 'the committed firmware and TCB are the current ones',
-      `provisional firmware: committed ${claims.committedFirmware} (TCB ${claims.committedTcb.raw}) differs from current ${claims.currentFirmware} (TCB ${claims.currentTcb.raw})`,
-      `commit the firmware on the host, or set ${at('sevSnp.allowProvisionalFirmware')} to true`,
-    )
-  }
-
-  if (p.requireCrl) {
-    rule('policy.crl', 'ERR_POLICY_CRL_REQUIRED', facts.crlVerified, 'a CRL verified under the ARK was checked', 'the policy requires a CRL, and none was checked', `pass --crl (from \`vouch-verify trust fetch\`), or set ${at('sevSnp.requireCrl')} to false`)
-  } else checks.skip('policy.crl', 'sevSnp.requireCrl is false')
+/** The three TCBs the `minimumTcb` floor applies to, by the case names of their checks. */
+const TCBS = ['reported', 'committed', 'launch'] as const
+function tcbOf(f: EvaluableSevSnp, which: string): TcbClaim {
+  return which === 'reported' ? f.claims.reportedTcb : which === 'committed' ? f.claims.committedTcb : f.claims.launchTcb
 }
+
+function isProvisional(f: EvaluableSevSnp): boolean {
+  return f.claims.committedTcb.raw !== f.claims.currentTcb.raw || f.claims.committedFirmware !== f.claims.currentFirmware
+}
+
+const rule = ruleOf<EvaluableSevSnp>()
+
+type AnyOfField = 'measurements' | 'hostData' | 'idKeyDigests' | 'authorKeyDigests'
+type AnyOfClaim = 'measurement' | 'hostData' | 'idKeyDigest' | 'authorKeyDigest'
+
+/** An any-of list of hex values one report field must be among. */
+function anyOf(id: string, code: PolicyErrorCode, field: AnyOfField, name: string, claim: AnyOfClaim): PolicyRule<EvaluableSevSnp, unknown> {
+  return rule({
+    id,
+    code,
+    field: `sevSnp.${field}`,
+    read: (p) => p.sevSnp?.[field],
+    unset: `sevSnp.${field} is not set: any ${name} is accepted`,
+    test: (f, list) => list.includes(f.claims[claim]),
+    pass: (f) => `${name} ${f.claims[claim]} is allowed`,
+    fail: (f, list) => `${name} mismatch: got ${f.claims[claim]}, expected one of ${list.join(', ')}`,
+    hint: (f, _, c) => `if this is your workload, add ${f.claims[claim]} to ${c.at()}`,
+  })
+}
+
+/** The `sevSnp` rules, in the order their checks appear. */
+export const SEV_SNP_RULES: readonly RuleEntry<EvaluableSevSnp>[] = [
+  simulatedRule({ simulated: 'simulated evidence', simulator: 'the simulated TEE', genuine: 'the evidence chains to an AMD root, not the simulated TEE' }),
+  requireSection('sev-snp', 'a', 'sevSnp', 'SEV-SNP evidence'),
+
+  rule({
+    id: 'product',
+    code: 'ERR_POLICY_PRODUCT_NOT_ALLOWED',
+    field: 'sevSnp.allowedProducts',
+    read: (p) => p.sevSnp?.allowedProducts,
+    test: (f, allowed) => allowed.includes(f.product),
+    pass: (f) => `${f.product} is allowed`,
+    fail: (f, allowed) => `product ${f.product} is not one of ${allowed.join(', ')}`,
+    hint: (f, _, c) => `add ${f.product} to ${c.at()}`,
+  }),
+  rule({
+    id: 'signing-key',
+    code: 'ERR_POLICY_SIGNING_KEY_NOT_ALLOWED',
+    field: 'sevSnp.allowedSigningKeys',
+    read: (p) => p.sevSnp?.allowedSigningKeys,
+    test: (f, allowed) => allowed.includes(f.claims.signingKey),
+    pass: (f) => `${f.claims.signingKey} is allowed`,
+    fail: (f, allowed) => `signing key ${f.claims.signingKey} is not one of ${allowed.join(', ')}`,
+    hint: (f, _, c) => `add ${f.claims.signingKey} to ${c.at()}`,
+  }),
+  rule({
+    id: 'debug',
+    code: 'ERR_POLICY_DEBUG_NOT_ALLOWED',
+    field: 'sevSnp.allowDebug',
+    read: (p) => p.sevSnp?.allowDebug,
+    test: (f, allowed) => !f.claims.policy.debug || allowed,
+    pass: (f) => (f.claims.policy.debug ? 'guest POLICY allows debugging, and so does the policy' : 'guest POLICY forbids debugging'),
+    fail: () => 'guest POLICY allows debugging (bit 19): the host can read and change guest memory',
+    hint: (_f, _v, c) => `launch the guest without debug, or (never in production) set ${c.at()} to true`,
+  }),
+  rule({
+    id: 'migration-agent',
+    code: 'ERR_POLICY_MIGRATION_AGENT_NOT_ALLOWED',
+    field: 'sevSnp.allowMigrationAgent',
+    read: (p) => p.sevSnp?.allowMigrationAgent,
+    test: (f, allowed) => !f.claims.policy.migrateMa || allowed,
+    pass: (f) => (f.claims.policy.migrateMa ? 'a migration agent is allowed, and so is it by the policy' : 'guest POLICY forbids a migration agent'),
+    fail: () => 'guest POLICY allows a migration agent (bit 18)',
+    hint: (_f, _v, c) => `launch the guest without MIGRATE_MA, or set ${c.at()} to true`,
+  }),
+  rule({
+    id: 'smt',
+    code: 'ERR_POLICY_SMT_NOT_ALLOWED',
+    field: 'sevSnp.allowSmt',
+    read: (p) => p.sevSnp?.allowSmt,
+    unset: 'sevSnp.allowSmt is not set: SMT is not checked',
+    test: (f, allowed) => allowed || !f.claims.policy.smt,
+    pass: (f) => `SMT ${f.claims.policy.smt ? 'allowed' : 'not allowed'} by the guest POLICY`,
+    fail: () => 'guest POLICY allows SMT (bit 16)',
+    hint: (_f, _v, c) => `launch the guest without SMT, or set ${c.at()} to true`,
+  }),
+  rule({
+    id: 'abi',
+    code: 'ERR_POLICY_ABI_TOO_LOW',
+    field: 'sevSnp.minimumAbi',
+    read: (p) => p.sevSnp?.minimumAbi,
+    test: ({ claims: { policy } }, min) => policy.abiMajor > min.major || (policy.abiMajor === min.major && policy.abiMinor >= min.minor),
+    pass: (f, min) => `guest POLICY ABI ${f.claims.policy.abiMajor}.${f.claims.policy.abiMinor} ≥ ${min.major}.${min.minor}`,
+    fail: (f, min) => `guest POLICY ABI ${f.claims.policy.abiMajor}.${f.claims.policy.abiMinor} is below the minimum ${min.major}.${min.minor}`,
+    hint: (_f, min, c) => `launch with ABI ≥ ${min.major}.${min.minor}, or lower ${c.at()}`,
+  }),
+  rule({
+    id: 'guest-policy',
+    code: 'ERR_POLICY_GUEST_POLICY_MISSING',
+    field: 'sevSnp.requireGuestPolicy',
+    read: (p) => p.sevSnp?.requireGuestPolicy,
+    test: (f, required) => missingGuestPolicy(f, required).length === 0,
+    pass: (_f, required) => `guest POLICY sets ${guestPolicyNames(required) || 'nothing required'}`,
+    fail: (f, required) => `guest POLICY lacks ${guestPolicyNames(missingGuestPolicy(f, required))}`,
+    hint: (_f, _v, c) => `launch the guest with those bits, or remove them from ${c.at()}`,
+  }),
+  rule({
+    id: 'vmpl',
+    code: 'ERR_POLICY_VMPL_NOT_ALLOWED',
+    field: 'sevSnp.allowedVmpls',
+    read: (p) => p.sevSnp?.allowedVmpls,
+    test: (f, allowed) => allowed.includes(f.claims.vmpl),
+    pass: (f) => `VMPL ${f.claims.vmpl} is allowed`,
+    fail: (f, allowed) => `VMPL ${f.claims.vmpl} is not one of ${allowed.join(', ')}`,
+    hint: (f, _, c) => `request the report at an allowed VMPL, or add ${f.claims.vmpl} to ${c.at()}`,
+  }),
+  rule({
+    id: 'guest-svn',
+    code: 'ERR_POLICY_GUEST_SVN_TOO_LOW',
+    field: 'sevSnp.minimumGuestSvn',
+    read: (p) => p.sevSnp?.minimumGuestSvn,
+    test: (f, min) => f.claims.guestSvn >= min,
+    pass: (f, min) => `GUEST_SVN ${f.claims.guestSvn} ≥ ${min}`,
+    fail: (f, min) => `GUEST_SVN ${f.claims.guestSvn} is below ${min}`,
+    hint: (_f, _v, c) => `lower ${c.at()} or deploy a newer guest`,
+  }),
+  anyOf('measurement', 'ERR_POLICY_MEASUREMENT_MISMATCH', 'measurements', 'MEASUREMENT', 'measurement'),
+  anyOf('host-data', 'ERR_POLICY_HOST_DATA_MISMATCH', 'hostData', 'HOST_DATA', 'hostData'),
+  anyOf('id-key', 'ERR_POLICY_ID_KEY_NOT_ALLOWED', 'idKeyDigests', 'ID_KEY_DIGEST', 'idKeyDigest'),
+  anyOf('author-key', 'ERR_POLICY_AUTHOR_KEY_NOT_ALLOWED', 'authorKeyDigests', 'AUTHOR_KEY_DIGEST', 'authorKeyDigest'),
+  rule({
+    id: 'report-data',
+    code: 'ERR_POLICY_REPORT_DATA_MISMATCH',
+    field: 'sevSnp.reportData',
+    read: (p) => p.sevSnp?.reportData,
+    test: (f, expected) => f.claims.reportData === expected,
+    pass: () => 'REPORT_DATA equals the policy value',
+    fail: (f, expected) => `REPORT_DATA mismatch: expected ${expected}, got ${f.claims.reportData}`,
+    hint: (_f, _v, c) => `check ${c.at()}`,
+  }),
+  rule({
+    id: 'chip-id',
+    code: 'ERR_POLICY_CHIP_ID_NOT_ALLOWED',
+    field: 'sevSnp.chipIds',
+    read: (p) => p.sevSnp?.chipIds,
+    unset: 'sevSnp.chipIds is not set: any chip is accepted',
+    test: (f, allowed) => allowed.some((entry) => chipIdMatches(entry, f.claims.chipId)),
+    pass: () => 'CHIP_ID is on the allow-list',
+    fail: (f, allowed) => `CHIP_ID ${f.claims.chipId} is not on the allow-list of ${allowed.length}`,
+    hint: (_f, _v, c) => `add the chip to ${c.at()}`,
+  }),
+  rule({
+    id: 'tcb',
+    code: 'ERR_POLICY_TCB_TOO_LOW',
+    field: 'sevSnp.minimumTcb',
+    read: (p) => p.sevSnp?.minimumTcb,
+    untestable: (f, minimums, c) =>
+      minimums[f.product] === undefined ? { fail: `sevSnp.minimumTcb has no entry for ${f.product}, so the TCB cannot be checked`, hint: `add ${f.product} to ${c.at()}` } : undefined,
+    each: TCBS,
+    test: (f, minimums, c) => tcbShortfalls(tcbOf(f, c.item), minimums[f.product]!).length === 0,
+    pass: (f, _, c) => `${c.item.toUpperCase()}_TCB meets the ${f.product} minimum`,
+    fail: (f, minimums, c) => `${c.item.toUpperCase()}_TCB is below the ${f.product} minimum: ${tcbShortfalls(tcbOf(f, c.item), minimums[f.product]!).join(', ')}`,
+    hint: (f, _, c) => `update the host firmware and microcode, or lower ${c.at(`sevSnp.minimumTcb.${f.product}`)}`,
+  }),
+  rule({
+    id: 'firmware',
+    code: 'ERR_POLICY_FIRMWARE_TOO_OLD',
+    field: 'sevSnp.minimumFirmware',
+    read: (p) => p.sevSnp?.minimumFirmware,
+    untestable: (f, minimums, c) => (minimums[f.product] === undefined ? { fail: `sevSnp.minimumFirmware has no entry for ${f.product}`, hint: `add ${f.product} to ${c.at()}` } : undefined),
+    test: (f, minimums) => compareVersions(f.firmware, minimums[f.product]!) >= 0,
+    pass: (f, minimums) => `firmware ${f.claims.currentFirmware} ≥ ${formatVersion(minimums[f.product]!)}`,
+    fail: (f, minimums) => `firmware ${f.claims.currentFirmware} is older than ${formatVersion(minimums[f.product]!)}`,
+    hint: (f, _, c) => `update the SEV firmware, or lower ${c.at(`sevSnp.minimumFirmware.${f.product}`)}`,
+  }),
+  rule({
+    id: 'provisional-firmware',
+    code: 'ERR_POLICY_PROVISIONAL_FIRMWARE',
+    field: 'sevSnp.allowProvisionalFirmware',
+    read: (p) => p.sevSnp?.allowProvisionalFirmware,
+    test: (f, allowed) => allowed || !isProvisional(f),
+    pass: (f) => (isProvisional(f) ? 'firmware is provisional, allowed by the policy' : 'the committed firmware and TCB are the current ones'),
+    fail: ({ claims: c }) => `provisional firmware: committed ${c.committedFirmware} (TCB ${c.committedTcb.raw}) differs from current ${c.currentFirmware} (TCB ${c.currentTcb.raw})`,
+    hint: (_f, _v, c) => `commit the firmware on the host, or set ${c.at()} to true`,
+  }),
+  rule({
+    id: 'crl',
+    code: 'ERR_POLICY_CRL_REQUIRED',
+    field: 'sevSnp.requireCrl',
+    // `false` reads as unset: the rule is skipped.
+    read: (p): true | undefined => p.sevSnp?.requireCrl || undefined,
+    unset: 'sevSnp.requireCrl is false',
+    test: (f) => f.crlVerified,
+    pass: () => 'a CRL verified under the ARK was checked',
+    fail: () => 'the policy requires a CRL, and none was checked',
+    hint: (_f, _v, c) => `pass --crl (from \`vouch-verify trust fetch\`), or set ${c.at()} to false`,
+  }),
+]

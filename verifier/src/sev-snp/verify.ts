@@ -1,7 +1,7 @@
 /**
  * SEV-SNP verification: authenticity (ARK → ASK/ASVK → VCEK/VLEK, revocation, the report's
- * signature, the certificate's agreement with the report) and then, if a policy is given, the policy.
- * Steps always run in the same order and each leaves a check in the Result.
+ * signature, the certificate's agreement with the report), which yields the facts the policy is then
+ * evaluated on. Steps always run in the same order and each leaves a check in the Result.
  */
 import { verify as verifySignature } from 'node:crypto'
 import {
@@ -15,7 +15,8 @@ import {
   type Product,
 } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
-import { evaluateSevSnpPolicy } from '../policy/sev-snp.js'
+import type { SevSnpFacts } from '../facts.types.js'
+import { evaluatePolicy } from '../policy/evaluate.js'
 import type { Policy } from '../policy/types.js'
 import { CheckCollector, type Result } from '../result.js'
 import { commonName, parseCertificate, requireValidAt, type Certificate } from '../x509/certificate.js'
@@ -67,13 +68,13 @@ function parseOne(input: DerInput, what: string): Certificate {
 }
 
 /** Parses the collateral; records `chain.collateral`. Returns what could be parsed. */
-function parseCollateral(input: SevSnpInput, checks: CheckCollector): ChainState | null {
+function parseCollateral(input: SevSnpInput, checks: CheckCollector, prefix: string): ChainState | null {
   const missing = [input.vek === undefined ? 'VEK (VCEK or VLEK)' : null, input.chain === undefined ? 'ASK/ASVK and ARK chain' : null].filter(
     (m) => m !== null,
   )
   if (missing.length > 0) {
     checks.fail(
-      'chain.collateral',
+      `${prefix}chain.collateral`,
       'ERR_COLLATERAL_MISSING',
       `no ${missing.join(' and no ')} given`,
       'pass --vek and --chain, or fill the trust directory with `vouch-verify trust fetch --report FILE`',
@@ -86,10 +87,10 @@ function parseCollateral(input: SevSnpInput, checks: CheckCollector): ChainState
     if (chain.length !== 2) throw new VerificationError('ERR_INPUT_INVALID', `chain must hold ASK (or ASVK) then ARK, got ${chain.length} certificates`)
     const intermediate = parseCertificate(chain[0]!, 'ASK/ASVK')
     const ark = parseCertificate(chain[1]!, 'ARK')
-    checks.pass('chain.collateral', `VEK ${commonName(vek.subject)}, ${commonName(intermediate.subject)}, ${commonName(ark.subject)}`)
+    checks.pass(`${prefix}chain.collateral`, `VEK ${commonName(vek.subject)}, ${commonName(intermediate.subject)}, ${commonName(ark.subject)}`)
     return { vek, intermediate, ark }
   } catch (error) {
-    checks.failWith('chain.collateral', error)
+    checks.failWith(`${prefix}chain.collateral`, error)
     return null
   }
 }
@@ -203,87 +204,108 @@ function verifyRevocation(state: ChainState, inputs: readonly DerInput[], at: Da
   return `${details.join('; ')}: neither the ASK/ASVK nor the VEK is revoked`
 }
 
-/**
- * Verifies SEV-SNP evidence and, if `options.policy` is set, evaluates the policy. Synchronous core
- * of {@link verifySevSnp}, for callers composing several verifications.
- */
-export function checkSevSnp(input: SevSnpInput, options: SevSnpVerifyOptions = {}): Result<SevSnpClaims | null> {
-  const checks = new CheckCollector()
-  const at = options.at ?? new Date()
-  const trust = options.trust ?? DEFAULT_SEV_SNP_TRUST
-  const policy = options.policy
+/** What SEV-SNP verification needs besides the evidence: the entry points derive it from their options and the policy. */
+export interface SevSnpCheckOptions {
+  /** The clock for certificate and CRL validity. */
+  at: Date
+  trust: SevSnpTrust
+  /** Expected REPORT_DATA (64 bytes). Unset: REPORT_DATA is not compared. */
+  reportData?: Uint8Array
+  /** Whether a CRL past its nextUpdate is still used: the policy's `sevSnp.allowStaleCrl`, which decides authenticity. */
+  allowStaleCrl: boolean
+}
 
+/** The verification options of {@link verifySevSnp}'s, the policy's `sevSnp.allowStaleCrl` among them. */
+export function toSevSnpCheckOptions(options: SevSnpVerifyOptions): SevSnpCheckOptions {
+  return {
+    at: options.at ?? new Date(),
+    trust: options.trust ?? DEFAULT_SEV_SNP_TRUST,
+    ...(options.reportData !== undefined && { reportData: options.reportData }),
+    allowStaleCrl: options.policy?.sevSnp?.allowStaleCrl ?? false,
+  }
+}
+
+/** Checks revocation with the CRLs given, once the chain they speak for verified; returns whether a CRL was verified. */
+function checkRevocation(state: ChainState, chainOk: boolean, crls: readonly DerInput[], options: SevSnpCheckOptions, checks: CheckCollector, prefix: string): boolean {
+  const id = `${prefix}revocation.crl`
+  if (crls.length === 0) checks.skip(id, 'no CRL given')
+  else if (!chainOk) checks.skip(id, 'the chain did not verify, so its CRL cannot be checked')
+  else return checks.run(id, () => verifyRevocation(state, crls, options.at, options.allowStaleCrl))
+  return false
+}
+
+/** Records the certificate's agreement with the report: `vek.signing-key`, `vek.tcb`, `vek.chip-id`. */
+function checkVekAgreement(report: AttestationReport, state: ChainState, product: Product | null, checks: CheckCollector, prefix: string): void {
+  const extensions = state.extensions
+  if (extensions === undefined) {
+    for (const id of ['vek.signing-key', 'vek.tcb', 'vek.chip-id']) checks.skip(prefix + id, 'the VEK certificate did not verify')
+    return
+  }
+  checks.run(`${prefix}vek.signing-key`, () => verifySigningKey(report, extensions))
+  const layout = product ?? report.product ?? state.anchor?.product
+  if (layout !== undefined && layout !== null) checks.run(`${prefix}vek.tcb`, () => verifyTcb(report, layout, extensions))
+  else checks.skip(`${prefix}vek.tcb`, 'the product is unknown, so REPORTED_TCB cannot be decoded')
+  const notComparable = chipIdNotComparable(report, extensions)
+  if (notComparable !== null) checks.skip(`${prefix}vek.chip-id`, notComparable)
+  else checks.run(`${prefix}vek.chip-id`, () => verifyChipId(report, extensions.hwId!))
+}
+
+/**
+ * Verifies the parsed collateral: the chain to a pinned ARK, the product, validity, revocation, the
+ * certificate's agreement with the report and the report's signature. Returns the product the chain
+ * names (else the report's own) and whether a CRL was verified.
+ */
+function checkChain(report: AttestationReport, state: ChainState, input: SevSnpInput, options: SevSnpCheckOptions, checks: CheckCollector, prefix: string): { product: Product | null; crlVerified: boolean } {
+  let product: Product | null = report.product
+  const arkOk = checks.run(`${prefix}chain.ark`, () => verifyArk(state, options.trust))
+  // Product first: a chain for another product then fails with its own code, not as a broken link.
+  if (arkOk) {
+    checks.run(`${prefix}chain.product`, () => {
+      product = resolveProduct(report, state)
+      return `report and chain are both ${product}`
+    })
+  } else checks.skip(`${prefix}chain.product`, 'the ARK is not trusted, so it names no product')
+  const intermediateOk = checks.run(`${prefix}chain.intermediate`, () => verifyIntermediate(state))
+  checks.run(`${prefix}chain.vek`, () => verifyVek(state))
+  checks.run(`${prefix}chain.validity`, () => verifyValidity(state, options.at))
+  const crlVerified = checkRevocation(state, arkOk && intermediateOk, input.crls ?? [], options, checks, prefix)
+  checkVekAgreement(report, state, product, checks, prefix)
+  if (state.vek !== undefined) checks.run(`${prefix}report.signature`, () => verifyReportSignature(report, state.vek!))
+  return { product, crlVerified }
+}
+
+/**
+ * Verifies the authenticity of SEV-SNP evidence, recording checks into `checks` (ids prefixed with
+ * `prefix`), and returns what it established for policy evaluation; null when the report does not
+ * parse. Evaluates no policy: {@link verifySevSnp} does that afterwards.
+ */
+export function checkSevSnp(input: SevSnpInput, options: SevSnpCheckOptions, checks: CheckCollector, prefix = ''): SevSnpFacts | null {
+  const failedBefore = checks.errors.length
   let report: AttestationReport
   try {
     report = parseAttestationReport(input.report)
   } catch (error) {
-    checks.failWith('report.parse', error)
-    return checks.toResult(null)
+    checks.failWith(`${prefix}report.parse`, error)
+    return null
   }
-  checks.pass('report.parse', `ATTESTATION_REPORT version ${report.version}, signed by the ${report.signingKey}`)
+  checks.pass(`${prefix}report.parse`, `ATTESTATION_REPORT version ${report.version}, signed by the ${report.signingKey}`)
 
-  const state = parseCollateral(input, checks)
-  let product: Product | null = report.product
-  let crlVerified = false
-  if (state !== null) {
-    const arkOk = checks.run('chain.ark', () => verifyArk(state, trust))
-    // Product first: a chain for another product then fails with its own code, not as a broken link.
-    if (arkOk) {
-      checks.run('chain.product', () => {
-        product = resolveProduct(report, state)
-        return `report and chain are both ${product}`
-      })
-    } else checks.skip('chain.product', 'the ARK is not trusted, so it names no product')
-    const intermediateOk = checks.run('chain.intermediate', () => verifyIntermediate(state))
-    checks.run('chain.vek', () => verifyVek(state))
-    checks.run('chain.validity', () => verifyValidity(state, at))
-
-    const crls = input.crls ?? []
-    if (crls.length === 0) checks.skip('revocation.crl', 'no CRL given')
-    else if (!arkOk || !intermediateOk) checks.skip('revocation.crl', 'the chain did not verify, so its CRL cannot be checked')
-    else {
-      crlVerified = checks.run('revocation.crl', () => verifyRevocation(state, crls, at, policy?.sevSnp?.allowStaleCrl ?? false))
-    }
-
-    const extensions = state.extensions
-    if (extensions !== undefined) {
-      checks.run('vek.signing-key', () => verifySigningKey(report, extensions))
-      const layout = product ?? report.product ?? state.anchor?.product
-      if (layout !== undefined && layout !== null) checks.run('vek.tcb', () => verifyTcb(report, layout, extensions))
-      else checks.skip('vek.tcb', 'the product is unknown, so REPORTED_TCB cannot be decoded')
-      const notComparable = chipIdNotComparable(report, extensions)
-      if (notComparable !== null) checks.skip('vek.chip-id', notComparable)
-      else checks.run('vek.chip-id', () => verifyChipId(report, extensions.hwId!))
-    } else {
-      for (const id of ['vek.signing-key', 'vek.tcb', 'vek.chip-id']) checks.skip(id, 'the VEK certificate did not verify')
-    }
-    if (state.vek !== undefined) checks.run('report.signature', () => verifyReportSignature(report, state.vek!))
-  } else checks.skip('report.signature', 'no VEK to verify the signature with')
+  const state = parseCollateral(input, checks, prefix)
+  const { product, crlVerified } = state !== null ? checkChain(report, state, input, options, checks, prefix) : { product: report.product, crlVerified: false }
+  if (state === null) checks.skip(`${prefix}report.signature`, 'no VEK to verify the signature with')
 
   if (options.reportData !== undefined) {
     const expected = options.reportData
-    checks.run('report.data', () => {
+    checks.run(`${prefix}report.data`, () => {
       if (!bytesEqual(report.reportData, expected)) {
         throw new VerificationError('ERR_REPORT_BINDING_MISMATCH', `REPORT_DATA mismatch: expected ${toHex(expected)}, got ${toHex(report.reportData)}`)
       }
       return 'REPORT_DATA equals the expected value'
     })
-  } else checks.skip('report.data', 'no expected REPORT_DATA given')
+  } else checks.skip(`${prefix}report.data`, 'no expected REPORT_DATA given')
 
-  const simulated = state?.anchor?.simulated ?? false
-  const claims = toSevSnpClaims(report, product, simulated)
-  const authentic = !checks.failed
-  if (policy === undefined) {
-    if (simulated) {
-      checks.fail('policy.simulated', 'ERR_POLICY_SAMPLE_TEE', 'the evidence comes from the simulated TEE; only a policy with allowSimulated: true accepts it', 'verify with --policy policies/dev-simulated.yaml')
-    }
-    checks.skip('policy', 'no policy given: only authenticity was checked')
-  } else if (!authentic) {
-    checks.skip('policy', 'authenticity checks failed, so the claims are not trusted and the policy was not evaluated')
-  } else {
-    evaluateSevSnpPolicy({ claims, product: product!, crlVerified, simulated, firmware: report.currentVersion }, policy, checks)
-  }
-  return checks.toResult(claims)
+  const claims = toSevSnpClaims(report, product, state?.anchor?.simulated ?? false)
+  return { claims, authentic: checks.errors.length === failedBefore, product, crlVerified, firmware: report.currentVersion }
 }
 
 /**
@@ -299,5 +321,9 @@ export function checkSevSnp(input: SevSnpInput, options: SevSnpVerifyOptions = {
  * ```
  */
 export async function verifySevSnp(input: SevSnpInput, options: SevSnpVerifyOptions = {}): Promise<Result<SevSnpClaims | null>> {
-  return checkSevSnp(input, options)
+  const checks = new CheckCollector()
+  const facts = checkSevSnp(input, toSevSnpCheckOptions(options), checks)
+  if (facts === null) return checks.toResult(null)
+  checks.append(evaluatePolicy({ kind: 'sev-snp', sevSnp: facts }, options.policy))
+  return checks.toResult(facts.claims)
 }

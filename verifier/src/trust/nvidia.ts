@@ -18,14 +18,9 @@ import { checkRim, MAX_RIM_BYTES, type RimCheck } from '../nvidia/rim.js'
 import { DEFAULT_NVIDIA_TRUST, type NvidiaTrust } from '../nvidia/trust.js'
 import { CheckCollector, type Check } from '../result.js'
 import { commonName, parseCertificate, sha256Hex, type Certificate } from '../x509/certificate.js'
-import {
-  buildOcspRequest,
-  checkOcspStatus,
-  ocspResponseStatusOf,
-  parseOcspResponse,
-  type OcspHashAlgorithm,
-  type OcspStatus,
-} from '../x509/ocsp.js'
+import { checkOcspStatus, type OcspStatus } from '../x509/ocsp-check.js'
+import { ocspResponseStatusOf, parseOcspResponse, type OcspHashAlgorithm } from '../x509/ocsp-decode.js'
+import { buildOcspRequest } from '../x509/ocsp-request.js'
 import { toDerList, type DerInput } from '../x509/pem.js'
 import { ServiceClient, type HttpHooks } from './http.js'
 import type { CollateralStatus } from './kds.js'

@@ -9,7 +9,7 @@ import { createHash, createPublicKey, verify as verifySignatureRaw, constants, t
 import { bytesEqual } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
-import { booleanValue, contextTag, decodeOid, DerReader, integerHex, integerValue, readSingle, stringValue, TAG, timeValue, type Element } from './der.js'
+import { booleanValue, contextTag, decodeExtensions, decodeOid, DerReader, integerHex, integerValue, readSingle, stringValue, TAG, timeValue, type Element, type Extension } from './der.js'
 
 /** A signature algorithm as the certificate or CRL declares it. */
 export type SignatureAlgorithm =
@@ -43,7 +43,7 @@ export interface Certificate {
   /** Key usage flags; null when the extension is absent. */
   keyUsage: { keyCertSign: boolean; cRLSign: boolean; digitalSignature: boolean } | null
   /** Extensions by OID: criticality and the raw extnValue contents. */
-  extensions: ReadonlyMap<string, { critical: boolean; value: Uint8Array }>
+  extensions: ReadonlyMap<string, Extension>
 }
 
 const OID = {
@@ -224,20 +224,12 @@ function decodeCertificate(der: Uint8Array, sha256: string): Certificate {
   const spki = fields.next(TAG.sequence, 'subject public key info')
   fields.optional(0x81, 'issuerUniqueID')
   fields.optional(0x82, 'subjectUniqueID')
-  const extensions = new Map<string, { critical: boolean; value: Uint8Array }>()
   const extensionsField = fields.optional(contextTag(3), 'extensions')
   fields.end('TBSCertificate')
+  let extensions = new Map<string, Extension>()
   if (extensionsField) {
     const list = new DerReader(readSingle(extensionsField.content, TAG.sequence, 'extensions').content)
-    while (!list.done) {
-      const ext = list.enter(TAG.sequence, 'extension')
-      const oid = decodeOid(ext.next(TAG.oid, 'extension id').content)
-      const criticalField = ext.optional(TAG.boolean, 'critical')
-      const value = ext.next(TAG.octetString, 'extension value').content
-      ext.end('extension')
-      if (extensions.has(oid)) throw list.error(`extension ${oid} appears twice`)
-      extensions.set(oid, { critical: criticalField ? booleanValue(criticalField.content) : false, value })
-    }
+    extensions = decodeExtensions(list, (oid) => list.error(`extension ${oid} appears twice`))
   }
   return {
     der,

@@ -153,6 +153,30 @@ export function integerValue(content: Uint8Array, code: VerificationErrorCode = 
   return value
 }
 
+/** An extension (RFC 5280 §4.1, RFC 6960 §4.4): its criticality and the contents of its extnValue. */
+export interface Extension {
+  critical: boolean
+  value: Uint8Array
+}
+
+/**
+ * Reads a SEQUENCE OF Extension, by OID. An OID listed twice is an error, worded by `duplicate`; so is
+ * anything that is not DER (in `list`'s code).
+ */
+export function decodeExtensions(list: DerReader, duplicate: (oid: string) => VerificationError): Map<string, Extension> {
+  const out = new Map<string, Extension>()
+  while (!list.done) {
+    const ext = list.enter(TAG.sequence, 'extension')
+    const oid = decodeOid(ext.next(TAG.oid, 'extension id').content)
+    const critical = ext.optional(TAG.boolean, 'critical')
+    const value = ext.next(TAG.octetString, 'extension value').content
+    ext.end('extension')
+    if (out.has(oid)) throw duplicate(oid)
+    out.set(oid, { critical: critical ? booleanValue(critical.content) : false, value })
+  }
+  return out
+}
+
 /** A DER BOOLEAN's value. */
 export function booleanValue(content: Uint8Array): boolean {
   if (content.length !== 1 || (content[0] !== 0 && content[0] !== 0xff)) {

@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { CheckCollector, evaluateBundlePolicy, lintPolicy, parsePolicy, type BundleClaims, type Policy } from '@vouch/verifier'
+import { CheckCollector, lintPolicy, parsePolicy, type BundleClaims, type Policy } from '@vouch/verifier'
+import { BUNDLE_RULES } from '../../src/policy/bundle.js'
+import { runRules } from '../../src/policy/rules.js'
 
 const CLS = `sha256:${'11'.repeat(32)}`
 const MANIFEST = `sha256:${'22'.repeat(32)}`
@@ -42,7 +44,7 @@ function policy(models: Record<string, unknown> | undefined, evidence?: Record<s
 
 function evaluate(c: BundleClaims, p: Policy, at = new Date((ISSUED + 60) * 1000)): CheckCollector {
   const checks = new CheckCollector()
-  evaluateBundlePolicy(c, p, checks, at)
+  runRules(BUNDLE_RULES, { claims: c, at, freshness: true }, p, checks, '')
   return checks
 }
 

@@ -11,15 +11,9 @@ import * as asnOcsp from '@peculiar/asn1-ocsp'
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema'
 import { VerificationError } from '@vouch/verifier'
 import { parseCertificate, type Certificate } from '../../src/x509/certificate.js'
-import {
-  buildOcspRequest,
-  checkOcspStatus,
-  evaluateOcspOutcome,
-  ocspResponseStatusOf,
-  parseOcspResponse,
-  type CheckOcspOptions,
-  type OcspStatus,
-} from '../../src/x509/ocsp.js'
+import { checkOcspStatus, evaluateOcspOutcome, type CheckOcspOptions, type OcspStatus } from '../../src/x509/ocsp-check.js'
+import { ocspResponseStatusOf, parseOcspResponse } from '../../src/x509/ocsp-decode.js'
+import { buildOcspRequest } from '../../src/x509/ocsp-request.js'
 import { pemToDer } from '@vouch/protocol'
 import { fixturesMissing, fixtureText } from '../helpers/fixtures.js'
 import {
