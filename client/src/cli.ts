@@ -4,8 +4,8 @@
  * sealed answer), 2 usage error, unreadable input, or a host that cannot be reached or refused the request.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { parseCommandLine, programUsage, runProgram, UsageError, type Command, type Output, type Program } from '@vouch/protocol'
-import { INPUT_FILE_LIMITS, readInputFile, VouchError, type InputFileLimit, type Policy } from '@vouch/verifier'
+import { parseCommandLine, programUsage, runProgram, unreadableFile, UsageError, type Command, type Output, type Program } from '@vouch/protocol'
+import { INPUT_FILE_LIMITS, readInputFile, type InputFileLimit, type Policy } from '@vouch/verifier'
 import { createClient, type ClientOptions, type VouchClient } from './client.js'
 import { ClientError, type ClientErrorCode } from './errors.js'
 import { loadInferenceRequest, loadPolicy } from './load.js'
@@ -68,10 +68,7 @@ function readFlagFile<T>(path: string, flag: string, read: () => T): T {
     return read()
   } catch (error) {
     // Coded: a file over its limit (ERR_INPUT_INVALID), an invalid policy, a request file that is not a request.
-    if (error instanceof VouchError || error instanceof ClientError) throw new UsageError(`${flag} ${error.code}: ${error.message}`)
-    const errno = error as NodeJS.ErrnoException
-    if (typeof errno.code !== 'string') throw error
-    throw new UsageError(`${flag} ${path}: cannot read (${errno.code === 'ENOENT' ? 'no such file' : errno.message})`)
+    throw unreadableFile(error, path, flag)
   }
 }
 

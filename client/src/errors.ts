@@ -2,6 +2,7 @@
  * The client's error class and codes. Every code is documented in `docs/errors.md` (section "Client");
  * `test/errors-doc.test.ts` keeps the two in sync. Codes are stable; messages are for people.
  */
+import { CodedError } from '@vouch/protocol'
 import type { BundleClaims, ReceiptClaims, Result } from '@vouch/verifier'
 
 /** Every code a {@link ClientError} carries. */
@@ -65,17 +66,14 @@ export interface ClientErrorDetails {
  * A client failure with a stable {@link ClientErrorCode}. Rejections keep the verifier's Result, so the
  * caller can show every check; HTTP failures keep the status and the host's problem document.
  */
-export class ClientError extends Error {
-  readonly code: ClientErrorCode
+export class ClientError extends CodedError<ClientErrorCode> {
   readonly status: number | undefined
   readonly problem: Problem | undefined
   readonly result: Result<BundleClaims | ReceiptClaims | null> | undefined
   readonly attestation: AttestationEvidence | undefined
 
   constructor(code: ClientErrorCode, message: string, details: ClientErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause })
-    this.name = 'ClientError'
-    this.code = code
+    super(code, message, details)
     this.status = details.status
     this.problem = details.problem
     this.result = details.result

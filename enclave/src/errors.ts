@@ -3,17 +3,7 @@
  * "Enclave"); `test/errors-doc.test.ts` keeps the two in sync. Codes are stable; messages are for
  * operators and may change.
  */
-
-/** Base of the enclave's coded errors: a stable `code` from one union, a message, the `cause` kept. */
-export abstract class CodedError<C extends string> extends Error {
-  readonly code: C
-
-  constructor(code: C, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-    this.name = new.target.name
-  }
-}
+import { CodedError } from '@vouch/protocol'
 
 /**
  * Codes of TEE device failures (`tee/`): the hardware interface is missing, refused a request, or
@@ -109,14 +99,11 @@ export type EnclaveErrorCode = keyof typeof ENCLAVE_ERRORS
 export const ENCLAVE_ERROR_CODES = Object.keys(ENCLAVE_ERRORS) as EnclaveErrorCode[]
 
 /** A refusal of the enclave service; its message is the fixed public one for its code. */
-export class EnclaveError extends Error {
-  readonly code: EnclaveErrorCode
+export class EnclaveError extends CodedError<EnclaveErrorCode> {
   readonly status: number
 
   constructor(code: EnclaveErrorCode, options?: { cause?: unknown }) {
-    super(ENCLAVE_ERRORS[code].message, options)
-    this.name = 'EnclaveError'
-    this.code = code
+    super(code, ENCLAVE_ERRORS[code].message, options)
     this.status = ENCLAVE_ERRORS[code].status
   }
 }

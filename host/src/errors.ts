@@ -6,6 +6,7 @@
  * (section "Host"); `test/errors-doc.test.ts` keeps the two in sync.
  */
 import { STATUS_CODES } from 'node:http'
+import { CodedError } from '@vouch/protocol'
 
 /** Code → HTTP status and fixed public message. */
 export const HOST_ERRORS = {
@@ -47,40 +48,26 @@ export const HOST_ERROR_CODES = [...(Object.keys(HOST_ERRORS) as HostErrorCode[]
  * A refusal of the host: its code, status and the fixed message of {@link HOST_ERRORS}; the cause is kept for the
  * logs, and `retryAfterS` (whole seconds) goes out as `Retry-After` (unset: 1 s for a 429 or 503, none otherwise).
  */
-export class HostError extends Error {
-  readonly code: HostErrorCode
+export class HostError extends CodedError<HostErrorCode> {
   readonly status: number
   readonly retryAfterS: number | undefined
 
   constructor(code: HostErrorCode, options?: { cause?: unknown; retryAfterS?: number }) {
-    super(HOST_ERRORS[code].message, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.name = 'HostError'
-    this.code = code
+    super(code, HOST_ERRORS[code].message, options)
     this.status = HOST_ERRORS[code].status
     this.retryAfterS = options?.retryAfterS
   }
 }
 
 /** A failure at start (configuration, TLS, the enclave that would not start); the message names the source and field. */
-export class HostStartupError extends Error {
-  readonly code: HostStartupErrorCode
-
-  constructor(code: HostStartupErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'HostStartupError'
-    this.code = code
-  }
-}
+export class HostStartupError extends CodedError<HostStartupErrorCode> {}
 
 /** What the enclave said when it refused a request; relayed to the client with its own status and message. */
-export class EnclaveRefusal extends Error {
-  readonly code: string
+export class EnclaveRefusal extends CodedError {
   readonly status: number
 
   constructor(code: string, status: number, message: string) {
-    super(message)
-    this.name = 'EnclaveRefusal'
-    this.code = code
+    super(code, message)
     this.status = status
   }
 }

@@ -5,6 +5,7 @@
  * their exit code 2). Pure: no I/O; the programs pass their output functions and version in.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { CodedError } from './errors.js'
 
 /** The flags of a command, as node:util's parseArgs takes them; each one must appear in the command's usage text. */
 export type OptionTable = NonNullable<ParseArgsConfig['options']>
@@ -15,6 +16,17 @@ export type Output = (text: string) => void
 /** A problem with how a program was called, or with an input it could not read: exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError'
+}
+
+/**
+ * What to throw when the file a flag names could not be used: a {@link UsageError} naming the flag and the code for a
+ * coded refusal (a file over its limit, an invalid policy), or the file system's reason; anything else, unchanged.
+ */
+export function unreadableFile(error: unknown, path: string, flag: string): unknown {
+  if (error instanceof CodedError) return new UsageError(`${flag} ${error.code}: ${error.message}`)
+  const errno = error as NodeJS.ErrnoException
+  if (typeof errno.code !== 'string') return error
+  return new UsageError(`${flag} ${path}: cannot read (${errno.code === 'ENOENT' ? 'no such file' : errno.message})`)
 }
 
 /**

@@ -22,9 +22,29 @@ export const PROTOCOL_ERROR_CODES = [
 
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number]
 
+/**
+ * The one base of every Vouch error that callers switch on: a stable `code` from one union per class, a message
+ * for people, the `cause` kept when there is one, and `name` the class's own. Each package derives its classes from
+ * it ({@link ProtocolError} here; the verifier's, the enclave's, the host's and the client's), so
+ * `error instanceof CodedError` tells a refusal Vouch raised on purpose from a bug.
+ */
+export abstract class CodedError<C extends string = string> extends Error {
+  readonly code: C
+
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** Whether `error` is a {@link CodedError} (of `code`, when given). */
+export function isCodedError(error: unknown, code?: string): error is CodedError {
+  return error instanceof CodedError && (code === undefined || error.code === code)
+}
+
 /** Raised when bytes do not follow a wire format. Carries a stable {@link ProtocolErrorCode}. */
-export class ProtocolError extends Error {
-  readonly code: ProtocolErrorCode
+export class ProtocolError extends CodedError<ProtocolErrorCode> {
   /**
    * Every problem found, one `path: what is wrong` line each (`keyset.enc.x: must be 43 base64url
    * characters`), when a validator collected several; empty otherwise. The message joins them.
@@ -32,9 +52,7 @@ export class ProtocolError extends Error {
   readonly issues: readonly string[]
 
   constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown; issues?: readonly string[] }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.name = 'ProtocolError'
-    this.code = code
+    super(code, message, options)
     this.issues = options?.issues ?? []
   }
 }

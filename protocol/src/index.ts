@@ -1,7 +1,7 @@
 /**
  * `@vouch/protocol`: Vouch's wire formats. Parsing and composing only; no I/O, no trust decisions.
  */
-export { ProtocolError, PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from './errors.js'
+export { CodedError, isCodedError, ProtocolError, PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from './errors.js'
 export {
   toHex,
   fromHex,
@@ -129,6 +129,7 @@ export {
   parseCommandLine,
   programUsage,
   runProgram,
+  unreadableFile,
   UsageError,
   type Command,
   type OptionTable,

@@ -4,7 +4,7 @@
  * {@link PolicyError} "is it what the relying party expects?". Every code is documented in
  * `docs/errors.md`; a test keeps the two in sync.
  */
-import type { ProtocolErrorCode } from '@vouch/protocol'
+import { CodedError, type ProtocolErrorCode } from '@vouch/protocol'
 
 /** Codes of authenticity failures. */
 export const VERIFICATION_ERROR_CODES = [
@@ -108,19 +108,8 @@ export type PolicyErrorCode = (typeof POLICY_ERROR_CODES)[number]
 /** Every code that can appear in a Result's `errors`. */
 export type ErrorCode = VerificationErrorCode | PolicyErrorCode | ProtocolErrorCode
 
-/** Base of the verifier's errors: a stable `code`, a short message, the `cause` kept. */
-export abstract class VouchError<C extends string> extends Error {
-  readonly code: C
-
-  constructor(code: C, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-    this.name = new.target.name
-  }
-}
-
 /** Evidence is not authentic, or not consistent with itself. */
-export class VerificationError extends VouchError<VerificationErrorCode> {}
+export class VerificationError extends CodedError<VerificationErrorCode> {}
 
 /** Evidence is authentic but not what the policy allows, or the policy itself is invalid. */
-export class PolicyError extends VouchError<PolicyErrorCode> {}
+export class PolicyError extends CodedError<PolicyErrorCode> {}

@@ -23,7 +23,7 @@ export { parsePolicy, lintPolicy, PolicyInvalidError, formatPolicyIssues, MAX_PO
 export { readInputFile, loadPolicyFile, InputFileTooLargeError, INPUT_FILE_LIMITS, type InputFileKind, type InputFileLimit } from './input-file.js'
 export type * from './policy/types.js'
 export { CheckCollector, type Check, type CheckStatus, type Result, type ResultError } from './result.js'
-export { VerificationError, PolicyError, VouchError, VERIFICATION_ERROR_CODES, POLICY_ERROR_CODES, type ErrorCode, type VerificationErrorCode, type PolicyErrorCode } from './errors.js'
+export { VerificationError, PolicyError, VERIFICATION_ERROR_CODES, POLICY_ERROR_CODES, type ErrorCode, type VerificationErrorCode, type PolicyErrorCode } from './errors.js'
 export { clearVerifierCaches } from './caches.js'
 export { verifyNvidiaGpu, verifyNvidiaGpus, type NvidiaGpuInput, type NvidiaGpuVerifyOptions, type NvidiaGpusClaims, type RimInput } from './nvidia/verify.js'
 export type { NvidiaGpuClaims, RimSummary, MeasurementMismatch } from './nvidia/claims.js'

@@ -1,7 +1,6 @@
 /** File and argument handling for the CLI. Files are read through `readInputFile`, each kind with its size bound. */
 import { existsSync } from 'node:fs'
-import { fromHex, UsageError } from '@vouch/protocol'
-import { VouchError } from '../errors.js'
+import { fromHex, unreadableFile, UsageError } from '@vouch/protocol'
 import { InputFileTooLargeError, loadPolicyFile, readInputFile, type InputFileKind } from '../input-file.js'
 import { PolicyInvalidError } from '../policy/parse.js'
 import type { Policy } from '../policy/types.js'
@@ -18,7 +17,7 @@ export function readInput(path: string, flag: string, kind: InputFileKind): Uint
   try {
     return readInputFile(path, kind)
   } catch (error) {
-    throw unreadable(error, path, flag)
+    throw unreadableFile(error, path, flag)
   }
 }
 
@@ -30,7 +29,7 @@ export function loadPolicy(path: string, flag = '--policy'): Policy {
   try {
     return loadPolicyFile(path)
   } catch (error) {
-    throw unreadable(error, path, flag)
+    throw unreadableFile(error, path, flag)
   }
 }
 
@@ -39,13 +38,6 @@ export function isPolicyTooLarge(error: unknown): boolean {
   return error instanceof PolicyInvalidError && error.cause instanceof InputFileTooLargeError
 }
 
-/** The UsageError for a file that could not be read (the file system's reason), or was refused with a code. */
-export function unreadable(error: unknown, path: string, flag: string): unknown {
-  if (error instanceof VouchError) return new UsageError(`${flag} ${error.code}: ${error.message}`)
-  const errno = error as NodeJS.ErrnoException
-  if (typeof errno.code !== 'string') return error
-  return new UsageError(`${flag} ${path}: cannot read (${errno.code === 'ENOENT' ? 'no such file' : errno.message})`)
-}
 
 /** Runs `read` on the trust directory; a cached file over the limit of its kind (`ERR_INPUT_INVALID`) is a UsageError. */
 export function fromTrustDir<T>(store: TrustStore, read: () => T): T {

@@ -1,8 +1,8 @@
 /** `vouch-verify policy lint FILE`: check a policy file against the schema and the rules. */
-import { closestName, parseCommandLine } from '@vouch/protocol'
+import { closestName, parseCommandLine, unreadableFile } from '@vouch/protocol'
 import { loadPolicyFile } from '../input-file.js'
 import { PolicyInvalidError } from '../policy/parse.js'
-import { isPolicyTooLarge, unreadable, UsageError } from './io.js'
+import { isPolicyTooLarge, UsageError } from './io.js'
 
 export const POLICY_USAGE = `vouch-verify policy lint FILE [--json]
 
@@ -27,7 +27,7 @@ export async function runPolicy(args: string[], out: (text: string) => void): Pr
     return 0
   } catch (error) {
     // A file too large to read is unreadable input (exit 2), like a missing one; every other problem is a finding.
-    if (!(error instanceof PolicyInvalidError) || isPolicyTooLarge(error)) throw unreadable(error, file, 'policy lint')
+    if (!(error instanceof PolicyInvalidError) || isPolicyTooLarge(error)) throw unreadableFile(error, file, 'policy lint')
     out(values.json ? JSON.stringify({ valid: false, file, issues: error.issues }, null, 2) : error.message)
     return 1
   }
