@@ -3,9 +3,16 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 const runtimeOnly = ['express', 'onnxruntime-node', 'pino', 'pino-http', 'node:net', 'node:http', 'node:https', 'net', 'http', 'https']
-const restrict = (names, message) => ({
-  'no-restricted-imports': ['error', { paths: names.map((name) => ({ name, message })), patterns: [{ group: ['@vouch/host', '@vouch/host/*', '@vouch/enclave', '@vouch/enclave/*'], message: 'nothing imports host or enclave (DESIGN.md §2)' }] }],
+const restrict = (names, message, patterns = []) => ({
+  'no-restricted-imports': ['error', { paths: names.map((name) => ({ name, message })), patterns: [{ group: ['@vouch/host', '@vouch/host/*', '@vouch/enclave', '@vouch/enclave/*'], message: 'nothing imports host or enclave (DESIGN.md §2)' }, ...patterns] }],
 })
+// The simulator and what only it needs stay off the enclave's production path: production code reaches it through
+// the device factory's dynamic import (tee/device.ts), and may name its types.
+const simulatorOnly = ['@peculiar/asn1-schema', '@peculiar/asn1-x509', 'xml-crypto', '@xmldom/xmldom']
+const noSimulator = [
+  { group: ['**/simulated/*', '**/simulated.js'], allowTypeImports: true, message: 'production code imports the simulator only through the device factory (tee/device.ts); tests, benchmarks and scripts import @vouch/enclave/simulated' },
+  { group: simulatorOnly, message: 'a dependency only the simulator needs: keep it in enclave/src/tee/simulated/' },
+]
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**'] },
@@ -31,12 +38,25 @@ export default tseslint.config(
     rules: restrict([...runtimeOnly, '@vouch/client', 'cbor-x'], 'the verifier is pure and runs without servers, runtimes or loggers; cbor-x belongs to protocol/src/cbor.ts (DESIGN.md §2)'),
   },
   {
+    // What @vouch/verifier reaches: no disk, no network. Those are @vouch/verifier/trust, /files, and the CLI.
+    files: ['verifier/src/**/*.ts'],
+    ignores: ['verifier/src/trust/**', 'verifier/src/input-file.ts', 'verifier/src/files.ts', 'verifier/src/cli/main.ts', 'verifier/src/cli/io.ts', 'verifier/src/cli/trust*.ts', 'verifier/src/cli/nvidia-trust-dir.ts', 'verifier/src/cli/policy.ts'],
+    rules: restrict([...runtimeOnly, '@vouch/client', 'cbor-x', 'node:fs', 'node:fs/promises', 'node:os', 'fs', 'os'], 'the verifier is pure: no servers, runtimes, loggers, disk or network (DESIGN.md §2); disk and network belong to @vouch/verifier/trust and /files', [
+      { group: ['**/trust/*', '**/input-file.js', '**/files.js'], allowTypeImports: true, message: 'the pure verifier reaches neither the collateral fetchers nor the file readers: those are @vouch/verifier/trust and /files' },
+    ]),
+  },
+  {
     files: ['enclave/src/**/*.ts', 'host/src/**/*.ts'],
     rules: restrict(['@vouch/verifier', '@vouch/client', 'onnxruntime-node', 'cbor-x'], 'only the client may import the verifier; onnxruntime-node belongs to enclave/src/inference/, cbor-x to protocol/src/cbor.ts (DESIGN.md §2)'),
   },
   {
+    files: ['enclave/src/**/*.ts'],
+    ignores: ['enclave/src/tee/simulated/**', 'enclave/src/simulated.ts', 'enclave/src/inference/**'],
+    rules: restrict(['@vouch/verifier', '@vouch/client', 'onnxruntime-node', 'cbor-x'], 'only the client may import the verifier; onnxruntime-node belongs to enclave/src/inference/, cbor-x to protocol/src/cbor.ts (DESIGN.md §2)', noSimulator),
+  },
+  {
     files: ['enclave/src/inference/**/*.ts'],
-    rules: restrict(['@vouch/verifier', '@vouch/client', 'cbor-x'], 'only the client may import the verifier; cbor-x belongs to protocol/src/cbor.ts (DESIGN.md §2)'),
+    rules: restrict(['@vouch/verifier', '@vouch/client', 'cbor-x'], 'only the client may import the verifier; cbor-x belongs to protocol/src/cbor.ts (DESIGN.md §2)', noSimulator),
   },
   {
     files: ['client/src/**/*.ts'],

@@ -11,7 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { createSimulatedGpu, createSimulatedPsp } from '@vouch/enclave'
+import { createSimulatedGpu, createSimulatedPsp } from '@vouch/enclave/simulated'
 import { fromHex, type Product } from '@vouch/protocol'
 
 const USAGE = 'usage: npm run simulate -- --out DIR [--product Milan|Genoa|Turin] [--vlek] [--gpu HOPPER|BLACKWELL] [--report-data HEX] [--nonce HEX]'

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { type GpuArch } from '@vouch/enclave'
 import {
   createSimulatedGpu,
   simulatedNvidiaDeviceRootSpkiSha256,
   simulatedNvidiaRimRootSpkiSha256,
-  type GpuArch,
-} from '@vouch/enclave'
+} from '@vouch/enclave/simulated'
 import { parseGpuAttestationReport, STATUS_DISABLED, toHex } from '@vouch/protocol'
 import {
   compareGoldenMeasurements,

@@ -9,7 +9,7 @@ import { sign, X509Certificate, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { createSimulatedPsp, issueCrl, issueVek, simulatedAmdRoots, simulatedArkSpkiSha256, SIMULATED_TCB, type CertificateExtension } from '@vouch/enclave'
+import { createSimulatedPsp, issueCrl, issueVek, simulatedAmdRoots, simulatedArkSpkiSha256, SIMULATED_TCB, type CertificateExtension } from '@vouch/enclave/simulated'
 import { composeAttestationReport, encodeTcb, parseAttestationReport, PRODUCT_CPUID, setReportSignature, SIGNATURE_OFFSET, type Product, type Tcb } from '@vouch/protocol'
 import { parsePolicy, SIMULATED_ARK_ANCHORS, verifySevSnp, type Policy } from '@vouch/verifier'
 

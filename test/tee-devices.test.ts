@@ -11,13 +11,8 @@ import { readFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
 import { describe } from './helpers/suites.js'
 import { fileURLToPath } from 'node:url'
-import {
-  createNvidiaNvmlTee,
-  createSevSnpConfigfsTee,
-  createSimulatedGpu,
-  createSimulatedPsp,
-  simulatedNvidiaDeviceRootSpkiSha256,
-} from '@vouch/enclave'
+import { createNvidiaNvmlTee, createSevSnpConfigfsTee } from '@vouch/enclave'
+import { createSimulatedGpu, createSimulatedPsp, simulatedNvidiaDeviceRootSpkiSha256 } from '@vouch/enclave/simulated'
 import { CERT_TABLE_GUID, composeCertTable, fromHex } from '@vouch/protocol'
 import { parsePolicy, verifyNvidiaGpu, verifyNvidiaGpus, verifySevSnp, type NvidiaTrust, type Policy } from '@vouch/verifier'
 import { buildFakeNvml, gccMissing, type FakeNvml } from '../enclave/test/tee/helpers/fake-nvml.js'

@@ -5,7 +5,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseCommandLine, programUsage, runProgram, unreadableFile, UsageError, type Command, type Output, type Program } from '@vouch/protocol'
-import { INPUT_FILE_LIMITS, readInputFile, type InputFileLimit, type Policy } from '@vouch/verifier'
+import { type Policy } from '@vouch/verifier'
+import { INPUT_FILE_LIMITS, readInputFile, type InputFileLimit } from '@vouch/verifier/files'
 import { createClient, type ClientOptions, type VouchClient } from './client.js'
 import { ClientError, type ClientErrorCode } from './errors.js'
 import { loadInferenceRequest, loadPolicy } from './load.js'

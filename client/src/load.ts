@@ -1,6 +1,7 @@
 /** Files the CLI (and scripts) read: policies and OIP v2 JSON inference requests, plain or gzipped. */
 import { gunzipSync } from 'node:zlib'
-import { InputFileTooLargeError, loadPolicyFile, readInputFile, type Policy } from '@vouch/verifier'
+import { type Policy } from '@vouch/verifier'
+import { InputFileTooLargeError, loadPolicyFile, readInputFile } from '@vouch/verifier/files'
 import { ClientError } from './errors.js'
 import { parseInferenceRequest, type InferenceRequest } from './tensors.js'
 

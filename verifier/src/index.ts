@@ -1,26 +1,14 @@
 /**
  * `@vouch/verifier`: offline verification of confidential-computing evidence against policies.
- * Pure: trust material, clock and policy are inputs; nothing here reads files or the network, except
- * the `trust` module that fills the on-disk collateral cache for the CLI, and `readInputFile` and
- * `loadPolicyFile`, which read input files with a size bound for the CLIs.
+ * Pure: trust material, clock and policy are inputs; nothing reachable from here reads files or the network.
+ * `@vouch/verifier/trust` fetches and caches collateral (AMD KDS, NVIDIA RIM service and OCSP);
+ * `@vouch/verifier/files` reads input files and policies from disk with a size bound.
  */
 export { verifySevSnp, type SevSnpInput, type SevSnpVerifyOptions } from './sev-snp/verify.js'
 export { AMD_SIGNATURE_ALGORITHMS } from './sev-snp/chain.js'
 export { formatTcb, type SevSnpClaims, type TcbClaim } from './sev-snp/claims.js'
 export { AMD_ARK_ANCHORS, SIMULATED_ARK_ANCHORS, DEFAULT_SEV_SNP_TRUST, type ArkAnchor, type SevSnpTrust } from './sev-snp/trust.js'
-export { TrustStore, defaultTrustDir, tcbKey, type CachedCollateral } from './trust/store.js'
-export {
-  fetchAmdCollateral,
-  AMD_KDS_MIN_INTERVAL_MS,
-  AMD_KDS_RETRIES,
-  type FetchAmdCollateralOptions,
-  type CollateralItem,
-  type CollateralKind,
-  type CollateralStatus,
-  type CollateralSummary,
-} from './trust/kds.js'
 export { parsePolicy, lintPolicy, PolicyInvalidError, formatPolicyIssues, MAX_POLICY_BYTES, MAX_POLICY_DEPTH, MAX_POLICY_ALIAS_VALUES } from './policy/parse.js'
-export { readInputFile, loadPolicyFile, InputFileTooLargeError, INPUT_FILE_LIMITS, type InputFileKind, type InputFileLimit } from './input-file.js'
 export type * from './policy/types.js'
 export { CheckCollector, type Check, type CheckStatus, type Result, type ResultError } from './result.js'
 export { VerificationError, PolicyError, VERIFICATION_ERROR_CODES, POLICY_ERROR_CODES, type ErrorCode, type VerificationErrorCode, type PolicyErrorCode } from './errors.js'
@@ -30,23 +18,10 @@ export type { NvidiaGpuClaims, RimSummary, MeasurementMismatch } from './nvidia/
 export { DEFAULT_NVIDIA_TRUST, NVIDIA_DEVICE_IDENTITY_CA, NVIDIA_RIM_ROOT_CA, SIMULATED_NVIDIA_DEVICE_ROOT, SIMULATED_NVIDIA_RIM_ROOT, type NvidiaAnchor, type NvidiaTrust } from './nvidia/trust.js'
 export { verifyRim, checkRim, parseRim, MAX_RIM_BYTES, RIM_MAX_INDEX, RIM_SIGNATURE_ALGORITHMS, type RimDocument, type RimMeasurement, type RimClaims, type RimVerifyOptions, type RimCheck } from './nvidia/rim.js'
 export { compareGoldenMeasurements, NVDEC0_RIM_INDEX, GOLDEN_MEASUREMENT_SIZE, type GoldenComparison, type GoldenMismatch, type GoldenSource } from './nvidia/golden.js'
-export {
-  fetchNvidiaCollateral,
-  NVIDIA_RIM_SERVICE_URL,
-  NVIDIA_OCSP_URL,
-  NVIDIA_MIN_INTERVAL_MS,
-  NVIDIA_RETRIES,
-  type FetchNvidiaCollateralOptions,
-  type NvidiaGpuCollateralInput,
-  type NvidiaCollateralItem,
-  type NvidiaCollateralKind,
-  type NvidiaCollateralSummary,
-} from './trust/nvidia.js'
 export { parseOcspResponse, type OcspResponse, type OcspCertStatus, type OcspHashAlgorithm, type CrlReason } from './x509/ocsp-decode.js'
 export { buildOcspRequest, type OcspRequestOptions } from './x509/ocsp-request.js'
 export { checkOcspStatus, evaluateOcspOutcome, OCSP_CLOCK_SKEW_MS, type OcspStatus, type OcspOutcome, type OcspOutcomePolicy, type CheckOcspOptions } from './x509/ocsp-check.js'
 export { gpuRimIds, type GpuRimIds } from './nvidia/rim-ids.js'
-export type { HttpHooks } from './trust/http.js'
 export { verifyBundle, type BundleVerifyOptions } from './bundle/verify.js'
 export { verifyReceipt, type ReceiptVerifyOptions } from './bundle/receipt.js'
 export type { BundleClaims, ReceiptClaims } from './bundle/claims.types.js'

@@ -10,14 +10,8 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { describe } from '../../../test/helpers/suites.js'
 import koffi from 'koffi'
-import {
-  createGpuTee,
-  createNvidiaNvmlTee,
-  createSimulatedGpu,
-  TeeError,
-  type NvidiaNvmlOptions,
-  type TeeErrorCode,
-} from '@vouch/enclave'
+import { createGpuTee, createNvidiaNvmlTee, TeeError, type NvidiaNvmlOptions, type TeeErrorCode } from '@vouch/enclave'
+import { createSimulatedGpu } from '@vouch/enclave/simulated'
 import { fixtureBytes, fixturesMissing, fixtureText } from '../../../verifier/test/helpers/fixtures.js'
 import { buildFakeNvml, gccMissing, type FakeNvml } from './helpers/fake-nvml.js'
 

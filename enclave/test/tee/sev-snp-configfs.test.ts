@@ -11,14 +11,13 @@ import { describe } from '../../../test/helpers/suites.js'
 import {
   createCpuTee,
   createSevSnpConfigfsTee,
-  createSimulatedPsp,
   requestTsmReport,
   TeeError,
   type CpuTee,
-  type PspReport,
   type SevSnpConfigfsOptions,
   type TeeErrorCode,
 } from '@vouch/enclave'
+import { createSimulatedPsp, type PspReport } from '@vouch/enclave/simulated'
 import {
   CERT_TABLE_GUID,
   composeCertTable,

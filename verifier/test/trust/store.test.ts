@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { describe } from '../../../test/helpers/suites.js'
 import { decodeTcb, kdsHwId, parseAttestationReport } from '@vouch/protocol'
-import { defaultTrustDir, tcbKey, TrustStore } from '@vouch/verifier'
+import { defaultTrustDir, tcbKey, TrustStore } from '@vouch/verifier/trust'
 import { fixtureBytes, fixturesMissing } from '../helpers/fixtures.js'
 
 const dirs: string[] = []

@@ -23,7 +23,7 @@ import { GPU_CHIP, type GpuArch, type GpuChip } from './nvidia-ca.js'
 import { issueGpuBrom, issueGpuFmcLeaf } from './nvidia-device-chain.js'
 import { simulatedNvidiaRoots } from './nvidia-roots.js'
 import { composeRim, signRim, type RimMeasurement } from './nvidia-rim.js'
-import { requireLength } from './require-length.js'
+import { requireLength } from '../require-length.js'
 
 /** Number of SPDM measurement blocks of a GPU report, and of resources of a RIM. */
 export const GPU_MEASUREMENT_COUNT = 64

@@ -27,7 +27,7 @@ import {
 } from '@vouch/protocol'
 import { issueVek, simulatedAmdRoots } from './amd-ca.js'
 import { deriveBytes, SIMULATED_SEED } from './derive-keys.js'
-import { requireLength } from './require-length.js'
+import { requireLength } from '../require-length.js'
 
 /** What the simulated launch measures: {@link SIMULATED_MEASUREMENT} is the SHA-384 of this text. */
 export const SIMULATED_LAUNCH = 'vouch/simulated-tee/v1 SEV-SNP launch'

@@ -20,7 +20,7 @@ import {
   issueVek,
   simulatedAmdRoots,
   type IssuedCertificate,
-} from '@vouch/enclave'
+} from '@vouch/enclave/simulated'
 
 const PRODUCTS: Product[] = ['Milan', 'Genoa', 'Turin']
 const REPO_ROOT = resolve(fileURLToPath(new URL('../../../..', import.meta.url)))

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
-import { SIMULATED_SEED, deriveBytes, deriveEcPrivateKey, deriveRsaPrivateKey } from '@vouch/enclave'
+import { SIMULATED_SEED, deriveBytes, deriveEcPrivateKey, deriveRsaPrivateKey } from '@vouch/enclave/simulated'
 
 const spkiSha256 = (key: KeyObject): string =>
   createHash('sha256').update(createPublicKey(key).export({ type: 'spki', format: 'der' })).digest('hex')

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { AsnConvert } from '@peculiar/asn1-schema'
 import { Certificate } from '@peculiar/asn1-x509'
 import * as x509 from '@peculiar/x509'
+import { type GpuArch } from '@vouch/enclave'
 import {
   deriveEcPrivateKey,
   issueGpuBrom,
@@ -25,9 +26,8 @@ import {
   simulatedNvidiaDeviceRootSpkiSha256,
   simulatedNvidiaRimRootSpkiSha256,
   simulatedNvidiaRoots,
-  type GpuArch,
   type IssuedCertificate,
-} from '@vouch/enclave'
+} from '@vouch/enclave/simulated'
 import {
   blackwellFwid,
   children,

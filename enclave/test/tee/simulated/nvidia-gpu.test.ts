@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { verify, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { type GpuArch } from '@vouch/enclave'
 import {
   DRIVER_RIM_ALTERNATIVES,
   DRIVER_RIM_INDICES,
@@ -13,8 +14,7 @@ import {
   VBIOS_RIM_INDICES,
   createSimulatedGpu,
   simulatedNvidiaRoots,
-  type GpuArch,
-} from '@vouch/enclave'
+} from '@vouch/enclave/simulated'
 import {
   GPU_SIGNATURE_SIZE,
   OPAQUE_FIELD,

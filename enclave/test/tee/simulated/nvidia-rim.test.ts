@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { C14nCanonicalization, SignedXml } from 'xml-crypto'
-import { composeRim, RIM_ALGORITHM, signRim, simulatedNvidiaRoots, type GpuArch, type RimMeasurement } from '@vouch/enclave'
+import { type GpuArch } from '@vouch/enclave'
+import { composeRim, RIM_ALGORITHM, signRim, simulatedNvidiaRoots, type RimMeasurement } from '@vouch/enclave/simulated'
 import { fixturesMissing, NVIDIA_FIXTURES, rimCertificates, rimSignedParts, rimSkeleton } from './nvidia-helpers.js'
 
 const measurements = (active: readonly number[]): RimMeasurement[] =>

@@ -21,7 +21,7 @@ import {
   createSimulatedPsp,
   simulatedArkSpkiSha256,
   simulatedChipId,
-} from '@vouch/enclave'
+} from '@vouch/enclave/simulated'
 
 /** The pins the verifier carries for the simulated ARKs (default seed). A change here breaks them. */
 const ARK_SPKI_SHA256: Readonly<Record<Product, string>> = {

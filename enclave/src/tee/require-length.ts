@@ -1,4 +1,4 @@
-/** The argument check the simulated PSP and GPU share. */
+/** The argument check every TEE device shares. */
 
 /**
  * A copy of `value` when it is a Uint8Array of exactly `length` bytes (a copy, so the caller's later writes cannot
