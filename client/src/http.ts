@@ -91,6 +91,67 @@ function tooLarge(request: HttpRequest, size: number | string): ClientError {
   return new ClientError('ERR_CLIENT_RESPONSE_TOO_LARGE', `${where(request)}: the response body (${size} bytes) exceeds the ${request.maxBytes}-byte limit`)
 }
 
+type Exchanged = HttpResponse & { reused: boolean }
+
+/** Reads `res` whole (refusing more than `request.maxBytes`) and hands it, or the reason it could not be read, to `done`. */
+function readResponse(res: IncomingMessage, request: HttpRequest, reused: () => boolean, done: (error: unknown, response?: Exchanged) => void): void {
+  const declared = Number(res.headers['content-length'] ?? NaN)
+  if (declared > request.maxBytes) {
+    done(tooLarge(request, declared))
+    res.destroy()
+    return
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  res.on('data', (chunk: Buffer) => {
+    size += chunk.length
+    if (size > request.maxBytes) {
+      done(tooLarge(request, `over ${request.maxBytes}`))
+      res.destroy()
+      return
+    }
+    chunks.push(chunk)
+  })
+  res.on('end', () => {
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+    const flat: Record<string, string> = {}
+    for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value
+    done(undefined, {
+      status: res.statusCode ?? 0,
+      mediaType: mediaTypeOf(res.headers['content-type']),
+      headers: flat,
+      body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+      reused: reused(),
+    })
+  })
+  res.on('error', (error) => done(error))
+  res.on('aborted', () => done(new Error('the connection closed before the response ended')))
+}
+
+/** One exchange on `agent`; a failure carries whether it ran on a kept-alive socket (`reused`) and the raw error. */
+function exchangeOnce(agent: Agent, request: HttpRequest, timeoutMs: number): Promise<Exchanged> {
+  return new Promise((resolve, reject) => {
+    let settled = false
+    const done = (error: unknown, response?: Exchanged): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (response !== undefined) resolve(response)
+      else reject(Object.assign(failure(error, request), { reused: req.reusedSocket, raw: error }))
+    }
+    const headers: Record<string, string> = { ...request.headers }
+    if (request.body !== undefined) headers['content-length'] = String(request.body.length)
+    const req = httpsRequest(request.url, { method: request.method, headers, agent }, (res: IncomingMessage) => readResponse(res, request, () => req.reusedSocket, done))
+    const timer = setTimeout(() => {
+      const error = timeout(request)
+      req.destroy(error)
+      done(error)
+    }, timeoutMs)
+    req.on('error', (error) => done(error))
+    req.end(request.body === undefined ? undefined : Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength))
+  })
+}
+
 /** A transport over node:https: TLS 1.3 only, keep-alive. */
 export function createHttpsTransport(options: HttpsTransportOptions): Transport {
   const ca = options.ca === undefined ? undefined : (Array.isArray(options.ca) ? options.ca : [options.ca]).map((c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c)))
@@ -101,60 +162,7 @@ export function createHttpsTransport(options: HttpsTransportOptions): Transport 
     rejectUnauthorized: options.insecureTls !== true,
     ...(ca !== undefined && { ca }),
   })
-
-  const once = (request: HttpRequest): Promise<HttpResponse & { reused: boolean }> =>
-    new Promise((resolve, reject) => {
-      let settled = false
-      const done = (error: unknown, response?: HttpResponse & { reused: boolean }): void => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        if (response !== undefined) resolve(response)
-        else reject(Object.assign(failure(error, request), { reused: req.reusedSocket, raw: error }))
-      }
-      const headers: Record<string, string> = { ...request.headers }
-      if (request.body !== undefined) headers['content-length'] = String(request.body.length)
-      const req = httpsRequest(request.url, { method: request.method, headers, agent }, (res: IncomingMessage) => {
-        const declared = Number(res.headers['content-length'] ?? NaN)
-        if (declared > request.maxBytes) {
-          done(tooLarge(request, declared))
-          res.destroy()
-          return
-        }
-        const chunks: Buffer[] = []
-        let size = 0
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length
-          if (size > request.maxBytes) {
-            done(tooLarge(request, `over ${request.maxBytes}`))
-            res.destroy()
-            return
-          }
-          chunks.push(chunk)
-        })
-        res.on('end', () => {
-          const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
-          const flat: Record<string, string> = {}
-          for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value
-          done(undefined, {
-            status: res.statusCode ?? 0,
-            mediaType: mediaTypeOf(res.headers['content-type']),
-            headers: flat,
-            body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
-            reused: req.reusedSocket,
-          })
-        })
-        res.on('error', (error) => done(error))
-        res.on('aborted', () => done(new Error('the connection closed before the response ended')))
-      })
-      const timer = setTimeout(() => {
-        const error = timeout(request)
-        req.destroy(error)
-        done(error)
-      }, options.timeoutMs)
-      req.on('error', (error) => done(error))
-      req.end(request.body === undefined ? undefined : Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength))
-    })
+  const once = (request: HttpRequest): Promise<Exchanged> => exchangeOnce(agent, request, options.timeoutMs)
 
   return {
     async request(request) {

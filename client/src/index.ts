@@ -5,7 +5,6 @@
 export {
   createClient,
   DEFAULT_TIMEOUT_MS,
-  DEFAULT_RENEW_MARGIN_S,
   type ClientOptions,
   type AttestOptions,
   type Attestation,
@@ -25,10 +24,9 @@ export {
   type CheckedBundle,
   type AttestationEvidence,
 } from './errors.js'
-export { DEFAULT_RETRY, type FetchLike, type FetchLikeResponse, type RetryOptions } from './http.js'
-export { loadPolicy, loadInferenceRequest, MAX_REQUEST_FILE_BYTES } from './load.js'
+export { type FetchLike, type FetchLikeResponse, type RetryOptions } from './http.js'
+export { loadPolicy, loadInferenceRequest } from './load.js'
 export {
-  toTensorData,
   parseInferenceRequest,
   summarizeTensor,
   toOipJsonOutput,

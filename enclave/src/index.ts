@@ -8,7 +8,6 @@ export { TEE_ERROR_CODES, TeeError, type TeeErrorCode } from './errors.js'
 export {
   createCpuTee,
   createGpuTee,
-  createNoGpuTee,
   type CpuEvidence,
   type CpuTee,
   type CpuTeeKind,
@@ -21,20 +20,15 @@ export {
   type SimulatedGpuTeeOptions,
 } from './tee/device.js'
 export {
-  SEV_GUEST_PROVIDER,
-  TSM_REPORT_ROOT,
   createSevSnpConfigfsTee,
   nodeTsmFileSystem,
   requestTsmReport,
-  toSevSnpEvidence,
   type SevSnpCollateral,
   type SevSnpConfigfsOptions,
   type TsmFileSystem,
   type TsmReport,
 } from './tee/sev-snp-configfs.js'
 export {
-  NVML_ARCHITECTURE,
-  NVML_LIBRARY,
   createNvidiaNvmlTee,
   type ConfComputeState,
   type NvidiaGpuTee,
@@ -42,7 +36,6 @@ export {
 } from './tee/nvidia-nvml.js'
 export {
   ENCLAVE_ERROR_CODES,
-  ENCLAVE_ERRORS,
   EnclaveError,
   INFERENCE_ERROR_CODES,
   InferenceError,

@@ -12,16 +12,12 @@ export {
   type DerivedCurve,
 } from './tee/simulated/derive-keys.js'
 export {
-  SIMULATED_CA_NOT_BEFORE,
-  SIMULATED_VEK_NOT_BEFORE,
-  amdCaKeyLabel,
   issueArk,
   issueCrl,
   issueIntermediate,
   issueVek,
   simulatedAmdRoots,
   simulatedArkSpkiSha256,
-  vekKeyLabel,
   type AmdDistinguishedName,
   type CertificateOptions,
   type CertificateSignatureAlgorithm,
@@ -36,7 +32,6 @@ export type { CertificateExtension, IssuedCertificate } from './tee/simulated/x5
 export {
   SIMULATED_CSP_ID,
   SIMULATED_GUEST_POLICY,
-  SIMULATED_LAUNCH,
   SIMULATED_MEASUREMENT,
   SIMULATED_TCB,
   createSimulatedPsp,
@@ -47,7 +42,6 @@ export {
   type SimulatedPspOptions,
 } from './tee/simulated/psp.js'
 export {
-  GPU_CHIP,
   nvidiaKeyLabel,
   type GpuArch,
   type GpuChip,
@@ -61,13 +55,11 @@ export {
   issueGpuFmcLeaf,
   issueNvidiaDeviceRoot,
   issueNvidiaIdentityCa,
-  issueNvidiaProvisionerCa,
   simulatedGpuDeviceId,
-  simulatedGpuSanName,
   type IssueGpuBromOptions,
   type IssueGpuFmcLeafOptions,
 } from './tee/simulated/nvidia-device-chain.js'
-export { issueNvidiaRimCa, issueNvidiaRimL3, issueNvidiaRimRoot, issueNvidiaRimSigner } from './tee/simulated/nvidia-rim-chain.js'
+export { issueNvidiaRimSigner } from './tee/simulated/nvidia-rim-chain.js'
 export {
   simulatedNvidiaDeviceRootSpkiSha256,
   simulatedNvidiaRimRootSpkiSha256,
@@ -85,7 +77,6 @@ export {
 export {
   DRIVER_RIM_ALTERNATIVES,
   DRIVER_RIM_INDICES,
-  GPU_MEASUREMENT_COUNT,
   SIMULATED_GPU_BOARD,
   VBIOS_RIM_INDICES,
   createSimulatedGpu,
@@ -96,4 +87,4 @@ export {
   type SimulatedGpuRims,
   type SimulatedRim,
 } from './tee/simulated/gpu.js'
-export { createSimulatedCpuTee, createSimulatedGpuTee, type SimulatedGpuTeeOptions } from './tee/simulated/devices.js'
+export { type SimulatedGpuTeeOptions } from './tee/simulated/devices.js'

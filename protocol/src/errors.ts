@@ -38,11 +38,6 @@ export abstract class CodedError<C extends string = string> extends Error {
   }
 }
 
-/** Whether `error` is a {@link CodedError} (of `code`, when given). */
-export function isCodedError(error: unknown, code?: string): error is CodedError {
-  return error instanceof CodedError && (code === undefined || error.code === code)
-}
-
 /** Raised when bytes do not follow a wire format. Carries a stable {@link ProtocolErrorCode}. */
 export class ProtocolError extends CodedError<ProtocolErrorCode> {
   /**

@@ -1,17 +1,14 @@
 /**
  * `@vouch/protocol`: Vouch's wire formats. Parsing and composing only; no I/O, no trust decisions.
  */
-export { CodedError, isCodedError, ProtocolError, PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from './errors.js'
+export { CodedError, ProtocolError, PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from './errors.js'
 export {
   toHex,
   fromHex,
   isAllZero,
   bytesEqual,
   reversed,
-  toBase64,
-  fromBase64,
   toBase64Url,
-  fromBase64Url,
   concatBytes,
 } from './bytes.js'
 export * from './der-writer.js'
@@ -102,7 +99,6 @@ export {
   openRequest,
   sealResponse,
   openResponse,
-  assertRequestPlaintext,
   assertResponsePlaintext,
   encodeRequestPlaintext,
   decodeRequestPlaintext,

@@ -2,11 +2,10 @@
  * Inference: model manifests, digest-checked loading, one onnxruntime session per model on its own worker
  * thread, and OIP v2 tensors checked against the model's metadata before they reach the runtime.
  */
-export { ORT_TENSOR_TYPE, toOipDatatype, type OrtTensorType, type TensorMetadata } from './tensor.js'
-export { CONTRIBUTOR_ROLES, manifestSchema } from './manifest-schema.js'
+export type { OrtTensorType, TensorMetadata } from './tensor.js'
+export { manifestSchema } from './manifest-schema.js'
 export {
   ManifestInvalidError,
-  formatManifestIssues,
   parseManifest,
   type Contributor,
   type ContributorRole,

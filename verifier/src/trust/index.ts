@@ -7,8 +7,6 @@
 export { TrustStore, defaultTrustDir, tcbKey, type CachedCollateral } from './store.js'
 export {
   fetchAmdCollateral,
-  AMD_KDS_MIN_INTERVAL_MS,
-  AMD_KDS_RETRIES,
   type FetchAmdCollateralOptions,
   type CollateralItem,
   type CollateralKind,
@@ -17,10 +15,6 @@ export {
 } from './kds.js'
 export {
   fetchNvidiaCollateral,
-  NVIDIA_RIM_SERVICE_URL,
-  NVIDIA_OCSP_URL,
-  NVIDIA_MIN_INTERVAL_MS,
-  NVIDIA_RETRIES,
   type FetchNvidiaCollateralOptions,
   type NvidiaGpuCollateralInput,
   type NvidiaCollateralItem,
