@@ -14,7 +14,7 @@ export {
   type ModelSource,
 } from './manifest.js'
 export { prepareRun, type TensorSignature } from './validate.js'
-export type { PreparedRun } from './model-worker.js'
+export type { PreparedRun } from './worker-messages.types.js'
 export {
   loadModel,
   loadModels,

@@ -10,13 +10,12 @@ import { endianness } from 'node:os'
 import { basename, dirname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
-import { assertTensorData, decodeCbor, encodeBytesElements, oipJsonToTensor, tensorsDigest, type KnownAnswer, type ModelManifestData, type TensorData } from '@vouch/protocol'
-import { InferenceError, ModelError } from '../errors.js'
+import { assertTensorData, decodeCbor, oipJsonToTensor, tensorsDigest, type KnownAnswer, type ModelManifestData, type TensorData } from '@vouch/protocol'
+import { ModelError } from '../errors.js'
 import { parseManifest, type Contributor, type ModelManifest } from './manifest.js'
-import { ModelWorker, type PreparedRun } from './model-worker.js'
+import { ModelWorker } from './model-worker.js'
 import { toOipDatatype, type TensorMetadata } from './tensor.js'
-import { prepareRun } from './validate.js'
-import type { RawValueMetadata, WorkerOutput } from './worker-messages.types.js'
+import type { RawValueMetadata } from './worker-messages.types.js'
 
 /** OIP v2 (KServe) model metadata, as `GET /v2/models/{name}` returns it. */
 export interface ModelMetadata {
@@ -147,7 +146,7 @@ export async function loadModel(manifestFile: string, options: LoadModelsOptions
 
 /**
  * Runs `model` on `inputs` and returns the requested outputs as OIP v2 tensors with raw little-endian bytes.
- * Every input is checked against the model's metadata first (see {@link prepareRun}), so nothing malformed
+ * Every input is checked against the model's metadata first (`prepareRun`), so nothing malformed
  * reaches onnxruntime. The run happens on the model's worker thread: the event loop is not blocked.
  *
  * @param outputs - Output names to return, in that order. Unset: every output, in the model's order.
@@ -267,16 +266,7 @@ async function startModel(verified: VerifiedModel, options: LoadModelsOptions): 
     attribution: manifest.contributors,
     manifestData: JSON.parse(JSON.stringify(manifest)) as ModelManifestData,
     knownAnswer: null,
-    run: (inputs, outputs) => {
-      // Not an async function: it would keep `inputs` (views of a request's plaintext) alive until the run ends.
-      let prepared: PreparedRun
-      try {
-        prepared = prepareRun(metadata, inputs, outputs, (n) => worker.inputBuffer(n))
-      } catch (error) {
-        return Promise.reject(error as Error)
-      }
-      return worker.run(prepared).then(toTensors)
-    },
+    run: worker.runner(metadata),
     close: () => worker.close(),
   }
   if (manifest.sample === undefined) return Object.freeze(model)
@@ -349,14 +339,4 @@ function toTensorMetadata(m: RawValueMetadata, modelFile: string): TensorMetadat
   // Symbolic dimensions (strings) and unknown ones are "any size", -1 in OIP v2 metadata.
   const shape = (m.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : -1))
   return { name: m.name, datatype, shape }
-}
-
-function toTensors(outputs: WorkerOutput[]): TensorData[] {
-  return outputs.map((o) => {
-    const datatype = toOipDatatype(o.type)
-    // Checked at load: every output of the model has an OIP v2 datatype.
-    if (datatype === undefined) throw new InferenceError('ERR_INFERENCE_RUNTIME', `output "${o.name}" has type ${o.type}`)
-    const data = 'strings' in o ? encodeBytesElements(o.strings) : o.bytes
-    return { name: o.name, datatype, shape: o.dims, data }
-  })
 }

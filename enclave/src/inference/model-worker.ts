@@ -1,21 +1,16 @@
 /**
  * The main thread's handle on one model's session worker: starts it with the verified ONNX bytes, then
- * posts runs and matches replies by id. Runs queue in the worker and execute one at a time; the worker keeps
+ * checks and packs each request's inputs, posts runs and matches replies by id. Runs queue in the worker and execute one at a time; the worker keeps
  * the process alive only while a run is pending.
  */
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker, type WorkerOptions } from 'node:worker_threads'
+import { encodeBytesElements, type TensorData } from '@vouch/protocol'
 import { InferenceError } from '../errors.js'
-import type {
-  NumericFeed,
-  RawValueMetadata,
-  SessionWorkerData,
-  StringFeed,
-  WorkerOutput,
-  WorkerReply,
-  WorkerRequest,
-} from './worker-messages.types.js'
+import { toOipDatatype } from './tensor.js'
+import { prepareRun, type TensorSignature } from './validate.js'
+import type { PreparedRun, RawValueMetadata, SessionWorkerData, WorkerOutput, WorkerReply, WorkerRequest } from './worker-messages.types.js'
 
 // `.ts` when running from source (tsx), `.js` from dist: the worker file sits beside this one either way.
 const FROM_SOURCE = extname(fileURLToPath(import.meta.url)) === '.ts'
@@ -39,13 +34,6 @@ const SPARE_BUFFERS = 2
 interface Pending {
   resolve: (outputs: WorkerOutput[]) => void
   reject: (error: InferenceError) => void
-}
-
-/** A run as the worker takes it: one buffer holding every numeric feed, plus the string feeds. */
-export interface PreparedRun {
-  buffer: ArrayBuffer
-  feeds: (NumericFeed | StringFeed)[]
-  fetches: string[]
 }
 
 /** One model's worker thread and its onnxruntime session. */
@@ -108,6 +96,23 @@ export class ModelWorker {
     return this.#spare.splice(at, 1)[0]!
   }
 
+  /**
+   * The model's `run`, bound to its `signature`: each request's inputs are checked and packed ({@link prepareRun}),
+   * run on the worker, and the outputs returned as OIP v2 tensors. A request goes from the service straight here.
+   */
+  runner(signature: TensorSignature): (inputs: readonly TensorData[], outputs?: readonly string[]) => Promise<TensorData[]> {
+    return (inputs, outputs) => {
+      // Not an async function: it would keep `inputs` (views of a request's plaintext) alive until the run ends.
+      let prepared: PreparedRun
+      try {
+        prepared = prepareRun(signature, inputs, outputs, (n) => this.inputBuffer(n))
+      } catch (error) {
+        return Promise.reject(error as Error)
+      }
+      return this.run(prepared).then(toTensors)
+    }
+  }
+
   /** Posts a run; its buffer is transferred to the worker. */
   run(prepared: PreparedRun): Promise<WorkerOutput[]> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed)
@@ -143,4 +148,15 @@ export class ModelWorker {
     for (const pending of this.#pending.values()) pending.reject(error)
     this.#pending.clear()
   }
+}
+
+/** The worker's outputs as OIP v2 tensors (BYTES elements length-prefixed). */
+function toTensors(outputs: WorkerOutput[]): TensorData[] {
+  return outputs.map((o) => {
+    const datatype = toOipDatatype(o.type)
+    // Checked at load: every output of the model has an OIP v2 datatype.
+    if (datatype === undefined) throw new InferenceError('ERR_INFERENCE_RUNTIME', `output "${o.name}" has type ${o.type}`)
+    const data = 'strings' in o ? encodeBytesElements(o.strings) : o.bytes
+    return { name: o.name, datatype, shape: o.dims, data }
+  })
 }

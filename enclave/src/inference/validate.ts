@@ -5,9 +5,8 @@
  */
 import { OIP_ELEMENT_SIZE, decodeBytesElements, elementCount, type TensorData } from '@vouch/protocol'
 import { InferenceError } from '../errors.js'
-import type { PreparedRun } from './model-worker.js'
 import { ORT_TENSOR_TYPE, type TensorMetadata } from './tensor.js'
-import type { NumericFeed, StringFeed } from './worker-messages.types.js'
+import type { NumericFeed, PreparedRun, StringFeed } from './worker-messages.types.js'
 
 /** The inputs and outputs a run may name: a model's OIP v2 metadata `inputs` and `outputs`. */
 export interface TensorSignature {

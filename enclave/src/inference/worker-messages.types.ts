@@ -58,3 +58,10 @@ export type WorkerReply =
   | { kind: 'load-failed'; message: string }
   | { kind: 'result'; id: number; outputs: WorkerOutput[]; buffer: ArrayBuffer }
   | { kind: 'run-failed'; id: number; message: string }
+
+/** A run as the worker takes it: one buffer holding every numeric feed, plus the string feeds. */
+export interface PreparedRun {
+  buffer: ArrayBuffer
+  feeds: (NumericFeed | StringFeed)[]
+  fetches: string[]
+}
