@@ -18,6 +18,8 @@ export const PROTOCOL_ERROR_CODES = [
   'ERR_SPDM_MALFORMED',
   'ERR_LINK_MALFORMED',
   'ERR_LINK_FRAME_TOO_LARGE',
+  'ERR_TLOG_MALFORMED',
+  'ERR_TLOG_PROOF_INVALID',
 ] as const
 
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number]
