@@ -13,3 +13,20 @@ export {
   treeHash,
 } from './stored.js'
 export { proveRecord, checkRecord, proveTree, checkTree, type RecordProof, type TreeProof } from './proof.js'
+export {
+  TILE_HEIGHT,
+  TILE_WIDTH,
+  tileForIndex,
+  tilePath,
+  parseTilePath,
+  readTileData,
+  hashFromTile,
+  newTiles,
+  tileHashReader,
+  type Tile,
+  type HashTile,
+  type EntryBundleTile,
+  type TileReader,
+  type TreeHead,
+} from './tile.js'
+export { MAX_ENTRY_SIZE, encodeEntryBundle, decodeEntryBundle } from './bundle.js'
