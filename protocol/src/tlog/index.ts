@@ -30,3 +30,5 @@ export {
   type TreeHead,
 } from './tile.js'
 export { MAX_ENTRY_SIZE, encodeEntryBundle, decodeEntryBundle } from './bundle.js'
+export { formatCheckpoint, parseCheckpoint, type Checkpoint } from './checkpoint.js'
+export { generateNoteKey, noteVerifierKey, signNote, openNote, type NoteKeys, type NoteSignature, type OpenedNote } from './note.js'
