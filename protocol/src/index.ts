@@ -135,3 +135,4 @@ export {
   type Output,
   type Program,
 } from './command-line.js'
+export * from './tlog/index.js'
