@@ -83,6 +83,18 @@ export {
   type EvidenceBundleJson,
   type DecodeBundleOptions,
 } from './bundle.js'
+export {
+  ARCHIVE_MEDIA_TYPE,
+  ARCHIVE_VERSION,
+  ARCHIVE_LIMITS,
+  RIM_ID_PATTERN,
+  assertArchive,
+  encodeArchive,
+  decodeArchive,
+  type ArchivedRim,
+  type EvidenceArchive,
+  type DecodeArchiveOptions,
+} from './archive.js'
 export * from './binding.js'
 export {
   SEALED_MEDIA_TYPE,
