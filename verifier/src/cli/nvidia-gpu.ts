@@ -5,7 +5,7 @@ import { parseCommandLine, parseGpuAttestationReport, type GpuAttestationReport 
 import type { Result } from '../result.js'
 import type { TrustStore } from '../trust/store.js'
 import { fromTrustDir, loadPolicy, openTrustDir, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
-import { nvidiaCollateralFromTrustDir } from './nvidia-trust-dir.js'
+import { nvidiaCollateralFromTrustDir } from './trust-dir.js'
 import { renderResult } from './render.js'
 
 export const NVIDIA_GPU_USAGE = `vouch-verify nvidia-gpu --report FILE --chain FILE [--nonce HEX] [--rim FILE]... [--ocsp FILE]...

@@ -1,11 +1,10 @@
 /**
- * How `vouch-verify nvidia-gpu` completes its input from the trust directory that `vouch-verify trust
- * fetch --gpu-report` fills: the report's driver and VBIOS RIMs, and OCSP responses about the device
- * chain and the RIM signing chains. What the CLI picks up on its own must not turn a verification the
- * user did not ask to be about revocation into a rejection, so a cached OCSP response is used only
- * where it speaks for the verification time (as `trust-dir.ts` does with CRLs); one that says
- * "revoked" is always used, since revocation is permanent. Nothing here is verified: the verifier
- * checks whatever it is given.
+ * What the trust directory that `vouch-verify trust fetch --gpu-report` (or the host) fills holds for one GPU: the
+ * report's driver and VBIOS RIMs, and OCSP responses about the device chain and the RIM signing chains. `vouch-verify
+ * nvidia-gpu` completes its input from it, and the host staples it to the evidence it serves. What is picked up this
+ * way must not turn a verification nobody asked to be about revocation into a rejection, so a cached OCSP response
+ * is used only where it speaks for the verification time (as `amd-cache.ts` does with CRLs); one that says "revoked"
+ * is always used, since revocation is permanent. Nothing here is verified: the verifier checks whatever it is given.
  */
 import { relative } from 'node:path'
 import type { GpuAttestationReport } from '@vouch/protocol'
@@ -13,7 +12,7 @@ import { architectureOf } from '../nvidia/device.js'
 import { parseRim } from '../nvidia/rim.js'
 import type { RimInput } from '../nvidia/verify.js'
 import { gpuRimIds } from '../nvidia/rim-ids.js'
-import type { TrustStore } from '../trust/store.js'
+import type { TrustStore } from './store.js'
 import { commonName, parseCertificate, type Certificate } from '../x509/certificate.js'
 import { OCSP_CLOCK_SKEW_MS } from '../x509/ocsp-check.js'
 import { parseOcspResponse } from '../x509/ocsp-decode.js'

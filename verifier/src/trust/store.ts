@@ -23,6 +23,7 @@ import {
   derToPem,
   isAllZero,
   kdsHwId,
+  RIM_ID_PATTERN,
   usesTurinTcbLayout,
   type AttestationReport,
   type KeyFamily,
@@ -103,8 +104,6 @@ function writeAtomic(path: string, data: Uint8Array | string): void {
 }
 
 const PRODUCTS_OF_V2: readonly Product[] = ['Milan', 'Genoa']
-/** NVIDIA RIM ids (`NV_GPU_DRIVER_GH100_550.144.03`, `NV_GPU_VBIOS_1010_0200_882_96005E0001`) as file names. */
-const RIM_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/
 
 /** A trust directory. Synchronous I/O: the files are small and the callers are CLI commands. */
 export class TrustStore {
@@ -183,7 +182,7 @@ export class TrustStore {
   /** Where the RIM with NVIDIA RIM service id `id` lives. */
   rimPath(id: string): string {
     // The id becomes a file name: only the characters NVIDIA's ids use may get there.
-    if (!RIM_ID.test(id)) throw new TypeError(`a RIM id must be letters, digits, '.', '_' or '-', not starting with '.', got "${id}"`)
+    if (!RIM_ID_PATTERN.test(id)) throw new TypeError(`a RIM id must be letters, digits, '.', '_' or '-', not starting with '.', got "${id}"`)
     return join(this.dir, 'nvidia', 'rims', `${id}.xml`)
   }
 
