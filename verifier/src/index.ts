@@ -23,5 +23,6 @@ export { checkOcspStatus, evaluateOcspOutcome, type OcspStatus, type OcspOutcome
 export { gpuRimIds, type GpuRimIds } from './nvidia/rim-ids.js'
 export { verifyBundle, type BundleVerifyOptions } from './bundle/verify.js'
 export { verifyReceipt, type ReceiptVerifyOptions } from './bundle/receipt.js'
+export { verifyArchive, verifyArchivedReceipt, type ArchivedReceiptVerifyOptions } from './bundle/archive.js'
 export type { BundleClaims, ReceiptClaims } from './bundle/claims.types.js'
 export { renderResult, type RenderOptions } from './cli/render.js'

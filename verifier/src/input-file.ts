@@ -5,7 +5,7 @@
  * chunk past the limit), so a 100 MB file or an endless device costs nothing.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
-import { DEFAULT_BUNDLE_MAX_BYTES, DEFAULT_MAX_SEALED_BYTES } from '@vouch/protocol'
+import { ARCHIVE_LIMITS, DEFAULT_BUNDLE_MAX_BYTES, DEFAULT_MAX_SEALED_BYTES } from '@vouch/protocol'
 import { VerificationError } from './errors.js'
 import { MAX_RIM_BYTES } from './nvidia/rim.js'
 import { MAX_POLICY_BYTES, parsePolicy, PolicyInvalidError } from './policy/parse.js'
@@ -40,6 +40,8 @@ export const INPUT_FILE_LIMITS = {
   ocsp: { maxBytes: 64 * KIB, what: 'an OCSP response' },
   /** An evidence bundle: CBOR up to `DEFAULT_BUNDLE_MAX_BYTES`, or its JSON rendering, which spells bytes in hex. */
   bundle: { maxBytes: 3 * DEFAULT_BUNDLE_MAX_BYTES, what: 'an evidence bundle' },
+  /** An evidence archive: a bundle and its stapled collateral, CBOR up to `ARCHIVE_LIMITS.maxBytes`. */
+  archive: { maxBytes: ARCHIVE_LIMITS.maxBytes, what: 'an evidence archive' },
   /** A receipt (a compact JWS of a few KB). */
   receipt: { maxBytes: 64 * KIB, what: 'a receipt' },
   /** A receipt's opening: 32 bytes, raw or as 64 hex digits (and a line end). */

@@ -213,7 +213,11 @@ export function checkBundle(input: Uint8Array | EvidenceBundle, options: BundleC
  * throw for bad evidence.
  */
 export async function verifyBundle(bundle: Uint8Array | EvidenceBundle, options: BundleVerifyOptions = {}): Promise<Result<BundleClaims | null>> {
-  const checks = new CheckCollector()
+  return collectBundle(new CheckCollector(), bundle, options)
+}
+
+/** {@link verifyBundle}'s checks and policy, recorded after those `checks` holds already (an archive's). */
+export function collectBundle(checks: CheckCollector, bundle: Uint8Array | EvidenceBundle, options: BundleVerifyOptions): Result<BundleClaims | null> {
   const checked = checkBundle(bundle, toBundleCheckOptions(options, options.at ?? new Date()), checks)
   if (checked === null) {
     if (options.policy === undefined) checks.skip('policy', 'no policy given: only authenticity was checked')

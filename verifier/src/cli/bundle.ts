@@ -1,5 +1,6 @@
 /** `vouch-verify bundle` and `vouch-verify receipt`: evidence bundles and the receipts bound to them. */
 import { assertTensorData, bundleFromJson, decodeCbor, DEFAULT_MAX_SEALED_BYTES, encodeBundle, fromHex, parseCommandLine, RECEIPT_OPENING_SIZE, type TensorData } from '@vouch/protocol'
+import { verifyArchivedReceipt } from '../bundle/archive.js'
 import type { BundleClaims, ReceiptClaims } from '../bundle/claims.types.js'
 import type { Result } from '../result.js'
 import { verifyReceipt } from '../bundle/receipt.js'
@@ -18,11 +19,14 @@ export const BUNDLE_USAGE = `vouch-verify bundle FILE [--nonce HEX] --policy FIL
 
 export const BUNDLE_OPTIONS = { nonce: { type: 'string' }, policy: { type: 'string' }, at: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } } as const
 
-export const RECEIPT_USAGE = `vouch-verify receipt FILE --evidence FILE --policy FILE [--at RFC3339]
+export const RECEIPT_USAGE = `vouch-verify receipt FILE (--evidence FILE | --archive FILE) --policy FILE [--at RFC3339]
                      [--opening HEX|FILE --request FILE --outputs FILE] [--json | --verbose]
 
   FILE                a receipt (JWS compact serialization, as the enclave returns it)
   --evidence FILE     the evidence bundle the receipt names (CBOR, exactly as received)
+  --archive FILE      or the evidence archive of that bundle (CBOR, from \`vouch infer --archive-out\`): the bundle
+                      with the AMD and NVIDIA collateral the host stapled, verified from the file alone (no
+                      network, no trust directory)
   --policy FILE       policy (YAML or JSON)
   --at RFC3339        verify as of this time (default: the receipt's own time)
   --opening HEX|FILE  the receipt's opening, 32 bytes: 64 hex digits, or a file holding them (hex or raw), as
@@ -35,6 +39,7 @@ export const RECEIPT_USAGE = `vouch-verify receipt FILE --evidence FILE --policy
 
 export const RECEIPT_OPTIONS = {
   evidence: { type: 'string' },
+  archive: { type: 'string' },
   policy: { type: 'string' },
   at: { type: 'string' },
   opening: { type: 'string' },
@@ -132,21 +137,18 @@ function receiptSummary(result: Result<ReceiptClaims | null>, opened: boolean): 
 export async function runReceipt(args: string[], out: (text: string) => void): Promise<number> {
   const { values, positionals } = parseCommandLine(args, { options: RECEIPT_OPTIONS, allowPositionals: true })
   if (positionals.length !== 1) throw new UsageError('receipt takes exactly one FILE')
-  if (values.evidence === undefined) throw new UsageError('--evidence is required')
+  if ((values.evidence === undefined) === (values.archive === undefined)) throw new UsageError('give one of --evidence and --archive')
   if (values.policy === undefined) throw new UsageError('--policy is required')
   const jws = Buffer.from(readInput(positionals[0]!, 'receipt', 'receipt')).toString('utf8').trim()
   const at = parseAt(values.at)
   const opening = values.opening === undefined ? undefined : readOpening(values.opening)
   const request = values.request === undefined ? undefined : readInput(values.request, '--request', 'plaintext')
   const outputs = values.outputs === undefined ? undefined : readOutputs(values.outputs)
-  const result = await verifyReceipt(jws, {
-    evidence: readBundle(values.evidence, '--evidence'),
-    policy: loadPolicy(values.policy),
-    ...(at && { at }),
-    ...(opening && { opening }),
-    ...(request && { request }),
-    ...(outputs && { outputs }),
-  })
+  const options = { policy: loadPolicy(values.policy), ...(at && { at }), ...(opening && { opening }), ...(request && { request }), ...(outputs && { outputs }) }
+  const result =
+    values.archive !== undefined
+      ? await verifyArchivedReceipt(jws, { ...options, archive: readInput(values.archive, '--archive', 'archive') })
+      : await verifyReceipt(jws, { ...options, evidence: readBundle(values.evidence!, '--evidence') })
   out(values.json ? JSON.stringify(result, null, 2) : renderResult('vouch-verify receipt', result, receiptSummary(result, opening !== undefined), { verbose: values.verbose }))
   return result.verdict === 'accepted' ? 0 : 1
 }

@@ -123,6 +123,21 @@ function findSingleResponse(response: OcspResponse, certificate: Certificate, is
   throw new VerificationError('ERR_OCSP_CERT_MISMATCH', `${what}: the OCSP response has no status for this certificate: ${detail}`)
 }
 
+/**
+ * Whether `response` holds a status for `certificate` as issued by `issuer`: exactly one SingleResponse with its
+ * serial number and its issuer's name and key hashes. Nothing is verified: this only sorts responses to the
+ * certificates they are about.
+ */
+export function answersFor(response: OcspResponse, certificate: Certificate, issuer: Certificate): boolean {
+  try {
+    findSingleResponse(response, certificate, issuer, '')
+    return true
+  } catch (error) {
+    if (error instanceof VerificationError && error.code === 'ERR_OCSP_CERT_MISMATCH') return false
+    throw error
+  }
+}
+
 /** Whether the responder ID names `cert`: its subject (exact bytes, or the same rendered name) or its key's SHA-1. */
 function namesCertificate(id: OcspResponderId, cert: Certificate): boolean {
   if (id.kind === 'key') return bytesEqual(id.keyHash, ocspKeyHash(cert, 'sha1'))
