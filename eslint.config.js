@@ -8,6 +8,9 @@ const restrict = (names, message, patterns = []) => ({
 })
 // The simulator and what only it needs stay off the enclave's production path: production code reaches it through
 // the device factory's dynamic import (tee/device.ts), and may name its types.
+// The host fetches and caches AMD and NVIDIA collateral to staple it to the evidence it serves (issue 12).
+const hostOnly =
+  'of the verifier the host imports @vouch/verifier/trust only, to fetch, cache and staple AMD and NVIDIA collateral: the host is untrusted anyway, and the client verifies everything; verifying is for relying parties. onnxruntime-node belongs to enclave/src/inference/, cbor-x to protocol/src/cbor.ts (DESIGN.md §2)'
 const simulatorOnly = ['@peculiar/asn1-schema', '@peculiar/asn1-x509', 'xml-crypto', '@xmldom/xmldom']
 const noSimulator = [
   { group: ['**/simulated/*', '**/simulated.js'], allowTypeImports: true, message: 'production code imports the simulator only through the device factory (tee/device.ts); tests, benchmarks and scripts import @vouch/enclave/simulated' },
@@ -46,8 +49,12 @@ export default tseslint.config(
     ]),
   },
   {
-    files: ['enclave/src/**/*.ts', 'host/src/**/*.ts'],
+    files: ['enclave/src/**/*.ts'],
     rules: restrict(['@vouch/verifier', '@vouch/client', 'onnxruntime-node', 'cbor-x'], 'only the client may import the verifier; onnxruntime-node belongs to enclave/src/inference/, cbor-x to protocol/src/cbor.ts (DESIGN.md §2)'),
+  },
+  {
+    files: ['host/src/**/*.ts'],
+    rules: restrict(['@vouch/verifier', '@vouch/client', 'onnxruntime-node', 'cbor-x'], hostOnly, [{ group: ['@vouch/verifier/*', '!@vouch/verifier/trust'], message: hostOnly }]),
   },
   {
     files: ['enclave/src/**/*.ts'],

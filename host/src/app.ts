@@ -12,6 +12,7 @@ import express, { type Express, type Request } from 'express'
 import type { Logger } from 'pino'
 import { BodyReader } from './body-reader.js'
 import { ClientRateLimiter, toClientKey } from './clients.js'
+import type { CollateralStapler } from './collateral.js'
 import { requestContext, trackRequests } from './http/context.js'
 import { requestLogger } from './http/logging.js'
 import { answerProblem, notFound } from './http/problems.js'
@@ -67,6 +68,8 @@ export interface AppOptions {
   metrics: HostMetrics
   /** Shutdown state. Unset: a fresh one (never draining). */
   lifecycle?: HostLifecycle
+  /** Staples the collateral it has cached to the evidence served to clients that ask for an archive. Unset: bundles only. */
+  stapler?: CollateralStapler
 }
 
 /** The route modules, in the order their routes are registered. */
@@ -111,6 +114,7 @@ export function createApp(options: AppOptions): Express {
     attestations: new ClientRateLimiter({ burst: config.attestBurst ?? 5, perSecond: (config.attestPerMinute ?? 60) / 60 }),
     clientOf: (req: Request) => toClientKey(req.ip ?? req.socket.remoteAddress),
     version: HOST_VERSION,
+    stapler: options.stapler ?? null,
   }
   const app = express()
   app.disable('x-powered-by')

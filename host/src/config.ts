@@ -107,8 +107,10 @@ export type ParsedCommandLine = { help: true; version?: true } | { help: false; 
 
 /** The flags of `vouch-host`: one per setting of {@link CONFIG_FIELDS}, and `--config`, `--help`, `--version`; {@link usage} lists them all. */
 export function commandLineOptions(): OptionTable {
-  const options: OptionTable = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' }, 'no-supervise': { type: 'boolean' } }
+  const options: OptionTable = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } }
   for (const f of CONFIG_FIELDS) options[f.flag] = f.kind.type === 'boolean' ? { type: 'boolean' } : f.repeatable ? { type: 'string', multiple: true } : { type: 'string' }
+  // Every on/off setting also has its --no- flag, as --help lists it.
+  for (const f of CONFIG_FIELDS) if (f.kind.type === 'boolean') options[`no-${f.flag}`] = { type: 'boolean' }
   return options
 }
 
@@ -171,9 +173,10 @@ function readSources(flags: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd
     const raw = flags[field.flag]
     if (raw !== undefined) take(field, raw, { kind: 'flag', name: field.flag }, cwd)
   }
-  if (flags['no-supervise'] === true) {
-    if (flags['supervise'] === true) problems.push('--supervise and --no-supervise: give one of them')
-    else chosen.set('enclave.supervise', false, { kind: 'flag', name: 'no-supervise' })
+  for (const field of CONFIG_FIELDS) {
+    if (field.kind.type !== 'boolean' || flags[`no-${field.flag}`] !== true) continue
+    if (flags[field.flag] === true) problems.push(`--${field.flag} and --no-${field.flag}: give one of them`)
+    else chosen.set(field.key, false, { kind: 'flag', name: `no-${field.flag}` })
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * `@vouch/host`: the untrusted relay (DESIGN.md §9). HTTPS with the Open Inference Protocol v2 routes, sealed
  * bodies and evidence relayed to the enclave over its link, supervision of the enclave process, metrics.
- * It never sees plaintext and imports nothing of the enclave, the verifier or the client.
+ * It never sees plaintext and imports nothing of the enclave or the client, and of the verifier only the collateral
+ * fetchers and cache (`@vouch/verifier/trust`), to staple AMD and NVIDIA collateral to the evidence it serves.
  */
 export { type AppConfig, type AppOptions, type ModelEntry } from './app.js'
 export { loadConfig, usage, type HostConfig, type LoadConfigOptions, type ParsedCommandLine } from './config.js'

@@ -2,7 +2,7 @@
  * The OpenAPI 3.1 description of the host's HTTP API, served at `GET /openapi.json`. `host/test/openapi.test.ts`
  * checks that it describes exactly the routes the app registers, with every error code of the registry.
  */
-import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, SEALED_MEDIA_TYPE } from '@vouch/protocol'
+import { ARCHIVE_MEDIA_TYPE, EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, SEALED_MEDIA_TYPE } from '@vouch/protocol'
 import { HOST_ERRORS, PROBLEM_MEDIA_TYPE } from './errors.js'
 
 type Json = Record<string, unknown>
@@ -142,16 +142,21 @@ export function openApiDocument(version: string): Json {
           summary: 'The enclave evidence bundle (CBOR), challenged with a nonce or the cached unchallenged one',
           description:
             'Without `nonce`: the unchallenged bundle (proves identity and keys, not freshness), cacheable for a short time, with an ETag. ' +
-            'With `nonce`: a fresh bundle bound to it, never cached; challenged bundles are rate-limited per client by the host and overall by the enclave (429, with Retry-After).',
+            'With `nonce`: a fresh bundle bound to it, never cached; challenged bundles are rate-limited per client by the host and overall by the enclave (429, with Retry-After). ' +
+            `A client that accepts \`${ARCHIVE_MEDIA_TYPE}\` gets the bundle, byte for byte, inside an evidence archive with the AMD and NVIDIA collateral the host has cached for it (CRL, RIMs, OCSP responses), so it can verify the evidence without asking AMD or NVIDIA.`,
           tags: ['attestation'],
           parameters: [{ name: 'nonce', in: 'query', required: false, description: '32 bytes as 64 hexadecimal digits', schema: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } }],
           responses: {
             '200': {
-              description: 'The evidence bundle (docs/protocol.md, "Evidence bundle")',
-              content: { [EVIDENCE_MEDIA_TYPE]: { schema: { type: 'string', contentMediaType: EVIDENCE_MEDIA_TYPE } } },
+              description: 'The evidence bundle (docs/protocol.md, "Evidence bundle"), or the evidence archive holding it (docs/protocol.md, "Evidence archive") when the client accepts one',
+              content: {
+                [EVIDENCE_MEDIA_TYPE]: { schema: { type: 'string', contentMediaType: EVIDENCE_MEDIA_TYPE } },
+                [ARCHIVE_MEDIA_TYPE]: { schema: { type: 'string', contentMediaType: ARCHIVE_MEDIA_TYPE } },
+              },
               headers: {
                 'Cache-Control': { description: '`no-store` with a nonce; `public, max-age=30` without', schema: { type: 'string' } },
-                ETag: { description: 'Strong validator of the unchallenged bundle', schema: { type: 'string' } },
+                ETag: { description: 'Strong validator of the unchallenged bundle or archive served', schema: { type: 'string' } },
+                Vary: { description: '`Accept`: the same URL answers a bundle or an archive', schema: { type: 'string' } },
                 'X-Request-Id': { $ref: '#/components/headers/RequestId' },
               },
             },

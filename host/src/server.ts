@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { createApp, type AppConfig } from './app.js'
+import { CollateralStapler } from './collateral.js'
 import { HostLifecycle } from './lifecycle.js'
 import type { HostConfig } from './config.js'
 import { HostStartupError } from './errors.js'
@@ -30,6 +31,8 @@ export interface RunningHost {
   readonly supervisor: EnclaveSupervisor | null
   readonly metrics: HostMetrics
   readonly lifecycle: HostLifecycle
+  /** Staples cached AMD and NVIDIA collateral to the evidence served (`collateral.*` settings). */
+  readonly stapler: CollateralStapler
   /** Resolves when the supervisor gives up on the enclave (it refused its arguments or cannot be started). */
   readonly fatal: Promise<HostStartupError>
   /** Graceful shutdown; safe to call more than once. */
@@ -119,6 +122,34 @@ function toAppConfig(config: HostConfig): AppConfig {
   }
 }
 
+/** The stapler of `config`'s `collateral` settings. */
+function createStapler(config: HostConfig, log: Logger, env: NodeJS.ProcessEnv): CollateralStapler {
+  const c = config.collateral
+  return new CollateralStapler({
+    fetch: c.fetch,
+    refreshMs: c.refreshMs,
+    env,
+    log,
+    ...(c.dir !== null && { dir: c.dir }),
+    ...(c.kdsUrl !== null && { kdsUrl: c.kdsUrl }),
+    ...(c.rimUrl !== null && { rimUrl: c.rimUrl }),
+    ...(c.ocspUrl !== null && { ocspUrl: c.ocspUrl }),
+  })
+}
+
+/**
+ * Each time the enclave comes up, archives its unchallenged bundle once, so the stapler fetches its collateral
+ * before the first client asks (a restarted enclave may run on other hardware). Only worth it when fetching.
+ */
+function primeStapler(link: EnclaveLinkClient, stapler: CollateralStapler, log: Logger): void {
+  link.on('up', () => {
+    link.request('attest', { nonce: null }).then(
+      ({ bundle }) => void stapler.archive(bundle, { unchallenged: true }),
+      (error: unknown) => log.debug({ err: error }, 'collateral: the unchallenged bundle is not available yet'),
+    )
+  })
+}
+
 /** Listens on `config`'s address; a port in use rejects with `ERR_HOST_CONFIG_INVALID` saying what to do. */
 async function listen(server: Server, config: HostConfig): Promise<void> {
   try {
@@ -159,7 +190,9 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     socket = join(socketDir, 'enclave.sock')
   }
   const link = createLink(config, socket, log, metrics)
-  const server = createHttpsServer(tls, createApp({ link, log, metrics, lifecycle, config: toAppConfig(config) }))
+  const stapler = createStapler(config, log, env)
+  if (config.collateral.fetch) primeStapler(link, stapler, log)
+  const server = createHttpsServer(tls, createApp({ link, log, metrics, lifecycle, stapler, config: toAppConfig(config) }))
   // Slow clients may not hold a request open longer than a request may take (Node answers 408 and closes).
   server.requestTimeout = config.timeouts.requestMs
   server.headersTimeout = Math.min(60_000, config.timeouts.requestMs)
@@ -168,6 +201,7 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   try {
     await listen(server, config)
   } catch (error) {
+    stapler.close()
     await link.close()
     if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
     throw error
@@ -190,8 +224,8 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     supervisor.start()
   }
   link.start()
-  const close = closer({ server, link, supervisor, lifecycle, socketDir, shutdownMs: config.timeouts.shutdownMs, log })
-  return { url: urlOf(server, config.host), port: (server.address() as AddressInfo).port, tls, server, link, supervisor, metrics, lifecycle, fatal, close }
+  const close = closer({ server, link, supervisor, stapler, lifecycle, socketDir, shutdownMs: config.timeouts.shutdownMs, log })
+  return { url: urlOf(server, config.host), port: (server.address() as AddressInfo).port, tls, server, link, supervisor, metrics, lifecycle, stapler, fatal, close }
 }
 
 /**
@@ -202,12 +236,13 @@ function closer(parts: {
   server: Server
   link: EnclaveLinkClient
   supervisor: EnclaveSupervisor | null
+  stapler: CollateralStapler
   lifecycle: HostLifecycle
   socketDir: string | null
   shutdownMs: number
   log: Logger
 }): () => Promise<void> {
-  const { server, link, supervisor, lifecycle, socketDir, shutdownMs, log } = parts
+  const { server, link, supervisor, stapler, lifecycle, socketDir, shutdownMs, log } = parts
   let closing: Promise<void> | null = null
   return () =>
     (closing ??= (async () => {
@@ -219,6 +254,7 @@ function closer(parts: {
       if ((await Promise.race([lifecycle.idle(), deadline])) === 'timeout') log.warn({ active: lifecycle.active }, 'shutdown: requests still in flight after the timeout; closing them')
       server.closeAllConnections()
       await closed
+      stapler.close()
       await link.close()
       await supervisor?.stop()
       if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })

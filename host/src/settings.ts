@@ -38,7 +38,7 @@ const bytes = (flag: string, min: number, max: number, fallback: number, doc: st
 const text = <F extends string | null>(flag: string, fallback: F, doc: string): Setting<string | F> => ({ flag, kind: { type: 'string' }, fallback, doc })
 const path = (flag: string, doc: string): Setting<string | null> => ({ flag, kind: { type: 'path' }, fallback: null, doc })
 const oneOf = <V extends string>(flag: string, values: readonly V[], fallback: V, doc: string): Setting<V> => ({ flag, kind: { type: 'enum', values }, fallback, doc })
-const onOff = (flag: string, doc: string): Setting<boolean | null> => ({ flag, kind: { type: 'boolean' }, fallback: null, doc })
+const onOff = <F extends boolean | null = null>(flag: string, doc: string, fallback: F = null as F): Setting<boolean | F> => ({ flag, kind: { type: 'boolean' }, fallback, doc })
 const argv = (flag: string, fallback: readonly string[], doc: string, repeatable?: true): Setting<string[]> => ({ flag, kind: { type: 'argv' }, fallback: [...fallback], doc, ...(repeatable && { repeatable }) })
 const proxies = (flag: string, doc: string): Setting<string[]> => ({ flag, kind: { type: 'proxies' }, fallback: [], doc })
 
@@ -152,6 +152,33 @@ export const SETTINGS = {
     shutdownMs: integer('shutdown-timeout-ms', 0, 3_600_000, 30_000, 'time in-flight requests have to finish at shutdown'),
     /** Time the enclave's model list is cached. */
     modelsCacheMs: integer('models-cache-ms', 0, 3_600_000, 5_000, "time the enclave's model list is cached"),
+  },
+  collateral: {
+    /** Trust directory the served evidence's AMD and NVIDIA collateral is cached in; null: the verifier's default. */
+    dir: path(
+      'collateral-dir',
+      'trust directory where the AMD and NVIDIA collateral stapled to the served evidence is cached, laid out as vouch-verify trust fetch writes it; unset: $VOUCH_TRUST_DIR, else $XDG_CACHE_HOME/vouch/trust, else ~/.cache/vouch/trust',
+    ),
+    /** Fetch the served evidence's collateral from AMD and NVIDIA; false: staple only what `dir` holds. */
+    fetch: onOff(
+      'collateral-fetch',
+      "fetch the served evidence's collateral (AMD CRL, NVIDIA RIMs and OCSP responses) into collateral.dir when the enclave comes up and every collateral.refreshMs (--no-collateral-fetch: never; staple only what the directory holds, filled by vouch-verify trust fetch); evidence of the simulated TEE is never fetched for",
+      true,
+    ),
+    /** Time between fetches of the served evidence's collateral. */
+    refreshMs: integer(
+      'collateral-refresh-ms',
+      1000,
+      7 * 24 * 3_600_000,
+      3_600_000,
+      "time between fetches of the served evidence's collateral; what is cached and current (a CRL or OCSP response before its nextUpdate, a RIM) costs no request",
+    ),
+    /** AMD KDS base URL; null: AMD's. */
+    kdsUrl: text('kds-url', null, "AMD KDS base URL for collateral.fetch (a mirror); unset: AMD's, https://kdsintf.amd.com"),
+    /** NVIDIA RIM service base URL; null: NVIDIA's. */
+    rimUrl: text('rim-url', null, "NVIDIA RIM service base URL for collateral.fetch (a mirror); unset: NVIDIA's, https://rim.attestation.nvidia.com"),
+    /** NVIDIA OCSP responder URL; null: NVIDIA's. */
+    ocspUrl: text('ocsp-url', null, "NVIDIA OCSP responder URL for collateral.fetch; unset: NVIDIA's, https://ocsp.ndis.nvidia.com"),
   },
   log: {
     level: oneOf('log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'log level'),

@@ -113,6 +113,21 @@ describe('configuration', () => {
     assert.match(problems(['--supervise', '--enclave-socket', 'tcp://h:1']), /a supervised enclave serves a Unix socket path/)
   })
 
+  test('collateral (issue 12): fetched by default into the verifier’s trust directory, hourly; every on/off setting has its --no- flag', () => {
+    const c = load([])
+    assert.deepEqual(c.collateral, { dir: null, fetch: true, refreshMs: 3_600_000, kdsUrl: null, rimUrl: null, ocspUrl: null })
+    assert.equal(load(['--no-collateral-fetch']).collateral.fetch, false)
+    assert.equal(load([], { VOUCH_HOST_COLLATERAL_FETCH: 'false' }).collateral.fetch, false)
+    assert.equal(load(['--collateral-fetch'], { VOUCH_HOST_COLLATERAL_FETCH: 'false' }).collateral.fetch, true)
+    files['/etc/vouch/collateral.yaml'] = 'collateral:\n  dir: trust\n  fetch: false\n  refreshMs: 60000\n  kdsUrl: https://kds.mirror.example\n'
+    const fromFile = load(['--config', '/etc/vouch/collateral.yaml'])
+    assert.deepEqual([fromFile.collateral.dir, fromFile.collateral.fetch, fromFile.collateral.refreshMs, fromFile.collateral.kdsUrl], ['/etc/vouch/trust', false, 60_000, 'https://kds.mirror.example'])
+    assert.match(problems(['--collateral-fetch', '--no-collateral-fetch']), /--collateral-fetch and --no-collateral-fetch: give one of them/)
+    assert.match(problems(['--supervise', '--no-supervise', '--enclave-socket', '/s']), /--supervise and --no-supervise: give one of them/)
+    assert.match(problems(['--collateral-refresh-ms', '10']), /--collateral-refresh-ms \(collateral\.refreshMs\): must be an integer from 1000/)
+    for (const f of CONFIG_FIELDS.filter((f) => f.kind.type === 'boolean')) assert.match(usage(), new RegExp(`--${f.flag}, --no-${f.flag}\\n`))
+  })
+
   test('byte sizes take KiB, MiB and GiB', () => {
     assert.equal(load(['--max-body-bytes', '512KiB']).limits.bodyBytes, 512 * 1024)
     assert.equal(load(['--max-body-bytes', '4 MiB']).limits.bodyBytes, 4 * 1024 * 1024)

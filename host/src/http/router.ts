@@ -6,6 +6,7 @@ import type { Express, Request, RequestHandler, Response } from 'express'
 import { HostError } from '../errors.js'
 import type { BodyReader } from '../body-reader.js'
 import type { ClientRateLimiter } from '../clients.js'
+import type { CollateralStapler } from '../collateral.js'
 import type { HostLifecycle } from '../lifecycle.js'
 import type { EnclaveLink, LinkCallOptions } from '../link-client.js'
 import { UNKNOWN_MODEL, type HostMetrics } from '../metrics.js'
@@ -29,6 +30,8 @@ export interface RouteDeps {
   clientOf(req: Request): string
   /** The host's version. */
   version: string
+  /** Staples cached collateral to the evidence served; null: bundles only, even to a client that asks for an archive. */
+  stapler: CollateralStapler | null
 }
 
 /** A route module: adds its routes with `route`. */

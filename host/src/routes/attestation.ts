@@ -1,9 +1,11 @@
 /**
  * `GET /v1/attestation[?nonce=HEX]`: the enclave's evidence bundle, challenged (fresh, never cached, rate-limited per
- * client here and overall by the enclave) or unchallenged (cached briefly, with a strong ETag).
+ * client here and overall by the enclave) or unchallenged (cached briefly, with a strong ETag). A client that accepts
+ * `application/vnd.vouch.archive+cbor` gets the bundle inside an evidence archive, with the collateral the host has
+ * cached for it stapled beside it (`collateral.ts`).
  */
 import { createHash } from 'node:crypto'
-import { EVIDENCE_MEDIA_TYPE } from '@vouch/protocol'
+import { ARCHIVE_MEDIA_TYPE, EVIDENCE_MEDIA_TYPE } from '@vouch/protocol'
 import { HostError } from '../errors.js'
 import { asBuffer, requireLink, withRequestSignal, type RouteDeps, type RouteRegistrar } from '../http/router.js'
 
@@ -12,7 +14,7 @@ export const UNCHALLENGED_CACHE_CONTROL = 'public, max-age=30'
 
 const NONCE_HEX = /^[0-9a-fA-F]{64}$/
 
-export function registerAttestationRoutes(route: RouteRegistrar, { link, metrics, attestations, clientOf }: Pick<RouteDeps, 'link' | 'metrics' | 'attestations' | 'clientOf'>): void {
+export function registerAttestationRoutes(route: RouteRegistrar, { link, metrics, attestations, clientOf, stapler }: Pick<RouteDeps, 'link' | 'metrics' | 'attestations' | 'clientOf' | 'stapler'>): void {
   route('/v1/attestation', {
     get: async (req, res) => {
       const given = req.query['nonce']
@@ -28,17 +30,20 @@ export function registerAttestationRoutes(route: RouteRegistrar, { link, metrics
       const nonce = given === undefined ? null : Buffer.from(given, 'hex')
       const { bundle } = await link.request('attest', { nonce }, withRequestSignal(res))
       if (res.headersSent) return
-      res.set('Content-Type', EVIDENCE_MEDIA_TYPE)
+      const archived = stapler !== null && req.accepts([EVIDENCE_MEDIA_TYPE, ARCHIVE_MEDIA_TYPE]) === ARCHIVE_MEDIA_TYPE
+      const body = archived ? stapler.archive(bundle, { unchallenged: nonce === null }) : bundle
+      // The same URL answers a bundle or an archive: caches must keep them apart.
+      res.set('Content-Type', archived ? ARCHIVE_MEDIA_TYPE : EVIDENCE_MEDIA_TYPE).set('Vary', 'Accept')
       if (nonce !== null) res.set('Cache-Control', 'no-store')
       else {
-        // A strong validator of the bundle bytes: clients and caches revalidate with If-None-Match.
-        res.set('Cache-Control', UNCHALLENGED_CACHE_CONTROL).set('ETag', `"sha256-${createHash('sha256').update(bundle).digest('base64url')}"`)
+        // A strong validator of the bytes served: clients and caches revalidate with If-None-Match.
+        res.set('Cache-Control', UNCHALLENGED_CACHE_CONTROL).set('ETag', `"sha256-${createHash('sha256').update(body).digest('base64url')}"`)
         if (req.fresh) {
           res.status(304).end()
           return
         }
       }
-      res.status(200).send(asBuffer(bundle))
+      res.status(200).send(asBuffer(body))
     },
   })
 }
