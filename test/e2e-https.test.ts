@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { after, afterEach, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
-import { decodeBundle, encodeBundle, oipJsonToTensor, type OipJsonTensor, type TensorData, type X25519PublicJwk } from '@vouch/protocol'
+import { decodeArchive, decodeBundle, encodeArchive, encodeBundle, oipJsonToTensor, type OipJsonTensor, type TensorData, type X25519PublicJwk } from '@vouch/protocol'
 import { createClient, loadPolicy, toTypedArray, type VouchClient } from '@vouch/client'
 import { RELAYED_ERRORS } from '@vouch/enclave'
 import { loadConfig, startHost, type RunningHost } from '@vouch/host'
@@ -202,8 +202,10 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
     const attacker = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }) as X25519PublicJwk
     proxy.hook = (e) => {
       if (!e.path.startsWith('/v1/attestation') || e.status !== 200) return
-      const bundle = decodeBundle(e.body)
-      e.body = Buffer.from(encodeBundle({ ...bundle, keyset: { ...bundle.keyset, enc: attacker } }))
+      // The client asks for the evidence archive: the bundle inside is what the proxy rewrites.
+      const archive = decodeArchive(e.body)
+      const bundle = decodeBundle(archive.bundle)
+      e.body = Buffer.from(encodeArchive({ ...archive, bundle: encodeBundle({ ...bundle, keyset: { ...bundle.keyset, enc: attacker } }) }))
     }
     const error = await rejectsWith(infer(client()), 'ERR_CLIENT_ATTESTATION_REJECTED')
     assert.ok(error.result?.errors.some((e) => e.code === 'ERR_REPORT_BINDING_MISMATCH'), JSON.stringify(error.result?.errors))

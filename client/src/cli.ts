@@ -4,10 +4,10 @@
  * sealed answer), 2 usage error, unreadable input, or a host that cannot be reached or refused the request.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { encodeTensors, parseCommandLine, programUsage, runProgram, toHex, unreadableFile, UsageError, type Command, type Output, type Program } from '@vouch/protocol'
+import { encodeArchive, encodeTensors, parseCommandLine, programUsage, runProgram, toHex, unreadableFile, UsageError, type Command, type Output, type Program } from '@vouch/protocol'
 import { type Policy } from '@vouch/verifier'
 import { INPUT_FILE_LIMITS, readInputFile, type InputFileLimit } from '@vouch/verifier/files'
-import { createClient, type ClientOptions, type VouchClient } from './client.js'
+import { createClient, type ClientOptions, type InferResult, type VouchClient } from './client.js'
 import { ClientError, type ClientErrorCode } from './errors.js'
 import { loadInferenceRequest, loadPolicy } from './load.js'
 import { renderAttestation, renderInference, renderModels, renderReceiptRejection } from './render.js'
@@ -34,7 +34,8 @@ export const ATTEST_USAGE = `vouch attest --url URL --policy FILE [--nonce HEX] 
 ${CONNECTION}`
 
 export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --input FILE [--version V] [--receipt-out FILE] [--evidence-out FILE]
-            [--opening-out FILE --request-out FILE --outputs-out FILE] [--json | --verbose] [--ca FILE] [--insecure-tls]
+            [--archive-out FILE] [--opening-out FILE --request-out FILE --outputs-out FILE] [--json | --verbose] [--ca FILE]
+            [--insecure-tls]
 
   Attests the enclave, seals the request to its attested key, and prints the answer only if it opens
   under this request and its receipt verifies.
@@ -48,6 +49,9 @@ export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --i
   --receipt-out FILE   write the receipt (compact JWS)
   --evidence-out FILE  write the evidence bundle the receipt names (CBOR), for
                        \`vouch-verify receipt RECEIPT --evidence FILE --policy FILE\`
+  --archive-out FILE   write the evidence archive of that bundle: the bundle with the AMD and NVIDIA collateral
+                       the host stapled to it, for \`vouch-verify receipt RECEIPT --archive FILE --policy FILE\`,
+                       which then needs no network (a host that stapled nothing: the bundle alone, with a note)
   --opening-out FILE   write the receipt's opening (64 hex): the secret its request and response commitments are
                        keyed with. With the two files below it proves what was asked and answered
                        (\`vouch-verify receipt ... --opening FILE --request FILE --outputs FILE\`); whoever holds it
@@ -113,6 +117,7 @@ const INFER_OPTIONS = {
   input: { type: 'string' },
   'receipt-out': { type: 'string' },
   'evidence-out': { type: 'string' },
+  'archive-out': { type: 'string' },
   'opening-out': { type: 'string' },
   'request-out': { type: 'string' },
   'outputs-out': { type: 'string' },
@@ -179,6 +184,13 @@ async function runAttest(args: string[], out: Output): Promise<number> {
   }
 }
 
+/** The evidence archive of an answer: the host's, or when it stapled nothing, the bundle alone in one (with a note). */
+function archiveOf(result: InferResult, err: Output): Uint8Array {
+  if (result.archive !== undefined) return result.archive
+  err('vouch infer: the host stapled no collateral to its evidence: the archive holds the bundle alone (a policy that requires a CRL, RIMs or OCSP responses needs them from elsewhere)')
+  return encodeArchive({ v: 1, bundle: result.evidence, stapledAt: Math.floor(Date.now() / 1000), crls: [], rims: [], ocsp: [] })
+}
+
 /** Runs `infer`; resolves to the exit code. */
 async function runInfer(args: string[], out: Output, err: Output): Promise<number> {
   const { values, positionals } = parseCommandLine(args, { options: INFER_OPTIONS, allowPositionals: true })
@@ -197,6 +209,7 @@ async function runInfer(args: string[], out: Output, err: Output): Promise<numbe
     })
     if (values['receipt-out'] !== undefined) writeFlagFile(values['receipt-out'], '--receipt-out', result.receipt)
     if (values['evidence-out'] !== undefined) writeFlagFile(values['evidence-out'], '--evidence-out', result.evidence)
+    if (values['archive-out'] !== undefined) writeFlagFile(values['archive-out'], '--archive-out', archiveOf(result, err))
     if (values['opening-out'] !== undefined) writeFlagFile(values['opening-out'], '--opening-out', `${toHex(result.receiptOpening)}\n`)
     if (values['request-out'] !== undefined) writeFlagFile(values['request-out'], '--request-out', result.request)
     if (values['outputs-out'] !== undefined) writeFlagFile(values['outputs-out'], '--outputs-out', encodeTensors(result.outputs))

@@ -6,10 +6,12 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import {
+  ARCHIVE_LIMITS,
+  ARCHIVE_MEDIA_TYPE,
   assertResponsePlaintext,
+  decodeArchive,
   decodeBundle,
   decodeCbor,
-  DEFAULT_BUNDLE_MAX_BYTES,
   DEFAULT_MAX_SEALED_BYTES,
   encodeRequestPlaintext,
   EVIDENCE_MEDIA_TYPE,
@@ -31,6 +33,7 @@ import {
   type TensorData,
 } from '@vouch/protocol'
 import {
+  verifyArchive,
   verifyBundle,
   verifyReceipt,
   type BundleClaims,
@@ -130,6 +133,11 @@ export interface InferResult {
   attestation: Attestation
   /** The evidence bundle the receipt names, exactly as received (for `vouch-verify receipt --evidence`); `attestation.unchallenged.bytes`. */
   evidence: Uint8Array
+  /**
+   * The evidence archive of that bundle, when the host stapled collateral to it (for `vouch-verify receipt --archive`,
+   * offline); `attestation.unchallenged.archive`.
+   */
+  archive?: Uint8Array
   /** The request plaintext (CBOR) the receipt's `request` commitment names. */
   request: Uint8Array
   /**
@@ -281,24 +289,35 @@ class Client implements VouchClient {
     throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `GET /${path}: the answer is not a JSON object`)
   }
 
-  async #fetchBundle(nonce: string | null): Promise<Uint8Array> {
+  /**
+   * The evidence at `v1/attestation`, preferably as an archive with the host's stapled collateral (which then needs no
+   * trip to AMD or NVIDIA), else the bare bundle; and its verification under `options`.
+   */
+  async #fetchEvidence(nonce: string | null, options: BundleVerifyOptions): Promise<CheckedBundle> {
     const path = nonce === null ? 'v1/attestation' : `v1/attestation?nonce=${nonce}`
+    const accept = `${ARCHIVE_MEDIA_TYPE}, ${EVIDENCE_MEDIA_TYPE};q=0.9`
     // The host turns away challenges beyond a client's budget (429) and answers 503 while the enclave restarts: both pass.
-    const response = await sendWithRetry(this.#transport, { method: 'GET', url: new URL(path, this.url), headers: { accept: EVIDENCE_MEDIA_TYPE }, maxBytes: DEFAULT_BUNDLE_MAX_BYTES }, this.#attestRetry)
+    const response = await sendWithRetry(this.#transport, { method: 'GET', url: new URL(path, this.url), headers: { accept }, maxBytes: ARCHIVE_LIMITS.maxBytes }, this.#attestRetry)
     if (response.status < 200 || response.status > 299) throw this.#httpError('GET', path, response)
-    if (response.mediaType !== EVIDENCE_MEDIA_TYPE || response.body.length === 0) {
-      throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `GET /v1/attestation: expected a ${EVIDENCE_MEDIA_TYPE} body, got ${response.body.length} bytes of ${response.mediaType || 'no content type'}`)
+    if ((response.mediaType !== EVIDENCE_MEDIA_TYPE && response.mediaType !== ARCHIVE_MEDIA_TYPE) || response.body.length === 0) {
+      throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `GET /v1/attestation: expected a ${EVIDENCE_MEDIA_TYPE} or ${ARCHIVE_MEDIA_TYPE} body, got ${response.body.length} bytes of ${response.mediaType || 'no content type'}`)
     }
-    return response.body
+    if (response.mediaType === EVIDENCE_MEDIA_TYPE) return { bytes: response.body, result: await verifyBundle(response.body, options) }
+    // Every stapled item is verified with the bundle: one that does not verify rejects, whoever stapled it.
+    let bytes: Uint8Array = new Uint8Array(0)
+    try {
+      bytes = decodeArchive(response.body).bundle
+    } catch {
+      // verifyArchive rejects it, naming why.
+    }
+    return { bytes, archive: response.body, result: await verifyArchive(response.body, options) }
   }
 
   /** One attestation; bundles attesting two keysets come back as `mismatch`, since a second try may see one. */
   async #attestOnce(nonce: string): Promise<{ attestation: Attestation } | { mismatch: ClientError }> {
-    const [challengedBytes, unchallengedBytes] = await Promise.all([this.#fetchBundle(nonce), this.#fetchBundle(null)])
     const options: BundleVerifyOptions = { ...this.#verify, policy: this.policy }
-    const challenged: CheckedBundle = { bytes: challengedBytes, result: await verifyBundle(challengedBytes, { ...options, nonce }) }
     // The unchallenged bundle is checked as receipts are, its age aside: the challenged one proves freshness.
-    const unchallenged: CheckedBundle = { bytes: unchallengedBytes, result: await verifyBundle(unchallengedBytes, { ...options, freshness: false }) }
+    const [challenged, unchallenged] = await Promise.all([this.#fetchEvidence(nonce, { ...options, nonce }), this.#fetchEvidence(null, { ...options, freshness: false })])
     const evidence: AttestationEvidence = { nonce, challenged, unchallenged }
     for (const [which, checked] of [['challenged', challenged], ['unchallenged', unchallenged]] as const) {
       if (checked.result.verdict !== 'accepted' || checked.result.claims === null) {
@@ -313,7 +332,7 @@ class Client implements VouchClient {
       const message = `the challenged and unchallenged bundles attest different keysets (${claims.keyset.kid}, ${unchallenged.result.claims!.keyset.kid})`
       return { mismatch: new ClientError('ERR_CLIENT_ATTESTATION_REJECTED', message, { attestation: evidence }) }
     }
-    const keyset = decodeBundle(challengedBytes).keyset
+    const keyset = decodeBundle(challenged.bytes).keyset
     return { attestation: { ...evidence, keyset, claims, validUntil: keyset.notAfter * 1000 - this.#renewMarginMs } }
   }
 
@@ -457,6 +476,7 @@ class Client implements VouchClient {
       result: result as Result<ReceiptClaims>,
       attestation,
       evidence: attestation.unchallenged.bytes,
+      ...(attestation.unchallenged.archive !== undefined && { archive: attestation.unchallenged.archive }),
       request,
       receiptOpening: opening,
     }

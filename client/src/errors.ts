@@ -34,8 +34,10 @@ export interface Problem {
 
 /** A bundle as received and what verifying it said. */
 export interface CheckedBundle {
-  /** The CBOR bundle bytes, exactly as received. */
+  /** The CBOR bundle bytes, exactly as received (from inside the archive, when the host sent one). */
   bytes: Uint8Array
+  /** The evidence archive as received, when the host stapled collateral to the bundle; `result` verified it. */
+  archive?: Uint8Array
   result: Result<BundleClaims | null>
 }
 

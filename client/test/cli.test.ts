@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { decodeArchive } from '@vouch/protocol'
 import { main as verify } from '../../verifier/src/cli/main.js'
 import { ALIAS_BOMB } from '../../verifier/test/helpers/hostile-yaml.js'
 import { LinkClient } from '../../test/helpers/link-client.js'
@@ -215,6 +216,18 @@ describe('against a host relaying to a simulated enclave', () => {
     const code = await verify(['receipt', receipt, '--evidence', evidence, '--policy', dev, '--opening', opening, '--request', request, '--outputs', outputs], (t) => out.push(t), () => undefined)
     assert.equal(code, 0, out.join('\n'))
     assert.match(out.join('\n'), /request checked, outputs checked/)
+  })
+  test('infer --archive-out from a host that staples nothing: the bundle alone in an archive, said so, and vouch-verify accepts it', async () => {
+    const receipt = join(dir, 'receipt-2.jws')
+    const evidence = join(dir, 'evidence-2.cbor')
+    const archive = join(dir, 'archive-2.cbor')
+    const r = await run('infer', ...connection(), '--policy', dev, '--model', 'ppocr-cls', '--input', cls, '--receipt-out', receipt, '--evidence-out', evidence, '--archive-out', archive)
+    assert.equal(r.code, 0, r.err)
+    assert.match(r.err, /the host stapled no collateral to its evidence: the archive holds the bundle alone/)
+    const decoded = decodeArchive(readFileSync(archive))
+    assert.deepEqual(Buffer.from(decoded.bundle), readFileSync(evidence))
+    assert.deepEqual([decoded.crls, decoded.rims, decoded.ocsp], [[], [], []])
+    assert.equal(await verify(['receipt', receipt, '--archive', archive, '--policy', dev], () => undefined, () => undefined), 0)
   })
   test('infer with a gzipped OIP v2 request (the detector sample): a short preview, not megabytes', async () => {
     const r = await run('infer', ...connection(), '--policy', dev, '--model', 'ppocr-det', '--input', det)

@@ -85,10 +85,8 @@ export {
 } from './bundle.js'
 export {
   ARCHIVE_MEDIA_TYPE,
-  ARCHIVE_VERSION,
   ARCHIVE_LIMITS,
   RIM_ID_PATTERN,
-  assertArchive,
   encodeArchive,
   decodeArchive,
   type ArchivedRim,
