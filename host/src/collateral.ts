@@ -12,13 +12,15 @@
  */
 import { createHash } from 'node:crypto'
 import { decodeBundle, encodeArchive, type EvidenceBundle } from '@vouch/protocol'
-import { cachedBundleCollateral, defaultTrustDir, fetchBundleCollateral, TrustStore, type BundleCollateralSummary, type HttpHooks } from '@vouch/verifier/trust'
+import { cachedBundleCollateral, defaultTrustDir, fetchBundleCollateral, TrustStore, type BundleCollateral, type BundleCollateralSummary, type HttpHooks } from '@vouch/verifier/trust'
 import type { Logger } from 'pino'
 
 /** How long an archive is reused for the same bundle before the trust directory is read again. */
 export const ARCHIVE_REUSE_MS = 30_000
 /** Archives kept for reuse (the unchallenged bundle, and the last few challenged ones). */
 const REUSED_ARCHIVES = 8
+/** No collateral. */
+const NONE: Pick<BundleCollateral, 'crls' | 'rims' | 'ocsp'> = { crls: [], rims: [], ocsp: [] }
 
 /** What the stapler does. Every field says what happens when it is unset. */
 export interface StaplerOptions {
@@ -85,11 +87,21 @@ export class CollateralStapler {
       this.#again = this.#fetching !== null
       void this.refresh()
     }
-    const collateral = decoded === null ? { crls: [], rims: [], ocsp: [] } : cachedBundleCollateral(this.store, decoded, now)
+    const collateral = decoded === null ? NONE : this.#cached(decoded, now)
     const archive = encodeArchive({ v: 1, bundle, stapledAt: Math.floor(now.getTime() / 1000), crls: collateral.crls, rims: collateral.rims, ocsp: collateral.ocsp })
     if (this.#reused.size >= REUSED_ARCHIVES) this.#reused.delete(this.#reused.keys().next().value!)
     this.#reused.set(digest, { archive, until: now.getTime() + ARCHIVE_REUSE_MS })
     return archive
+  }
+
+  /** What the trust directory holds for `bundle` now; a directory that cannot be read (a file over its size limit, say) gives nothing. */
+  #cached(bundle: EvidenceBundle, now: Date): Pick<BundleCollateral, 'crls' | 'rims' | 'ocsp'> {
+    try {
+      return cachedBundleCollateral(this.store, bundle, now)
+    } catch (error) {
+      this.#options.log.warn({ err: error, dir: this.store.dir }, 'the trust directory cannot be read: the evidence is served without collateral')
+      return NONE
+    }
   }
 
   /**

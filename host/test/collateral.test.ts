@@ -8,9 +8,9 @@
  * Offline by default: nothing is requested with fetching off, nor for a simulated bundle.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import request from 'supertest'
 import { ARCHIVE_MEDIA_TYPE, decodeArchive, encodeBundle, EVIDENCE_MEDIA_TYPE } from '@vouch/protocol'
@@ -116,6 +116,16 @@ describe('the stapler against fake AMD and NVIDIA services serving real collater
     await s.refresh()
     assert.equal(archive.crls.length, 1)
     assert.equal(kds.requests.length + nvidia.rimRequests.length + nvidia.ocspRequests.length, 0)
+  })
+
+  test('a trust directory that cannot be read (a file over its limit) costs the collateral, not the evidence', () => {
+    const { bytes } = realEvidenceBundle(AMD_CASE, false)
+    const s = stapler({ fetch: false })
+    mkdirSync(dirname(s.store.crlPath('Milan', 'vcek')), { recursive: true })
+    writeFileSync(s.store.crlPath('Milan', 'vcek'), new Uint8Array(2 * 1024 * 1024))
+    const archive = decodeArchive(s.archive(bytes, { unchallenged: false }))
+    assert.deepEqual(Buffer.from(archive.bundle), Buffer.from(bytes))
+    assert.deepEqual(archive.crls, [])
   })
 
   test('a simulated bundle is never fetched for', async () => {
