@@ -3,14 +3,26 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 const runtimeOnly = ['express', 'onnxruntime-node', 'pino', 'pino-http', 'node:net', 'node:http', 'node:https', 'net', 'http', 'https']
-const restrict = (names, message, patterns = []) => ({
-  'no-restricted-imports': ['error', { paths: names.map((name) => ({ name, message })), patterns: [{ group: ['@vouch/host', '@vouch/host/*', '@vouch/enclave', '@vouch/enclave/*'], message: 'nothing imports host or enclave (DESIGN.md §2)' }, ...patterns] }],
+// `paths` match names exactly: a restricted workspace's subpaths (@vouch/verifier/trust, /files) are restricted with
+// it, unless `subpaths` is false (the host, which may import one of them).
+const restrict = (names, message, patterns = [], { subpaths = true } = {}) => ({
+  'no-restricted-imports': [
+    'error',
+    {
+      paths: names.map((name) => ({ name, message })),
+      patterns: [
+        { group: ['@vouch/host', '@vouch/host/*', '@vouch/enclave', '@vouch/enclave/*'], message: 'nothing imports host or enclave (DESIGN.md §2)' },
+        ...(subpaths ? names.filter((name) => name.startsWith('@vouch/')).map((name) => ({ group: [`${name}/*`], message })) : []),
+        ...patterns,
+      ],
+    },
+  ],
 })
-// The simulator and what only it needs stay off the enclave's production path: production code reaches it through
-// the device factory's dynamic import (tee/device.ts), and may name its types.
 // The host fetches and caches AMD and NVIDIA collateral to staple it to the evidence it serves (issue 12).
 const hostOnly =
   'of the verifier the host imports @vouch/verifier/trust only, to fetch, cache and staple AMD and NVIDIA collateral: the host is untrusted anyway, and the client verifies everything; verifying is for relying parties. onnxruntime-node belongs to enclave/src/inference/, cbor-x to protocol/src/cbor.ts (DESIGN.md §2)'
+// The simulator and what only it needs stay off the enclave's production path: production code reaches it through
+// the device factory's dynamic import (tee/device.ts), and may name its types.
 const simulatorOnly = ['@peculiar/asn1-schema', '@peculiar/asn1-x509', 'xml-crypto', '@xmldom/xmldom']
 const noSimulator = [
   { group: ['**/simulated/*', '**/simulated.js'], allowTypeImports: true, message: 'production code imports the simulator only through the device factory (tee/device.ts); tests, benchmarks and scripts import @vouch/enclave/simulated' },
@@ -54,7 +66,7 @@ export default tseslint.config(
   },
   {
     files: ['host/src/**/*.ts'],
-    rules: restrict(['@vouch/verifier', '@vouch/client', 'onnxruntime-node', 'cbor-x'], hostOnly, [{ group: ['@vouch/verifier/*', '!@vouch/verifier/trust'], message: hostOnly }]),
+    rules: restrict(['@vouch/verifier', '@vouch/client', 'onnxruntime-node', 'cbor-x'], hostOnly, [{ group: ['@vouch/verifier/*', '!@vouch/verifier/trust'], message: hostOnly }], { subpaths: false }),
   },
   {
     files: ['enclave/src/**/*.ts'],
