@@ -53,9 +53,12 @@ describe('vouch-verify trust fetch, then sev-snp --trust-dir', { skip }, () => {
     assert.match(out, /fetched {2}amd\/Turin\/vcek\/cert_chain\.pem +SEV-Turin \(serial 030001\) signed by ARK-Turin/)
     assert.match(out, /fetched {2}amd\/Turin\/vcek\/3b42092f69c656d3\/fmc0-bl1-tee0-snp2-ucode71\.der/)
     assert.match(err, /GET http:\/\/127\.0\.0\.1:\d+\/vcek\/v1\/Turin\/cert_chain/)
-    // Arrival times at the fake carry some jitter; the exact spacing of request starts is tested in kds.test.ts.
+    // --interval 0.2 reaches the fetcher: the requests span at least (n - 1) intervals. Arrival times at the fake
+    // carry scheduling jitter on a busy machine, so only the whole span is checked here, with room for it at both
+    // ends; the exact spacing of request starts is tested in kds.test.ts.
     const times = kds.requests.map((r) => r.time)
-    for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 150, `arrivals at +${times.map((t) => t - times[0]!).join(', +')} ms`)
+    const span = times[times.length - 1]! - times[0]!
+    assert.ok(span >= (times.length - 1) * 200 - 100, `arrivals at +${times.map((t) => t - times[0]!).join(', +')} ms`)
 
     const again = await run('trust', 'fetch', '--report', join(turin, 'report.bin'), '--trust-dir', trust, '--kds-url', kds.url, '--interval', '0.2', '--json')
     const summary = JSON.parse(again.out) as CollateralSummary
