@@ -18,6 +18,7 @@ export const PROTOCOL_ERROR_CODES = [
   'ERR_SPDM_MALFORMED',
   'ERR_LINK_MALFORMED',
   'ERR_LINK_FRAME_TOO_LARGE',
+  'ERR_LOG_ENTRY_MALFORMED',
 ] as const
 
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number]

@@ -1,0 +1,81 @@
+/**
+ * Checks of a receipt log store for the tests, computed without the store's tree code: RFC 9162's Merkle tree hash
+ * (MTH) bottom-up from the entries' bytes, every stored hash against the subtree it names, every checkpoint against
+ * the MTH of the entries it covers, and the entries themselves (dense, each key once, each acknowledged entry at its
+ * index).
+ */
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { decodeLogEntry, logEntryKey, toBase64Url } from '@vouch/protocol'
+import type { LogStore } from '../../src/log/store.js'
+import { storedHashCount, storedHashIndex } from '../../src/log/tree.js'
+
+/** A receipt-shaped compact JWS named by `label` (the store checks the shape; nobody verifies it here). */
+export function receiptFor(label: string): string {
+  const part = (text: string): string => toBase64Url(new TextEncoder().encode(text))
+  return `${part('{"alg":"EdDSA","typ":"vouch-receipt+jws"}')}.${part(`{"id":${JSON.stringify(label)}}`)}.${part(`signature of ${label}`)}`
+}
+
+const sha256 = (...parts: Uint8Array[]): Buffer => {
+  const h = createHash('sha256')
+  for (const p of parts) h.update(p)
+  return h.digest()
+}
+const leafHash = (data: Uint8Array): Buffer => sha256(Uint8Array.of(0), data)
+/** The leaf hashes of entries (RFC 9162 §2.1.1: SHA-256 of 0x00 and the entry's bytes). */
+export const leafHashes = (entries: readonly Uint8Array[]): Buffer[] => entries.map(leafHash)
+const interior = (l: Uint8Array, r: Uint8Array): Buffer => sha256(Uint8Array.of(1), l, r)
+
+/** MTH(D[lo:hi]) of RFC 9162 §2.1.1, literally: split at the largest power of two below the size. */
+export function merkleTreeHash(leaves: readonly Buffer[], lo = 0, hi = leaves.length): Buffer {
+  if (hi === lo) return sha256()
+  if (hi - lo === 1) return leaves[lo]!
+  let k = 1
+  while (k * 2 < hi - lo) k *= 2
+  return interior(merkleTreeHash(leaves, lo, lo + k), merkleTreeHash(leaves, lo + k, hi))
+}
+
+/** Every complete subtree of `leaves`, level by level: `levels[l][k]` is the hash of leaves [k·2^l, (k+1)·2^l). */
+function completeSubtrees(leaves: readonly Buffer[]): Buffer[][] {
+  const levels = [leaves.slice()]
+  for (let below = levels[0]!; below.length > 1; ) {
+    const level: Buffer[] = []
+    for (let k = 0; k + 1 < below.length; k += 2) level.push(interior(below[k]!, below[k + 1]!))
+    levels.push(level)
+    below = level
+  }
+  return levels
+}
+
+/** What an appender was told: the index acknowledged for each key. */
+export type Acks = ReadonlyMap<string, number>
+
+/**
+ * Asserts the store holds a sound log: `size` dense entries, each decodable and with a key of its own; every
+ * acknowledged key at its acknowledged index; every stored hash the hash of the subtree it names (and no more of them
+ * than the size needs); every kept checkpoint's root the MTH of the entries it covers. Returns the entries' keys.
+ */
+export async function assertSoundLog(store: LogStore, acks: Acks = new Map()): Promise<string[]> {
+  const size = await store.size()
+  const entries = await store.readEntries(0, size)
+  const keys = entries.map((e) => logEntryKey(decodeLogEntry(e)))
+  assert.equal(new Set(keys).size, size, 'an entry is in the log twice')
+  for (const [key, index] of acks) assert.equal(keys[index], key, `acknowledged ${key} is not at index ${index}`)
+  for (const [i, key] of keys.entries()) assert.equal(await store.indexOf(key), i)
+
+  const leaves = leafHashes(entries)
+  const levels = completeSubtrees(leaves)
+  const want = new Map<number, Buffer>()
+  for (const [level, hashes] of levels.entries()) for (const [k, hash] of hashes.entries()) want.set(storedHashIndex(level, k), hash)
+  const count = storedHashCount(size)
+  assert.equal(want.size, count)
+  const stored = await store.readHashes(Array.from({ length: count }, (_, i) => i))
+  for (const [i, hash] of stored.entries()) assert.deepEqual(Buffer.from(hash), want.get(i), `stored hash ${i}`)
+  await assert.rejects(store.readHashes([count]), { code: 'ERR_HOST_LOG_INCONSISTENT' })
+
+  for (const checkpoint of await store.checkpoints()) {
+    assert.ok(checkpoint.size <= size)
+    assert.deepEqual(Buffer.from(checkpoint.rootHash), merkleTreeHash(leaves, 0, checkpoint.size), `checkpoint of size ${checkpoint.size}`)
+  }
+  return keys
+}
