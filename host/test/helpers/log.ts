@@ -5,7 +5,11 @@
  * index).
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { decodeLogEntry, logEntryKey, toBase64Url } from '@vouch/protocol'
 import type { LogStore } from '../../src/log/store.js'
 import { storedHashCount, storedHashIndex } from '../../src/log/tree.js'
@@ -26,13 +30,18 @@ const leafHash = (data: Uint8Array): Buffer => sha256(Uint8Array.of(0), data)
 export const leafHashes = (entries: readonly Uint8Array[]): Buffer[] => entries.map(leafHash)
 const interior = (l: Uint8Array, r: Uint8Array): Buffer => sha256(Uint8Array.of(1), l, r)
 
-/** MTH(D[lo:hi]) of RFC 9162 §2.1.1, literally: split at the largest power of two below the size. */
-export function merkleTreeHash(leaves: readonly Buffer[], lo = 0, hi = leaves.length): Buffer {
+/**
+ * MTH(D[lo:hi]) of RFC 9162 §2.1.1, literally: split at the largest power of two below the size. `memo` keeps the
+ * hashes of complete subtrees (the left halves) between calls over the same leaves.
+ */
+export function merkleTreeHash(leaves: readonly Buffer[], lo = 0, hi = leaves.length, memo = new Map<string, Buffer>()): Buffer {
   if (hi === lo) return sha256()
   if (hi - lo === 1) return leaves[lo]!
   let k = 1
   while (k * 2 < hi - lo) k *= 2
-  return interior(merkleTreeHash(leaves, lo, lo + k), merkleTreeHash(leaves, lo + k, hi))
+  const left = `${lo}:${lo + k}`
+  if (!memo.has(left)) memo.set(left, merkleTreeHash(leaves, lo, lo + k, memo))
+  return interior(memo.get(left)!, merkleTreeHash(leaves, lo + k, hi, memo))
 }
 
 /** Every complete subtree of `leaves`, level by level: `levels[l][k]` is the hash of leaves [k·2^l, (k+1)·2^l). */
@@ -61,7 +70,8 @@ export async function assertSoundLog(store: LogStore, acks: Acks = new Map()): P
   const keys = entries.map((e) => logEntryKey(decodeLogEntry(e)))
   assert.equal(new Set(keys).size, size, 'an entry is in the log twice')
   for (const [key, index] of acks) assert.equal(keys[index], key, `acknowledged ${key} is not at index ${index}`)
-  for (const [i, key] of keys.entries()) assert.equal(await store.indexOf(key), i)
+  // The lookup by key (how a receipt's proof is found), on a spread of the entries: each is a round trip.
+  for (let i = 0; i < size; i += Math.max(1, Math.floor(size / 200))) assert.equal(await store.indexOf(keys[i]!), i)
 
   const leaves = leafHashes(entries)
   const levels = completeSubtrees(leaves)
@@ -73,9 +83,79 @@ export async function assertSoundLog(store: LogStore, acks: Acks = new Map()): P
   for (const [i, hash] of stored.entries()) assert.deepEqual(Buffer.from(hash), want.get(i), `stored hash ${i}`)
   await assert.rejects(store.readHashes([count]), { code: 'ERR_HOST_LOG_INCONSISTENT' })
 
+  const memo = new Map<string, Buffer>()
   for (const checkpoint of await store.checkpoints()) {
     assert.ok(checkpoint.size <= size)
-    assert.deepEqual(Buffer.from(checkpoint.rootHash), merkleTreeHash(leaves, 0, checkpoint.size), `checkpoint of size ${checkpoint.size}`)
+    assert.deepEqual(Buffer.from(checkpoint.rootHash), merkleTreeHash(leaves, 0, checkpoint.size, memo), `checkpoint of size ${checkpoint.size}`)
   }
   return keys
+}
+
+/** What `append-child.ts` is asked to do (see its doc). */
+export interface ChildOptions {
+  /** A SQLite file, or a PostgreSQL URL. */
+  location: string
+  /** A receipt is appended for each. */
+  labels: string[]
+  /** Appends in flight at once. */
+  window: number
+  batch: { entries: number; ms: number }
+  /** A checkpoint is kept every this many acknowledgements. */
+  checkpointEvery: number
+  /** Print `ready` once the log is open, and start at the first byte on stdin. */
+  waitForGo?: boolean
+}
+
+/** A running `append-child.ts`. */
+export interface Appender {
+  /** What it acknowledged so far: key → index. */
+  readonly acks: Map<string, number>
+  /** Keys it acknowledged at two different indexes (never, in a sound log). */
+  readonly conflicts: string[]
+  /** Sizes of the checkpoints it kept. */
+  readonly checkpoints: number[]
+  /** Resolves once it printed `ready` (with `waitForGo`). */
+  readonly ready: Promise<void>
+  /** Starts it (with `waitForGo`). */
+  go(): void
+  /** Kills it with SIGKILL once it has acknowledged `count` entries. */
+  killAfter(count: number): void
+  /** Its exit: the code or the signal, and whether it printed `done`. */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; done: boolean }>
+}
+
+/** Starts `append-child.ts` with `options` (its {@link ChildOptions}). */
+export function startAppender(options: ChildOptions): Appender {
+  const root = fileURLToPath(new URL('../../../', import.meta.url))
+  const child = spawn(process.execPath, ['--conditions=@vouch/source', '--import', 'tsx', join(root, 'host/test/log/append-child.ts'), JSON.stringify(options)], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] })
+  const acks = new Map<string, number>()
+  const checkpoints: number[] = []
+  const conflicts: string[] = []
+  let killAt = Infinity
+  let done = false
+  let readied: () => void = () => undefined
+  const ready = new Promise<void>((resolve) => (readied = resolve))
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const [word, a, b] = line.split(' ')
+    if (word === 'ack') {
+      if ((acks.get(a!) ?? Number(b)) !== Number(b)) conflicts.push(a!)
+      acks.set(a!, Number(b))
+      if (acks.size >= killAt) child.kill('SIGKILL')
+    } else if (word === 'checkpoint') checkpoints.push(Number(a))
+    else if (word === 'ready') readied()
+    else if (word === 'done') done = true
+  })
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; done: boolean }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, done })))
+  return {
+    acks,
+    conflicts,
+    checkpoints,
+    ready,
+    go: () => child.stdin.end('go\n'),
+    killAfter(count) {
+      killAt = count
+      if (acks.size >= killAt) child.kill('SIGKILL')
+    },
+    exit,
+  }
 }

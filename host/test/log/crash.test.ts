@@ -1,0 +1,75 @@
+/**
+ * Issue 12, "Done when": kill -9 of a process appending 2,000 entries, at random moments, repeated. Each round a
+ * child process opens the same log, offers again the last entries of the round before (acknowledged or not, as a
+ * host retrying would), then appends 2,000 new ones with many in flight, keeping a checkpoint every so often; it is
+ * killed with SIGKILL once it has acknowledged a random number of them (the last round runs to the end). After
+ * every round the log opens, and holds every acknowledged entry at its acknowledged index, nothing twice, dense
+ * indexes, stored hashes that are the tree of its entries, and a tree consistent with every checkpoint kept.
+ */
+import assert from 'node:assert/strict'
+import { randomInt } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { describe } from '../../../test/helpers/suites.js'
+import { openPostgresLog } from '../../src/log/postgres.js'
+import { openSqliteLog } from '../../src/log/sqlite.js'
+import { createLogStore, type LogBackend } from '../../src/log/store.js'
+import { assertSoundLog, startAppender } from '../helpers/log.js'
+import { postgresSkipReason, startPostgres, type TestPostgres } from '../helpers/postgres.js'
+
+const PER_ROUND = 2_000
+/** Entries of the round before that each round offers again first. */
+const RETRIED = 50
+
+const TARGETS = [
+  { name: 'sqlite', skip: false as const, rounds: 6 },
+  { name: 'postgres', skip: postgresSkipReason, rounds: 4 },
+]
+
+for (const target of TARGETS) {
+  describe(`kill -9 while appending (${target.name})`, { skip: target.skip }, () => {
+    let scratch = ''
+    let server: TestPostgres | null = null
+    before(async () => {
+      scratch = mkdtempSync(join(tmpdir(), 'vouch-crash-'))
+      if (target.name === 'postgres') server = await startPostgres()
+    })
+    after(() => {
+      server?.stop()
+      rmSync(scratch, { recursive: true, force: true })
+    })
+
+    test(`${target.rounds} rounds of 2,000 appends, killed at random moments: every acknowledged entry stays, once, at its index`, { timeout: 240_000 }, async () => {
+      const location = server === null ? join(scratch, 'log.sqlite') : await server.createDatabase()
+      const open = (): Promise<LogBackend> | LogBackend => (server === null ? openSqliteLog(location) : openPostgresLog(location))
+      const acknowledged = new Map<string, number>()
+      let checkpoints = 0
+      let previous: string[] = []
+      for (let round = 0; round < target.rounds; round++) {
+        const labels = [...previous.slice(-RETRIED), ...Array.from({ length: PER_ROUND }, (_, i) => `round ${round} entry ${i}`)]
+        const last = round === target.rounds - 1
+        const child = startAppender({ location, labels, window: 48, batch: { entries: 32, ms: 2 }, checkpointEvery: 97 })
+        if (!last) child.killAfter(randomInt(1, PER_ROUND))
+        const exit = await child.exit
+        if (last) assert.deepEqual(exit, { code: 0, signal: null, done: true })
+        else assert.equal(exit.signal, 'SIGKILL', `round ${round} ended before it was killed: ${JSON.stringify(exit)}`)
+        assert.deepEqual(child.conflicts, [])
+        for (const [key, index] of child.acks) {
+          assert.equal(acknowledged.get(key) ?? index, index, `${key} moved from index ${acknowledged.get(key)} to ${index}`)
+          acknowledged.set(key, index)
+        }
+        checkpoints += child.checkpoints.length
+        const store = createLogStore(await open(), { entries: 1, ms: 0 })
+        const keys = await assertSoundLog(store, acknowledged)
+        assert.ok(keys.length >= acknowledged.size)
+        await store.close()
+        previous = labels
+      }
+      // The last round ran to the end: all of its entries, and the retried ones before them, are in.
+      assert.equal(acknowledged.size >= PER_ROUND + RETRIED, true)
+      assert.ok(checkpoints > 0, 'checkpoints were kept along the way')
+    })
+  })
+}
