@@ -158,7 +158,7 @@ export const SETTINGS = {
   },
   receiptLog: {
     /** The receipt log's SQLite file; null: `log.sqlite` beside the development certificate's folder. */
-    path: path('log-path', "SQLite file of the receipt log (created when absent); unset: log.sqlite beside the development certificate's folder ($VOUCH_CACHE_DIR/, else ~/.cache/vouch/); not with --log-url"),
+    path: path('log-path', "SQLite file of the receipt log (created when absent); unset: log.sqlite beside the development certificate's folder (in $VOUCH_CACHE_DIR/, $XDG_CACHE_HOME/vouch/ or ~/.cache/vouch/); not with --log-url"),
     /** PostgreSQL URL of a receipt log several hosts share; null: SQLite at `path`. */
     url: text('log-url', null, 'postgres:// (or postgresql://) URL of a receipt log several hosts share (the tables are created when absent); unset: the SQLite file of --log-path'),
     /** Most entries integrated in one transaction; a batch starts as soon as this many wait. */

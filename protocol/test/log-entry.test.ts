@@ -1,5 +1,6 @@
 /** Receipt log entries: the two kinds round trip, their keys, and every malformed entry by code. */
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import {
   decodeLogEntry,
@@ -96,4 +97,13 @@ describe('malformed log entries', () => {
     const padded = { ...bundle, cpu: { ...bundle.cpu, crls: [Uint8Array.of(0x30, 0x82, 0xff, 0xfc, ...new Uint8Array(0xfffc))] } }
     assert.throws(() => encodeLogEntry({ kind: 'evidence', bundle: encodeBundle(padded) }), code('ERR_PROTOCOL_TOO_LARGE'))
   })
+})
+
+test('the example entry in docs/protocol.md is what the code writes', () => {
+  const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8')
+  const receipt = /the receipt `([^`]+)`/.exec(doc)![1]!
+  const entry = /is the entry\n`([0-9a-f]+)`/.exec(doc)![1]!
+  const key = /key `(receipt:sha256:[0-9a-f]{64})`/.exec(doc)![1]!
+  assert.equal(Buffer.from(encodeLogEntry({ kind: 'receipt', receipt })).toString('hex'), entry)
+  assert.equal(logEntryKey({ kind: 'receipt', receipt }), key)
 })

@@ -7,12 +7,74 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { after, before } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
+import pg from 'pg'
 import { decodeLogEntry, logEntryKey, toBase64Url } from '@vouch/protocol'
-import type { LogStore } from '../../src/log/store.js'
+import { openPostgresLog } from '../../src/log/postgres.js'
+import { openSqliteLog } from '../../src/log/sqlite.js'
+import type { LogBackend, LogStore } from '../../src/log/store.js'
 import { storedHashCount, storedHashIndex } from '../../src/log/tree.js'
+import { postgresSkipReason, startPostgres, type TestPostgres } from './postgres.js'
+
+/** A backend the log tests run against: where it keeps logs, how to open one and reach its tables directly. */
+export interface LogTarget {
+  /** A new, empty log's location: a SQLite file in a scratch folder, or a new database on a throwaway server. */
+  newLog(): Promise<string>
+  open(location: string): Promise<LogBackend>
+  /** Runs SQL on the log's tables, outside the store. */
+  exec(location: string, sql: string): Promise<void>
+}
+
+/** The backends, and why one cannot run here. */
+export const LOG_BACKENDS = [
+  { name: 'sqlite', skip: false },
+  { name: 'postgres', skip: postgresSkipReason },
+] as const
+
+/**
+ * The {@link LogTarget} of backend `name` for the suite this is called in: its scratch folder (and server) are made
+ * before the suite's tests and removed after them.
+ */
+export function useLogTarget(name: 'sqlite' | 'postgres'): LogTarget {
+  let scratch = ''
+  let server: TestPostgres | null = null
+  let logs = 0
+  before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'vouch-log-'))
+    if (name === 'postgres') server = await startPostgres()
+  }, { timeout: 90_000 })
+  after(() => {
+    server?.stop()
+    rmSync(scratch, { recursive: true, force: true })
+  })
+  if (name === 'sqlite') {
+    return {
+      newLog: async () => join(scratch, `log${++logs}`, 'log.sqlite'),
+      open: async (file) => openSqliteLog(file),
+      exec: async (file, sql) => {
+        const db = new Database(file)
+        db.exec(sql)
+        db.close()
+      },
+    }
+  }
+  return {
+    newLog: () => server!.createDatabase(),
+    open: (url) => openPostgresLog(url),
+    exec: async (url, sql) => {
+      const client = new pg.Client({ connectionString: url })
+      await client.connect()
+      await client.query(sql)
+      await client.end()
+    },
+  }
+}
 
 /** A receipt-shaped compact JWS named by `label` (the store checks the shape; nobody verifies it here). */
 export function receiptFor(label: string): string {

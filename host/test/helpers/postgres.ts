@@ -6,10 +6,10 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { freePort } from '../../../test/helpers/net.js'
 
 /** The folder of `initdb` and `pg_ctl`: the newest under /usr/lib/postgresql, else wherever PATH has them. */
 function findBinDir(): string | null {
@@ -42,14 +42,6 @@ export const postgresSkipReason: string | false =
     : USER === null
       ? 'running as root and there is no postgres user to run PostgreSQL as (the Debian package creates it)'
       : false
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /** A running throwaway server. */
 export interface TestPostgres {

@@ -8,48 +8,30 @@
  */
 import assert from 'node:assert/strict'
 import { randomInt } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { describe } from '../../../test/helpers/suites.js'
-import { openPostgresLog } from '../../src/log/postgres.js'
-import { openSqliteLog } from '../../src/log/sqlite.js'
-import { createLogStore, type LogBackend } from '../../src/log/store.js'
-import { assertSoundLog, startAppender } from '../helpers/log.js'
-import { postgresSkipReason, startPostgres, type TestPostgres } from '../helpers/postgres.js'
+import { createLogStore } from '../../src/log/store.js'
+import { assertSoundLog, LOG_BACKENDS, startAppender, useLogTarget } from '../helpers/log.js'
 
 const PER_ROUND = 2_000
 /** Entries of the round before that each round offers again first. */
 const RETRIED = 50
 
-const TARGETS = [
-  { name: 'sqlite', skip: false as const, rounds: 6 },
-  { name: 'postgres', skip: postgresSkipReason, rounds: 4 },
-]
+const ROUNDS = { sqlite: 6, postgres: 4 }
 
-for (const target of TARGETS) {
-  describe(`kill -9 while appending (${target.name})`, { skip: target.skip }, () => {
-    let scratch = ''
-    let server: TestPostgres | null = null
-    before(async () => {
-      scratch = mkdtempSync(join(tmpdir(), 'vouch-crash-'))
-      if (target.name === 'postgres') server = await startPostgres()
-    })
-    after(() => {
-      server?.stop()
-      rmSync(scratch, { recursive: true, force: true })
-    })
+for (const { name, skip } of LOG_BACKENDS) {
+  describe(`kill -9 while appending (${name})`, { skip }, () => {
+    const target = useLogTarget(name)
+    const rounds = ROUNDS[name]
 
-    test(`${target.rounds} rounds of 2,000 appends, killed at random moments: every acknowledged entry stays, once, at its index`, { timeout: 240_000 }, async () => {
-      const location = server === null ? join(scratch, 'log.sqlite') : await server.createDatabase()
-      const open = (): Promise<LogBackend> | LogBackend => (server === null ? openSqliteLog(location) : openPostgresLog(location))
+    test(`${rounds} rounds of 2,000 appends, killed at random moments: every acknowledged entry stays, once, at its index`, { timeout: 240_000 }, async () => {
+      const location = await target.newLog()
       const acknowledged = new Map<string, number>()
       let checkpoints = 0
       let previous: string[] = []
-      for (let round = 0; round < target.rounds; round++) {
+      for (let round = 0; round < rounds; round++) {
         const labels = [...previous.slice(-RETRIED), ...Array.from({ length: PER_ROUND }, (_, i) => `round ${round} entry ${i}`)]
-        const last = round === target.rounds - 1
+        const last = round === rounds - 1
         const child = startAppender({ location, labels, window: 48, batch: { entries: 32, ms: 2 }, checkpointEvery: 97 })
         if (!last) child.killAfter(randomInt(1, PER_ROUND))
         const exit = await child.exit
@@ -61,7 +43,7 @@ for (const target of TARGETS) {
           acknowledged.set(key, index)
         }
         checkpoints += child.checkpoints.length
-        const store = createLogStore(await open(), { entries: 1, ms: 0 })
+        const store = createLogStore(await target.open(location), { entries: 1, ms: 0 })
         const keys = await assertSoundLog(store, acknowledged)
         assert.ok(keys.length >= acknowledged.size)
         await store.close()

@@ -7,38 +7,20 @@
  * with. The same runs on one SQLite file, whose write lock makes the same promise for processes on one machine.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { describe } from '../../../test/helpers/suites.js'
-import { openPostgresLog } from '../../src/log/postgres.js'
-import { openSqliteLog } from '../../src/log/sqlite.js'
 import { createLogStore } from '../../src/log/store.js'
-import { assertSoundLog, startAppender } from '../helpers/log.js'
-import { postgresSkipReason, startPostgres, type TestPostgres } from '../helpers/postgres.js'
+import { assertSoundLog, LOG_BACKENDS, startAppender, useLogTarget } from '../helpers/log.js'
 
 const OWN = 1_000
 const SHARED = 100
 
-for (const target of [
-  { name: 'postgres', skip: postgresSkipReason },
-  { name: 'sqlite', skip: false as const },
-]) {
-  describe(`two hosts appending to one log (${target.name})`, { skip: target.skip }, () => {
-    let scratch = ''
-    let server: TestPostgres | null = null
-    before(async () => {
-      scratch = mkdtempSync(join(tmpdir(), 'vouch-hosts-'))
-      if (target.name === 'postgres') server = await startPostgres()
-    })
-    after(() => {
-      server?.stop()
-      rmSync(scratch, { recursive: true, force: true })
-    })
+for (const { name, skip } of LOG_BACKENDS) {
+  describe(`two hosts appending to one log (${name})`, { skip }, () => {
+    const target = useLogTarget(name)
 
     test('one linear history: every entry once, every acknowledgement at its index, one tree under both hosts\' checkpoints', { timeout: 120_000 }, async () => {
-      const location = server === null ? join(scratch, 'log.sqlite') : await server.createDatabase()
+      const location = await target.newLog()
       const shared = Array.from({ length: SHARED }, (_, i) => `shared ${i}`)
       const hosts = ['a', 'b'].map((host) => {
         const own = Array.from({ length: OWN }, (_, i) => `host ${host} entry ${i}`)
@@ -56,7 +38,7 @@ for (const target of [
       for (const [key, index] of b.acks) assert.equal(a.acks.get(key) ?? index, index, `${key} acknowledged at ${a.acks.get(key)} by one host and ${index} by the other`)
       assert.equal(all.size, 2 * OWN + SHARED)
 
-      const store = createLogStore(server === null ? openSqliteLog(location) : await openPostgresLog(location), { entries: 1, ms: 0 })
+      const store = createLogStore(await target.open(location), { entries: 1, ms: 0 })
       assert.equal(await store.size(), 2 * OWN + SHARED, 'no entry lost, none twice')
       await assertSoundLog(store, all)
       assert.ok(a.checkpoints.length > 0 && b.checkpoints.length > 0)

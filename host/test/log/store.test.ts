@@ -8,9 +8,8 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import pg from 'pg'
 import { encodeBundle, encodeCbor, keysetDigest, type LogEntry } from '@vouch/protocol'
 import { testBundle, testKeys } from '../../../protocol/test/helpers/fixtures.js'
 import { describe } from '../../../test/helpers/suites.js'
@@ -19,54 +18,7 @@ import { describePostgresUrl, openPostgresLog } from '../../src/log/postgres.js'
 import { openSqliteLog } from '../../src/log/sqlite.js'
 import { createLogStore, type LogBackend, type LogStore, type SequencingTransaction } from '../../src/log/store.js'
 import { treeHash } from '../../src/log/tree.js'
-import { assertSoundLog, leafHashes, merkleTreeHash, receiptFor } from '../helpers/log.js'
-import { postgresSkipReason, startPostgres, type TestPostgres } from '../helpers/postgres.js'
-
-/** Where a backend keeps a log, and how to open it and reach its tables directly. */
-interface Target {
-  name: 'sqlite' | 'postgres'
-  skip: string | false
-  setUp(): Promise<void>
-  tearDown(): void
-  /** A new, empty log's location. */
-  newLog(): Promise<string>
-  open(location: string): Promise<LogBackend>
-  /** Runs SQL on the log's tables, outside the store. */
-  exec(location: string, sql: string): Promise<void>
-}
-
-let scratch = ''
-let server: TestPostgres | null = null
-let logs = 0
-const TARGETS: Target[] = [
-  {
-    name: 'sqlite',
-    skip: false,
-    setUp: async () => void (scratch = mkdtempSync(join(tmpdir(), 'vouch-log-'))),
-    tearDown: () => rmSync(scratch, { recursive: true, force: true }),
-    newLog: async () => join(scratch, `log${++logs}`, 'log.sqlite'),
-    open: async (file) => openSqliteLog(file),
-    exec: async (file, sql) => {
-      const db = new Database(file)
-      db.exec(sql)
-      db.close()
-    },
-  },
-  {
-    name: 'postgres',
-    skip: postgresSkipReason,
-    setUp: async () => void (server = await startPostgres()),
-    tearDown: () => server?.stop(),
-    newLog: () => server!.createDatabase(),
-    open: (url) => openPostgresLog(url),
-    exec: async (url, sql) => {
-      const client = new pg.Client({ connectionString: url })
-      await client.connect()
-      await client.query(sql)
-      await client.end()
-    },
-  },
-]
+import { assertSoundLog, leafHashes, LOG_BACKENDS, merkleTreeHash, receiptFor, useLogTarget } from '../helpers/log.js'
 
 /** `backend` with its `sequence` replaced (to count or break batches). */
 function withSequence(backend: LogBackend, sequence: <T>(work: (tx: SequencingTransaction) => Promise<T>) => Promise<T>): LogBackend {
@@ -88,10 +40,9 @@ const evidence = (label: string, issuedAt = 1_764_000_000): LogEntry => ({ kind:
 /** Batches that start only when full, so a test says when they do. */
 const FULL_ONLY = { entries: 4, ms: 60_000 }
 
-for (const target of TARGETS) {
-  describe(`receipt log store (${target.name})`, { skip: target.skip }, () => {
-    before(() => target.setUp(), { timeout: 90_000 })
-    after(() => target.tearDown())
+for (const { name, skip } of LOG_BACKENDS) {
+  describe(`receipt log store (${name})`, { skip }, () => {
+    const target = useLogTarget(name)
     const open = async (batching = { entries: 64, ms: 1 }, location?: string): Promise<{ store: LogStore; location: string }> => {
       const where = location ?? (await target.newLog())
       return { store: createLogStore(await target.open(where), batching), location: where }
