@@ -43,7 +43,8 @@ export interface LogStore extends HashReader {
   /**
    * Appends `entry` (or finds the entry of its key) and resolves once it is durable, with its index. Throws
    * `ERR_LOG_ENTRY_MALFORMED` or `ERR_PROTOCOL_TOO_LARGE` (not logged) at once for an entry the log cannot hold;
-   * rejects with `ERR_HOST_LOG_UNAVAILABLE` when its batch could not be committed (then nothing of it was).
+   * rejects with `ERR_HOST_LOG_UNAVAILABLE` when its batch could not be committed (nothing of it was, unless the
+   * connection broke during the commit itself: appending it again is safe either way).
    */
   append(entry: LogEntry): Promise<LogAppend>
   /** Entries in the log, committed. */
