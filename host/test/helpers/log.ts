@@ -166,6 +166,8 @@ export interface ChildOptions {
   checkpointEvery: number
   /** Print `ready` once the log is open, and start at the first byte on stdin. */
   waitForGo?: boolean
+  /** Print `appended` after the last acknowledgement, and wait for stdin before closing the log. */
+  holdAtEnd?: boolean
 }
 
 /** A running `append-child.ts`. */
@@ -180,7 +182,7 @@ export interface Appender {
   readonly ready: Promise<void>
   /** Starts it (with `waitForGo`). */
   go(): void
-  /** Kills it with SIGKILL once it has acknowledged `count` entries. */
+  /** Kills it with SIGKILL once it has acknowledged `count` entries (or at `appended`, with `holdAtEnd`). */
   killAfter(count: number): void
   /** Its exit: the code or the signal, and whether it printed `done`. */
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; done: boolean }>
@@ -205,6 +207,8 @@ export function startAppender(options: ChildOptions): Appender {
       if (acks.size >= killAt) child.kill('SIGKILL')
     } else if (word === 'checkpoint') checkpoints.push(Number(a))
     else if (word === 'ready') readied()
+    // Every acknowledgement came before this line: a kill still due lands now, before the log is closed.
+    else if (word === 'appended' && killAt !== Infinity) child.kill('SIGKILL')
     else if (word === 'done') done = true
   })
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; done: boolean }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, done })))

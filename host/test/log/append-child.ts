@@ -4,7 +4,8 @@
  * `ack <key> <index>` for each acknowledged one, `checkpoint <size>` for each checkpoint it keeps (one every
  * `checkpointEvery` acknowledgements, as a host keeps each it serves), then `done`. Stdout to a pipe is synchronous
  * on Linux, so a line printed is a line the parent can read, whenever this process is killed. With `waitForGo`, it
- * prints `ready` once the log is open and starts at the first byte on stdin, so two of them start together.
+ * prints `ready` once the log is open and starts at the first byte on stdin, so two of them start together. With
+ * `holdAtEnd`, it prints `appended` after its last acknowledgement and waits for stdin before it closes the log.
  *
  * Run: node --conditions=@vouch/source --import tsx append-child.ts '<json of ChildOptions>'
  */
@@ -40,5 +41,10 @@ async function appender(): Promise<void> {
   }
 }
 await Promise.all(Array.from({ length: options.window }, appender))
+if (options.holdAtEnd === true) {
+  // The parent reads behind by up to a pipe's worth of lines: it means to kill this process before it closes the log.
+  say('appended')
+  await once(process.stdin, 'data')
+}
 await store.close()
 say('done')

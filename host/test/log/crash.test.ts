@@ -32,7 +32,7 @@ for (const { name, skip } of LOG_BACKENDS) {
       for (let round = 0; round < rounds; round++) {
         const labels = [...previous.slice(-RETRIED), ...Array.from({ length: PER_ROUND }, (_, i) => `round ${round} entry ${i}`)]
         const last = round === rounds - 1
-        const child = startAppender({ location, labels, window: 48, batch: { entries: 32, ms: 2 }, checkpointEvery: 97 })
+        const child = startAppender({ location, labels, window: 48, batch: { entries: 32, ms: 2 }, checkpointEvery: 97, holdAtEnd: !last })
         if (!last) child.killAfter(randomInt(1, PER_ROUND))
         const exit = await child.exit
         if (last) assert.deepEqual(exit, { code: 0, signal: null, done: true })
