@@ -107,11 +107,41 @@ export interface LogBackend extends HashReader {
 }
 
 /**
- * Sequences `batch` in `tx`: entries whose key is in the log already (or earlier in the batch) keep that index; the
- * others get the next indexes, and the stored hashes each one adds (read through the hashes this batch computed so
- * far, then the committed ones). Returns each entry's index and whether it was appended, in batch order.
+ * Stored hashes known to be committed, by index, so a batch need not read them back: a stored hash never changes once
+ * committed, whichever host wrote it. Holds the last {@link CommittedHashes.LIMIT} learned (the right edge of the tree,
+ * which is what the next records combine with); the oldest go first.
  */
-export async function integrateBatch(tx: SequencingTransaction, batch: readonly PendingEntry[]): Promise<Array<{ index: number; appended: boolean }>> {
+export class CommittedHashes {
+  static readonly LIMIT = 4096
+  readonly #hashes = new Map<number, Hash>()
+
+  get(index: number): Hash | undefined {
+    return this.#hashes.get(index)
+  }
+
+  /** Remembers hashes whose transaction has committed. */
+  learn(hashes: Iterable<readonly [number, Hash]>): void {
+    for (const [index, hash] of hashes) this.#hashes.set(index, hash)
+    for (const index of this.#hashes.keys()) {
+      if (this.#hashes.size <= CommittedHashes.LIMIT) break
+      this.#hashes.delete(index)
+    }
+  }
+}
+
+/** What {@link integrateBatch} found: each entry's index and whether it was appended, and the stored hashes it read or wrote. */
+export interface IntegratedBatch {
+  results: Array<{ index: number; appended: boolean }>
+  /** Learn these into {@link CommittedHashes} once the transaction has committed, not before. */
+  hashes: Array<readonly [number, Hash]>
+}
+
+/**
+ * Sequences `batch` in `tx`: entries whose key is in the log already (or earlier in the batch) keep that index; the
+ * others get the next indexes, and the stored hashes each one adds, read through the hashes this batch computed so
+ * far, then `committed`, then the backend. Results are in batch order.
+ */
+export async function integrateBatch(tx: SequencingTransaction, batch: readonly PendingEntry[], committed = new CommittedHashes()): Promise<IntegratedBatch> {
   const indexes = new Map(await tx.indexesOf([...new Set(batch.map((e) => e.key))]))
   const known = new Set(indexes.keys())
   const fresh: PendingEntry[] = []
@@ -122,27 +152,33 @@ export async function integrateBatch(tx: SequencingTransaction, batch: readonly 
   }
   const base = storedHashCount(tx.size)
   const hashes: Hash[] = []
+  const read = new Map<number, Hash>()
   const reader: HashReader = {
     readHashes: async (wanted) => {
-      const old = wanted.filter((i) => i < base)
-      const read = old.length === 0 ? [] : await tx.readHashes(old)
-      let next = 0
-      return wanted.map((i) => (i < base ? read[next++]! : hashes[i - base]!))
+      const missing = wanted.filter((i) => i < base && committed.get(i) === undefined && !read.has(i))
+      if (missing.length > 0) (await tx.readHashes(missing)).forEach((hash, k) => read.set(missing[k]!, hash))
+      return wanted.map((i) => (i < base ? (committed.get(i) ?? read.get(i)!) : hashes[i - base]!))
     },
   }
   for (const [i, entry] of fresh.entries()) hashes.push(...(await storedHashesForRecord(tx.size + i, entry.data, reader)))
   tx.append(fresh, hashes)
   const firstOfKey = new Set<string>()
-  return batch.map((entry) => {
+  const results = batch.map((entry) => {
     const appended = !known.has(entry.key) && !firstOfKey.has(entry.key)
     firstOfKey.add(entry.key)
     return { index: indexes.get(entry.key)!, appended }
   })
+  return { results, hashes: [...read, ...hashes.map((hash, k) => [base + k, hash] as const)] }
 }
 
 /** The {@link LogStore} over `backend`, appending in batches. */
 export function createLogStore(backend: LogBackend, batching: BatchOptions): LogStore {
-  const batcher = new AppendBatcher<PendingEntry, { index: number; appended: boolean }>((batch) => backend.sequence((tx) => integrateBatch(tx, batch)), batching)
+  const committed = new CommittedHashes()
+  const batcher = new AppendBatcher<PendingEntry, { index: number; appended: boolean }>(async (batch) => {
+    const integrated = await backend.sequence((tx) => integrateBatch(tx, batch, committed))
+    committed.learn(integrated.hashes)
+    return integrated.results
+  }, batching)
   return {
     backend: backend.name,
     async append(entry) {

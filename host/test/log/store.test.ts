@@ -17,7 +17,7 @@ import { defaultLogPath } from '../../src/log/open.js'
 import { describePostgresUrl, openPostgresLog } from '../../src/log/postgres.js'
 import { openSqliteLog } from '../../src/log/sqlite.js'
 import { createLogStore, type LogBackend, type LogStore, type SequencingTransaction } from '../../src/log/store.js'
-import { treeHash } from '../../src/log/tree.js'
+import { storedHashCount, treeHash } from '../../src/log/tree.js'
 import { assertSoundLog, leafHashes, LOG_BACKENDS, merkleTreeHash, receiptFor, useLogTarget } from '../helpers/log.js'
 
 /** `backend` with its `sequence` replaced (to count or break batches). */
@@ -106,8 +106,9 @@ for (const { name, skip } of LOG_BACKENDS) {
     })
 
     test('a batch that fails writes nothing, rejects each of its appends with ERR_HOST_LOG_UNAVAILABLE, and the next one carries on', async () => {
-      const backend = await target.open(await target.newLog())
-      let fail = true
+      const location = await target.newLog()
+      const backend = await target.open(location)
+      let fail = false
       // The failure comes after the batch is integrated and before its commit: the worst moment.
       const failing = withSequence(backend, (work) =>
         backend.sequence(async (tx) => {
@@ -117,14 +118,45 @@ for (const { name, skip } of LOG_BACKENDS) {
         }),
       )
       const store = createLogStore(failing, FULL_ONLY)
+      await Promise.all([0, 1, 2, 3].map((i) => store.append(receipt(`ok${i}`))))
+      fail = true
       const outcomes = await Promise.allSettled([0, 1, 2, 3].map((i) => store.append(receipt(`f${i}`))))
       for (const o of outcomes) assert.equal(o.status === 'rejected' && (o.reason as { code?: string }).code, 'ERR_HOST_LOG_UNAVAILABLE')
-      assert.equal(await store.size(), 0)
+      assert.equal(await store.size(), 4)
       fail = false
-      const retried = await Promise.all([3, 2, 1, 0].map((i) => store.append(receipt(`f${i}`))))
-      assert.deepEqual(retried.map((r) => [r.index, r.appended]), [[0, true], [1, true], [2, true], [3, true]])
+      // Another host puts other entries at the failed batch's indexes; then this store appends records whose hashes
+      // combine with theirs: nothing the failed batch computed may serve (it was never committed).
+      const other = createLogStore(await target.open(location), FULL_ONLY)
+      assert.deepEqual((await Promise.all([0, 1, 2, 3].map((i) => other.append(receipt(`other${i}`))))).map((r) => r.index), [4, 5, 6, 7])
+      await other.close()
+      const retried = await Promise.all([3, 2, 1, 0, 4, 5, 6, 7].map((i) => store.append(receipt(`f${i}`))))
+      assert.deepEqual(retried.map((r) => [r.index, r.appended]), [8, 9, 10, 11, 12, 13, 14, 15].map((i) => [i, true]))
       await assertSoundLog(store)
       await store.close()
+    })
+
+    test('a batch reads back only the stored hashes its store has not committed or read before', async () => {
+      const location = await target.newLog()
+      const reads: number[][] = []
+      const counting = async (): Promise<LogStore> => {
+        const backend = await target.open(location)
+        const wrapped = withSequence(backend, (work) =>
+          backend.sequence((tx) => work({ size: tx.size, indexesOf: (keys) => tx.indexesOf(keys), append: (e, h) => tx.append(e, h), readHashes: (i) => (reads.push([...i]), tx.readHashes(i)) })),
+        )
+        return createLogStore(wrapped, { entries: 3, ms: 0 })
+      }
+      const store = await counting()
+      for (let i = 0; i < 40; i++) await Promise.all([0, 1, 2].map((k) => store.append(receipt(`cached ${i} ${k}`))))
+      assert.deepEqual(reads, [])
+      await store.close()
+      // A store that did not write them (another host) reads what the next records combine with, then no more.
+      const other = await counting()
+      for (let i = 0; i < 40; i++) await Promise.all([0, 1, 2].map((k) => other.append(receipt(`other ${i} ${k}`))))
+      assert.ok(reads.length > 0)
+      assert.equal(new Set(reads.flat()).size, reads.flat().length, 'a stored hash was read twice')
+      assert.ok(reads.flat().every((i) => i < storedHashCount(120)), 'only hashes the other store wrote were read')
+      await assertSoundLog(other)
+      await other.close()
     })
 
     test('an acknowledged entry is committed: another connection to the log sees it', async () => {
