@@ -1,6 +1,6 @@
 /**
  * The enclave's own cost per sealed request (DESIGN.md §4, §10), for both default models with their
- * samples: open (HPKE), decode, receipt (two digests and an Ed25519 signature), seal (response key
+ * samples: open (HPKE), decode, receipt (the opening's export, two commitments and an Ed25519 signature), seal (response key
  * export and AES-256-GCM), next to the model's run. Everything is measured in one process, interleaved
  * with a full `SealedInference.handle` and a bare `InferenceSession.run` of the same input, so the
  * enclave's share is read against the same machine state. Target: well under 1 ms for the classifier.
@@ -14,13 +14,14 @@ import {
   decodeRequestPlaintext,
   encodeRequestPlaintext,
   encodeResponsePlaintext,
+  encodeTensors,
+  exportReceiptOpening,
   keysetDigest,
   oipJsonToTensor,
   openRequest,
-  outputsDigest,
+  receiptCommitment,
   sealRequest,
   sealResponse,
-  sha256Digest,
   signReceipt,
   type TensorData,
 } from '@vouch/protocol'
@@ -64,10 +65,11 @@ export async function benchEnclave(log: (line: string) => void): Promise<string>
     const steps: Array<[string, () => Promise<unknown> | unknown]> = [
       ['open (HPKE)', () => openRequest(own.encPrivateKey, own.public.kid, sealedOwn.body)],
       ['decode plaintext', () => decodeRequestPlaintext(fixed)],
-      ['receipt (digests + EdDSA)', async () => {
+      ['receipt (commitments + EdDSA)', async () => {
+        const opening = await exportReceiptOpening(opened.context)
         const payload = {
-          v: 1 as const, id: 'x', iat: 0, model: { name: model, version: loaded.version, digest: loaded.digest },
-          request: sha256Digest(fixed), response: outputsDigest(outputs), keyset: ownKeyset,
+          v: 2 as const, id: 'x', iat: 0, model: { name: model, version: loaded.version, digest: loaded.digest },
+          request: receiptCommitment(opening, fixed), response: receiptCommitment(opening, encodeTensors(outputs)), keyset: ownKeyset,
           evidence: `sha256:${'00'.repeat(32)}`, platform: 'simulated' as const, attribution: [{ role: 'publisher', id: 'x', name: 'x' }],
         }
         return signReceipt(payload, own.sigPrivateKey, own.public.kid)
@@ -82,10 +84,10 @@ export async function benchEnclave(log: (line: string) => void): Promise<string>
     ]
     const timings = (await measureInterleaved(steps.map(([, fn]) => fn), { runs, warmup: Math.min(50, runs) })) as Timing[]
     const t = Object.fromEntries(steps.map(([name], i) => [name, timings[i]!]))
-    const own4 = ['open (HPKE)', 'decode plaintext', 'receipt (digests + EdDSA)', 'seal response'].reduce((sum, k) => sum + t[k]!.median, 0)
-    log(`enclave ${model}: open ${ms(t['open (HPKE)']!.median)}, decode ${ms(t['decode plaintext']!.median)}, receipt ${ms(t['receipt (digests + EdDSA)']!.median)}, seal ${ms(t['seal response']!.median)} → ${ms(own4)} ms; model ${ms(t['model run (worker)']!.median)} ms (bare ${ms(t['bare session.run']!.median)} ms); whole ${ms(t['whole sealed request']!.median)} ms`)
+    const own4 = ['open (HPKE)', 'decode plaintext', 'receipt (commitments + EdDSA)', 'seal response'].reduce((sum, k) => sum + t[k]!.median, 0)
+    log(`enclave ${model}: open ${ms(t['open (HPKE)']!.median)}, decode ${ms(t['decode plaintext']!.median)}, receipt ${ms(t['receipt (commitments + EdDSA)']!.median)}, seal ${ms(t['seal response']!.median)} → ${ms(own4)} ms; model ${ms(t['model run (worker)']!.median)} ms (bare ${ms(t['bare session.run']!.median)} ms); whole ${ms(t['whole sealed request']!.median)} ms`)
     rows.push(
-      `| ${model} | ${ms(t['open (HPKE)']!.median)} | ${ms(t['decode plaintext']!.median)} | ${ms(t['receipt (digests + EdDSA)']!.median)} | ${ms(t['seal response']!.median)} | **${ms(own4)}** | ${ms(t['model run (worker)']!.median)} | ${ms(t['bare session.run']!.median)} | ${ms(t['whole sealed request']!.median)} |`,
+      `| ${model} | ${ms(t['open (HPKE)']!.median)} | ${ms(t['decode plaintext']!.median)} | ${ms(t['receipt (commitments + EdDSA)']!.median)} | ${ms(t['seal response']!.median)} | **${ms(own4)}** | ${ms(t['model run (worker)']!.median)} | ${ms(t['bare session.run']!.median)} | ${ms(t['whole sealed request']!.median)} |`,
     )
     await session.release()
   }
@@ -93,8 +95,8 @@ export async function benchEnclave(log: (line: string) => void): Promise<string>
   return `## The enclave's cost per sealed request (\`bench/enclave.bench.ts\`)
 
 For each default model with its sample (classifier 1×3×48×192, 110 KB; detector 1×3×640×640, 4.9 MB): the
-enclave's own steps (open the HPKE request; decode the CBOR plaintext; the receipt: SHA-256 of the request
-and of the outputs and an EdDSA signature; seal the response), the model run on its worker thread, a bare
+enclave's own steps (open the HPKE request; decode the CBOR plaintext; the receipt: the opening exported from the
+request's HPKE context, HMAC-SHA-256 commitments to the request and the outputs, an EdDSA signature; seal the response), the model run on its worker thread, a bare
 \`session.run\` on this thread, and a whole request through \`SealedInference\` (the client's sealing
 included, replay checks, model, receipt, sealing). All interleaved in one loop; medians in milliseconds.
 

@@ -15,11 +15,14 @@ import {
   canonicalJson,
   encodeRequestPlaintext,
   encodeResponsePlaintext,
+  encodeTensors,
+  exportReceiptOpening,
   fromHex,
   gpuNonceFor,
   keysetDigest,
   openRequest,
   outputsDigest,
+  receiptCommitment,
   reportDataFor,
   requestInfo,
   sha256Digest,
@@ -123,9 +126,13 @@ export async function computeProtocolVectors(): Promise<Record<string, string>> 
     platform: 'simulated',
     attribution: [{ role: 'model', id: 'https://github.com/PaddlePaddle/PaddleOCR', name: 'PaddleOCR' }],
   }
-  const receipt = await signReceipt(payload, sig, i.kid)
+  const receiptV1 = await signReceipt(payload, sig, i.kid)
   const sealed = await sealRequestWithEphemeral(keyset.enc, i.kid, requestBytes, privateKey('x25519', i.ephemeralPrivateKey))
   const opened = await openRequest(enc, i.kid, sealed.body)
+  // Receipt v2, as enclaves write it: the same answer, committed to under the request's opening.
+  const opening = await exportReceiptOpening(opened.context)
+  const payloadV2: ReceiptPayload = { ...payload, v: 2, request: receiptCommitment(opening, requestBytes), response: receiptCommitment(opening, encodeTensors(outputs)) }
+  const receipt = await signReceipt(payloadV2, sig, i.kid)
   const responseBytes = encodeResponsePlaintext({ v: 1, id: request.id, model: i.models[0]!, outputs, receipt })
   const response = await sealResponseWithNonce(opened.context, responseBytes, fromHex(i.responseNonce))
 
@@ -143,8 +150,12 @@ export async function computeProtocolVectors(): Promise<Record<string, string>> 
     'v2 statement JCS': bindingStatementText(statementV2),
     'v2 REPORT_DATA': toHex(reportDataFor(statementV2)),
     'v2 GPU nonce': toHex(gpuNonceV2(v2)),
-    'receipt payload JCS': canonicalJson(payload),
+    'receipt opening': toHex(opening),
+    'outputs CBOR': toHex(encodeTensors(outputs)),
+    'receipt v2 payload JCS': canonicalJson(payloadV2),
     receipt,
+    'receipt v1 payload JCS': canonicalJson(payload),
+    'receipt v1': receiptV1,
     'request info': toHex(requestInfo(i.kid)),
     'request plaintext': toHex(requestBytes),
     'request body': toHex(sealed.body),
@@ -169,7 +180,7 @@ export function renderProtocolVectors(v: Record<string, string>): string {
     `- HPKE ephemeral private key (RFC 7748 §6.1 Bob): \`${i.ephemeralPrivateKey}\``,
     `- response nonce: \`${i.responseNonce}\``,
     '- request plaintext: `{ v: 1, id: "req-0001", ts: 1764086400000, model: { name: "ppocr-cls", version: "1" }, inputs: [x: FP32 [1,2] = 0.5, -1] }`',
-    '- receipt payload: as below; response outputs `[softmax: FP32 [1,2] = 0.25, 0.75]`; `evidence` is the digest of the UTF-8 text `evidence bundle bytes`',
+    '- receipt payload: as below; response outputs `[softmax: FP32 [1,2] = 0.25, 0.75]`; `evidence` is the digest of the UTF-8 text `evidence bundle bytes`; the v2 receipt answers the sealed request below (its opening comes from that request\'s HPKE context)',
     '',
     '### Binding',
     '',
@@ -190,16 +201,22 @@ export function renderProtocolVectors(v: Record<string, string>): string {
     block('Binding statement v2, JCS', v['v2 statement JCS']!),
     block('REPORT_DATA (SHA-512)', v['v2 REPORT_DATA']!),
     block('GPU SPDM nonce v2', v['v2 GPU nonce']!),
-    '### Receipt',
+    '### Receipt v2',
     '',
-    block('Payload, JCS (the JWS payload bytes)', v['receipt payload JCS']!),
+    block('Opening (`Export("vouch/receipt-commitment/v1", 32)` of the request\'s HPKE context: the request body below)', v['receipt opening']!),
+    block('Outputs, CBOR (the bytes `response` commits to)', v['outputs CBOR']!),
+    block('Payload, JCS (the JWS payload bytes; `request` is HMAC-SHA-256 under the opening of the request plaintext below, `response` of the outputs above)', v['receipt v2 payload JCS']!),
     block('Receipt (compact JWS; Ed25519 is deterministic)', v['receipt']!),
+    '### Receipt v1',
+    '',
+    block('Payload, JCS (the same answer as an enclave before v2 signed it: plain SHA-256 digests)', v['receipt v1 payload JCS']!),
+    block('Receipt (compact JWS)', v['receipt v1']!),
     '### Sealed envelope',
     '',
     block('HPKE info (`"vouch/request/v1"` ‖ kid)', v['request info']!),
     block('Request plaintext (CBOR)', v['request plaintext']!),
     block('Request body (enc ‖ ciphertext)', v['request body']!),
-    block('Response plaintext (CBOR, carrying the receipt above)', v['response plaintext']!),
+    block('Response plaintext (CBOR, carrying the receipt v2 above)', v['response plaintext']!),
     block('Response body (response nonce ‖ ciphertext)', v['response body']!),
   ]
     .join('\n')

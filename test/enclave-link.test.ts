@@ -18,6 +18,8 @@ import {
   decodeResponsePlaintext,
   encodeBundle,
   encodeRequestPlaintext,
+  encodeTensors,
+  exportReceiptOpening,
   oipJsonToTensor,
   openResponse,
   sealRequest,
@@ -136,17 +138,18 @@ describe('vouch-enclave over its socket', () => {
     // Offline: the receipt, the saved (unchallenged) bundle, the request sent and the outputs received.
     const saved = join(dir, 'bundle.cbor')
     writeFileSync(saved, unchallenged.bytes)
-    const verified = await verifyReceipt(response.receipt, { evidence: readFileSync(saved), policy: policy('dev-simulated.yaml'), request: plaintext, outputs: response.outputs })
+    const opening = await exportReceiptOpening(sealed.context)
+    const verified = await verifyReceipt(response.receipt, { evidence: readFileSync(saved), policy: policy('dev-simulated.yaml'), request: plaintext, outputs: response.outputs, opening })
     assert.equal(verified.verdict, 'accepted', JSON.stringify(verified.errors))
     assert.ok(verified.claims?.attribution.some((a) => a.role === 'model-author'))
     // A client that verified the bundle at attestation passes that Result instead of verifying it again.
     const earlier = await verifyBundle(unchallenged.bytes, { policy: policy('dev-simulated.yaml') })
-    const reused = await verifyReceipt(response.receipt, { evidence: unchallenged.bytes, verifiedEvidence: earlier, policy: policy('dev-simulated.yaml'), request: plaintext, outputs: response.outputs })
+    const reused = await verifyReceipt(response.receipt, { evidence: unchallenged.bytes, verifiedEvidence: earlier, policy: policy('dev-simulated.yaml'), request: plaintext, outputs: response.outputs, opening })
     assert.equal(reused.verdict, 'accepted', JSON.stringify(reused.errors))
     const other = await verifyBundle(challengedBundle(await client.request({ op: 'attest', nonce: randomBytes(32) })), { policy: policy('dev-simulated.yaml') })
     const mismatched = await verifyReceipt(response.receipt, { evidence: unchallenged.bytes, verifiedEvidence: other, policy: policy('dev-simulated.yaml') })
     assert.deepEqual(mismatched.errors.map((e) => e.code), ['ERR_RECEIPT_BINDING_MISMATCH'])
-    const tampered = await verifyReceipt(response.receipt, { evidence: readFileSync(saved), policy: policy('dev-simulated.yaml'), outputs: [{ ...response.outputs[0]!, data: new Uint8Array(response.outputs[0]!.data.length) }] })
+    const tampered = await verifyReceipt(response.receipt, { evidence: readFileSync(saved), policy: policy('dev-simulated.yaml'), outputs: [{ ...response.outputs[0]!, data: new Uint8Array(response.outputs[0]!.data.length) }], opening })
     assert.deepEqual(tampered.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH'])
   })
 
@@ -169,10 +172,12 @@ describe('vouch-enclave over its socket', () => {
     assert.equal(production.code, 1)
     assert.ok((JSON.parse(production.out) as { errors: Array<{ code: string }> }).errors.some((e) => e.code === 'ERR_POLICY_SAMPLE_TEE'))
 
-    const { sealed } = await seal()
+    const { sealed, plaintext } = await seal()
     const r = await infer(sealed.body)
     assert.ok(r.ok)
     const response = decodeResponsePlaintext(await openResponse(sealed.context, r.result['body'] as Uint8Array))
+    // The receipt the host relays beside the sealed answer (for its log) is the one sealed inside it.
+    assert.equal(r.result['receipt'], response.receipt)
     const receiptFile = join(dir, 'receipt.jws')
     const evidenceFile = join(dir, 'unchallenged.cbor')
     writeFileSync(receiptFile, response.receipt)
@@ -180,10 +185,37 @@ describe('vouch-enclave over its socket', () => {
     const ok = await run('receipt', receiptFile, '--evidence', evidenceFile, '--policy', dev)
     assert.equal(ok.code, 0, ok.out)
     assert.match(ok.out, /model-author: PaddleOCR authors/)
+    // Without the opening, the signature, keyset, evidence, model and attribution are checked, and it says what was not.
+    assert.match(ok.out, /request not checked, outputs not checked: a v2 receipt commits to them under the request's opening/)
     // The challenged bundle is not the evidence the receipt names.
     const wrong = await run('receipt', receiptFile, '--evidence', bundleFile, '--policy', dev, '--json')
     assert.equal(wrong.code, 1)
     assert.ok((JSON.parse(wrong.out) as { errors: Array<{ code: string }> }).errors.some((e) => e.code === 'ERR_RECEIPT_BINDING_MISMATCH'))
+
+    // With the opening (hex, or a file of hex or raw bytes), the request and the outputs are checked against their files.
+    const opening = await exportReceiptOpening(sealed.context)
+    const [openingFile, rawOpeningFile, requestFile, outputsFile, otherOutputsFile] = ['opening.hex', 'opening.bin', 'request.cbor', 'outputs.cbor', 'other-outputs.cbor'].map((n) => join(dir, n)) as [string, string, string, string, string]
+    writeFileSync(openingFile, `${Buffer.from(opening).toString('hex')}\n`)
+    writeFileSync(rawOpeningFile, opening)
+    writeFileSync(requestFile, plaintext)
+    writeFileSync(outputsFile, encodeTensors(response.outputs))
+    writeFileSync(otherOutputsFile, encodeTensors([{ ...response.outputs[0]!, data: new Uint8Array(response.outputs[0]!.data.length) }]))
+    const base = ['receipt', receiptFile, '--evidence', evidenceFile, '--policy', dev]
+    for (const given of [Buffer.from(opening).toString('hex'), openingFile, rawOpeningFile]) {
+      const opened = await run(...base, '--opening', given, '--request', requestFile, '--outputs', outputsFile)
+      assert.equal(opened.code, 0, opened.out)
+      assert.match(opened.out, /request checked, outputs checked/)
+    }
+    const codes = (out: string): string[] => (JSON.parse(out) as { errors: Array<{ code: string }> }).errors.map((e) => e.code)
+    const otherOutputs = await run(...base, '--opening', openingFile, '--request', requestFile, '--outputs', otherOutputsFile, '--json')
+    assert.deepEqual([otherOutputs.code, codes(otherOutputs.out)], [1, ['ERR_RECEIPT_DIGEST_MISMATCH']])
+    const otherOpening = await run(...base, '--opening', 'ab'.repeat(32), '--request', requestFile, '--json')
+    assert.deepEqual([otherOpening.code, codes(otherOpening.out)], [1, ['ERR_RECEIPT_DIGEST_MISMATCH']])
+    const unopened = await run(...base, '--request', requestFile, '--outputs', outputsFile, '--json')
+    assert.deepEqual([unopened.code, codes(unopened.out)], [1, ['ERR_RECEIPT_OPENING_MISSING', 'ERR_RECEIPT_OPENING_MISSING']])
+    // An opening that is not 32 bytes, or outputs that are not a tensor array, are usage errors.
+    assert.equal((await run(...base, '--opening', 'abcd')).code, 2)
+    assert.equal((await run(...base, '--opening', openingFile, '--outputs', requestFile)).code, 2)
   })
 
   test('a wrong kid', async () => {

@@ -4,7 +4,7 @@
  * sealed answer), 2 usage error, unreadable input, or a host that cannot be reached or refused the request.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { parseCommandLine, programUsage, runProgram, unreadableFile, UsageError, type Command, type Output, type Program } from '@vouch/protocol'
+import { encodeTensors, parseCommandLine, programUsage, runProgram, toHex, unreadableFile, UsageError, type Command, type Output, type Program } from '@vouch/protocol'
 import { type Policy } from '@vouch/verifier'
 import { INPUT_FILE_LIMITS, readInputFile, type InputFileLimit } from '@vouch/verifier/files'
 import { createClient, type ClientOptions, type VouchClient } from './client.js'
@@ -34,7 +34,7 @@ export const ATTEST_USAGE = `vouch attest --url URL --policy FILE [--nonce HEX] 
 ${CONNECTION}`
 
 export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --input FILE [--version V] [--receipt-out FILE] [--evidence-out FILE]
-            [--json | --verbose] [--ca FILE] [--insecure-tls]
+            [--opening-out FILE --request-out FILE --outputs-out FILE] [--json | --verbose] [--ca FILE] [--insecure-tls]
 
   Attests the enclave, seals the request to its attested key, and prints the answer only if it opens
   under this request and its receipt verifies.
@@ -48,6 +48,12 @@ export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --i
   --receipt-out FILE   write the receipt (compact JWS)
   --evidence-out FILE  write the evidence bundle the receipt names (CBOR), for
                        \`vouch-verify receipt RECEIPT --evidence FILE --policy FILE\`
+  --opening-out FILE   write the receipt's opening (64 hex): the secret its request and response commitments are
+                       keyed with. With the two files below it proves what was asked and answered
+                       (\`vouch-verify receipt ... --opening FILE --request FILE --outputs FILE\`); whoever holds it
+                       can test guesses of them, so keep it as you keep the request
+  --request-out FILE   write the request plaintext the receipt commits to (CBOR, as sealed)
+  --outputs-out FILE   write the outputs the receipt commits to (CBOR, as the answer carried them)
   --json               print { model_name, model_version, id, outputs (OIP v2 JSON), receipt, claims }
   --verbose            when the evidence or the receipt is rejected, list every check, not only the failed ones
 ${CONNECTION}`
@@ -107,6 +113,9 @@ const INFER_OPTIONS = {
   input: { type: 'string' },
   'receipt-out': { type: 'string' },
   'evidence-out': { type: 'string' },
+  'opening-out': { type: 'string' },
+  'request-out': { type: 'string' },
+  'outputs-out': { type: 'string' },
   verbose: { type: 'boolean', default: false },
 } as const
 
@@ -188,6 +197,9 @@ async function runInfer(args: string[], out: Output, err: Output): Promise<numbe
     })
     if (values['receipt-out'] !== undefined) writeFlagFile(values['receipt-out'], '--receipt-out', result.receipt)
     if (values['evidence-out'] !== undefined) writeFlagFile(values['evidence-out'], '--evidence-out', result.evidence)
+    if (values['opening-out'] !== undefined) writeFlagFile(values['opening-out'], '--opening-out', `${toHex(result.receiptOpening)}\n`)
+    if (values['request-out'] !== undefined) writeFlagFile(values['request-out'], '--request-out', result.request)
+    if (values['outputs-out'] !== undefined) writeFlagFile(values['outputs-out'], '--outputs-out', encodeTensors(result.outputs))
     if (values.json) {
       const outputs = result.outputs.map((t) => {
         const { tensor, lossy } = toOipJsonOutput(t)
@@ -229,7 +241,7 @@ async function runModels(args: string[], out: Output): Promise<number> {
 }
 
 /** The policy of a client that only lists models: it accepts nothing (no simulated TEE, no SEV-SNP or GPU section). */
-const LISTING_ONLY: Policy = Object.freeze({ version: 1, name: 'listing-only', allowSimulated: false, source: { file: '(none)' }, locate: () => undefined })
+const LISTING_ONLY: Policy = Object.freeze({ version: 1, name: 'listing-only', allowSimulated: false, receipts: { minimumVersion: 2 as const }, source: { file: '(none)' }, locate: () => undefined })
 
 /** The commands of `vouch`, with their usage and flags. */
 export const COMMANDS: Readonly<Record<string, Command>> = {

@@ -13,6 +13,7 @@ import {
   DEFAULT_MAX_SEALED_BYTES,
   encodeRequestPlaintext,
   EVIDENCE_MEDIA_TYPE,
+  exportReceiptOpening,
   isRecord,
   KEY_ID_HEADER,
   openResponse,
@@ -115,7 +116,11 @@ export interface InferResult {
   /** The model that ran, as the enclave names it. */
   model: ModelRef
   outputs: TensorData[]
-  /** The receipt, a compact JWS: keep it, with {@link InferResult.evidence}, to prove the answer later. */
+  /**
+   * The receipt, a compact JWS: keep it, with {@link InferResult.evidence}, to prove the answer later. It names the
+   * model, the evidence and who is credited; its request and response are commitments only the opening
+   * ({@link InferResult.receiptOpening}) checks, so it can be shown (and the host logs it) without revealing either.
+   */
   receipt: string
   /** What the verified receipt says: model, attribution, digests, and the claims of the evidence it names. */
   claims: ReceiptClaims
@@ -125,8 +130,17 @@ export interface InferResult {
   attestation: Attestation
   /** The evidence bundle the receipt names, exactly as received (for `vouch-verify receipt --evidence`); `attestation.unchallenged.bytes`. */
   evidence: Uint8Array
-  /** The request plaintext (CBOR) the receipt's `request` digest names. */
+  /** The request plaintext (CBOR) the receipt's `request` commitment names. */
   request: Uint8Array
+  /**
+   * The receipt's opening: the 32-byte secret of this request's HPKE context its `request` and `response`
+   * commitments are keyed with (`exportReceiptOpening`). With the receipt, the evidence, {@link InferResult.request}
+   * and the outputs, it proves to a third party what was asked and answered (`verifyReceipt(receipt, { evidence,
+   * opening, request, outputs })`, `vouch-verify receipt --opening`). A secret like the request itself: whoever holds
+   * it can test guesses of the request and outputs against the receipt, so hand it only to whom you would show them,
+   * and never log it. Nothing else can be opened with it (the response key is another secret of the context).
+   */
+  receiptOpening: Uint8Array
 }
 
 /** An input or output as OIP v2 model metadata describes it; `-1` is a dimension of any size. */
@@ -421,8 +435,10 @@ class Client implements VouchClient {
       throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `model mismatch: asked for ${want.name}${want.version === undefined ? '' : ` ${want.version}`}, the answer is from ${answer.model.name} ${answer.model.version}`)
     }
 
-    // The bundle was verified at attestation: only the receipt itself is checked on each answer.
-    const result = await verifyReceipt(answer.receipt, { ...this.#verify, evidence: attestation.unchallenged.bytes, verifiedEvidence: attestation.unchallenged.result, policy: this.policy, request, outputs: answer.outputs })
+    // The bundle was verified at attestation: only the receipt itself is checked on each answer, its commitments (v2)
+    // with the opening this client derives from the request's own context, as the enclave did.
+    const opening = await exportReceiptOpening(context)
+    const result = await verifyReceipt(answer.receipt, { ...this.#verify, evidence: attestation.unchallenged.bytes, verifiedEvidence: attestation.unchallenged.result, policy: this.policy, request, outputs: answer.outputs, opening })
     const claims = result.claims
     if (result.verdict !== 'accepted' || claims === null) {
       throw new ClientError('ERR_CLIENT_RECEIPT_REJECTED', `the receipt is rejected under policy ${this.policy.name}: ${summarizeErrors(result)}`, { result })
@@ -442,6 +458,7 @@ class Client implements VouchClient {
       attestation,
       evidence: attestation.unchallenged.bytes,
       request,
+      receiptOpening: opening,
     }
   }
 }

@@ -114,7 +114,7 @@ export function renderInference(policy: Policy, result: InferResult): string {
     `  platform  ${evidence === null ? claims.platform : describePlatform(evidence)}`,
     `  keyset    ${attestation.keyset.kid} until ${iso(attestation.keyset.notAfter)}, live: answered challenge ${attestation.nonce}`,
     `  policy    ${describePolicy(policy)}: the evidence and the receipt are accepted`,
-    `  receipt   signed ${iso(claims.iat)} by the attested key; names this request, these outputs and evidence ${evidence?.digest ?? ''}`,
+    `  receipt   v${claims.v}, signed ${iso(claims.iat)} by the attested key; names this request, these outputs and evidence ${evidence?.digest ?? ''}`,
     'model:',
     `  ${result.model.name} ${result.model.version}  ${result.model.digest}`,
     'contributors:',

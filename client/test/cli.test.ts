@@ -194,6 +194,19 @@ describe('against a host relaying to a simulated enclave', () => {
     assert.ok(json.claims.attribution.length > 0)
     assert.equal(readFileSync(receipt, 'utf8'), json.receipt)
     assert.equal(await verify(['receipt', receipt, '--evidence', evidence, '--policy', dev], () => undefined, () => undefined), 0)
+    // The opening is the client's secret: never printed, only written where asked.
+    assert.ok(!('receiptOpening' in json) && !/opening/i.test(r.out))
+  })
+  test('infer --opening-out, --request-out and --outputs-out: vouch-verify checks what was asked and answered', async () => {
+    const [receipt, evidence, opening, request, outputs] = ['r.jws', 'e.cbor', 'opening.hex', 'request.cbor', 'outputs.cbor'].map((n) => join(dir, n)) as [string, string, string, string, string]
+    const r = await run('infer', ...connection(), '--policy', dev, '--model', 'ppocr-cls', '--input', cls, '--receipt-out', receipt, '--evidence-out', evidence, '--opening-out', opening, '--request-out', request, '--outputs-out', outputs)
+    assert.equal(r.code, 0, r.out + r.err)
+    assert.match(readFileSync(opening, 'utf8'), /^[0-9a-f]{64}\n$/)
+    assert.ok(!r.out.includes(readFileSync(opening, 'utf8').trim()), 'the opening is not printed')
+    const out: string[] = []
+    const code = await verify(['receipt', receipt, '--evidence', evidence, '--policy', dev, '--opening', opening, '--request', request, '--outputs', outputs], (t) => out.push(t), () => undefined)
+    assert.equal(code, 0, out.join('\n'))
+    assert.match(out.join('\n'), /request checked, outputs checked/)
   })
   test('infer with a gzipped OIP v2 request (the detector sample): a short preview, not megabytes', async () => {
     const r = await run('infer', ...connection(), '--policy', dev, '--model', 'ppocr-det', '--input', det)

@@ -12,13 +12,13 @@ import { join } from 'node:path'
 import { after, afterEach, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
-import { bundleNonces, decodeBundle, oipJsonToTensor, SEALED_MEDIA_TYPE, type OipJsonTensor, type TensorData } from '@vouch/protocol'
+import { bundleNonces, decodeBundle, encodeTensors, oipJsonToTensor, outputsDigest, receiptCommitment, SEALED_MEDIA_TYPE, sha256Digest, type OipJsonTensor, type TensorData } from '@vouch/protocol'
 import { parsePolicy, verifyReceipt, type Policy } from '@vouch/verifier'
 import { LinkClient } from '../../test/helpers/link-client.js'
 import { createClient, type VouchClient } from '../src/index.js'
 import { startEnclave } from './helpers/enclave.js'
 import { FakeHost, linkBackend, problem, unknownKid, type Reply } from './helpers/fake-host.js'
-import { startRogueEnclave, type RogueEnclave } from './helpers/rogue-enclave.js'
+import { startRogueEnclave, type RogueEnclave, type TamperContext } from './helpers/rogue-enclave.js'
 import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
 import { rejectsWith } from './helpers/rejects.js'
 
@@ -77,9 +77,24 @@ describe('the client against a host relaying to a simulated enclave', () => {
       assert.deepEqual(Buffer.from(output.data), Buffer.from(want.buffer, want.byteOffset, want.byteLength))
     }
 
-    // What a relying party keeps is enough to re-check the answer later, offline.
-    const offline = await verifyReceipt(result.receipt, { evidence: result.evidence, policy: dev, request: result.request, outputs: result.outputs })
+    // What a relying party keeps is enough to re-check the answer later, offline: with the opening, what was asked and answered too.
+    assert.equal(result.claims.v, 2)
+    assert.equal(result.receiptOpening.length, 32)
+    const offline = await verifyReceipt(result.receipt, { evidence: result.evidence, policy: dev, request: result.request, outputs: result.outputs, opening: result.receiptOpening })
     assert.equal(offline.verdict, 'accepted', JSON.stringify(offline.errors))
+    assert.deepEqual(offline.checks.filter((c) => c.id === 'receipt.request' || c.id === 'receipt.response').map((c) => c.status), ['pass', 'pass'])
+    // Without it, the receipt still verifies (signature, evidence, model, attribution), but says the request and outputs were not checked...
+    const anyone = await verifyReceipt(result.receipt, { evidence: result.evidence, policy: dev })
+    assert.equal(anyone.verdict, 'accepted', JSON.stringify(anyone.errors))
+    assert.deepEqual(anyone.checks.filter((c) => c.id === 'receipt.request' || c.id === 'receipt.response').map((c) => [c.status, /not checked/.test(c.detail)]), [['skip', true], ['skip', true]])
+    // ...and asked to compare them, it cannot: a failure, not a silent pass.
+    const unopened = await verifyReceipt(result.receipt, { evidence: result.evidence, policy: dev, request: result.request, outputs: result.outputs })
+    assert.deepEqual(unopened.errors.map((e) => e.code), ['ERR_RECEIPT_OPENING_MISSING', 'ERR_RECEIPT_OPENING_MISSING'])
+    // Another request's opening opens nothing here.
+    const other = await client().infer('ppocr-cls', sample.inputs)
+    const wrong = await verifyReceipt(result.receipt, { evidence: result.evidence, policy: dev, request: result.request, outputs: result.outputs, opening: other.receiptOpening })
+    assert.deepEqual(wrong.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH', 'ERR_RECEIPT_DIGEST_MISMATCH'])
+    await assert.rejects(verifyReceipt(result.receipt, { evidence: result.evidence, opening: result.receiptOpening.subarray(1) }), TypeError)
   })
 
   test('raw tensors, a chosen output and an explicit version are accepted too', async () => {
@@ -336,6 +351,50 @@ describe('the client against a rogue enclave (receipts tampered with after signi
     })
     const error = await rejectsWith(c.infer('ppocr-cls', sample.inputs), 'ERR_CLIENT_RECEIPT_REJECTED')
     assert.deepEqual(error.result?.errors.map((e) => e.code), ['ERR_RECEIPT_ATTRIBUTION_MISMATCH'])
+  })
+  test('a receipt committing to another request, signed by the attested key', async () => {
+    rogue.tamper = async (response, { payload, opening, signWithEnclaveKey }) => ({
+      ...response,
+      receipt: await signWithEnclaveKey({ ...payload, request: receiptCommitment(opening, new TextEncoder().encode('another request')) }),
+    })
+    const error = await rejectsWith(c.infer('ppocr-cls', sample.inputs), 'ERR_CLIENT_RECEIPT_REJECTED')
+    assert.deepEqual(error.result?.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH'])
+    assert.equal(error.result?.checks.find((ch) => ch.id === 'receipt.request')?.status, 'fail')
+  })
+  test('a receipt committing to other outputs, signed by the attested key', async () => {
+    rogue.tamper = async (response, { payload, opening, outputs, signWithEnclaveKey }) => ({
+      ...response,
+      receipt: await signWithEnclaveKey({ ...payload, response: receiptCommitment(opening, encodeTensors([{ ...outputs[0]!, data: new Uint8Array(outputs[0]!.data.length) }])) }),
+    })
+    const error = await rejectsWith(c.infer('ppocr-cls', sample.inputs), 'ERR_CLIENT_RECEIPT_REJECTED')
+    assert.deepEqual(error.result?.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH'])
+    assert.equal(error.result?.checks.find((ch) => ch.id === 'receipt.response')?.status, 'fail')
+  })
+  test('commitments keyed with another opening than the request\'s', async () => {
+    rogue.tamper = async (response, { payload, plaintext, outputs, signWithEnclaveKey }) => {
+      const opening = new Uint8Array(randomBytes(32))
+      return { ...response, receipt: await signWithEnclaveKey({ ...payload, request: receiptCommitment(opening, plaintext), response: receiptCommitment(opening, encodeTensors(outputs)) }) }
+    }
+    const error = await rejectsWith(c.infer('ppocr-cls', sample.inputs), 'ERR_CLIENT_RECEIPT_REJECTED')
+    assert.deepEqual(error.result?.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH', 'ERR_RECEIPT_DIGEST_MISMATCH'])
+  })
+  test('a v1 receipt (an enclave before v2): refused by default, accepted where the policy allows v1, and still checked', async () => {
+    const v1 = async (_: unknown, { payload, plaintext, outputs, signWithEnclaveKey }: TamperContext, changed = false): Promise<string> =>
+      signWithEnclaveKey({ ...payload, v: 1, request: sha256Digest(plaintext), response: outputsDigest(changed ? [{ ...outputs[0]!, data: new Uint8Array(outputs[0]!.data.length) }] : outputs) })
+    rogue.tamper = async (response, context) => ({ ...response, receipt: await v1(response, context) })
+    const refused = await rejectsWith(c.infer('ppocr-cls', sample.inputs), 'ERR_CLIENT_RECEIPT_REJECTED')
+    assert.deepEqual(refused.result?.errors.map((e) => e.code), ['ERR_POLICY_RECEIPT_VERSION_TOO_LOW'])
+    const allowV1 = parsePolicy(readFileSync(join(root, 'policies/dev-simulated.yaml'), 'utf8').replace('minimumVersion: 2', 'minimumVersion: 1'), 'dev-v1.yaml')
+    const lenient = createClient({ url: host.url, policy: allowV1, ca: tls.cert })
+    try {
+      const accepted = await lenient.infer('ppocr-cls', sample.inputs)
+      assert.equal(accepted.claims.v, 1)
+      rogue.tamper = async (response, context) => ({ ...response, receipt: await v1(response, context, true) })
+      const error = await rejectsWith(lenient.infer('ppocr-cls', sample.inputs), 'ERR_CLIENT_RECEIPT_REJECTED')
+      assert.deepEqual(error.result?.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH'])
+    } finally {
+      lenient.close()
+    }
   })
   test('outputs changed after the receipt was signed', async () => {
     rogue.tamper = (response) => {

@@ -100,7 +100,7 @@ describe('SealedInference with a slow model', () => {
     const plaintext = encodeRequestPlaintext({ v: 1, id: randomUUID(), ts: Date.now(), model: { name: 'slow' }, inputs: [input] })
     const { body, context } = await sealRequest(keyset.public.enc, keyset.public.kid, plaintext)
     const answer = await sealed.handle(keyset.public.kid, 'slow', null, body)
-    return decodeResponsePlaintext(await openResponse(context, answer)).outputs[0]!.data
+    return decodeResponsePlaintext(await openResponse(context, answer.body)).outputs[0]!.data
   }
 
   test('twelve requests at once: all answered, never more than two open', async () => {

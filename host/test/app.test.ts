@@ -13,7 +13,7 @@ import { EVIDENCE_MEDIA_TYPE, SEALED_MEDIA_TYPE, type LinkCall } from '@vouch/pr
 import { createApp, HostLifecycle, type AppConfig } from '../src/app.js'
 import { HOST_ERRORS, HostError, PROBLEM_MEDIA_TYPE } from '../src/errors.js'
 import { createMetrics } from '../src/metrics.js'
-import { binaryBody, eventually, FakeLink, sink } from './helpers/testkit.js'
+import { binaryBody, eventually, FakeLink, inferAnswer, RECEIPT, sink } from './helpers/testkit.js'
 import { openSlowBody, type SlowBody } from '../../test/helpers/attackers.js'
 
 const MODELS = [
@@ -31,7 +31,7 @@ function enclaveLike(): FakeLink {
       case 'attest':
         return { bundle: call.nonce === null ? BUNDLE : Uint8Array.from([...BUNDLE, ...call.nonce]) }
       case 'infer':
-        return { body: Uint8Array.from(call.body).reverse() }
+        return inferAnswer(Uint8Array.from(call.body).reverse())
       case 'ping':
         return { ready: true }
     }
@@ -175,6 +175,17 @@ describe('sealed inference', () => {
     assert.equal(second.model, 'ppocr-det')
     assert.equal(second.version, '4.0')
   })
+  test('the receipt the enclave returns beside the answer stays with the host: the response is the sealed body alone', async () => {
+    const { app } = setup()
+    const res = await sealed(app).send(body).buffer(true).parse(binaryBody).expect(200)
+    assert.deepEqual(Buffer.from(res.body as Buffer), Buffer.from(body).reverse())
+    const [, payload] = RECEIPT.split('.') as [string, string]
+    for (const [name, value] of Object.entries(res.headers)) assert.ok(!String(value).includes(payload), `header ${name} carries the receipt`)
+  })
+  test('an answer whose receipt is not a well-formed v2 receipt is 502, and nothing is relayed', async () => {
+    const { app } = setup(new FakeLink(() => ({ body: Uint8Array.of(1), receipt: 'not.a.receipt' })))
+    assertProblem(await sealed(app).send(body).expect(502), 502, 'ERR_HOST_BAD_GATEWAY')
+  })
   test('a chunked body (no Content-Length) is read whole', async () => {
     const { app, link } = setup()
     const res = await postChunked(app, '/v2/models/ppocr-cls/infer', [body.subarray(0, 1000), body.subarray(1000)])
@@ -248,7 +259,7 @@ describe('sealed inference', () => {
   })
   test('bodies beyond limits.bufferedBytes wait unread until earlier requests are answered; one that waits too long is 504', async () => {
     const answers: Array<() => void> = []
-    const link = new FakeLink((call) => (call.op === 'infer' ? new Promise((resolve) => answers.push(() => resolve({ body: call.body }))) : { models: MODELS, refused: [] }))
+    const link = new FakeLink((call) => (call.op === 'infer' ? new Promise((resolve) => answers.push(() => resolve(inferAnswer(call.body)))) : { models: MODELS, refused: [] }))
     const { app, metrics } = setup(link, { bodyBytes: 4096, bufferedBytes: 6000, requestTimeoutMs: 1_500 })
     const server = createServer(app).listen(0)
     await once(server, 'listening')
@@ -488,7 +499,7 @@ describe('routing and shutdown', () => {
   test('the lifecycle counts requests in progress', async () => {
     const lifecycle = new HostLifecycle()
     let release: () => void = () => undefined
-    const link = new FakeLink((call) => (call.op === 'infer' ? new Promise((resolve) => (release = () => resolve({ body: Uint8Array.of(1) }))) : { models: MODELS }))
+    const link = new FakeLink((call) => (call.op === 'infer' ? new Promise((resolve) => (release = () => resolve(inferAnswer(Uint8Array.of(1))))) : { models: MODELS }))
     const { app } = setup(link, {}, lifecycle)
     const pending = sealed(app).send(Buffer.of(1, 2, 3)).then((r) => r)
     while (link.of('infer').length === 0) await new Promise((r) => setTimeout(r, 5))

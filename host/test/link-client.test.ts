@@ -11,7 +11,7 @@ import { encodeFrame } from '@vouch/protocol'
 import { EnclaveRefusal, HostError } from '../src/errors.js'
 import { EnclaveLinkClient, parseLinkAddress, type LinkClientOptions } from '../src/link-client.js'
 import { createMetrics } from '../src/metrics.js'
-import { eventually, FakeEnclave, sink, type Received } from './helpers/testkit.js'
+import { eventually, FakeEnclave, inferAnswer, RECEIPT, sink, type Received } from './helpers/testkit.js'
 
 const clients: EnclaveLinkClient[] = []
 const enclaves: FakeEnclave[] = []
@@ -57,7 +57,7 @@ describe('the enclave link client', () => {
     enclave.onRequest = (r) => {
       if (r.request.op !== 'infer') return false
       held.push(r)
-      if (held.length === 3) for (const h of held.reverse()) h.answer({ body: h.request.op === 'infer' ? h.request.body : new Uint8Array() })
+      if (held.length === 3) for (const h of held.reverse()) h.answer(inferAnswer(h.request.op === 'infer' ? h.request.body : new Uint8Array()))
       return true
     }
     const bodies = [1, 2, 3].map((n) => Uint8Array.of(n, n, n))
@@ -157,10 +157,10 @@ describe('the enclave link client', () => {
     // Answering the first two lets the queued ones through; those are answered as they arrive.
     enclave.onRequest = (r) => {
       if (r.request.op !== 'infer') return false
-      r.answer({ body: Uint8Array.of(1) })
+      r.answer(inferAnswer(Uint8Array.of(1)))
       return true
     }
-    for (const h of held.splice(0)) h.answer({ body: Uint8Array.of(1) })
+    for (const h of held.splice(0)) h.answer(inferAnswer(Uint8Array.of(1)))
     const results = await Promise.all(pending.map(codeOf))
     assert.deepEqual(results, ['resolved', 'resolved', 'resolved', 'resolved', 'resolved'])
   })
@@ -178,17 +178,17 @@ describe('the enclave link client', () => {
     await eventually(() => held.length === 2, 2_000, 'two requests in flight')
     await new Promise((r) => setTimeout(r, 50))
     assert.deepEqual([held.length, client.inFlight, client.queueDepth], [2, 2, 2])
-    held.shift()!.answer({ body: Uint8Array.of(1) })
+    held.shift()!.answer(inferAnswer(Uint8Array.of(1)))
     await eventually(() => held.length === 2, 2_000, 'the next request written once bytes are free')
     assert.deepEqual([client.inFlight, client.queueDepth], [2, 1])
-    for (const h of held.splice(0)) h.answer({ body: Uint8Array.of(1) })
+    for (const h of held.splice(0)) h.answer(inferAnswer(Uint8Array.of(1)))
     await eventually(() => held.length === 1, 2_000, 'the last request written')
-    held.shift()!.answer({ body: Uint8Array.of(1) })
+    held.shift()!.answer(inferAnswer(Uint8Array.of(1)))
     assert.deepEqual(await Promise.all(pending), ['resolved', 'resolved', 'resolved', 'resolved'])
     // Larger than the bound on its own: written once nothing else is in flight.
     const big = codeOf(call(400 * 1024))
     await eventually(() => held.length === 1, 2_000, 'the large request written')
-    held.shift()!.answer({ body: Uint8Array.of(1) })
+    held.shift()!.answer(inferAnswer(Uint8Array.of(1)))
     assert.equal(await big, 'resolved')
   })
 
@@ -208,7 +208,7 @@ describe('the enclave link client', () => {
     assert.ok(client.inFlight < 24)
     enclave.onRequest = (r) => {
       if (r.request.op !== 'infer') return false
-      r.answer({ body: Uint8Array.of(1) })
+      r.answer(inferAnswer(Uint8Array.of(1)))
       return true
     }
     for (const s of enclave.sockets) s.resume()
@@ -240,18 +240,31 @@ describe('the enclave link client', () => {
 
   test("an answer that is not its op's result fails that request with 502, ERR_LINK_MALFORMED as its cause; the link stays up", async () => {
     const { enclave, client } = await setup()
-    const answers: Record<string, unknown>[] = [{ body: 'plain' }, { body: new Uint8Array(0) }, {}]
+    // The receipt beside the answer is checked for form too: junk, a v1 receipt or none at all is the enclave's fault.
+    const [h, p, s] = RECEIPT.split('.') as [string, string, string]
+    const v1 = `${h}.${Buffer.from(JSON.stringify({ ...(JSON.parse(Buffer.from(p, 'base64url').toString()) as object), v: 1 })).toString('base64url')}.${s}`
+    const answers: Record<string, unknown>[] = [
+      { body: 'plain', receipt: RECEIPT },
+      { body: new Uint8Array(0), receipt: RECEIPT },
+      {},
+      { body: Uint8Array.of(7) },
+      { body: Uint8Array.of(7), receipt: '\u0000junk\uffff' },
+      { body: Uint8Array.of(7), receipt: Uint8Array.of(1, 2, 3) },
+      { body: Uint8Array.of(7), receipt: 'a'.repeat(70_000) },
+      { body: Uint8Array.of(7), receipt: v1 },
+    ]
+    const count = answers.length
     enclave.onRequest = (r) => {
       if (r.request.op !== 'infer') return false
-      r.answer(answers.shift() ?? { body: Uint8Array.of(7) })
+      r.answer(answers.shift() ?? inferAnswer(Uint8Array.of(7)))
       return true
     }
     const infer = () => client.request('infer', { kid: 'k', model: 'm', version: null, body: Uint8Array.of(1) })
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < count; i++) {
       await assert.rejects(infer(), (e: unknown) => e instanceof HostError && e.code === 'ERR_HOST_BAD_GATEWAY' && (e.cause as { code?: string }).code === 'ERR_LINK_MALFORMED')
     }
     assert.equal(client.up, true)
-    assert.deepEqual((await infer()).body, Uint8Array.of(7))
+    assert.deepEqual(await infer(), { body: Uint8Array.of(7), receipt: RECEIPT })
   })
 
   test('requests and results are typed by the op map: an unknown op, a missing field or a wrong result field does not compile', () => {

@@ -9,7 +9,7 @@ import { SEALED_MEDIA_TYPE } from '@vouch/protocol'
 import { createApp } from '../src/app.js'
 import { HostError, toEnclaveRefusal } from '../src/errors.js'
 import { createMetrics } from '../src/metrics.js'
-import { FakeLink, sink } from './helpers/testkit.js'
+import { FakeLink, inferAnswer, sink } from './helpers/testkit.js'
 
 const MARKER = 'PLAINTEXT-MARKER-7f3a'
 const SECRET = 'Bearer secret-token-91c2'
@@ -31,7 +31,7 @@ test('no body, no secret header and no plaintext reaches the log, whatever the o
     if (mode === 'refuse') return Promise.reject(toEnclaveRefusal({ code: 'ERR_ENCLAVE_OPEN_FAILED', status: 400, message: 'the sealed request could not be opened' }))
     if (mode === 'fail') return Promise.reject(new HostError('ERR_HOST_BAD_GATEWAY', { cause: new Error('corrupt frame') }))
     if (mode === 'timeout') return new Promise(() => undefined)
-    return { body: answer }
+    return inferAnswer(answer)
   })
   const app = createApp({ link, log: logs.log, metrics: createMetrics({ processMetrics: false }), config: { requestTimeoutMs: 200, bodyBytes: 4096 } })
   const body = Buffer.from(`${MARKER}-REQUEST`.repeat(20))

@@ -15,6 +15,13 @@
  *   key            = HKDF-Expand(prk, "key", 32);  nonce = HKDF-Expand(prk, "nonce", 12)
  *   response body  = response_nonce ‖ AES-256-GCM(key, nonce, plaintext, aad empty)
  *
+ * A second secret is exported from the same context for the receipt (receipt v2, `receipt.ts`): the
+ * **opening** its request and response commitments are keyed with. Client and enclave both derive it; the host,
+ * which never holds the context, cannot. HPKE's exporter gives independent secrets for distinct labels
+ * (RFC 9180 §5.3), so handing the opening to a third party reveals nothing of the response key:
+ *
+ *   opening        = context.Export("vouch/receipt-commitment/v1", 32)
+ *
  * Failing to open is one error, `ERR_ENVELOPE_OPEN_FAILED`, with one fixed message and no cause: a wrong
  * key, another kid, a flipped bit and a truncated body look alike from outside. Plaintexts are CBOR
  * ({@link encodeRequestPlaintext}, {@link encodeResponsePlaintext}) with tensors as OIP v2 raw bytes.
@@ -37,6 +44,10 @@ export const KEY_ID_HEADER = 'Vouch-Key-Id'
 export const REQUEST_INFO_LABEL = 'vouch/request/v1'
 /** HPKE exporter context of the response secret. */
 export const RESPONSE_EXPORT_LABEL = 'vouch/response/v1'
+/** HPKE exporter context of a receipt's opening: the key of its request and response commitments (receipt v2). */
+export const RECEIPT_OPENING_EXPORT_LABEL = 'vouch/receipt-commitment/v1'
+/** Size of a receipt's opening. */
+export const RECEIPT_OPENING_SIZE = 32
 /** Size of `enc`, the encapsulated X25519 key that starts a request body. */
 export const ENC_SIZE = 32
 /** Size of the AES-GCM tag that ends both bodies. */
@@ -284,6 +295,19 @@ export function sealResponse(context: EnvelopeContext, plaintext: Uint8Array, op
 export function sealResponseWithNonce(context: EnvelopeContext, plaintext: Uint8Array, responseNonce: Uint8Array): Promise<Uint8Array> {
   if (responseNonce.length !== RESPONSE_NONCE_SIZE) throw new TypeError(`the response nonce is ${RESPONSE_NONCE_SIZE} bytes`)
   return sealResponseWith(context, plaintext, responseNonce, {})
+}
+
+/**
+ * The opening of the receipt of this request (receipt v2): `Export("vouch/receipt-commitment/v1", 32)` of the
+ * request's HPKE context, on either side (the client's from {@link sealRequest}, the enclave's from
+ * {@link openRequest}), so both derive the same 32 bytes and nobody else can. Whoever holds it can check the
+ * receipt's commitments against a request and outputs, and so confirm guesses of them: hand it only to whom the
+ * answer is shown. Throws a TypeError for a context that is not one of this module's.
+ */
+export async function exportReceiptOpening(context: EnvelopeContext): Promise<Uint8Array> {
+  const entry = hpkeContexts.get(context)
+  if (entry === undefined) throw new TypeError('exportReceiptOpening: not a context from sealRequest or openRequest')
+  return new Uint8Array(await entry.ctx.Export(utf8.encode(RECEIPT_OPENING_EXPORT_LABEL), RECEIPT_OPENING_SIZE))
 }
 
 /**

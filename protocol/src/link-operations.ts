@@ -6,6 +6,7 @@
  */
 import { ProtocolError } from './errors.js'
 import { isRecord } from './issues.js'
+import { decodeReceipt, MAX_RECEIPT_LENGTH } from './receipt.js'
 
 /** Longest model name a request may carry (as the host's routes accept it). */
 export const MAX_LINK_MODEL_NAME = 256
@@ -54,8 +55,12 @@ export interface LinkOperations {
   attest: { request: { nonce: Uint8Array | null }; result: { bundle: Uint8Array } }
   /** The models the enclave serves, and those it refused at load. */
   models: { request: NoFields; result: { models: LinkModel[]; refused: LinkRefusedModel[] } }
-  /** A sealed inference request for `model` (and `version`, null for any) sealed to the keyset `kid`; the result is the sealed answer. */
-  infer: { request: { kid: string; model: string; version: string | null; body: Uint8Array }; result: { body: Uint8Array } }
+  /**
+   * A sealed inference request for `model` (and `version`, null for any) sealed to the keyset `kid`; the result is the
+   * sealed answer and, beside it, the receipt sealed inside it (a v2 compact JWS, whose commitments reveal nothing of
+   * the request or the answer), for the host's receipt log.
+   */
+  infer: { request: { kid: string; model: string; version: string | null; body: Uint8Array }; result: { body: Uint8Array; receipt: string } }
 }
 
 /** An operation the enclave serves. */
@@ -93,6 +98,23 @@ function onlyFields(message: Record<string, unknown>, fields: readonly string[])
 /** A non-empty byte string, or what is wrong with it. */
 function nonEmptyBytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof Uint8Array) || value.length === 0) throw malformed(`${what} must be a non-empty byte string`)
+  return value
+}
+
+/**
+ * The receipt beside a sealed answer: a well-formed v2 receipt of at most {@link MAX_RECEIPT_LENGTH} characters. The
+ * host cannot verify its signature (it does not check evidence); it checks the form, so the log it feeds never holds
+ * junk, and the version, so it never holds a v1 receipt, whose plain digests would let anyone test guesses.
+ */
+function v2Receipt(value: unknown): string {
+  if (typeof value !== 'string' || value.length > MAX_RECEIPT_LENGTH) throw malformed(`receipt must be a string of at most ${MAX_RECEIPT_LENGTH} characters`)
+  let v: number
+  try {
+    v = decodeReceipt(value).payload.v
+  } catch (cause) {
+    throw new ProtocolError('ERR_LINK_MALFORMED', `receipt is not a receipt: ${(cause as Error).message}`, { cause })
+  }
+  if (v !== 2) throw malformed(`receipt must be a v2 receipt, got v${v}`)
   return value
 }
 
@@ -174,7 +196,7 @@ export const LINK_OPERATIONS: { readonly [O in LinkOp]: LinkOperationCodec<O> } 
       if (!(body instanceof Uint8Array)) throw malformed('body must be bytes')
       return { kid, model, version, body }
     },
-    result: (r) => ({ body: nonEmptyBytes(r['body'], 'body') }),
+    result: (r) => ({ body: nonEmptyBytes(r['body'], 'body'), receipt: v2Receipt(r['receipt']) }),
     requestPayload: (request) => request.body,
     resultPayload: (result) => result.body,
   },

@@ -3,18 +3,22 @@
  * bundle attests. A compact JWS (RFC 7515), `alg: "EdDSA"` (RFC 8037), protected header exactly
  * `{ alg, typ: "vouch-receipt+jws", kid }`, payload the UTF-8 JCS text (RFC 8785) of
  * {@link ReceiptPayload}. Ed25519 is deterministic and the payload canonical, so one payload and key
- * give one receipt, byte for byte (`docs/protocol.md` has a vector).
+ * give one receipt, byte for byte (`docs/protocol.md` has vectors).
  *
- * The payload commits to the request plaintext, the response's outputs, the keyset and the evidence
- * bundle by digest; whoever holds those (the client) can re-check them later, and anyone can check the
- * signature with the bundle's `keyset.sig`. Signing and checking use jose.
+ * The payload names the keyset and the evidence bundle by digest, and commits to the request plaintext and the
+ * response's outputs. Receipts go into a public log, so in version 2 those two are not plain digests, which anyone
+ * could test a guess against (a classifier has few possible outputs), but HMAC-SHA-256 commitments keyed with the
+ * request's **opening**, a secret exported from its HPKE context that only the client and the enclave hold
+ * (`exportReceiptOpening`). Anyone can check the signature with the bundle's `keyset.sig`; whoever holds the
+ * opening (the client, or whom it hands it to) can also check what was asked and answered. Version 1 receipts,
+ * with SHA-256 digests, still decode and verify. Signing and checking use jose.
  */
-import { createPublicKey, KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
+import { createHmac, createPublicKey, KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
 import { CompactSign, compactVerify, type CryptoKey, type JWK } from 'jose'
 import { fromBase64Url, toBase64Url } from './bytes.js'
 import { checkAttribution, KID_PATTERN, PLATFORMS, type Attribution, type Ed25519PublicJwk, type ModelRef, type Platform } from './bundle.js'
 import { encodeCbor } from './cbor.js'
-import { tensorsWireForm } from './envelope.js'
+import { RECEIPT_OPENING_SIZE, tensorsWireForm } from './envelope.js'
 import { ProtocolError } from './errors.js'
 import { at, count, digest, Issues, isRecord, list, oneOf, record, text, unsupportedVersion } from './issues.js'
 import { canonicalJson, sha256Digest } from './jcs.js'
@@ -24,20 +28,30 @@ import type { TensorData } from './oip.js'
 export const RECEIPT_TYPE = 'vouch-receipt+jws'
 /** The one JWS algorithm a receipt uses. */
 export const RECEIPT_ALGORITHM = 'EdDSA'
-/** The receipt payload version. */
-export const RECEIPT_VERSION = 1
+/** The receipt payload version enclaves write: 2, whose request and response commit to the request's opening. */
+export const RECEIPT_VERSION = 2
+/** Every receipt payload version this implementation reads. */
+const RECEIPT_VERSIONS: readonly ReceiptPayload['v'][] = [1, 2]
+/** The longest receipt (compact JWS) read, in characters. */
+export const MAX_RECEIPT_LENGTH = 65536
+/** `hmac-sha256:` and 64 lower-case hex digits: how a v2 receipt writes a commitment. */
+const COMMITMENT_PATTERN = /^hmac-sha256:[0-9a-f]{64}$/
 
-/** The signed content of a receipt. Digests are `sha256:<64 hex>`. */
+/**
+ * The signed content of a receipt. Digests are `sha256:<64 hex>`, commitments `hmac-sha256:<64 hex>`
+ * ({@link receiptCommitment}).
+ */
 export interface ReceiptPayload {
-  v: 1
+  /** 2: `request` and `response` are commitments keyed with the opening; 1 (older enclaves): plain digests. */
+  v: 1 | 2
   /** The request's id. */
   id: string
   /** Seconds since the epoch when the enclave signed. */
   iat: number
   model: ModelRef
-  /** Digest of the request plaintext bytes (the CBOR the client sealed). */
+  /** Of the request plaintext bytes (the CBOR the client sealed): v2 its {@link receiptCommitment}, v1 its SHA-256 digest. */
   request: string
-  /** {@link outputsDigest} of the response's outputs. */
+  /** Of {@link encodeTensors} of the response's outputs: v2 its {@link receiptCommitment}, v1 its SHA-256 digest ({@link outputsDigest}). */
   response: string
   /** `keysetDigest` of the keyset whose `sig` key signed. */
   keyset: string
@@ -68,12 +82,20 @@ export interface Ed25519PrivateJwk extends Ed25519PublicJwk {
 const PAYLOAD_FIELDS = ['v', 'id', 'iat', 'model', 'request', 'response', 'keyset', 'evidence', 'platform', 'attribution'] as const
 const utf8 = new TextEncoder()
 
+/** A `hmac-sha256:<hex>` commitment string; reports and returns undefined otherwise. */
+function commitment(value: unknown, path: string, issues: Issues): string | undefined {
+  if (typeof value !== 'string' || !COMMITMENT_PATTERN.test(value)) {
+    issues.add(path, 'must be "hmac-sha256:" followed by 64 lower-case hex digits')
+    return undefined
+  }
+  return value
+}
+
 function checkPayload(value: unknown, issues: Issues): void {
   const p = record(value, 'payload', issues, PAYLOAD_FIELDS)
   if (p === undefined) return
-  if (p['v'] !== undefined && p['v'] !== RECEIPT_VERSION) {
-    throw unsupportedVersion('receipt', p['v'], RECEIPT_VERSION)
-  }
+  const v = p['v']
+  if (v !== undefined && !(RECEIPT_VERSIONS as readonly unknown[]).includes(v)) throw unsupportedVersion('receipt', v, RECEIPT_VERSIONS)
   text(p['id'], 'payload.id', issues, 128)
   count(p['iat'], 'payload.iat', issues)
   const model = record(p['model'], 'payload.model', issues, ['name', 'version', 'digest'])
@@ -82,7 +104,10 @@ function checkPayload(value: unknown, issues: Issues): void {
     text(model['version'], 'payload.model.version', issues, 64)
     digest(model['digest'], 'payload.model.digest', issues)
   }
-  for (const field of ['request', 'response', 'keyset', 'evidence'] as const) digest(p[field], `payload.${field}`, issues)
+  for (const field of ['keyset', 'evidence'] as const) digest(p[field], `payload.${field}`, issues)
+  // A v2 receipt that held a plain digest would be the very thing v2 exists to avoid: a guess could be tested against it.
+  const checkRequestResponse = v === 1 ? digest : commitment
+  for (const field of ['request', 'response'] as const) checkRequestResponse(p[field], `payload.${field}`, issues)
   oneOf(p['platform'], 'payload.platform', issues, PLATFORMS)
   list(p['attribution'], 'payload.attribution', issues, 64)?.forEach((a, i) => checkAttribution(a, at('payload.attribution', i), issues))
 }
@@ -110,17 +135,35 @@ function payloadFields(p: ReceiptPayload): ReceiptPayload {
   }
 }
 
-/**
- * `sha256:` of the CBOR encoding of a tensor array (as the request and response plaintexts carry tensors): a
- * receipt's `response`, and both digests of a model's known answer.
- */
+/** `sha256:` of {@link encodeTensors}: a v1 receipt's `response`, and both digests of a model's known answer. */
 export function tensorsDigest(tensors: readonly TensorData[]): string {
-  return sha256Digest(encodeCbor(tensorsWireForm(tensors)))
+  return sha256Digest(encodeTensors(tensors))
 }
 
-/** The digest a receipt's `response` holds: {@link tensorsDigest} of the outputs. */
+/** The digest a v1 receipt's `response` holds: {@link tensorsDigest} of the outputs. */
 export function outputsDigest(outputs: readonly TensorData[]): string {
   return tensorsDigest(outputs)
+}
+
+/**
+ * The CBOR encoding of a tensor array, as the request and response plaintexts carry tensors: of the outputs, the
+ * bytes a receipt's `response` covers.
+ */
+export function encodeTensors(tensors: readonly TensorData[]): Uint8Array {
+  return encodeCbor(tensorsWireForm(tensors))
+}
+
+/**
+ * A v2 receipt's commitment to `bytes` (the request plaintext, or {@link encodeTensors} of the outputs):
+ * `hmac-sha256:` and the hex of HMAC-SHA-256 keyed with the request's 32-byte `opening`
+ * (`exportReceiptOpening`). Without the opening it is a pseudorandom value that confirms no guess; with it, it
+ * names exactly one byte string (HMAC-SHA-256 under a fixed key is collision-resistant as SHA-256 is). The two
+ * inputs never coincide: a request plaintext is a CBOR map, the outputs a CBOR array. Throws a TypeError for an
+ * opening that is not 32 bytes.
+ */
+export function receiptCommitment(opening: Uint8Array, bytes: Uint8Array): string {
+  if (!(opening instanceof Uint8Array) || opening.length !== RECEIPT_OPENING_SIZE) throw new TypeError(`receiptCommitment: the opening must be ${RECEIPT_OPENING_SIZE} bytes`)
+  return `hmac-sha256:${createHmac('sha256', opening).update(bytes).digest('hex')}`
 }
 
 /**
@@ -173,7 +216,7 @@ function jsonPart(part: string, what: string): unknown {
  * `ERR_RECEIPT_MALFORMED` naming what is wrong.
  */
 export function decodeReceipt(jws: string): DecodedReceipt {
-  if (typeof jws !== 'string' || jws.length > 65536) throw malformed('must be a compact JWS string of at most 64 KiB')
+  if (typeof jws !== 'string' || jws.length > MAX_RECEIPT_LENGTH) throw malformed('must be a compact JWS string of at most 64 KiB')
   const parts = jws.split('.')
   if (parts.length !== 3) throw malformed(`a compact JWS has 3 parts, got ${parts.length}`)
   const [h, p, s] = parts as [string, string, string]

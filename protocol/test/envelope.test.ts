@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
+import * as HPKE from 'hpke'
 import {
   concatBytes,
   decodeCbor,
@@ -14,8 +15,10 @@ import {
   encodeCbor,
   encodeRequestPlaintext,
   encodeResponsePlaintext,
+  exportReceiptOpening,
   openRequest,
   openResponse,
+  requestInfo,
   RESPONSE_NONCE_SIZE,
   sealRequest,
   sealResponse,
@@ -25,7 +28,7 @@ import {
   type ResponsePlaintext,
   type X25519PrivateJwk,
 } from '@vouch/protocol'
-import { fp32Tensor, testKeys } from './helpers/fixtures.js'
+import { fp32Tensor, seedBytes, testKeys } from './helpers/fixtures.js'
 
 const { keyset, enc: encKey } = testKeys()
 const KID = keyset.kid
@@ -65,6 +68,23 @@ describe('request and response', () => {
     assert.notDeepEqual(a.body, b.body)
     const opened = await openRequest(encKey, KID, a.body)
     assert.notDeepEqual(await sealResponse(opened.context, p), await sealResponse(opened.context, p))
+  })
+
+  test("the receipt's opening: the same 32 bytes on both sides, another for each request, and not the response key", async () => {
+    const { sealed, opened } = await roundTrip(new TextEncoder().encode('request'))
+    const opening = await exportReceiptOpening(sealed.context)
+    assert.equal(opening.length, 32)
+    assert.deepEqual(await exportReceiptOpening(opened.context), opening)
+    assert.notDeepEqual(await exportReceiptOpening((await roundTrip(new TextEncoder().encode('request'))).sealed.context), opening)
+    // An independent HPKE implementation (hpke's WebCrypto suite) exports the same opening under its label, and
+    // another secret under the response's: the exporter's labels keep the two apart (RFC 9180 §5.3).
+    const suite = new HPKE.CipherSuite(HPKE.KEM_DHKEM_X25519_HKDF_SHA256, HPKE.KDF_HKDF_SHA256, HPKE.AEAD_AES_256_GCM)
+    const skR = await suite.DeserializePrivateKey(seedBytes('test/enc'), true)
+    const ctx = await suite.SetupRecipient(skR, sealed.body.subarray(0, ENC_SIZE), { info: requestInfo(KID) })
+    const exported = async (label: string): Promise<Uint8Array> => new Uint8Array(await ctx.Export(new TextEncoder().encode(label), 32))
+    assert.deepEqual(await exported('vouch/receipt-commitment/v1'), opening)
+    assert.notDeepEqual(await exported('vouch/response/v1'), opening)
+    await assert.rejects(exportReceiptOpening({ role: 'client', kid: KID, enc: new Uint8Array(32) }), TypeError)
   })
 
   test('a 4.9 MB body round trips (the headroom path)', async () => {

@@ -11,9 +11,11 @@ import {
   linkRequestPayload,
   linkResultPayload,
   requestIdOf,
+  signReceipt,
   type LinkOp,
   type ProtocolError,
 } from '@vouch/protocol'
+import { testKeys, testReceiptPayload } from './helpers/fixtures.js'
 
 const code = (e: unknown): string => (e as ProtocolError).code
 
@@ -109,13 +111,17 @@ describe('responses', () => {
   })
 })
 
+const { keyset, sig } = testKeys()
+const receiptV2 = await signReceipt(testReceiptPayload(2), sig, keyset.kid)
+const receiptV1 = await signReceipt(testReceiptPayload(1), sig, keyset.kid)
+
 describe("results: each op's result is checked where the op is declared", () => {
   const model = { name: 'm', versions: ['1'], platform: 'onnxruntime', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }], outputs: [], digest: `sha256:${'a'.repeat(64)}`, publisher: 'p', license: 'MIT' }
   test('each op decodes its result', () => {
     assert.deepEqual(decodeLinkResult('ping', { ready: true, platform: 'simulated', kid: 'k', models: 2 }), { ready: true, platform: 'simulated', kid: 'k', models: 2 })
     assert.deepEqual(decodeLinkResult('attest', { bundle: Uint8Array.of(0xa0) }), { bundle: Uint8Array.of(0xa0) })
     assert.deepEqual(decodeLinkResult('models', { models: [model], refused: [{ name: 'n', code: 'ERR_MODEL_LOAD' }] }), { models: [model], refused: [{ name: 'n', code: 'ERR_MODEL_LOAD' }] })
-    assert.deepEqual(decodeLinkResult('infer', { body: Uint8Array.of(1, 2) }), { body: Uint8Array.of(1, 2) })
+    assert.deepEqual(decodeLinkResult('infer', { body: Uint8Array.of(1, 2), receipt: receiptV2 }), { body: Uint8Array.of(1, 2), receipt: receiptV2 })
   })
   test('a listed model keeps the fields the API documents, in their types; no refused list is none refused', () => {
     const extra = { ...model, secret: 'x', license: 42, outputs: [{ name: 'y' }] }
@@ -131,8 +137,17 @@ describe("results: each op's result is checked where the op is declared", () => 
     ['a model without a name', 'models', { models: [{ name: 1, versions: ['1'] }] }],
     ['a model without versions', 'models', { models: [{ name: 'm' }] }],
     ['refused models that are not { name, code }', 'models', { models: [], refused: [{ name: 'm' }] }],
-    ['infer with a text body', 'infer', { body: 'plain' }],
-    ['infer with an empty body', 'infer', { body: new Uint8Array(0) }],
+    ['infer with a text body', 'infer', { body: 'plain', receipt: receiptV2 }],
+    ['infer with an empty body', 'infer', { body: new Uint8Array(0), receipt: receiptV2 }],
+    // The receipt beside the answer feeds the host's public log: a well-formed v2 receipt of bounded size, or nothing.
+    ['infer without a receipt', 'infer', { body: Uint8Array.of(1) }],
+    ['infer with a receipt that is bytes', 'infer', { body: Uint8Array.of(1), receipt: new TextEncoder().encode(receiptV2) }],
+    ['infer with a receipt over 64 KiB', 'infer', { body: Uint8Array.of(1), receipt: `${receiptV2}${'A'.repeat(65536)}` }],
+    ['infer with junk for a receipt', 'infer', { body: Uint8Array.of(1), receipt: '\u0000not.a.jws\uffff' }],
+    ['infer with a JWS that is not a receipt', 'infer', { body: Uint8Array.of(1), receipt: `${receiptV2.split('.')[0]}.e30.${receiptV2.split('.')[2]}` }],
+    ['infer with a receipt of an unknown version', 'infer', { body: Uint8Array.of(1), receipt: `${receiptV2.split('.')[0]}.${Buffer.from(JSON.stringify({ ...testReceiptPayload(2), v: 3 })).toString('base64url')}.${receiptV2.split('.')[2]}` }],
+    // v1 names plain digests of the request and the outputs: anyone could test guesses against a logged one.
+    ['infer with a v1 receipt', 'infer', { body: Uint8Array.of(1), receipt: receiptV1 }],
   ]
   for (const [name, op, result] of rows) {
     test(`refused: ${name}`, () => assert.throws(() => decodeLinkResult(op, result), (e) => code(e) === 'ERR_LINK_MALFORMED'))
@@ -140,7 +155,7 @@ describe("results: each op's result is checked where the op is declared", () => 
   test("the sealed body is an infer request's and result's payload (framed by reference); other ops have none", () => {
     const body = Uint8Array.of(1)
     assert.equal(linkRequestPayload('infer', { kid: 'k', model: 'm', version: null, body }), body)
-    assert.equal(linkResultPayload('infer', { body }), body)
+    assert.equal(linkResultPayload('infer', { body, receipt: receiptV2 }), body)
     assert.equal(linkRequestPayload('attest', { nonce: null }), undefined)
     assert.equal(linkResultPayload('attest', { bundle: body }), undefined)
   })

@@ -4,7 +4,7 @@
  * verifies the receipt and opens the response body, and the digests are recomputed with node:crypto.
  */
 import assert from 'node:assert/strict'
-import { createDecipheriv, createHash, createPublicKey, hkdfSync, verify } from 'node:crypto'
+import { createDecipheriv, createHash, createHmac, createPublicKey, hkdfSync, verify } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import * as HPKE from 'hpke'
@@ -38,11 +38,29 @@ test('the v2 binding vectors recompute from their JCS texts: REPORT_DATA over th
   assert.equal(vectors['v2 GPU nonce'], createHash('sha256').update(Buffer.concat([Buffer.from('vouch/gpu-nonce/v2'), Buffer.from(withoutGpus)])).digest('hex'))
 })
 
-test('the receipt verifies with node:crypto Ed25519 under the RFC 8032 TEST 1 public key', () => {
-  const [h, p, s] = vectors['receipt']!.split('.') as [string, string, string]
-  assert.equal(Buffer.from(p, 'base64url').toString(), vectors['receipt payload JCS'])
+test('both receipts verify with node:crypto Ed25519 under the RFC 8032 TEST 1 public key', () => {
   const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: hex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a').toString('base64url') }, format: 'jwk' })
-  assert.ok(verify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url')))
+  for (const [receipt, payload] of [[vectors['receipt']!, vectors['receipt v2 payload JCS']!], [vectors['receipt v1']!, vectors['receipt v1 payload JCS']!]] as const) {
+    const [h, p, s] = receipt.split('.') as [string, string, string]
+    assert.equal(Buffer.from(p, 'base64url').toString(), payload)
+    assert.ok(verify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url')))
+  }
+})
+
+test("the v2 receipt's commitments recompute: hpke's WebCrypto suite exports the opening, node:crypto's HMAC-SHA-256 commits", async () => {
+  const suite = new HPKE.CipherSuite(HPKE.KEM_DHKEM_X25519_HKDF_SHA256, HPKE.KDF_HKDF_SHA256, HPKE.AEAD_AES_256_GCM)
+  const body = hex(vectors['request body']!)
+  const ctx = await suite.SetupRecipient(await suite.DeserializePrivateKey(hex(VECTOR_INPUTS.encPrivateKey), true), body.subarray(0, 32), { info: hex(vectors['request info']!) })
+  const opening = Buffer.from(await ctx.Export(new TextEncoder().encode('vouch/receipt-commitment/v1'), 32))
+  assert.equal(opening.toString('hex'), vectors['receipt opening'])
+  const v2 = JSON.parse(vectors['receipt v2 payload JCS']!) as { request: string; response: string }
+  const v1 = JSON.parse(vectors['receipt v1 payload JCS']!) as { request: string; response: string }
+  const hmac = (bytes: Buffer): string => `hmac-sha256:${createHmac('sha256', opening).update(bytes).digest('hex')}`
+  assert.equal(v2.request, hmac(hex(vectors['request plaintext']!)))
+  assert.equal(v2.response, hmac(hex(vectors['outputs CBOR']!)))
+  // The v1 receipt of the same answer names plain digests of the same bytes.
+  assert.equal(v1.request, `sha256:${createHash('sha256').update(hex(vectors['request plaintext']!)).digest('hex')}`)
+  assert.equal(v1.response, `sha256:${createHash('sha256').update(hex(vectors['outputs CBOR']!)).digest('hex')}`)
 })
 
 test('hpke’s WebCrypto suite opens the request body; HKDF and AES-GCM from node:crypto open the response body', async () => {

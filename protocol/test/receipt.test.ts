@@ -1,14 +1,15 @@
-/** Receipts: sign, take apart, verify; every malformed receipt and every bad signature by code. */
+/** Receipts: sign, take apart, verify; every malformed receipt and every bad signature by code; v2 commitments and v1 digests. */
 import assert from 'node:assert/strict'
-import { createPublicKey } from 'node:crypto'
+import { createHash, createHmac, createPublicKey } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { CompactSign } from 'jose'
 import {
   decodeReceipt,
   encodeCbor,
   encodeResponsePlaintext,
-  keysetDigest,
+  encodeTensors,
   outputsDigest,
+  receiptCommitment,
   sha256Digest,
   signReceipt,
   toBase64Url,
@@ -17,23 +18,12 @@ import {
   type ProtocolError,
   type ReceiptPayload,
 } from '@vouch/protocol'
-import { fp32Tensor, testKeys } from './helpers/fixtures.js'
+import { fp32Tensor, testKeys, testOpening, testReceiptPayload } from './helpers/fixtures.js'
 
 const { keyset, sig } = testKeys()
 const other = testKeys('other')
-const digestOf = (label: string): string => sha256Digest(new TextEncoder().encode(label))
-const payload: ReceiptPayload = {
-  v: 1,
-  id: 'req-1',
-  iat: 1_764_086_400,
-  model: { name: 'ppocr-cls', version: '1', digest: digestOf('model') },
-  request: digestOf('request'),
-  response: digestOf('response'),
-  keyset: keysetDigest(keyset),
-  evidence: digestOf('evidence'),
-  platform: 'simulated',
-  attribution: [{ role: 'model', id: 'https://github.com/PaddlePaddle/PaddleOCR', name: 'PaddleOCR' }],
-}
+const payload: ReceiptPayload = testReceiptPayload(2)
+const payloadV1: ReceiptPayload = testReceiptPayload(1)
 const malformed = (e: ProtocolError): boolean => e.code === 'ERR_RECEIPT_MALFORMED'
 const b64json = (value: unknown): string => toBase64Url(new TextEncoder().encode(JSON.stringify(value)))
 
@@ -87,6 +77,40 @@ describe('sign and verify', () => {
   test('signReceipt refuses a malformed payload or kid', async () => {
     await assert.rejects(signReceipt({ ...payload, request: 'sha1:00' }, sig, keyset.kid), malformed)
     await assert.rejects(signReceipt(payload, sig, 'a b'), malformed)
+  })
+})
+
+describe('v2 commitments and v1 digests', () => {
+  test('receiptCommitment is HMAC-SHA-256 keyed with the opening, written hmac-sha256:<hex>', () => {
+    const bytes = new TextEncoder().encode('request')
+    assert.equal(receiptCommitment(testOpening(), bytes), `hmac-sha256:${createHmac('sha256', testOpening()).update(bytes).digest('hex')}`)
+    assert.equal(payload.request, receiptCommitment(testOpening(), bytes))
+    // Without the opening it is not the digest anyone could compute from a guess.
+    assert.notEqual(payload.request.slice('hmac-sha256:'.length), createHash('sha256').update(bytes).digest('hex'))
+  })
+
+  test('encodeTensors is the CBOR the response carries: a v2 response commits to it, a v1 response digests it', () => {
+    const outputs = [fp32Tensor('a', [1, 2])]
+    assert.equal(outputsDigest(outputs), sha256Digest(encodeTensors(outputs)))
+    assert.match(receiptCommitment(testOpening(), encodeTensors(outputs)), /^hmac-sha256:[0-9a-f]{64}$/)
+  })
+
+  test('receiptCommitment refuses an opening that is not 32 bytes', () => {
+    assert.throws(() => receiptCommitment(new Uint8Array(31), new Uint8Array(1)), TypeError)
+    assert.throws(() => receiptCommitment('00'.repeat(32) as never, new Uint8Array(1)), TypeError)
+  })
+
+  test('a v1 receipt (an enclave before v2) still decodes and verifies', async () => {
+    const jws = await signReceipt(payloadV1, sig, keyset.kid)
+    assert.deepEqual((await verifyReceiptSignature(jws, keyset.sig, { kid: keyset.kid })).payload, payloadV1)
+  })
+
+  test('a v2 receipt holding plain digests, or a v1 receipt holding commitments, is malformed', async () => {
+    const v2Digests = await forge({ typ: 'vouch-receipt+jws', kid: keyset.kid }, { ...payload, request: payloadV1.request, response: payloadV1.response })
+    assert.throws(() => decodeReceipt(v2Digests), (e: ProtocolError) => malformed(e) && e.issues.includes('payload.request: must be "hmac-sha256:" followed by 64 lower-case hex digits') && e.issues.includes('payload.response: must be "hmac-sha256:" followed by 64 lower-case hex digits'))
+    const v1Commitments = await forge({ typ: 'vouch-receipt+jws', kid: keyset.kid }, { ...payloadV1, request: payload.request })
+    assert.throws(() => decodeReceipt(v1Commitments), (e: ProtocolError) => malformed(e) && e.issues.includes('payload.request: must be "sha256:" followed by 64 lower-case hex digits'))
+    await assert.rejects(signReceipt({ ...payload, response: payloadV1.response }, sig, keyset.kid), malformed)
   })
 })
 
@@ -147,9 +171,9 @@ describe('decodeReceipt rejects', () => {
     })
   }
 
-  test('payload version 2 as ERR_PROTOCOL_UNSUPPORTED_VERSION', async () => {
-    const jws = await forge({ typ: 'vouch-receipt+jws', kid: keyset.kid }, { ...payload, v: 2 })
-    assert.throws(() => decodeReceipt(jws), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_UNSUPPORTED_VERSION')
+  test('payload version 3 as ERR_PROTOCOL_UNSUPPORTED_VERSION', async () => {
+    const jws = await forge({ typ: 'vouch-receipt+jws', kid: keyset.kid }, { ...payload, v: 3 })
+    assert.throws(() => decodeReceipt(jws), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_UNSUPPORTED_VERSION' && e.message.includes('v1 and v2'))
   })
 })
 

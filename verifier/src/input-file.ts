@@ -5,7 +5,7 @@
  * chunk past the limit), so a 100 MB file or an endless device costs nothing.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
-import { DEFAULT_BUNDLE_MAX_BYTES } from '@vouch/protocol'
+import { DEFAULT_BUNDLE_MAX_BYTES, DEFAULT_MAX_SEALED_BYTES } from '@vouch/protocol'
 import { VerificationError } from './errors.js'
 import { MAX_RIM_BYTES } from './nvidia/rim.js'
 import { MAX_POLICY_BYTES, parsePolicy, PolicyInvalidError } from './policy/parse.js'
@@ -42,6 +42,10 @@ export const INPUT_FILE_LIMITS = {
   bundle: { maxBytes: 3 * DEFAULT_BUNDLE_MAX_BYTES, what: 'an evidence bundle' },
   /** A receipt (a compact JWS of a few KB). */
   receipt: { maxBytes: 64 * KIB, what: 'a receipt' },
+  /** A receipt's opening: 32 bytes, raw or as 64 hex digits (and a line end). */
+  opening: { maxBytes: 1 * KIB, what: 'a receipt opening' },
+  /** A request plaintext or a tensor array (CBOR): at most the plaintext a sealed envelope carries. */
+  plaintext: { maxBytes: DEFAULT_MAX_SEALED_BYTES, what: 'a request plaintext or outputs file' },
   /** The trust directory's record of its last KDS request (an RFC 3339 time). */
   timestamp: { maxBytes: 1 * KIB, what: 'a timestamp file' },
 } as const satisfies Record<string, InputFileLimit>

@@ -10,14 +10,16 @@ import { fileURLToPath } from 'node:url'
 import {
   decodeRequestPlaintext,
   encodeCbor,
+  encodeTensors,
+  exportReceiptOpening,
   keysetDigest,
   openRequest,
-  outputsDigest,
+  receiptCommitment,
   sealResponse,
-  sha256Digest,
   signReceipt,
   type ReceiptPayload,
   type RequestPlaintext,
+  type TensorData,
 } from '@vouch/protocol'
 import { createCpuTee, loadModel, type LoadedModel } from '@vouch/enclave'
 import { EvidenceService } from '../../../enclave/src/service/evidence.js'
@@ -29,6 +31,12 @@ const root = fileURLToPath(new URL('../../..', import.meta.url))
 /** What a tamper hook gets besides the response: the request and the receipt of the previous answer. */
 export interface TamperContext {
   request: RequestPlaintext
+  /** The request plaintext bytes, as the client sealed them. */
+  plaintext: Uint8Array
+  /** The outputs the model gave. */
+  outputs: TensorData[]
+  /** The request's opening, which the honest (v2) receipt's commitments are keyed with. */
+  opening: Uint8Array
   previousReceipt: string | null
   /** Signs `payload` with a key the evidence does not attest. */
   signWithForeignKey(payload: ReceiptPayload): Promise<string>
@@ -64,13 +72,14 @@ export async function startRogueEnclave(): Promise<RogueEnclave> {
       const request = decodeRequestPlaintext(plaintext)
       const outputs = await model.run(request.inputs, request.outputs?.map((o) => o.name))
       const bundle = await evidence.unchallenged()
+      const opening = await exportReceiptOpening(context)
       const payload: ReceiptPayload = {
-        v: 1,
+        v: 2,
         id: request.id,
         iat: Math.floor(Date.now() / 1000),
         model: ref,
-        request: sha256Digest(plaintext),
-        response: outputsDigest(outputs),
+        request: receiptCommitment(opening, plaintext),
+        response: receiptCommitment(opening, encodeTensors(outputs)),
         keyset: keysetDigest(keyset.public),
         evidence: bundle.digest,
         platform: bundle.bundle.platform,
@@ -85,7 +94,7 @@ export async function startRogueEnclave(): Promise<RogueEnclave> {
         receipt,
       }
       if (rogue.tamper !== null) {
-        response = await rogue.tamper(response, { request, previousReceipt, payload, signWithForeignKey: (p) => signReceipt(p, foreign, kid), signWithEnclaveKey: (p) => signReceipt(p, keyset.sigPrivateKey, kid) })
+        response = await rogue.tamper(response, { request, plaintext, outputs, opening, previousReceipt, payload, signWithForeignKey: (p) => signReceipt(p, foreign, kid), signWithEnclaveKey: (p) => signReceipt(p, keyset.sigPrivateKey, kid) })
       }
       previousReceipt = receipt
       return sealResponse(context, encodeCbor(response))

@@ -124,7 +124,7 @@ export class EnclaveService implements LinkHandler, ModelLookup {
 
   async infer({ kid, model, version, body }: LinkRequestFields<'infer'>, signal?: AbortSignal): Promise<LinkResult<'infer'>> {
     const { sealed } = this.#current()
-    return { body: await sealed.handle(kid, model, version, body, signal) }
+    return sealed.handle(kid, model, version, body, signal)
   }
 
   /** Ends the model workers. */

@@ -2,16 +2,21 @@
  * Sealed inference (DESIGN.md §4): open the HPKE-sealed request under the current keyset, refuse a
  * replayed or stale one, run the model, and seal the response under a key exported from the request's
  * own HPKE context, with a receipt signed by the attested Ed25519 key. Plaintext exists only here.
+ * The receipt (v2) commits to the request and the outputs under the request's opening, another secret of
+ * that context, so it can also travel in the clear beside the sealed answer, for the host's public log.
  */
 import {
   decodeRequestPlaintext,
   encodeResponsePlaintext,
+  encodeTensors,
+  exportReceiptOpening,
   keysetDigest,
   openRequest,
-  outputsDigest,
+  receiptCommitment,
+  RECEIPT_VERSION,
   sealResponse,
-  sha256Digest,
   signReceipt,
+  type LinkResult,
   type ReceiptPayload,
   type TensorData,
 } from '@vouch/protocol'
@@ -72,8 +77,10 @@ export class ReplayGuard {
 interface StartedRun {
   id: string
   loaded: LoadedModel
-  /** The digest of the request plaintext, for the receipt. */
-  requestDigest: string
+  /** The commitment to the request plaintext, for the receipt. */
+  requestCommitment: string
+  /** The request's opening, which the receipt's commitments are keyed with (a secret of its HPKE context). */
+  opening: Uint8Array
   context: Awaited<ReturnType<typeof openRequest>>['context']
   outputs: Promise<TensorData[]>
 }
@@ -98,9 +105,10 @@ export class SealedInference {
    * Opens, checks, runs and seals one request sent to `model` (and `version`) under `kid`. Errors are
    * {@link EnclaveError}s with fixed messages: nothing about keys, ciphertext or plaintext leaks. The request waits
    * sealed until one of the model's slots is free ({@link ModelSlots}); an unknown model is refused before that,
-   * and one whose `signal` aborts while it waits is dropped unopened.
+   * and one whose `signal` aborts while it waits is dropped unopened. Resolves to the sealed answer and the receipt
+   * sealed in it, which reveals nothing of the request or the answer without the opening.
    */
-  async handle(kid: string, model: string, version: string | null, body: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+  async handle(kid: string, model: string, version: string | null, body: Uint8Array, signal?: AbortSignal): Promise<LinkResult<'infer'>> {
     if (kid !== this.keyset.public.kid) throw new EnclaveError('ERR_ENCLAVE_UNKNOWN_KID')
     if (this.now() / 1000 > this.keyset.public.notAfter) throw new EnclaveError('ERR_ENCLAVE_UNKNOWN_KID')
     // An unknown or refused model is refused before anything is queued or decrypted.
@@ -113,19 +121,20 @@ export class SealedInference {
       const { loaded } = run
       const modelRef = { name: loaded.name, version: loaded.version, digest: loaded.digest }
       const payload: ReceiptPayload = {
-        v: 1,
+        v: RECEIPT_VERSION,
         id: run.id,
         iat: Math.floor(this.now() / 1000),
         model: modelRef,
-        request: run.requestDigest,
-        response: outputsDigest(outputs),
+        request: run.requestCommitment,
+        response: receiptCommitment(run.opening, encodeTensors(outputs)),
         keyset: this.#keysetDigest,
         evidence: bundle.digest,
         platform: bundle.bundle.platform,
         attribution: loaded.attribution.map((a) => ({ role: a.role, id: a.id, name: a.name })),
       }
       const receipt = await signReceipt(payload, this.keyset.sigPrivateKey, this.keyset.public.kid)
-      return await sealResponse(run.context, encodeResponsePlaintext({ v: 1, id: run.id, model: modelRef, outputs, receipt }))
+      const sealed = await sealResponse(run.context, encodeResponsePlaintext({ v: 1, id: run.id, model: modelRef, outputs, receipt }))
+      return { body: sealed, receipt }
     } finally {
       release()
     }
@@ -156,7 +165,9 @@ export class SealedInference {
     }
     this.replay.admit(request.id, request.ts)
     const loaded = this.models.get(request.model.name, request.model.version ?? null)
+    const opening = await exportReceiptOpening(context)
     const outputs = loaded.run(request.inputs, request.outputs?.map((o) => o.name))
-    return { id: request.id, loaded, requestDigest: sha256Digest(plaintext), context, outputs }
+    // Committed while the model runs on its worker thread.
+    return { id: request.id, loaded, requestCommitment: receiptCommitment(opening, plaintext), opening, context, outputs }
   }
 }

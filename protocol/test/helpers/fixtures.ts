@@ -4,7 +4,7 @@
  * formats only need the right shapes.
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
-import { toBase64Url, type EvidenceBundleV1, type EvidenceBundleV2, type Keyset, type ModelManifestData, type TensorData } from '@vouch/protocol'
+import { keysetDigest, receiptCommitment, sha256Digest, toBase64Url, type EvidenceBundleV1, type EvidenceBundleV2, type Keyset, type ModelManifestData, type ReceiptPayload, type TensorData } from '@vouch/protocol'
 
 const PKCS8 = {
   x25519: '302e020100300506032b656e04220420',
@@ -103,6 +103,32 @@ export function fp32Tensor(name: string, shape: number[]): TensorData {
   const data = new Uint8Array(n * 4)
   new Float32Array(data.buffer).fill(0.5)
   return { name, datatype: 'FP32', shape, data }
+}
+
+/**
+ * A well-formed receipt payload for the keyset of {@link testKeys}: v2 (the default) commits to the UTF-8 bytes
+ * `request` and `response` under {@link testOpening}, v1 names their SHA-256 digests.
+ */
+export function testReceiptPayload(v: 1 | 2 = 2): ReceiptPayload {
+  const bytes = (label: string): Uint8Array => new TextEncoder().encode(label)
+  const name = (label: string): string => (v === 1 ? sha256Digest(bytes(label)) : receiptCommitment(testOpening(), bytes(label)))
+  return {
+    v,
+    id: 'req-1',
+    iat: 1_764_086_400,
+    model: { name: 'ppocr-cls', version: '1', digest: sha256Digest(bytes('model')) },
+    request: name('request'),
+    response: name('response'),
+    keyset: keysetDigest(testKeys().keyset),
+    evidence: sha256Digest(bytes('evidence')),
+    platform: 'simulated',
+    attribution: [{ role: 'model', id: 'https://github.com/PaddlePaddle/PaddleOCR', name: 'PaddleOCR' }],
+  }
+}
+
+/** The opening {@link testReceiptPayload} commits under. */
+export function testOpening(): Uint8Array {
+  return seedBytes('opening')
 }
 
 /** Re-exported for tests that build JWKs by hand. */

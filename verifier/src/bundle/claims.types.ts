@@ -43,11 +43,15 @@ export interface BundleClaims {
 
 /** What a verified receipt says. */
 export interface ReceiptClaims {
+  /** The receipt version: 2 commits to the request and response under the request's opening, 1 names their plain digests. */
+  v: 1 | 2
   id: string
   iat: number
   model: ModelRef
   platform: Platform
+  /** v2: `hmac-sha256:` commitment to the request plaintext under the opening; v1: its `sha256:` digest. */
   request: string
+  /** v2: `hmac-sha256:` commitment to the outputs' CBOR under the opening; v1: its `sha256:` digest. */
   response: string
   attribution: Attribution[]
   /** The evidence the receipt is bound to. */

@@ -1,9 +1,25 @@
 /**
- * Receipts (DESIGN.md §4): a JWS signed by the attested Ed25519 key, naming the model that ran, the
- * request and response by digest, the keyset and the evidence bundle. A receipt is checked against the
- * bundle it names, verified as of the receipt's own time, so it can be re-checked offline long after.
+ * Receipts (DESIGN.md §4): a JWS signed by the attested Ed25519 key, naming the model that ran, the keyset and the
+ * evidence bundle, and committing to the request and the response (v2: keyed with the request's opening; v1: plain
+ * digests). A receipt is checked against the bundle it names, verified as of the receipt's own time, so it can be
+ * re-checked offline long after; its request and response only by whoever holds them (and, for v2, the opening).
  */
-import { decodeBundle, decodeReceipt, keysetDigest, type EvidenceBundle, outputsDigest, sha256Digest, verifyReceiptSignature, type Attribution, type DecodedReceipt, type ModelRef, type ReceiptPayload, type TensorData } from '@vouch/protocol'
+import {
+  decodeBundle,
+  decodeReceipt,
+  encodeTensors,
+  keysetDigest,
+  receiptCommitment,
+  RECEIPT_OPENING_SIZE,
+  sha256Digest,
+  verifyReceiptSignature,
+  type Attribution,
+  type DecodedReceipt,
+  type EvidenceBundle,
+  type ModelRef,
+  type ReceiptPayload,
+  type TensorData,
+} from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import type { BundleFacts } from '../facts.types.js'
 import { evaluatePolicy } from '../policy/evaluate.js'
@@ -24,6 +40,14 @@ export interface ReceiptVerifyOptions extends Omit<BundleVerifyOptions, 'nonce' 
   request?: Uint8Array
   /** The outputs the receipt should name. Unset: not compared. */
   outputs?: readonly TensorData[]
+  /**
+   * The receipt's opening (32 bytes, `exportReceiptOpening` of the request's context; a client's
+   * `InferResult.receiptOpening`): the key of a v2 receipt's commitments, needed to compare `request` and `outputs`
+   * with them. Unset: a v2 receipt's `request` and `outputs` cannot be compared, and giving either fails with
+   * `ERR_RECEIPT_OPENING_MISSING`. Not used for a v1 receipt, whose digests are plain SHA-256. A TypeError when not
+   * 32 bytes.
+   */
+  opening?: Uint8Array
   /**
    * The Result of verifying `evidence` earlier (`verifyBundle` under the same policy), for
    * a client that checks a receipt on every answer against the bundle it verified at attestation. It must
@@ -92,33 +116,62 @@ function checkAttribution(payload: ReceiptPayload, evidence: BundleClaims, check
   })
 }
 
-/** Records `receipt.request` and `receipt.response`: the digests the receipt names are of what was sent and received, when given. */
+/** What `receipt.<field>` compares with the receipt's field: the bytes given, if any, and how its check speaks of them. */
+interface DigestField {
+  field: 'request' | 'response'
+  bytes: Uint8Array | undefined
+  /** The bytes in words: "the request that was sent". */
+  what: string
+  /** The skip detail when no bytes are given. */
+  none: string
+}
+
+/**
+ * Records `receipt.request` and `receipt.response`: the receipt names what was sent and received, when given. A v1
+ * receipt holds their SHA-256 digests; a v2 receipt holds commitments keyed with the opening, so without it they
+ * cannot be compared (a failure when asked to, a skip saying so when not).
+ */
 function checkDigests(payload: ReceiptPayload, options: ReceiptVerifyOptions, checks: CheckCollector): void {
-  if (options.request !== undefined) {
-    const request = options.request
-    checks.run('receipt.request', () => {
-      const digest = sha256Digest(request)
-      if (digest !== payload.request) throw new VerificationError('ERR_RECEIPT_DIGEST_MISMATCH', `request digest mismatch: the receipt names ${payload.request}, the request sent is ${digest}`)
-      return 'the receipt names the request that was sent'
+  const fields: DigestField[] = [
+    { field: 'request', bytes: options.request, what: 'the request that was sent', none: 'no request given to compare' },
+    { field: 'response', bytes: options.outputs === undefined ? undefined : encodeTensors(options.outputs), what: 'the outputs that were received', none: 'no outputs given to compare' },
+  ]
+  const { opening } = options
+  for (const { field, bytes, what, none } of fields) {
+    const id = `receipt.${field}`
+    const named = payload[field]
+    if (payload.v === 2 && opening === undefined) {
+      const hidden = `the ${field} commitment of a v2 receipt is keyed with the request's opening, and none was given: not checked`
+      if (bytes === undefined) checks.skip(id, hidden)
+      else checks.fail(id, 'ERR_RECEIPT_OPENING_MISSING', hidden, 'give the opening the client holds for this request (InferResult.receiptOpening, vouch infer --opening-out)')
+      continue
+    }
+    if (bytes === undefined) {
+      checks.skip(id, none)
+      continue
+    }
+    checks.run(id, () => {
+      const got = payload.v === 1 ? sha256Digest(bytes) : receiptCommitment(opening!, bytes)
+      if (got !== named) {
+        const detail = payload.v === 1 ? `${field} digest mismatch: the receipt names ${named}, ${what} is ${got}` : `${field} commitment mismatch: the receipt names ${named}, ${what} commits to ${got} under the opening given (or the opening is not this request's)`
+        throw new VerificationError('ERR_RECEIPT_DIGEST_MISMATCH', detail)
+      }
+      return `the receipt names ${what}${payload.v === 2 ? ' (commitment checked with the opening)' : ''}`
     })
-  } else checks.skip('receipt.request', 'no request given to compare')
-  if (options.outputs !== undefined) {
-    const outputs = options.outputs
-    checks.run('receipt.response', () => {
-      const digest = outputsDigest(outputs)
-      if (digest !== payload.response) throw new VerificationError('ERR_RECEIPT_DIGEST_MISMATCH', `response digest mismatch: the receipt names ${payload.response}, the outputs received are ${digest}`)
-      return 'the receipt names the outputs that were received'
-    })
-  } else checks.skip('receipt.response', 'no outputs given to compare')
+  }
 }
 
 /**
  * Verifies a receipt against the evidence bundle it names: the bundle (as of the receipt's time), the
  * EdDSA signature under the bundle's attested `sig` key, the keyset and evidence digests, the model among
- * the bundle's models, the attribution, and — when given — the request and outputs digests; then the
- * policy on the bundle and the receipt. Resolves to a Result; it does not throw for bad evidence.
+ * the bundle's models, the attribution, and — when given — the request and outputs digests (for a v2 receipt, with
+ * its opening); then the policy on the bundle and the receipt. Resolves to a Result; it does not throw for bad
+ * evidence (a TypeError for an opening that is not 32 bytes).
  */
 export async function verifyReceipt(jws: string, options: ReceiptVerifyOptions): Promise<Result<ReceiptClaims | null>> {
+  if (options.opening !== undefined && (!(options.opening instanceof Uint8Array) || options.opening.length !== RECEIPT_OPENING_SIZE)) {
+    throw new TypeError(`verifyReceipt: the opening must be ${RECEIPT_OPENING_SIZE} bytes`)
+  }
   const checks = new CheckCollector()
   let decoded: DecodedReceipt
   try {
@@ -128,7 +181,7 @@ export async function verifyReceipt(jws: string, options: ReceiptVerifyOptions):
     return checks.toResult(null)
   }
   const { header, payload } = decoded
-  checks.pass('receipt.decode', `receipt ${payload.id} for ${payload.model.name} ${payload.model.version}, signed at ${new Date(payload.iat * 1000).toISOString()}`)
+  checks.pass('receipt.decode', `receipt v${payload.v} ${payload.id} for ${payload.model.name} ${payload.model.version}, signed at ${new Date(payload.iat * 1000).toISOString()}`)
 
   const checked = checkEvidence(options, options.at ?? new Date(payload.iat * 1000), checks)
   const claims: ReceiptClaims = { ...payload, attribution: payload.attribution.map((a) => ({ ...a })), evidence: checked?.claims ?? null }

@@ -1,6 +1,7 @@
 /** `vouch-verify bundle` and `vouch-verify receipt`: evidence bundles and the receipts bound to them. */
-import { bundleFromJson, encodeBundle, parseCommandLine } from '@vouch/protocol'
+import { assertTensorData, bundleFromJson, decodeCbor, DEFAULT_MAX_SEALED_BYTES, encodeBundle, fromHex, parseCommandLine, RECEIPT_OPENING_SIZE, type TensorData } from '@vouch/protocol'
 import type { BundleClaims, ReceiptClaims } from '../bundle/claims.types.js'
+import type { Result } from '../result.js'
 import { verifyReceipt } from '../bundle/receipt.js'
 import { verifyBundle } from '../bundle/verify.js'
 import { loadPolicy, parseAt, parseHexFlag, readInput, UsageError } from './io.js'
@@ -17,16 +18,31 @@ export const BUNDLE_USAGE = `vouch-verify bundle FILE [--nonce HEX] --policy FIL
 
 export const BUNDLE_OPTIONS = { nonce: { type: 'string' }, policy: { type: 'string' }, at: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } } as const
 
-export const RECEIPT_USAGE = `vouch-verify receipt FILE --evidence FILE --policy FILE [--at RFC3339] [--json | --verbose]
+export const RECEIPT_USAGE = `vouch-verify receipt FILE --evidence FILE --policy FILE [--at RFC3339]
+                     [--opening HEX|FILE --request FILE --outputs FILE] [--json | --verbose]
 
-  FILE             a receipt (JWS compact serialization, as the enclave returns it)
-  --evidence FILE  the evidence bundle the receipt names (CBOR, exactly as received)
-  --policy FILE    policy (YAML or JSON)
-  --at RFC3339     verify as of this time (default: the receipt's own time)
-  --json           print the Result as JSON
-  --verbose        list every check (default: the failed ones, and a count per group of the others)`
+  FILE                a receipt (JWS compact serialization, as the enclave returns it)
+  --evidence FILE     the evidence bundle the receipt names (CBOR, exactly as received)
+  --policy FILE       policy (YAML or JSON)
+  --at RFC3339        verify as of this time (default: the receipt's own time)
+  --opening HEX|FILE  the receipt's opening, 32 bytes: 64 hex digits, or a file holding them (hex or raw), as
+                      \`vouch infer --opening-out\` writes it. A v2 receipt commits to the request and the outputs
+                      under it: without it they are not checked (and --request or --outputs fail)
+  --request FILE      the request plaintext the receipt must name (CBOR as sealed; \`vouch infer --request-out\`)
+  --outputs FILE      the outputs the receipt must name (CBOR; \`vouch infer --outputs-out\`)
+  --json              print the Result as JSON
+  --verbose           list every check (default: the failed ones, and a count per group of the others)`
 
-export const RECEIPT_OPTIONS = { evidence: { type: 'string' }, policy: { type: 'string' }, at: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } } as const
+export const RECEIPT_OPTIONS = {
+  evidence: { type: 'string' },
+  policy: { type: 'string' },
+  at: { type: 'string' },
+  opening: { type: 'string' },
+  request: { type: 'string' },
+  outputs: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+} as const
 
 /** Reads a bundle file: CBOR as is, or the JSON rendering converted back to the CBOR it renders. */
 function readBundle(path: string, flag: string): Uint8Array {
@@ -66,10 +82,48 @@ export async function runBundle(args: string[], out: (text: string) => void): Pr
   return result.verdict === 'accepted' ? 0 : 1
 }
 
-function receiptSummary(claims: ReceiptClaims | null): string[] {
+/** `--opening`: 64 hex digits, or a file holding the 32 bytes raw or in hex. */
+function readOpening(value: string): Uint8Array {
+  const hex = /^[0-9a-fA-F]{64}$/
+  if (hex.test(value)) return fromHex(value, '--opening', RECEIPT_OPENING_SIZE)
+  const bytes = readInput(value, '--opening', 'opening')
+  if (bytes.length === RECEIPT_OPENING_SIZE) return bytes
+  const text = Buffer.from(bytes).toString('latin1').trim()
+  if (hex.test(text)) return fromHex(text, '--opening', RECEIPT_OPENING_SIZE)
+  throw new UsageError(`--opening ${value}: must hold the ${RECEIPT_OPENING_SIZE}-byte opening, raw or as 64 hex digits`)
+}
+
+/** `--outputs`: the CBOR of a tensor array, as the answer carried the outputs. */
+function readOutputs(path: string): TensorData[] {
+  const bytes = readInput(path, '--outputs', 'plaintext')
+  try {
+    const value = decodeCbor(bytes, { maxBytes: DEFAULT_MAX_SEALED_BYTES, maxDepth: 8 })
+    if (!Array.isArray(value)) throw new TypeError('not an array')
+    for (const t of value) assertTensorData(t)
+    return value as TensorData[]
+  } catch (error) {
+    throw new UsageError(`--outputs ${path}: not the CBOR of a tensor array (${(error as Error).message})`)
+  }
+}
+
+/** How the request and the outputs fared: checked, failed, or not checked and why. */
+function contentSummary(result: Result<ReceiptClaims | null>, opened: boolean): string {
+  const status = (id: string): string => {
+    const check = result.checks.find((c) => c.id === id)
+    return check?.status === 'pass' ? 'checked' : check?.status === 'fail' ? 'FAILED' : 'not checked'
+  }
+  const line = `request ${status('receipt.request')}, outputs ${status('receipt.response')}`
+  if (result.claims?.v === 2 && !opened) return `${line}: a v2 receipt commits to them under the request's opening; give --opening with --request and --outputs`
+  if (result.claims?.v === 1) return `${line} (receipt v1: plain SHA-256 digests, which anyone holding the receipt can test guesses against)`
+  return line
+}
+
+function receiptSummary(result: Result<ReceiptClaims | null>, opened: boolean): string[] {
+  const claims = result.claims
   if (claims === null) return ['the receipt could not be decoded']
   return [
-    `request ${claims.id} · ${claims.model.name} ${claims.model.version} (${claims.model.digest}) · ${claims.platform} · signed ${new Date(claims.iat * 1000).toISOString()}`,
+    `request ${claims.id} · ${claims.model.name} ${claims.model.version} (${claims.model.digest}) · ${claims.platform} · signed ${new Date(claims.iat * 1000).toISOString()} · receipt v${claims.v}`,
+    contentSummary(result, opened),
     ...claims.attribution.map((a) => `${a.role}: ${a.name} (${a.id})`),
   ]
 }
@@ -82,7 +136,17 @@ export async function runReceipt(args: string[], out: (text: string) => void): P
   if (values.policy === undefined) throw new UsageError('--policy is required')
   const jws = Buffer.from(readInput(positionals[0]!, 'receipt', 'receipt')).toString('utf8').trim()
   const at = parseAt(values.at)
-  const result = await verifyReceipt(jws, { evidence: readBundle(values.evidence, '--evidence'), policy: loadPolicy(values.policy), ...(at && { at }) })
-  out(values.json ? JSON.stringify(result, null, 2) : renderResult('vouch-verify receipt', result, receiptSummary(result.claims), { verbose: values.verbose }))
+  const opening = values.opening === undefined ? undefined : readOpening(values.opening)
+  const request = values.request === undefined ? undefined : readInput(values.request, '--request', 'plaintext')
+  const outputs = values.outputs === undefined ? undefined : readOutputs(values.outputs)
+  const result = await verifyReceipt(jws, {
+    evidence: readBundle(values.evidence, '--evidence'),
+    policy: loadPolicy(values.policy),
+    ...(at && { at }),
+    ...(opening && { opening }),
+    ...(request && { request }),
+    ...(outputs && { outputs }),
+  })
+  out(values.json ? JSON.stringify(result, null, 2) : renderResult('vouch-verify receipt', result, receiptSummary(result, opening !== undefined), { verbose: values.verbose }))
   return result.verdict === 'accepted' ? 0 : 1
 }

@@ -109,8 +109,19 @@ const receiptRule = ruleOf<ReceiptClaims>()
 const publishersOf = (claims: ReceiptClaims): Attribution[] => claims.attribution.filter((a) => a.role === 'publisher')
 const foreignPublishers = (claims: ReceiptClaims, allowed: readonly string[]): Attribution[] => publishersOf(claims).filter((a) => !allowed.includes(a.id))
 
-/** The rules of a receipt: `policy.receipt-model` and `policy.publisher`. */
+/** The rules of a receipt: `policy.receipt-version`, `policy.receipt-model` and `policy.publisher`. */
 export const RECEIPT_RULES: readonly RuleEntry<ReceiptClaims>[] = [
+  receiptRule({
+    id: 'receipt-version',
+    code: 'ERR_POLICY_RECEIPT_VERSION_TOO_LOW',
+    field: 'receipts.minimumVersion',
+    read: (p) => p.receipts.minimumVersion,
+    test: (r, minimum) => r.v >= minimum,
+    pass: (r) => (r.v === 2 ? 'receipt v2: its request and response are commitments that confirm no guess without the opening' : 'receipt v1, which the policy accepts'),
+    fail: (r, minimum) =>
+      `the receipt is v${r.v}: its request and response are plain SHA-256 digests, which anyone holding it can test a guessed input or output against; the policy accepts v${minimum} and later`,
+    hint: (_r, _v, c) => `serve an enclave that writes v2 receipts, or accept v1 with receipts.minimumVersion: 1 (${c.at()})`,
+  }),
   receiptRule({
     id: 'receipt-model',
     code: 'ERR_POLICY_MODEL_NOT_ALLOWED',

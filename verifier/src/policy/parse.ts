@@ -640,6 +640,7 @@ interface PolicyDocument {
   nvidiaGpu?: NvidiaGpuDocument
   evidence?: { maximumAge?: string }
   models?: { allowedDigests?: string[]; allowedPublishers?: string[]; allowedManifests?: string[]; knownAnswers?: { model: string; input: string; output: string }[] }
+  receipts?: { minimumVersion?: 1 | 2 }
 }
 
 const HEX_LISTS = ['measurements', 'hostData', 'idKeyDigests', 'authorKeyDigests', 'chipIds'] as const
@@ -701,6 +702,8 @@ function toPolicy(doc: PolicyDocument, src: Source): Policy {
     name: doc.name,
     ...(doc.description === undefined ? {} : { description: doc.description }),
     allowSimulated: doc.allowSimulated,
+    // Strict unless the file says otherwise: a v1 receipt's plain digests let anyone test guesses.
+    receipts: { minimumVersion: doc.receipts?.minimumVersion ?? 2 },
     source: { file: src.file },
     locate(path: string): PolicyPosition | undefined {
       for (let p = path; p !== ''; p = parentField(p)) {

@@ -155,6 +155,25 @@ export const policySchema = {
         },
       },
     },
+    receipts: {
+      type: 'object',
+      description: 'Optional. Rules for receipts. Left out: each rule has its default.',
+      additionalProperties: false,
+      properties: {
+        minimumVersion: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 2,
+          description:
+            'Optional; unset = 2. The oldest receipt version accepted. A v2 receipt commits to the request and the ' +
+            'outputs under a secret only the client and the enclave hold, so a receipt in the public log confirms no ' +
+            'guess of either. A v1 receipt (enclaves before v2) names their plain SHA-256 digests, which anyone ' +
+            'holding it can test a guessed input or output against (a classifier has few outputs), and which the host ' +
+            'does not log. 1 accepts both: only while enclaves that write v1 are served, or to re-check receipts kept ' +
+            'from them.',
+        },
+      },
+    },
   },
   $defs: {
     digest: {

