@@ -10,6 +10,7 @@ import { benchEnclave } from './enclave.bench.js'
 import { benchInference } from './inference.bench.js'
 import { benchNvidiaGpu } from './nvidia-gpu.bench.js'
 import { benchSevSnp } from './sev-snp.bench.js'
+import { benchTlog } from './tlog.bench.js'
 import { machine } from './lib/measure.js'
 
 const scenarios: Array<(log: (line: string) => void) => Promise<string>> = [
@@ -19,6 +20,7 @@ const scenarios: Array<(log: (line: string) => void) => Promise<string>> = [
   benchInference,
   benchEnclave,
   benchE2e,
+  benchTlog,
 ]
 
 const sections: string[] = []

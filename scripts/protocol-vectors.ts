@@ -227,12 +227,12 @@ export const DOC_PATH = fileURLToPath(new URL('../docs/protocol.md', import.meta
 export const BEGIN = '<!-- protocol-vectors:begin (written by scripts/protocol-vectors.ts; do not edit) -->'
 export const END = '<!-- protocol-vectors:end -->'
 
-/** The generated part of a doc text, or undefined without markers. */
-export function vectorBlock(doc: string): string | undefined {
-  const start = doc.indexOf(BEGIN)
-  const end = doc.indexOf(END)
-  if (start < 0 || end < start) return undefined
-  return doc.slice(start + BEGIN.length, end).trim()
+/** The generated part of a doc text between `begin` and `end` (this doc's markers by default), or undefined without them. */
+export function vectorBlock(doc: string, begin = BEGIN, end = END): string | undefined {
+  const from = doc.indexOf(begin)
+  const to = doc.indexOf(end)
+  if (from < 0 || to < from) return undefined
+  return doc.slice(from + begin.length, to).trim()
 }
 
 async function main(): Promise<void> {

@@ -136,3 +136,4 @@ export {
   type Output,
   type Program,
 } from './command-line.js'
+export * from './tlog/index.js'
