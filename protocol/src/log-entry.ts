@@ -15,14 +15,10 @@ import { decodeCbor, encodeCbor } from './cbor.js'
 import { ProtocolError } from './errors.js'
 import { bytes, Issues, oneOf, record, unsupportedVersion } from './issues.js'
 import { sha256Digest } from './jcs.js'
+import { MAX_ENTRY_SIZE } from './tlog/index.js'
 
 /** The entry format's version. */
 export const LOG_ENTRY_VERSION = 1
-/**
- * Largest entry, in bytes: C2SP tlog-tiles entry bundles prefix each entry with a 16-bit length, so a larger one could
- * be sequenced but never published.
- */
-export const MAX_LOG_ENTRY_BYTES = 0xffff
 /** The kinds of entry. */
 export const LOG_ENTRY_KINDS = ['receipt', 'evidence'] as const
 
@@ -73,25 +69,26 @@ function wireForm(entry: LogEntry): Record<string, unknown> {
 /**
  * The bytes of `entry`. Validates first: a receipt that is not a compact JWS, or an evidence entry whose bytes are not
  * an evidence bundle, throws `ERR_LOG_ENTRY_MALFORMED` (a bundle's own problems keep their codes); an entry over
- * {@link MAX_LOG_ENTRY_BYTES} throws `ERR_PROTOCOL_TOO_LARGE`.
+ * {@link MAX_ENTRY_SIZE} (what a C2SP tlog-tiles entry bundle can carry: an entry sequenced past it could never be
+ * published) throws `ERR_PROTOCOL_TOO_LARGE`.
  */
 export function encodeLogEntry(entry: LogEntry): Uint8Array {
   const checked = toLogEntry(wireForm(entry))
   if (checked.kind === 'evidence') decodeBundle(checked.bundle)
   const data = encodeCbor(wireForm(checked))
-  if (data.length > MAX_LOG_ENTRY_BYTES) {
-    throw new ProtocolError('ERR_PROTOCOL_TOO_LARGE', `log entry: ${data.length} bytes exceed the ${MAX_LOG_ENTRY_BYTES}-byte limit of a tlog-tiles entry`)
+  if (data.length > MAX_ENTRY_SIZE) {
+    throw new ProtocolError('ERR_PROTOCOL_TOO_LARGE', `log entry: ${data.length} bytes exceed the ${MAX_ENTRY_SIZE}-byte limit of a tlog-tiles entry`)
   }
   return data
 }
 
 /**
- * Reads one entry's bytes. Throws `ERR_PROTOCOL_TOO_LARGE` beyond {@link MAX_LOG_ENTRY_BYTES}, `ERR_PROTOCOL_MALFORMED`
+ * Reads one entry's bytes. Throws `ERR_PROTOCOL_TOO_LARGE` beyond {@link MAX_ENTRY_SIZE}, `ERR_PROTOCOL_MALFORMED`
  * for bytes that are not Vouch CBOR, `ERR_PROTOCOL_UNSUPPORTED_VERSION` for another `v`, `ERR_LOG_ENTRY_MALFORMED`
  * naming each bad field. An evidence entry's bundle is returned as bytes: {@link decodeBundle} reads it.
  */
 export function decodeLogEntry(data: Uint8Array): LogEntry {
-  return toLogEntry(decodeCbor(data, { maxBytes: MAX_LOG_ENTRY_BYTES, maxDepth: 2 }))
+  return toLogEntry(decodeCbor(data, { maxBytes: MAX_ENTRY_SIZE, maxDepth: 2 }))
 }
 
 /**

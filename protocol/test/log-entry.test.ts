@@ -9,7 +9,7 @@ import {
   encodeLogEntry,
   keysetDigest,
   logEntryKey,
-  MAX_LOG_ENTRY_BYTES,
+  MAX_ENTRY_SIZE,
   receiptDigest,
   sha256Digest,
   type LogEntry,
@@ -86,7 +86,7 @@ describe('malformed log entries', () => {
     assert.throws(() => decodeLogEntry(data.subarray(0, data.length - 1)), code('ERR_PROTOCOL_MALFORMED'))
   })
   test('decode refuses more than a tlog-tiles entry can hold, before reading it', () => {
-    assert.throws(() => decodeLogEntry(new Uint8Array(MAX_LOG_ENTRY_BYTES + 1)), code('ERR_PROTOCOL_TOO_LARGE'))
+    assert.throws(() => decodeLogEntry(new Uint8Array(MAX_ENTRY_SIZE + 1)), code('ERR_PROTOCOL_TOO_LARGE'))
   })
   test('encode refuses evidence that is not a bundle, and an entry too large to publish', () => {
     assert.throws(() => encodeLogEntry({ kind: 'evidence', bundle: encodeCbor({ v: 1 }) }), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_MALFORMED' || e.code === 'ERR_PROTOCOL_UNSUPPORTED_VERSION')

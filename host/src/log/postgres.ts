@@ -11,11 +11,11 @@
  * were a writer ever to skip the lock, the primary key on the entries' index would refuse its rows instead of
  * letting the history fork. Commits are durable as PostgreSQL's are (`synchronous_commit`, on by default).
  */
+import { storedHashCount, type Hash } from '@vouch/protocol'
 import pg from 'pg'
 import { HostError, HostStartupError } from '../errors.js'
 import { LOG_SCHEMA_VERSION, checkOpenedLog, toStoredCheckpoint, type CheckpointRow } from './schema.js'
 import type { LogBackend, PendingEntry, SequencingTransaction, StoredCheckpoint } from './store.js'
-import { storedHashCount, type Hash } from './tree.js'
 
 /** How long a batch waits for another host's lock on the log (and for a connection) before it fails. */
 export const LOCK_TIMEOUT_MS = 10_000

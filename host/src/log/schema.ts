@@ -8,8 +8,8 @@
  * - `vouch_log_hashes (idx, hash)`: the stored hashes of the tree (dense from 0, `storedHashCount(size)` of them);
  * - `vouch_log_checkpoints (id, size, root, note)`: every checkpoint served, in the order kept, each note once.
  */
+import { storedHashCount } from '@vouch/protocol'
 import type { StoredCheckpoint } from './store.js'
-import { storedHashCount } from './tree.js'
 
 /** The version of the tables; a log written by another version is refused, never guessed at. */
 export const LOG_SCHEMA_VERSION = 1

@@ -7,11 +7,11 @@
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { storedHashCount, type Hash } from '@vouch/protocol'
 import Database from 'better-sqlite3'
 import { HostError, HostStartupError } from '../errors.js'
 import { LOG_SCHEMA_VERSION, checkOpenedLog, toStoredCheckpoint, type CheckpointRow } from './schema.js'
 import type { LogBackend, PendingEntry, SequencingTransaction, StoredCheckpoint } from './store.js'
-import { storedHashCount, type Hash } from './tree.js'
 
 /** How long a writer waits for another process's write lock before its batch fails. */
 export const BUSY_TIMEOUT_MS = 10_000

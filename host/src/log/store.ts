@@ -10,10 +10,9 @@
  * lock, so entries, their indexes and the tree's hashes are committed together or not at all, and the tree can
  * never disagree with the entries.
  */
-import { encodeLogEntry, logEntryKey, type LogEntry } from '@vouch/protocol'
+import { encodeLogEntry, logEntryKey, parseCheckpoint, storedHashCount, storedHashesForRecord, treeHash, type Hash, type HashReader, type LogEntry } from '@vouch/protocol'
 import { HostError } from '../errors.js'
 import { AppendBatcher, type BatchOptions } from './batcher.js'
-import { storedHashCount, storedHashesForRecord, treeHash, type Hash, type HashReader } from './tree.js'
 
 /** An entry appended to the log, or found there already. */
 export interface LogAppend {
@@ -56,10 +55,12 @@ export interface LogStore extends HashReader {
   /** The index of the entry with `key`, or null. */
   indexOf(key: string): Promise<number | null>
   /**
-   * Keeps a checkpoint the host serves. Its root hash must be the tree's at its size (else `ERR_HOST_LOG_INCONSISTENT`,
-   * and nothing is kept): the log never stores a checkpoint its own tree contradicts. Storing one twice keeps one.
+   * Keeps a checkpoint the host serves: its C2SP signed note, whose text is a C2SP checkpoint (`ERR_TLOG_MALFORMED`
+   * otherwise; the signatures are the signer's business). Its root hash must be the tree's at its size (else
+   * `ERR_HOST_LOG_INCONSISTENT`, and nothing is kept): the log never stores a checkpoint its own tree contradicts.
+   * Storing one twice keeps one. Resolves to what was kept.
    */
-  addCheckpoint(checkpoint: StoredCheckpoint): Promise<void>
+  addCheckpoint(note: string): Promise<StoredCheckpoint>
   /** Every checkpoint kept, in the order they were kept. */
   checkpoints(): Promise<StoredCheckpoint[]>
   /** Integrates what is queued, then closes the storage; appends after this are refused. */
@@ -190,16 +191,17 @@ export function createLogStore(backend: LogBackend, batching: BatchOptions): Log
     readEntries: (start, end) => backend.readEntries(start, end),
     readHashes: (indexes) => backend.readHashes(indexes),
     indexOf: (key) => backend.indexOf(key),
-    async addCheckpoint(checkpoint) {
-      const size = await backend.size()
-      if (!Number.isSafeInteger(checkpoint.size) || checkpoint.size < 0 || checkpoint.size > size) {
-        throw new HostError('ERR_HOST_LOG_INCONSISTENT', { cause: new Error(`a checkpoint of size ${checkpoint.size} for a log of ${size} entries`) })
+    async addCheckpoint(note) {
+      // The checkpoint is the note's text: everything up to the blank line before the signatures.
+      const { size, rootHash } = parseCheckpoint(note.slice(0, note.indexOf('\n\n') + 1))
+      const logSize = await backend.size()
+      if (size > logSize) throw new HostError('ERR_HOST_LOG_INCONSISTENT', { cause: new Error(`a checkpoint of size ${size} for a log of ${logSize} entries`) })
+      if (!Buffer.from(await treeHash(size, backend)).equals(rootHash)) {
+        throw new HostError('ERR_HOST_LOG_INCONSISTENT', { cause: new Error(`the checkpoint of size ${size} names another root hash than the log's tree`) })
       }
-      const root = await treeHash(checkpoint.size, backend)
-      if (!Buffer.from(root).equals(checkpoint.rootHash)) {
-        throw new HostError('ERR_HOST_LOG_INCONSISTENT', { cause: new Error(`the checkpoint of size ${checkpoint.size} names another root hash than the log's tree`) })
-      }
+      const checkpoint = { size, rootHash, note }
       await backend.insertCheckpoint(checkpoint)
+      return checkpoint
     },
     checkpoints: () => backend.checkpoints(),
     async close() {

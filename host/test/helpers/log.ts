@@ -15,11 +15,23 @@ import { after, before } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import pg from 'pg'
-import { decodeLogEntry, logEntryKey, toBase64Url } from '@vouch/protocol'
+import {
+  checkTree,
+  decodeLogEntry,
+  formatCheckpoint,
+  logEntryKey,
+  openNote,
+  parseCheckpoint,
+  proveTree,
+  signNote,
+  storedHashCount,
+  storedHashIndex,
+  toBase64Url,
+  treeHash,
+} from '@vouch/protocol'
 import { openPostgresLog } from '../../src/log/postgres.js'
 import { openSqliteLog } from '../../src/log/sqlite.js'
 import type { LogBackend, LogStore } from '../../src/log/store.js'
-import { storedHashCount, storedHashIndex } from '../../src/log/tree.js'
 import { postgresSkipReason, startPostgres, type TestPostgres } from './postgres.js'
 
 /** A backend the log tests run against: where it keeps logs, how to open one and reach its tables directly. */
@@ -121,12 +133,22 @@ function completeSubtrees(leaves: readonly Buffer[]): Buffer[][] {
 /** What an appender was told: the index acknowledged for each key. */
 export type Acks = ReadonlyMap<string, number>
 
+/** The log's test origin line. */
+export const TEST_ORIGIN = 'vouch.test/log'
+
+/** A checkpoint of the store's tree as it is now, signed with `signerKey` (a C2SP note signer key). */
+export async function signedCheckpoint(store: LogStore, signerKey: string): Promise<string> {
+  const size = await store.size()
+  return signNote(formatCheckpoint({ origin: TEST_ORIGIN, size, rootHash: await treeHash(size, store) }), signerKey)
+}
+
 /**
  * Asserts the store holds a sound log: `size` dense entries, each decodable and with a key of its own; every
  * acknowledged key at its acknowledged index; every stored hash the hash of the subtree it names (and no more of them
- * than the size needs); every kept checkpoint's root the MTH of the entries it covers. Returns the entries' keys.
+ * than the size needs); every kept checkpoint's root the MTH of the entries it covers, and the tree now consistent
+ * with it by an RFC 9162 consistency proof; with `verifierKey`, every kept note signed by it. Returns the keys.
  */
-export async function assertSoundLog(store: LogStore, acks: Acks = new Map()): Promise<string[]> {
+export async function assertSoundLog(store: LogStore, acks: Acks = new Map(), verifierKey?: string): Promise<string[]> {
   const size = await store.size()
   const entries = await store.readEntries(0, size)
   const keys = entries.map((e) => logEntryKey(decodeLogEntry(e)))
@@ -146,9 +168,15 @@ export async function assertSoundLog(store: LogStore, acks: Acks = new Map()): P
   await assert.rejects(store.readHashes([count]), { code: 'ERR_HOST_LOG_INCONSISTENT' })
 
   const memo = new Map<string, Buffer>()
+  const root = await treeHash(size, store)
+  assert.deepEqual(Buffer.from(root), merkleTreeHash(leaves, 0, size, memo))
   for (const checkpoint of await store.checkpoints()) {
     assert.ok(checkpoint.size <= size)
     assert.deepEqual(Buffer.from(checkpoint.rootHash), merkleTreeHash(leaves, 0, checkpoint.size, memo), `checkpoint of size ${checkpoint.size}`)
+    checkTree(await proveTree(size, checkpoint.size, store), size, root, checkpoint.size, checkpoint.rootHash)
+    const text = verifierKey === undefined ? checkpoint.note.slice(0, checkpoint.note.indexOf('\n\n') + 1) : openNote(checkpoint.note, [verifierKey]).text
+    const parsed = parseCheckpoint(text)
+    assert.deepEqual([parsed.size, Buffer.from(parsed.rootHash)], [checkpoint.size, Buffer.from(checkpoint.rootHash)])
   }
   return keys
 }
@@ -164,6 +192,8 @@ export interface ChildOptions {
   batch: { entries: number; ms: number }
   /** A checkpoint is kept every this many acknowledgements. */
   checkpointEvery: number
+  /** The note signer key its checkpoints are signed with. */
+  signerKey: string
   /** Print `ready` once the log is open, and start at the first byte on stdin. */
   waitForGo?: boolean
   /** Print `appended` after the last acknowledgement, and wait for stdin before closing the log. */

@@ -9,9 +9,10 @@
 import assert from 'node:assert/strict'
 import { randomInt } from 'node:crypto'
 import { test } from 'node:test'
+import { generateNoteKey } from '@vouch/protocol'
 import { describe } from '../../../test/helpers/suites.js'
 import { createLogStore } from '../../src/log/store.js'
-import { assertSoundLog, LOG_BACKENDS, startAppender, useLogTarget } from '../helpers/log.js'
+import { assertSoundLog, LOG_BACKENDS, startAppender, TEST_ORIGIN, useLogTarget } from '../helpers/log.js'
 
 const PER_ROUND = 2_000
 /** Entries of the round before that each round offers again first. */
@@ -26,13 +27,14 @@ for (const { name, skip } of LOG_BACKENDS) {
 
     test(`${rounds} rounds of 2,000 appends, killed at random moments: every acknowledged entry stays, once, at its index`, { timeout: 240_000 }, async () => {
       const location = await target.newLog()
+      const { signerKey, verifierKey } = generateNoteKey(TEST_ORIGIN)
       const acknowledged = new Map<string, number>()
       let checkpoints = 0
       let previous: string[] = []
       for (let round = 0; round < rounds; round++) {
         const labels = [...previous.slice(-RETRIED), ...Array.from({ length: PER_ROUND }, (_, i) => `round ${round} entry ${i}`)]
         const last = round === rounds - 1
-        const child = startAppender({ location, labels, window: 48, batch: { entries: 32, ms: 2 }, checkpointEvery: 97, holdAtEnd: !last })
+        const child = startAppender({ location, labels, window: 48, batch: { entries: 32, ms: 2 }, checkpointEvery: 97, signerKey, holdAtEnd: !last })
         if (!last) child.killAfter(randomInt(1, PER_ROUND))
         const exit = await child.exit
         if (last) assert.deepEqual(exit, { code: 0, signal: null, done: true })
@@ -44,7 +46,7 @@ for (const { name, skip } of LOG_BACKENDS) {
         }
         checkpoints += child.checkpoints.length
         const store = createLogStore(await target.open(location), { entries: 1, ms: 0 })
-        const keys = await assertSoundLog(store, acknowledged)
+        const keys = await assertSoundLog(store, acknowledged, verifierKey)
         assert.ok(keys.length >= acknowledged.size)
         await store.close()
         previous = labels

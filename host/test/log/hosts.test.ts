@@ -8,9 +8,10 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { generateNoteKey } from '@vouch/protocol'
 import { describe } from '../../../test/helpers/suites.js'
 import { createLogStore } from '../../src/log/store.js'
-import { assertSoundLog, LOG_BACKENDS, startAppender, useLogTarget } from '../helpers/log.js'
+import { assertSoundLog, LOG_BACKENDS, startAppender, TEST_ORIGIN, useLogTarget } from '../helpers/log.js'
 
 const OWN = 1_000
 const SHARED = 100
@@ -21,12 +22,14 @@ for (const { name, skip } of LOG_BACKENDS) {
 
     test('one linear history: every entry once, every acknowledgement at its index, one tree under both hosts\' checkpoints', { timeout: 120_000 }, async () => {
       const location = await target.newLog()
+      // One log key, as hosts sharing a log share its configuration.
+      const { signerKey, verifierKey } = generateNoteKey(TEST_ORIGIN)
       const shared = Array.from({ length: SHARED }, (_, i) => `shared ${i}`)
       const hosts = ['a', 'b'].map((host) => {
         const own = Array.from({ length: OWN }, (_, i) => `host ${host} entry ${i}`)
         // Each host meets the shared receipts at other moments: a at the start, b at the end.
         const labels = host === 'a' ? [...shared, ...own] : [...own, ...shared]
-        return startAppender({ location, labels, window: 16, batch: { entries: 16, ms: 2 }, checkpointEvery: 50, waitForGo: true })
+        return startAppender({ location, labels, window: 16, batch: { entries: 16, ms: 2 }, checkpointEvery: 50, signerKey, waitForGo: true })
       })
       await Promise.all(hosts.map((h) => h.ready))
       for (const h of hosts) h.go()
@@ -40,7 +43,7 @@ for (const { name, skip } of LOG_BACKENDS) {
 
       const store = createLogStore(await target.open(location), { entries: 1, ms: 0 })
       assert.equal(await store.size(), 2 * OWN + SHARED, 'no entry lost, none twice')
-      await assertSoundLog(store, all)
+      await assertSoundLog(store, all, verifierKey)
       assert.ok(a.checkpoints.length > 0 && b.checkpoints.length > 0)
       assert.equal((await store.checkpoints()).length > 0, true)
       await store.close()

@@ -10,15 +10,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import { encodeBundle, encodeCbor, keysetDigest, type LogEntry } from '@vouch/protocol'
+import { encodeBundle, encodeCbor, formatCheckpoint, generateNoteKey, keysetDigest, signNote, storedHashCount, type LogEntry } from '@vouch/protocol'
 import { testBundle, testKeys } from '../../../protocol/test/helpers/fixtures.js'
 import { describe } from '../../../test/helpers/suites.js'
 import { defaultLogPath } from '../../src/log/open.js'
 import { describePostgresUrl, openPostgresLog } from '../../src/log/postgres.js'
 import { openSqliteLog } from '../../src/log/sqlite.js'
 import { createLogStore, type LogBackend, type LogStore, type SequencingTransaction } from '../../src/log/store.js'
-import { storedHashCount, treeHash } from '../../src/log/tree.js'
-import { assertSoundLog, leafHashes, LOG_BACKENDS, merkleTreeHash, receiptFor, useLogTarget } from '../helpers/log.js'
+import { assertSoundLog, leafHashes, LOG_BACKENDS, merkleTreeHash, receiptFor, signedCheckpoint, TEST_ORIGIN, useLogTarget } from '../helpers/log.js'
 
 /** `backend` with its `sequence` replaced (to count or break batches). */
 function withSequence(backend: LogBackend, sequence: <T>(work: (tx: SequencingTransaction) => Promise<T>) => Promise<T>): LogBackend {
@@ -39,6 +38,7 @@ const receipt = (label: string): LogEntry => ({ kind: 'receipt', receipt: receip
 const evidence = (label: string, issuedAt = 1_764_000_000): LogEntry => ({ kind: 'evidence', bundle: encodeBundle({ ...testBundle(), keyset: testKeys(label).keyset, issuedAt }) })
 /** Batches that start only when full, so a test says when they do. */
 const FULL_ONLY = { entries: 4, ms: 60_000 }
+const KEY = generateNoteKey(TEST_ORIGIN)
 
 for (const { name, skip } of LOG_BACKENDS) {
   describe(`receipt log store (${name})`, { skip }, () => {
@@ -80,14 +80,13 @@ for (const { name, skip } of LOG_BACKENDS) {
       let appended = 0
       for (const burst of [1, 2, 3, 13, 64, 1, 130, 43]) {
         await Promise.all(Array.from({ length: burst }, () => store.append(receipt(`e${appended++}`))))
-        const size = await store.size()
-        await store.addCheckpoint({ size, rootHash: await treeHash(size, store), note: `test.example/log\n${size}\n` })
+        await store.addCheckpoint(await signedCheckpoint(store, KEY.signerKey))
       }
       assert.equal(appended, 257)
-      const keys = await assertSoundLog(store)
+      const keys = await assertSoundLog(store, new Map(), KEY.verifierKey)
       await store.close()
       const again = createLogStore(await target.open(location), FULL_ONLY)
-      assert.deepEqual(await assertSoundLog(again), keys)
+      assert.deepEqual(await assertSoundLog(again, new Map(), KEY.verifierKey), keys)
       assert.deepEqual((await again.checkpoints()).map((c) => c.size), [1, 3, 6, 19, 83, 84, 214, 257])
       await again.close()
     })
@@ -174,12 +173,16 @@ for (const { name, skip } of LOG_BACKENDS) {
       const { store } = await open({ entries: 8, ms: 0 })
       const entries = await Promise.all(Array.from({ length: 8 }, (_, i) => store.append(receipt(`c${i}`))))
       const root5 = merkleTreeHash(leafHashes(await store.readEntries(0, 8)), 0, 5)
-      await store.addCheckpoint({ size: 5, rootHash: root5, note: 'five' })
-      await store.addCheckpoint({ size: 5, rootHash: root5, note: 'five' })
-      await assert.rejects(store.addCheckpoint({ size: 6, rootHash: root5, note: 'six, with five\'s root' }), { code: 'ERR_HOST_LOG_INCONSISTENT' })
-      await assert.rejects(store.addCheckpoint({ size: 9, rootHash: root5, note: 'past the end' }), { code: 'ERR_HOST_LOG_INCONSISTENT' })
+      const note = (size: number, rootHash = root5): string => signNote(formatCheckpoint({ origin: TEST_ORIGIN, size, rootHash }), KEY.signerKey)
+      const added = await store.addCheckpoint(note(5))
+      assert.deepEqual([added.size, Buffer.from(added.rootHash), added.note], [5, root5, note(5)])
+      await store.addCheckpoint(note(5))
+      await assert.rejects(store.addCheckpoint(note(6)), { code: 'ERR_HOST_LOG_INCONSISTENT' })
+      await assert.rejects(store.addCheckpoint(note(9)), { code: 'ERR_HOST_LOG_INCONSISTENT' })
+      await assert.rejects(store.addCheckpoint(formatCheckpoint({ origin: TEST_ORIGIN, size: 5, rootHash: root5 })), { code: 'ERR_TLOG_MALFORMED' })
+      await assert.rejects(store.addCheckpoint(note(5).replace('\n5\n', '\nfive\n')), { code: 'ERR_TLOG_MALFORMED' })
       const kept = await store.checkpoints()
-      assert.deepEqual(kept.map((c) => [c.size, c.note, Buffer.from(c.rootHash).equals(root5)]), [[5, 'five', true]])
+      assert.deepEqual(kept.map((c) => [c.size, c.note, Buffer.from(c.rootHash).equals(root5)]), [[5, note(5), true]])
       assert.equal(entries.length, 8)
       await store.close()
     })
