@@ -5,11 +5,10 @@
  * back. The enclave here is its real evidence service on simulated hardware, behind a scripted link.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import request from 'supertest'
 import {
   assembleEvidence,
@@ -27,7 +26,6 @@ import {
   type BundleModel,
   type LinkCall,
 } from '@vouch/protocol'
-import { parseManifest } from '../enclave/src/inference/manifest.js'
 import { EvidenceService, type BuiltBundle } from '../enclave/src/service/evidence.js'
 import { generateKeyset, type EnclaveKeyset } from '../enclave/src/service/keys.js'
 import { createCpuTee, createGpuTee } from '../enclave/src/tee/device.js'
@@ -38,25 +36,12 @@ import { ReceiptLog } from '../host/src/log/receipt-log.js'
 import { openSqliteLog } from '../host/src/log/sqlite.js'
 import { createLogStore, type LogStore } from '../host/src/log/store.js'
 import { FakeLink, sink } from '../host/test/helpers/testkit.js'
+import { defaultModels } from './helpers/models.js'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
 const scratch = mkdtempSync(join(tmpdir(), 'vouch-receipt-log-'))
 after(() => rmSync(scratch, { recursive: true, force: true }))
 let logs = 0
 
-/** The default models as the enclave attests them. */
-export function defaultModels(): BundleModel[] {
-  return ['ppocr-cls', 'ppocr-det'].map((name, i) => {
-    const manifest = parseManifest(readFileSync(join(root, `models/${name}.yaml`), 'utf8'), `models/${name}.yaml`)
-    return {
-      name: manifest.name,
-      version: manifest.version,
-      digest: `sha256:${manifest.sha256}`,
-      manifest: JSON.parse(JSON.stringify(manifest)) as BundleModel['manifest'],
-      knownAnswer: { input: `sha256:${`${i}a`.repeat(32)}`, output: `sha256:${`${i}b`.repeat(32)}` },
-    }
-  })
-}
 
 /** A simulated enclave's keyset and unchallenged bundle, with `gpus` simulated GPUs. */
 export async function simulatedEnclave(gpus: number): Promise<{ keyset: EnclaveKeyset; built: BuiltBundle; models: BundleModel[] }> {
