@@ -11,9 +11,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { bindingStatement, decodeBundle, encodeBundle, reportDataFor, type BundleModel, type EvidenceBundleV1 } from '@vouch/protocol'
+import { bindingStatement, decodeBundle, encodeBundle, reportDataFor, type EvidenceBundleV1 } from '@vouch/protocol'
 import { parsePolicy, verifyBundle, type BundleClaims } from '@vouch/verifier'
-import { parseManifest } from '../enclave/src/inference/manifest.js'
+import { defaultModels } from './helpers/models.js'
 import { EvidenceService } from '../enclave/src/service/evidence.js'
 import { generateKeyset } from '../enclave/src/service/keys.js'
 import { createCpuTee, createGpuTee } from '../enclave/src/tee/device.js'
@@ -21,18 +21,6 @@ import { createCpuTee, createGpuTee } from '../enclave/src/tee/device.js'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const policy = parsePolicy(readFileSync(join(root, 'policies/dev-simulated.yaml'), 'utf8'), 'policies/dev-simulated.yaml')
 
-function models(): BundleModel[] {
-  return ['ppocr-cls', 'ppocr-det'].map((name, i) => {
-    const manifest = parseManifest(readFileSync(join(root, `models/${name}.yaml`), 'utf8'), `models/${name}.yaml`)
-    return {
-      name: manifest.name,
-      version: manifest.version,
-      digest: `sha256:${manifest.sha256}`,
-      manifest: JSON.parse(JSON.stringify(manifest)) as BundleModel['manifest'],
-      knownAnswer: { input: `sha256:${`${i}a`.repeat(32)}`, output: `sha256:${`${i}b`.repeat(32)}` },
-    }
-  })
-}
 
 /** The claims a relying party is shown, less the digest of the bundle bytes (which any change changes). */
 function shown(claims: BundleClaims | null): unknown {
@@ -48,7 +36,7 @@ describe('a v2 bundle, every byte outside the signed reports changed in turn', (
     const nonce = randomBytes(32)
     const at = new Date()
     try {
-      const built = await new EvidenceService(cpu, gpu, generateKeyset(), models()).challenged(nonce)
+      const built = await new EvidenceService(cpu, gpu, generateKeyset(), defaultModels()).challenged(nonce)
       const original = await verifyBundle(built.bytes, { policy, nonce, at })
       assert.equal(original.verdict, 'accepted', JSON.stringify(original.errors))
       const bundle = decodeBundle(built.bytes)
@@ -84,7 +72,7 @@ describe('a v2 bundle, every byte outside the signed reports changed in turn', (
     const cpu = await createCpuTee('simulated')
     try {
       const keyset = generateKeyset().public
-      const refs = models().map(({ name, version, digest }) => ({ name, version, digest }))
+      const refs = defaultModels().map(({ name, version, digest }) => ({ name, version, digest }))
       const evidence = await cpu.attest(reportDataFor(bindingStatement({ nonce: null, keyset, gpus: [], models: refs })))
       const v1: EvidenceBundleV1 = { v: 1, platform: 'simulated', nonce: null, keyset, models: refs, cpu: { type: 'sev-snp', report: evidence.report, vek: evidence.vek, chain: [evidence.chain[0]!, evidence.chain[1]!] }, gpus: [], issuedAt: Math.floor(Date.now() / 1000) }
       const original = await verifyBundle(encodeBundle(v1), { policy })

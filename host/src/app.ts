@@ -19,6 +19,7 @@ import { answerProblem, notFound } from './http/problems.js'
 import { createRouteRegistrar, type RouteDeps, type RouteModule } from './http/router.js'
 import { HostLifecycle } from './lifecycle.js'
 import type { EnclaveLink } from './link-client.js'
+import type { ReceiptLog } from './log/receipt-log.js'
 import type { HostMetrics } from './metrics.js'
 import { ModelCatalog } from './model-catalog.js'
 import { registerAttestationRoutes } from './routes/attestation.js'
@@ -70,6 +71,11 @@ export interface AppOptions {
   lifecycle?: HostLifecycle
   /** Staples the collateral it has cached to the evidence served to clients that ask for an archive. Unset: bundles only. */
   stapler?: CollateralStapler
+  /**
+   * The receipt log: every answer is appended (and covered by a signed checkpoint) before it is relayed, and the log's
+   * read routes serve it. Unset: answers are relayed unlogged and the log routes answer 404 (tests, benchmarks).
+   */
+  receiptLog?: ReceiptLog
 }
 
 /** The route modules, in the order their routes are registered. */
@@ -115,6 +121,7 @@ export function createApp(options: AppOptions): Express {
     clientOf: (req: Request) => toClientKey(req.ip ?? req.socket.remoteAddress),
     version: HOST_VERSION,
     stapler: options.stapler ?? null,
+    receiptLog: options.receiptLog ?? null,
   }
   const app = express()
   app.disable('x-powered-by')

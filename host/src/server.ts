@@ -1,6 +1,6 @@
 /**
- * Wires the host together from a {@link HostConfig}: the enclave link, the supervisor (unless the enclave runs
- * elsewhere), the metrics, the app and the HTTPS server; and takes it apart again gracefully: stop accepting,
+ * Wires the host together from a {@link HostConfig}: the receipt log, the enclave link, the supervisor (unless the
+ * enclave runs elsewhere), the metrics, the app and the HTTPS server; and takes it apart again gracefully: stop accepting,
  * let in-flight requests finish (up to `timeouts.shutdownMs`), close the link, then stop the enclave.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -14,6 +14,8 @@ import { CollateralStapler } from './collateral.js'
 import { HostLifecycle } from './lifecycle.js'
 import type { HostConfig } from './config.js'
 import { HostStartupError } from './errors.js'
+import { openLogStore } from './log/open.js'
+import { loadLogSignerKey, ReceiptLog } from './log/receipt-log.js'
 import { EnclaveLinkClient } from './link-client.js'
 import { createMetrics, type HostMetrics } from './metrics.js'
 import { EnclaveSupervisor } from './supervisor.js'
@@ -33,6 +35,10 @@ export interface RunningHost {
   readonly lifecycle: HostLifecycle
   /** Staples cached AMD and NVIDIA collateral to the evidence served (`collateral.*` settings). */
   readonly stapler: CollateralStapler
+  /** The receipt log every answer is appended to before it is relayed. */
+  readonly receiptLog: ReceiptLog
+  /** The log's signer key file, and whether it is the development key made beside the development certificate. */
+  readonly logKey: { file: string; origin: 'configured' | 'development' }
   /** Resolves when the supervisor gives up on the enclave (it refused its arguments or cannot be started). */
   readonly fatal: Promise<HostStartupError>
   /** Graceful shutdown; safe to call more than once. */
@@ -180,6 +186,15 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   const { log } = options
   const env = options.env ?? process.env
   const tls = await loadTlsCredentials(config.tls, env)
+  const logKey = loadLogSignerKey(config.receiptLog.key, config.receiptLog.name, env)
+  const store = await openLogStore(config.receiptLog, env)
+  let receiptLog: ReceiptLog
+  try {
+    receiptLog = await ReceiptLog.open({ store, signerKey: logKey.signerKey, origin: config.receiptLog.name })
+  } catch (error) {
+    await store.close()
+    throw new HostStartupError('ERR_HOST_LOG_OPEN_FAILED', `receipt log: cannot sign its checkpoint: ${(error as { code?: string }).code ?? (error as Error).message}`, { cause: error })
+  }
   const metrics = options.metrics ?? createMetrics()
   const lifecycle = new HostLifecycle()
 
@@ -192,7 +207,7 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   const link = createLink(config, socket, log, metrics)
   const stapler = createStapler(config, log, env)
   if (config.collateral.fetch) primeStapler(link, stapler, log)
-  const server = createHttpsServer(tls, createApp({ link, log, metrics, lifecycle, stapler, config: toAppConfig(config) }))
+  const server = createHttpsServer(tls, createApp({ link, log, metrics, lifecycle, stapler, receiptLog, config: toAppConfig(config) }))
   // Slow clients may not hold a request open longer than a request may take (Node answers 408 and closes).
   server.requestTimeout = config.timeouts.requestMs
   server.headersTimeout = Math.min(60_000, config.timeouts.requestMs)
@@ -203,6 +218,7 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   } catch (error) {
     stapler.close()
     await link.close()
+    await receiptLog.close()
     if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
     throw error
   }
@@ -224,8 +240,9 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     supervisor.start()
   }
   link.start()
-  const close = closer({ server, link, supervisor, stapler, lifecycle, socketDir, shutdownMs: config.timeouts.shutdownMs, log })
-  return { url: urlOf(server, config.host), port: (server.address() as AddressInfo).port, tls, server, link, supervisor, metrics, lifecycle, stapler, fatal, close }
+  const close = closer({ server, link, supervisor, stapler, receiptLog, lifecycle, socketDir, shutdownMs: config.timeouts.shutdownMs, log })
+  const keyInfo = { file: logKey.file, origin: logKey.origin }
+  return { url: urlOf(server, config.host), port: (server.address() as AddressInfo).port, tls, server, link, supervisor, metrics, lifecycle, stapler, receiptLog, logKey: keyInfo, fatal, close }
 }
 
 /**
@@ -237,12 +254,13 @@ function closer(parts: {
   link: EnclaveLinkClient
   supervisor: EnclaveSupervisor | null
   stapler: CollateralStapler
+  receiptLog: ReceiptLog
   lifecycle: HostLifecycle
   socketDir: string | null
   shutdownMs: number
   log: Logger
 }): () => Promise<void> {
-  const { server, link, supervisor, stapler, lifecycle, socketDir, shutdownMs, log } = parts
+  const { server, link, supervisor, stapler, receiptLog, lifecycle, socketDir, shutdownMs, log } = parts
   let closing: Promise<void> | null = null
   return () =>
     (closing ??= (async () => {
@@ -254,6 +272,8 @@ function closer(parts: {
       if ((await Promise.race([lifecycle.idle(), deadline])) === 'timeout') log.warn({ active: lifecycle.active }, 'shutdown: requests still in flight after the timeout; closing them')
       server.closeAllConnections()
       await closed
+      // After the requests in flight: their appends are queued or done; closing integrates what is queued.
+      await receiptLog.close().catch((error: unknown) => log.error({ err: error }, 'shutdown: the receipt log did not close cleanly'))
       stapler.close()
       await link.close()
       await supervisor?.stop()

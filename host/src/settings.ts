@@ -190,8 +190,16 @@ export const SETTINGS = {
     url: text('log-url', null, 'postgres:// (or postgresql://) URL of a receipt log several hosts share (the tables are created when absent); unset: the SQLite file of --log-path'),
     /** Most entries integrated in one transaction; a batch starts as soon as this many wait. */
     batchEntries: integer('log-batch-entries', 1, 65_536, 256, 'most receipt log entries integrated in one transaction; a batch starts as soon as this many wait'),
-    /** Longest an entry waits for its batch to start, in milliseconds (0: at once, one batch after another). */
-    batchMs: integer('log-batch-ms', 0, 60_000, 10, 'longest a receipt log entry waits before its batch starts (0: as soon as the batch before it is committed)'),
+    /**
+     * Longest an entry waits for its batch to start, in milliseconds. 0 (the default): group commit, the next batch
+     * starts as soon as the one before it is committed, with everything queued meanwhile; a timer only adds latency
+     * to the answers, which wait for their entries.
+     */
+    batchMs: integer('log-batch-ms', 0, 60_000, 0, 'longest a receipt log entry waits before its batch starts; 0: group commit, as soon as the batch before it is committed, with all that queued meanwhile'),
+    /** The log's name, the origin line of its checkpoints. */
+    name: text('log-name', 'localhost/vouch-log', "the receipt log's name: the origin line of its signed checkpoints (by convention a schema-less URL, e.g. vouch.example/log)"),
+    /** File holding the log's note signer key; null: the development key beside the development certificate. */
+    key: path('log-key', "file holding the receipt log's note signer key (PRIVATE+KEY+…, as Go's sumdb/note writes it); unset: a development key, log-signer.key, created beside the development certificate"),
   },
 } as const
 

@@ -7,11 +7,13 @@ import {
   encodeBundle,
   encodeCbor,
   encodeLogEntry,
-  keysetDigest,
+  assembleEvidence,
+  EVIDENCE_PART_BYTES,
   logEntryKey,
   MAX_ENTRY_SIZE,
   receiptDigest,
   sha256Digest,
+  toEvidenceEntries,
   type LogEntry,
   type ProtocolError,
 } from '@vouch/protocol'
@@ -45,24 +47,64 @@ describe('log entries round trip', () => {
 })
 
 describe('log entry keys', () => {
-  test('a receipt is keyed by the SHA-256 of its text, evidence by its keyset digest', () => {
+  test('a receipt is keyed by the SHA-256 of its text, evidence by the digest of its bytes (what receipts name)', () => {
     assert.equal(receiptDigest(RECEIPT), sha256Digest(new TextEncoder().encode(RECEIPT)))
     assert.equal(logEntryKey({ kind: 'receipt', receipt: RECEIPT }), `receipt:${receiptDigest(RECEIPT)}`)
-    const bundle = testBundleV2()
-    assert.equal(logEntryKey({ kind: 'evidence', bundle: encodeBundle(bundle) }), `keyset:${keysetDigest(bundle.keyset)}`)
-  })
-  test('two bundles of one keyset share a key (the log holds one of them)', () => {
-    const a = testBundle()
-    const b = { ...testBundle(), issuedAt: a.issuedAt + 60 }
-    assert.notDeepEqual(encodeBundle(a), encodeBundle(b))
-    assert.equal(logEntryKey({ kind: 'evidence', bundle: encodeBundle(a) }), logEntryKey({ kind: 'evidence', bundle: encodeBundle(b) }))
+    const bundle = encodeBundle(testBundleV2())
+    assert.equal(logEntryKey({ kind: 'evidence', bundle }), `evidence:${sha256Digest(bundle)}`)
+    assert.equal(logEntryKey({ kind: 'evidence-part', digest: sha256Digest(bundle), part: 3, parts: 5, bytes: bundle.subarray(0, 10) }), `evidence:${sha256Digest(bundle)}#3`)
   })
 })
+
+/** A DER SEQUENCE of `n` zero bytes (three length bytes). */
+function derOfLength(n: number): Uint8Array {
+  const der = new Uint8Array(5 + n)
+  der.set([0x30, 0x83, n >> 16, (n >> 8) & 0xff, n & 0xff])
+  return der
+}
+
+describe('large evidence in parts', () => {
+  const bundle = testBundle()
+  // A bundle of ~130 KB: more than one entry can hold, as an 8-GPU machine's is.
+  const large = encodeBundle({ ...bundle, cpu: { ...bundle.cpu, crls: [derOfLength(0x1fffc)] } })
+  test('a bundle that fits is one evidence entry; a larger one parts of at most 60 KiB that join back to it', () => {
+    const small = encodeBundle(bundle)
+    assert.deepEqual(toEvidenceEntries(small), [{ kind: 'evidence', bundle: small }])
+    const entries = toEvidenceEntries(large)
+    assert.equal(entries.length, Math.ceil(large.length / EVIDENCE_PART_BYTES))
+    for (const entry of entries) {
+      const data = encodeLogEntry(entry)
+      assert.ok(data.length <= MAX_ENTRY_SIZE)
+      assert.deepEqual(decodeLogEntry(data), entry)
+    }
+    assert.deepEqual(assembleEvidence(entries.map((e) => decodeLogEntry(encodeLogEntry(e)))), large)
+    assert.equal(new Set(entries.map(logEntryKey)).size, entries.length)
+  })
+  test('parts missing, out of order, of another bundle or with other bytes are refused', () => {
+    const entries = toEvidenceEntries(large) as Array<Extract<LogEntry, { kind: 'evidence-part' }>>
+    const malformed = code('ERR_LOG_ENTRY_MALFORMED')
+    assert.throws(() => assembleEvidence(entries.slice(0, -1)), malformed)
+    assert.throws(() => assembleEvidence([entries[1]!, entries[0]!, ...entries.slice(2)]), malformed)
+    assert.throws(() => assembleEvidence([{ ...entries[0]!, digest: `sha256:${'0'.repeat(64)}` }, ...entries.slice(1)]), malformed)
+    const flipped = entries[0]!.bytes.slice()
+    flipped[10]! ^= 1
+    assert.throws(() => assembleEvidence([{ ...entries[0]!, bytes: flipped }, ...entries.slice(1)]), malformed)
+    assert.throws(() => assembleEvidence([]), malformed)
+  })
+  test('a part entry out of form is refused field by field', () => {
+    const part = { v: 1, kind: 'evidence-part', digest: `sha256:${'0'.repeat(64)}`, part: 0, parts: 2, bytes: new Uint8Array(4) }
+    for (const bad of [{ parts: 1 }, { part: 2 }, { digest: 'sha256:AB' }, { bytes: new Uint8Array(EVIDENCE_PART_BYTES + 1) }, { bundle: new Uint8Array(1) }]) {
+      assert.throws(() => decodeLogEntry(encodeCbor({ ...part, ...bad })), malformedOf(Object.keys(bad)[0]!))
+    }
+  })
+})
+
+const malformedOf = (field: string) => (e: ProtocolError & { issues?: string[] }) => e.code === 'ERR_LOG_ENTRY_MALFORMED' && (e.issues ?? []).some((i) => i.startsWith(field))
 
 describe('malformed log entries', () => {
   const cases: Array<{ name: string; value: unknown; want: string; issue?: string }> = [
     { name: 'not a map', value: [1, 'receipt'], want: 'ERR_LOG_ENTRY_MALFORMED', issue: '(root): must be a map' },
-    { name: 'an unknown kind', value: { v: 1, kind: 'request', receipt: RECEIPT }, want: 'ERR_LOG_ENTRY_MALFORMED', issue: 'kind: must be one of "receipt", "evidence"' },
+    { name: 'an unknown kind', value: { v: 1, kind: 'request', receipt: RECEIPT }, want: 'ERR_LOG_ENTRY_MALFORMED', issue: 'kind: must be one of "receipt", "evidence", "evidence-part"' },
     { name: 'no version', value: { kind: 'receipt', receipt: RECEIPT }, want: 'ERR_LOG_ENTRY_MALFORMED', issue: 'v: is missing' },
     { name: 'another version', value: { v: 2, kind: 'receipt', receipt: RECEIPT }, want: 'ERR_PROTOCOL_UNSUPPORTED_VERSION' },
     { name: 'an unknown field', value: { v: 1, kind: 'receipt', receipt: RECEIPT, client: '203.0.113.7' }, want: 'ERR_LOG_ENTRY_MALFORMED', issue: 'client: is not a known field' },

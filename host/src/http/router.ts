@@ -8,6 +8,7 @@ import type { BodyReader } from '../body-reader.js'
 import type { ClientRateLimiter } from '../clients.js'
 import type { CollateralStapler } from '../collateral.js'
 import type { HostLifecycle } from '../lifecycle.js'
+import type { ReceiptLog } from '../log/receipt-log.js'
 import type { EnclaveLink, LinkCallOptions } from '../link-client.js'
 import { UNKNOWN_MODEL, type HostMetrics } from '../metrics.js'
 import type { ModelCatalog } from '../model-catalog.js'
@@ -32,6 +33,8 @@ export interface RouteDeps {
   version: string
   /** Staples cached collateral to the evidence served; null: bundles only, even to a client that asks for an archive. */
   stapler: CollateralStapler | null
+  /** The receipt log answers are appended to before they are relayed; null: none (answers relayed unlogged). */
+  receiptLog: ReceiptLog | null
 }
 
 /** A route module: adds its routes with `route`. */

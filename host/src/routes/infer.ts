@@ -12,7 +12,10 @@ function isMediaType(header: string | undefined, type: string): boolean {
   return header !== undefined && header.split(';', 1)[0]!.trim().toLowerCase() === type
 }
 
-export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clientOf }: Pick<RouteDeps, 'link' | 'bodies' | 'clientOf'>): void {
+/** The response header naming the index of the answer's receipt in the receipt log. */
+export const LOG_INDEX_HEADER = 'Vouch-Log-Index'
+
+export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clientOf, receiptLog }: Pick<RouteDeps, 'link' | 'bodies' | 'clientOf' | 'receiptLog'>): void {
   const infer: RequestHandler = async (req, res) => {
     const { name, version } = req.params as { name: string; version?: string }
     if (!isMediaType(req.headers['content-type'], SEALED_MEDIA_TYPE)) throw new HostError('ERR_HOST_UNSUPPORTED_MEDIA_TYPE')
@@ -38,7 +41,14 @@ export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clien
     // sealed inside the answer, relayed beside it for the receipt log (a v2 receipt: its commitments reveal nothing of
     // the request or the answer); the HTTP response is the sealed body alone.
     locals(res).model = name
+    // Logged (with the evidence it names, once) and covered by a signed checkpoint before it is relayed: an answer the
+    // log could not take is not relayed (503), so the operator can refuse to log but never hide an answer it gave.
+    const index =
+      receiptLog === null
+        ? null
+        : await receiptLog.logAnswer(answer.receipt, async () => (await link.request('attest', { nonce: null }, options)).bundle)
     if (res.headersSent) return
+    if (index !== null) res.set(LOG_INDEX_HEADER, String(index))
     res.status(200).set('Content-Type', SEALED_MEDIA_TYPE).set('Cache-Control', 'no-store').send(asBuffer(answer.body))
   }
   route('/v2/models/:name/infer', { post: infer })

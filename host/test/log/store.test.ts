@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import { encodeBundle, encodeCbor, formatCheckpoint, generateNoteKey, keysetDigest, signNote, storedHashCount, type LogEntry } from '@vouch/protocol'
+import { encodeBundle, encodeCbor, formatCheckpoint, generateNoteKey, sha256Digest, signNote, storedHashCount, type LogEntry } from '@vouch/protocol'
 import { testBundle, testKeys } from '../../../protocol/test/helpers/fixtures.js'
 import { describe } from '../../../test/helpers/suites.js'
 import { defaultLogPath } from '../../src/log/open.js'
@@ -53,7 +53,7 @@ for (const { name, skip } of LOG_BACKENDS) {
       const entries = [...Array.from({ length: 9 }, (_, i) => receipt(`r${i}`)), evidence('a')]
       const results = await Promise.all(entries.map((e) => store.append(e)))
       assert.deepEqual(results.map((r) => [r.index, r.appended]), entries.map((_, i) => [i, true]))
-      assert.equal(results[9]!.key, `keyset:${keysetDigest(testKeys('a').keyset)}`)
+      assert.equal(results[9]!.key, `evidence:${sha256Digest((entries[9] as { bundle: Uint8Array }).bundle)}`)
       assert.equal(await store.size(), 10)
       assert.deepEqual(await store.readEntries(3, 5), [encodeCbor({ v: 1, kind: 'receipt', receipt: receiptFor('r3') }), encodeCbor({ v: 1, kind: 'receipt', receipt: receiptFor('r4') })])
       await assert.rejects(store.readEntries(8, 11), { code: 'ERR_HOST_LOG_INCONSISTENT' })
@@ -61,13 +61,13 @@ for (const { name, skip } of LOG_BACKENDS) {
       await store.close()
     })
 
-    test('an entry offered again keeps its index: each receipt once, each keyset\'s evidence once', async () => {
+    test('an entry offered again keeps its index: each receipt once, each evidence bundle (one per keyset) once', async () => {
       const { store } = await open(FULL_ONLY)
-      // One batch holding a receipt twice and two bundles of one keyset: the first of each is appended.
-      const first = await Promise.all([receipt('x'), evidence('k', 1), receipt('x'), evidence('k', 2)].map((e) => store.append(e)))
+      // One batch holding a receipt twice and one bundle twice: the first of each is appended.
+      const first = await Promise.all([receipt('x'), evidence('k', 1), receipt('x'), evidence('k', 1)].map((e) => store.append(e)))
       assert.deepEqual(first.map((r) => [r.index, r.appended]), [[0, true], [1, true], [0, false], [1, false]])
       // A later batch: the same again, and a bundle of another keyset.
-      const later = await Promise.all([evidence('k', 3), receipt('x'), evidence('other'), receipt('y')].map((e) => store.append(e)))
+      const later = await Promise.all([evidence('k', 1), receipt('x'), evidence('other'), receipt('y')].map((e) => store.append(e)))
       assert.deepEqual(later.map((r) => [r.index, r.appended]), [[1, false], [0, false], [2, true], [3, true]])
       assert.equal(await store.size(), 4)
       assert.deepEqual((await store.readEntries(1, 2))[0], encodeCbor({ v: 1, kind: 'evidence', bundle: (evidence('k', 1) as { bundle: Uint8Array }).bundle }))

@@ -1,0 +1,170 @@
+/**
+ * Issue 12, the receipt log in the host: an answered request's receipt, and once the evidence bundle it names, are in
+ * the log and covered by a signed checkpoint before the answer is relayed (`Vouch-Log-Index`); an answer the log
+ * cannot take is not relayed (503); an 8-GPU machine's bundle, too large for one entry, is logged in parts and joins
+ * back. The enclave here is its real evidence service on simulated hardware, behind a scripted link.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import request from 'supertest'
+import {
+  assembleEvidence,
+  decodeLogEntry,
+  generateNoteKey,
+  keysetDigest,
+  MAX_ENTRY_SIZE,
+  openNote,
+  parseCheckpoint,
+  receiptCommitment,
+  receiptDigest,
+  SEALED_MEDIA_TYPE,
+  signReceipt,
+  treeHash,
+  type BundleModel,
+  type LinkCall,
+} from '@vouch/protocol'
+import { EvidenceService, type BuiltBundle } from '../enclave/src/service/evidence.js'
+import { generateKeyset, type EnclaveKeyset } from '../enclave/src/service/keys.js'
+import { createCpuTee, createGpuTee } from '../enclave/src/tee/device.js'
+import { createApp } from '../host/src/app.js'
+import { HostError } from '../host/src/errors.js'
+import { createMetrics } from '../host/src/metrics.js'
+import { ReceiptLog } from '../host/src/log/receipt-log.js'
+import { openSqliteLog } from '../host/src/log/sqlite.js'
+import { createLogStore, type LogStore } from '../host/src/log/store.js'
+import { FakeLink, sink } from '../host/test/helpers/testkit.js'
+import { defaultModels } from './helpers/models.js'
+
+const scratch = mkdtempSync(join(tmpdir(), 'vouch-receipt-log-'))
+after(() => rmSync(scratch, { recursive: true, force: true }))
+let logs = 0
+
+
+/** A simulated enclave's keyset and unchallenged bundle, with `gpus` simulated GPUs. */
+export async function simulatedEnclave(gpus: number): Promise<{ keyset: EnclaveKeyset; built: BuiltBundle; models: BundleModel[] }> {
+  const models = defaultModels()
+  const keyset = generateKeyset()
+  const gpu = gpus === 0 ? null : await createGpuTee('simulated', { count: gpus })
+  const built = await new EvidenceService(await createCpuTee('simulated'), gpu, keyset, models).unchallenged()
+  return { keyset, built, models }
+}
+
+/** A receipt as the enclave signs it for an answer of `model`, naming `built`; `attribution` as given (else the manifest's). */
+export async function receiptFor(enclave: { keyset: EnclaveKeyset; built: BuiltBundle; models: BundleModel[] }, model: 0 | 1, n: number, attribution?: Array<{ role: string; id: string; name: string }>): Promise<string> {
+  const m = enclave.models[model]!
+  const opening = new Uint8Array(32).fill(n % 256)
+  return signReceipt(
+    {
+      v: 2,
+      id: `req-${n}`,
+      iat: Math.floor(Date.now() / 1000),
+      model: { name: m.name, version: m.version, digest: m.digest },
+      request: receiptCommitment(opening, new TextEncoder().encode(`request ${n}`)),
+      response: receiptCommitment(opening, new TextEncoder().encode(`response ${n}`)),
+      keyset: keysetDigest(enclave.keyset.public),
+      evidence: enclave.built.digest,
+      platform: enclave.built.bundle.platform,
+      attribution: attribution ?? (m.manifest['contributors'] as Array<{ role: string; id: string; name: string }>).map((a) => ({ role: a.role, id: a.id, name: a.name })),
+    },
+    enclave.keyset.sigPrivateKey,
+    enclave.keyset.public.kid,
+  )
+}
+
+/** A new SQLite log in the scratch folder, group commit. */
+export function newStore(): LogStore {
+  return createLogStore(openSqliteLog(join(scratch, `log-${++logs}.sqlite`)), { entries: 256, ms: 0 })
+}
+
+/** An app over a scripted enclave that answers each request with the next of `receipts`, and serves `built`. */
+async function setup(enclave: Awaited<ReturnType<typeof simulatedEnclave>>, receipts: string[], store: LogStore = newStore()) {
+  const keys = generateNoteKey('test.example/log')
+  const receiptLog = await ReceiptLog.open({ store, signerKey: keys.signerKey, origin: 'test.example/log' })
+  let next = 0
+  const link = new FakeLink((call: LinkCall) => {
+    if (call.op === 'attest') return { bundle: enclave.built.bytes }
+    if (call.op === 'infer') return { body: Uint8Array.of(1, 2, 3), receipt: receipts[next++]! }
+    throw new HostError('ERR_HOST_ENCLAVE_UNAVAILABLE')
+  })
+  const app = createApp({ link, log: sink().log, metrics: createMetrics(), receiptLog })
+  return { app, link, receiptLog, keys, store }
+}
+
+function infer(app: Parameters<typeof request>[0], model = 'ppocr-cls') {
+  return request(app).post(`/v2/models/${model}/infer`).set('Content-Type', SEALED_MEDIA_TYPE).set('Vouch-Key-Id', 'kid-1').send(Buffer.from([9, 9, 9]))
+}
+
+describe('the host logs every answer before relaying it', () => {
+  test("an answer's receipt and its evidence are in the log, covered by a signed checkpoint, before it is relayed", async () => {
+    const enclave = await simulatedEnclave(1)
+    const receipts = [await receiptFor(enclave, 0, 1), await receiptFor(enclave, 1, 2)]
+    const { app, link, receiptLog, keys, store } = await setup(enclave, receipts)
+    const first = await infer(app)
+    assert.equal(first.status, 200, JSON.stringify(first.body))
+    const second = await infer(app, 'ppocr-det')
+    assert.equal(second.status, 200)
+    // The evidence is logged once, before the first receipt; the enclave was asked for it once.
+    assert.equal(link.of('attest').length, 1)
+    const entries = (await store.readEntries(0, await store.size())).map(decodeLogEntry)
+    assert.deepEqual(
+      entries.map((e) => e.kind),
+      ['evidence', 'receipt', 'receipt'],
+    )
+    assert.deepEqual(entries[0]!.kind === 'evidence' && entries[0]!.bundle, enclave.built.bytes)
+    for (const [i, res] of [first, second].entries()) {
+      const index = Number(res.headers['vouch-log-index'])
+      assert.deepEqual(entries[index], { kind: 'receipt', receipt: receipts[i] })
+      assert.equal(await store.indexOf(`receipt:${receiptDigest(receipts[i]!)}`), index)
+    }
+    // The latest checkpoint covers both, is signed by the log's key and names the tree's root.
+    const { note, size } = receiptLog.latest()
+    assert.equal(size, 3)
+    const checkpoint = parseCheckpoint(openNote(note, [keys.verifierKey]).text)
+    assert.equal(checkpoint.origin, 'test.example/log')
+    assert.deepEqual(checkpoint.rootHash, await treeHash(3, store))
+    assert.ok((await store.checkpoints()).some((c) => c.note === note))
+    await receiptLog.close()
+  })
+
+  test('an answer the log cannot take is not relayed: 503 ERR_HOST_LOG_UNAVAILABLE', async () => {
+    const enclave = await simulatedEnclave(0)
+    const store = newStore()
+    const failing: LogStore = { ...store, append: () => Promise.reject(new Error('disk full')) }
+    const { app, receiptLog } = await setup(enclave, [await receiptFor(enclave, 0, 1)], failing)
+    const res = await infer(app)
+    assert.equal(res.status, 503)
+    assert.equal(res.body.code, 'ERR_HOST_LOG_UNAVAILABLE')
+    assert.equal(res.headers['vouch-log-index'], undefined)
+    assert.equal(await store.size(), 0)
+    await receiptLog.close()
+  })
+
+  test('a receipt naming evidence the enclave no longer serves is not relayed (503)', async () => {
+    const enclave = await simulatedEnclave(0)
+    const other = await simulatedEnclave(0)
+    const { app, receiptLog, store } = await setup(other, [await receiptFor(enclave, 0, 1)])
+    const res = await infer(app)
+    assert.equal(res.status, 503)
+    assert.equal(res.body.code, 'ERR_HOST_LOG_UNAVAILABLE')
+    assert.equal(await store.size(), 0)
+    await receiptLog.close()
+  })
+
+  test("an 8-GPU machine's bundle, too large for one entry, is logged in parts that join back to it", async () => {
+    const enclave = await simulatedEnclave(8)
+    assert.ok(enclave.built.bytes.length > MAX_ENTRY_SIZE, `an 8-GPU bundle of ${enclave.built.bytes.length} bytes`)
+    const receipt = await receiptFor(enclave, 0, 1)
+    const { app, receiptLog, store } = await setup(enclave, [receipt])
+    const res = await infer(app)
+    assert.equal(res.status, 200)
+    const indexes = await receiptLog.evidenceIndexes(enclave.built.digest)
+    assert.ok(indexes !== null && indexes.length >= 2)
+    const parts = await Promise.all(indexes.map(async (i) => decodeLogEntry((await store.readEntries(i, i + 1))[0]!)))
+    assert.deepEqual(assembleEvidence(parts), enclave.built.bytes)
+    assert.ok(receiptLog.latest().size >= Number(res.headers['vouch-log-index']) + 1)
+    await receiptLog.close()
+  })
+})
