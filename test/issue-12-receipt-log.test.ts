@@ -12,6 +12,9 @@ import { after, describe, test } from 'node:test'
 import request from 'supertest'
 import {
   assembleEvidence,
+  checkRecord,
+  checkTree,
+  decodeEntryBundle,
   decodeLogEntry,
   generateNoteKey,
   keysetDigest,
@@ -20,6 +23,7 @@ import {
   parseCheckpoint,
   receiptCommitment,
   receiptDigest,
+  recordHash,
   SEALED_MEDIA_TYPE,
   signReceipt,
   treeHash,
@@ -35,7 +39,7 @@ import { createMetrics } from '../host/src/metrics.js'
 import { ReceiptLog } from '../host/src/log/receipt-log.js'
 import { openSqliteLog } from '../host/src/log/sqlite.js'
 import { createLogStore, type LogStore } from '../host/src/log/store.js'
-import { FakeLink, sink } from '../host/test/helpers/testkit.js'
+import { binaryBody as binary, FakeLink, sink } from '../host/test/helpers/testkit.js'
 import { defaultModels } from './helpers/models.js'
 
 const scratch = mkdtempSync(join(tmpdir(), 'vouch-receipt-log-'))
@@ -166,5 +170,62 @@ describe('the host logs every answer before relaying it', () => {
     assert.deepEqual(assembleEvidence(parts), enclave.built.bytes)
     assert.ok(receiptLog.latest().size >= Number(res.headers['vouch-log-index']) + 1)
     await receiptLog.close()
+  })
+})
+
+describe("the log's read routes serve what a reader checks against the signed checkpoint", () => {
+  const b64 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'base64'))
+
+  test('checkpoint, key, inclusion and consistency proofs, tiles, entry bundles and evidence', async () => {
+    const enclave = await simulatedEnclave(8)
+    const receipts = await Promise.all([1, 2, 3].map((n) => receiptFor(enclave, (n % 2) as 0 | 1, n)))
+    const { app, receiptLog, keys, store } = await setup(enclave, receipts)
+    const early = receiptLog.latest()
+    for (const model of ['ppocr-cls', 'ppocr-det', 'ppocr-cls']) assert.equal((await infer(app, model)).status, 200)
+
+    const note = (await request(app).get('/v1/log/checkpoint').expect(200).expect('Content-Type', /text\/plain/)).text
+    const checkpoint = parseCheckpoint(openNote(note, [keys.verifierKey]).text)
+    assert.equal(checkpoint.size, await store.size())
+    assert.equal((await request(app).get('/v1/log/key').expect(200)).text.trim(), keys.verifierKey)
+
+    // Every receipt: its entry's record hash, the proof and the checkpoint's root agree.
+    const entries = decodeEntryBundle(
+      new Uint8Array((await request(app).get(`/v1/log/tile/entries/000.p/${checkpoint.size}`).buffer(true).parse(binary).expect(200)).body as Buffer),
+    )
+    assert.equal(entries.length, checkpoint.size)
+    for (const receipt of receipts) {
+      const proof = (await request(app).get('/v1/log/proof').query({ receipt: receiptDigest(receipt) }).expect(200)).body as { index: number; size: number; rootHash: string; proof: string[]; checkpoint: string }
+      assert.equal(proof.checkpoint, note)
+      assert.deepEqual(decodeLogEntry(entries[proof.index]!), { kind: 'receipt', receipt })
+      checkRecord(proof.proof.map(b64), proof.size, checkpoint.rootHash, proof.index, recordHash(entries[proof.index]!))
+    }
+    // The level-0 hash tile holds each entry's record hash.
+    const tile = new Uint8Array((await request(app).get(`/v1/log/tile/0/000.p/${checkpoint.size}`).buffer(true).parse(binary).expect(200)).body as Buffer)
+    entries.forEach((entry, i) => assert.deepEqual(tile.subarray(32 * i, 32 * i + 32), recordHash(entry)))
+    // The tree at start-up grew into this one.
+    const consistency = (await request(app).get('/v1/log/consistency').query({ from: early.size }).expect(200)).body as { from: number; to: number; proof: string[] }
+    assert.deepEqual([consistency.from, consistency.to], [early.size, checkpoint.size])
+    checkTree(consistency.proof.map(b64), checkpoint.size, checkpoint.rootHash, early.size, early.rootHash)
+    // The 8-GPU bundle, logged in parts, comes back whole.
+    const evidence = await request(app).get(`/v1/log/evidence/${enclave.built.digest}`).buffer(true).parse(binary).expect(200)
+    assert.deepEqual(new Uint8Array(evidence.body as Buffer), enclave.built.bytes)
+
+    // Refusals, each with its code.
+    const codeOf = async (path: string, status: number): Promise<string> => ((await request(app).get(path).expect(status)).body as { code: string }).code
+    assert.equal(await codeOf('/v1/log/proof?receipt=sha256:' + '0'.repeat(64), 404), 'ERR_HOST_LOG_ENTRY_NOT_FOUND')
+    assert.equal(await codeOf('/v1/log/proof?receipt=abc', 400), 'ERR_HOST_BAD_REQUEST')
+    assert.equal(await codeOf(`/v1/log/consistency?from=${checkpoint.size}&to=1`, 400), 'ERR_HOST_LOG_RANGE_INVALID')
+    assert.equal(await codeOf(`/v1/log/consistency?from=0&to=${checkpoint.size + 1}`, 400), 'ERR_HOST_LOG_RANGE_INVALID')
+    assert.equal(await codeOf('/v1/log/consistency?from=-1', 400), 'ERR_HOST_LOG_RANGE_INVALID')
+    assert.equal(await codeOf(`/v1/log/tile/entries/000.p/${checkpoint.size + 1}`, 404), 'ERR_HOST_NOT_FOUND')
+    assert.equal(await codeOf('/v1/log/tile/0/1', 404), 'ERR_HOST_NOT_FOUND')
+    assert.equal(await codeOf('/v1/log/tile/../../etc', 404), 'ERR_HOST_NOT_FOUND')
+    assert.equal(await codeOf(`/v1/log/evidence/sha256:${'1'.repeat(64)}`, 404), 'ERR_HOST_LOG_ENTRY_NOT_FOUND')
+    await receiptLog.close()
+  })
+
+  test('without a receipt log the routes are not there', async () => {
+    const app = createApp({ link: new FakeLink(() => ({})), log: sink().log, metrics: createMetrics() })
+    assert.equal(((await request(app).get('/v1/log/checkpoint').expect(404)).body as { code: string }).code, 'ERR_HOST_NOT_FOUND')
   })
 })

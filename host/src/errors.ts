@@ -12,8 +12,10 @@ import { CodedError } from '@vouch/protocol'
 export const HOST_ERRORS = {
   ERR_HOST_BAD_REQUEST: { status: 400, message: 'the request is malformed' },
   ERR_HOST_KEY_ID_INVALID: { status: 400, message: 'a sealed request needs a Vouch-Key-Id header naming the attested keyset' },
+  ERR_HOST_LOG_RANGE_INVALID: { status: 400, message: 'tree sizes are decimal integers, from at most to, and to at most the latest checkpoint\'s size' },
   ERR_HOST_NONCE_INVALID: { status: 400, message: 'nonce must be 64 hexadecimal digits (32 bytes)' },
   ERR_HOST_NOT_FOUND: { status: 404, message: 'no such route' },
+  ERR_HOST_LOG_ENTRY_NOT_FOUND: { status: 404, message: 'the receipt log holds no such entry (yet): its latest checkpoint does not cover it' },
   ERR_HOST_MODEL_NOT_FOUND: { status: 404, message: 'no such model (or version) in this enclave' },
   ERR_HOST_METHOD_NOT_ALLOWED: { status: 405, message: 'this route does not serve that method' },
   ERR_HOST_BODY_TOO_SLOW: { status: 408, message: 'the request body arrived more slowly than this host accepts' },

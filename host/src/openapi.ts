@@ -136,6 +136,83 @@ export function openApiDocument(version: string): Json {
       '/v2/models/{name}/versions/{version}/ready': modelReady(true),
       '/v2/models/{name}/infer': infer(false),
       '/v2/models/{name}/versions/{version}/infer': infer(true),
+      '/v1/log/checkpoint': {
+        get: {
+          operationId: 'getLogCheckpoint',
+          summary: "The receipt log's latest checkpoint: a C2SP tlog-checkpoint in a signed note (Ed25519, the log's key)",
+          tags: ['log'],
+          responses: { '200': { description: 'The signed checkpoint (origin, size, base64 root hash, signature lines)', content: { 'text/plain': { schema: { type: 'string' } } } }, default: failures.default },
+        },
+      },
+      '/v1/log/key': {
+        get: {
+          operationId: 'getLogKey',
+          summary: "The log's note verifier key (name+keyid+key). A convenience: relying parties pin it, they do not learn it here",
+          tags: ['log'],
+          responses: { '200': { description: 'The verifier key, one line', content: { 'text/plain': { schema: { type: 'string' } } } }, default: failures.default },
+        },
+      },
+      '/v1/log/proof': {
+        get: {
+          operationId: 'getLogInclusionProof',
+          summary: "A receipt's inclusion proof (RFC 9162) at the latest checkpoint",
+          tags: ['log'],
+          parameters: [{ name: 'receipt', in: 'query', required: true, description: '`sha256:` and the hex SHA-256 of the receipt\'s compact JWS text', schema: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' } }],
+          responses: {
+            '200': json('Index, tree size, root hash, proof hashes (base64) and the signed checkpoint they are checked against', {
+              type: 'object',
+              required: ['index', 'size', 'rootHash', 'proof', 'checkpoint'],
+              properties: { index: { type: 'integer' }, size: { type: 'integer' }, rootHash: { type: 'string' }, proof: { type: 'array', items: { type: 'string' } }, checkpoint: { type: 'string' } },
+            }),
+            '400': problem('`ERR_HOST_BAD_REQUEST`: `receipt` is not a `sha256:` digest'),
+            '404': problem('`ERR_HOST_LOG_ENTRY_NOT_FOUND`'),
+            default: failures.default,
+          },
+        },
+      },
+      '/v1/log/consistency': {
+        get: {
+          operationId: 'getLogConsistencyProof',
+          summary: 'A consistency proof (RFC 9162) between two tree sizes, `to` the latest checkpoint\'s when left out',
+          tags: ['log'],
+          parameters: [
+            { name: 'from', in: 'query', required: true, schema: { type: 'integer', minimum: 0 } },
+            { name: 'to', in: 'query', required: false, schema: { type: 'integer', minimum: 0 } },
+          ],
+          responses: {
+            '200': json('The sizes and the proof hashes (base64)', { type: 'object', required: ['from', 'to', 'proof'], properties: { from: { type: 'integer' }, to: { type: 'integer' }, proof: { type: 'array', items: { type: 'string' } } } }),
+            '400': problem('`ERR_HOST_LOG_RANGE_INVALID`'),
+            default: failures.default,
+          },
+        },
+      },
+      '/v1/log/evidence/{digest}': {
+        get: {
+          operationId: 'getLogEvidence',
+          summary: 'The evidence bundle a receipt names, as the log holds it (parts joined and checked)',
+          tags: ['log'],
+          parameters: [{ name: 'digest', in: 'path', required: true, schema: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' } }],
+          responses: {
+            '200': { description: 'The CBOR evidence bundle', content: { 'application/cbor': { schema: { type: 'string' } } } },
+            '400': problem('`ERR_HOST_BAD_REQUEST`: not a `sha256:` digest'),
+            '404': problem('`ERR_HOST_LOG_ENTRY_NOT_FOUND`'),
+            default: failures.default,
+          },
+        },
+      },
+      '/v1/log/tile/{path}': {
+        get: {
+          operationId: 'getLogTile',
+          summary: 'C2SP tlog-tiles: hash tiles (`tile/<L>/<N>[.p/<W>]`) and entry bundles (`tile/entries/<N>[.p/<W>]`) below the latest checkpoint',
+          tags: ['log'],
+          parameters: [{ name: 'path', in: 'path', required: true, description: 'The rest of the tile path, slashes included', schema: { type: 'string' } }],
+          responses: {
+            '200': { description: 'The tile or bundle; full ones are immutable', content: { 'application/octet-stream': { schema: { type: 'string' } } } },
+            '404': problem('`ERR_HOST_NOT_FOUND`: not a tile path, or beyond the latest checkpoint'),
+            default: failures.default,
+          },
+        },
+      },
       '/v1/attestation': {
         get: {
           operationId: 'getAttestation',

@@ -24,7 +24,7 @@ function registeredRoutes(): string[] {
   const stack = (app as unknown as { router: { stack: RouteLayer[] } }).router.stack
   return stack.flatMap((layer) => {
     if (layer.route === undefined) return []
-    const path = layer.route.path.replace(/:(\w+)/g, '{$1}')
+    const path = layer.route.path.replace(/[:*](\w+)/g, '{$1}')
     return Object.keys(layer.route.methods)
       .filter((m) => m !== '_all')
       .map((m) => `${m.toUpperCase()} ${path}`)

@@ -8,6 +8,7 @@ export {
   isAllZero,
   bytesEqual,
   reversed,
+  toBase64,
   toBase64Url,
   concatBytes,
 } from './bytes.js'
