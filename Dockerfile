@@ -9,6 +9,9 @@ WORKDIR /app
 # download CUDA libraries from NuGet; its CPU binaries ship in the package. npm 11.17+ skips the script for
 # package.json's allowScripts; this image's npm predates that, so the script's own switch skips it.
 ENV ONNXRUNTIME_NODE_INSTALL=skip
+# better-sqlite3 (the receipt log) fetches its prebuilt binary, or compiles it with node-gyp when it cannot: the
+# compiler stays in this stage, and only the built addon reaches the final one.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
 COPY protocol/package.json protocol/
 COPY verifier/package.json verifier/

@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -13,6 +12,7 @@ import { decodeArchive } from '@vouch/protocol'
 import { main as verify } from '../../verifier/src/cli/main.js'
 import { ALIAS_BOMB } from '../../verifier/test/helpers/hostile-yaml.js'
 import { LinkClient } from '../../test/helpers/link-client.js'
+import { freePort } from '../../test/helpers/net.js'
 import { main } from '../src/cli.js'
 import { startEnclave } from './helpers/enclave.js'
 import { FakeHost, linkBackend } from './helpers/fake-host.js'
@@ -29,14 +29,6 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
   const err: string[] = []
   const code = await main(argv, (t) => out.push(t), (t) => err.push(t))
   return { code, out: out.join('\n'), err: err.join('\n') }
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer()
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const { port } = probe.address() as { port: number }
-  await new Promise((resolve) => probe.close(resolve))
-  return port
 }
 
 describe('usage', () => {

@@ -191,6 +191,10 @@ function checkRules(chosen: Chosen, problems: string[]): boolean {
   const [body, buffered, frame] = [chosen.value('limits.bodyBytes'), chosen.value('limits.bufferedBytes'), chosen.value('limits.frameBytes')]
   if (body > buffered) problems.push(`${chosen.named('limits.bufferedBytes')}: must be at least limits.bodyBytes (${body})`)
   if (body + 1024 > frame) problems.push(`${chosen.named('limits.bodyBytes')}: must be at least 1024 bytes below limits.frameBytes (${frame})`)
+  const [logPath, logUrl] = [chosen.value('receiptLog.path'), chosen.value('receiptLog.url')]
+  if (logPath !== null && logUrl !== null) problems.push(`${chosen.named('receiptLog.url')}: receiptLog.url and receiptLog.path name two logs; give one of them`)
+  // The URL may hold a password: a problem names its scheme only.
+  if (logUrl !== null && !/^postgres(ql)?:\/\//.test(logUrl)) problems.push(`${chosen.named('receiptLog.url')}: must be a postgres:// or postgresql:// URL, got one starting ${JSON.stringify(logUrl.split(':')[0])}`)
   return supervise
 }
 

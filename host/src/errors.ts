@@ -22,9 +22,11 @@ export const HOST_ERRORS = {
   ERR_HOST_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'sealed requests are application/vnd.vouch.sealed, without content encoding' },
   ERR_HOST_ATTEST_RATE_LIMITED: { status: 429, message: 'too many challenged attestations from this client: retry after the time in Retry-After, or use the unchallenged bundle' },
   ERR_HOST_INTERNAL: { status: 500, message: 'the host failed to serve the request' },
+  ERR_HOST_LOG_INCONSISTENT: { status: 500, message: "the receipt log's storage disagrees with itself; the host refuses to build on it" },
   ERR_HOST_BAD_GATEWAY: { status: 502, message: 'the enclave answered with something the host cannot relay' },
   ERR_HOST_ENCLAVE_UNAVAILABLE: { status: 503, message: 'the enclave is not available: retry later (and attest again if it restarted)' },
   ERR_HOST_QUEUE_FULL: { status: 503, message: 'too many requests are waiting for the enclave: retry later' },
+  ERR_HOST_LOG_UNAVAILABLE: { status: 503, message: 'the receipt log could not take or read an entry: retry later' },
   ERR_HOST_SHUTTING_DOWN: { status: 503, message: 'the host is shutting down: retry on another instance or later' },
   ERR_HOST_TIMEOUT: { status: 504, message: 'the request was not served in time' },
 } as const satisfies Record<string, { status: number; message: string }>
@@ -36,7 +38,7 @@ export type HostErrorCode = keyof typeof HOST_ERRORS
  * Codes raised while the host starts, never answered over HTTP: a configuration (flags, environment, file)
  * that is not valid, or TLS material that cannot be used.
  */
-export const HOST_STARTUP_ERROR_CODES = ['ERR_HOST_CONFIG_INVALID', 'ERR_HOST_TLS_INVALID', 'ERR_HOST_ENCLAVE_START'] as const
+export const HOST_STARTUP_ERROR_CODES = ['ERR_HOST_CONFIG_INVALID', 'ERR_HOST_TLS_INVALID', 'ERR_HOST_ENCLAVE_START', 'ERR_HOST_LOG_OPEN_FAILED'] as const
 
 /** A code of {@link HOST_STARTUP_ERROR_CODES}. */
 export type HostStartupErrorCode = (typeof HOST_STARTUP_ERROR_CODES)[number]

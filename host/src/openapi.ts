@@ -17,7 +17,7 @@ const failures = {
   '502': problem('`ERR_HOST_BAD_GATEWAY`: the enclave answered with something the host cannot relay'),
   '503': unavailable,
   '504': problem('`ERR_HOST_TIMEOUT` or `ERR_ENCLAVE_TIMEOUT`'),
-  default: problem('Any other failure, as problem details (`ERR_HOST_NOT_FOUND` 404, `ERR_HOST_METHOD_NOT_ALLOWED` 405, `ERR_HOST_INTERNAL` 500, ...)'),
+  default: problem('Any other failure, as problem details (`ERR_HOST_NOT_FOUND` 404, `ERR_HOST_METHOD_NOT_ALLOWED` 405, `ERR_HOST_INTERNAL` 500, and from the receipt log `ERR_HOST_LOG_UNAVAILABLE` 503, `ERR_HOST_LOG_INCONSISTENT` 500, ...)'),
 }
 
 function modelMetadata(withVersion: boolean): Json {

@@ -183,6 +183,16 @@ export const SETTINGS = {
   log: {
     level: oneOf('log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'log level'),
   },
+  receiptLog: {
+    /** The receipt log's SQLite file; null: `log.sqlite` beside the development certificate's folder. */
+    path: path('log-path', "SQLite file of the receipt log (created when absent); unset: log.sqlite beside the development certificate's folder (in $VOUCH_CACHE_DIR/, $XDG_CACHE_HOME/vouch/ or ~/.cache/vouch/); not with --log-url"),
+    /** PostgreSQL URL of a receipt log several hosts share; null: SQLite at `path`. */
+    url: text('log-url', null, 'postgres:// (or postgresql://) URL of a receipt log several hosts share (the tables are created when absent); unset: the SQLite file of --log-path'),
+    /** Most entries integrated in one transaction; a batch starts as soon as this many wait. */
+    batchEntries: integer('log-batch-entries', 1, 65_536, 256, 'most receipt log entries integrated in one transaction; a batch starts as soon as this many wait'),
+    /** Longest an entry waits for its batch to start, in milliseconds (0: at once, one batch after another). */
+    batchMs: integer('log-batch-ms', 0, 60_000, 10, 'longest a receipt log entry waits before its batch starts (0: as soon as the batch before it is committed)'),
+  },
 } as const
 
 type Settings = typeof SETTINGS

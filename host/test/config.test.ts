@@ -161,6 +161,17 @@ describe('configuration', () => {
     assert.equal(load(['--max-body-bytes', '30MiB', '--max-buffered-bytes', '30MiB']).limits.bufferedBytes, 30 * 1024 * 1024)
   })
 
+  test('the receipt log: SQLite by default, PostgreSQL by URL, batches; a URL that is not PostgreSQL is named without its password', () => {
+    assert.deepEqual(load([]).receiptLog, { path: null, url: null, batchEntries: 256, batchMs: 10 })
+    assert.deepEqual(load(['--log-path', 'var/log.sqlite', '--log-batch-entries', '64', '--log-batch-ms', '0']).receiptLog, { path: '/work/var/log.sqlite', url: null, batchEntries: 64, batchMs: 0 })
+    assert.equal(load([], { VOUCH_HOST_RECEIPT_LOG_URL: 'postgresql://vouch@db/log' }).receiptLog.url, 'postgresql://vouch@db/log')
+    assert.match(problems(['--log-path', 'a.sqlite', '--log-url', 'postgres://db/log']), /--log-url \(receiptLog\.url\): receiptLog\.url and receiptLog\.path name two logs/)
+    const wrong = problems(['--log-url', 'mysql://root:hunter2@db/log'])
+    assert.match(wrong, /--log-url \(receiptLog\.url\): must be a postgres:\/\/ or postgresql:\/\/ URL, got one starting "mysql"/)
+    assert.ok(!wrong.includes('hunter2'))
+    assert.match(problems(['--log-batch-entries', '0']), /--log-batch-entries \(receiptLog\.batchEntries\): must be an integer from 1 to 65536/)
+  })
+
   // Issue 10, item 5: the file is bounded before it is read whole, and aliases (the bomb's means) are refused.
   test('aliases, and files over the limit (read by the default reader), are configuration errors', { timeout: 20_000 }, () => {
     files['/etc/vouch/bomb.yaml'] = ALIAS_BOMB

@@ -128,6 +128,7 @@ export {
   type DecodePlaintextOptions,
 } from './envelope.js'
 export * from './receipt.js'
+export * from './log-entry.js'
 export * from './link.js'
 export * from './link-operations.js'
 export * from './semaphore.js'
