@@ -9,6 +9,8 @@ export {
   bytesEqual,
   reversed,
   toBase64Url,
+  toBase64,
+  fromBase64,
   concatBytes,
 } from './bytes.js'
 export * from './der-writer.js'
