@@ -4,13 +4,13 @@
  * The log is tests' in-memory one, on the same tlog functions as the host's store.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { encodeBundle, generateNoteKey, signNote, signReceipt, toBase64 } from '@vouch/protocol'
-import { verifyLogInclusion, verifyReceipt, VerificationError, type LogProof } from '@vouch/verifier'
+import { parsePolicy, PolicyInvalidError, verifyLogInclusion, verifyReceipt, VerificationError, type LogProof } from '@vouch/verifier'
 import { testBundleV2, testKeys, testReceiptPayload } from '../../../protocol/test/helpers/fixtures.js'
 import { MemoryLog } from '../../../test/helpers/receipt-log.js'
 import { main } from '../../src/cli/main.js'
@@ -142,6 +142,26 @@ describe('verifyReceipt and vouch-verify receipt --log-proof', () => {
     assert.deepEqual(await logCheck('--log-proof', path('proof.json'), '--log-key', generateNoteKey('vouch.test/log').verifierKey), { code: 1, status: 'fail', codes: ['ERR_LOG_CHECKPOINT_UNTRUSTED'] })
     // One of several keys is enough (a rotated key, a second log).
     assert.equal((await logCheck('--log-proof', path('proof.json'), '--log-key', generateNoteKey('x').verifierKey, '--log-key', log.keys.verifierKey)).status, 'pass')
+  })
+
+  test('the policy’s log section: its keys check the proof, and requireInclusion refuses a receipt without one', async () => {
+    const evidence = encodeBundle(testBundleV2())
+    const text = readFileSync(DEV_POLICY, 'utf8')
+    const policy = parsePolicy(`${text}\nlog:\n  keys: ["${log.keys.verifierKey}"]\n  requireInclusion: true\n`, 'logged.yaml')
+    const check = async (options: Parameters<typeof verifyReceipt>[1]): Promise<{ status?: string; code?: string } | undefined> => (await verifyReceipt(jws, options)).checks.find((c) => c.id === 'receipt.log')
+    assert.equal((await check({ evidence, policy, log: { proof: await log.proof(1) } }))?.status, 'pass')
+    const refused = await check({ evidence, policy })
+    assert.deepEqual([refused?.status, refused?.code], ['fail', 'ERR_POLICY_LOG_INCLUSION_REQUIRED'])
+    // A log section is a list of note verifier keys, at least one.
+    for (const bad of ['log:\n  keys: []\n', 'log:\n  keys: ["not a key"]\n', 'log:\n  requireInclusion: true\n']) {
+      assert.throws(() => parsePolicy(`${text}\n${bad}`, 'bad.yaml'), (e: unknown) => e instanceof PolicyInvalidError && e.code === 'ERR_POLICY_INVALID', bad)
+    }
+    // vouch-verify receipt takes the key from the policy when --log-key is left out.
+    const policyFile = path('logged.yaml')
+    writeFileSync(policyFile, `${text}\nlog:\n  keys: ["${log.keys.verifierKey}"]\n`)
+    const out: string[] = []
+    await main(['receipt', path('receipt.jws'), '--evidence', path('evidence.cbor'), '--policy', policyFile, '--json', '--log-proof', path('proof.json')], (t) => out.push(t), (t) => out.push(t))
+    assert.equal((JSON.parse(out.join('\n')) as { checks: { id: string; status: string }[] }).checks.find((c) => c.id === 'receipt.log')?.status, 'pass')
   })
 
   test('--log-proof without --log-key, or the reverse, is a usage error', async () => {
