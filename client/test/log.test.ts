@@ -80,16 +80,17 @@ describe('the client and the receipt log', () => {
     const c = keyed(stateDir)
     const first = await c.infer('ppocr-cls', sample, { log: true })
     assert.ok(first.log !== undefined)
-    assert.equal(first.log.index, 2)
-    assert.equal(first.log.checkpoint.size, 3)
-    assert.equal(verifyLogInclusion(first.receipt, first.log.proof, [log.keys.verifierKey]).index, 2)
+    // Entries 0 and 1 were there before; the host logged its evidence (2), then the receipt (3).
+    assert.equal(first.log.index, 3)
+    assert.equal(first.log.checkpoint.size, 4)
+    assert.equal(verifyLogInclusion(first.receipt, first.log.proof, [log.keys.verifierKey]).index, 3)
     // The checkpoint is kept, one file per log origin; the next answer's checkpoint is checked consistent with it.
     const file = join(stateDir, `${encodeURIComponent(log.origin)}.checkpoint`)
     assert.equal(readFileSync(file, 'utf8'), first.log.checkpoint.note)
     await log.append(foreign(2), foreign(3))
     const second = await c.infer('ppocr-cls', sample, { log: true })
-    assert.equal(second.log?.index, 5)
-    assert.equal(opened(readFileSync(file, 'utf8'), log.keys.verifierKey).size, 6)
+    assert.equal(second.log?.index, 6)
+    assert.equal(opened(readFileSync(file, 'utf8'), log.keys.verifierKey).size, 7)
     // Without { log }, and with a policy that does not require inclusion, nothing is asked of the log.
     assert.equal((await c.infer('ppocr-cls', sample)).log, undefined)
   })
@@ -98,7 +99,7 @@ describe('the client and the receipt log', () => {
     await fresh()
     const policy = parsePolicy(`${devText}\nlog:\n  keys: ["${log.keys.verifierKey}"]\n  requireInclusion: true\n`, 'logged.yaml')
     const result = await client({ policy }).infer('ppocr-cls', sample)
-    assert.equal(result.log?.index, 2)
+    assert.equal(result.log?.index, 3)
     // And the proof must be there: a host that does not log is refused.
     host.dropFromLog = true
     await rejectsWith(client({ policy }).infer('ppocr-cls', sample), 'ERR_CLIENT_LOG_ENTRY_MISSING')
@@ -125,14 +126,14 @@ describe('the client and the receipt log', () => {
     const result = await keyed(stateDir).infer('ppocr-cls', sample, { log: true })
     // The host now shows another history of the same size: the client's receipt still in it, another entry changed.
     const forked = new MemoryLog(log.origin, log.keys)
-    await forked.append(foreign(9), foreign(1), log.entries[2]!)
+    await forked.append(foreign(9), foreign(1), log.entries[2]!, log.entries[3]!)
     host.log = forked
     // A new client on the same state directory: what it saw before is remembered.
     const error = await rejectsWith(keyed(stateDir).logProof(result.receipt), 'ERR_CLIENT_LOG_FORK')
     assert.ok(error.checkpoints !== undefined)
     const [seen, now] = error.checkpoints.map((note) => opened(note, log.keys.verifierKey))
-    assert.equal(seen!.size, 3)
-    assert.equal(now!.size, 3)
+    assert.equal(seen!.size, 4)
+    assert.equal(now!.size, 4)
     assert.notDeepEqual(seen!.rootHash, now!.rootHash)
     assert.equal(error.checkpoints[0], result.log!.checkpoint.note)
   })
@@ -146,9 +147,9 @@ describe('the client and the receipt log', () => {
     host.log = await log.filtered((_, i) => i !== 1)
     const error = await rejectsWith(c.infer('ppocr-cls', sample, { log: true }), 'ERR_CLIENT_LOG_FORK')
     const [seen, now] = error.checkpoints!.map((note) => opened(note, log.keys.verifierKey))
-    assert.deepEqual([seen!.size, now!.size], [3, 3])
+    assert.deepEqual([seen!.size, now!.size], [4, 5])
     // The stored checkpoint is the one seen first: the fork is not forgotten by accepting the new history.
-    assert.equal(opened(readFileSync(join(stateDir, `${encodeURIComponent(log.origin)}.checkpoint`), 'utf8'), log.keys.verifierKey).size, 3)
+    assert.equal(opened(readFileSync(join(stateDir, `${encodeURIComponent(log.origin)}.checkpoint`), 'utf8'), log.keys.verifierKey).size, 4)
   })
 
   test('a log that grows from a forked prefix: the consistency proof fails, ERR_CLIENT_LOG_FORK', async () => {
@@ -159,7 +160,7 @@ describe('the client and the receipt log', () => {
     await forked.append(foreign(0), foreign(7), foreign(8), foreign(9))
     host.log = forked
     const error = await rejectsWith(keyed(stateDir).infer('ppocr-cls', sample, { log: true }), 'ERR_CLIENT_LOG_FORK')
-    assert.deepEqual(error.checkpoints!.map((note) => opened(note, log.keys.verifierKey).size), [3, 5])
+    assert.deepEqual(error.checkpoints!.map((note) => opened(note, log.keys.verifierKey).size), [4, 6])
   })
 
   test('logProof without a log key is a TypeError', async () => {

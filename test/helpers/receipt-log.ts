@@ -135,6 +135,14 @@ export async function answerLog(log: MemoryLog, url: URL): Promise<LogReply | nu
     if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || from > to || to > log.size) return problem(400, 'ERR_HOST_LOG_RANGE_INVALID', 'no such range')
     return reply(200, 'application/json', JSON.stringify(await log.consistency(from, to)))
   }
+  if (path.startsWith('/v1/log/evidence/')) {
+    const digest = path.slice('/v1/log/evidence/'.length)
+    for (const e of log.entries) {
+      const entry = decodeLogEntry(e)
+      if (entry.kind === 'evidence' && `sha256:${createHash('sha256').update(entry.bundle).digest('hex')}` === digest) return reply(200, 'application/cbor', entry.bundle)
+    }
+    return problem(404, 'ERR_HOST_NOT_FOUND', 'no such evidence')
+  }
   let tile: ReturnType<typeof parseTilePath>
   try {
     tile = parseTilePath(path.slice('/v1/log/'.length))
