@@ -7,7 +7,7 @@
 set -eu
 out=${1:?usage: deploy/runtime-tree.sh OUT}
 mkdir -p "$out"
-cp -a package.json package-lock.json .npmrc node_modules "$out/"
+cp -a package.json package-lock.json node_modules "$out/"
 for workspace in protocol verifier enclave host client; do
   mkdir -p "$out/$workspace"
   cp -a "$workspace/package.json" "$workspace/dist" "$out/$workspace/"

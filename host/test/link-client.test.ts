@@ -16,12 +16,13 @@ import { eventually, FakeEnclave, inferAnswer, RECEIPT, sink, type Received } fr
 const clients: EnclaveLinkClient[] = []
 const enclaves: FakeEnclave[] = []
 
+/** A link client to a fake enclave. No heartbeat unless a test asks for one: a ping in flight would count among the requests a test counts. */
 async function setup(options: Partial<LinkClientOptions> = {}) {
   const enclave = await FakeEnclave.start()
   enclaves.push(enclave)
   const logs = sink('debug')
   const metrics = createMetrics({ processMetrics: false })
-  const client = new EnclaveLinkClient({ address: enclave.path, log: logs.log, metrics, reconnectMs: { min: 10, max: 50 }, heartbeatMs: 50, ...options })
+  const client = new EnclaveLinkClient({ address: enclave.path, log: logs.log, metrics, reconnectMs: { min: 10, max: 50 }, heartbeatMs: 60_000, ...options })
   clients.push(client)
   client.start()
   assert.ok(await client.waitUntilUp(3_000), 'the link came up')
