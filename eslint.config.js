@@ -53,11 +53,11 @@ export default tseslint.config(
     rules: restrict([...runtimeOnly, '@vouch/client', 'cbor-x'], 'the verifier is pure and runs without servers, runtimes or loggers; cbor-x belongs to protocol/src/cbor.ts (DESIGN.md §2)'),
   },
   {
-    // What @vouch/verifier reaches: no disk, no network. Those are @vouch/verifier/trust, /files, and the CLI.
+    // What @vouch/verifier reaches: no disk, no network. Those are @vouch/verifier/trust, /log, /files, and the CLI.
     files: ['verifier/src/**/*.ts'],
-    ignores: ['verifier/src/trust/**', 'verifier/src/input-file.ts', 'verifier/src/files.ts', 'verifier/src/cli/main.ts', 'verifier/src/cli/io.ts', 'verifier/src/cli/trust*.ts', 'verifier/src/cli/policy.ts'],
-    rules: restrict([...runtimeOnly, '@vouch/client', 'cbor-x', 'node:fs', 'node:fs/promises', 'node:os', 'fs', 'os'], 'the verifier is pure: no servers, runtimes, loggers, disk or network (DESIGN.md §2); disk and network belong to @vouch/verifier/trust and /files', [
-      { group: ['**/trust/*', '**/input-file.js', '**/files.js'], allowTypeImports: true, message: 'the pure verifier reaches neither the collateral fetchers nor the file readers: those are @vouch/verifier/trust and /files' },
+    ignores: ['verifier/src/trust/**', 'verifier/src/log/index.ts', 'verifier/src/log/follow.ts', 'verifier/src/log/audit.ts', 'verifier/src/input-file.ts', 'verifier/src/files.ts', 'verifier/src/cli/main.ts', 'verifier/src/cli/io.ts', 'verifier/src/cli/trust*.ts', 'verifier/src/cli/log.ts', 'verifier/src/cli/policy.ts'],
+    rules: restrict([...runtimeOnly, '@vouch/client', 'cbor-x', 'node:fs', 'node:fs/promises', 'node:os', 'fs', 'os'], 'the verifier is pure: no servers, runtimes, loggers, disk or network (DESIGN.md §2); disk and network belong to @vouch/verifier/trust, /log and /files', [
+      { group: ['**/trust/*', '**/log/index.js', '**/log/follow.js', '**/log/audit.js', '**/input-file.js', '**/files.js'], allowTypeImports: true, message: 'the pure verifier reaches neither the collateral fetchers, the log follower nor the file readers: those are @vouch/verifier/trust, /log and /files' },
     ]),
   },
   {

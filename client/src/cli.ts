@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { encodeArchive, encodeTensors, parseCommandLine, programUsage, runProgram, toHex, unreadableFile, UsageError, type Command, type Output, type Program } from '@vouch/protocol'
 import { type Policy } from '@vouch/verifier'
 import { INPUT_FILE_LIMITS, readInputFile, type InputFileLimit } from '@vouch/verifier/files'
+import { defaultCheckpointDir } from '@vouch/verifier/log'
 import { createClient, type ClientOptions, type InferResult, type VouchClient } from './client.js'
 import { ClientError, type ClientErrorCode } from './errors.js'
 import { loadInferenceRequest, loadPolicy } from './load.js'
@@ -35,7 +36,7 @@ ${CONNECTION}`
 
 export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --input FILE [--version V] [--receipt-out FILE] [--evidence-out FILE]
             [--archive-out FILE] [--opening-out FILE --request-out FILE --outputs-out FILE] [--json | --verbose] [--ca FILE]
-            [--insecure-tls]
+            [--insecure-tls] [--log [--log-key VKEY] [--log-proof-out FILE] [--state-dir DIR]]
 
   Attests the enclave, seals the request to its attested key, and prints the answer only if it opens
   under this request and its receipt verifies.
@@ -60,6 +61,14 @@ export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --i
   --outputs-out FILE   write the outputs the receipt commits to (CBOR, as the answer carried them)
   --json               print { model_name, model_version, id, outputs (OIP v2 JSON), receipt, claims }
   --verbose            when the evidence or the receipt is rejected, list every check, not only the failed ones
+  --log                wait for the receipt's inclusion proof in the host's receipt log and check it, and its
+                       checkpoint against the last one seen of that log; refuse the answer otherwise (default: the
+                       policy's log.requireInclusion)
+  --log-key VKEY       a log key (note verifier key) checkpoints must be signed by; repeatable (default: the
+                       policy's log.keys)
+  --log-proof-out FILE write the inclusion proof (JSON), for \`vouch-verify receipt ... --log-proof FILE\`
+  --state-dir DIR      where the last checkpoint of each log is kept, one file per log (default: $VOUCH_STATE_DIR/log,
+                       else $XDG_STATE_HOME/vouch/log, else ~/.local/state/vouch/log)
 ${CONNECTION}`
 
 export const MODELS_USAGE = `vouch models --url URL [--json] [--ca FILE] [--insecure-tls]
@@ -71,7 +80,15 @@ export const MODELS_USAGE = `vouch models --url URL [--json] [--ca FILE] [--inse
 ${CONNECTION}`
 
 /** Rejections: the evidence, the receipt, or an answer that is not a sealed one. Everything else is not a verdict. */
-const REJECTIONS: ReadonlySet<ClientErrorCode> = new Set(['ERR_CLIENT_ATTESTATION_REJECTED', 'ERR_CLIENT_RECEIPT_REJECTED', 'ERR_CLIENT_RESPONSE_INVALID', 'ERR_CLIENT_RESPONSE_TOO_LARGE'])
+const REJECTIONS: ReadonlySet<ClientErrorCode> = new Set([
+  'ERR_CLIENT_ATTESTATION_REJECTED',
+  'ERR_CLIENT_RECEIPT_REJECTED',
+  'ERR_CLIENT_RESPONSE_INVALID',
+  'ERR_CLIENT_RESPONSE_TOO_LARGE',
+  'ERR_CLIENT_LOG_PROOF_REJECTED',
+  'ERR_CLIENT_LOG_ENTRY_MISSING',
+  'ERR_CLIENT_LOG_FORK',
+])
 
 /** Runs `read` on the file a flag names; a file that cannot be read, or is over its limit, is a UsageError naming the flag. */
 function readFlagFile<T>(path: string, flag: string, read: () => T): T {
@@ -122,12 +139,16 @@ const INFER_OPTIONS = {
   'request-out': { type: 'string' },
   'outputs-out': { type: 'string' },
   verbose: { type: 'boolean', default: false },
+  log: { type: 'boolean' },
+  'log-key': { type: 'string', multiple: true },
+  'log-proof-out': { type: 'string' },
+  'state-dir': { type: 'string' },
 } as const
 
-function clientFrom(values: { url?: string | undefined; ca?: string | undefined; 'insecure-tls'?: boolean | undefined; timeout?: string | undefined }, policy: Policy): VouchClient {
+function clientFrom(values: { url?: string | undefined; ca?: string | undefined; 'insecure-tls'?: boolean | undefined; timeout?: string | undefined }, policy: Policy, log?: ClientOptions['log']): VouchClient {
   if (values.url === undefined) throw new UsageError('--url is required')
   if (values.ca !== undefined && values['insecure-tls']) throw new UsageError('--ca and --insecure-tls exclude each other')
-  const options: ClientOptions = { url: values.url, policy }
+  const options: ClientOptions = { url: values.url, policy, ...(log !== undefined && { log }) }
   const ca = values.ca
   if (ca !== undefined) options.ca = Buffer.from(readFlagFile(ca, '--ca', () => readInputFile(ca, CA_FILE))).toString('utf8')
   if (values['insecure-tls']) options.insecureTls = true
@@ -150,6 +171,7 @@ function errorJson(error: ClientError): Record<string, unknown> {
     message: error.message,
     ...(error.status !== undefined && { status: error.status }),
     ...(error.problem !== undefined && { problem: error.problem }),
+    ...(error.checkpoints !== undefined && { checkpoints: error.checkpoints }),
   }
 }
 
@@ -200,9 +222,13 @@ async function runInfer(args: string[], out: Output, err: Output): Promise<numbe
   const input = values.input
   const request = readFlagFile(input, '--input', () => loadInferenceRequest(input))
   const policy = policyFrom(values.policy)
-  const client = clientFrom(values, policy)
+  const logged = values.log ?? policy.log?.requireInclusion ?? false
+  if (!logged && (values['log-proof-out'] !== undefined || values['log-key'] !== undefined)) throw new UsageError('--log-key and --log-proof-out go with --log (or a policy whose log.requireInclusion is true)')
+  if (logged && values['log-key'] === undefined && policy.log === undefined) throw new UsageError('--log needs --log-key (or a policy with log.keys): the log key checkpoints must be signed by')
+  const client = clientFrom(values, policy, { stateDir: values['state-dir'] ?? defaultCheckpointDir(), ...(values['log-key'] !== undefined && { keys: values['log-key'] }) })
   try {
     const result = await client.infer(values.model, request.inputs, {
+      log: logged,
       ...(values.version !== undefined && { version: values.version }),
       ...(request.outputs !== undefined && { outputs: request.outputs }),
       ...(request.parameters !== undefined && { parameters: request.parameters }),
@@ -213,6 +239,7 @@ async function runInfer(args: string[], out: Output, err: Output): Promise<numbe
     if (values['opening-out'] !== undefined) writeFlagFile(values['opening-out'], '--opening-out', `${toHex(result.receiptOpening)}\n`)
     if (values['request-out'] !== undefined) writeFlagFile(values['request-out'], '--request-out', result.request)
     if (values['outputs-out'] !== undefined) writeFlagFile(values['outputs-out'], '--outputs-out', encodeTensors(result.outputs))
+    if (values['log-proof-out'] !== undefined && result.log !== undefined) writeFlagFile(values['log-proof-out'], '--log-proof-out', `${JSON.stringify(result.log.proof, null, 2)}\n`)
     if (values.json) {
       const outputs = result.outputs.map((t) => {
         const { tensor, lossy } = toOipJsonOutput(t)
@@ -231,7 +258,10 @@ async function runInfer(args: string[], out: Output, err: Output): Promise<numbe
     } else if (error.code === 'ERR_CLIENT_RECEIPT_REJECTED' && error.result !== undefined) {
       out(`${renderReceiptRejection(error.result as Parameters<typeof renderReceiptRejection>[0], { verbose: values.verbose })}\n\n${error.message}`)
     }
-    else out(`vouch infer: REJECTED\n  ${error.code}: ${error.message}`)
+    else if (error.checkpoints !== undefined) {
+      // The proof of the fork: two notes signed by the log key that no single history holds. Show them whole.
+      out(`vouch infer: REJECTED\n  ${error.code}: ${error.message}\n\nthe checkpoint seen first:\n${error.checkpoints[0]}\nthe checkpoint seen now:\n${error.checkpoints[1]}`)
+    } else out(`vouch infer: REJECTED\n  ${error.code}: ${error.message}`)
     return 1
   } finally {
     client.close()

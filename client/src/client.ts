@@ -42,8 +42,10 @@ import {
   type ReceiptClaims,
   type Result,
 } from '@vouch/verifier'
+import type { CheckpointStore, LogReader } from '@vouch/verifier/log'
 import { ClientError, type AttestationEvidence, type CheckedBundle, type Problem } from './errors.js'
 import { createFetchTransport, createHttpsTransport, DEFAULT_RETRY, sendWithRetry, type FetchLike, type HttpResponse, type RetryOptions, type Transport } from './http.js'
+import { checkpointKeeper, proveLogged, type LogProofOptions, type LogProofResult } from './log.js'
 import { toTensorData, type InferInput } from './tensors.js'
 
 /** Default deadline of one HTTP exchange. */
@@ -84,7 +86,17 @@ export interface ClientOptions {
    * never retried.
    */
   attestRetry?: RetryOptions
+  /**
+   * The receipt log (issue 12): the log keys its checkpoints must be signed by (unset: the policy's `log.keys`), where
+   * the last checkpoint seen of each log is kept (`stateDir`, one file per log origin; unset: this client's memory
+   * only, so consistency is checked across its own calls alone), and how long {@link VouchClient.infer} waits for an
+   * answer's proof when it checks one (`waitMs`; unset: {@link DEFAULT_LOG_WAIT_MS}).
+   */
+  log?: { keys?: readonly string[]; stateDir?: string; waitMs?: number }
 }
+
+/** How long `infer` waits for an answer's inclusion proof by default: the host answers only once it is available. */
+export const DEFAULT_LOG_WAIT_MS = 5_000
 
 /** Options of {@link VouchClient.attest}. */
 export interface AttestOptions {
@@ -110,6 +122,11 @@ export interface InferOptions {
   outputs?: ReadonlyArray<string | { name: string }>
   /** OIP v2 request parameters. Unset: none. */
   parameters?: RequestParameters
+  /**
+   * Wait for the receipt's inclusion proof in the log and check it ({@link VouchClient.logProof}); the answer is
+   * refused when it cannot be proven logged. Unset: the policy's `log.requireInclusion` (false when it has no `log`).
+   */
+  log?: boolean
 }
 
 /** A verified answer. */
@@ -149,6 +166,11 @@ export interface InferResult {
    * and never log it. Nothing else can be opened with it (the response key is another secret of the context).
    */
   receiptOpening: Uint8Array
+  /**
+   * The receipt's proven inclusion in the log, when it was checked (`InferOptions.log`, or the policy's
+   * `log.requireInclusion`): its index, the checkpoint, and the proof to keep for `vouch-verify receipt --log-proof`.
+   */
+  log?: LogProofResult
 }
 
 /** An input or output as OIP v2 model metadata describes it; `-1` is a dimension of any size. */
@@ -191,6 +213,14 @@ export interface VouchClient {
    * verifies its receipt. Resolves only to a verified answer.
    */
   infer(model: string, inputs: readonly InferInput[], options?: InferOptions): Promise<InferResult>
+  /**
+   * `GET /v1/log/proof`: the proof that the log holds `receipt` (the compact JWS), checked against the log keys
+   * (`ClientOptions.log.keys`, else the policy's `log.keys`; a TypeError when there are none), and its checkpoint
+   * checked consistent with the last one this client saw of that log, which it then keeps. Rejects with
+   * `ERR_CLIENT_LOG_ENTRY_MISSING` (not in the log within `wait` ms, or not at the index announced),
+   * `ERR_CLIENT_LOG_PROOF_REJECTED`, or `ERR_CLIENT_LOG_FORK` carrying both signed checkpoints as the proof.
+   */
+  logProof(receipt: string, options?: LogProofOptions): Promise<LogProofResult>
   /** Closes kept-alive connections. The client still works afterwards; it opens new ones. */
   close(): void
 }
@@ -219,6 +249,7 @@ class Client implements VouchClient {
   readonly #renewMarginMs: number
   readonly #verify: Pick<BundleVerifyOptions, 'trust' | 'crls' | 'gpuCollateral'>
   readonly #attestRetry: RetryOptions
+  readonly #log: { keys: readonly string[] | undefined; keeper: Pick<CheckpointStore, 'load' | 'save'>; waitMs: number }
   #cached: Attestation | null = null
   #pending: Promise<Attestation> | null = null
 
@@ -251,6 +282,14 @@ class Client implements VouchClient {
     this.#renewMarginMs = (options.renewMarginS ?? DEFAULT_RENEW_MARGIN_S) * 1000
     this.#verify = options.verify ?? {}
     this.#attestRetry = { ...DEFAULT_RETRY, ...options.attestRetry }
+    this.#log = { keys: options.log?.keys ?? options.policy.log?.keys, keeper: checkpointKeeper(options.log?.stateDir), waitMs: options.log?.waitMs ?? DEFAULT_LOG_WAIT_MS }
+  }
+
+  async logProof(receipt: string, options: LogProofOptions = {}): Promise<LogProofResult> {
+    const keys = this.#log.keys
+    if (keys === undefined || keys.length === 0) throw new TypeError('logProof: no log key to check the proof with (ClientOptions.log.keys, or the policy\'s log.keys)')
+    const reader: LogReader = { get: (path, accept, maxBytes) => this.#send('GET', path, { accept }, maxBytes) }
+    return proveLogged(reader, this.#log.keeper, keys, receipt, options)
   }
 
   close(): void {
@@ -411,7 +450,8 @@ class Client implements VouchClient {
         continue
       }
       if (response.status < 200 || response.status > 299) throw this.#httpError('POST', path, response)
-      return await this.#accept(response, context, bytes, plaintext, attestation)
+      const logged = options.log ?? this.policy.log?.requireInclusion ?? false
+      return await this.#accept(response, context, bytes, plaintext, attestation, logged)
     }
   }
 
@@ -421,7 +461,14 @@ class Client implements VouchClient {
     return code === undefined || code === UNKNOWN_KID
   }
 
-  async #accept(response: HttpResponse, context: EnvelopeContext, request: Uint8Array, plaintext: RequestPlaintext, attestation: Attestation): Promise<InferResult> {
+  /** The receipt's inclusion proof, checked, when asked for: the host answers only once the receipt is logged, saying where. */
+  async #logged(response: HttpResponse, receipt: string): Promise<LogProofResult> {
+    const announced = response.headers['vouch-log-index']
+    const index = announced !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(announced) ? Number(announced) : undefined
+    return this.logProof(receipt, { wait: this.#log.waitMs, ...(index !== undefined && { index }) })
+  }
+
+  async #accept(response: HttpResponse, context: EnvelopeContext, request: Uint8Array, plaintext: RequestPlaintext, attestation: Attestation, logged: boolean): Promise<InferResult> {
     // DESIGN.md §4: a 2xx without a sealed body is a hard failure, never an answer.
     if (response.mediaType !== SEALED_MEDIA_TYPE || response.body.length === 0) {
       throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `HTTP ${response.status} without a sealed body (${response.body.length} bytes of ${response.mediaType || 'no content type'})`)
@@ -457,7 +504,18 @@ class Client implements VouchClient {
     // The bundle was verified at attestation: only the receipt itself is checked on each answer, its commitments (v2)
     // with the opening this client derives from the request's own context, as the enclave did.
     const opening = await exportReceiptOpening(context)
-    const result = await verifyReceipt(answer.receipt, { ...this.#verify, evidence: attestation.unchallenged.bytes, verifiedEvidence: attestation.unchallenged.result, policy: this.policy, request, outputs: answer.outputs, opening })
+    // Its inclusion in the log first, when asked for: the policy may require the proof the receipt is checked with.
+    const log = logged ? await this.#logged(response, answer.receipt) : undefined
+    const result = await verifyReceipt(answer.receipt, {
+      ...this.#verify,
+      evidence: attestation.unchallenged.bytes,
+      verifiedEvidence: attestation.unchallenged.result,
+      policy: this.policy,
+      request,
+      outputs: answer.outputs,
+      opening,
+      ...(log !== undefined && { log: { proof: log.proof, keys: this.#log.keys } }),
+    })
     const claims = result.claims
     if (result.verdict !== 'accepted' || claims === null) {
       throw new ClientError('ERR_CLIENT_RECEIPT_REJECTED', `the receipt is rejected under policy ${this.policy.name}: ${summarizeErrors(result)}`, { result })
@@ -479,6 +537,7 @@ class Client implements VouchClient {
       ...(attestation.unchallenged.archive !== undefined && { archive: attestation.unchallenged.archive }),
       request,
       receiptOpening: opening,
+      ...(log !== undefined && { log }),
     }
   }
 }

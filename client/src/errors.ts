@@ -16,6 +16,9 @@ export const CLIENT_ERROR_CODES = [
   'ERR_CLIENT_UNREACHABLE',
   'ERR_CLIENT_TLS',
   'ERR_CLIENT_TIMEOUT',
+  'ERR_CLIENT_LOG_PROOF_REJECTED',
+  'ERR_CLIENT_LOG_ENTRY_MISSING',
+  'ERR_CLIENT_LOG_FORK',
 ] as const
 
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number]
@@ -62,6 +65,8 @@ export interface ClientErrorDetails {
   result?: Result<BundleClaims | ReceiptClaims | null>
   /** `ERR_CLIENT_ATTESTATION_REJECTED`: both bundles as received, when both arrived. */
   attestation?: AttestationEvidence
+  /** `ERR_CLIENT_LOG_FORK`: the two signed checkpoints no single history holds, the one seen first first: the proof. */
+  checkpoints?: readonly [string, string]
 }
 
 /**
@@ -73,6 +78,7 @@ export class ClientError extends CodedError<ClientErrorCode> {
   readonly problem: Problem | undefined
   readonly result: Result<BundleClaims | ReceiptClaims | null> | undefined
   readonly attestation: AttestationEvidence | undefined
+  readonly checkpoints: readonly [string, string] | undefined
 
   constructor(code: ClientErrorCode, message: string, details: ClientErrorDetails = {}) {
     super(code, message, details)
@@ -80,6 +86,7 @@ export class ClientError extends CodedError<ClientErrorCode> {
     this.problem = details.problem
     this.result = details.result
     this.attestation = details.attestation
+    this.checkpoints = details.checkpoints
   }
 }
 

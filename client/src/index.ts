@@ -25,6 +25,7 @@ export {
   type AttestationEvidence,
 } from './errors.js'
 export { type FetchLike, type FetchLikeResponse, type RetryOptions } from './http.js'
+export { type LogProofResult, type LogProofOptions } from './log.js'
 export { loadPolicy, loadInferenceRequest } from './load.js'
 export {
   parseInferenceRequest,

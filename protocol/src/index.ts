@@ -10,6 +10,8 @@ export {
   reversed,
   toBase64,
   toBase64Url,
+  toBase64,
+  fromBase64,
   concatBytes,
 } from './bytes.js'
 export * from './der-writer.js'

@@ -44,6 +44,8 @@ export const INPUT_FILE_LIMITS = {
   archive: { maxBytes: ARCHIVE_LIMITS.maxBytes, what: 'an evidence archive' },
   /** A receipt (a compact JWS of a few KB). */
   receipt: { maxBytes: 64 * KIB, what: 'a receipt' },
+  /** A receipt's log inclusion proof (JSON): about 1.5 KB at a billion entries, more with witness cosignatures. */
+  logProof: { maxBytes: 64 * KIB, what: 'a log inclusion proof' },
   /** A receipt's opening: 32 bytes, raw or as 64 hex digits (and a line end). */
   opening: { maxBytes: 1 * KIB, what: 'a receipt opening' },
   /** A request plaintext or a tensor array (CBOR): at most the plaintext a sealed envelope carries. */

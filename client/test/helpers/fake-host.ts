@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, SEALED_MEDIA_TYPE } from '@vouch/protocol'
 import type { LinkClient } from '../../../test/helpers/link-client.js'
+import { answerLog, type MemoryLog } from '../../../test/helpers/receipt-log.js'
 import type { TlsIdentity } from './tls.js'
 
 /** An HTTP answer. */
@@ -37,6 +38,8 @@ export interface Backend {
   attest(nonce: Uint8Array | null): Promise<Uint8Array>
   models(): Promise<Array<Record<string, unknown>>>
   infer(kid: string, model: string, version: string | null, body: Uint8Array): Promise<Uint8Array>
+  /** The sealed answer and, beside it, the receipt, for the receipt log (a real enclave's link returns both). */
+  inferLogged?(kid: string, model: string, version: string | null, body: Uint8Array): Promise<{ body: Uint8Array; receipt: string }>
 }
 
 /** A backend relaying to a real enclave over its link (test/helpers/link-client.ts). */
@@ -50,6 +53,7 @@ export function linkBackend(link: LinkClient): Backend {
     attest: async (nonce) => (await call({ op: 'attest', nonce }))['bundle'] as Uint8Array,
     models: async () => (await call({ op: 'models' }))['models'] as Array<Record<string, unknown>>,
     infer: async (kid, model, version, body) => (await call({ op: 'infer', kid, model, version, body }))['body'] as Uint8Array,
+    inferLogged: async (kid, model, version, body) => (await call({ op: 'infer', kid, model, version, body })) as { body: Uint8Array; receipt: string },
   }
 }
 
@@ -95,6 +99,14 @@ export class FakeHost {
   lastChallenged: Uint8Array | null = null
   onInfer: InferHook | null = null
   onAttest: AttestHook | null = null
+  /**
+   * The receipt log, when the host keeps one: each answer's receipt is appended before the answer is sent (with
+   * `Vouch-Log-Index`), and `/v1/log/` is served from it. A test may swap it for another log under the same key (a
+   * fork), or set `dropFromLog` to announce entries it does not append.
+   */
+  log: MemoryLog | null = null
+  dropFromLog = false
+  readonly #evidenceLogged = new WeakSet<MemoryLog>()
 
   private constructor(
     readonly server: Server,
@@ -127,6 +139,8 @@ export class FakeHost {
   reset(): void {
     this.onInfer = null
     this.onAttest = null
+    this.log = null
+    this.dropFromLog = false
     Object.assign(this.seen, { challenged: 0, unchallenged: 0, models: 0, infer: 0 })
   }
 
@@ -138,6 +152,10 @@ export class FakeHost {
   async #handle(req: IncomingMessage): Promise<Reply> {
     const url = new URL(req.url ?? '/', 'https://host')
     const path = url.pathname
+    if (req.method === 'GET' && this.log !== null) {
+      const logged = await answerLog(this.log, url)
+      if (logged !== null) return { status: logged.status, type: logged.type, body: logged.body }
+    }
     if (req.method === 'GET' && path === '/v1/attestation') {
       const hex = url.searchParams.get('nonce')
       if (hex !== null && !/^[0-9a-f]{64}$/i.test(hex)) return problem(400, 'ERR_HOST_NONCE_INVALID', 'nonce must be 64 hex', path)
@@ -167,7 +185,18 @@ export class FakeHost {
       if (typeof kid !== 'string') return problem(400, 'ERR_HOST_KEY_ID_MISSING', `${KEY_ID_HEADER} is required`, path)
       const body = await readBody(req)
       const n = ++this.seen.infer
-      const next = async (): Promise<Reply> => ({ status: 200, type: SEALED_MEDIA_TYPE, body: await this.backend.infer(kid, name, version, body) })
+      const next = async (): Promise<Reply> => {
+        const log = this.log
+        if (log === null || this.backend.inferLogged === undefined) return { status: 200, type: SEALED_MEDIA_TYPE, body: await this.backend.infer(kid, name, version, body) }
+        const answer = await this.backend.inferLogged(kid, name, version, body)
+        // The evidence receipts name, once per log (one keyset in these tests), before the first receipt.
+        if (!this.#evidenceLogged.has(log)) {
+          this.#evidenceLogged.add(log)
+          await log.append({ kind: 'evidence', bundle: await this.backend.attest(null) })
+        }
+        const index = this.dropFromLog ? log.size : await log.append(answer.receipt)
+        return { status: 200, type: SEALED_MEDIA_TYPE, body: answer.body, headers: { 'vouch-log-index': String(index) } }
+      }
       return this.onInfer === null ? await next() : await this.onInfer({ kid, model: name, body, n }, next)
     }
     return problem(405, 'ERR_HOST_METHOD_NOT_ALLOWED', 'method not allowed', path)

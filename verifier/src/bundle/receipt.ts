@@ -20,7 +20,8 @@ import {
   type ReceiptPayload,
   type TensorData,
 } from '@vouch/protocol'
-import { VerificationError } from '../errors.js'
+import { PolicyError, VerificationError } from '../errors.js'
+import { verifyLogInclusion } from '../log/inclusion.js'
 import type { BundleFacts } from '../facts.types.js'
 import { evaluatePolicy } from '../policy/evaluate.js'
 import type { Policy } from '../policy/types.js'
@@ -54,6 +55,13 @@ export interface ReceiptVerifyOptions extends Omit<BundleVerifyOptions, 'nonce' 
    * be accepted and name these bytes' digest; the bundle is then not verified again. Unset: it is.
    */
   verifiedEvidence?: Result<BundleClaims | null>
+  /**
+   * The receipt's inclusion proof in a receipt log (`GET /v1/log/proof`'s JSON, parsed or as text) and the log keys
+   * (note verifier keys) its checkpoint must be signed by, unset: the policy's `log.keys`. Checked as `receipt.log`
+   * (see {@link verifyLogInclusion}). Unset: inclusion is not checked, and the Result says so, unless the policy's
+   * `log.requireInclusion` makes that a failure (`ERR_POLICY_LOG_INCLUSION_REQUIRED`).
+   */
+  log?: { proof: unknown; keys?: readonly string[] | undefined }
 }
 
 /** The receipt's evidence as checked: its claims and bundle, and the facts the policy is evaluated on (null when an earlier verification was reused). */
@@ -162,10 +170,29 @@ function checkDigests(payload: ReceiptPayload, options: ReceiptVerifyOptions, ch
 }
 
 /**
+ * Records `receipt.log`: the receipt is in the log whose key signed the proof's checkpoint (the keys given, else the
+ * policy's `log.keys`), when a proof is given; without one, a failure if the policy requires inclusion, else a skip.
+ */
+function checkLog(jws: string, log: ReceiptVerifyOptions['log'], policy: Policy | undefined, checks: CheckCollector): void {
+  if (log === undefined) {
+    if (policy?.log?.requireInclusion === true) {
+      checks.fail('receipt.log', 'ERR_POLICY_LOG_INCLUSION_REQUIRED', `policy ${policy.name} requires a proof that the receipt is in the log, and none was given`, 'give the proof GET /v1/log/proof returns (vouch infer --log-proof-out, vouch-verify receipt --log-proof)')
+    } else checks.skip('receipt.log', 'no log inclusion proof given: whether the receipt was logged is not checked')
+    return
+  }
+  checks.run('receipt.log', () => {
+    const keys = log.keys ?? policy?.log?.keys
+    if (keys === undefined || keys.length === 0) throw new PolicyError('ERR_POLICY_INVALID', 'a log inclusion proof was given, but no log key to check it with (the policy has no log.keys)')
+    const { index, checkpoint } = verifyLogInclusion(jws, log.proof, keys)
+    return `the receipt is entry ${index} of ${checkpoint.origin}, under its checkpoint of ${checkpoint.size} entries signed by the log key`
+  })
+}
+
+/**
  * Verifies a receipt against the evidence bundle it names: the bundle (as of the receipt's time), the
  * EdDSA signature under the bundle's attested `sig` key, the keyset and evidence digests, the model among
  * the bundle's models, the attribution, and — when given — the request and outputs digests (for a v2 receipt, with
- * its opening); then the policy on the bundle and the receipt. Resolves to a Result; it does not throw for bad
+ * its opening), and its inclusion in a receipt log when a proof is given; then the policy on the bundle and the receipt. Resolves to a Result; it does not throw for bad
  * evidence (a TypeError for an opening that is not 32 bytes).
  */
 export async function verifyReceipt(jws: string, options: ReceiptVerifyOptions): Promise<Result<ReceiptClaims | null>> {
@@ -182,6 +209,8 @@ export async function verifyReceipt(jws: string, options: ReceiptVerifyOptions):
   }
   const { header, payload } = decoded
   checks.pass('receipt.decode', `receipt v${payload.v} ${payload.id} for ${payload.model.name} ${payload.model.version}, signed at ${new Date(payload.iat * 1000).toISOString()}`)
+  // Whether the log holds these very bytes needs nothing else: it is reported even when the evidence fails.
+  checkLog(jws, options.log, options.policy, checks)
 
   const checked = checkEvidence(options, options.at ?? new Date(payload.iat * 1000), checks)
   const claims: ReceiptClaims = { ...payload, attribution: payload.attribution.map((a) => ({ ...a })), evidence: checked?.claims ?? null }

@@ -2,6 +2,7 @@
 import { assertTensorData, bundleFromJson, decodeCbor, DEFAULT_MAX_SEALED_BYTES, encodeBundle, fromHex, parseCommandLine, RECEIPT_OPENING_SIZE, type TensorData } from '@vouch/protocol'
 import { verifyArchivedReceipt } from '../bundle/archive.js'
 import type { BundleClaims, ReceiptClaims } from '../bundle/claims.types.js'
+import type { Policy } from '../policy/types.js'
 import type { Result } from '../result.js'
 import { verifyReceipt } from '../bundle/receipt.js'
 import { verifyBundle } from '../bundle/verify.js'
@@ -20,7 +21,8 @@ export const BUNDLE_USAGE = `vouch-verify bundle FILE [--nonce HEX] --policy FIL
 export const BUNDLE_OPTIONS = { nonce: { type: 'string' }, policy: { type: 'string' }, at: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false } } as const
 
 export const RECEIPT_USAGE = `vouch-verify receipt FILE (--evidence FILE | --archive FILE) --policy FILE [--at RFC3339]
-                     [--opening HEX|FILE --request FILE --outputs FILE] [--json | --verbose]
+                     [--opening HEX|FILE --request FILE --outputs FILE] [--log-proof FILE --log-key VKEY]
+                     [--json | --verbose]
 
   FILE                a receipt (JWS compact serialization, as the enclave returns it)
   --evidence FILE     the evidence bundle the receipt names (CBOR, exactly as received)
@@ -34,6 +36,11 @@ export const RECEIPT_USAGE = `vouch-verify receipt FILE (--evidence FILE | --arc
                       under it: without it they are not checked (and --request or --outputs fail)
   --request FILE      the request plaintext the receipt must name (CBOR as sealed; \`vouch infer --request-out\`)
   --outputs FILE      the outputs the receipt must name (CBOR; \`vouch infer --outputs-out\`)
+  --log-proof FILE    the receipt's inclusion proof in a receipt log (JSON, as GET /v1/log/proof returns it and
+                      \`vouch infer --log-proof-out\` writes it): checked offline against --log-key
+  --log-key VKEY      a log key (note verifier key, name+id+key) the proof's checkpoint must be signed by;
+                      repeatable (default: the policy's log.keys). Without --log-proof, whether the receipt was
+                      logged is not checked, unless the policy's log.requireInclusion refuses it
   --json              print the Result as JSON
   --verbose           list every check (default: the failed ones, and a count per group of the others)`
 
@@ -45,6 +52,8 @@ export const RECEIPT_OPTIONS = {
   opening: { type: 'string' },
   request: { type: 'string' },
   outputs: { type: 'string' },
+  'log-proof': { type: 'string' },
+  'log-key': { type: 'string', multiple: true },
   json: { type: 'boolean', default: false },
   verbose: { type: 'boolean', default: false },
 } as const
@@ -111,6 +120,16 @@ function readOutputs(path: string): TensorData[] {
   }
 }
 
+/** `--log-proof` and `--log-key`: the proof's JSON text and the keys, both or neither. */
+function readLogProof(path: string | undefined, keys: string[] | undefined, policy: Policy): { proof: string; keys?: string[] } | undefined {
+  if (path === undefined) {
+    if (keys !== undefined) throw new UsageError('--log-key checks a --log-proof: give the proof too')
+    return undefined
+  }
+  if (keys === undefined && policy.log === undefined) throw new UsageError('--log-proof needs --log-key (or a policy with log.keys): the log key its checkpoint must be signed by')
+  return { proof: Buffer.from(readInput(path, '--log-proof', 'logProof')).toString('utf8'), ...(keys && { keys }) }
+}
+
 /** How the request and the outputs fared: checked, failed, or not checked and why. */
 function contentSummary(result: Result<ReceiptClaims | null>, opened: boolean): string {
   const status = (id: string): string => {
@@ -144,7 +163,9 @@ export async function runReceipt(args: string[], out: (text: string) => void): P
   const opening = values.opening === undefined ? undefined : readOpening(values.opening)
   const request = values.request === undefined ? undefined : readInput(values.request, '--request', 'plaintext')
   const outputs = values.outputs === undefined ? undefined : readOutputs(values.outputs)
-  const options = { policy: loadPolicy(values.policy), ...(at && { at }), ...(opening && { opening }), ...(request && { request }), ...(outputs && { outputs }) }
+  const policy = loadPolicy(values.policy)
+  const log = readLogProof(values['log-proof'], values['log-key'], policy)
+  const options = { policy, ...(at && { at }), ...(opening && { opening }), ...(request && { request }), ...(outputs && { outputs }), ...(log && { log }) }
   const result =
     values.archive !== undefined
       ? await verifyArchivedReceipt(jws, { ...options, archive: readInput(values.archive, '--archive', 'archive') })

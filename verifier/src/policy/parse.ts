@@ -641,6 +641,7 @@ interface PolicyDocument {
   evidence?: { maximumAge?: string }
   models?: { allowedDigests?: string[]; allowedPublishers?: string[]; allowedManifests?: string[]; knownAnswers?: { model: string; input: string; output: string }[] }
   receipts?: { minimumVersion?: 1 | 2 }
+  log?: { keys: string[]; requireInclusion?: boolean }
 }
 
 const HEX_LISTS = ['measurements', 'hostData', 'idKeyDigests', 'authorKeyDigests', 'chipIds'] as const
@@ -713,6 +714,7 @@ function toPolicy(doc: PolicyDocument, src: Source): Policy {
       return undefined
     },
   }
+  if (doc.log !== undefined) policy.log = { keys: [...doc.log.keys], requireInclusion: doc.log.requireInclusion ?? false }
   if (doc.sevSnp !== undefined) policy.sevSnp = toSevSnpPolicy(doc.sevSnp)
   if (doc.nvidiaGpu !== undefined) policy.nvidiaGpu = toNvidiaGpuPolicy(doc.nvidiaGpu)
   if (doc.evidence !== undefined) {

@@ -174,6 +174,30 @@ export const policySchema = {
         },
       },
     },
+    log: {
+      type: 'object',
+      description: 'Optional. The receipt log answers are checked against (docs/protocol.md, "Receipt log"). Left out: whether answers are logged is not checked.',
+      additionalProperties: false,
+      required: ['keys'],
+      properties: {
+        keys: {
+          type: 'array',
+          minItems: 1,
+          uniqueItems: true,
+          items: { type: 'string', pattern: '^[^+\\s]+\\+[0-9a-f]{8}\\+[A-Za-z0-9+/]+=*$', patternErrorMessage: 'must be a note verifier key: name+<8 hex>+<base64>' },
+          description:
+            'Required. The log keys (C2SP note verifier keys, as GET /v1/log/key serves and the operator publishes them) ' +
+            'whose signature a checkpoint must carry, one of them. Pin them here: a key fetched from the host is the host\'s word.',
+        },
+        requireInclusion: {
+          type: 'boolean',
+          description:
+            'Optional; unset = false. Whether every receipt must come with a proof of its inclusion in the log: the ' +
+            'client then waits for the proof of each answer and checks it against the checkpoints it has seen, and ' +
+            'vouch-verify receipt refuses a receipt without one (ERR_POLICY_LOG_INCLUSION_REQUIRED).',
+        },
+      },
+    },
   },
   $defs: {
     digest: {

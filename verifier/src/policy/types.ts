@@ -132,6 +132,8 @@ export interface Policy {
   readonly models?: ModelsPolicy
   /** Rules for receipts; filled in with each rule's default when the file leaves the section out. */
   readonly receipts: ReceiptsPolicy
+  /** The receipt log answers are checked against; absent: none (whether answers are logged is not checked). */
+  readonly log?: LogPolicy
   readonly source: PolicySource
   /**
    * Position of the field at a dotted `path` (`sevSnp.measurements`, `sevSnp.measurements[1]`): of its key, or of the
@@ -188,6 +190,17 @@ export interface ModelsPolicy {
 export interface ReceiptsPolicy {
   /** The oldest receipt version accepted. Filled in as 2 (commitments only) when the file leaves it out. */
   readonly minimumVersion: 1 | 2
+}
+
+/** The `log` section: the receipt log whose inclusion proofs are checked. */
+export interface LogPolicy {
+  /** The log keys (C2SP note verifier keys) a checkpoint must be signed by, one of them. At least one. */
+  readonly keys: readonly string[]
+  /**
+   * Whether every receipt must come with a proof of its inclusion in the log (`vouch infer` then waits for it, and
+   * `vouch-verify receipt` refuses a receipt without `--log-proof`). Filled in as false when the file leaves it out.
+   */
+  readonly requireInclusion: boolean
 }
 
 /** A known answer a policy accepts for one model: digests, lower case. */
