@@ -8,7 +8,6 @@ export {
   isAllZero,
   bytesEqual,
   reversed,
-  toBase64,
   toBase64Url,
   toBase64,
   fromBase64,

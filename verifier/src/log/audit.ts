@@ -5,6 +5,7 @@
  * evidence bundle it names, as logged. A fork ends the audit with both signed checkpoints as proof.
  */
 import {
+  assembleEvidence,
   decodeEntryBundle,
   decodeLogEntry,
   decodeReceipt,
@@ -17,6 +18,7 @@ import {
   bytesEqual,
   CodedError,
   type HashTile,
+  type LogEntry,
 } from '@vouch/protocol'
 import { verifyReceipt } from '../bundle/receipt.js'
 import { VerificationError } from '../errors.js'
@@ -126,15 +128,25 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
       }
     }
     const evidence = new Map<string, Uint8Array>()
+    // A bundle too large for one entry is logged in parts; they are joined (and checked) once all are read.
+    const parts = new Map<string, { index: number; entry: LogEntry }[]>()
     const receipts: { index: number; jws: string }[] = []
     for await (const { index, bytes } of provenEntries(reader, latest, stored?.size ?? 0)) {
       report.entries++
       try {
         const entry = decodeLogEntry(bytes)
         if (entry.kind === 'evidence') evidence.set(sha256Digest(entry.bundle), entry.bundle)
+        else if (entry.kind === 'evidence-part') parts.set(entry.digest, [...(parts.get(entry.digest) ?? []), { index, entry }])
         else receipts.push({ index, jws: entry.receipt })
       } catch (error) {
         report.problems.push(problemOf(index, error))
+      }
+    }
+    for (const [digest, logged] of parts) {
+      try {
+        evidence.set(digest, assembleEvidence(logged.map((p) => p.entry)))
+      } catch (error) {
+        report.problems.push(problemOf(logged[0]!.index, error))
       }
     }
     // Evidence is logged once per keyset, before the first receipt that names it; receipts are checked once all is read.
