@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, test } from 'node:test'
@@ -14,10 +14,9 @@ import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
 import { bundleNonces, decodeBundle, encodeTensors, oipJsonToTensor, outputsDigest, receiptCommitment, SEALED_MEDIA_TYPE, sha256Digest, type OipJsonTensor, type TensorData } from '@vouch/protocol'
 import { parsePolicy, verifyReceipt, type Policy } from '@vouch/verifier'
-import { LinkClient } from '../../test/helpers/link-client.js'
 import { createClient, type VouchClient } from '../src/index.js'
-import { startEnclave } from './helpers/enclave.js'
-import { FakeHost, linkBackend, problem, unknownKid, type Reply } from './helpers/fake-host.js'
+import { useRelayedEnclave } from './helpers/relayed-enclave.js'
+import { FakeHost, problem, unknownKid, type Reply } from './helpers/fake-host.js'
 import { startRogueEnclave, type RogueEnclave, type TamperContext } from './helpers/rogue-enclave.js'
 import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
 import { rejectsWith } from './helpers/rejects.js'
@@ -30,9 +29,6 @@ const sample = JSON.parse(readFileSync(join(root, 'models/samples/ppocr-cls.json
 
 describe('the client against a host relaying to a simulated enclave', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-client-'))
-  const socket = join(dir, 'enclave.sock')
-  let stop: () => Promise<void>
-  let link: LinkClient
   let tls: TlsIdentity
   let host: FakeHost
   const clients: VouchClient[] = []
@@ -42,19 +38,12 @@ describe('the client against a host relaying to a simulated enclave', () => {
     return c
   }
 
-  before(async () => {
-    stop = await startEnclave(socket)
-    link = await LinkClient.connect(socket)
-    tls = await selfSignedCertificate()
-    host = await FakeHost.start(linkBackend(link), tls)
-  })
-  afterEach(() => host.reset())
-  after(async () => {
+  after(() => {
     for (const c of clients) c.close()
-    await host?.close()
-    link?.close()
-    await stop?.()
-    rmSync(dir, { recursive: true, force: true })
+  })
+  const service = useRelayedEnclave(dir)
+  before(() => {
+    ;({ host, tls } = service)
   })
 
   test('infer: outputs equal a direct onnxruntime run bit for bit, and the receipt verifies offline', async () => {
@@ -293,11 +282,7 @@ describe('the client against a host relaying to a simulated enclave', () => {
   test('the enclave restarts with new keys: the client re-attests once and carries on', async () => {
     const c = client()
     const before = await c.attest()
-    link.close()
-    await stop()
-    stop = await startEnclave(socket)
-    link = await LinkClient.connect(socket)
-    host.backend = linkBackend(link)
+    await service.restart()
     host.reset()
     const result = await c.infer('ppocr-cls', sample.inputs)
     assert.notEqual(result.attestation.keyset.kid, before.keyset.kid)

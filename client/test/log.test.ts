@@ -6,22 +6,21 @@
  * signed checkpoints; an entry announced but missing, or a proof under another key, is refused by code.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, afterEach, before, describe, test } from 'node:test'
+import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { encodeLogEntry, oipJsonToTensor, openNote, parseCheckpoint, type OipJsonTensor } from '@vouch/protocol'
 import { parsePolicy, verifyLogInclusion, type Policy } from '@vouch/verifier'
-import { LinkClient } from '../../test/helpers/link-client.js'
 import { MemoryLog } from '../../test/helpers/receipt-log.js'
 import { main as vouchVerify } from '../../verifier/src/cli/main.js'
 import { main as vouch } from '../src/cli.js'
 import { createClient, type ClientOptions, type VouchClient } from '../src/index.js'
-import { startEnclave } from './helpers/enclave.js'
-import { FakeHost, linkBackend } from './helpers/fake-host.js'
+import { useRelayedEnclave } from './helpers/relayed-enclave.js'
+import type { FakeHost } from './helpers/fake-host.js'
 import { rejectsWith } from './helpers/rejects.js'
-import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
+import type { TlsIdentity } from './helpers/tls.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const devText = readFileSync(join(root, 'policies/dev-simulated.yaml'), 'utf8')
@@ -36,8 +35,6 @@ const opened = (note: string, key: string): ReturnType<typeof parseCheckpoint> =
 
 describe('the client and the receipt log', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-client-log-'))
-  let stop: () => Promise<void>
-  let link: LinkClient
   let tls: TlsIdentity
   let host: FakeHost
   let log: MemoryLog
@@ -52,20 +49,12 @@ describe('the client and the receipt log', () => {
   }
   const keyed = (stateDir?: string): VouchClient => client({ keys: [log.keys.verifierKey], ...(stateDir !== undefined && { stateDir }) })
 
-  before(async () => {
-    const socket = join(dir, 'enclave.sock')
-    stop = await startEnclave(socket)
-    link = await LinkClient.connect(socket)
-    tls = await selfSignedCertificate()
-    host = await FakeHost.start(linkBackend(link), tls)
-  })
-  afterEach(() => host.reset())
-  after(async () => {
+  after(() => {
     for (const c of clients) c.close()
-    await host?.close()
-    link?.close()
-    await stop?.()
-    rmSync(dir, { recursive: true, force: true })
+  })
+  const service = useRelayedEnclave(dir)
+  before(() => {
+    ;({ host, tls } = service)
   })
   const fresh = async (): Promise<MemoryLog> => {
     log = new MemoryLog()
