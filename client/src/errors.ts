@@ -19,6 +19,7 @@ export const CLIENT_ERROR_CODES = [
   'ERR_CLIENT_LOG_PROOF_REJECTED',
   'ERR_CLIENT_LOG_ENTRY_MISSING',
   'ERR_CLIENT_LOG_FORK',
+  'ERR_CLIENT_LEDGER_MISMATCH',
 ] as const
 
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number]
