@@ -320,8 +320,9 @@ async function runCredits(args: string[], out: Output, err: Output): Promise<num
   const client = clientFrom(values, policy ?? LISTING_ONLY, { stateDir: values['state-dir'] ?? defaultCheckpointDir(), ...(values['log-key'] !== undefined && { keys: values['log-key'] }) })
   try {
     const report = await client.credits({ policy, ...(since !== undefined && { since }) })
-    if (values.json && report.ledger !== null) {
-      out(JSON.stringify(report.ledger))
+    if (values.json) {
+      // The ledger's JSON alone on stdout (none when the log's entries could not be proven), what is wrong on stderr.
+      if (report.ledger !== null) out(JSON.stringify(report.ledger))
       for (const p of report.problems) err(`vouch credits: ${p.index === null ? 'log' : `entry ${p.index}`}: ${p.code}: ${p.message}`)
     } else out(renderCredits(report))
     return report.problems.length === 0 && report.ledger !== null && report.ledger.flagged.length === 0 ? 0 : 1
