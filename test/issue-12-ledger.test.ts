@@ -15,7 +15,6 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { createClient, type ClientError, type VouchClient } from '@vouch/client'
-import { createCpuTee, createGpuTee } from '@vouch/enclave'
 import { loadConfig, startHost, type RunningHost } from '@vouch/host'
 import {
   decodeBundle,
@@ -38,11 +37,9 @@ import {
 import { parsePolicy } from '@vouch/verifier'
 import type { LogReader } from '@vouch/verifier/log'
 import { main as vouch } from '../client/src/cli.js'
+import { startEnclave } from '../client/test/helpers/enclave.js'
 import { computeCredits } from '../client/src/credits.js'
 import { checkpointKeeper } from '../client/src/log.js'
-import { startLinkServer, type LinkServer } from '../enclave/src/link/server.js'
-import { createLogger } from '../enclave/src/logger.js'
-import { EnclaveService } from '../enclave/src/service/enclave.js'
 import { eventually, sink } from '../host/test/helpers/testkit.js'
 import { defaultModels } from './helpers/models.js'
 
@@ -85,10 +82,7 @@ function expectedRows(answers: Readonly<Record<string, number>>): Ledger['rows']
 
 describe('the attribution ledger: vouch credits re-computes GET /v1/ledger from the log', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-ledger-e2e-'))
-  const log = createLogger('silent')
-  let service: EnclaveService
-  let linkServer: LinkServer
-  let closeTees: () => Promise<void>
+  let stopEnclave: () => Promise<void>
   let socket: string
   const hosts: RunningHost[] = []
   const clients: VouchClient[] = []
@@ -111,20 +105,13 @@ describe('the attribution ledger: vouch credits re-computes GET /v1/ledger from 
     for (let i = 0; i < count; i++) await client.infer(model, model === 'ppocr-cls' ? classifierInput : detectorInput)
     if (to === host) sent[model] += count
   }
-  /** `vouch credits` against `to`, JSON, with a state directory of its own unless `state` names one. */
+  /** `vouch credits` against `to`, keeping its checkpoints in the state directory `state` (one per relying party). */
   const credits = (to: RunningHost, state: string, ...flags: string[]) =>
     runVouch('credits', '--url', to.url, '--ca', to.tls.trustFile, '--log-key', to.receiptLog.verifierKey, '--policy', DEV, '--state-dir', join(dir, 'state', state), ...flags)
 
   before(async () => {
-    const cpu = await createCpuTee('simulated')
-    const gpu = await createGpuTee('simulated')
-    closeTees = async () => {
-      await gpu.close()
-      await cpu.close()
-    }
-    service = await EnclaveService.create({ cpu, gpu, modelsDir: join(root, 'models'), log, attestRate: { burst: 1000, perSecond: 1000 } })
     socket = join(dir, 'enclave.sock')
-    linkServer = await startLinkServer(socket, service, log)
+    stopEnclave = await startEnclave(socket)
     host = await start(join(dir, 'main.sqlite'))
     // 1,000 answers over both models, from four clients at once.
     await Promise.all([answer(host, 'ppocr-cls', 250), answer(host, 'ppocr-cls', 250), answer(host, 'ppocr-det', 250), answer(host, 'ppocr-det', 250)])
@@ -132,9 +119,7 @@ describe('the attribution ledger: vouch credits re-computes GET /v1/ledger from 
   after(async () => {
     for (const c of clients) c.close()
     for (const h of hosts) await h.close()
-    await linkServer?.close()
-    await service?.close()
-    await closeTees?.()
+    await stopEnclave?.()
     rmSync(dir, { recursive: true, force: true })
   })
 
