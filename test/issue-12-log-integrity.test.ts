@@ -23,15 +23,20 @@ import { createCpuTee, createGpuTee } from '@vouch/enclave'
 import { loadConfig, startHost, type RunningHost } from '@vouch/host'
 import { decodeLogEntry, generateNoteKey, oipJsonToTensor, type OipJsonTensor } from '@vouch/protocol'
 import { parsePolicy, verifyLogInclusion, type SignedCheckpoint } from '@vouch/verifier'
+import { httpLogReader } from '@vouch/verifier/log'
 import { main as vouch } from '../client/src/cli.js'
 import { startLinkServer, type LinkServer } from '../enclave/src/link/server.js'
 import { createLogger } from '../enclave/src/logger.js'
 import { EnclaveService } from '../enclave/src/service/enclave.js'
 import { openSqliteLog } from '../host/src/log/sqlite.js'
+import { openPostgresLog } from '../host/src/log/postgres.js'
 import { createLogStore } from '../host/src/log/store.js'
 import { rejectsWith } from '../client/test/helpers/rejects.js'
+import { postgresSkipReason, startPostgres, type TestPostgres } from '../host/test/helpers/postgres.js'
 import { eventually, sink } from '../host/test/helpers/testkit.js'
+import { describe as describeSkippable } from './helpers/suites.js'
 import { main as vouchVerify } from '../verifier/src/cli/main.js'
+import { fetchCheckpoint, fetchConsistency } from '../verifier/src/log/follow.js'
 import { verifyLogConsistency } from '../verifier/src/log/consistency.js'
 import { openCheckpoint } from '../verifier/src/log/inclusion.js'
 
@@ -216,5 +221,96 @@ describe('a host that forks its log is caught by the auditor and the client, wit
     assert.match(refused.out, /ERR_CLIENT_LOG_FORK/)
     // The proof each client kept of an answer the rebuilt log still holds verifies offline: nothing else was changed.
     assert.equal(verifyLogInclusion(last.receipt, last.log!.proof, [key.verifierKey]).index, last.log!.index)
+  })
+})
+
+describeSkippable('two hosts on one PostgreSQL log, both taking traffic', { skip: postgresSkipReason }, () => {
+  const CLIENTS = 4
+  const ANSWERS = 50
+  const dir = mkdtempSync(join(tmpdir(), 'vouch-log-pg-'))
+  after(() => rmSync(dir, { recursive: true, force: true }))
+  const enclave = useEnclave(dir)
+  const key = writeLogKey(dir)
+  let server: TestPostgres | undefined
+  before(async () => {
+    server = await startPostgres()
+  }, { timeout: 90_000 })
+  after(() => server?.stop())
+
+  test(`${CLIENTS} clients × ${ANSWERS} answers through both hosts at once: one linear history, every receipt once at its index, a clean audit from either host`, { timeout: 120_000 }, async () => {
+    const url = await server!.createDatabase()
+    const hosts = await Promise.all(['p', 'q'].map((name) => enclave.startHost(name, '--log-key', key.file, '--log-url', url)))
+    // Two clients per host, all at once; each checks every answer's inclusion proof, at the index the host announced,
+    // and each checkpoint against the ones it saw before (its own state directory).
+    const perClient = await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, c) => {
+        const host = hosts[c % 2]!
+        const client = createClient({ url: host.url, ca: host.tls.cert, policy: dev, log: { keys: [key.verifierKey], stateDir: join(dir, `client-${c}`), waitMs: 0 } })
+        try {
+          const results: InferResult[] = []
+          for (let i = 0; i < ANSWERS; i++) results.push(await client.infer('ppocr-cls', sample, { log: true }))
+          return results
+        } finally {
+          client.close()
+        }
+      }),
+    )
+    const answers = perClient.flat()
+    assert.equal(answers.length, CLIENTS * ANSWERS)
+
+    // The log as stored: every answer's receipt once, at the index its proof (and the host's Vouch-Log-Index) gave.
+    const store = createLogStore(await openPostgresLog(url), { entries: 1, ms: 0 })
+    try {
+      const size = await store.size()
+      const entries = (await store.readEntries(0, size)).map(decodeLogEntry)
+      const receipts = new Map<string, number>()
+      entries.forEach((e, i) => {
+        if (e.kind !== 'receipt') return
+        assert.equal(receipts.has(e.receipt), false, `a receipt twice, at ${receipts.get(e.receipt)} and ${i}`)
+        receipts.set(e.receipt, i)
+      })
+      assert.equal(receipts.size, answers.length, 'no receipt lost, none that was not answered')
+      assert.deepEqual(entries.filter((e) => e.kind !== 'receipt').map((e) => e.kind), ['evidence'], 'the evidence once, whichever host logged it first')
+      for (const answer of answers) {
+        assert.equal(receipts.get(answer.receipt), answer.log!.index)
+        assert.equal(verifyLogInclusion(answer.receipt, answer.log!.proof, [key.verifierKey]).index, answer.log!.index)
+      }
+      // Both hosts took traffic at once: their answers interleave in the one history.
+      const [onP, onQ] = [0, 1].map((h) => perClient.filter((_, c) => c % 2 === h).flat().map((r) => r.log!.index))
+      assert.ok(Math.min(...onP!) < Math.max(...onQ!) && Math.min(...onQ!) < Math.max(...onP!), "the two hosts' answers interleave")
+
+      // Either host proves the last answer, whichever logged it (the other signs a checkpoint over it).
+      const last = answers.reduce((a, b) => (a.log!.index > b.log!.index ? a : b))
+      for (const host of hosts) {
+        const other = createClient({ url: host.url, ca: host.tls.cert, policy: dev, log: { keys: [key.verifierKey], stateDir: join(dir, 'client-0'), waitMs: 0 } })
+        assert.equal((await other.logProof(last.receipt)).index, size - 1)
+        other.close()
+      }
+
+      // One linear history: each host's checkpoint covers the whole log, and every checkpoint either host signed
+      // (every one either served) is consistent with it, by the verifier's consistency check.
+      const readers = hosts.map((h) => httpLogReader(h.url, { ca: h.tls.cert }))
+      const [finalP, finalQ] = await Promise.all(readers.map((r) => fetchCheckpoint(r, [key.verifierKey])))
+      assert.deepEqual([finalP!.size, finalQ!.size], [size, size], 'each host serves a checkpoint of the whole log')
+      verifyLogConsistency(finalP!, finalQ!, [])
+      const signed = await store.checkpoints()
+      const notes = new Set(signed.map((c) => c.note))
+      for (const answer of answers) assert.ok(notes.has(answer.log!.checkpoint.note), 'every checkpoint served is one signed and kept')
+      for (const { note } of signed) {
+        const checkpoint = openCheckpoint(note, [key.verifierKey])
+        verifyLogConsistency(checkpoint, finalP!, checkpoint.size === size ? [] : await fetchConsistency(readers[0]!, checkpoint.size, size))
+      }
+    } finally {
+      await store.close()
+    }
+
+    // vouch-verify log audit of the whole log, from either host: clean.
+    for (const [i, host] of hosts.entries()) {
+      const { code, out } = await runCli(vouchVerify, 'log', 'audit', '--url', host.url, '--ca', host.tls.trustFile, '--log-key', key.verifierKey, '--state', join(dir, `auditor-${i}`), '--policy', DEV, '--json')
+      assert.equal(code, 0, out)
+      const report = JSON.parse(out) as { entries: number; receipts: number; verified: number }
+      assert.deepEqual([report.receipts, report.verified], [answers.length, answers.length])
+      assert.equal(report.entries, answers.length + 1)
+    }
   })
 })
