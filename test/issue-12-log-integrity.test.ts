@@ -19,18 +19,15 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { createClient, type InferResult, type VouchClient } from '@vouch/client'
-import { createCpuTee, createGpuTee } from '@vouch/enclave'
 import { loadConfig, startHost, type RunningHost } from '@vouch/host'
 import { decodeLogEntry, generateNoteKey, oipJsonToTensor, type OipJsonTensor } from '@vouch/protocol'
 import { parsePolicy, verifyLogInclusion, type SignedCheckpoint } from '@vouch/verifier'
 import { httpLogReader } from '@vouch/verifier/log'
 import { main as vouch } from '../client/src/cli.js'
-import { startLinkServer, type LinkServer } from '../enclave/src/link/server.js'
-import { createLogger } from '../enclave/src/logger.js'
-import { EnclaveService } from '../enclave/src/service/enclave.js'
 import { openSqliteLog } from '../host/src/log/sqlite.js'
 import { openPostgresLog } from '../host/src/log/postgres.js'
 import { createLogStore } from '../host/src/log/store.js'
+import { startEnclave } from '../client/test/helpers/enclave.js'
 import { rejectsWith } from '../client/test/helpers/rejects.js'
 import { postgresSkipReason, startPostgres, type TestPostgres } from '../host/test/helpers/postgres.js'
 import { eventually, sink } from '../host/test/helpers/testkit.js'
@@ -56,27 +53,15 @@ async function runCli(main: typeof vouch, ...argv: string[]): Promise<{ code: nu
 
 /** One enclave (simulated SEV-SNP and H100) on a socket in `dir`, and the hosts a test starts in front of it. */
 function useEnclave(dir: string): { socket: string; startHost(name: string, ...logFlags: string[]): Promise<RunningHost> } {
-  const log = createLogger('silent')
   const socket = join(dir, 'enclave.sock')
   const hosts: RunningHost[] = []
-  let service: EnclaveService | undefined
-  let linkServer: LinkServer | undefined
-  let closeTees: (() => Promise<void>) | undefined
+  let stop: (() => Promise<void>) | undefined
   before(async () => {
-    const cpu = await createCpuTee('simulated')
-    const gpu = await createGpuTee('simulated')
-    closeTees = async () => {
-      await gpu.close()
-      await cpu.close()
-    }
-    service = await EnclaveService.create({ cpu, gpu, modelsDir: join(root, 'models'), log, attestRate: { burst: 1000, perSecond: 1000 } })
-    linkServer = await startLinkServer(socket, service, log)
+    stop = await startEnclave(socket)
   })
   after(async () => {
     await Promise.all(hosts.map((h) => h.close()))
-    await linkServer?.close()
-    await service?.close()
-    await closeTees?.()
+    await stop?.()
   })
   return {
     socket,
@@ -102,11 +87,13 @@ function writeLogKey(dir: string): { file: string; verifierKey: string } {
 
 describe('a host that forks its log is caught by the auditor and the client, with both signed checkpoints', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-log-fork-'))
-  after(() => rmSync(dir, { recursive: true, force: true }))
   const enclave = useEnclave(dir)
   const key = writeLogKey(dir)
   const clients: VouchClient[] = []
-  after(() => clients.forEach((c) => c.close()))
+  after(() => {
+    for (const c of clients) c.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
   /** A client of `host` that keeps the checkpoints it sees in `state` (a folder under the suite's). */
   const clientOf = (host: RunningHost, state: string): VouchClient => {
     const c = createClient({ url: host.url, ca: host.tls.cert, policy: dev, log: { keys: [key.verifierKey], stateDir: join(dir, state), waitMs: 0 } })
@@ -228,14 +215,16 @@ describeSkippable('two hosts on one PostgreSQL log, both taking traffic', { skip
   const CLIENTS = 4
   const ANSWERS = 50
   const dir = mkdtempSync(join(tmpdir(), 'vouch-log-pg-'))
-  after(() => rmSync(dir, { recursive: true, force: true }))
   const enclave = useEnclave(dir)
   const key = writeLogKey(dir)
   let server: TestPostgres | undefined
   before(async () => {
     server = await startPostgres()
   }, { timeout: 90_000 })
-  after(() => server?.stop())
+  after(() => {
+    server?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
 
   test(`${CLIENTS} clients × ${ANSWERS} answers through both hosts at once: one linear history, every receipt once at its index, a clean audit from either host`, { timeout: 120_000 }, async () => {
     const url = await server!.createDatabase()
