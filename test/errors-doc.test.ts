@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { CLIENT_ERROR_CODES } from '@vouch/client'
 import { ENCLAVE_ERROR_CODES, INFERENCE_ERROR_CODES, MODEL_ERROR_CODES, RELAYED_ERRORS, TEE_ERROR_CODES } from '@vouch/enclave'
-import { PROTOCOL_ERROR_CODES } from '@vouch/protocol'
+import { LEDGER_FLAG_CODES, PROTOCOL_ERROR_CODES } from '@vouch/protocol'
 import { HOST_ERROR_CODES } from '@vouch/host'
 import { POLICY_ERROR_CODES, VERIFICATION_ERROR_CODES } from '@vouch/verifier'
 
@@ -18,6 +18,7 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** Every registry, by package: what clients, operators and relying parties can meet. */
 const REGISTRIES: Record<string, readonly string[]> = {
   'protocol ProtocolError': PROTOCOL_ERROR_CODES,
+  'protocol ledger flags': LEDGER_FLAG_CODES,
   'verifier VerificationError': VERIFICATION_ERROR_CODES,
   'verifier PolicyError': POLICY_ERROR_CODES,
   'enclave TeeError': TEE_ERROR_CODES,

@@ -11,7 +11,7 @@ import { defaultCheckpointDir } from '@vouch/verifier/log'
 import { createClient, type ClientOptions, type InferResult, type VouchClient } from './client.js'
 import { ClientError, type ClientErrorCode } from './errors.js'
 import { loadInferenceRequest, loadPolicy } from './load.js'
-import { renderAttestation, renderInference, renderModels, renderReceiptRejection } from './render.js'
+import { renderAttestation, renderCredits, renderInference, renderModels, renderReceiptRejection } from './render.js'
 import { toOipJsonOutput } from './tensors.js'
 
 const CONNECTION = `  --ca FILE          PEM certificate(s) the host's TLS certificate must chain to (its self-signed one in development)
@@ -77,6 +77,30 @@ export const MODELS_USAGE = `vouch models --url URL [--json] [--ca FILE] [--inse
 
   --url URL          the Vouch host, e.g. https://localhost:8443
   --json             print the host's answer { models: [...] }
+${CONNECTION}`
+
+export const CREDITS_USAGE = `vouch credits --url URL --log-key VKEY [--since INDEX|DATE] [--json] [--policy FILE] [--state-dir DIR] [--ca FILE]
+              [--insecure-tls] [--timeout MS]
+
+  Re-computes the host's attribution ledger from its receipt log, trusting nothing it says: checks the log's
+  latest checkpoint is signed by the log key and consistent with the last one seen of that log, reads every
+  entry from the first (each proven against the checkpoint's hash tiles), verifies every receipt of the range
+  against the evidence the log holds, counts each one its attested manifest credits, and compares the table
+  with the host's own GET /v1/ledger for the same range. Prints the table: per contributor and model, the
+  answers that credit them, and the entries flagged instead of counted. Exit codes: 0 nothing wrong, 1
+  something wrong (a flagged entry, a receipt that does not verify, an entry that is not the log's, a host
+  ledger that differs, a fork: both signed checkpoints are printed), 2 usage error or a log that cannot be read.
+
+  --url URL            the Vouch host, e.g. https://vouch.example:8443 (its log under /v1/log/, its ledger at /v1/ledger)
+  --log-key VKEY       the log key (note verifier key) checkpoints must be signed by; repeatable (default: the
+                       policy's log.keys)
+  --since INDEX|DATE   count from this entry index, or from the first receipt signed at or after this time
+                       (RFC 3339, e.g. 2026-01-31 or 2026-01-31T12:00:00Z); default: the first entry
+  --json               print the ledger as JSON, the shape and text of GET /v1/ledger; problems go to stderr
+  --policy FILE        verify receipts and their evidence under this policy (default: authenticity only, and
+                       simulated evidence is rejected)
+  --state-dir DIR      where the last checkpoint of each log is kept, one file per log (default: $VOUCH_STATE_DIR/log,
+                       else $XDG_STATE_HOME/vouch/log, else ~/.local/state/vouch/log)
 ${CONNECTION}`
 
 /** Rejections: the evidence, the receipt, or an answer that is not a sealed one. Everything else is not a verdict. */
@@ -269,6 +293,51 @@ async function runInfer(args: string[], out: Output, err: Output): Promise<numbe
   }
 }
 
+const CREDITS_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  'log-key': { type: 'string', multiple: true },
+  since: { type: 'string' },
+  policy: { type: 'string' },
+  'state-dir': { type: 'string' },
+} as const
+
+/** `--since`: a decimal entry index, or an RFC 3339 date or date-time. */
+function sinceFrom(value: string | undefined): number | Date | undefined {
+  if (value === undefined) return undefined
+  if (/^(0|[1-9][0-9]{0,15})$/.test(value)) return Number(value)
+  const date = /^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2}))?$/.test(value) ? new Date(value) : null
+  if (date === null || Number.isNaN(date.getTime())) throw new UsageError(`--since must be an entry index or an RFC 3339 date (2026-01-31, 2026-01-31T12:00:00Z), got "${value}"`)
+  return date
+}
+
+/** Runs `credits`; resolves to the exit code. */
+async function runCredits(args: string[], out: Output, err: Output): Promise<number> {
+  const { values, positionals } = parseCommandLine(args, { options: CREDITS_OPTIONS, allowPositionals: true })
+  if (positionals.length > 0) throw new UsageError(`credits takes no positional arguments, got ${positionals.join(' ')}`)
+  const since = sinceFrom(values.since)
+  const policy = values.policy === undefined ? null : policyFrom(values.policy)
+  if (values['log-key'] === undefined && policy?.log === undefined) throw new UsageError('--log-key is required (or a policy with log.keys): the key the log signs its checkpoints with, as its operator publishes it')
+  // Without a policy the client only reads: receipts are then verified for authenticity alone.
+  const client = clientFrom(values, policy ?? LISTING_ONLY, { stateDir: values['state-dir'] ?? defaultCheckpointDir(), ...(values['log-key'] !== undefined && { keys: values['log-key'] }) })
+  try {
+    const report = await client.credits({ policy, ...(since !== undefined && { since }) })
+    if (values.json) {
+      // The ledger's JSON alone on stdout (none when the log's entries could not be proven), what is wrong on stderr.
+      if (report.ledger !== null) out(JSON.stringify(report.ledger))
+      for (const p of report.problems) err(`vouch credits: ${p.index === null ? 'log' : `entry ${p.index}`}: ${p.code}: ${p.message}`)
+    } else out(renderCredits(report))
+    return report.problems.length === 0 && report.ledger !== null && report.ledger.flagged.length === 0 ? 0 : 1
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(`--since: ${error.message.replace(/^credits: /, '')}`)
+    if (!(error instanceof ClientError) || error.checkpoints === undefined) throw error
+    // The proof of the fork: two notes signed by the log key that no single history holds. Show them whole.
+    out(`vouch credits: REJECTED\n  ${error.code}: ${error.message}\n\nthe checkpoint seen first:\n${error.checkpoints[0]}\nthe checkpoint seen now:\n${error.checkpoints[1]}`)
+    return 1
+  } finally {
+    client.close()
+  }
+}
+
 /** Runs `models`; resolves to the exit code. */
 async function runModels(args: string[], out: Output): Promise<number> {
   const { values, positionals } = parseCommandLine(args, { options: CONNECTION_OPTIONS, allowPositionals: true })
@@ -292,6 +361,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   attest: { run: runAttest, usage: ATTEST_USAGE, options: ATTEST_OPTIONS },
   infer: { run: runInfer, usage: INFER_USAGE, options: INFER_OPTIONS },
   models: { run: runModels, usage: MODELS_USAGE, options: CONNECTION_OPTIONS },
+  credits: { run: runCredits, usage: CREDITS_USAGE, options: CREDITS_OPTIONS },
 }
 
 export const USAGE = programUsage('vouch', COMMANDS, 'exit codes: 0 accepted, 1 rejected, 2 usage error, unreadable input or unreachable host')

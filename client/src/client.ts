@@ -45,6 +45,7 @@ import {
 import type { CheckpointStore, LogReader } from '@vouch/verifier/log'
 import { ClientError, type AttestationEvidence, type CheckedBundle, type Problem } from './errors.js'
 import { createFetchTransport, createHttpsTransport, DEFAULT_RETRY, sendWithRetry, type FetchLike, type HttpResponse, type RetryOptions, type Transport } from './http.js'
+import { computeCredits, type CreditsOptions, type CreditsReport } from './credits.js'
 import { checkpointKeeper, proveLogged, type LogProofOptions, type LogProofResult } from './log.js'
 import { toTensorData, type InferInput } from './tensors.js'
 
@@ -222,6 +223,15 @@ export interface VouchClient {
    * `ERR_CLIENT_LOG_PROOF_REJECTED`, or `ERR_CLIENT_LOG_FORK` carrying both signed checkpoints as the proof.
    */
   logProof(receipt: string, options?: LogProofOptions): Promise<LogProofResult>
+  /**
+   * The attribution ledger re-computed from the host's receipt log (`vouch credits`): the latest checkpoint, signed by
+   * the log keys (as for {@link logProof}) and consistent with the last one this client saw of that log; every entry
+   * from the first, proven against it; every receipt of the range verified against its logged evidence; the table
+   * computed with the host's own tally, and compared with the host's `GET /v1/ledger`. Resolves to a report whose
+   * `problems` (and the ledger's `flagged`) say what is wrong; rejects with `ERR_CLIENT_LOG_FORK` (both signed
+   * checkpoints), `ERR_CLIENT_LOG_PROOF_REJECTED` or `ERR_CLIENT_HTTP`, and a RangeError for an index past the log.
+   */
+  credits(options?: CreditsOptions): Promise<CreditsReport>
   /** Closes kept-alive connections. The client still works afterwards; it opens new ones. */
   close(): void
 }
@@ -289,8 +299,18 @@ class Client implements VouchClient {
   async logProof(receipt: string, options: LogProofOptions = {}): Promise<LogProofResult> {
     const keys = this.#log.keys
     if (keys === undefined || keys.length === 0) throw new TypeError('logProof: no log key to check the proof with (ClientOptions.log.keys, or the policy\'s log.keys)')
-    const reader: LogReader = { get: (path, accept, maxBytes) => this.#send('GET', path, { accept }, maxBytes) }
-    return proveLogged(reader, this.#log.keeper, keys, receipt, options)
+    return proveLogged(this.#logReader(), this.#log.keeper, keys, receipt, options)
+  }
+
+  async credits(options: CreditsOptions = {}): Promise<CreditsReport> {
+    const keys = this.#log.keys
+    if (keys === undefined || keys.length === 0) throw new TypeError('credits: no log key to check the log with (ClientOptions.log.keys, or the policy\'s log.keys)')
+    return await computeCredits(this.#logReader(), this.#log.keeper, keys, options.policy === undefined ? this.policy : options.policy, options.since)
+  }
+
+  /** The log's HTTP API, through this client's transport. */
+  #logReader(): LogReader {
+    return { get: (path, accept, maxBytes) => this.#send('GET', path, { accept }, maxBytes) }
   }
 
   close(): void {

@@ -20,6 +20,7 @@ export const CLIENT_ERROR_CODES = [
   'ERR_CLIENT_LOG_ENTRY_MISSING',
   'ERR_CLIENT_LOG_FORK',
   'ERR_CLIENT_LOG_NOT_SERVED',
+  'ERR_CLIENT_LEDGER_MISMATCH',
 ] as const
 
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number]

@@ -155,14 +155,12 @@ function exchangeOnce(agent: Agent, request: HttpRequest, timeoutMs: number): Pr
 /** A transport over node:https: TLS 1.3 only, keep-alive. */
 export function createHttpsTransport(options: HttpsTransportOptions): Transport {
   const ca = options.ca === undefined ? undefined : (Array.isArray(options.ca) ? options.ca : [options.ca]).map((c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c)))
-  const agent = new Agent({
-    keepAlive: true,
-    maxSockets: 16,
-    minVersion: 'TLSv1.3',
-    rejectUnauthorized: options.insecureTls !== true,
-    ...(ca !== undefined && { ca }),
-  })
-  const once = (request: HttpRequest): Promise<Exchanged> => exchangeOnce(agent, request, options.timeoutMs)
+  const tlsOptions = { minVersion: 'TLSv1.3' as const, rejectUnauthorized: options.insecureTls !== true, ...(ca !== undefined && { ca }) }
+  const agent = new Agent({ keepAlive: true, maxSockets: 16, ...tlsOptions })
+  // Retries go on a new connection: after a pause, every kept-alive socket may be one the server is closing, and a
+  // retry on the next of them would fail the same way (several expire together after requests made in parallel).
+  const fresh = new Agent({ keepAlive: false, ...tlsOptions })
+  const once = (request: HttpRequest, on = agent): Promise<Exchanged> => exchangeOnce(on, request, options.timeoutMs)
 
   return {
     async request(request) {
@@ -175,13 +173,16 @@ export function createHttpsTransport(options: HttpsTransportOptions): Transport 
         // refuses a replayed id.
         const e = error as ClientError & { reused?: boolean; raw?: { code?: string } }
         if (e.reused === true && (e.raw?.code === 'ECONNRESET' || e.raw?.code === 'EPIPE')) {
-          const { reused: _, ...response } = await once(request)
+          const { reused: _, ...response } = await once(request, fresh)
           return response
         }
         throw error
       }
     },
-    close: () => agent.destroy(),
+    close: () => {
+      agent.destroy()
+      fresh.destroy()
+    },
   }
 }
 

@@ -26,6 +26,7 @@ export {
 } from './errors.js'
 export { type FetchLike, type FetchLikeResponse, type RetryOptions } from './http.js'
 export { type LogProofResult, type LogProofOptions } from './log.js'
+export { type CreditsOptions, type CreditsProblem, type CreditsReport } from './credits.js'
 export { loadPolicy, loadInferenceRequest } from './load.js'
 export {
   parseInferenceRequest,

@@ -50,7 +50,7 @@ function problemCode(body: Uint8Array): string | undefined {
 }
 
 /** A verifier failure on the log's answers, as the client's code; anything else passes through. */
-function toClientError(error: unknown): unknown {
+export function toClientError(error: unknown): unknown {
   if (error instanceof LogForkError) return new ClientError('ERR_CLIENT_LOG_FORK', `the receipt log forked: ${error.message}`, { cause: error, checkpoints: error.checkpoints })
   if (error instanceof VerificationError && error.code === 'ERR_LOG_UNAVAILABLE') return new ClientError('ERR_CLIENT_HTTP', `the receipt log: ${error.message}`, { cause: error })
   if (error instanceof VerificationError || error instanceof TypeError) return new ClientError('ERR_CLIENT_LOG_PROOF_REJECTED', `the receipt log's proof is rejected: ${error.message}`, { cause: error })

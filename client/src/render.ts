@@ -5,6 +5,7 @@
  */
 import { renderResult, type BundleClaims, type Policy, type ReceiptClaims, type RenderOptions, type Result } from '@vouch/verifier'
 import type { Attestation, InferResult, ModelInfo } from './client.js'
+import type { CreditsReport } from './credits.js'
 import type { AttestationEvidence } from './errors.js'
 import { summarizeTensor, type TensorSummary } from './tensors.js'
 
@@ -149,5 +150,22 @@ export function renderModels(url: URL, models: readonly ModelInfo[]): string {
     if (Array.isArray(m.inputs)) lines.push(`    inputs   ${m.inputs.map(dims).join('; ')}`)
     if (Array.isArray(m.outputs)) lines.push(`    outputs  ${m.outputs.map(dims).join('; ')}`)
   }
+  return lines.join('\n')
+}
+
+/** `vouch credits`: the verdict, the range and its counts, the table (aligned columns), the flagged entries and the problems. */
+export function renderCredits(report: CreditsReport): string {
+  const { ledger, checkpoint } = report
+  const ok = report.problems.length === 0 && ledger !== null && ledger.flagged.length === 0
+  const lines = [`vouch credits ${checkpoint.origin}: ${ok ? 'OK' : 'PROBLEMS FOUND'}`]
+  if (ledger !== null) {
+    lines.push(`  entries ${ledger.from} to ${ledger.to - 1} of the checkpoint of ${checkpoint.size}: ${report.receipts} receipts, ${report.counted} counted, ${report.verified} verified; ${ledger.flagged.length} entries flagged`)
+    const table = [['role', 'id', 'name', 'model', 'version', 'answers'], ...ledger.rows.map((r) => [r.role, r.id, r.name, r.model, r.version, String(r.answers)])]
+    const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)))
+    if (ledger.rows.length > 0) lines.push('', ...table.map((row) => `  ${row.map((cell, c) => (c === row.length - 1 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ')}`))
+    else lines.push('', '  no answer in this range credits anyone')
+    if (ledger.flagged.length > 0) lines.push('', 'flagged (not counted):', ...ledger.flagged.map((f) => `  entry ${f.index}: ${f.code}: ${f.reason} (${f.receipt})`))
+  }
+  if (report.problems.length > 0) lines.push('', 'problems:', ...report.problems.map((p) => `  ${p.index === null ? 'log' : `entry ${p.index}`}: ${p.code}: ${p.message}`))
   return lines.join('\n')
 }

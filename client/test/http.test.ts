@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parsePolicy } from '@vouch/verifier'
 import { createClient, type FetchLike } from '../src/index.js'
-import { parseRetryAfter, sendWithRetry, type HttpResponse, type RetryEnvironment, type Transport } from '../src/http.js'
+import { createHttpsTransport, parseRetryAfter, sendWithRetry, type HttpResponse, type RetryEnvironment, type Transport } from '../src/http.js'
 import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
 import { rejectsWith } from './helpers/rejects.js'
 
@@ -38,10 +38,19 @@ describe('HTTP', () => {
     },
     '/prefix/v2/models': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ models: [{ name: 'prefixed' }] })),
     '/text/v2/models': (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>'),
+    '/stale/v2/models': (res) => {
+      // A connection that served before the mark is one the server is closing: it hangs up on the request.
+      if (served.get(res.socket!)! <= staleAfter) res.socket!.destroy()
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(MODELS)
+    },
   }
+  /** Each connection, numbered in the order it was opened; connections numbered up to `staleAfter` hang up. */
+  const served = new Map<object, number>()
+  let staleAfter = 0
   before(async () => {
     tls = await selfSignedCertificate()
     server = createServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.3' }, (req, res) => {
+      if (!served.has(req.socket)) served.set(req.socket, served.size + 1)
       const route = routes[req.url ?? '']
       if (route === undefined) res.writeHead(404).end()
       else route(res)
@@ -100,6 +109,21 @@ describe('HTTP', () => {
   test('an answer that is not what the route returns: invalid', async () => {
     await rejectsWith(createClient({ url: `${url}/text`, policy, ca: tls.cert }).models(), 'ERR_CLIENT_RESPONSE_INVALID')
   })
+  test('a request on kept-alive connections the server is closing is retried on a new one, however many are stale', async () => {
+    const transport = createHttpsTransport({ timeoutMs: 5_000, ca: tls.cert })
+    const request = { method: 'GET' as const, url: new URL('/stale/v2/models', url), headers: {}, maxBytes: 1024 }
+    try {
+      // Three connections opened together and kept alive, then all closed by the server as the next request arrives.
+      await Promise.all([1, 2, 3].map(() => transport.request(request)))
+      staleAfter = served.size
+      const response = await transport.request(request)
+      assert.equal(response.status, 200)
+    } finally {
+      transport.close()
+      staleAfter = 0
+    }
+  })
+
   test('options that cannot work are TypeErrors', () => {
     assert.throws(() => createClient({ url: 'http://127.0.0.1:1', policy }), TypeError)
     assert.throws(() => createClient({ url: 'not a url', policy }), TypeError)

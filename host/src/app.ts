@@ -25,6 +25,7 @@ import { ModelCatalog } from './model-catalog.js'
 import { registerAttestationRoutes } from './routes/attestation.js'
 import { registerHealthRoutes } from './routes/health.js'
 import { registerInferRoutes } from './routes/infer.js'
+import { registerLedgerRoutes } from './routes/ledger.js'
 import { registerLogRoutes } from './routes/log.js'
 import { registerModelRoutes } from './routes/models.js'
 import { registerOperationsRoutes } from './routes/operations.js'
@@ -80,7 +81,7 @@ export interface AppOptions {
 }
 
 /** The route modules, in the order their routes are registered. */
-const ROUTES: readonly RouteModule[] = [registerHealthRoutes, registerModelRoutes, registerInferRoutes, registerAttestationRoutes, registerLogRoutes, registerOperationsRoutes]
+const ROUTES: readonly RouteModule[] = [registerHealthRoutes, registerModelRoutes, registerInferRoutes, registerAttestationRoutes, registerLogRoutes, registerLedgerRoutes, registerOperationsRoutes]
 
 /**
  * The body reader of `config`. Bytes of request bodies the host holds, taken as they arrive and given back once the

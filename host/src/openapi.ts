@@ -213,6 +213,25 @@ export function openApiDocument(version: string): Json {
           },
         },
       },
+      '/v1/ledger': {
+        get: {
+          operationId: 'getLedger',
+          summary: 'The attribution ledger: per contributor, the answers of each model that credit them over entries [from, to) of the receipt log, at its latest signed checkpoint',
+          description:
+            'Counted only when the receipt is what its logged evidence attests (signed by its keyset key, an attested model, the attested manifest\'s contributors); every other entry is listed under `flagged` with an `ERR_LEDGER_*` code. ' +
+            'Deterministic JSON: `vouch credits --json` re-computes it from the log and prints the same text.',
+          tags: ['log'],
+          parameters: [
+            { name: 'from', in: 'query', required: false, description: 'First entry index (default 0)', schema: { type: 'integer', minimum: 0 } },
+            { name: 'to', in: 'query', required: false, description: "One past the last entry index, at most the latest checkpoint's size (default: that size)", schema: { type: 'integer', minimum: 0 } },
+          ],
+          responses: {
+            '200': json('The ledger', ref('Ledger')),
+            '400': problem('`ERR_HOST_LOG_RANGE_INVALID`'),
+            default: failures.default,
+          },
+        },
+      },
       '/v1/attestation': {
         get: {
           operationId: 'getAttestation',
@@ -278,6 +297,33 @@ export function openApiDocument(version: string): Json {
             instance: { type: 'string', description: 'Path of the request' },
             code: { type: 'string', pattern: '^ERR_[A-Z0-9_]+$', description: 'A host code, or the enclave code relayed', examples: Object.keys(HOST_ERRORS) },
             requestId: { type: 'string' },
+          },
+        },
+        Ledger: {
+          type: 'object',
+          required: ['checkpoint', 'from', 'to', 'rows', 'flagged'],
+          properties: {
+            checkpoint: { type: 'string', description: 'The signed checkpoint (C2SP signed note) the ledger was computed at' },
+            from: { type: 'integer', minimum: 0 },
+            to: { type: 'integer', minimum: 0 },
+            rows: {
+              type: 'array',
+              description: 'Sorted by role, id, model, version, name',
+              items: {
+                type: 'object',
+                required: ['role', 'id', 'name', 'model', 'version', 'answers'],
+                properties: { role: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' }, model: { type: 'string' }, version: { type: 'string' }, answers: { type: 'integer', minimum: 1 } },
+              },
+            },
+            flagged: {
+              type: 'array',
+              description: 'Entries of the range not counted, in index order',
+              items: {
+                type: 'object',
+                required: ['index', 'receipt', 'code', 'reason'],
+                properties: { index: { type: 'integer', minimum: 0 }, receipt: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' }, code: { type: 'string', pattern: '^ERR_LEDGER_[A-Z_]+$' }, reason: { type: 'string' } },
+              },
+            },
           },
         },
         ServerMetadata: {

@@ -131,6 +131,7 @@ export {
 } from './envelope.js'
 export * from './receipt.js'
 export * from './log-entry.js'
+export * from './ledger.js'
 export * from './link.js'
 export * from './link-operations.js'
 export * from './semaphore.js'

@@ -25,13 +25,14 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/
 /** A full tile or bundle never changes; a partial one is replaced as the log grows. */
 const IMMUTABLE = 'public, max-age=31536000, immutable'
 
-function logOf(receiptLog: ReceiptLog | null): ReceiptLog {
+/** The log, or `ERR_HOST_NOT_FOUND` for a host that keeps none. */
+export function logOf(receiptLog: ReceiptLog | null): ReceiptLog {
   if (receiptLog === null) throw new HostError('ERR_HOST_NOT_FOUND')
   return receiptLog
 }
 
-/** A query parameter as a tree size or index: a decimal safe integer, or `fallback` when absent. */
-function sizeParam(req: Request, name: string, fallback?: number): number {
+/** A query parameter as a tree size or index: a decimal safe integer, or `fallback` when absent (`ERR_HOST_LOG_RANGE_INVALID`). */
+export function sizeParam(req: Request, name: string, fallback?: number): number {
   const raw = req.query[name]
   if (raw === undefined && fallback !== undefined) return fallback
   if (typeof raw !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(raw) || !Number.isSafeInteger(Number(raw))) {

@@ -23,8 +23,8 @@ import {
 import { verifyReceipt } from '../bundle/receipt.js'
 import { VerificationError } from '../errors.js'
 import type { Policy } from '../policy/types.js'
-import { LogForkError, verifyLogConsistency } from './consistency.js'
-import { fetchCheckpoint, fetchConsistency, readLog, type CheckpointStore, type LogReader } from './follow.js'
+import { LogForkError } from './consistency.js'
+import { checkConsistent, fetchCheckpoint, readLog, type CheckpointStore, type LogReader } from './follow.js'
 import type { SignedCheckpoint } from './inclusion.js'
 
 /** Largest tile or entry bundle read: 256 entries of at most 65,535 bytes and their lengths. */
@@ -80,8 +80,18 @@ function tileReader(reader: LogReader): { readTiles(tiles: readonly HashTile[]):
   return { readTiles: (tiles) => Promise.all(tiles.map((tile) => readLog(reader, `v1/log/${tilePath(tile)}`, 'application/octet-stream', MAX_TILE_BYTES))) }
 }
 
-/** The entries [from, to) of the tree `to` (of `tree`), each proven against the tree's tiles. */
-async function* provenEntries(reader: LogReader, tree: SignedCheckpoint, from: number): AsyncGenerator<{ index: number; bytes: Uint8Array }> {
+/** An entry served other than the tree commits to (`ERR_LOG_INCLUSION_INVALID`), at `index`. */
+export class LogEntryMismatchError extends VerificationError {
+  constructor(readonly index: number, message: string) {
+    super('ERR_LOG_INCLUSION_INVALID', message)
+  }
+}
+
+/**
+ * The entries [from, tree.size) of the tree of checkpoint `tree`, read as entry bundles through `reader`, each proven
+ * against the tree's hash tiles. Throws {@link LogEntryMismatchError} at the first entry that is not the tree's.
+ */
+export async function* provenEntries(reader: LogReader, tree: SignedCheckpoint, from: number): AsyncGenerator<{ index: number; bytes: Uint8Array }> {
   const hashes = tileHashReader({ size: tree.size, hash: tree.rootHash }, tileReader(reader))
   for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < tree.size; n++) {
     const width = Math.min(TILE_WIDTH, tree.size - n * TILE_WIDTH)
@@ -91,7 +101,7 @@ async function* provenEntries(reader: LogReader, tree: SignedCheckpoint, from: n
     const proven = await hashes.readHashes(indexes.map((i) => storedHashIndex(0, i)))
     for (const [k, index] of indexes.entries()) {
       const bytes = bundle[index - n * TILE_WIDTH]!
-      if (!bytesEqual(recordHash(bytes), proven[k]!)) throw new VerificationError('ERR_LOG_INCLUSION_INVALID', `entry ${index} as served (${tilePath({ level: 'entries', n, width })}) is not the entry the checkpoint of ${tree.size} commits to`)
+      if (!bytesEqual(recordHash(bytes), proven[k]!)) throw new LogEntryMismatchError(index, `entry ${index} as served (${tilePath({ level: 'entries', n, width })}) is not the entry the checkpoint of ${tree.size} commits to`)
       yield { index, bytes }
     }
   }
@@ -119,13 +129,10 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
   const stored = store.load(latest.origin, logKeys)
   const report: AuditReport = { origin: latest.origin, from: stored, to: latest, entries: 0, receipts: 0, verified: 0, problems: [], fork: null }
   try {
-    if (stored !== null) {
-      const proof = stored.size === latest.size ? [] : await fetchConsistency(reader, Math.min(stored.size, latest.size), Math.max(stored.size, latest.size))
-      verifyLogConsistency(stored, latest, proof)
-      if (latest.size < stored.size) {
-        report.problems.push({ index: null, code: 'ERR_LOG_UNAVAILABLE', message: `the log serves a checkpoint of ${latest.size} entries, older than the ${stored.size} audited before (consistent with it)` })
-        return report
-      }
+    await checkConsistent(reader, stored, latest)
+    if (stored !== null && latest.size < stored.size) {
+      report.problems.push({ index: null, code: 'ERR_LOG_UNAVAILABLE', message: `the log serves a checkpoint of ${latest.size} entries, older than the ${stored.size} audited before (consistent with it)` })
+      return report
     }
     const evidence = new Map<string, Uint8Array>()
     // A bundle too large for one entry is logged in parts; they are joined (and checked) once all are read.
@@ -163,7 +170,7 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
     }
   } catch (error) {
     // A fork, or served data that is not the tree's (tiles, entry bundles): the log as a whole is wrong.
-    report.problems.push(problemOf(null, error))
+    report.problems.push(problemOf(error instanceof LogEntryMismatchError ? error.index : null, error))
     if (error instanceof LogForkError) report.fork = error.checkpoints
     return report
   }

@@ -181,12 +181,19 @@ export class CheckpointStore {
  */
 export async function advanceCheckpoint(reader: LogReader, store: Pick<CheckpointStore, 'load' | 'save'>, logKeys: readonly string[], seen: SignedCheckpoint): Promise<SignedCheckpoint> {
   const stored = store.load(seen.origin, logKeys)
-  if (stored === null) {
-    store.save(seen)
-    return seen
-  }
-  const proof = stored.size === seen.size ? [] : await fetchConsistency(reader, Math.min(stored.size, seen.size), Math.max(stored.size, seen.size))
-  const latest = verifyLogConsistency(stored, seen, proof)
+  const latest = await checkConsistent(reader, stored, seen)
   if (latest !== stored) store.save(latest)
   return latest
+}
+
+/**
+ * Checks that `seen` and `stored` (a checkpoint kept earlier of the same log, or null for none) can be one history,
+ * with a consistency proof from the log read through `reader` when their sizes differ. Throws `LogForkError`
+ * (`ERR_LOG_FORK`, both signed notes) when they cannot. Resolves to the later (larger) of the two, `seen` when none is
+ * stored.
+ */
+export async function checkConsistent(reader: LogReader, stored: SignedCheckpoint | null, seen: SignedCheckpoint): Promise<SignedCheckpoint> {
+  if (stored === null) return seen
+  const proof = stored.size === seen.size ? [] : await fetchConsistency(reader, Math.min(stored.size, seen.size), Math.max(stored.size, seen.size))
+  return verifyLogConsistency(stored, seen, proof)
 }
