@@ -123,6 +123,7 @@ class PostgresLog implements LogBackend {
         const size = rows[0]!.size
         const entries: PendingEntry[] = []
         const hashes: Hash[] = []
+        const checkpoints: StoredCheckpoint[] = []
         const result = await work({
           size,
           indexesOf: async (keys) => {
@@ -130,9 +131,10 @@ class PostgresLog implements LogBackend {
             return new Map(found.rows.map((r) => [r.key, r.idx]))
           },
           readHashes: (indexes) => readHashes(client, indexes),
-          append: (e, h) => void (entries.push(...e), hashes.push(...h)),
+          append: (e, h, c) => void (entries.push(...e), hashes.push(...h), c !== undefined && checkpoints.push(c)),
         })
         if (entries.length > 0) await write(client, size, entries, hashes)
+        for (const c of checkpoints) await insertCheckpoint(client, c)
         return result
       })
     } catch (error) {
@@ -159,7 +161,7 @@ class PostgresLog implements LogBackend {
   }
 
   async insertCheckpoint(c: StoredCheckpoint): Promise<void> {
-    await this.#query(() => this.#pool.query('INSERT INTO vouch_log_checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (note) DO NOTHING', [c.size, Buffer.from(c.rootHash), c.note]))
+    await this.#query(() => insertCheckpoint(this.#pool, c))
   }
 
   async checkpoints(): Promise<StoredCheckpoint[]> {
@@ -178,6 +180,11 @@ class PostgresLog implements LogBackend {
       throw unavailable(error)
     }
   }
+}
+
+/** Keeps checkpoint `c` unless one with the same note is kept. */
+async function insertCheckpoint(db: pg.Pool | pg.PoolClient, c: StoredCheckpoint): Promise<void> {
+  await db.query('INSERT INTO vouch_log_checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (note) DO NOTHING', [c.size, Buffer.from(c.rootHash), c.note])
 }
 
 /** Writes a batch's entries and stored hashes after `size`, and the new size, in the transaction of `client`. */
