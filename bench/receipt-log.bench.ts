@@ -15,6 +15,8 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createClient, loadPolicy, type VouchClient } from '@vouch/client'
+import Database from 'better-sqlite3'
+import pg from 'pg'
 import { formatCheckpoint, generateNoteKey, keysetDigest, proveRecord, receiptCommitment, receiptDigest, signNote, signReceipt, treeHash, type Attribution, type TensorData } from '@vouch/protocol'
 import { EvidenceService } from '../enclave/src/service/evidence.js'
 import { generateKeyset } from '../enclave/src/service/keys.js'
@@ -199,24 +201,55 @@ interface HostArm {
   name: string
   host: HostProcess
   client: VouchClient
+  /** Entries and checkpoints in the host's log now (null: the log is off). */
+  shape: () => Promise<{ entries: number; checkpoints: number } | null>
+}
+
+/** Entries and checkpoints in the SQLite log at `file`, read beside the host that writes it. */
+async function sqliteShape(file: string): Promise<{ entries: number; checkpoints: number }> {
+  const db = new Database(file, { readonly: true })
+  try {
+    return db.prepare('SELECT (SELECT size FROM vouch_log_state) AS entries, (SELECT count(*) FROM vouch_log_checkpoints) AS checkpoints').get() as { entries: number; checkpoints: number }
+  } finally {
+    db.close()
+  }
+}
+
+/** Entries and checkpoints in the PostgreSQL log at `url`. */
+async function postgresShape(url: string): Promise<{ entries: number; checkpoints: number }> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ entries: string; checkpoints: string }>('SELECT (SELECT size FROM vouch_log_state) AS entries, (SELECT count(*) FROM vouch_log_checkpoints) AS checkpoints')
+    return { entries: Number(rows[0]!.entries), checkpoints: Number(rows[0]!.checkpoints) }
+  } finally {
+    await client.end()
+  }
 }
 
 /** The host part (see the file's doc): round trips and throughput per arm, and each host's CPU per answer. */
-async function hostCosts(arms: HostArm[], inputs: TensorData[], log: (line: string) => void): Promise<{ roundTrip: Timing[]; throughput: Throughput[]; cpuPerAnswer: number[] }> {
+async function hostCosts(arms: HostArm[], inputs: TensorData[], log: (line: string) => void): Promise<{ roundTrip: Timing[]; throughput: Throughput[]; cpuPerAnswer: number[]; perBatch: Array<number | null> }> {
   const calls = arms.map((arm) => () => retryStale(() => arm.client.infer('ppocr-cls', inputs)))
   const roundTrip = await measureInterleaved(calls, ROUND_TRIPS)
+  const shapesBefore = await Promise.all(arms.map((arm) => arm.shape()))
   const cpuBefore = arms.map((arm) => cpuTimeOf(arm.host.pid))
   const served = arms.map(() => 0)
   const counted = calls.map((call, k) => () => call().then(() => served[k]!++))
   const throughput = await throughputInterleaved(counted, { ...THROUGHPUT, concurrency: CONCURRENCY })
   const cpuPerAnswer = arms.map((arm, k) => (cpuTimeOf(arm.host.pid) - cpuBefore[k]!) / served[k]!)
+  const shapesAfter = await Promise.all(arms.map((arm) => arm.shape()))
+  // Answers per batch in the host: every batch that appends commits one checkpoint.
+  const perBatch = arms.map((_, k) => {
+    const [a, b] = [shapesBefore[k], shapesAfter[k]]
+    return a === null || b === null || b === undefined || a === undefined ? null : (b.entries - a.entries) / Math.max(1, b.checkpoints - a.checkpoints)
+  })
   for (const [k, arm] of arms.entries()) {
     log(
       `receipt log host, ${arm.name}: round trip ${ms(roundTrip[k]!.median)} / ${ms(roundTrip[k]!.p99)} ms, throughput ${throughput[k]!.rps.toFixed(1)} req/s ` +
-        `(windows ${throughput[k]!.windows.map((w) => w.toFixed(0)).join(', ')}), host CPU ${ms(cpuPerAnswer[k]!)} ms per answer`,
+        `(windows ${throughput[k]!.windows.map((w) => w.toFixed(0)).join(', ')}), host CPU ${ms(cpuPerAnswer[k]!)} ms per answer${perBatch[k] === null ? '' : `, ${perBatch[k]!.toFixed(2)} answers per batch`}`,
     )
   }
-  return { roundTrip, throughput, cpuPerAnswer }
+  return { roundTrip, throughput, cpuPerAnswer, perBatch }
 }
 
 /** The loss of `on` against `off` in each round (their windows ran one after the other), the median of the rounds. */
@@ -247,10 +280,12 @@ export async function benchReceiptLog(log: (line: string) => void): Promise<stri
 
     // The hosts, started together: log off, SQLite, PostgreSQL (when installed). Each has its own cache folder
     // (certificate, log file, log key) and enclave.
-    const specs: Array<{ name: string; args: string[] }> = [
-      { name: 'log off (--no-receipt-log)', args: ['--no-receipt-log'] },
-      { name: 'log on, SQLite', args: [] },
-      ...(postgres === null ? [] : [{ name: 'log on, PostgreSQL', args: ['--log-url', await postgres.createDatabase()] }]),
+    const pgUrl = postgres === null ? null : await postgres.createDatabase()
+    const specs: Array<{ name: string; args: string[]; shape: () => Promise<{ entries: number; checkpoints: number } | null> }> = [
+      { name: 'log off (--no-receipt-log)', args: ['--no-receipt-log'], shape: async () => null },
+      // The host's default log file: log.sqlite in its cache folder (VOUCH_CACHE_DIR).
+      { name: 'log on, SQLite', args: [], shape: () => sqliteShape(join(scratch, 'host-1', 'log.sqlite')) },
+      ...(pgUrl === null ? [] : [{ name: 'log on, PostgreSQL', args: ['--log-url', pgUrl], shape: () => postgresShape(pgUrl) }]),
     ]
     const started = await Promise.allSettled(specs.map((spec, k) => startVouchHost(join(scratch, `host-${k}`), { hostArgs: spec.args })))
     for (const s of started) if (s.status === 'fulfilled') hosts.push(s.value)
@@ -259,24 +294,24 @@ export async function benchReceiptLog(log: (line: string) => void): Promise<stri
     const arms = specs.map((spec, k) => {
       const client = createClient({ url: hosts[k]!.url, policy, ca: hosts[k]!.ca })
       clients.push(client)
-      return { name: spec.name, host: hosts[k]!, client }
+      return { name: spec.name, host: hosts[k]!, client, shape: spec.shape }
     })
     for (const arm of arms) await arm.client.attest()
-    const { roundTrip, throughput, cpuPerAnswer } = await hostCosts(arms, readSample('ppocr-cls'), log)
+    const { roundTrip, throughput, cpuPerAnswer, perBatch } = await hostCosts(arms, readSample('ppocr-cls'), log)
     log(`receipt log: load average (1 min) ${loadBefore.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} now; stale keep-alive retries ${stale.retries}`)
 
     const [off] = throughput as [Throughput]
     const cell = (c: Cost): string => `${ms(c.median)} / ${ms(c.p99)} | ${ms(c.cpu)}`
     const storeRows = STORE_ROWS.map((what, k) => `| ${what} | ${costs.map((c) => cell(c.rows[k]!.cost)).join(' | ')} |`)
-    const perBatch = (c: StoreCosts): string => (c.concurrent.answers / Math.max(1, c.concurrent.batches)).toFixed(1)
+    const storePerBatch = (c: StoreCosts): string => (c.concurrent.answers / Math.max(1, c.concurrent.batches)).toFixed(1)
     storeRows.push(
-      `| answers at concurrency ${CONCURRENCY}, group commit: per answer (answers per second; per batch) | ${costs.map((c) => `${ms((1000 * c.concurrent.seconds) / c.concurrent.answers)} (${(c.concurrent.answers / c.concurrent.seconds).toFixed(0)}/s; ${perBatch(c)}) | ${ms(c.concurrent.cpuMs / c.concurrent.answers)}`).join(' | ')} |`,
+      `| answers at concurrency ${CONCURRENCY}, group commit: per answer (answers per second; per batch) | ${costs.map((c) => `${ms((1000 * c.concurrent.seconds) / c.concurrent.answers)} (${(c.concurrent.answers / c.concurrent.seconds).toFixed(0)}/s; ${storePerBatch(c)}) | ${ms(c.concurrent.cpuMs / c.concurrent.answers)}`).join(' | ')} |`,
     )
     const storeHeader = `| operation | ${costs.map((c) => `${c.backend} wall, median / p99 | ${c.backend} CPU`).join(' | ')} |\n|---|${costs.map(() => '---:|---:|').join('')}`
     const hostRows = arms.map((arm, k) => {
       const t = throughput[k]!
       const loss = 1 - t.rps / off.rps
-      return `| ${arm.name} | ${ms(roundTrip[k]!.median)} / ${ms(roundTrip[k]!.p99)} | ${k === 0 ? '' : `${roundTrip[k]!.median - roundTrip[0]!.median >= 0 ? '+' : ''}${ms(roundTrip[k]!.median - roundTrip[0]!.median)}`} | ${t.rps.toFixed(1)} (${t.requests}) | ${t.windows.map((w) => w.toFixed(0)).join(', ')} | ${k === 0 ? '' : `**${pct(loss)}**`} | ${k === 0 ? '' : pct(medianRoundLoss(t, off))} | ${ms(cpuPerAnswer[k]!)} |`
+      return `| ${arm.name} | ${ms(roundTrip[k]!.median)} / ${ms(roundTrip[k]!.p99)} | ${k === 0 ? '' : `${roundTrip[k]!.median - roundTrip[0]!.median >= 0 ? '+' : ''}${ms(roundTrip[k]!.median - roundTrip[0]!.median)}`} | ${t.rps.toFixed(1)} (${t.requests}) | ${t.windows.map((w) => w.toFixed(0)).join(', ')} | ${k === 0 ? '' : `**${pct(loss)}**`} | ${k === 0 ? '' : pct(medianRoundLoss(t, off))} | ${ms(cpuPerAnswer[k]!)} | ${perBatch[k] === null ? '' : perBatch[k]!.toFixed(2)} |`
     })
     const targetRows = arms.slice(1).map((arm, j) => {
       const loss = 1 - throughput[j + 1]!.rps / off.rps
@@ -301,12 +336,14 @@ real \`vouch-host\` processes, each with its enclave, the same build and setting
 (\`--no-receipt-log\`), on with SQLite (the default)${postgres === null ? '' : ', on with PostgreSQL (`--log-url`, the server above)'}. Round trips
 interleaved (${ROUND_TRIPS.runs} per host); then throughput at concurrency ${CONCURRENCY} in windows of ${THROUGHPUT.windowMs / 1000} s alternating between the hosts,
 ${THROUGHPUT.rounds} rounds (each host's windows listed, requests per second); the loss is of all windows' requests, and also the
-median of each round's (a round's windows ran back to back, so a slow spell of the machine touches them alike). Host CPU: the host process's (all threads,
-\`/proc\`, 10 ms ticks) over the throughput windows, per answer it served. Everything shares ${cpus().length} cores: the
+median of each round's (a round's windows ran back to back, so a slow spell of the machine touches them alike).
+Host CPU: the host process's (all threads,
+\`/proc\`, 10 ms ticks) over the throughput windows, per answer it served; answers per batch: entries the host's log
+gained over those windows per checkpoint it committed (one per batch). Everything shares ${cpus().length} cores: the
 1-minute load average was ${loadBefore.toFixed(2)} when the scenario started.
 
-| host | round trip, ms (median / p99) | added (median) | throughput, req/s (requests) | windows | loss vs log off | median of the rounds' losses | host CPU ms per answer |
-|---|---:|---:|---:|---|---:|---:|---:|
+| host | round trip, ms (median / p99) | added (median) | throughput, req/s (requests) | windows | loss vs log off | median of the rounds' losses | host CPU ms per answer | answers per batch |
+|---|---:|---:|---:|---|---:|---:|---:|---:|
 ${hostRows.join('\n')}
 
 Target (issue 12):
