@@ -7,7 +7,7 @@
  * same tlog functions as the host's store, served over plain HTTP on loopback.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -39,6 +39,7 @@ describe('vouch-verify log audit', () => {
   let host: FakeHost
   let server: LogServer
   let client: VouchClient
+  let tls: Awaited<ReturnType<typeof selfSignedCertificate>>
   const log = new MemoryLog()
   let n = 0
 
@@ -63,7 +64,7 @@ describe('vouch-verify log audit', () => {
     const socket = join(dir, 'enclave.sock')
     stop = await startEnclave(socket)
     link = await LinkClient.connect(socket)
-    const tls = await selfSignedCertificate()
+    tls = await selfSignedCertificate()
     host = await FakeHost.start(linkBackend(link), tls)
     host.log = log
     server = await LogServer.start(log)
@@ -165,6 +166,29 @@ describe('vouch-verify log audit', () => {
     } finally {
       server.log = log
     }
+  })
+
+  test('over HTTPS: --ca FILE is the certificate the host\'s must chain to; without it, or with another, no log is read (exit 2)', async () => {
+    const files = { ca: join(dir, 'host.pem'), other: join(dir, 'other.pem') }
+    writeFileSync(files.ca, tls.cert)
+    writeFileSync(files.other, (await selfSignedCertificate()).cert)
+    // The client tests' host serves the same log over TLS, with a self-signed certificate.
+    const run = async (...flags: string[]): Promise<{ code: number; out: string }> => {
+      const out: string[] = []
+      const code = await vouchVerify(['log', 'audit', '--url', host.url, '--log-key', log.keys.verifierKey, '--state', join(dir, `tls-${++n}`), '--policy', DEV, ...flags], (t) => out.push(t), (t) => out.push(t))
+      return { code, out: out.join('\n') }
+    }
+    const trusted = await run('--ca', files.ca, '--json')
+    assert.equal(trusted.code, 0, trusted.out)
+    assert.equal((JSON.parse(trusted.out) as Audit['report']).receipts, log.size - 1)
+    for (const flags of [[], ['--ca', files.other]]) {
+      const refused = await run(...flags)
+      assert.equal(refused.code, 2, refused.out)
+      assert.match(refused.out, /ERR_LOG_UNAVAILABLE.*certificate/)
+    }
+    const missing = await run('--ca', join(dir, 'no-such.pem'))
+    assert.equal(missing.code, 2)
+    assert.match(missing.out, /--ca/)
   })
 
   test('a checkpoint not signed by the log key: exit 1, ERR_LOG_CHECKPOINT_UNTRUSTED; no log at the URL: exit 2', async () => {

@@ -88,6 +88,7 @@ const REJECTIONS: ReadonlySet<ClientErrorCode> = new Set([
   'ERR_CLIENT_LOG_PROOF_REJECTED',
   'ERR_CLIENT_LOG_ENTRY_MISSING',
   'ERR_CLIENT_LOG_FORK',
+  'ERR_CLIENT_LOG_NOT_SERVED',
 ])
 
 /** Runs `read` on the file a flag names; a file that cannot be read, or is over its limit, is a UsageError naming the flag. */

@@ -218,6 +218,7 @@ export interface VouchClient {
    * (`ClientOptions.log.keys`, else the policy's `log.keys`; a TypeError when there are none), and its checkpoint
    * checked consistent with the last one this client saw of that log, which it then keeps. Rejects with
    * `ERR_CLIENT_LOG_ENTRY_MISSING` (not in the log within `wait` ms, or not at the index announced),
+   * `ERR_CLIENT_LOG_NOT_SERVED` (the host serves no log: a 404 that is not the log's, refused without waiting),
    * `ERR_CLIENT_LOG_PROOF_REJECTED`, or `ERR_CLIENT_LOG_FORK` carrying both signed checkpoints as the proof.
    */
   logProof(receipt: string, options?: LogProofOptions): Promise<LogProofResult>

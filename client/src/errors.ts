@@ -19,6 +19,7 @@ export const CLIENT_ERROR_CODES = [
   'ERR_CLIENT_LOG_PROOF_REJECTED',
   'ERR_CLIENT_LOG_ENTRY_MISSING',
   'ERR_CLIENT_LOG_FORK',
+  'ERR_CLIENT_LOG_NOT_SERVED',
 ] as const
 
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number]
@@ -57,7 +58,7 @@ export interface AttestationEvidence {
 /** What a {@link ClientError} may carry besides its code. Each field is set only for the codes it names. */
 export interface ClientErrorDetails {
   cause?: unknown
-  /** `ERR_CLIENT_HTTP`: the response status. */
+  /** `ERR_CLIENT_HTTP`, `ERR_CLIENT_LOG_NOT_SERVED`: the response status. */
   status?: number
   /** `ERR_CLIENT_HTTP`: the problem document, when the host sent one. */
   problem?: Problem

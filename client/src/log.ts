@@ -61,8 +61,9 @@ function toClientError(error: unknown): unknown {
  * Fetches the inclusion proof of `receipt` through `reader`, checks it under `logKeys`, then checks its checkpoint
  * against the one `keeper` holds for the log (a consistency proof from the host when the sizes differ) and keeps the
  * later. Refuses with `ERR_CLIENT_LOG_ENTRY_MISSING` (the log does not hold it after `wait`, or holds it elsewhere than
- * the index announced), `ERR_CLIENT_LOG_PROOF_REJECTED`, `ERR_CLIENT_LOG_FORK` (with both signed checkpoints), or
- * `ERR_CLIENT_HTTP` for another answer.
+ * the index announced), `ERR_CLIENT_LOG_NOT_SERVED` (a 404 that is not the log's: no log there), at once,
+ * `ERR_CLIENT_LOG_PROOF_REJECTED`, `ERR_CLIENT_LOG_FORK` (with both signed checkpoints), or `ERR_CLIENT_HTTP` for
+ * another answer.
  */
 export async function proveLogged(reader: LogReader, keeper: Pick<CheckpointStore, 'load' | 'save'>, logKeys: readonly string[], receipt: string, options: LogProofOptions = {}): Promise<LogProofResult> {
   const path = `v1/log/proof?receipt=${receiptDigest(receipt)}`
@@ -70,10 +71,14 @@ export async function proveLogged(reader: LogReader, keeper: Pick<CheckpointStor
   for (;;) {
     const response = await reader.get(path, 'application/json', MAX_PROOF_BYTES)
     if (response.status === 200) return await check(reader, keeper, logKeys, receipt, response.body, options.index)
-    // 404: the log holds no such receipt (yet). The host's code for it is not needed to refuse, so not relied on.
     const code = problemCode(response.body)
     if (response.status !== 404) {
       throw new ClientError('ERR_CLIENT_HTTP', `GET /v1/log/proof: HTTP ${response.status}${code === undefined ? '' : `: ${code}`}`, { status: response.status })
+    }
+    // Only the log's own 404 says "no such receipt (yet)", worth asking again. Any other (ERR_HOST_NOT_FOUND: a host
+    // without a log, a URL that is not the host's; a proxy's page) says there is no log here to wait for.
+    if (code !== 'ERR_HOST_LOG_ENTRY_NOT_FOUND') {
+      throw new ClientError('ERR_CLIENT_LOG_NOT_SERVED', `GET /v1/log/proof: HTTP 404${code === undefined ? ' without a problem document' : `: ${code}`}: the host serves no receipt log at this URL`, { status: 404 })
     }
     if (Date.now() >= deadline) {
       const promised = options.index === undefined ? '' : ` (the host announced it as entry ${options.index})`

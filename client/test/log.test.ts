@@ -17,6 +17,7 @@ import { MemoryLog } from '../../test/helpers/receipt-log.js'
 import { main as vouchVerify } from '../../verifier/src/cli/main.js'
 import { main as vouch } from '../src/cli.js'
 import { createClient, type ClientOptions, type VouchClient } from '../src/index.js'
+import { checkpointKeeper, proveLogged } from '../src/log.js'
 import { useRelayedEnclave } from './helpers/relayed-enclave.js'
 import type { FakeHost } from './helpers/fake-host.js'
 import { rejectsWith } from './helpers/rejects.js'
@@ -100,6 +101,28 @@ describe('the client and the receipt log', () => {
     const started = Date.now()
     await rejectsWith(client({ keys: [log.keys.verifierKey], waitMs: 500 }).infer('ppocr-cls', sample, { log: true }), 'ERR_CLIENT_LOG_ENTRY_MISSING')
     assert.ok(Date.now() - started >= 500, 'it waited for the entry')
+  })
+
+  test('a host that serves no log (404 ERR_HOST_NOT_FOUND, or a 404 that is no problem document): ERR_CLIENT_LOG_NOT_SERVED, without waiting for the entry', async () => {
+    await fresh()
+    const answered = await keyed().infer('ppocr-cls', sample, { log: true })
+    // The same host without its log: /v1/log/ is no route of it. Only the log's own 404 means "not in the log yet".
+    host.log = null
+    const waiting = client({ keys: [log.keys.verifierKey], waitMs: 60_000 })
+    const error = await rejectsWith(waiting.logProof(answered.receipt, { wait: 60_000 }), 'ERR_CLIENT_LOG_NOT_SERVED')
+    assert.match(error.message, /ERR_HOST_NOT_FOUND/)
+    assert.equal(error.status, 404)
+    // The answer that needs its proof is refused the same way.
+    await rejectsWith(waiting.infer('ppocr-cls', sample, { log: true }), 'ERR_CLIENT_LOG_NOT_SERVED')
+    // A 404 with no problem document (a proxy's page) is no answer of the log either; it is asked once.
+    let asked = 0
+    const reader = { get: async () => ((asked++, { status: 404, body: new TextEncoder().encode('<html>Not Found</html>') })) }
+    await rejectsWith(proveLogged(reader, checkpointKeeper(undefined), [log.keys.verifierKey], answered.receipt, { wait: 60_000 }), 'ERR_CLIENT_LOG_NOT_SERVED')
+    assert.equal(asked, 1)
+    // While the log's own 404 (ERR_HOST_LOG_ENTRY_NOT_FOUND) is "not in the log": asked again until the wait ends.
+    host.log = log
+    host.dropFromLog = true
+    await rejectsWith(client({ keys: [log.keys.verifierKey], waitMs: 300 }).infer('ppocr-cls', sample, { log: true }), 'ERR_CLIENT_LOG_ENTRY_MISSING')
   })
 
   test('a proof under another key than the pinned one: ERR_CLIENT_LOG_PROOF_REJECTED', async () => {

@@ -135,6 +135,20 @@ export class ReceiptLog {
   }
 
   /**
+   * A signed checkpoint of everything the store holds now. On a log several hosts share, the others' appends grow the
+   * store without this host signing: its latest checkpoint would lag the log for as long as it takes no answers, and a
+   * reader of this host would see (and could audit) only part of the history. One is signed here when behind.
+   * Rejects with `ERR_HOST_LOG_UNAVAILABLE`.
+   */
+  async current(): Promise<StoredCheckpoint> {
+    try {
+      return await this.checkpoint(await this.store.size())
+    } catch (error) {
+      throw unavailable(error)
+    }
+  }
+
+  /**
    * A signed, stored checkpoint of at least `size` entries: the latest when it covers them (every batch commits one),
    * else one signed over the store's current size. One signing at a time; callers that arrive meanwhile share the next.
    */

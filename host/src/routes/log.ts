@@ -78,16 +78,18 @@ async function evidenceOf(log: ReceiptLog, digest: string): Promise<Uint8Array> 
 }
 
 export function registerLogRoutes(route: RouteRegistrar, { receiptLog }: Pick<RouteDeps, 'receiptLog'>): void {
-  route('/v1/log/checkpoint', { get: (_req, res) => sendText(res, logOf(receiptLog).latest().note) })
+  route('/v1/log/checkpoint', { get: async (_req, res) => sendText(res, (await logOf(receiptLog).current()).note) })
   route('/v1/log/key', { get: (_req, res) => sendText(res, `${logOf(receiptLog).verifierKey}\n`) })
   route('/v1/log/proof', {
     get: async (req, res) => {
       const log = logOf(receiptLog)
       const digest = req.query['receipt']
       if (typeof digest !== 'string' || !DIGEST.test(digest)) throw new HostError('ERR_HOST_BAD_REQUEST')
-      const checkpoint = log.latest()
       const index = await log.store.indexOf(`receipt:${digest}`)
-      if (index === null || index >= checkpoint.size) throw new HostError('ERR_HOST_LOG_ENTRY_NOT_FOUND')
+      if (index === null) throw new HostError('ERR_HOST_LOG_ENTRY_NOT_FOUND')
+      // A receipt another host of a shared log appended may be past this host's latest checkpoint: sign one over it.
+      const checkpoint = index < log.latest().size ? log.latest() : await log.current()
+      if (index >= checkpoint.size) throw new HostError('ERR_HOST_LOG_ENTRY_NOT_FOUND')
       const proof = await proveRecord(checkpoint.size, index, log.store)
       res.json({ index, size: checkpoint.size, rootHash: toBase64(checkpoint.rootHash), proof: proof.map(toBase64), checkpoint: checkpoint.note })
     },

@@ -5,9 +5,9 @@ import { closestName, parseCommandLine } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { auditLog, type AuditReport } from '../log/audit.js'
 import { CheckpointStore, defaultCheckpointDir, httpLogReader } from '../log/follow.js'
-import { loadPolicy, UsageError } from './io.js'
+import { loadPolicy, readInput, UsageError } from './io.js'
 
-export const LOG_USAGE = `vouch-verify log audit --url URL --log-key VKEY [--state DIR] [--policy FILE] [--fork-out FILE] [--json]
+export const LOG_USAGE = `vouch-verify log audit --url URL --log-key VKEY [--state DIR] [--policy FILE] [--fork-out FILE] [--ca FILE] [--json]
 
   Follows a Vouch host's receipt log from the last checkpoint this auditor stored: checks the log's latest
   checkpoint is signed by the log key and consistent with the stored one, fetches every new entry (entry
@@ -24,6 +24,8 @@ export const LOG_USAGE = `vouch-verify log audit --url URL --log-key VKEY [--sta
                    simulated evidence is rejected)
   --fork-out FILE  where to write a fork's proof, JSON { origin, checkpoints: [stored, served] } (default:
                    <origin, URI-encoded>.fork.json in the state directory)
+  --ca FILE        PEM certificate(s) the host's TLS certificate must chain to (its self-signed one in development;
+                   default: Node's CAs)
   --json           print the report as JSON`
 
 export const LOG_OPTIONS = {
@@ -32,6 +34,7 @@ export const LOG_OPTIONS = {
   state: { type: 'string' },
   policy: { type: 'string' },
   'fork-out': { type: 'string' },
+  ca: { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const
 
@@ -57,9 +60,10 @@ export async function runLog(args: string[], out: (text: string) => void): Promi
   if (keys === undefined) throw new UsageError('--log-key is required: the key the log signs its checkpoints with, as its operator publishes it')
   const dir = values.state ?? defaultCheckpointDir()
   const policy = values.policy === undefined ? undefined : loadPolicy(values.policy)
+  const ca = values.ca === undefined ? undefined : readInput(values.ca, '--ca', 'certificates')
   let report: AuditReport
   try {
-    report = await auditLog({ reader: httpLogReader(values.url), store: new CheckpointStore(dir), logKeys: keys, ...(policy !== undefined && { policy }) })
+    report = await auditLog({ reader: httpLogReader(values.url, ca === undefined ? {} : { ca }), store: new CheckpointStore(dir), logKeys: keys, ...(policy !== undefined && { policy }) })
   } catch (error) {
     // No log to audit: nothing is concluded about it.
     if (error instanceof VerificationError && (error.code === 'ERR_LOG_UNAVAILABLE' || error.code === 'ERR_LOG_PROOF_MALFORMED')) throw new UsageError(`${error.code}: ${error.message}`)

@@ -6,6 +6,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
+import { Agent, request, type Dispatcher } from 'undici'
 import { VerificationError } from '../errors.js'
 import { parseTreeProof, verifyLogConsistency } from './consistency.js'
 import { openCheckpoint, type SignedCheckpoint } from './inclusion.js'
@@ -26,25 +27,67 @@ const MAX_NOTE_BYTES = 64 * 1024
 /** Largest JSON proof read (a path is at most 63 hashes). */
 const MAX_PROOF_BYTES = 64 * 1024
 
+/** How {@link httpLogReader} reads. */
+export interface HttpLogReaderOptions {
+  /**
+   * PEM certificate(s) the log's HTTPS certificate must chain to, instead of Node's default CAs (for a host with a
+   * private CA, or a development host's self-signed certificate). Unset: the default CAs (and `NODE_EXTRA_CA_CERTS`).
+   */
+  ca?: string | Uint8Array
+  /** A fetch-compatible function to read with instead of undici; excludes `ca` (configure TLS in it). */
+  fetch?: typeof fetch
+  /** Longest one GET may take, from connecting to the body's last byte, in ms. Unset: 30 s. */
+  timeoutMs?: number
+}
+
 /**
- * A {@link LogReader} over `fetch` (global unless given) for the log at `url` (its host's base URL). A network failure
- * is `ERR_LOG_UNAVAILABLE`; answers of any status are returned for the caller to judge.
+ * GET `url` with undici (the library Node's own fetch is built on, here so a CA can be given: the verifier imports no
+ * node:http or node:https, DESIGN.md §2), at most `maxBytes` of body (the connection is dropped past it).
  */
-export function httpLogReader(url: string | URL, options: { fetch?: typeof fetch; timeoutMs?: number } = {}): LogReader {
+async function undiciGet(url: URL, accept: string, maxBytes: number, dispatcher: Dispatcher | undefined, timeoutMs: number): Promise<LogResponse> {
+  const response = await request(url, { method: 'GET', headers: { accept }, signal: AbortSignal.timeout(timeoutMs), ...(dispatcher !== undefined && { dispatcher }) })
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > maxBytes) {
+      response.body.destroy()
+      throw new Error(`more than the ${maxBytes} bytes expected`)
+    }
+    chunks.push(chunk)
+  }
+  return { status: response.statusCode, body: new Uint8Array(Buffer.concat(chunks)) }
+}
+
+/**
+ * A {@link LogReader} for the log at `url` (its host's base URL), over undici (trusting `options.ca` for HTTPS when
+ * given) or `options.fetch`. A network or TLS failure, or a body past the size asked for, is
+ * `ERR_LOG_UNAVAILABLE`; answers of any status are returned for the caller to judge.
+ */
+export function httpLogReader(url: string | URL, options: HttpLogReaderOptions = {}): LogReader {
+  if (options.fetch !== undefined && options.ca !== undefined) throw new TypeError('httpLogReader: ca configures the undici connections; with fetch, configure TLS in the fetch function')
   const base = new URL(url)
   if (!base.pathname.endsWith('/')) base.pathname += '/'
-  const doFetch = options.fetch ?? fetch
+  const doFetch = options.fetch
+  const timeoutMs = options.timeoutMs ?? 30_000
+  // One connection pool per reader: the CA, when given, replaces the default ones for this log only.
+  const dispatcher = options.ca === undefined ? undefined : new Agent({ connect: { ca: typeof options.ca === 'string' ? options.ca : Buffer.from(options.ca) } })
+  const viaFetch = async (target: URL, accept: string): Promise<LogResponse> => {
+    const response = await doFetch!(target, { headers: { accept }, signal: AbortSignal.timeout(timeoutMs) })
+    return { status: response.status, body: new Uint8Array(await response.arrayBuffer()) }
+  }
   return {
     async get(path, accept, maxBytes) {
-      let response: Response
+      const target = new URL(path, base)
+      let response: LogResponse
       try {
-        response = await doFetch(new URL(path, base), { headers: { accept }, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000) })
+        response = doFetch === undefined ? await undiciGet(target, accept, maxBytes, dispatcher, timeoutMs) : await viaFetch(target, accept)
       } catch (cause) {
-        throw new VerificationError('ERR_LOG_UNAVAILABLE', `GET ${new URL(path, base).href}: ${(cause as Error).message}`, { cause })
+        const error = cause as Error & { cause?: Error }
+        throw new VerificationError('ERR_LOG_UNAVAILABLE', `GET ${target.href}: ${error.message}${error.cause?.message === undefined ? '' : ` (${error.cause.message})`}`, { cause })
       }
-      const body = new Uint8Array(await response.arrayBuffer())
-      if (body.length > maxBytes) throw new VerificationError('ERR_LOG_UNAVAILABLE', `GET /${path}: ${body.length} bytes exceed the ${maxBytes} expected`)
-      return { status: response.status, body }
+      if (response.body.length > maxBytes) throw new VerificationError('ERR_LOG_UNAVAILABLE', `GET /${path}: ${response.body.length} bytes exceed the ${maxBytes} expected`)
+      return response
     },
   }
 }
