@@ -23,7 +23,7 @@ import { assertTensorData, decodeCbor, encodeRequestPlaintext, type TensorData }
 import { createHttpsTransport, type Transport } from '../client/src/http.js'
 import { CLS_FILE, DET_FILE, MODELS_DIR, readSample } from '../enclave/test/inference/helpers/models.js'
 import { bareSessionsProcess } from './inference.bench.js'
-import { measureInterleaved, ms, type Timing } from './lib/measure.js'
+import { measureInterleaved, ms, retryStale, stale, throughputInterleaved, type Call, type Throughput, type Timing } from './lib/measure.js'
 import { BINARY_MEDIA_TYPE, cpuTimeOf, memoryOf, resetPeak, startPlainServer, startVouchHost, type HostProcess, type ServerProcess } from './lib/servers.js'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
@@ -42,66 +42,12 @@ const BURST = 200
 const MAX_RESPONSE_BYTES = 64 * 2 ** 20
 
 type Model = keyof typeof LATENCY
-type Call = () => Promise<unknown>
-
-interface Throughput {
-  requests: number
-  seconds: number
-  rps: number
-}
 
 /** The sample request of `models/samples/` as parsed JSON (what a KServe client sends). */
 function sampleJson(model: Model): unknown {
   const file = join(MODELS_DIR, 'samples', model === 'ppocr-det' ? 'ppocr-det.json.gz' : `${model}.json`)
   const raw = readFileSync(file)
   return JSON.parse((file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8')) as unknown
-}
-
-/**
- * `fn()`, sent once more when it failed on a kept-alive connection the server had just closed as idle (EPIPE):
- * client/src/http.ts retries that race only for ECONNRESET. Counted in `stale.retries`; expected to stay 0.
- */
-const stale = { retries: 0 }
-async function retryStale<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn()
-  } catch (error) {
-    const e = error as { code?: string; reused?: boolean; raw?: { code?: string } }
-    if (e.code !== 'ERR_CLIENT_UNREACHABLE' || e.reused !== true || e.raw?.code !== 'EPIPE') throw error
-    stale.retries++
-    return await fn()
-  }
-}
-
-/** Requests completed by `concurrency` loops calling `fn` until `windowMs` has passed, and the time until the last ended. */
-async function sustained(fn: Call, concurrency: number, windowMs: number): Promise<Throughput> {
-  const start = performance.now()
-  const deadline = start + windowMs
-  let requests = 0
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        await fn()
-        requests++
-      }
-    }),
-  )
-  const seconds = (performance.now() - start) / 1000
-  return { requests, seconds, rps: requests / seconds }
-}
-
-/** {@link sustained} windows of each function in interleaved rounds (A, B, C, A, B, C, ...), after one unmeasured window each. */
-async function throughputInterleaved(fns: readonly Call[], opts: { rounds: number; windowMs: number; concurrency: number }): Promise<Throughput[]> {
-  for (const fn of fns) await sustained(fn, opts.concurrency, Math.min(1_000, opts.windowMs))
-  const totals = fns.map(() => ({ requests: 0, seconds: 0 }))
-  for (let r = 0; r < opts.rounds; r++) {
-    for (const [k, fn] of fns.entries()) {
-      const w = await sustained(fn, opts.concurrency, opts.windowMs)
-      totals[k]!.requests += w.requests
-      totals[k]!.seconds += w.seconds
-    }
-  }
-  return totals.map((t) => ({ ...t, rps: t.requests / t.seconds }))
 }
 
 /** Throws unless both answers carry the same outputs (names, shapes, values within float noise). */

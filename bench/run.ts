@@ -9,6 +9,7 @@ import { benchE2e } from './e2e.bench.js'
 import { benchEnclave } from './enclave.bench.js'
 import { benchInference } from './inference.bench.js'
 import { benchNvidiaGpu } from './nvidia-gpu.bench.js'
+import { benchReceiptLog } from './receipt-log.bench.js'
 import { benchSevSnp } from './sev-snp.bench.js'
 import { benchTlog } from './tlog.bench.js'
 import { machine } from './lib/measure.js'
@@ -21,6 +22,7 @@ const scenarios: Array<(log: (line: string) => void) => Promise<string>> = [
   benchEnclave,
   benchE2e,
   benchTlog,
+  benchReceiptLog,
 ]
 
 const sections: string[] = []

@@ -1,7 +1,7 @@
 /**
  * The transparency log's core (protocol/src/tlog), in memory so only the computation is measured: what a host pays
  * per record to integrate a batch (record hash, stored hashes), per proof, and per checkpoint (sign, open), on a log
- * of 1,000,000 records. Storage (SQLite, PostgreSQL) adds its own cost on top; the host's benchmark measures that.
+ * of 1,000,000 records. Storage (SQLite, PostgreSQL) adds its own cost on top: bench/receipt-log.bench.ts measures that.
  */
 import {
   checkRecord,

@@ -5,20 +5,22 @@
  * fetching would leave AMD's and NVIDIA's for real hardware: a CRL signed by the simulated ARK, the simulated GPU's
  * RIMs, OCSP responses signed by each simulated NVIDIA issuer. So every rule of `production.yaml` but
  * `allowSimulated` can be met from the archive alone; the policy here is production.yaml with that one line changed.
- * What is simulated: the TEE, its keys and all of that collateral (the real-collateral archive and stapling tests are
- * verifier/test/bundle/archive.test.ts and host/test/collateral.test.ts).
+ * What is simulated: the TEE, its keys and all of that collateral (the real-collateral archive and stapling tests, on
+ * the fixtures' AMD and NVIDIA collateral, are verifier/test/bundle/archive.test.ts and host/test/collateral.test.ts).
+ * The host logs every answer (its receipt log is on by default), so an answer's inclusion proof is checked offline
+ * beside its archive too.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { createClient, ClientError, type InferResult, type VouchClient } from '@vouch/client'
 import { createCpuTee, createGpuTee } from '@vouch/enclave'
 import { issueCrl, simulatedAmdRoots } from '@vouch/enclave/simulated'
 import { loadConfig, startHost, type RunningHost } from '@vouch/host'
-import { decodeArchive, decodeBundle, encodeArchive, oipJsonToTensor, type EvidenceArchive, type OipJsonTensor } from '@vouch/protocol'
+import { decodeArchive, decodeBundle, decodeReceipt, encodeArchive, generateNoteKey, oipJsonToTensor, openNote, signNote, type EvidenceArchive, type OipJsonTensor } from '@vouch/protocol'
 import { parsePolicy, verifyArchivedReceipt, verifyBundle, type Policy, type Result } from '@vouch/verifier'
 import { TrustStore } from '@vouch/verifier/trust'
 import { main as vouch } from '../client/src/cli.js'
@@ -45,6 +47,29 @@ async function runCli(main: (argv: string[], out: (t: string) => void, err: (t: 
   return { code, out: out.join('\n') }
 }
 const status = (r: Result<unknown>, id: string): string | undefined => r.checks.find((c) => c.id === id)?.status
+
+/**
+ * Runs `check` as on a machine with no network and no trust directory: every fetch is refused (and recorded: none may
+ * be made), `VOUCH_TRUST_DIR` names a folder that does not exist. `run` is `vouch-verify` with its output.
+ */
+async function offline(check: (run: (...argv: string[]) => Promise<{ code: number; out: string }>) => Promise<void>): Promise<void> {
+  const realFetch = globalThis.fetch
+  const requests: string[] = []
+  globalThis.fetch = ((input: string | URL | Request) => {
+    requests.push(String(input))
+    return Promise.reject(new Error('no network'))
+  }) as typeof fetch
+  const env = process.env['VOUCH_TRUST_DIR']
+  process.env['VOUCH_TRUST_DIR'] = join(tmpdir(), 'vouch-no-such-trust-dir')
+  try {
+    await check((...argv) => runCli(vouchVerify, ...argv))
+  } finally {
+    globalThis.fetch = realFetch
+    if (env === undefined) delete process.env['VOUCH_TRUST_DIR']
+    else process.env['VOUCH_TRUST_DIR'] = env
+  }
+  assert.deepEqual(requests, [])
+}
 
 describe('stapled collateral: client and vouch-verify need nothing but the archive', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-archive-e2e-'))
@@ -119,16 +144,7 @@ describe('stapled collateral: client and vouch-verify need nothing but the archi
     assert.equal(inferred.code, 0, inferred.out)
     assert.doesNotMatch(inferred.out, /stapled no collateral/)
     assert.equal(decodeArchive(readFileSync(files.archive)).crls.length, 1)
-    const realFetch = globalThis.fetch
-    const requests: string[] = []
-    globalThis.fetch = ((input: string | URL | Request) => {
-      requests.push(String(input))
-      return Promise.reject(new Error('no network'))
-    }) as typeof fetch
-    const env = process.env['VOUCH_TRUST_DIR']
-    process.env['VOUCH_TRUST_DIR'] = join(dir, 'no-such-trust-dir')
-    const run = (...argv: string[]): Promise<{ code: number; out: string }> => runCli(vouchVerify, ...argv)
-    try {
+    await offline(async (run) => {
       const accepted = await run('receipt', files.receipt, '--archive', files.archive, '--policy', files.policy, '--json')
       assert.equal(accepted.code, 0, accepted.out)
       const result = JSON.parse(accepted.out) as Result<{ iat: number }>
@@ -148,12 +164,72 @@ describe('stapled collateral: client and vouch-verify need nothing but the archi
       assert.ok(codes(JSON.parse(stale.out) as Result<unknown>).includes('ERR_OCSP_STALE'), stale.out)
       const both = await run('receipt', files.receipt, '--archive', files.archive, '--evidence', files.archive, '--policy', files.policy)
       assert.equal(both.code, 2)
+    })
+  })
+
+  // Issue 12, Done when: a receipt, its archive and its inclusion proof, copied to a machine with no network, verify
+  // under production.yaml's semantics as of the receipt's time. The host here logs every answer (its default).
+  test('vouch infer --log --log-proof-out, the three files copied elsewhere: vouch-verify receipt --archive --log-proof accepts offline, inclusion checked', async () => {
+    const logKey = host.receiptLog!.verifierKey
+    const made = join(dir, 'logged')
+    mkdirSync(made)
+    const files = { receipt: join(made, 'receipt.jws'), archive: join(made, 'archive.cbor'), proof: join(made, 'proof.json'), policy: join(made, 'production-simulated.yaml') }
+    writeFileSync(files.policy, productionText.replace(/^allowSimulated: false$/m, 'allowSimulated: true'))
+    const kept = ['--receipt-out', files.receipt, '--archive-out', files.archive, '--log-proof-out', files.proof]
+    const logged = ['--log', '--log-key', logKey, '--state-dir', join(made, 'state')]
+    const inferred = await runCli(vouch, 'infer', '--url', host.url, '--ca', host.tls.trustFile, '--policy', files.policy, '--model', 'ppocr-cls', '--input', join(root, 'models/samples/ppocr-cls.json'), ...logged, ...kept)
+    assert.equal(inferred.code, 0, inferred.out)
+    // Elsewhere: only the receipt, the archive, the proof and the policy, nothing of the host's or client's state.
+    const away = mkdtempSync(join(tmpdir(), 'vouch-offline-'))
+    try {
+      for (const file of Object.values(files)) copyFileSync(file, join(away, basename(file)))
+      const [receipt, archive, proof, policy] = ['receipt.jws', 'archive.cbor', 'proof.json', 'production-simulated.yaml'].map((f) => join(away, f)) as [string, string, string, string]
+      const iat = decodeReceipt(readFileSync(receipt, 'utf8').trim()).payload.iat
+      const at = new Date(iat * 1000).toISOString()
+      const parsed = JSON.parse(readFileSync(proof, 'utf8')) as { index: number; size: number; proof: string[]; checkpoint: string }
+      assert.ok(parsed.proof.length > 0, 'the receipt is not alone in the log: its proof has hashes to change')
+      /** A copy of the proof file with `edit` applied, in the offline folder. */
+      const editedProof = (name: string, edit: (p: typeof parsed) => typeof parsed): string => {
+        const file = join(away, name)
+        writeFileSync(file, JSON.stringify(edit(structuredClone(parsed))))
+        return file
+      }
+      const other = generateNoteKey(host.receiptLog!.origin)
+      const { text } = openNote(parsed.checkpoint, [logKey])
+      const foreign = editedProof('foreign.json', (p) => ({ ...p, checkpoint: signNote(text, other.signerKey) }))
+      const flipped = editedProof('flipped.json', (p) => {
+        const hash = Buffer.from(p.proof[0]!, 'base64')
+        hash[0]! ^= 0x01
+        return { ...p, proof: [hash.toString('base64'), ...p.proof.slice(1)] }
+      })
+      await offline(async (run) => {
+        const verify = (...more: string[]) => run('receipt', receipt, '--archive', archive, '--at', at, '--json', ...more)
+        const accepted = await verify('--policy', policy, '--log-proof', proof, '--log-key', logKey)
+        assert.equal(accepted.code, 0, accepted.out)
+        const result = JSON.parse(accepted.out) as Result<unknown>
+        assert.equal(result.verdict, 'accepted')
+        assert.equal(status(result, 'receipt.log'), 'pass')
+        assert.match(result.checks.find((c) => c.id === 'receipt.log')!.detail ?? '', new RegExp(`entry ${parsed.index} of ${host.receiptLog!.origin}, under its checkpoint of ${parsed.size} entries`))
+        // Shipped production.yaml: refused for the simulated TEE alone; the log proof passes under it too.
+        const production = await verify('--policy', join(root, 'policies/production.yaml'), '--log-proof', proof, '--log-key', logKey)
+        assert.equal(production.code, 1)
+        const refused = JSON.parse(production.out) as Result<unknown>
+        assert.deepEqual([...new Set(codes(refused))], ['ERR_POLICY_SAMPLE_TEE'])
+        assert.equal(status(refused, 'receipt.log'), 'pass')
+        // A checkpoint signed by another log's key, a proof checked against another key, a proof hash changed: refused by code.
+        for (const [what, args, code] of [
+          ['checkpoint signed by another key', ['--log-proof', foreign, '--log-key', logKey], 'ERR_LOG_CHECKPOINT_UNTRUSTED'],
+          ['another log key pinned', ['--log-proof', proof, '--log-key', other.verifierKey], 'ERR_LOG_CHECKPOINT_UNTRUSTED'],
+          ['one proof byte changed', ['--log-proof', flipped, '--log-key', logKey], 'ERR_LOG_INCLUSION_INVALID'],
+        ] as const) {
+          const r = await verify('--policy', policy, ...args)
+          assert.equal(r.code, 1, what)
+          assert.deepEqual(codes(JSON.parse(r.out) as Result<unknown>), [code], what)
+        }
+      })
     } finally {
-      globalThis.fetch = realFetch
-      if (env === undefined) delete process.env['VOUCH_TRUST_DIR']
-      else process.env['VOUCH_TRUST_DIR'] = env
+      rmSync(away, { recursive: true, force: true })
     }
-    assert.deepEqual(requests, [])
   })
 
   test('a tampered stapled item is refused with its code', async () => {

@@ -132,7 +132,7 @@ describe('a host that forks its log is caught by the auditor and the client, wit
     db.prepare('VACUUM INTO ?').run(copy)
     db.close()
     const b = await enclave.startHost('b', '--log-key', key.file, '--log-path', copy)
-    assert.equal(b.receiptLog.latest().note, a.receiptLog.latest().note, 'the copy starts where the original stood')
+    assert.equal(b.receiptLog!.latest().note, a.receiptLog!.latest().note, 'the copy starts where the original stood')
     // An auditor and a client each see the original take an answer; another client sees the copy take another.
     assert.equal((await audit(a, 'auditor-a')).code, 0)
     const onA = await answer(a, 'seen-a')
@@ -166,20 +166,20 @@ describe('a host that forks its log is caught by the auditor and the client, wit
     assert.match(refused.out, /ERR_CLIENT_LOG_FORK/)
     assert.equal(refused.out.split(`— ${ORIGIN} `).length - 1, 2, 'both signed checkpoints are printed')
     // The checkpoint kept is the original's: the fork is not forgotten by accepting the copy's history.
-    assert.equal(readFileSync(join(dir, 'cli', `${encodeURIComponent(ORIGIN)}.checkpoint`), 'utf8'), a.receiptLog.latest().note)
+    assert.equal(readFileSync(join(dir, 'cli', `${encodeURIComponent(ORIGIN)}.checkpoint`), 'utf8'), a.receiptLog!.latest().note)
   })
 
   test('(b) the log rebuilt without one answer and served under the same key: caught by the audit (CLI) and the client', async () => {
     // A client and the auditor follow the original up to now.
     const last = await answer(a, 'seen-b2')
     assert.equal((await audit(a, 'auditor-b')).code, 0)
-    const audited = a.receiptLog.latest()
+    const audited = a.receiptLog!.latest()
     const size = audited.size
     // The operator rebuilds the log without the first answer's receipt, every other entry in order, and serves it.
     const dropped = answered[0]!
     const rebuiltFile = join(dir, 'rebuilt.sqlite')
     const rebuilt = createLogStore(openSqliteLog(rebuiltFile), { entries: 256, ms: 0 })
-    const kept = (await a.receiptLog.store.readEntries(0, size)).map(decodeLogEntry).filter((e) => !(e.kind === 'receipt' && e.receipt === dropped.receipt))
+    const kept = (await a.receiptLog!.store.readEntries(0, size)).map(decodeLogEntry).filter((e) => !(e.kind === 'receipt' && e.receipt === dropped.receipt))
     assert.equal(kept.length, size - 1)
     for (const entry of kept) await rebuilt.append(entry)
     await rebuilt.close()

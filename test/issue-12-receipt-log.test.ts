@@ -133,6 +133,40 @@ describe('the host logs every answer before relaying it', () => {
     await receiptLog.close()
   })
 
+  test('an answer is logged in one transaction per batch, its checkpoint committed with it: nothing is written apart', async () => {
+    const enclave = await simulatedEnclave(0)
+    const backend = openSqliteLog(join(scratch, `log-${++logs}.sqlite`))
+    const calls = { sequence: 0, insertCheckpoint: 0 }
+    // Every call of the backend passes through, counted: a batch is one `sequence`, a checkpoint kept apart one `insertCheckpoint`.
+    const counting = new Proxy(backend, {
+      get(target, name) {
+        const value = Reflect.get(target, name, target) as unknown
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          if (name === 'sequence' || name === 'insertCheckpoint') calls[name]++
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    })
+    const store = createLogStore(counting, { entries: 256, ms: 0 })
+    const keys = generateNoteKey('test.example/log')
+    const receiptLog = await ReceiptLog.open({ store, signerKey: keys.signerKey, origin: 'test.example/log' })
+    Object.assign(calls, { sequence: 0, insertCheckpoint: 0 })
+    // The keyset's first answer: a batch for its evidence, one for its receipt; then one batch per answer.
+    const first = await receiptLog.logAnswer(await receiptFor(enclave, 0, 1), async () => enclave.built.bytes)
+    assert.deepEqual(calls, { sequence: 2, insertCheckpoint: 0 })
+    const second = await receiptLog.logAnswer(await receiptFor(enclave, 1, 2), async () => enclave.built.bytes)
+    assert.deepEqual(calls, { sequence: 3, insertCheckpoint: 0 })
+    assert.deepEqual([first, second], [1, 2])
+    // The checkpoint that covers each answer is the one its batch committed: signed, stored, the tree's.
+    const { note, size, rootHash } = receiptLog.latest()
+    assert.equal(size, 3)
+    assert.deepEqual(parseCheckpoint(openNote(note, [keys.verifierKey]).text).rootHash, await treeHash(3, store))
+    assert.deepEqual(Buffer.from(rootHash), Buffer.from(await treeHash(3, store)))
+    assert.deepEqual((await store.checkpoints()).map((c) => c.size), [0, 1, 2, 3])
+    await receiptLog.close()
+  })
+
   test('an answer the log cannot take is not relayed: 503 ERR_HOST_LOG_UNAVAILABLE', async () => {
     const enclave = await simulatedEnclave(0)
     const store = newStore()

@@ -58,3 +58,66 @@ export function machine(): string {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU'
   return `${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${type()}, Node ${process.version}`
 }
+
+/** A function measured for throughput: one request, resolved when it is answered. */
+export type Call = () => Promise<unknown>
+
+/** Requests completed in a measured span, over its seconds. */
+export interface Throughput {
+  requests: number
+  seconds: number
+  rps: number
+  /** Requests per second of each window, in the order run. */
+  windows: number[]
+}
+
+/**
+ * `fn()`, sent once more when it failed on a kept-alive connection the server had just closed as idle (EPIPE):
+ * client/src/http.ts retries that race only for ECONNRESET. Counted in `stale.retries`; expected to stay 0.
+ */
+export const stale = { retries: 0 }
+export async function retryStale<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (error) {
+    const e = error as { code?: string; reused?: boolean; raw?: { code?: string } }
+    if (e.code !== 'ERR_CLIENT_UNREACHABLE' || e.reused !== true || e.raw?.code !== 'EPIPE') throw error
+    stale.retries++
+    return await fn()
+  }
+}
+
+/** Requests completed by `concurrency` loops calling `fn` until `windowMs` has passed, and the time until the last ended. */
+async function sustained(fn: Call, concurrency: number, windowMs: number): Promise<{ requests: number; seconds: number }> {
+  const start = performance.now()
+  const deadline = start + windowMs
+  let requests = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        await fn()
+        requests++
+      }
+    }),
+  )
+  return { requests, seconds: (performance.now() - start) / 1000 }
+}
+
+/**
+ * Throughput at `concurrency` (that many loops, each sending its next request when its last one is answered) of each
+ * function, in windows of `windowMs` run in interleaved rounds (A, B, C, A, B, C, ...) after one unmeasured window
+ * each, so a slow spell of the machine touches all of them alike.
+ */
+export async function throughputInterleaved(fns: readonly Call[], opts: { rounds: number; windowMs: number; concurrency: number }): Promise<Throughput[]> {
+  for (const fn of fns) await sustained(fn, opts.concurrency, Math.min(1_000, opts.windowMs))
+  const totals = fns.map(() => ({ requests: 0, seconds: 0, windows: [] as number[] }))
+  for (let r = 0; r < opts.rounds; r++) {
+    for (const [k, fn] of fns.entries()) {
+      const w = await sustained(fn, opts.concurrency, opts.windowMs)
+      totals[k]!.requests += w.requests
+      totals[k]!.seconds += w.seconds
+      totals[k]!.windows.push(w.requests / w.seconds)
+    }
+  }
+  return totals.map((t) => ({ ...t, rps: t.requests / t.seconds }))
+}

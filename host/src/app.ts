@@ -75,9 +75,10 @@ export interface AppOptions {
   stapler?: CollateralStapler
   /**
    * The receipt log: every answer is appended (and covered by a signed checkpoint) before it is relayed, and the log's
-   * read routes serve it. Unset: answers are relayed unlogged and the log routes answer 404 (tests, benchmarks).
+   * read routes serve it. Unset or null: answers are relayed unlogged and the log routes answer 404 (`receiptLog.enabled`
+   * false, tests).
    */
-  receiptLog?: ReceiptLog
+  receiptLog?: ReceiptLog | null
 }
 
 /** The route modules, in the order their routes are registered. */

@@ -91,8 +91,10 @@ export async function main(argv: string[], io: CliIo = { out: (l) => console.log
       : `vouch-host: certificate SHA-256 fingerprint ${tls.fingerprint256}`,
   )
   io.out(
-    `vouch-host: receipt log ${config.receiptLog.name} (${host.receiptLog.store.backend}); checkpoints signed by ${host.receiptLog.verifierKey}` +
-      (host.logKey.origin === 'development' ? ` (development key ${host.logKey.file}; pin it: vouch --log-key)` : ''),
+    host.receiptLog === null || host.logKey === null
+      ? 'vouch-host: receipt log OFF (--no-receipt-log, weaker): answers are relayed unlogged, with no inclusion proof'
+      : `vouch-host: receipt log ${config.receiptLog.name} (${host.receiptLog.store.backend}); checkpoints signed by ${host.receiptLog.verifierKey}` +
+          (host.logKey.origin === 'development' ? ` (development key ${host.logKey.file}; pin it: vouch --log-key)` : ''),
   )
   io.out(host.supervisor === null ? `vouch-host: relaying to the enclave at ${config.enclave.socket}` : `vouch-host: starting the enclave (${config.enclave.tee}, GPU ${config.enclave.gpu}); /v2/health/ready answers 200 once it is up`)
   io.onStarted?.(host)

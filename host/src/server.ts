@@ -35,10 +35,10 @@ export interface RunningHost {
   readonly lifecycle: HostLifecycle
   /** Staples cached AMD and NVIDIA collateral to the evidence served (`collateral.*` settings). */
   readonly stapler: CollateralStapler
-  /** The receipt log every answer is appended to before it is relayed. */
-  readonly receiptLog: ReceiptLog
-  /** The log's signer key file, and whether it is the development key made beside the development certificate. */
-  readonly logKey: { file: string; origin: 'configured' | 'development' }
+  /** The receipt log every answer is appended to before it is relayed; null with `receiptLog.enabled` false (weaker). */
+  readonly receiptLog: ReceiptLog | null
+  /** The log's signer key file, and whether it is the development key made beside the development certificate; null without a log. */
+  readonly logKey: { file: string; origin: 'configured' | 'development' } | null
   /** Resolves when the supervisor gives up on the enclave (it refused its arguments or cannot be started). */
   readonly fatal: Promise<HostStartupError>
   /** Graceful shutdown; safe to call more than once. */
@@ -178,6 +178,17 @@ function urlOf(server: Server, host: string): string {
   return `https://${shown === '0.0.0.0' || shown === '[::]' ? 'localhost' : shown}:${port}`
 }
 
+/** Opens the receipt log `settings` name, signing its checkpoints with `signerKey`; `ERR_HOST_LOG_OPEN_FAILED` when it cannot. */
+async function openReceiptLog(settings: HostConfig['receiptLog'], signerKey: string, env: NodeJS.ProcessEnv): Promise<ReceiptLog> {
+  const store = await openLogStore(settings, env)
+  try {
+    return await ReceiptLog.open({ store, signerKey, origin: settings.name })
+  } catch (error) {
+    await store.close()
+    throw new HostStartupError('ERR_HOST_LOG_OPEN_FAILED', `receipt log: cannot sign its checkpoint: ${(error as { code?: string }).code ?? (error as Error).message}`, { cause: error })
+  }
+}
+
 /**
  * Starts the host: TLS material first (so a bad certificate fails before anything runs), then the HTTPS listener
  * (so a port in use fails before the enclave starts), then the enclave and the link to it.
@@ -186,15 +197,8 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   const { log } = options
   const env = options.env ?? process.env
   const tls = await loadTlsCredentials(config.tls, env)
-  const logKey = loadLogSignerKey(config.receiptLog.key, config.receiptLog.name, env)
-  const store = await openLogStore(config.receiptLog, env)
-  let receiptLog: ReceiptLog
-  try {
-    receiptLog = await ReceiptLog.open({ store, signerKey: logKey.signerKey, origin: config.receiptLog.name })
-  } catch (error) {
-    await store.close()
-    throw new HostStartupError('ERR_HOST_LOG_OPEN_FAILED', `receipt log: cannot sign its checkpoint: ${(error as { code?: string }).code ?? (error as Error).message}`, { cause: error })
-  }
+  const logKey = config.receiptLog.enabled ? loadLogSignerKey(config.receiptLog.key, config.receiptLog.name, env) : null
+  const receiptLog = logKey === null ? null : await openReceiptLog(config.receiptLog, logKey.signerKey, env)
   const metrics = options.metrics ?? createMetrics()
   const lifecycle = new HostLifecycle()
 
@@ -218,7 +222,7 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   } catch (error) {
     stapler.close()
     await link.close()
-    await receiptLog.close()
+    await receiptLog?.close()
     if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
     throw error
   }
@@ -241,7 +245,7 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   }
   link.start()
   const close = closer({ server, link, supervisor, stapler, receiptLog, lifecycle, socketDir, shutdownMs: config.timeouts.shutdownMs, log })
-  const keyInfo = { file: logKey.file, origin: logKey.origin }
+  const keyInfo = logKey === null ? null : { file: logKey.file, origin: logKey.origin }
   return { url: urlOf(server, config.host), port: (server.address() as AddressInfo).port, tls, server, link, supervisor, metrics, lifecycle, stapler, receiptLog, logKey: keyInfo, fatal, close }
 }
 
@@ -254,7 +258,7 @@ function closer(parts: {
   link: EnclaveLinkClient
   supervisor: EnclaveSupervisor | null
   stapler: CollateralStapler
-  receiptLog: ReceiptLog
+  receiptLog: ReceiptLog | null
   lifecycle: HostLifecycle
   socketDir: string | null
   shutdownMs: number
@@ -273,7 +277,7 @@ function closer(parts: {
       server.closeAllConnections()
       await closed
       // After the requests in flight: their appends are queued or done; closing integrates what is queued.
-      await receiptLog.close().catch((error: unknown) => log.error({ err: error }, 'shutdown: the receipt log did not close cleanly'))
+      await receiptLog?.close().catch((error: unknown) => log.error({ err: error }, 'shutdown: the receipt log did not close cleanly'))
       stapler.close()
       await link.close()
       await supervisor?.stop()

@@ -184,6 +184,15 @@ export const SETTINGS = {
     level: oneOf('log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'log level'),
   },
   receiptLog: {
+    /**
+     * Log every answer before it is relayed; false (weaker): answers are relayed unlogged, nobody can later prove
+     * what the host answered or hold it to one history, and the log's routes answer 404.
+     */
+    enabled: onOff(
+      'receipt-log',
+      'append every answer to the receipt log before it is relayed (on by default; --no-receipt-log is weaker: answers are relayed unlogged, no inclusion proof exists for them, clients that require one refuse them, and /v1/log/ answers 404)',
+      true,
+    ),
     /** The receipt log's SQLite file; null: `log.sqlite` beside the development certificate's folder. */
     path: path('log-path', "SQLite file of the receipt log (created when absent); unset: log.sqlite beside the development certificate's folder (in $VOUCH_CACHE_DIR/, $XDG_CACHE_HOME/vouch/ or ~/.cache/vouch/); not with --log-url"),
     /** PostgreSQL URL of a receipt log several hosts share; null: SQLite at `path`. */

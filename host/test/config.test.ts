@@ -162,8 +162,11 @@ describe('configuration', () => {
   })
 
   test('the receipt log: SQLite by default, PostgreSQL by URL, batches; a URL that is not PostgreSQL is named without its password', () => {
-    assert.deepEqual(load([]).receiptLog, { path: null, url: null, batchEntries: 256, batchMs: 0, name: 'localhost/vouch-log', key: null })
-    assert.deepEqual(load(['--log-path', 'var/log.sqlite', '--log-batch-entries', '64', '--log-batch-ms', '0']).receiptLog, { path: '/work/var/log.sqlite', url: null, batchEntries: 64, batchMs: 0, name: 'localhost/vouch-log', key: null })
+    assert.deepEqual(load([]).receiptLog, { enabled: true, path: null, url: null, batchEntries: 256, batchMs: 0, name: 'localhost/vouch-log', key: null })
+    assert.deepEqual(load(['--log-path', 'var/log.sqlite', '--log-batch-entries', '64', '--log-batch-ms', '0']).receiptLog, { enabled: true, path: '/work/var/log.sqlite', url: null, batchEntries: 64, batchMs: 0, name: 'localhost/vouch-log', key: null })
+    // Off only when asked, by name (weaker: answers relayed unlogged).
+    assert.equal(load(['--no-receipt-log']).receiptLog.enabled, false)
+    assert.equal(load([], { VOUCH_HOST_RECEIPT_LOG_ENABLED: 'false' }).receiptLog.enabled, false)
     assert.equal(load([], { VOUCH_HOST_RECEIPT_LOG_URL: 'postgresql://vouch@db/log' }).receiptLog.url, 'postgresql://vouch@db/log')
     assert.match(problems(['--log-path', 'a.sqlite', '--log-url', 'postgres://db/log']), /--log-url \(receiptLog\.url\): receiptLog\.url and receiptLog\.path name two logs/)
     const wrong = problems(['--log-url', 'mysql://root:hunter2@db/log'])

@@ -80,11 +80,14 @@ export async function openPostgresLog(url: string): Promise<LogBackend> {
   return new PostgresLog(pool)
 }
 
-/** Runs `work` in a transaction on one connection of `pool`; rolls back and drops the connection when anything fails. */
-async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` in a transaction on one connection of `pool`, opened by `begin` (statements without parameters, sent as
+ * one round trip); rolls back and drops the connection when anything fails.
+ */
+async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await pool.connect()
   try {
-    await client.query('BEGIN')
+    await client.query(begin)
     const result = await work(client)
     await client.query('COMMIT')
     client.release()
@@ -117,12 +120,14 @@ class PostgresLog implements LogBackend {
 
   async sequence<T>(work: (tx: SequencingTransaction) => Promise<T>): Promise<T> {
     try {
+      // Each round trip is the host's CPU and the server's, per batch: the transaction opens with its lock timeout in
+      // one, and writes everything in one (write below).
       return await transaction(this.#pool, async (client) => {
-        await client.query(`SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}`)
         const { rows } = await client.query<{ size: number }>('SELECT size FROM vouch_log_state WHERE id = 1 FOR UPDATE')
         const size = rows[0]!.size
         const entries: PendingEntry[] = []
         const hashes: Hash[] = []
+        const checkpoints: StoredCheckpoint[] = []
         const result = await work({
           size,
           indexesOf: async (keys) => {
@@ -130,11 +135,11 @@ class PostgresLog implements LogBackend {
             return new Map(found.rows.map((r) => [r.key, r.idx]))
           },
           readHashes: (indexes) => readHashes(client, indexes),
-          append: (e, h) => void (entries.push(...e), hashes.push(...h)),
+          append: (e, h, c) => void (entries.push(...e), hashes.push(...h), c !== undefined && checkpoints.push(c)),
         })
-        if (entries.length > 0) await write(client, size, entries, hashes)
+        if (entries.length > 0 || checkpoints.length > 0) await write(client, size, entries, hashes, checkpoints)
         return result
-      })
+      }, `BEGIN; SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}`)
     } catch (error) {
       throw unavailable(error)
     }
@@ -159,7 +164,7 @@ class PostgresLog implements LogBackend {
   }
 
   async insertCheckpoint(c: StoredCheckpoint): Promise<void> {
-    await this.#query(() => this.#pool.query('INSERT INTO vouch_log_checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (note) DO NOTHING', [c.size, Buffer.from(c.rootHash), c.note]))
+    await this.#query(() => insertCheckpoint(this.#pool, c))
   }
 
   async checkpoints(): Promise<StoredCheckpoint[]> {
@@ -180,14 +185,33 @@ class PostgresLog implements LogBackend {
   }
 }
 
-/** Writes a batch's entries and stored hashes after `size`, and the new size, in the transaction of `client`. */
-async function write(client: pg.PoolClient, size: number, entries: readonly PendingEntry[], hashes: readonly Hash[]): Promise<void> {
+/** Keeps checkpoint `c` unless one with the same note is kept. */
+async function insertCheckpoint(db: pg.Pool | pg.PoolClient, c: StoredCheckpoint): Promise<void> {
+  await db.query('INSERT INTO vouch_log_checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (note) DO NOTHING', [c.size, Buffer.from(c.rootHash), c.note])
+}
+
+/**
+ * Writes a batch's entries and stored hashes after `size`, the new size and the batch's checkpoints, in the transaction
+ * of `client`, in one statement (data-modifying CTEs: all of them run, or none).
+ */
+async function write(client: pg.PoolClient, size: number, entries: readonly PendingEntry[], hashes: readonly Hash[], checkpoints: readonly StoredCheckpoint[]): Promise<void> {
   const firstHash = storedHashCount(size)
-  await client.query('INSERT INTO vouch_log_entries (idx, key, data) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[])', [
-    entries.map((_, i) => size + i),
-    entries.map((e) => e.key),
-    entries.map((e) => Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength)),
-  ])
-  await client.query('INSERT INTO vouch_log_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])', [hashes.map((_, i) => firstHash + i), hashes.map((h) => Buffer.from(h.buffer, h.byteOffset, h.byteLength))])
-  await client.query('UPDATE vouch_log_state SET size = $1 WHERE id = 1', [size + entries.length])
+  const buffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+  await client.query(
+    `WITH entries AS (INSERT INTO vouch_log_entries (idx, key, data) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[])),
+      hashes AS (INSERT INTO vouch_log_hashes (idx, hash) SELECT * FROM unnest($4::bigint[], $5::bytea[])),
+      checkpoints AS (INSERT INTO vouch_log_checkpoints (size, root, note) SELECT * FROM unnest($6::bigint[], $7::bytea[], $8::text[]) ON CONFLICT (note) DO NOTHING)
+    UPDATE vouch_log_state SET size = $9 WHERE id = 1`,
+    [
+      entries.map((_, i) => size + i),
+      entries.map((e) => e.key),
+      entries.map((e) => buffer(e.data)),
+      hashes.map((_, i) => firstHash + i),
+      hashes.map(buffer),
+      checkpoints.map((c) => c.size),
+      checkpoints.map((c) => buffer(c.rootHash)),
+      checkpoints.map((c) => c.note),
+      size + entries.length,
+    ],
+  )
 }

@@ -1,8 +1,9 @@
 /**
  * The receipt log as the host runs it (issue 12, docs/protocol.md "Receipt log"): what the infer route appends for
  * every answer (the receipt the enclave returned beside it, and once the evidence bundle that receipt names), and the
- * C2SP checkpoints signed over the store after each batch. An answer is relayed only once its entries are durable
- * and a signed, stored checkpoint covers them, so its inclusion proof is available at once.
+ * C2SP checkpoints signed over the store with each batch (in the batch's own transaction:
+ * {@link LogStore.signBatches}). An answer is relayed only once its entries are durable and a signed, stored
+ * checkpoint covers them, so its inclusion proof is available at once.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -56,11 +57,15 @@ export class ReceiptLog {
     this.verifierKey = noteVerifierKey(options.signerKey)
   }
 
-  /** The log over `options.store`, with a signed checkpoint of its current size (signed now unless one is kept). */
+  /**
+   * The log over `options.store`, with a signed checkpoint of its current size (signed now unless one is kept); from
+   * then on the store commits a checkpoint signed with the log's key with every batch.
+   */
   static async open(options: ReceiptLogOptions): Promise<ReceiptLog> {
     const log = new ReceiptLog(options)
     log.#latest = (await options.store.checkpoints()).filter((c) => c.note.startsWith(`${options.origin}\n`)).at(-1) ?? null
     await log.checkpoint(await options.store.size())
+    options.store.signBatches((size, rootHash) => log.#signNote(size, rootHash))
     return log
   }
 
@@ -76,7 +81,10 @@ export class ReceiptLog {
       // The evidence first (once per keyset, so only the keyset's first answer waits for it): a receipt never
       // precedes the bundle it names, and a receipt whose bundle cannot be logged is not logged either.
       await this.#logEvidence(payload.evidence, evidence)
-      const { index } = await this.store.append({ kind: 'receipt', receipt })
+      const { index, checkpoint } = await this.store.append({ kind: 'receipt', receipt })
+      this.#observe(checkpoint)
+      // The batch's own checkpoint covers the receipt; one is signed here only when the batch signed none (the
+      // receipt was in the log already).
       await this.checkpoint(index + 1)
       return index
     } catch (error) {
@@ -93,8 +101,18 @@ export class ReceiptLog {
     }
     const bundle = await evidence()
     if (sha256Digest(bundle) !== digest) throw new Error(`the receipt names evidence ${digest}, the enclave's bundle is another (it restarted with new keys?)`)
-    await Promise.all(toEvidenceEntries(bundle).map((entry) => this.store.append(entry)))
+    for (const { checkpoint } of await Promise.all(toEvidenceEntries(bundle).map((entry) => this.store.append(entry)))) this.#observe(checkpoint)
     this.#evidence.add(digest)
+  }
+
+  /** Takes `checkpoint`, committed with a batch, as the latest when it is larger. */
+  #observe(checkpoint: StoredCheckpoint | null): void {
+    if (checkpoint !== null && (this.#latest === null || checkpoint.size > this.#latest.size)) this.#latest = checkpoint
+  }
+
+  /** The log's signed note of a checkpoint at `size` with root `rootHash`. */
+  #signNote(size: number, rootHash: Uint8Array): string {
+    return signNote(formatCheckpoint({ origin: this.origin, size, rootHash }), this.#signerKey)
   }
 
   /** The indexes of the entries that log the bundle of `digest` (one, or its parts in order), or null. */
@@ -131,8 +149,8 @@ export class ReceiptLog {
   }
 
   /**
-   * A signed, stored checkpoint of at least `size` entries: the latest when it covers them, else one signed over the
-   * store's current size. One signing at a time; callers that arrive meanwhile share the next (one per batch).
+   * A signed, stored checkpoint of at least `size` entries: the latest when it covers them (every batch commits one),
+   * else one signed over the store's current size. One signing at a time; callers that arrive meanwhile share the next.
    */
   async checkpoint(size: number): Promise<StoredCheckpoint> {
     for (;;) {
@@ -154,7 +172,7 @@ export class ReceiptLog {
   async #sign(): Promise<StoredCheckpoint> {
     const size = await this.store.size()
     const rootHash = await treeHash(size, this.store)
-    const stored = await this.store.addCheckpoint(signNote(formatCheckpoint({ origin: this.origin, size, rootHash }), this.#signerKey))
+    const stored = await this.store.addCheckpoint(this.#signNote(size, rootHash))
     if (this.#latest === null || stored.size >= this.#latest.size) this.#latest = stored
     return stored
   }

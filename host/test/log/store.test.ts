@@ -5,10 +5,12 @@
  * another connection sees it, and the logs that must not be opened.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { open as openFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { encodeBundle, encodeCbor, formatCheckpoint, generateNoteKey, sha256Digest, signNote, storedHashCount, type LogEntry } from '@vouch/protocol'
 import { testBundle, testKeys } from '../../../protocol/test/helpers/fixtures.js'
@@ -16,7 +18,8 @@ import { describe } from '../../../test/helpers/suites.js'
 import { defaultLogPath } from '../../src/log/open.js'
 import { describePostgresUrl, openPostgresLog } from '../../src/log/postgres.js'
 import { openSqliteLog } from '../../src/log/sqlite.js'
-import { createLogStore, type LogBackend, type LogStore, type SequencingTransaction } from '../../src/log/store.js'
+import { CommittedHashes, createLogStore, type LogBackend, type LogStore, type SequencingTransaction } from '../../src/log/store.js'
+import { eventually } from '../helpers/testkit.js'
 import { assertSoundLog, leafHashes, LOG_BACKENDS, merkleTreeHash, receiptFor, signedCheckpoint, TEST_ORIGIN, useLogTarget } from '../helpers/log.js'
 
 /** `backend` with its `sequence` replaced (to count or break batches). */
@@ -187,6 +190,43 @@ for (const { name, skip } of LOG_BACKENDS) {
       await store.close()
     })
 
+    test('with signBatches, each batch commits its signed checkpoint in its own transaction: one commit per batch, and one the tree agrees with', async () => {
+      const location = await target.newLog()
+      const backend = await target.open(location)
+      let sequenced = 0
+      let keptApart = 0
+      let failSigning = false
+      const counting: LogBackend = { ...withSequence(backend, (work) => (sequenced++, backend.sequence(work))), insertCheckpoint: (c) => (keptApart++, backend.insertCheckpoint(c)) }
+      const store = createLogStore(counting, FULL_ONLY)
+      store.signBatches((size, rootHash) => {
+        if (failSigning) throw new Error('signer gone')
+        return signNote(formatCheckpoint({ origin: TEST_ORIGIN, size, rootHash }), KEY.signerKey)
+      })
+      const first = await Promise.all([0, 1, 2, 3].map((i) => store.append(receipt(`s${i}`))))
+      const second = await Promise.all([receipt('s0'), receipt('s4'), receipt('s5'), receipt('s6')].map((e) => store.append(e)))
+      assert.deepEqual([sequenced, keptApart], [2, 0], 'two batches, two transactions, no checkpoint written apart')
+      // Every append of a batch resolves with the batch's checkpoint, of the size after it: it covers each of them.
+      for (const [batch, size] of [[first, 4], [second, 7]] as const) {
+        for (const r of batch) assert.equal(r.checkpoint, batch[0]!.checkpoint)
+        assert.equal(batch[0]!.checkpoint!.size, size)
+      }
+      const leaves = leafHashes(await store.readEntries(0, 7))
+      assert.deepEqual(
+        (await store.checkpoints()).map((c) => [c.size, Buffer.from(c.rootHash), c.note]),
+        [first, second].map((b) => [b[0]!.checkpoint!.size, merkleTreeHash(leaves, 0, b[0]!.checkpoint!.size), b[0]!.checkpoint!.note]),
+      )
+      await assertSoundLog(store, new Map(), KEY.verifierKey)
+      // A batch that appends nothing new signs nothing.
+      assert.deepEqual((await Promise.all([0, 1, 2, 3].map((i) => store.append(receipt(`s${i}`))))).map((r) => r.checkpoint), [null, null, null, null])
+      // A batch whose checkpoint cannot be signed commits nothing: not its entries, not a checkpoint.
+      failSigning = true
+      const failed = await Promise.allSettled([7, 8, 9, 10].map((i) => store.append(receipt(`s${i}`))))
+      for (const o of failed) assert.equal(o.status === 'rejected' && (o.reason as { code?: string }).code, 'ERR_HOST_LOG_UNAVAILABLE')
+      assert.equal(await store.size(), 7)
+      assert.equal((await store.checkpoints()).length, 2)
+      await store.close()
+    })
+
     test('close integrates what is queued, then refuses appends', async () => {
       const { store } = await open(FULL_ONLY)
       const queued = store.append(receipt('last'))
@@ -225,6 +265,16 @@ for (const { name, skip } of LOG_BACKENDS) {
   })
 }
 
+test('the committed hashes a store remembers: the newest learned, a hash learned again counting as new', () => {
+  const committed = new CommittedHashes()
+  const hash = (i: number): Uint8Array => new Uint8Array(32).fill(i % 256)
+  committed.learn(Array.from({ length: CommittedHashes.LIMIT }, (_, i) => [i, hash(i)] as const))
+  // Index 0 (the root's left subtree, read by every tree hash) is learned again before more arrive: 1 goes, not 0.
+  committed.learn([[0, hash(0)]])
+  committed.learn([[CommittedHashes.LIMIT, hash(1)]])
+  assert.deepEqual([committed.get(0), committed.get(1), committed.get(2)], [hash(0), undefined, hash(2)])
+})
+
 describe('receipt log storage: where it is and what it refuses to open', () => {
   test('SQLite: by default log.sqlite beside the development certificate\'s folder; its folder is made, private, and it keeps a write-ahead log', () => {
     assert.equal(defaultLogPath({ VOUCH_CACHE_DIR: '/srv/vouch' }), '/srv/vouch/log.sqlite')
@@ -242,6 +292,53 @@ describe('receipt log storage: where it is and what it refuses to open', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   })
+  test('SQLite: a batch is acknowledged only once its WAL is fsynced, and the fsync runs off the event loop; one that fails is not acknowledged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vouch-log-'))
+    const file = join(dir, 'log.sqlite')
+    // Every FileHandle's datasync, held until the test lets it go (or fails it), the file it was for recorded.
+    const probe = await openFile(fileURLToPath(import.meta.url), 'r')
+    const proto = Object.getPrototypeOf(probe) as { datasync(this: { fd: number }): Promise<void> }
+    await probe.close()
+    const real = proto.datasync
+    const held: Array<{ release(): void; fail(error: Error): void }> = []
+    const synced: string[] = []
+    proto.datasync = function (this: { fd: number }) {
+      synced.push(readlinkSync(`/proc/self/fd/${this.fd}`))
+      return new Promise<void>((resolve, reject) => held.push({ release: () => void real.call(this).then(resolve, reject), fail: reject }))
+    }
+    const store = createLogStore(openSqliteLog(file), { entries: 1, ms: 0 })
+    try {
+      const raw = new Database(file, { readonly: true })
+      // NORMAL: SQLite leaves the WAL's fsync at commit to the store (FULL would block the event loop on it).
+      assert.equal(raw.pragma('synchronous', { simple: true }), 1)
+      raw.close()
+      let acknowledged = false
+      const append = store.append(receipt('durable')).then((r) => ((acknowledged = true), r))
+      await eventually(() => held.length === 1, 5_000, 'the fsync')
+      // Committed, not yet on disk: the event loop runs on (timers fire) and the append waits.
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.equal(acknowledged, false)
+      assert.deepEqual(synced, [`${file}-wal`])
+      held.shift()!.release()
+      assert.equal((await append).index, 0)
+      // A batch whose fsync fails is not acknowledged; the next one carries on.
+      const failed = store.append(receipt('lost'))
+      await eventually(() => held.length === 1, 5_000, 'the second fsync')
+      held.shift()!.fail(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+      await assert.rejects(failed, { code: 'ERR_HOST_LOG_UNAVAILABLE' })
+      // Committed but never acknowledged: it keeps its index (appending it again finds it), the next entry follows.
+      const next = store.append(receipt('next'))
+      await eventually(() => held.length === 1, 5_000, 'the third fsync')
+      held.shift()!.release()
+      assert.equal((await next).index, 2)
+    } finally {
+      proto.datasync = real
+      for (const h of held) h.release()
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test('SQLite: a file that cannot be created, or is not a database, is ERR_HOST_LOG_OPEN_FAILED naming it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vouch-log-'))
     try {
