@@ -107,7 +107,7 @@ describe('the attribution ledger: vouch credits re-computes GET /v1/ledger from 
   }
   /** `vouch credits` against `to`, keeping its checkpoints in the state directory `state` (one per relying party). */
   const credits = (to: RunningHost, state: string, ...flags: string[]) =>
-    runVouch('credits', '--url', to.url, '--ca', to.tls.trustFile, '--log-key', to.receiptLog.verifierKey, '--policy', DEV, '--state-dir', join(dir, 'state', state), ...flags)
+    runVouch('credits', '--url', to.url, '--ca', to.tls.trustFile, '--log-key', to.receiptLog!.verifierKey, '--policy', DEV, '--state-dir', join(dir, 'state', state), ...flags)
 
   before(async () => {
     socket = join(dir, 'enclave.sock')
@@ -132,8 +132,8 @@ describe('the attribution ledger: vouch credits re-computes GET /v1/ledger from 
     const ledger = JSON.parse(out) as Ledger
     assert.deepEqual(ledger.flagged, [])
     assert.equal(ledger.from, 0)
-    assert.equal(ledger.to, host.receiptLog.latest().size)
-    assert.equal(ledger.checkpoint, host.receiptLog.latest().note)
+    assert.equal(ledger.to, host.receiptLog!.latest().size)
+    assert.equal(ledger.checkpoint, host.receiptLog!.latest().note)
     assert.deepEqual(ledger.rows, expectedRows(sent))
     assert.deepEqual(sent, { 'ppocr-cls': 500, 'ppocr-det': 500 })
     // The readable table says the same, and nothing is wrong.
@@ -144,7 +144,7 @@ describe('the attribution ledger: vouch credits re-computes GET /v1/ledger from 
   })
 
   test('--since an entry index or a time: only the answers from there', async () => {
-    const size = host.receiptLog.latest().size
+    const size = host.receiptLog!.latest().size
     // The next whole second, so every answer after it was signed at or after it, and none before.
     const next = Math.ceil(Date.now() / 1000) * 1000 + 1000
     await new Promise((resolve) => setTimeout(resolve, next - Date.now()))
@@ -262,14 +262,14 @@ describe('the attribution ledger: vouch credits re-computes GET /v1/ledger from 
           return { status, body: new TextEncoder().encode(JSON.stringify(lie(JSON.parse(Buffer.from(body).toString('utf8')) as Ledger))) }
         },
       })
-      const keys = [h.receiptLog.verifierKey]
+      const keys = [h.receiptLog!.verifierKey]
       const inflated = await computeCredits(lying((l) => ({ ...l, rows: l.rows.map((r, i) => (i === 0 ? { ...r, answers: r.answers + 1 } : r)) })), checkpointKeeper(undefined), keys, policy, undefined)
       assert.deepEqual(inflated.problems.map((p) => [p.index, p.code]), [[null, 'ERR_CLIENT_LEDGER_MISMATCH']])
       assert.deepEqual(inflated.ledger!.rows, expectedRows({ 'ppocr-cls': 2, 'ppocr-det': 2 }), 'the table printed is the one the log shows')
       const other = signNote(formatCheckpoint({ origin, size: 5, rootHash: new Uint8Array(32).fill(7) }), signerKey)
       await assert.rejects(computeCredits(lying((l) => ({ ...l, checkpoint: other })), checkpointKeeper(undefined), keys, policy, undefined), (error: ClientError) => {
         assert.equal(error.code, 'ERR_CLIENT_LOG_FORK')
-        assert.deepEqual(error.checkpoints, [h.receiptLog.latest().note, other])
+        assert.deepEqual(error.checkpoints, [h.receiptLog!.latest().note, other])
         return true
       })
       await h.close()
