@@ -26,11 +26,12 @@ export class HostLedger {
   }
 
   /**
-   * The ledger of entries `[from, to)` (`to` defaults to the latest checkpoint's size) at the latest checkpoint.
+   * The ledger of entries `[from, to)` (`to` defaults to the checkpoint's size) at a checkpoint of the whole log
+   * ({@link ReceiptLog.current}: on a log several hosts share, it includes the others' appends).
    * The caller checks `from ≤ to ≤ size`; a range outside it is a RangeError.
    */
   async ledger(from: number, to: number | undefined): Promise<Ledger> {
-    const checkpoint = this.#log.latest()
+    const checkpoint = await this.#log.current()
     const end = to ?? checkpoint.size
     if (!(from >= 0 && from <= end && end <= checkpoint.size)) throw new RangeError(`[${from}, ${end}) is not a range of the checkpoint of ${checkpoint.size}`)
     await this.#readTo(checkpoint.size)

@@ -14,7 +14,7 @@ export function registerLedgerRoutes(route: RouteRegistrar, { receiptLog }: Pick
   route('/v1/ledger', {
     get: async (req, res) => {
       const log = logOf(receiptLog)
-      const size = log.latest().size
+      const size = (await log.current()).size
       // Without `to`, the ledger runs to the size of the checkpoint it is computed at, whichever is latest then.
       const to = req.query['to'] === undefined ? undefined : sizeParam(req, 'to')
       const from = sizeParam(req, 'from', 0)
