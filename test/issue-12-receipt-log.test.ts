@@ -26,6 +26,7 @@ import {
   recordHash,
   SEALED_MEDIA_TYPE,
   signReceipt,
+  toBase64Url,
   treeHash,
   type BundleModel,
   type LinkCall,
@@ -189,6 +190,24 @@ describe('the host logs every answer before relaying it', () => {
     assert.equal(res.body.code, 'ERR_HOST_LOG_UNAVAILABLE')
     assert.equal(await store.size(), 0)
     await receiptLog.close()
+  })
+
+  test('a receipt that names no evidence bundle is not logged, and its answer not relayed', async () => {
+    const enclave = await simulatedEnclave(0)
+    const good = await receiptFor(enclave, 0, 1)
+    const [header, payload, signature] = good.split('.') as [string, string, string]
+    const named = (evidence: unknown): string => `${header}.${toBase64Url(new TextEncoder().encode(JSON.stringify({ ...(JSON.parse(Buffer.from(payload, 'base64url').toString()) as object), evidence })))}.${signature}`
+    for (const receipt of [named(undefined), named('sha256:1234'), `${header}.${signature}`]) {
+      const { app, receiptLog, store } = await setup(enclave, [receipt])
+      // The link checks the receipt beside an answer in full (ERR_LINK_MALFORMED, 502) before the log sees it; the log
+      // reads only the evidence digest it names, and refuses a receipt that names none all the same.
+      const res = await infer(app)
+      assert.equal(res.status, 502)
+      assert.equal(res.headers['vouch-log-index'], undefined)
+      await assert.rejects(receiptLog.logAnswer(receipt, async () => enclave.built.bytes), (e: HostError) => e.code === 'ERR_HOST_LOG_UNAVAILABLE' && (e.cause as { code?: string }).code === 'ERR_RECEIPT_MALFORMED')
+      assert.equal(await store.size(), 0)
+      await receiptLog.close()
+    }
   })
 
   test("an 8-GPU machine's bundle, too large for one entry, is logged in parts that join back to it", async () => {

@@ -3,9 +3,8 @@
  * statement and the keyset digest are defined over JCS text, so any implementation with a JCS library
  * reproduces them byte for byte. JCS comes from `canonicalize`, the RFC authors' reference implementation.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import canonicalize from 'canonicalize'
-import { toHex } from './bytes.js'
 
 /** A JSON value as JCS accepts it: no `undefined` inside arrays, no bytes, no NaN or infinities. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined }
@@ -55,17 +54,20 @@ export function canonicalJson(value: unknown): string {
   return out
 }
 
-/** `sha256:` and the lower-case hex SHA-256 of `bytes`: Vouch's one way of writing a digest. */
-export function sha256Digest(bytes: Uint8Array): string {
-  return `sha256:${toHex(sha256(bytes))}`
+/**
+ * `sha256:` and the lower-case hex SHA-256 of `data` (a string as its UTF-8 bytes): Vouch's one way of writing a
+ * digest. One-shot hashing, straight to hex: the log computes one for every receipt it takes.
+ */
+export function sha256Digest(data: Uint8Array | string): string {
+  return `sha256:${hash('sha256', data, 'hex')}`
 }
 
 /** SHA-256 of `bytes`. */
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(bytes).digest())
+  return new Uint8Array(hash('sha256', bytes, 'buffer'))
 }
 
 /** SHA-512 of `bytes`. */
 export function sha512(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha512').update(bytes).digest())
+  return new Uint8Array(hash('sha512', bytes, 'buffer'))
 }

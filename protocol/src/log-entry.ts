@@ -175,5 +175,5 @@ export function assembleEvidence(entries: readonly LogEntry[]): Uint8Array {
 
 /** `sha256:<hex>` of a receipt's compact JWS text: how the log names a receipt (`GET /v1/log/proof?receipt=`). */
 export function receiptDigest(receipt: string): string {
-  return sha256Digest(new TextEncoder().encode(receipt))
+  return sha256Digest(receipt)
 }

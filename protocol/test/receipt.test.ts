@@ -10,6 +10,7 @@ import {
   encodeTensors,
   outputsDigest,
   receiptCommitment,
+  receiptEvidence,
   sha256Digest,
   signReceipt,
   toBase64Url,
@@ -175,6 +176,35 @@ describe('decodeReceipt rejects', () => {
     const jws = await forge({ typ: 'vouch-receipt+jws', kid: keyset.kid }, { ...payload, v: 3 })
     assert.throws(() => decodeReceipt(jws), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_UNSUPPORTED_VERSION' && e.message.includes('v1 and v2'))
   })
+})
+
+describe('receiptEvidence (what the host reads of every receipt it logs)', () => {
+  test('the evidence digest the payload names, v2 and v1, as decodeReceipt reads it', async () => {
+    for (const p of [payload, payloadV1]) {
+      const jws = await signReceipt(p, sig, keyset.kid)
+      assert.equal(receiptEvidence(jws), p.evidence)
+      assert.equal(receiptEvidence(jws), decodeReceipt(jws).payload.evidence)
+    }
+  })
+  const signature = toBase64Url(new Uint8Array(64))
+  const header = b64json({ alg: 'EdDSA', typ: 'vouch-receipt+jws', kid: keyset.kid })
+  const cases: { name: string; jws: unknown }[] = [
+    { name: 'not a string', jws: 42 },
+    { name: 'two parts', jws: `${header}.${b64json(payload)}` },
+    { name: 'four parts', jws: `${header}.${b64json(payload)}.${signature}.x` },
+    { name: 'a payload that is not base64url', jws: `${header}.%%%.${signature}` },
+    { name: 'a payload that is not JSON', jws: `${header}.${toBase64Url(new TextEncoder().encode('{'))}.${signature}` },
+    { name: 'a payload that is not UTF-8', jws: `${header}.${toBase64Url(Uint8Array.of(0x22, 0xff, 0x22))}.${signature}` },
+    { name: 'a payload that is a list', jws: `${header}.${b64json([payload])}.${signature}` },
+    { name: 'a payload naming no evidence', jws: `${header}.${b64json({ ...payload, evidence: undefined })}.${signature}` },
+    { name: 'an evidence that is no sha256 digest', jws: `${header}.${b64json({ ...payload, evidence: 'sha256:AB' })}.${signature}` },
+    { name: 'a receipt over 64 KiB', jws: `${header}.${b64json({ ...payload, pad: 'x'.repeat(70_000) })}.${signature}` },
+  ]
+  for (const c of cases) {
+    test(`${c.name} as ERR_RECEIPT_MALFORMED`, () => {
+      assert.throws(() => receiptEvidence(c.jws as string), malformed)
+    })
+  }
 })
 
 describe('timing (reported: DESIGN.md §4 expects about 0.2 ms)', () => {

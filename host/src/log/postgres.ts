@@ -82,13 +82,13 @@ export async function openPostgresLog(url: string): Promise<LogBackend> {
 
 /**
  * Runs `work` in a transaction on one connection of `pool`, opened by `begin` (statements without parameters, sent as
- * one round trip); rolls back and drops the connection when anything fails.
+ * one round trip; `work` gets the rows of the last); rolls back and drops the connection when anything fails.
  */
-async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient, rows: unknown[]) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await pool.connect()
   try {
-    await client.query(begin)
-    const result = await work(client)
+    const begun = (await client.query(begin)) as pg.QueryResult | pg.QueryResult[]
+    const result = await work(client, (Array.isArray(begun) ? begun.at(-1)! : begun).rows)
     await client.query('COMMIT')
     client.release()
     return result
@@ -120,11 +120,10 @@ class PostgresLog implements LogBackend {
 
   async sequence<T>(work: (tx: SequencingTransaction) => Promise<T>): Promise<T> {
     try {
-      // Each round trip is the host's CPU and the server's, per batch: the transaction opens with its lock timeout in
-      // one, and writes everything in one (write below).
-      return await transaction(this.#pool, async (client) => {
-        const { rows } = await client.query<{ size: number }>('SELECT size FROM vouch_log_state WHERE id = 1 FOR UPDATE')
-        const size = rows[0]!.size
+      // Each round trip is the host's CPU and the server's, per batch: the transaction opens, sets its lock timeout
+      // and takes the log's lock (reading the size) in one, and writes everything in one (write below).
+      return await transaction(this.#pool, async (client, locked) => {
+        const size = (locked as Array<{ size: number }>)[0]!.size
         const entries: PendingEntry[] = []
         const hashes: Hash[] = []
         const checkpoints: StoredCheckpoint[] = []
@@ -139,7 +138,7 @@ class PostgresLog implements LogBackend {
         })
         if (entries.length > 0 || checkpoints.length > 0) await write(client, size, entries, hashes, checkpoints)
         return result
-      }, `BEGIN; SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}`)
+      }, `BEGIN; SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}; SELECT size FROM vouch_log_state WHERE id = 1 FOR UPDATE`)
     } catch (error) {
       throw unavailable(error)
     }

@@ -8,10 +8,10 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import {
-  decodeReceipt,
   formatCheckpoint,
   generateNoteKey,
   noteVerifierKey,
+  receiptEvidence,
   sha256Digest,
   signNote,
   toEvidenceEntries,
@@ -77,10 +77,11 @@ export class ReceiptLog {
    */
   async logAnswer(receipt: string, evidence: EvidenceSource): Promise<number> {
     try {
-      const { payload } = decodeReceipt(receipt)
       // The evidence first (once per keyset, so only the keyset's first answer waits for it): a receipt never
-      // precedes the bundle it names, and a receipt whose bundle cannot be logged is not logged either.
-      await this.#logEvidence(payload.evidence, evidence)
+      // precedes the bundle it names, and a receipt whose bundle cannot be logged is not logged either. Only the
+      // digest it names is read (every answer pays for this): the log holds the receipt as the enclave signed it,
+      // and whoever relies on it verifies it in full.
+      await this.#logEvidence(receiptEvidence(receipt), evidence)
       const { index, checkpoint } = await this.store.append({ kind: 'receipt', receipt })
       this.#observe(checkpoint)
       // The batch's own checkpoint covers the receipt; one is signed here only when the batch signed none (the
