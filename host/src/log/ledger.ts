@@ -28,7 +28,7 @@ export class HostLedger {
   /**
    * The ledger of entries `[from, to)` (`to` defaults to the checkpoint's size) at a checkpoint of the whole log
    * ({@link ReceiptLog.current}: on a log several hosts share, it includes the others' appends).
-   * The caller checks `from ≤ to ≤ size`; a range outside it is a RangeError.
+   * A range outside `0 ≤ from ≤ to ≤ size` is a RangeError (the route answers it 400 ERR_HOST_LOG_RANGE_INVALID).
    */
   async ledger(from: number, to: number | undefined): Promise<Ledger> {
     const checkpoint = await this.#log.current()

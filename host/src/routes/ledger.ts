@@ -13,13 +13,18 @@ export function registerLedgerRoutes(route: RouteRegistrar, { receiptLog }: Pick
   const ledger = receiptLog === null ? null : new HostLedger(receiptLog)
   route('/v1/ledger', {
     get: async (req, res) => {
-      const log = logOf(receiptLog)
-      const size = (await log.current()).size
-      // Without `to`, the ledger runs to the size of the checkpoint it is computed at, whichever is latest then.
+      logOf(receiptLog)
+      // Without `to`, the ledger runs to the size of the checkpoint it is computed at, whichever is latest then; the
+      // ledger checks the range against that same checkpoint (a RangeError otherwise).
       const to = req.query['to'] === undefined ? undefined : sizeParam(req, 'to')
       const from = sizeParam(req, 'from', 0)
-      if (from > (to ?? size) || (to ?? size) > size) throw new HostError('ERR_HOST_LOG_RANGE_INVALID')
-      res.set('Cache-Control', 'no-cache').json(await ledger!.ledger(from, to))
+      let body: Awaited<ReturnType<HostLedger['ledger']>>
+      try {
+        body = await ledger!.ledger(from, to)
+      } catch (error) {
+        throw error instanceof RangeError ? new HostError('ERR_HOST_LOG_RANGE_INVALID', { cause: error }) : error
+      }
+      res.set('Cache-Control', 'no-cache').json(body)
     },
   })
 }
