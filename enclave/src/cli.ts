@@ -5,17 +5,20 @@
 import { readFileSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseCommandLine, UsageError } from '@vouch/protocol'
+import { parseCommandLine, parseLinkAddress, UsageError } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { startLinkServer, type LinkServer } from './link/server.js'
 import { createLogger } from './logger.js'
 import { EnclaveService } from './service/enclave.js'
 import { createCpuTee, createGpuTee } from './tee/device.js'
 
-export const USAGE = `usage: vouch-enclave --socket PATH [--tee simulated|sev-snp] [--gpu none|simulated|nvidia] [--models DIR] [options]
+export const USAGE = `usage: vouch-enclave --socket ADDRESS [--tee simulated|sev-snp] [--gpu none|simulated|nvidia] [--models DIR] [options]
        vouch-enclave --help | --version
 
-  --socket PATH          Unix socket to serve the host on (replaced if it exists)
+  --socket ADDRESS       where to serve the host: a Unix socket path (replaced if it exists; unix:PATH too)
+                         or tcp://HOST:PORT (port 0: any free one; the "enclave ready" line says which);
+                         over TCP, only hosts may reach it (a NetworkPolicy): the link carries sealed
+                         requests only, but whoever reaches it can ask it to drain or rotate its keys
   --tee KIND             CPU TEE: simulated (default) or sev-snp (Linux configfs-tsm)
   --gpu KIND             GPUs: none (default), simulated, or nvidia (NVML)
   --gpu-count N          simulated GPUs (default 1)
@@ -25,6 +28,8 @@ export const USAGE = `usage: vouch-enclave --socket PATH [--tee simulated|sev-sn
   --max-frame-bytes N    largest link frame (default 33554432)
   --configfs-root PATH   configfs-tsm report folder (default /sys/kernel/config/tsm/report)
   --nvml-library PATH    NVML library (default libnvidia-ml.so.1)
+  --drain-timeout S      on SIGTERM or SIGINT (or the host's drain), refuse new requests (ERR_ENCLAVE_DRAINING)
+                         and let those under way finish for up to S seconds before stopping (default 60)
   --log-level LEVEL      pino level (default info)
   --supervised           started by a supervisor (vouch-host) that holds the other end of standard input:
                          stop when it closes, that is when the supervisor has gone, however it ended
@@ -44,6 +49,7 @@ export const OPTIONS = {
   'key-lifetime': { type: 'string' },
   'replay-window': { type: 'string' },
   'max-frame-bytes': { type: 'string' },
+  'drain-timeout': { type: 'string' },
   'configfs-root': { type: 'string' },
   'nvml-library': { type: 'string' },
   'log-level': { type: 'string', default: 'info' },
@@ -65,10 +71,31 @@ function integer(value: string | undefined, flag: string, min: number): number |
   return n
 }
 
-/** Starts the enclave from command-line arguments; resolves to a function that stops it. */
-export async function runEnclave(argv: string[], log?: Logger): Promise<() => Promise<void>> {
+/** A running enclave. */
+export interface RunningEnclave {
+  /** Where it serves the link: the socket path, or `tcp://HOST:PORT` with the port bound. */
+  readonly address: string
+  readonly service: EnclaveService
+  /** Resolves when the host asks it to drain (the link's `drain`). */
+  readonly drainRequested: Promise<void>
+  /** Refuses new requests, waits for those under way (up to `--drain-timeout`), then {@link stop}s. */
+  drainAndStop(): Promise<void>
+  /** Stops at once: the link closes, the models end. */
+  stop(): Promise<void>
+}
+
+/** After draining, the link stays open this long: the host logs the last answers with this enclave's evidence and sees it go. */
+const DRAIN_LINGER_MS = 500
+
+/** Starts the enclave from command-line arguments. */
+export async function startEnclave(argv: string[], log?: Logger): Promise<RunningEnclave> {
   const { values } = parseCommandLine(argv, { options: OPTIONS })
   if (values.socket === undefined) throw new UsageError('--socket is required')
+  try {
+    parseLinkAddress(values.socket, { anyPort: true })
+  } catch (error) {
+    throw new UsageError(`--socket: ${(error as Error).message}`)
+  }
   if (values.tee !== 'simulated' && values.tee !== 'sev-snp') throw new UsageError(`--tee must be simulated or sev-snp, got "${values.tee}"`)
   if (values.gpu !== 'none' && values.gpu !== 'simulated' && values.gpu !== 'nvidia') throw new UsageError(`--gpu must be none, simulated or nvidia, got "${values.gpu}"`)
   const logger = log ?? createLogger(values['log-level'])
@@ -76,6 +103,7 @@ export async function runEnclave(argv: string[], log?: Logger): Promise<() => Pr
   const keysetLifetimeS = integer(values['key-lifetime'], '--key-lifetime', 60)
   const replayWindowS = integer(values['replay-window'], '--replay-window', 1)
   const maxFrameSize = integer(values['max-frame-bytes'], '--max-frame-bytes', 1024)
+  const drainTimeoutS = integer(values['drain-timeout'], '--drain-timeout', 0) ?? 60
 
   const cpu = values.tee === 'simulated' ? await createCpuTee('simulated') : await createCpuTee('sev-snp', values['configfs-root'] ? { root: values['configfs-root'] } : {})
   const gpu =
@@ -84,26 +112,48 @@ export async function runEnclave(argv: string[], log?: Logger): Promise<() => Pr
       : values.gpu === 'simulated'
         ? await createGpuTee('simulated', gpuCount ? { count: gpuCount } : {})
         : await createGpuTee('nvidia', values['nvml-library'] ? { library: values['nvml-library'] } : {})
+  let requestDrain: () => void = () => undefined
+  const drainRequested = new Promise<void>((resolve) => (requestDrain = resolve))
   const service = await EnclaveService.create({
     cpu,
     gpu,
     modelsDir: values.models ?? DEFAULT_MODELS_DIR,
     log: logger,
+    onDrain: () => requestDrain(),
     ...(keysetLifetimeS && { keysetLifetimeS }),
     ...(replayWindowS && { replayWindowMs: replayWindowS * 1000 }),
   })
   // The first unchallenged bundle is built now, so the first client does not wait for the hardware.
   await service.attest({ nonce: null })
   const server: LinkServer = await startLinkServer(values.socket, service, logger, maxFrameSize ? { maxFrameSize } : {})
-  logger.info({ socket: values.socket, tee: values.tee, gpu: values.gpu, models: service.modelRefs.map((m) => m.name), refused: service.refused.map((r) => r.name) }, 'enclave ready')
-  const socketDir = values['remove-socket-dir'] ? dirname(values.socket) : null
-  return async () => {
-    await server.close()
-    await service.close()
-    await gpu?.close()
-    await cpu.close()
-    if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
+  logger.info({ socket: server.address, tee: values.tee, gpu: values.gpu, models: service.modelRefs.map((m) => m.name), refused: service.refused.map((r) => r.name) }, 'enclave ready')
+  const listened = parseLinkAddress(values.socket)
+  const socketDir = values['remove-socket-dir'] && 'path' in listened ? dirname(listened.path) : null
+  let stopping: Promise<void> | null = null
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await server.close()
+      await service.close()
+      await gpu?.close()
+      await cpu.close()
+      if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
+    })())
+  const drainAndStop = async (): Promise<void> => {
+    const busy = service.active > 0
+    await service.drain()
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), drainTimeoutS * 1000).unref())
+    if ((await Promise.race([service.idle(), timeout])) === 'timeout') logger.warn({ seconds: drainTimeoutS }, 'drain: requests still under way after --drain-timeout; stopping anyway')
+    else logger.info('drained: every request under way was answered')
+    // Only answers given while draining may still be on their way to the receipt log.
+    if (busy) await new Promise((resolve) => setTimeout(resolve, DRAIN_LINGER_MS))
+    await stop()
   }
+  return { address: server.address, service, drainRequested, drainAndStop, stop }
+}
+
+/** Starts the enclave from command-line arguments; resolves to a function that stops it. */
+export async function runEnclave(argv: string[], log?: Logger): Promise<() => Promise<void>> {
+  return (await startEnclave(argv, log)).stop
 }
 
 /**
@@ -125,14 +175,14 @@ export async function main(argv: string[]): Promise<number> {
   // Watched from the start: a supervisor may go while the models are still loading.
   const gone = supervised ? supervisorGone() : new Promise<never>(() => undefined)
   try {
-    let stop: () => Promise<void>
+    let enclave: RunningEnclave
     try {
       const { values } = parseCommandLine(argv, { options: OPTIONS })
       if (values.help || values.version) {
         console.log(values.help ? USAGE : `vouch-enclave ${VERSION}`)
         return 0
       }
-      stop = await runEnclave(argv)
+      enclave = await startEnclave(argv)
     } catch (error) {
       if (error instanceof UsageError) {
         console.error(`vouch-enclave: ${(error as Error).message}\n\n${USAGE}`)
@@ -146,8 +196,11 @@ export async function main(argv: string[]): Promise<number> {
       process.once('SIGTERM', done)
       process.once('SIGINT', done)
     })
-    await Promise.race([signalled, gone])
-    await stop()
+    // A signal or the host's drain: a rolling change, so requests under way finish. The supervisor gone: nobody is
+    // left to answer to, so it stops at once.
+    const why = await Promise.race([signalled.then(() => 'drain' as const), enclave.drainRequested.then(() => 'drain' as const), gone.then(() => 'gone' as const)])
+    if (why === 'drain') await Promise.race([enclave.drainAndStop(), gone.then(() => enclave.stop())])
+    else await enclave.stop()
     return 0
   } finally {
     // Standard input, read to notice the supervisor going, would otherwise keep the process alive.

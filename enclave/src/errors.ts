@@ -91,6 +91,7 @@ export const ENCLAVE_ERRORS = {
   ERR_ENCLAVE_MODEL_NOT_FOUND: { status: 404, message: 'no such model (or version) in this enclave' },
   ERR_ENCLAVE_ATTEST_RATE_LIMITED: { status: 429, message: 'too many attestation requests: retry later or use the cached bundle' },
   ERR_ENCLAVE_BUSY: { status: 503, message: 'the enclave is overloaded: retry later' },
+  ERR_ENCLAVE_DRAINING: { status: 503, message: 'the enclave is draining and takes no new request: attest again and send it to another enclave' },
   ERR_ENCLAVE_TIMEOUT: { status: 504, message: 'the enclave did not answer in time' },
   ERR_ENCLAVE_INTERNAL: { status: 500, message: 'the enclave failed to serve the request' },
 } as const satisfies Record<string, { status: number; message: string }>

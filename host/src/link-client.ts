@@ -28,6 +28,8 @@ import {
   type LinkOp,
   type LinkRequestFields,
   type LinkResult,
+  parseLinkAddress,
+  type LinkAddress,
 } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { HostError, toEnclaveRefusal, type EnclaveRefusal } from './errors.js'
@@ -42,6 +44,8 @@ export interface LinkCallOptions {
 }
 
 /** What the HTTP app needs of the link; {@link EnclaveLinkClient} implements it, tests fake it. */
+export { parseLinkAddress, type LinkAddress }
+
 export interface EnclaveLink {
   /** True while the link is connected and the enclave answers pings. */
   readonly up: boolean
@@ -61,18 +65,6 @@ export function toLinkResult<O extends LinkOp>(op: O, result: Record<string, unk
   } catch (cause) {
     throw new HostError('ERR_HOST_BAD_GATEWAY', { cause })
   }
-}
-
-/** Where the enclave listens: a Unix socket path, or `tcp://HOST:PORT` (vsock/TCP proxies in a real CVM). */
-export type LinkAddress = { path: string } | { host: string; port: number }
-
-/** Reads a link address: `tcp://HOST:PORT` or `tcp://[IPv6]:PORT`, else a Unix socket path. */
-export function parseLinkAddress(address: string): LinkAddress {
-  const tcp = /^tcp:\/\/(?:\[([^\]]+)\]|([^:/]+)):(\d{1,5})$/.exec(address)
-  if (tcp === null) return { path: address }
-  const port = Number(tcp[3])
-  if (port < 1 || port > 65535) throw new RangeError(`link address ${address}: port must be 1 to 65535`)
-  return { host: (tcp[1] ?? tcp[2])!, port }
 }
 
 /** Link client settings. Every field says what happens when it is unset. */
@@ -102,7 +94,7 @@ export interface LinkClientOptions {
   connectTimeoutMs?: number
 }
 
-const DEFAULT_TIMEOUTS_MS: Record<LinkOp, number> = { ping: 5_000, models: 5_000, attest: 30_000, infer: 65_000 }
+const DEFAULT_TIMEOUTS_MS: Record<LinkOp, number> = { ping: 5_000, models: 5_000, attest: 30_000, infer: 65_000, drain: 5_000, rotate: 5_000 }
 /** CBOR map and field overhead of a frame beyond its sealed body (an infer frame's kid and model are at most 256 bytes each). */
 const PAYLOAD_FRAME_OVERHEAD = 1024
 

@@ -49,8 +49,16 @@ export type NoFields = Record<never, never>
  * The wire form of each is in docs/protocol.md; {@link LINK_OPERATIONS} checks them.
  */
 export interface LinkOperations {
-  /** Is the enclave up? The host's handshake and heartbeat. */
-  ping: { request: NoFields; result: { ready: boolean; platform: string; kid: string; models: number } }
+  /**
+   * Is the enclave up? The host's handshake and heartbeat. `kid` names the keyset requests are sealed to (the one
+   * before it is refused once replaced); `draining` is true once it takes no new request (it finishes those it holds,
+   * then stops). An enclave that predates the fleet does not send `draining`: false.
+   */
+  ping: { request: NoFields; result: { ready: boolean; platform: string; kid: string; models: number; draining: boolean } }
+  /** Stop taking new requests, finish those in hand, then stop (a rolling change): the enclave's state afterwards. */
+  drain: { request: NoFields; result: { draining: boolean } }
+  /** Generate a new keyset now; requests sealed to the one before are refused once it is replaced: the new kid. */
+  rotate: { request: NoFields; result: { kid: string } }
   /** An evidence bundle: answering `nonce`, or the cached unchallenged one for `null`. */
   attest: { request: { nonce: Uint8Array | null }; result: { bundle: Uint8Array } }
   /** The models the enclave serves, and those it refused at load. */
@@ -162,7 +170,29 @@ export const LINK_OPERATIONS: { readonly [O in LinkOp]: LinkOperationCodec<O> } 
       if (typeof r['ready'] !== 'boolean' || typeof r['platform'] !== 'string' || typeof r['kid'] !== 'string' || !Number.isSafeInteger(r['models'])) {
         throw malformed('a ping result must be { ready, platform, kid, models }')
       }
-      return { ready: r['ready'], platform: r['platform'], kid: r['kid'], models: r['models'] as number }
+      const draining = r['draining'] ?? false
+      if (typeof draining !== 'boolean') throw malformed('draining must be true or false')
+      return { ready: r['ready'], platform: r['platform'], kid: r['kid'], models: r['models'] as number, draining }
+    },
+  },
+  drain: {
+    request: (message) => {
+      onlyFields(message, [])
+      return {}
+    },
+    result: (r) => {
+      if (typeof r['draining'] !== 'boolean') throw malformed('a drain result must be { draining }')
+      return { draining: r['draining'] }
+    },
+  },
+  rotate: {
+    request: (message) => {
+      onlyFields(message, [])
+      return {}
+    },
+    result: (r) => {
+      if (typeof r['kid'] !== 'string' || r['kid'].length === 0 || r['kid'].length > MAX_LINK_KID) throw malformed('a rotate result must be { kid }')
+      return { kid: r['kid'] }
     },
   },
   attest: {

@@ -14,6 +14,35 @@ export const FRAME_HEADER_SIZE = 4
 /** Default largest frame a side accepts: room for a sealed 1×3×640×640 FP32 tensor with headroom. */
 export const DEFAULT_MAX_FRAME_SIZE = 32 * 1024 * 1024
 
+/** Where an enclave serves the link: a Unix socket path, or a TCP address (in a real CVM, or across a cluster). */
+export type LinkAddress = { path: string } | { host: string; port: number }
+
+/**
+ * Reads a link address: `tcp://HOST:PORT` or `tcp://[IPv6]:PORT`, `unix:PATH`, or a bare Unix socket path. Port 0
+ * (any free port) only with `anyPort`, for a listener. A RangeError says what is wrong.
+ */
+export function parseLinkAddress(address: string, options: { anyPort?: boolean } = {}): LinkAddress {
+  if (address.startsWith('unix:')) {
+    const path = address.slice(5)
+    if (path === '') throw new RangeError(`link address ${address}: unix: needs a socket path`)
+    return { path }
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(address) && !address.startsWith('tcp://')) throw new RangeError(`link address ${address}: expected tcp://HOST:PORT, unix:PATH or a socket path`)
+  const tcp = /^tcp:\/\/(?:\[([^\]]+)\]|([^:/\[\]]+)):(\d{1,5})$/.exec(address)
+  if (tcp === null) {
+    if (address.startsWith('tcp://')) throw new RangeError(`link address ${address}: expected tcp://HOST:PORT`)
+    return { path: address }
+  }
+  const port = Number(tcp[3])
+  if (port > 65535 || (port < 1 && options.anyPort !== true)) throw new RangeError(`link address ${address}: port must be 1 to 65535`)
+  return { host: (tcp[1] ?? tcp[2])!, port }
+}
+
+/** The `tcp://` form of a TCP link address (IPv6 in brackets). */
+export function formatTcpAddress(host: string, port: number): string {
+  return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
 /** A failure the enclave reports: a stable code, a fixed message, and the HTTP status the host should answer. */
 export interface LinkError {
   code: string

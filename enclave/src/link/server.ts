@@ -8,6 +8,8 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { rmSync } from 'node:fs'
 import type { ProtocolError } from '@vouch/protocol'
 import {
+  formatTcpAddress,
+  parseLinkAddress,
   DEFAULT_MAX_FRAME_SIZE,
   decodeCbor,
   decodeLinkRequest,
@@ -43,7 +45,7 @@ export interface LinkServerOptions {
   timeoutMs?: Partial<Record<LinkOp, number>>
 }
 
-const DEFAULT_TIMEOUT_MS: Record<LinkOp, number> = { ping: 5_000, models: 5_000, attest: 30_000, infer: 60_000 }
+const DEFAULT_TIMEOUT_MS: Record<LinkOp, number> = { ping: 5_000, models: 5_000, attest: 30_000, infer: 60_000, drain: 5_000, rotate: 5_000 }
 
 /**
  * Runs `task`, or rejects with ERR_ENCLAVE_TIMEOUT after `ms`, when the signal given to `task` also aborts: work
@@ -67,6 +69,8 @@ function withTimeout<T>(task: (signal: AbortSignal) => Promise<T>, ms: number): 
 /** A listening link server. */
 export interface LinkServer {
   readonly server: Server
+  /** Where it listens: the socket path, or `tcp://HOST:PORT` with the port bound. */
+  readonly address: string
   close(): Promise<void>
 }
 
@@ -178,29 +182,39 @@ class LinkConnection {
   }
 }
 
-/** Serves `handler` on the Unix socket `path` (an existing socket file there is replaced). */
-export async function startLinkServer(path: string, handler: LinkHandler, log: Logger, options: LinkServerOptions = {}): Promise<LinkServer> {
+/**
+ * Serves `handler` at `address` ({@link parseLinkAddress}): a Unix socket path (an existing socket file there is
+ * replaced) or `tcp://HOST:PORT` (port 0: any free one; {@link LinkServer.address} says which).
+ */
+export async function startLinkServer(address: string, handler: LinkHandler, log: Logger, options: LinkServerOptions = {}): Promise<LinkServer> {
   const limits = {
     maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
     maxInFlight: options.maxInFlight ?? 64,
     timeouts: { ...DEFAULT_TIMEOUT_MS, ...options.timeoutMs },
   }
+  const where = parseLinkAddress(address, { anyPort: true })
   const sockets = new Set<Socket>()
-  rmSync(path, { force: true })
+  if ('path' in where) rmSync(where.path, { force: true })
   const server = createServer((socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
+    // Answers are written as soon as they are ready: no Nagle delay on a TCP link.
+    socket.setNoDelay?.(true)
     new LinkConnection(socket, handler, log, limits)
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(path, () => {
+    const listening = (): void => {
       server.off('error', reject)
       resolve()
-    })
+    }
+    if ('path' in where) server.listen(where.path, listening)
+    else server.listen(where.port, where.host, listening)
   })
+  const bound = server.address()
   return {
     server,
+    address: typeof bound === 'string' || bound === null ? address : formatTcpAddress(bound.address, bound.port),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy()

@@ -32,6 +32,8 @@ export interface EnclaveServiceOptions {
   openPerModel?: number
   /** The clock. Unset: Date.now. */
   now?: () => number
+  /** Called when the host asks the enclave to drain (the link's `drain`); the process then stops once idle. Unset: none. */
+  onDrain?: () => void
 }
 
 /** The enclave service. */
@@ -42,6 +44,10 @@ export class EnclaveService implements LinkHandler, ModelLookup {
   readonly #now: () => number
   /** Outlives keysets: requests sealed to an old keyset still hold their slots. */
   readonly #slots: ModelSlots
+  #draining = false
+  /** Inference requests being served; draining ends when none is left. */
+  #active = 0
+  #idleWaiters: (() => void)[] = []
 
   private constructor(
     private readonly options: EnclaveServiceOptions,
@@ -106,7 +112,44 @@ export class EnclaveService implements LinkHandler, ModelLookup {
   }
 
   async ping(): Promise<LinkResult<'ping'>> {
-    return { ready: true, platform: this.options.cpu.platform, kid: this.#keyset.public.kid, models: this.loaded.length }
+    return { ready: true, platform: this.options.cpu.platform, kid: this.#keyset.public.kid, models: this.loaded.length, draining: this.#draining }
+  }
+
+  /** True once {@link drain} was called: inference requests are refused with ERR_ENCLAVE_DRAINING. */
+  get draining(): boolean {
+    return this.#draining
+  }
+
+  /**
+   * Takes no new inference request from now on (ERR_ENCLAVE_DRAINING, which the client answers by sending to another
+   * enclave); those under way finish ({@link idle}). Attestation and the other operations go on: the host still logs
+   * the answers being finished with this enclave's evidence.
+   */
+  async drain(): Promise<LinkResult<'drain'>> {
+    if (!this.#draining) this.options.log.info({ active: this.#active }, 'draining: no new requests; finishing those under way')
+    this.#draining = true
+    this.options.onDrain?.()
+    return { draining: true }
+  }
+
+  /** Inference requests being served. */
+  get active(): number {
+    return this.#active
+  }
+
+  /** Resolves once no inference request is under way. */
+  idle(): Promise<void> {
+    if (this.#active === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#idleWaiters.push(resolve))
+  }
+
+  /**
+   * Replaces the keyset now (a rolling key change): requests sealed to the one before and not yet opened are refused
+   * with ERR_ENCLAVE_UNKNOWN_KID (the client attests again and gets the new one); those already opened finish.
+   */
+  async rotate(): Promise<LinkResult<'rotate'>> {
+    ;[this.#keyset, this.#evidence, this.#sealed] = this.#newKeyset()
+    return { kid: this.#keyset.public.kid }
   }
 
   async attest({ nonce }: LinkRequestFields<'attest'>): Promise<LinkResult<'attest'>> {
@@ -123,8 +166,14 @@ export class EnclaveService implements LinkHandler, ModelLookup {
   }
 
   async infer({ kid, model, version, body }: LinkRequestFields<'infer'>, signal?: AbortSignal): Promise<LinkResult<'infer'>> {
+    if (this.#draining) throw new EnclaveError('ERR_ENCLAVE_DRAINING')
     const { sealed } = this.#current()
-    return sealed.handle(kid, model, version, body, signal)
+    this.#active++
+    try {
+      return await sealed.handle(kid, model, version, body, signal)
+    } finally {
+      if (--this.#active === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
+    }
   }
 
   /** Ends the model workers. */
