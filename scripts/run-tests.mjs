@@ -35,9 +35,12 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`)
   process.exit(1)
 }
+// Two test files at a time: most of a file's time is spent waiting on child processes, servers and sockets, so two
+// share a 2-core machine well (node:test's default there is one); tests that depend on timing are written to hold
+// with both cores busy.
 const result = spawnSync(
   process.execPath,
-  ['--conditions=@vouch/source', '--import', 'tsx', '--test', '--test-reporter=spec', ...files],
+  ['--conditions=@vouch/source', '--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
   { cwd: root, stdio: 'inherit' },
 )
 process.exit(result.status ?? 1)

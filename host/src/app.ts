@@ -18,6 +18,7 @@ import { requestLogger } from './http/logging.js'
 import { answerProblem, notFound } from './http/problems.js'
 import { createRouteRegistrar, type RouteDeps, type RouteModule } from './http/router.js'
 import { HostLifecycle } from './lifecycle.js'
+import { asFleet, type EnclaveFleet } from './fleet/pool.js'
 import type { EnclaveLink } from './link-client.js'
 import type { ReceiptLog } from './log/receipt-log.js'
 import type { HostMetrics } from './metrics.js'
@@ -65,7 +66,8 @@ export interface AppConfig {
 
 /** What {@link createApp} needs. */
 export interface AppOptions {
-  link: EnclaveLink
+  /** The enclave, or the fleet of them ({@link EnclavePool}) the host routes to. */
+  link: EnclaveLink | EnclaveFleet
   config?: AppConfig
   log: Logger
   metrics: HostMetrics
@@ -108,7 +110,8 @@ function createBodyReader(config: AppConfig, requestTimeoutMs: number, metrics: 
 
 /** Creates the host's Express app. It opens no socket: serve it with `createHttpsServer` or test it with supertest. */
 export function createApp(options: AppOptions): Express {
-  const { link, log, metrics } = options
+  const { log, metrics } = options
+  const link = asFleet(options.link)
   const config = options.config ?? {}
   const requestTimeoutMs = config.requestTimeoutMs ?? 65_000
   const lifecycle = options.lifecycle ?? new HostLifecycle()
@@ -125,6 +128,7 @@ export function createApp(options: AppOptions): Express {
     version: HOST_VERSION,
     stapler: options.stapler ?? null,
     receiptLog: options.receiptLog ?? null,
+    log,
   }
   const app = express()
   app.disable('x-powered-by')

@@ -8,9 +8,10 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
-import { isRecord, parseCommandLine, textPositions, type OptionTable } from '@vouch/protocol'
+import { isRecord, parseCommandLine, parseLinkAddress, textPositions, type OptionTable } from '@vouch/protocol'
 import { parseDocument, visit, type Alias } from 'yaml'
 import { HostStartupError } from './errors.js'
+import { parseDnsAddress } from './fleet/dns.js'
 import { CONFIG_FIELDS, toSettingValues, type Field, type HostConfig, type SettingKey, type SettingValue } from './settings.js'
 
 export { CONFIG_FIELDS, DEFAULT_ENCLAVE_COMMAND, SETTINGS, type HostConfig, type SettingKey } from './settings.js'
@@ -180,14 +181,36 @@ function readSources(flags: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd
   }
 }
 
+/** What is wrong with an `enclave.addresses` entry, or null. */
+export function enclaveAddressProblem(address: string): string | null {
+  if (address.startsWith('vsock://')) {
+    return `${address}: Node.js has no vsock sockets; bridge the port to a Unix socket (socat UNIX-LISTEN:/run/vouch/enclave.sock,fork VSOCK-CONNECT:CID:PORT) and give unix:/run/vouch/enclave.sock`
+  }
+  if (address.startsWith('dns://')) return parseDnsAddress(address) === null ? `${address}: expected dns://NAME:PORT` : null
+  try {
+    parseLinkAddress(address)
+    return null
+  } catch (error) {
+    return (error as Error).message
+  }
+}
+
 /** Checks the rules across settings into `problems`; returns whether the enclave is supervised. */
 function checkRules(chosen: Chosen, problems: string[]): boolean {
   const [cert, key] = [chosen.value('tls.cert'), chosen.value('tls.key')]
   if ((cert === null) !== (key === null)) problems.push(`${chosen.named(cert === null ? 'tls.key' : 'tls.cert')}: tls.cert and tls.key go together`)
   const socket = chosen.value('enclave.socket')
-  const supervise = chosen.value('enclave.supervise') ?? socket === null
-  if (!supervise && socket === null) problems.push(`${chosen.named('enclave.supervise')}: without supervision the host needs enclave.socket (--enclave-socket)`)
+  const addresses = chosen.value('enclave.addresses')
+  const supervise = chosen.value('enclave.supervise') ?? (socket === null && addresses.length === 0)
+  if (!supervise && socket === null && addresses.length === 0) problems.push(`${chosen.named('enclave.supervise')}: without supervision the host needs enclave.addresses (--enclave) or enclave.socket (--enclave-socket)`)
   if (supervise && socket !== null && socket.startsWith('tcp://')) problems.push(`${chosen.named('enclave.socket')}: a supervised enclave serves a Unix socket path, not ${socket}`)
+  if (supervise && addresses.length > 0) problems.push(`${chosen.named('enclave.addresses')}: enclaves that run elsewhere are not supervised; drop --supervise`)
+  if (socket !== null && addresses.length > 0) problems.push(`${chosen.named('enclave.socket')}: give the enclaves with enclave.addresses (--enclave) alone`)
+  if (chosen.value('enclave.count') > 1 && (!supervise || socket !== null)) problems.push(`${chosen.named('enclave.count')}: several enclaves are supervised with fresh sockets; without supervision list them with --enclave`)
+  for (const address of addresses) {
+    const problem = enclaveAddressProblem(address)
+    if (problem !== null) problems.push(`${chosen.named('enclave.addresses')}: ${problem}`)
+  }
   const [body, buffered, frame] = [chosen.value('limits.bodyBytes'), chosen.value('limits.bufferedBytes'), chosen.value('limits.frameBytes')]
   if (body > buffered) problems.push(`${chosen.named('limits.bufferedBytes')}: must be at least limits.bodyBytes (${body})`)
   if (body + 1024 > frame) problems.push(`${chosen.named('limits.bodyBytes')}: must be at least 1024 bytes below limits.frameBytes (${frame})`)

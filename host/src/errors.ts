@@ -27,6 +27,8 @@ export const HOST_ERRORS = {
   ERR_HOST_LOG_INCONSISTENT: { status: 500, message: "the receipt log's storage disagrees with itself; the host refuses to build on it" },
   ERR_HOST_BAD_GATEWAY: { status: 502, message: 'the enclave answered with something the host cannot relay' },
   ERR_HOST_ENCLAVE_UNAVAILABLE: { status: 503, message: 'the enclave is not available: retry later (and attest again if it restarted)' },
+  ERR_HOST_ENCLAVE_NOT_FOUND: { status: 404, message: 'no such enclave behind this host' },
+  ERR_HOST_ENCLAVE_LOST: { status: 502, message: 'the enclave went away while it held the request: its outcome is unknown' },
   ERR_HOST_QUEUE_FULL: { status: 503, message: 'too many requests are waiting for the enclave: retry later' },
   ERR_HOST_LOG_UNAVAILABLE: { status: 503, message: 'the receipt log could not take or read an entry: retry later' },
   ERR_HOST_SHUTTING_DOWN: { status: 503, message: 'the host is shutting down: retry on another instance or later' },

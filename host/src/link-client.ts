@@ -118,7 +118,7 @@ interface Pending {
 
 /**
  * The robust link client: ids, timeouts, a bounded queue, backpressure, reconnection and an `up` state.
- * Emits `up` and `down` when that state changes. Call {@link start} once; {@link close} at shutdown.
+ * Emits `up` and `down` when that state changes, and `ping` with each answered ping (kid, draining). Call {@link start} once; {@link close} at shutdown.
  */
 export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
   readonly #options: LinkClientOptions
@@ -392,7 +392,9 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
       pending.payload = undefined
       this.#settle(pending, error)
     }
-    for (const pending of this.#inFlight.values()) this.#settle(pending, error)
+    // An inference the enclave was given may have run: not "unavailable" (retry elsewhere) but lost, outcome unknown.
+    const lost = error.code === 'ERR_HOST_ENCLAVE_UNAVAILABLE' ? new HostError('ERR_HOST_ENCLAVE_LOST', { cause: error }) : error
+    for (const pending of this.#inFlight.values()) this.#settle(pending, pending.op === 'infer' ? lost : error)
     this.#inFlight.clear()
     this.#inFlightBytes = 0
     this.#reportQueue()
@@ -426,6 +428,16 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     return this.#enqueue('ping', {}, {}, true)
   }
 
+  /** Pings the enclave now, ahead of the queue, and emits `ping` with its answer (the fleet learns a new kid at once). */
+  probe(): Promise<LinkResult<'ping'>> {
+    if (this.#closed || !this.#connected) return Promise.reject(new HostError('ERR_HOST_ENCLAVE_UNAVAILABLE'))
+    const socket = this.#socket
+    return this.#ping().then((result) => {
+      if (this.#socket === socket) this.emit('ping', result)
+      return result
+    })
+  }
+
   /** A new connection is up once the enclave answers a ping on it; then a heartbeat keeps checking. */
   #handshake(): void {
     const socket = this.#socket
@@ -438,6 +450,7 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
         }
         this.#delay = this.#options.reconnectMs?.min ?? 50
         this.#setUp(true, 'ping answered', result)
+        this.emit('ping', result)
         this.#heartbeatTimer = setInterval(() => this.#heartbeat(), this.#options.heartbeatMs ?? 2_000)
         this.#heartbeatTimer.unref()
       },
@@ -455,7 +468,9 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
     this.#ping().then(
       (result) => {
         this.#heartbeatPending = false
-        if (this.#socket === socket) this.#setUp(result.ready, 'heartbeat', result)
+        if (this.#socket !== socket) return
+        this.#setUp(result.ready, 'heartbeat', result)
+        this.emit('ping', result)
       },
       (error: unknown) => {
         this.#heartbeatPending = false

@@ -14,8 +14,49 @@ export interface LinkMetrics {
   queue(depth: number, inFlight: number): void
   /** One link request finished: its op, `ok` or the error code, and how long it took. */
   linkRequest(op: string, outcome: string, seconds: number): void
-  /** The link is up (connected and answering pings) or down. */
-  linkUp(up: boolean): void
+  /** The link is up (connected and answering pings) or down; for a fleet, the number of enclaves up. */
+  linkUp(up: boolean | number): void
+}
+
+/**
+ * Link metrics for a fleet: each member's link gets its own hooks, and the gauges report the sum over the members
+ * (queued and in-flight requests, enclaves up), so `vouch_link_queue_depth` is the host's whole backlog (what the
+ * autoscaler reads) and `vouch_enclave_up` the number of enclaves up. Returns a factory of one member's hooks.
+ */
+export function fleetLinkMetrics(metrics: LinkMetrics): () => LinkMetrics & { forget(): void } {
+  const members = new Set<{ depth: number; inFlight: number; up: boolean }>()
+  const report = (): void => {
+    let depth = 0
+    let inFlight = 0
+    let up = 0
+    for (const m of members) {
+      depth += m.depth
+      inFlight += m.inFlight
+      if (m.up) up++
+    }
+    metrics.queue(depth, inFlight)
+    metrics.linkUp(up)
+  }
+  return () => {
+    const state = { depth: 0, inFlight: 0, up: false }
+    members.add(state)
+    return {
+      queue: (depth, inFlight) => {
+        state.depth = depth
+        state.inFlight = inFlight
+        report()
+      },
+      linkRequest: (op, outcome, seconds) => metrics.linkRequest(op, outcome, seconds),
+      linkUp: (up) => {
+        state.up = up !== false && up !== 0
+        report()
+      },
+      forget: () => {
+        members.delete(state)
+        report()
+      },
+    }
+  }
 }
 
 /** Every metric of the host and the registry that exposes them. */
@@ -63,7 +104,7 @@ export function createMetrics(options: MetricsOptions = {}): HostMetrics {
     registers,
   })
   const enclaveRestarts = new Counter({ name: 'vouch_enclave_restarts_total', help: 'Times the supervisor restarted the enclave after it exited or hung', registers })
-  const linkUp = new Gauge({ name: 'vouch_enclave_up', help: '1 while the enclave link is connected and answering pings, else 0', registers })
+  const linkUp = new Gauge({ name: 'vouch_enclave_up', help: 'Enclaves whose link is connected and answering pings', registers })
   const queueDepth = new Gauge({ name: 'vouch_link_queue_depth', help: 'Requests waiting to be written to the enclave link', registers })
   const inFlight = new Gauge({ name: 'vouch_link_in_flight', help: 'Requests written to the enclave link and not yet answered', registers })
   const bodyBytes = new Gauge({ name: 'vouch_request_body_bytes', help: 'Bytes of request bodies the host holds: being read, queued for the enclave or in flight', registers })
@@ -101,6 +142,6 @@ export function createMetrics(options: MetricsOptions = {}): HostMetrics {
       linkRequests.inc({ op, outcome })
       linkDuration.observe({ op }, seconds)
     },
-    linkUp: (up) => linkUp.set(up ? 1 : 0),
+    linkUp: (up) => linkUp.set(typeof up === 'number' ? up : up ? 1 : 0),
   }
 }

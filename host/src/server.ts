@@ -16,8 +16,11 @@ import type { HostConfig } from './config.js'
 import { HostStartupError } from './errors.js'
 import { openLogStore } from './log/open.js'
 import { loadLogSignerKey, ReceiptLog } from './log/receipt-log.js'
+import { startAdminServer, type AdminServer } from './fleet/admin.js'
+import { DnsMembers } from './fleet/dns.js'
+import { EnclavePool, type FleetMember } from './fleet/pool.js'
 import { EnclaveLinkClient } from './link-client.js'
-import { createMetrics, type HostMetrics } from './metrics.js'
+import { createMetrics, fleetLinkMetrics, type HostMetrics, type LinkMetrics } from './metrics.js'
 import { EnclaveSupervisor } from './supervisor.js'
 import { createHttpsServer, loadTlsCredentials, type TlsCredentials } from './tls.js'
 
@@ -28,9 +31,16 @@ export interface RunningHost {
   readonly port: number
   readonly tls: TlsCredentials
   readonly server: Server
+  /** The enclaves the host routes to (one link each). */
+  readonly pool: EnclavePool
+  /** The first enclave's link (the only one unless several are configured). */
   readonly link: EnclaveLinkClient
-  /** Null when the enclave runs elsewhere (`enclave.supervise: false`). */
+  /** The first supervised enclave's supervisor; null when the enclaves run elsewhere (`enclave.supervise: false`). */
   readonly supervisor: EnclaveSupervisor | null
+  /** Every supervisor, one per supervised enclave (`enclave.count`); empty when the enclaves run elsewhere. */
+  readonly supervisors: readonly EnclaveSupervisor[]
+  /** The admin API (`admin.port`): its URL, or null without one. */
+  readonly adminUrl: string | null
   readonly metrics: HostMetrics
   readonly lifecycle: HostLifecycle
   /** Staples cached AMD and NVIDIA collateral to the evidence served (`collateral.*` settings). */
@@ -96,11 +106,11 @@ function listenFailure(config: HostConfig, error: NodeJS.ErrnoException): string
   return `cannot listen on ${where}: ${error.code ?? error.message}`
 }
 
-/** The link client of `config`, to the enclave at `socket`. */
-function createLink(config: HostConfig, socket: string, log: Logger, metrics: HostMetrics): EnclaveLinkClient {
+/** The link client of `config`, to the enclave at `address`. */
+function createLink(config: HostConfig, address: string, log: Logger, metrics: LinkMetrics): EnclaveLinkClient {
   return new EnclaveLinkClient({
-    address: socket,
-    log: log.child({ component: 'link' }),
+    address,
+    log: log.child({ component: 'link', enclave: address }),
     metrics,
     maxFrameSize: config.limits.frameBytes,
     maxInFlight: config.limits.inFlight,
@@ -144,16 +154,25 @@ function createStapler(config: HostConfig, log: Logger, env: NodeJS.ProcessEnv):
 }
 
 /**
- * Each time the enclave comes up, archives its unchallenged bundle once, so the stapler fetches its collateral
- * before the first client asks (a restarted enclave may run on other hardware). Only worth it when fetching.
+ * Each time an enclave names a new keyset (it came up, restarted or rotated its keys), fetches its unchallenged
+ * bundle: the member keeps it, so the receipt log still has the evidence of answers finished under the keyset before,
+ * and the stapler (when fetching) gets its collateral before the first client asks (a restarted enclave may run on
+ * other hardware).
  */
-function primeStapler(link: EnclaveLinkClient, stapler: CollateralStapler, log: Logger): void {
-  link.on('up', () => {
-    link.request('attest', { nonce: null }).then(
-      ({ bundle }) => void stapler.archive(bundle, { unchallenged: true }),
-      (error: unknown) => log.debug({ err: error }, 'collateral: the unchallenged bundle is not available yet'),
+function watchEvidence(member: FleetMember, stapler: CollateralStapler | null, log: Logger): void {
+  let kid: string | null = null
+  member.link.on('ping', (ping: { kid: string }) => {
+    if (ping.kid === kid) return
+    kid = ping.kid
+    member.link.request('attest', { nonce: null }).then(
+      ({ bundle }) => {
+        member.remember(bundle)
+        if (stapler !== null) void stapler.archive(bundle, { unchallenged: true })
+      },
+      (error: unknown) => log.debug({ err: error, enclave: member.address }, 'the unchallenged bundle is not available yet'),
     )
   })
+  member.link.on('down', () => (kid = null))
 }
 
 /** Listens on `config`'s address; a port in use rejects with `ERR_HOST_CONFIG_INVALID` saying what to do. */
@@ -202,51 +221,109 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   const metrics = options.metrics ?? createMetrics()
   const lifecycle = new HostLifecycle()
 
-  let socketDir: string | null = null
-  let socket = config.enclave.socket
-  if (socket === null) {
-    socketDir = mkdtempSync(join(tmpdir(), 'vouch-host-'))
-    socket = join(socketDir, 'enclave.sock')
-  }
-  const link = createLink(config, socket, log, metrics)
   const stapler = createStapler(config, log, env)
-  if (config.collateral.fetch) primeStapler(link, stapler, log)
-  const server = createHttpsServer(tls, createApp({ link, log, metrics, lifecycle, stapler, receiptLog, config: toAppConfig(config) }))
+  const pool = new EnclavePool()
+  const memberMetrics = fleetLinkMetrics(metrics)
+  pool.on('member', (member: FleetMember) => watchEvidence(member, config.collateral.fetch ? stapler : null, log))
+  const forgetMetrics = new Map<string, () => void>()
+  const addMember = (address: string): FleetMember => {
+    const hooks = memberMetrics()
+    forgetMetrics.set(address, hooks.forget)
+    return pool.add(address, createLink(config, address, log, hooks))
+  }
+  pool.on('removed', (member: FleetMember) => forgetMetrics.get(member.address)?.())
+  // Supervised: `enclave.count` enclaves, each on a fresh socket (or the one `enclave.socket` names). Elsewhere: the
+  // addresses given, `dns://` ones resolved again and again.
+  const socketDirs: string[] = []
+  const supervisedSockets: string[] = []
+  const dnsGroups: DnsMembers[] = []
+  if (config.enclave.supervise) {
+    for (let i = 0; i < config.enclave.count; i++) {
+      if (config.enclave.socket !== null) supervisedSockets.push(config.enclave.socket)
+      else {
+        const dir = mkdtempSync(join(tmpdir(), 'vouch-host-'))
+        socketDirs.push(dir)
+        supervisedSockets.push(join(dir, 'enclave.sock'))
+      }
+    }
+    for (const socket of supervisedSockets) addMember(socket)
+  } else {
+    for (const address of config.enclave.socket === null ? config.enclave.addresses : [config.enclave.socket]) {
+      if (!address.startsWith('dns://')) addMember(address)
+      else {
+        dnsGroups.push(
+          new DnsMembers({
+            address,
+            intervalMs: config.enclave.resolveMs,
+            log: log.child({ component: 'fleet' }),
+            add: (found) => addMember(found).link.start(),
+            remove: (gone) => void pool.remove(gone),
+          }),
+        )
+      }
+    }
+  }
+  const server = createHttpsServer(tls, createApp({ link: pool, log, metrics, lifecycle, stapler, receiptLog, config: toAppConfig(config) }))
   // Slow clients may not hold a request open longer than a request may take (Node answers 408 and closes).
   server.requestTimeout = config.timeouts.requestMs
   server.headersTimeout = Math.min(60_000, config.timeouts.requestMs)
   server.keepAliveTimeout = 5_000
+  const removeSocketDirs = (): void => {
+    for (const dir of socketDirs) rmSync(dir, { recursive: true, force: true })
+  }
   // Bound before the enclave starts: a port another server holds fails here, with no enclave started for nothing.
+  let admin: AdminServer | null = null
   try {
     await listen(server, config)
+    if (config.admin.port !== null) admin = await startAdminServer({ pool, host: config.admin.host, port: config.admin.port, log })
   } catch (error) {
     stapler.close()
-    await link.close()
+    server.close()
+    await pool.close()
     await receiptLog?.close()
-    if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
+    removeSocketDirs()
     throw error
   }
 
-  let supervisor: EnclaveSupervisor | null = null
   let reportFatal: (error: HostStartupError) => void = () => undefined
   const fatal = new Promise<HostStartupError>((resolve) => (reportFatal = resolve))
-  if (config.enclave.supervise) {
-    supervisor = new EnclaveSupervisor({
+  const supervisors = supervisedSockets.map((socket, i) => {
+    const supervisor = new EnclaveSupervisor({
       command: config.enclave.command,
-      args: enclaveArgs(config, socket, socketDir !== null),
-      link,
-      log,
+      args: enclaveArgs(config, socket, socketDirs[i] !== undefined),
+      link: pool.member(socket)!.link,
+      log: config.enclave.count > 1 ? log.child({ enclave: i + 1 }) : log,
       onRestart: () => metrics.enclaveRestarted(),
       startTimeoutMs: config.timeouts.enclaveStartMs,
       env: { ...ENCLAVE_ALLOCATOR_ENV, ...env },
     })
     supervisor.on('fatal', reportFatal)
     supervisor.start()
-  }
-  link.start()
-  const close = closer({ server, link, supervisor, stapler, receiptLog, lifecycle, socketDir, shutdownMs: config.timeouts.shutdownMs, log })
+    return supervisor
+  })
+  for (const member of pool.members) member.link.start()
+  await Promise.all(dnsGroups.map((group) => group.start()))
+  const close = closer({ server, admin, pool, dnsGroups, supervisors, stapler, receiptLog, lifecycle, removeSocketDirs, shutdownMs: config.timeouts.shutdownMs, log })
   const keyInfo = logKey === null ? null : { file: logKey.file, origin: logKey.origin }
-  return { url: urlOf(server, config.host), port: (server.address() as AddressInfo).port, tls, server, link, supervisor, metrics, lifecycle, stapler, receiptLog, logKey: keyInfo, fatal, close }
+  return {
+    url: urlOf(server, config.host),
+    port: (server.address() as AddressInfo).port,
+    tls,
+    server,
+    pool,
+    // With dns:// addresses the first member may come later; the link of an empty fleet is the pool's.
+    link: pool.members[0]?.link ?? (pool as unknown as EnclaveLinkClient),
+    supervisor: supervisors[0] ?? null,
+    supervisors,
+    adminUrl: admin?.url ?? null,
+    metrics,
+    lifecycle,
+    stapler,
+    receiptLog,
+    logKey: keyInfo,
+    fatal,
+    close,
+  }
 }
 
 /**
@@ -255,16 +332,18 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
  */
 function closer(parts: {
   server: Server
-  link: EnclaveLinkClient
-  supervisor: EnclaveSupervisor | null
+  admin: AdminServer | null
+  pool: EnclavePool
+  dnsGroups: readonly DnsMembers[]
+  supervisors: readonly EnclaveSupervisor[]
   stapler: CollateralStapler
   receiptLog: ReceiptLog | null
   lifecycle: HostLifecycle
-  socketDir: string | null
+  removeSocketDirs: () => void
   shutdownMs: number
   log: Logger
 }): () => Promise<void> {
-  const { server, link, supervisor, stapler, receiptLog, lifecycle, socketDir, shutdownMs, log } = parts
+  const { server, admin, pool, dnsGroups, supervisors, stapler, receiptLog, lifecycle, removeSocketDirs, shutdownMs, log } = parts
   let closing: Promise<void> | null = null
   return () =>
     (closing ??= (async () => {
@@ -279,9 +358,11 @@ function closer(parts: {
       // After the requests in flight: their appends are queued or done; closing integrates what is queued.
       await receiptLog?.close().catch((error: unknown) => log.error({ err: error }, 'shutdown: the receipt log did not close cleanly'))
       stapler.close()
-      await link.close()
-      await supervisor?.stop()
-      if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
+      await admin?.close()
+      for (const group of dnsGroups) group.close()
+      await pool.close()
+      await Promise.all(supervisors.map((s) => s.stop()))
+      removeSocketDirs()
       log.info('host stopped')
     })())
 }

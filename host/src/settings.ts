@@ -74,10 +74,25 @@ export const SETTINGS = {
     gpuCount: integer('gpu-count', 1, 64, null, "simulated GPUs; unset: the enclave's default (1)"),
     /** Folder of model manifests; null: the enclave's default (the repository's `models/`). */
     models: path('models', "folder of model manifests; unset: the enclave's default (models/)"),
+    /**
+     * Enclaves that run elsewhere, each reached over the link at its address: `tcp://HOST:PORT`, `unix:PATH` (or a
+     * bare socket path), or `dns://NAME:PORT`, every address the name resolves to, re-resolved every `resolveMs` (a
+     * Kubernetes headless Service). Set: nothing is supervised.
+     */
+    addresses: argv(
+      'enclave',
+      [],
+      'an enclave running elsewhere to route to (repeatable): tcp://HOST:PORT, unix:PATH (or a socket path), or dns://NAME:PORT for every address NAME resolves to, re-resolved every --enclave-resolve-ms (a Kubernetes headless Service); set: nothing is supervised',
+      true,
+    ),
+    /** Supervised enclaves, each its own process with its own keys (a local fleet). */
+    count: integer('enclaves', 1, 64, 1, 'supervised enclaves to run, each a process with its own keys, requests routed by the key they are sealed to (a local fleet)'),
+    /** Time between resolutions of the `dns://` addresses. */
+    resolveMs: integer('enclave-resolve-ms', 100, 3_600_000, 5_000, 'time between resolutions of dns:// enclave addresses (enclaves that appear are added, those gone removed)'),
     /** The enclave's socket (a path or `tcp://HOST:PORT`); null: a fresh path in a temporary folder. */
-    socket: text('enclave-socket', null, 'enclave socket path or tcp://HOST:PORT; set: connect to an enclave running there, without supervision'),
+    socket: text('enclave-socket', null, 'enclave socket path or tcp://HOST:PORT; set: connect to an enclave running there, without supervision (one address; --enclave takes several)'),
     /** Start, watch and restart the enclave; false: connect to one that runs elsewhere at `socket`. Unset: true unless `socket` is set. */
-    supervise: onOff('supervise', 'start and restart the enclave (--no-supervise: do not); unset: true unless --enclave-socket is set'),
+    supervise: onOff('supervise', 'start and restart the enclave (--no-supervise: do not); unset: true unless --enclave-socket or --enclave is set'),
     /** Program and first arguments that start the enclave. */
     command: argv('enclave-command', DEFAULT_ENCLAVE_COMMAND, 'program and first arguments that start the enclave (space-separated)'),
     /** More arguments for the enclave, after those the host builds. */
@@ -179,6 +194,18 @@ export const SETTINGS = {
     rimUrl: text('rim-url', null, "NVIDIA RIM service base URL for collateral.fetch (a mirror); unset: NVIDIA's, https://rim.attestation.nvidia.com"),
     /** NVIDIA OCSP responder URL; null: NVIDIA's. */
     ocspUrl: text('ocsp-url', null, "NVIDIA OCSP responder URL for collateral.fetch; unset: NVIDIA's, https://ocsp.ndis.nvidia.com"),
+  },
+  admin: {
+    /** Port of the plain-HTTP admin API (drain an enclave, rotate its keys, list the fleet); null: no admin API. */
+    port: integer(
+      'admin-port',
+      0,
+      65535,
+      null,
+      'port of the admin API (GET /admin/enclaves, POST /admin/enclaves/{id}/drain and /rotate), plain HTTP without authentication, on --admin-host; unset: no admin API',
+    ),
+    /** Address of the admin API. */
+    host: text('admin-host', '127.0.0.1', 'address of the admin API; anything but a loopback address is weaker: whoever reaches it can drain every enclave'),
   },
   log: {
     level: oneOf('log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'log level'),

@@ -38,7 +38,21 @@ describe('configuration', () => {
     assert.equal(c.port, 8443)
     assert.equal(c.host, '127.0.0.1')
     assert.deepEqual(c.tls, { cert: null, key: null })
-    assert.deepEqual(c.enclave, { tee: 'simulated', gpu: 'none', gpuCount: null, models: null, socket: null, supervise: true, command: [...DEFAULT_ENCLAVE_COMMAND], args: [] })
+    assert.deepEqual(c.enclave, {
+      tee: 'simulated',
+      gpu: 'none',
+      gpuCount: null,
+      models: null,
+      addresses: [],
+      count: 1,
+      resolveMs: 5_000,
+      socket: null,
+      supervise: true,
+      command: [...DEFAULT_ENCLAVE_COMMAND],
+      args: [],
+    })
+    // No admin API unless a port is given; on loopback when it is.
+    assert.deepEqual(c.admin, { port: null, host: '127.0.0.1' })
     assert.equal(c.limits.bodyBytes, 16 * 1024 * 1024)
     assert.ok(c.limits.bodyBytes > 3 * 640 * 640 * 4 + 1024, 'room for a sealed 1×3×640×640 FP32 request')
     assert.equal(c.log.level, 'info')
@@ -109,8 +123,26 @@ describe('configuration', () => {
     assert.equal(tcp.enclave.supervise, false)
     const supervisedAt = load(['--enclave-socket', '/run/vouch/enclave.sock', '--supervise'])
     assert.equal(supervisedAt.enclave.supervise, true)
-    assert.match(problems(['--no-supervise']), /--no-supervise \(enclave\.supervise\): without supervision the host needs enclave\.socket/)
+    assert.match(problems(['--no-supervise']), /--no-supervise \(enclave\.supervise\): without supervision the host needs enclave\.addresses \(--enclave\) or enclave\.socket/)
     assert.match(problems(['--supervise', '--enclave-socket', 'tcp://h:1']), /a supervised enclave serves a Unix socket path/)
+  })
+
+  test('fleet (issue 13): --enclave lists enclaves that run elsewhere (tcp, unix, dns), --enclaves N supervises N; the rest are problems', () => {
+    const fleet = load(['--enclave', 'tcp://10.0.0.5:7000', '--enclave', 'unix:/run/a.sock', '--enclave', 'dns://vouch-enclave.vouch.svc:7000'])
+    assert.deepEqual(fleet.enclave.addresses, ['tcp://10.0.0.5:7000', 'unix:/run/a.sock', 'dns://vouch-enclave.vouch.svc:7000'])
+    assert.equal(fleet.enclave.supervise, false)
+    assert.deepEqual(load([], { VOUCH_HOST_ENCLAVE_ADDRESSES: 'tcp://a:1 tcp://b:2' }).enclave.addresses, ['tcp://a:1', 'tcp://b:2'])
+    const local = load(['--enclaves', '3'])
+    assert.deepEqual([local.enclave.count, local.enclave.supervise], [3, true])
+    assert.match(problems(['--enclave', 'vsock://3:7000']), /Node\.js has no vsock sockets; bridge the port to a Unix socket/)
+    assert.match(problems(['--enclave', 'dns://name']), /dns:\/\/name: expected dns:\/\/NAME:PORT/)
+    assert.match(problems(['--enclave', 'tcp://h:0']), /port must be 1 to 65535/)
+    assert.match(problems(['--enclave', 'http://h:1']), /expected tcp:\/\/HOST:PORT, unix:PATH or a socket path/)
+    assert.match(problems(['--enclave', 'tcp://h:1', '--supervise']), /--enclave \(enclave\.addresses\): enclaves that run elsewhere are not supervised/)
+    assert.match(problems(['--enclave', 'tcp://h:1', '--enclave-socket', '/s']), /give the enclaves with enclave\.addresses \(--enclave\) alone/)
+    assert.match(problems(['--enclaves', '2', '--enclave', 'tcp://h:1']), /--enclaves \(enclave\.count\): several enclaves are supervised with fresh sockets/)
+    assert.match(problems(['--enclaves', '0']), /--enclaves \(enclave\.count\): must be an integer from 1/)
+    assert.deepEqual(load(['--admin-port', '9444']).admin, { port: 9444, host: '127.0.0.1' })
   })
 
   test('collateral (issue 12): fetched by default into the verifier’s trust directory, hourly; every on/off setting has its --no- flag', () => {

@@ -3,12 +3,14 @@
  * request's context, for logs and metrics; other methods get 405), and the host's parts the routes share.
  */
 import type { Express, Request, RequestHandler, Response } from 'express'
+import type { Logger } from 'pino'
 import { HostError } from '../errors.js'
 import type { BodyReader } from '../body-reader.js'
 import type { ClientRateLimiter } from '../clients.js'
 import type { CollateralStapler } from '../collateral.js'
 import type { HostLifecycle } from '../lifecycle.js'
 import type { ReceiptLog } from '../log/receipt-log.js'
+import type { EnclaveFleet } from '../fleet/pool.js'
 import type { EnclaveLink, LinkCallOptions } from '../link-client.js'
 import { UNKNOWN_MODEL, type HostMetrics } from '../metrics.js'
 import type { ModelCatalog } from '../model-catalog.js'
@@ -19,7 +21,8 @@ export type RouteRegistrar = (path: string, handlers: { get?: RequestHandler; po
 
 /** The host's parts the routes use; each route module takes the ones it needs. */
 export interface RouteDeps {
-  link: EnclaveLink
+  /** The enclaves: `link` for anything any of them serves, `route(kid)` for a sealed request. */
+  link: EnclaveFleet
   metrics: HostMetrics
   lifecycle: HostLifecycle
   catalog: ModelCatalog
@@ -35,6 +38,8 @@ export interface RouteDeps {
   stapler: CollateralStapler | null
   /** The receipt log answers are appended to before they are relayed; null: none (answers relayed unlogged). */
   receiptLog: ReceiptLog | null
+  /** The host's logger, for what a route must say beyond the request log (never bodies or keys). */
+  log: Logger
 }
 
 /** A route module: adds its routes with `route`. */

@@ -22,7 +22,7 @@ import { devCertificateDir } from '../tls.js'
 import type { LogStore, StoredCheckpoint } from './store.js'
 
 /** Where the host gets the bytes of the evidence bundle a receipt names (its unchallenged bundle, from the enclave). */
-export type EvidenceSource = () => Promise<Uint8Array>
+export type EvidenceSource = (digest: string) => Promise<Uint8Array>
 
 /** What {@link ReceiptLog} needs. */
 export interface ReceiptLogOptions {
@@ -100,7 +100,7 @@ export class ReceiptLog {
       this.#evidence.add(digest)
       return
     }
-    const bundle = await evidence()
+    const bundle = await evidence(digest)
     if (sha256Digest(bundle) !== digest) throw new Error(`the receipt names evidence ${digest}, the enclave's bundle is another (it restarted with new keys?)`)
     for (const { checkpoint } of await Promise.all(toEvidenceEntries(bundle).map((entry) => this.store.append(entry)))) this.#observe(checkpoint)
     this.#evidence.add(digest)

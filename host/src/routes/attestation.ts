@@ -5,8 +5,12 @@
  * cached for it stapled beside it (`collateral.ts`).
  */
 import { createHash } from 'node:crypto'
-import { ARCHIVE_MEDIA_TYPE, EVIDENCE_MEDIA_TYPE } from '@vouch/protocol'
+import { ARCHIVE_MEDIA_TYPE, encodeFleet, EVIDENCE_MEDIA_TYPE, FLEET_MEDIA_TYPE, type FleetMember } from '@vouch/protocol'
+import type { Logger } from 'pino'
+import type { CollateralStapler } from '../collateral.js'
 import { HostError } from '../errors.js'
+import type { EnclaveFleet } from '../fleet/pool.js'
+import type { LinkCallOptions } from '../link-client.js'
 import { asBuffer, requireLink, withRequestSignal, type RouteDeps, type RouteRegistrar } from '../http/router.js'
 
 /** `Cache-Control` of the unchallenged bundle: shareable, and short, since a restarted enclave has new keys. */
@@ -14,7 +18,32 @@ export const UNCHALLENGED_CACHE_CONTROL = 'public, max-age=30'
 
 const NONCE_HEX = /^[0-9a-fA-F]{64}$/
 
-export function registerAttestationRoutes(route: RouteRegistrar, { link, metrics, attestations, clientOf, stapler }: Pick<RouteDeps, 'link' | 'metrics' | 'attestations' | 'clientOf' | 'stapler'>): void {
+/**
+ * The fleet document answering `nonce`: each enclave taking requests, its challenged and unchallenged bundles (as
+ * archives with `stapler`). An enclave that cannot answer is left out (the client counts whom it accepts); none
+ * answering fails as the first one did.
+ */
+async function attestFleet(fleet: EnclaveFleet, nonce: Uint8Array, stapler: CollateralStapler | null, options: LinkCallOptions, log: Logger): Promise<Uint8Array> {
+  const members = fleet.serving()
+  if (members.length === 0) throw new HostError('ERR_HOST_ENCLAVE_UNAVAILABLE')
+  const settled = await Promise.allSettled(
+    members.map(async (member) => {
+      const [challenged, unchallenged] = await Promise.all([member.link.request('attest', { nonce }, options), member.link.request('attest', { nonce: null }, options)])
+      member.remember(unchallenged.bundle)
+      if (stapler === null) return { challenged: challenged.bundle, unchallenged: unchallenged.bundle }
+      return { challenged: stapler.archive(challenged.bundle, { unchallenged: false }), unchallenged: stapler.archive(unchallenged.bundle, { unchallenged: true }) }
+    }),
+  )
+  const enclaves: FleetMember[] = []
+  settled.forEach((outcome, i) => {
+    if (outcome.status === 'fulfilled') enclaves.push(outcome.value)
+    else log.warn({ enclave: members[i]!.address, err: { code: (outcome.reason as { code?: string }).code } }, 'fleet attestation: an enclave did not answer; left out')
+  })
+  if (enclaves.length === 0) throw (settled[0] as PromiseRejectedResult).reason
+  return encodeFleet({ v: 1, nonce, archived: stapler !== null, enclaves })
+}
+
+export function registerAttestationRoutes(route: RouteRegistrar, { link, metrics, attestations, clientOf, stapler, log }: Pick<RouteDeps, 'link' | 'metrics' | 'attestations' | 'clientOf' | 'stapler' | 'log'>): void {
   route('/v1/attestation', {
     get: async (req, res) => {
       const given = req.query['nonce']
@@ -28,6 +57,14 @@ export function registerAttestationRoutes(route: RouteRegistrar, { link, metrics
         if (wait !== null) throw new HostError('ERR_HOST_ATTEST_RATE_LIMITED', { retryAfterS: Math.ceil(wait) })
       }
       const nonce = given === undefined ? null : Buffer.from(given, 'hex')
+      // A client that knows fleets gets every enclave's evidence, answering its one challenge.
+      if (nonce !== null && req.accepts([EVIDENCE_MEDIA_TYPE, ARCHIVE_MEDIA_TYPE, FLEET_MEDIA_TYPE]) === FLEET_MEDIA_TYPE) {
+        const archived = stapler !== null && req.accepts(ARCHIVE_MEDIA_TYPE) !== false
+        const fleet = await attestFleet(link, nonce, archived ? stapler : null, withRequestSignal(res), log)
+        if (res.headersSent) return
+        res.status(200).set('Content-Type', FLEET_MEDIA_TYPE).set('Vary', 'Accept').set('Cache-Control', 'no-store').send(asBuffer(fleet))
+        return
+      }
       const { bundle } = await link.request('attest', { nonce }, withRequestSignal(res))
       if (res.headersSent) return
       const archived = stapler !== null && req.accepts([EVIDENCE_MEDIA_TYPE, ARCHIVE_MEDIA_TYPE]) === ARCHIVE_MEDIA_TYPE

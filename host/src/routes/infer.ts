@@ -6,6 +6,7 @@ import type { RequestHandler } from 'express'
 import { KEY_ID_HEADER, KID_PATTERN, MAX_LINK_MODEL_NAME, MAX_LINK_MODEL_VERSION, SEALED_MEDIA_TYPE, type LinkResult } from '@vouch/protocol'
 import { HostError } from '../errors.js'
 import { locals } from '../http/locals.js'
+import type { RoutedEnclave } from '../fleet/pool.js'
 import { asBuffer, requireLink, withRequestSignal, type RouteDeps, type RouteRegistrar } from '../http/router.js'
 
 function isMediaType(header: string | undefined, type: string): boolean {
@@ -31,9 +32,16 @@ export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clien
     if (declared !== null && !(declared >= 0)) throw new HostError('ERR_HOST_BAD_REQUEST')
     const { body, release } = await bodies.read(req, clientOf(req), declared, options.signal)
     let answer: LinkResult<'infer'>
+    // Only the enclave holding the key can open the request: it goes there or nowhere.
+    let enclave: RoutedEnclave | undefined
     try {
       if (body.length === 0) throw new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('empty body') })
-      answer = await link.request('infer', { kid, model: name, version: version ?? null, body }, options)
+      enclave = await link.route(kid)
+      answer = await enclave.link.request('infer', { kid, model: name, version: version ?? null, body }, options)
+    } catch (error) {
+      // It began draining since its last ping: route nothing more to it.
+      if (enclave !== undefined && (error as { code?: string }).code === 'ERR_ENCLAVE_DRAINING') enclave.draining = true
+      throw error
     } finally {
       release()
     }
@@ -46,7 +54,7 @@ export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clien
     const index =
       receiptLog === null
         ? null
-        : await receiptLog.logAnswer(answer.receipt, async () => (await link.request('attest', { nonce: null }, options)).bundle)
+        : await receiptLog.logAnswer(answer.receipt, (digest) => enclave!.evidence(digest, options))
     if (res.headersSent) return
     if (index !== null) res.set(LOG_INDEX_HEADER, String(index))
     res.status(200).set('Content-Type', SEALED_MEDIA_TYPE).set('Cache-Control', 'no-store').send(asBuffer(answer.body))
