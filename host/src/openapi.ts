@@ -2,7 +2,7 @@
  * The OpenAPI 3.1 description of the host's HTTP API, served at `GET /openapi.json`. `host/test/openapi.test.ts`
  * checks that it describes exactly the routes the app registers, with every error code of the registry.
  */
-import { ARCHIVE_MEDIA_TYPE, EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, SEALED_MEDIA_TYPE } from '@vouch/protocol'
+import { ARCHIVE_MEDIA_TYPE, EVIDENCE_MEDIA_TYPE, FLEET_MEDIA_TYPE, KEY_ID_HEADER, SEALED_MEDIA_TYPE } from '@vouch/protocol'
 import { HOST_ERRORS, PROBLEM_MEDIA_TYPE } from './errors.js'
 
 type Json = Record<string, unknown>
@@ -12,9 +12,11 @@ const problem = (description: string): Json => ({ description, content: { [PROBL
 const json = (description: string, schema: Json): Json => ({ description, content: { 'application/json': { schema } }, headers: { 'X-Request-Id': { $ref: '#/components/headers/RequestId' } } })
 const nameParam = { name: 'name', in: 'path', required: true, description: 'Model name, as `GET /v2/models` lists it', schema: { type: 'string', maxLength: 256 } }
 const versionParam = { name: 'version', in: 'path', required: true, description: 'Model version', schema: { type: 'string', maxLength: 64 } }
-const unavailable = problem('`ERR_HOST_ENCLAVE_UNAVAILABLE` (the enclave is down or restarting), `ERR_HOST_QUEUE_FULL`, `ERR_HOST_SHUTTING_DOWN`, `ERR_ENCLAVE_BUSY`, or for inference `ERR_INFERENCE_MODEL_CLOSED` and `ERR_MODEL_*` (a model refused at load); `Retry-After` says when to retry')
+const unavailable = problem(
+  '`ERR_HOST_ENCLAVE_UNAVAILABLE` (the enclave is down or restarting), `ERR_HOST_QUEUE_FULL`, `ERR_HOST_SHUTTING_DOWN`, `ERR_ENCLAVE_BUSY`, or for inference `ERR_ENCLAVE_DRAINING` (the enclave holding the key takes no new request: send it to another), `ERR_INFERENCE_MODEL_CLOSED` and `ERR_MODEL_*` (a model refused at load); `Retry-After` says when to retry',
+)
 const failures = {
-  '502': problem('`ERR_HOST_BAD_GATEWAY`: the enclave answered with something the host cannot relay'),
+  '502': problem('`ERR_HOST_BAD_GATEWAY`: the enclave answered with something the host cannot relay; for inference, `ERR_HOST_ENCLAVE_LOST`: the enclave went away while it held the request (its outcome is unknown)'),
   '503': unavailable,
   '504': problem('`ERR_HOST_TIMEOUT` or `ERR_ENCLAVE_TIMEOUT`'),
   default: problem('Any other failure, as problem details (`ERR_HOST_NOT_FOUND` 404, `ERR_HOST_METHOD_NOT_ALLOWED` 405, `ERR_HOST_INTERNAL` 500, and from the receipt log `ERR_HOST_LOG_UNAVAILABLE` 503, `ERR_HOST_LOG_INCONSISTENT` 500, ...)'),
@@ -64,7 +66,7 @@ function infer(withVersion: boolean): Json {
         '400': problem('`ERR_HOST_KEY_ID_INVALID`, `ERR_HOST_BAD_REQUEST`, or an enclave refusal (`ERR_ENCLAVE_OPEN_FAILED`, `ERR_ENCLAVE_REQUEST_MALFORMED`, `ERR_ENCLAVE_REQUEST_EXPIRED`, `ERR_ENCLAVE_MODEL_MISMATCH`, `ERR_INFERENCE_*`)'),
         '404': problem('`ERR_HOST_MODEL_NOT_FOUND` or `ERR_ENCLAVE_MODEL_NOT_FOUND`'),
         '408': problem('`ERR_HOST_BODY_TOO_SLOW` (the body arrived below the minimum rate) or `ERR_HOST_BODY_TIMEOUT` (it took too long); the connection is closed'),
-        '409': problem('`ERR_ENCLAVE_UNKNOWN_KID` (attest again, once, and reseal) or `ERR_ENCLAVE_REPLAY`'),
+        '409': problem('`ERR_ENCLAVE_UNKNOWN_KID` (no enclave behind this host holds the key: attest again and reseal) or `ERR_ENCLAVE_REPLAY`'),
         '413': problem('`ERR_HOST_BODY_TOO_LARGE` or `ERR_LINK_FRAME_TOO_LARGE`'),
         '415': problem('`ERR_HOST_UNSUPPORTED_MEDIA_TYPE`: the body must be `application/vnd.vouch.sealed`, without content encoding'),
         '500': problem('`ERR_ENCLAVE_INTERNAL` or `ERR_INFERENCE_RUNTIME`'),
@@ -239,7 +241,9 @@ export function openApiDocument(version: string): Json {
           description:
             'Without `nonce`: the unchallenged bundle (proves identity and keys, not freshness), cacheable for a short time, with an ETag. ' +
             'With `nonce`: a fresh bundle bound to it, never cached; challenged bundles are rate-limited per client by the host and overall by the enclave (429, with Retry-After). ' +
-            `A client that accepts \`${ARCHIVE_MEDIA_TYPE}\` gets the bundle, byte for byte, inside an evidence archive with the AMD and NVIDIA collateral the host has cached for it (CRL, RIMs, OCSP responses), so it can verify the evidence without asking AMD or NVIDIA.`,
+            `A client that accepts \`${ARCHIVE_MEDIA_TYPE}\` gets the bundle, byte for byte, inside an evidence archive with the AMD and NVIDIA collateral the host has cached for it (CRL, RIMs, OCSP responses), so it can verify the evidence without asking AMD or NVIDIA. ` +
+            `With \`nonce\`, a client that prefers \`${FLEET_MEDIA_TYPE}\` gets the evidence of every enclave the host routes to (docs/protocol.md, "Fleet attestation"): for each, its challenged and unchallenged bundles (archives when it also accepts those); the client verifies each and seals only to those it accepts. ` +
+            'The admin API (`--admin-port`, a separate plain-HTTP port, loopback by default) lists the enclaves and drains or rotates one: `ERR_HOST_ENCLAVE_NOT_FOUND` when the id names none.',
           tags: ['attestation'],
           parameters: [{ name: 'nonce', in: 'query', required: false, description: '32 bytes as 64 hexadecimal digits', schema: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } }],
           responses: {
@@ -248,6 +252,7 @@ export function openApiDocument(version: string): Json {
               content: {
                 [EVIDENCE_MEDIA_TYPE]: { schema: { type: 'string', contentMediaType: EVIDENCE_MEDIA_TYPE } },
                 [ARCHIVE_MEDIA_TYPE]: { schema: { type: 'string', contentMediaType: ARCHIVE_MEDIA_TYPE } },
+                [FLEET_MEDIA_TYPE]: { schema: { type: 'string', contentMediaType: FLEET_MEDIA_TYPE } },
               },
               headers: {
                 'Cache-Control': { description: '`no-store` with a nonce; `public, max-age=30` without', schema: { type: 'string' } },

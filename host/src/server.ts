@@ -154,12 +154,11 @@ function createStapler(config: HostConfig, log: Logger, env: NodeJS.ProcessEnv):
 }
 
 /**
- * Each time an enclave names a new keyset (it came up, restarted or rotated its keys), fetches its unchallenged
- * bundle: the member keeps it, so the receipt log still has the evidence of answers finished under the keyset before,
- * and the stapler (when fetching) gets its collateral before the first client asks (a restarted enclave may run on
- * other hardware).
+ * Each time an enclave names a new keyset (it came up, restarted or rotated its keys), fetches its unchallenged bundle
+ * and archives it once, so the stapler fetches its collateral before the first client asks (a restarted enclave may
+ * run on other hardware); the member keeps the bundle for the receipt log. Only worth it when fetching.
  */
-function watchEvidence(member: FleetMember, stapler: CollateralStapler | null, log: Logger): void {
+function primeStapler(member: FleetMember, stapler: CollateralStapler, log: Logger): void {
   let kid: string | null = null
   member.link.on('ping', (ping: { kid: string }) => {
     if (ping.kid === kid) return
@@ -167,9 +166,9 @@ function watchEvidence(member: FleetMember, stapler: CollateralStapler | null, l
     member.link.request('attest', { nonce: null }).then(
       ({ bundle }) => {
         member.remember(bundle)
-        if (stapler !== null) void stapler.archive(bundle, { unchallenged: true })
+        void stapler.archive(bundle, { unchallenged: true })
       },
-      (error: unknown) => log.debug({ err: error, enclave: member.address }, 'the unchallenged bundle is not available yet'),
+      (error: unknown) => log.debug({ err: error, enclave: member.address }, 'collateral: the unchallenged bundle is not available yet'),
     )
   })
   member.link.on('down', () => (kid = null))
@@ -224,7 +223,7 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   const stapler = createStapler(config, log, env)
   const pool = new EnclavePool()
   const memberMetrics = fleetLinkMetrics(metrics)
-  pool.on('member', (member: FleetMember) => watchEvidence(member, config.collateral.fetch ? stapler : null, log))
+  if (config.collateral.fetch) pool.on('member', (member: FleetMember) => primeStapler(member, stapler, log))
   const forgetMetrics = new Map<string, () => void>()
   const addMember = (address: string): FleetMember => {
     const hooks = memberMetrics()

@@ -65,7 +65,11 @@ export function registerAttestationRoutes(route: RouteRegistrar, { link, metrics
         res.status(200).set('Content-Type', FLEET_MEDIA_TYPE).set('Vary', 'Accept').set('Cache-Control', 'no-store').send(asBuffer(fleet))
         return
       }
-      const { bundle } = await link.request('attest', { nonce }, withRequestSignal(res))
+      const enclave = link.serving()[0]
+      if (enclave === undefined) throw new HostError('ERR_HOST_ENCLAVE_UNAVAILABLE')
+      const { bundle } = await enclave.link.request('attest', { nonce }, withRequestSignal(res))
+      // Receipts name the unchallenged bundle: kept, so answers under this keyset are logged with it even after a rotation.
+      if (nonce === null) enclave.remember(bundle)
       if (res.headersSent) return
       const archived = stapler !== null && req.accepts([EVIDENCE_MEDIA_TYPE, ARCHIVE_MEDIA_TYPE]) === ARCHIVE_MEDIA_TYPE
       const body = archived ? stapler.archive(bundle, { unchallenged: nonce === null }) : bundle
