@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { parseAllDocuments } from 'yaml'
 import { KUBERNETES_DIR, OVERLAYS, checkFleet, renderOverlay, validateSchema, type OverlayName } from '../scripts/kubernetes-check.js'
 import { KustomizeError, applyJson6902, buildKustomization, toYaml, type KubeObject } from '../scripts/kustomize.js'
 
@@ -44,6 +45,12 @@ describe('deploy/kubernetes overlays', () => {
       assert.deepEqual(checkFleet(name, objects), [])
     })
   }
+
+  test("vouch.yaml (today's single pod: the host supervising its enclave) passes the Kubernetes schema", async () => {
+    const objects = parseAllDocuments(readFileSync(join(KUBERNETES_DIR, 'vouch.yaml'), 'utf8'), { version: '1.1' }).map((doc) => doc.toJS() as KubeObject)
+    assert.deepEqual(objects.map((o) => o.kind), ['Deployment', 'Service'])
+    assert.deepEqual((await Promise.all(objects.map(validateSchema))).flat(), [])
+  })
 
   test('enclave pods run in the CoCo runtime classes of the sev-snp overlays, hosts in none, GPUs only in the GPU overlay', () => {
     const pods = (name: OverlayName, component: string): Record<string, unknown> => {
