@@ -86,18 +86,17 @@ function toWorkload(deployment: KubeObject): Workload {
 /** The value after `flag` in `args`, if any. */
 const flagValue = (args: string[], flag: string): string | undefined => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined)
 
-/** Problems of the rendered overlay `name` with what the fleet's security and operation rest on; none: sound. */
-// long: one list of the deployment's invariants, each a few lines, read top to bottom
-export function checkFleet(name: OverlayName, objects: readonly KubeObject[]): string[] {
-  const expected = OVERLAYS[name]
-  const problems: string[] = []
-  const deployments = objects.filter((o) => o.kind === 'Deployment').map(toWorkload)
-  const byComponent = (component: string): Workload[] => deployments.filter((w) => w.labels['app.kubernetes.io/component'] === component)
-  const [enclave, ...moreEnclaves] = byComponent('enclave')
-  const [host, ...moreHosts] = byComponent('host')
-  if (enclave === undefined || host === undefined || moreEnclaves.length > 0 || moreHosts.length > 0) return ['expected one enclave Deployment and one host Deployment (by app.kubernetes.io/component)']
+/** The enclave and host Deployments, found by their pods' `app.kubernetes.io/component` label. */
+interface Fleet {
+  enclave: Workload
+  host: Workload
+  deployments: Workload[]
+  linkPort: Obj | undefined
+}
 
-  // The trust boundary: enclaves in the overlay's confidential runtime class, hosts (untrusted) never in one.
+/** The trust boundary: enclaves in the overlay's confidential runtime class, hosts (untrusted) never in one; GPUs for the enclaves of the GPU overlay only. */
+function checkTrustBoundary({ enclave, deployments }: Fleet, expected: (typeof OVERLAYS)[OverlayName]): string[] {
+  const problems: string[] = []
   if ((enclave.pod.runtimeClassName ?? null) !== expected.runtimeClass) problems.push(`enclave pods: runtimeClassName ${String(enclave.pod.runtimeClassName)}, expected ${String(expected.runtimeClass)}`)
   for (const w of deployments) if (w !== enclave && w.pod.runtimeClassName !== undefined) problems.push(`${w.deployment.metadata.name}: pods other than the enclaves' run in runtime class ${String(w.pod.runtimeClassName)}`)
   const enclaveArgs = list(enclave.container.args as unknown).map(String)
@@ -109,16 +108,18 @@ export function checkFleet(name: OverlayName, objects: readonly KubeObject[]): s
     if (flagValue(enclaveArgs, '--gpu') !== 'nvidia') problems.push('enclave: --gpu nvidia expected')
   } else if (gpus !== undefined) problems.push(`enclave: requests ${GPU_RESOURCE} in an overlay without GPUs`)
   for (const w of deployments) for (const c of list(w.pod.containers)) if (w !== enclave && get(c, 'resources', 'limits', GPU_RESOURCE) !== undefined) problems.push(`${w.deployment.metadata.name}: only enclaves get GPUs`)
+  return problems
+}
 
-  // Only host pods reach the enclaves' link port; every policy that selects enclave pods must say so.
-  const linkPort = list(enclave.container.ports).find((p) => p.name === 'link')
-  if (linkPort === undefined) problems.push('enclave: no container port named link')
+/** Only host pods reach the enclaves' link port: every NetworkPolicy that selects enclave pods must say so. */
+function checkNetworkPolicy({ enclave, host, linkPort }: Fleet, objects: readonly KubeObject[]): string[] {
+  const problems: string[] = []
   const policies = objects.filter((o) => o.kind === 'NetworkPolicy' && selects(get(o, 'spec', 'podSelector'), enclave.labels))
   if (policies.length === 0) problems.push('no NetworkPolicy selects the enclave pods')
   for (const policy of policies) {
     const at = `NetworkPolicy ${policy.metadata.name}`
     if (selects(get(policy, 'spec', 'podSelector'), host.labels)) problems.push(`${at}: selects host pods too`)
-    if (!list(get(policy, 'spec', 'policyTypes')).includes('Ingress' as unknown as Obj)) problems.push(`${at}: policyTypes lacks Ingress, so it admits everything`)
+    if (!(get(policy, 'spec', 'policyTypes') as unknown[] | undefined)?.includes('Ingress')) problems.push(`${at}: policyTypes lacks Ingress, so it admits everything`)
     const rules = list(get(policy, 'spec', 'ingress'))
     if (rules.length === 0) problems.push(`${at}: admits no host pod`)
     for (const [i, rule] of rules.entries()) {
@@ -131,21 +132,27 @@ export function checkFleet(name: OverlayName, objects: readonly KubeObject[]): s
       if (ports.length === 0 || ports.some((p) => (p.protocol ?? 'TCP') !== 'TCP' || (p.port !== 'link' && p.port !== linkPort?.containerPort) || p.endPort !== undefined)) problems.push(`${at}: ingress[${i}] must admit the link port only`)
     }
   }
+  return problems
+}
 
-  // The enclaves' headless Service (the host's dns:// address) and the hosts' Service.
+/** The enclaves' headless Service (the hosts' `dns://` address), the hosts' Service, and readiness from the link: the host's ready route (503 while no enclave link is up), the enclave's link port. */
+function checkServicesAndProbes({ enclave, host, linkPort }: Fleet, objects: readonly KubeObject[]): string[] {
+  const problems: string[] = []
   const services = objects.filter((o) => o.kind === 'Service')
   const headless = services.find((s) => get(s, 'spec', 'clusterIP') === 'None' && selects({ matchLabels: get(s, 'spec', 'selector') }, enclave.labels))
   if (headless === undefined) problems.push('no headless Service selects the enclave pods')
   else if (!list(get(headless, 'spec', 'ports')).some((p) => p.targetPort === 'link' || p.targetPort === linkPort?.containerPort)) problems.push(`Service ${headless.metadata.name}: no port to the link`)
   const hostService = services.find((s) => selects({ matchLabels: get(s, 'spec', 'selector') }, host.labels))
   if (hostService === undefined || !list(get(hostService, 'spec', 'ports')).some((p) => p.port === 8443)) problems.push('no Service on 8443 selects the host pods')
-
-  // Readiness from the link: the host's ready route (503 while no enclave link is up), the enclave's link port.
   if (get(host.container, 'readinessProbe', 'httpGet', 'path') !== '/v2/health/ready') problems.push('host: readinessProbe must GET /v2/health/ready')
   const enclaveProbe = get(enclave.container, 'readinessProbe', 'tcpSocket', 'port')
   if (enclaveProbe !== 'link' && enclaveProbe !== linkPort?.containerPort) problems.push('enclave: readinessProbe must open the link port')
+  return problems
+}
 
-  // The host's arguments and variables, as today's vouch-host reads them (secrets stand in as placeholders).
+/** The host's arguments and variables, as today's `vouch-host` reads them (secrets stand in as placeholders). */
+function checkHostSettings({ host }: Fleet): string[] {
+  const problems: string[] = []
   const hostArgs = list(host.container.args as unknown).map(String)
   const todayArgs = hostArgs.filter((arg, i) => !(COMING_HOST_FLAGS as readonly string[]).includes(arg) && !(COMING_HOST_FLAGS as readonly string[]).includes(hostArgs[i - 1]!))
   const env: NodeJS.ProcessEnv = {}
@@ -156,8 +163,12 @@ export function checkFleet(name: OverlayName, objects: readonly KubeObject[]): s
   } catch (error) {
     problems.push(`host: vouch-host refuses the manifest's settings: ${(error as Error).message}`)
   }
+  return problems
+}
 
-  // Autoscaling on metrics the host exports.
+/** Autoscalers on metrics the host exports; disruption budgets that select pods. */
+function checkScaling({ deployments }: Fleet, objects: readonly KubeObject[]): string[] {
+  const problems: string[] = []
   const registry = createMetrics({ processMetrics: false }).registry
   for (const hpa of objects.filter((o) => o.kind === 'HorizontalPodAutoscaler')) {
     for (const metric of list(get(hpa, 'spec', 'metrics'))) {
@@ -169,4 +180,23 @@ export function checkFleet(name: OverlayName, objects: readonly KubeObject[]): s
     if (!deployments.some((w) => selects(get(pdb, 'spec', 'selector'), w.labels))) problems.push(`PodDisruptionBudget ${pdb.metadata.name}: selects no pods`)
   }
   return problems
+}
+
+/** Problems of the rendered overlay `name` with what the fleet's security and operation rest on; none: sound. */
+export function checkFleet(name: OverlayName, objects: readonly KubeObject[]): string[] {
+  const deployments = objects.filter((o) => o.kind === 'Deployment').map(toWorkload)
+  const byComponent = (component: string): Workload[] => deployments.filter((w) => w.labels['app.kubernetes.io/component'] === component)
+  const [enclave, ...moreEnclaves] = byComponent('enclave')
+  const [host, ...moreHosts] = byComponent('host')
+  if (enclave === undefined || host === undefined || moreEnclaves.length > 0 || moreHosts.length > 0) return ['expected one enclave Deployment and one host Deployment (by app.kubernetes.io/component)']
+  const linkPort = list(enclave.container.ports).find((p) => p.name === 'link')
+  const fleet: Fleet = { enclave, host, deployments, linkPort }
+  return [
+    ...(linkPort === undefined ? ['enclave: no container port named link'] : []),
+    ...checkTrustBoundary(fleet, OVERLAYS[name]),
+    ...checkNetworkPolicy(fleet, objects),
+    ...checkServicesAndProbes(fleet, objects),
+    ...checkHostSettings(fleet),
+    ...checkScaling(fleet, objects),
+  ]
 }
