@@ -7,6 +7,7 @@
  * Used by test/deploy-kubernetes.test.ts and scripts/render-kubernetes.ts.
  */
 import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
 import { loadConfig } from '@vouch/host'
 import { OPTIONS as ENCLAVE_OPTIONS } from '../enclave/src/cli.js'
 import { createMetrics } from '../host/src/metrics.js'
@@ -41,11 +42,11 @@ export function renderOverlay(name: OverlayName): KubeObject[] {
 /** Problems of `object` against the Kubernetes schema of its apiVersion and kind; none: valid. */
 export async function validateSchema(object: KubeObject): Promise<string[]> {
   const what = `${object.kind} ${object.metadata.name}`
-  const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : [null, object.apiVersion]
-  if (!/^[A-Za-z0-9.]+$/.test(`${group ?? ''}${version}${object.kind}`)) return [`${what}: unknown apiVersion ${object.apiVersion}`]
+  const path = toModelPath(object)
+  if (path === null) return [`${what}: unknown apiVersion ${object.apiVersion}`]
   let Model: new (data: unknown) => { validate(): void }
   try {
-    const module = (await import(`kubernetes-models/${group === null ? '' : `${group}/`}${version}/${object.kind}`)) as Record<string, typeof Model>
+    const module = (await import(path)) as Record<string, typeof Model>
     Model = module[object.kind]!
     if (Model === undefined) throw new Error('no model')
   } catch {
@@ -57,6 +58,50 @@ export async function validateSchema(object: KubeObject): Promise<string[]> {
   } catch (error) {
     return [`${what}: ${(error as Error).message}`]
   }
+}
+
+/** The module path of `kubernetes-models`' model for an apiVersion and kind, or null for a name that is no identifier. */
+function toModelPath({ apiVersion, kind }: KubeObject): string | null {
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : [null, apiVersion]
+  // The names become an import path: nothing but identifier characters and dots.
+  if (!/^[A-Za-z0-9.]+$/.test(`${group ?? ''}${version}${kind}`)) return null
+  return `kubernetes-models/${group === null ? '' : `${group}/`}${version}/${kind}`
+}
+
+/** The last program {@link checkKnownFields} type-checked. */
+let lastProgram: ts.Program | undefined
+
+/**
+ * Fields the Kubernetes API does not have (a mistyped key, which the schema validators let through), found by
+ * TypeScript's excess property check: each object is type-checked as a literal of its kubernetes-models interface.
+ * Objects without a model are left to {@link validateSchema}, which reports them.
+ */
+export function checkKnownFields(objects: readonly KubeObject[]): string[] {
+  const file = fileURLToPath(new URL('./rendered-objects.virtual.ts', import.meta.url))
+  const lines: { line: string; object: KubeObject | null }[] = []
+  objects.forEach((object, i) => {
+    const path = toModelPath(object)
+    if (path === null) return
+    lines.push({ line: `import type { I${object.kind} as T${i} } from '${path}'`, object: null })
+    lines.push({ line: `export const o${i}: T${i} = ${JSON.stringify(object)}`, object })
+  })
+  const source = lines.map((l) => l.line).join('\n')
+  const host = ts.createCompilerHost({})
+  const getSourceFile = host.getSourceFile.bind(host)
+  const fileExists = host.fileExists.bind(host)
+  host.getSourceFile = (name, language, ...rest) => (name === file ? ts.createSourceFile(name, source, language) : getSourceFile(name, language, ...rest))
+  host.fileExists = (name) => name === file || fileExists(name)
+  const options: ts.CompilerOptions = { strict: true, noEmit: true, skipLibCheck: true, types: [], lib: ['lib.es2022.d.ts'], target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext }
+  // The previous program's unchanged files (the library and kubernetes-models declarations) are reused.
+  const program = ts.createProgram({ rootNames: [file], options, host, ...(lastProgram && { oldProgram: lastProgram }) })
+  lastProgram = program
+  return ts.getPreEmitDiagnostics(program).map((diagnostic) => {
+    const line = diagnostic.file !== undefined && diagnostic.start !== undefined ? diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start).line : -1
+    const object = lines[line]?.object
+    const what = object ? `${object.kind} ${object.metadata.name}` : 'the objects'
+    // The objects are written as JSON, so TypeScript names their keys quoted: '"key"'.
+    return `${what}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ').replace(/'"([^"']*)"'/g, "'$1'")}`
+  })
 }
 
 type Labels = Record<string, string>

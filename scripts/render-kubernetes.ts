@@ -1,8 +1,8 @@
 // Renders deploy/kubernetes/'s overlays as `kubectl kustomize` does (scripts/kustomize.ts), after checking them
-// (scripts/kubernetes-check.ts: the Kubernetes schemas and the fleet's invariants).
+// (scripts/kubernetes-check.ts: the Kubernetes schemas, known fields only, and the fleet's invariants).
 // Run: npm run deploy:render -- OVERLAY        print the overlay's objects (YAML), to pipe to kubectl apply -f -
 //      npm run deploy:render -- --check       check every overlay, print a line each; exit 1 on any problem
-import { OVERLAYS, checkFleet, renderOverlay, validateSchema, type OverlayName } from './kubernetes-check.js'
+import { OVERLAYS, checkFleet, checkKnownFields, renderOverlay, validateSchema, type OverlayName } from './kubernetes-check.js'
 import { toYaml } from './kustomize.js'
 
 const names = Object.keys(OVERLAYS) as OverlayName[]
@@ -20,7 +20,7 @@ for (const name of chosen) {
     process.exit(2)
   }
   const objects = renderOverlay(name)
-  const problems = [...(await Promise.all(objects.map(validateSchema))).flat(), ...checkFleet(name, objects)]
+  const problems = [...(await Promise.all(objects.map(validateSchema))).flat(), ...checkKnownFields(objects), ...checkFleet(name, objects)]
   for (const problem of problems) console.error(`${name}: ${problem}`)
   failed ||= problems.length > 0
   if (check) console.log(`${name}: ${objects.length} objects, ${problems.length === 0 ? 'valid' : `${problems.length} problems`}`)

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
-import { KUBERNETES_DIR, OVERLAYS, checkFleet, renderOverlay, validateSchema, type OverlayName } from '../scripts/kubernetes-check.js'
+import { KUBERNETES_DIR, OVERLAYS, checkFleet, checkKnownFields, renderOverlay, validateSchema, type OverlayName } from '../scripts/kubernetes-check.js'
 import { KustomizeError, applyJson6902, buildKustomization, toYaml, type KubeObject } from '../scripts/kustomize.js'
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/kubernetes/', import.meta.url))
@@ -50,6 +50,11 @@ describe('deploy/kubernetes overlays', () => {
     const objects = parseAllDocuments(readFileSync(join(KUBERNETES_DIR, 'vouch.yaml'), 'utf8'), { version: '1.1' }).map((doc) => doc.toJS() as KubeObject)
     assert.deepEqual(objects.map((o) => o.kind), ['Deployment', 'Service'])
     assert.deepEqual((await Promise.all(objects.map(validateSchema))).flat(), [])
+  })
+
+  test('every overlay and vouch.yaml use only fields the Kubernetes API has (one type-check for all: it takes most of a second)', () => {
+    const vouchYaml = parseAllDocuments(readFileSync(join(KUBERNETES_DIR, 'vouch.yaml'), 'utf8'), { version: '1.1' }).map((doc) => doc.toJS() as KubeObject)
+    assert.deepEqual(checkKnownFields([...NAMES.flatMap(renderOverlay), ...vouchYaml]), [])
   })
 
   test('enclave pods run in the CoCo runtime classes of the sev-snp overlays, hosts in none, GPUs only in the GPU overlay', () => {
@@ -116,6 +121,13 @@ describe('the checks refuse what breaks the fleet', () => {
     const [hpa] = mutate(snp, 'HorizontalPodAutoscaler', 'vouch-host', { op: 'remove', path: '/spec/scaleTargetRef' }).filter((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === 'vouch-host')
     assert.match((await validateSchema(hpa!)).join('\n'), /HorizontalPodAutoscaler vouch-host: data\/spec must have required property scaleTargetRef/)
     assert.deepEqual(await validateSchema({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } }), ['Widget w: no Kubernetes schema for example.com/v1 Widget'])
+  })
+
+  test('the known-fields check refuses a mistyped key the schema validators let through', async () => {
+    const typo = mutate(snp, 'Deployment', 'vouch-enclave', { op: 'add', path: '/spec/template/spec/runtimeClass', value: 'kata-qemu-snp' })
+    const enclave = typo.find((o) => o.kind === 'Deployment' && o.metadata.name === 'vouch-enclave')!
+    assert.deepEqual(await validateSchema(enclave), [])
+    assert.deepEqual(checkKnownFields(typo), ["Deployment vouch-enclave: Object literal may only specify known properties, and 'runtimeClass' does not exist in type 'IPodSpec'."])
   })
 })
 
