@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
-import { loadConfig } from '@vouch/host'
+import { loadConfig } from '../host/src/config.js'
 import { OPTIONS as ENCLAVE_OPTIONS } from '../enclave/src/cli.js'
 import { createMetrics } from '../host/src/metrics.js'
 import { buildKustomization, type KubeObject } from './kustomize.js'
