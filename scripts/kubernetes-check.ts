@@ -25,12 +25,6 @@ export type OverlayName = keyof typeof OVERLAYS
 /** deploy/kubernetes/ in this checkout. */
 export const KUBERNETES_DIR = fileURLToPath(new URL('../deploy/kubernetes/', import.meta.url))
 
-/**
- * Host flags the manifests use that issue 13 item 1 adds (each with its value): left out when the manifests' host
- * arguments are checked against today's `vouch-host`. Empty this list when that lands.
- */
-export const COMING_HOST_FLAGS = ['--enclave'] as const
-
 /** The GPU resource NVIDIA's GPU operator advertises for a GPU passed through to a (confidential) VM. */
 export const GPU_RESOURCE = 'nvidia.com/pgpu'
 
@@ -199,12 +193,11 @@ function checkServicesAndProbes({ enclave, host, linkPort }: Fleet, objects: rea
 function checkHostSettings({ host }: Fleet): string[] {
   const problems: string[] = []
   const hostArgs = list(host.container.args as unknown).map(String)
-  const todayArgs = hostArgs.filter((arg, i) => !(COMING_HOST_FLAGS as readonly string[]).includes(arg) && !(COMING_HOST_FLAGS as readonly string[]).includes(hostArgs[i - 1]!))
   const env: NodeJS.ProcessEnv = {}
   for (const variable of list(host.container.env)) env[String(variable.name)] = variable.value !== undefined ? String(variable.value) : 'postgres://from-a-secret.invalid/vouch'
   if (get(list(host.container.env).find((v) => v.name === 'VOUCH_HOST_RECEIPT_LOG_URL'), 'valueFrom', 'secretKeyRef', 'name') === undefined) problems.push('host: VOUCH_HOST_RECEIPT_LOG_URL must come from a Secret')
   try {
-    loadConfig(todayArgs, { env, cwd: '/' })
+    loadConfig(hostArgs, { env, cwd: '/' })
   } catch (error) {
     problems.push(`host: vouch-host refuses the manifest's settings: ${(error as Error).message}`)
   }
