@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { benchCli } from './cli.bench.js'
 import { benchE2e } from './e2e.bench.js'
 import { benchEnclave } from './enclave.bench.js'
+import { benchFleet } from './fleet.bench.js'
 import { benchInference } from './inference.bench.js'
 import { benchNvidiaGpu } from './nvidia-gpu.bench.js'
 import { benchReceiptLog } from './receipt-log.bench.js'
@@ -23,6 +24,7 @@ const scenarios: Array<(log: (line: string) => void) => Promise<string>> = [
   benchE2e,
   benchTlog,
   benchReceiptLog,
+  benchFleet,
 ]
 
 const sections: string[] = []

@@ -34,6 +34,10 @@ function enclaveLike(): FakeLink {
         return inferAnswer(Uint8Array.from(call.body).reverse())
       case 'ping':
         return { ready: true }
+      case 'drain':
+        return { draining: true }
+      case 'rotate':
+        return { kid: 'rotated' }
     }
   })
 }
