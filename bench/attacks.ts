@@ -46,7 +46,7 @@ const print = (value: Record<string, unknown>): void => console.log(JSON.stringi
 
 try {
   const until = Date.now() + 180_000
-  while (!host.link.up && Date.now() < until) await new Promise((r) => setTimeout(r, 100))
+  while (!host.pool.up && Date.now() < until) await new Promise((r) => setTimeout(r, 100))
   if (scenario === 'attest-flood') await attestFlood()
   else await slowBodies(scenario === 'slow-declared' ? 'declared' : scenario === 'slow-chunked' ? 'chunked' : 'mixed')
 } finally {

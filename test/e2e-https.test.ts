@@ -164,7 +164,7 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
         return [name, { shape: [...tensor.dims], bytes: Buffer.from(values.buffer, values.byteOffset, values.byteLength) }]
       }),
     )
-    await eventually(async () => host.link.up, 120_000, 'the enclave to be ready')
+    await eventually(async () => host.pool.up, 120_000, 'the enclave to be ready')
   })
   afterEach(() => proxy.reset())
   after(async () => {
@@ -322,11 +322,11 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
     const before = await infer(c)
     const pid = host.supervisor!.pid!
     process.kill(pid, 'SIGKILL')
-    await eventually(() => !host.link.up, 10_000, 'the link to drop')
+    await eventually(() => !host.pool.up, 10_000, 'the link to drop')
     const down = await rejectsWith(infer(c), 'ERR_CLIENT_HTTP')
     assert.equal(down.status, 503)
     assert.equal(down.problem?.code, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
-    await eventually(() => host.link.up, 120_000, 'the enclave to come back')
+    await eventually(() => host.pool.up, 120_000, 'the enclave to come back')
     // New enclave, new keys: the cached attestation is stale, the host answers 409, the client attests again.
     const after = await infer(c)
     assertExpectedOutputs(after.outputs)

@@ -31,7 +31,7 @@ import {
   type TensorData,
 } from '@vouch/protocol'
 import { parsePolicy, verifyBundle, verifyReceipt, type Policy } from '@vouch/verifier'
-import { runEnclave } from '../enclave/src/cli.js'
+import { runEnclave, startEnclave, type RunningEnclave } from '../enclave/src/cli.js'
 import { createLogger } from '../enclave/src/logger.js'
 import { LinkClient } from './helpers/link-client.js'
 
@@ -373,3 +373,55 @@ describe('a model file whose digest changed on disk', () => {
   })
 })
 
+
+describe('vouch-enclave on TCP: drain and key rotation (issue 13)', () => {
+  let enclave: RunningEnclave
+  let client: LinkClient
+  const bundleOf = async (): Promise<EvidenceBundle> => decodeBundle(challengedBundle(await client.request({ op: 'attest', nonce: null })))
+  const sealTo = async (bundle: EvidenceBundle) => {
+    const plaintext: RequestPlaintext = { v: 1, id: randomUUID(), ts: Date.now(), model: { name: 'ppocr-cls' }, inputs: sampleInputs() }
+    const sealed = await sealRequest(bundle.keyset.enc, bundle.keyset.kid, encodeRequestPlaintext(plaintext))
+    return { op: 'infer', kid: bundle.keyset.kid, model: 'ppocr-cls', version: null, body: sealed.body }
+  }
+  before(async () => {
+    enclave = await startEnclave(['--socket', 'tcp://127.0.0.1:0', '--tee', 'simulated', '--gpu', 'simulated'], silent)
+    assert.match(enclave.address, /^tcp:\/\/127\.0\.0\.1:\d+$/)
+    client = await LinkClient.connect(enclave.address)
+  })
+  after(async () => {
+    client?.close()
+    await enclave?.stop()
+  })
+
+  test('rotate: a new kid at once; a request sealed to the one before is refused (the client attests again)', async () => {
+    const before = await bundleOf()
+    const rotated = await client.request({ op: 'rotate' })
+    assert.ok(rotated.ok)
+    assert.notEqual(rotated.result['kid'], before.keyset.kid)
+    const ping = await client.request({ op: 'ping' })
+    assert.ok(ping.ok)
+    assert.deepEqual([ping.result['kid'], ping.result['draining']], [rotated.result['kid'], false])
+    const old = await client.request(await sealTo(before))
+    assert.deepEqual(old.ok ? 'answered' : old.error.code, 'ERR_ENCLAVE_UNKNOWN_KID')
+    const now = await bundleOf()
+    assert.equal(now.keyset.kid, rotated.result['kid'])
+    assert.ok((await client.request(await sealTo(now))).ok)
+  })
+
+  test('drain: the request under way is answered, a new one refused with ERR_ENCLAVE_DRAINING, ping says draining, attestation goes on', async () => {
+    const bundle = await bundleOf()
+    const [first, second] = [await sealTo(bundle), await sealTo(bundle)]
+    const underWay = client.request(first)
+    const drained = await client.request({ op: 'drain' })
+    assert.deepEqual(drained.ok && drained.result, { draining: true })
+    const refused = await client.request(second)
+    assert.equal(refused.ok ? 'answered' : refused.error.code, 'ERR_ENCLAVE_DRAINING')
+    assert.ok((await underWay).ok, 'the request under way was answered')
+    const ping = await client.request({ op: 'ping' })
+    assert.equal(ping.ok && ping.result['draining'], true)
+    assert.ok((await client.request({ op: 'attest', nonce: randomBytes(32) })).ok, 'its evidence is still served, for the answers being logged')
+    // What the process waits for before it stops: the host asked, and nothing is under way any more.
+    await enclave.drainRequested
+    await enclave.service.idle()
+  })
+})

@@ -105,7 +105,7 @@ describe('stapled collateral: client and vouch-verify need nothing but the archi
     const argv = ['--port', '0', '--enclave-socket', socket, '--collateral-dir', store.dir, '--no-collateral-fetch', '--log-level', 'silent']
     const { config } = loadConfig(argv, { env: {} }) as { help: false; config: Parameters<typeof startHost>[0] }
     host = await startHost(config, { log: sink('silent').log, env: { ...process.env, VOUCH_CACHE_DIR: join(dir, 'cache') } })
-    await eventually(() => host.link.up, 30_000, 'the link to the enclave')
+    await eventually(() => host.pool.up, 30_000, 'the link to the enclave')
     answer = await client().infer('ppocr-cls', sample)
   })
   after(async () => {

@@ -34,7 +34,7 @@ describe('issue 10: slow bodies and attestation floods do not starve other clien
     // real request is measured, on a loaded machine too.
     const { config } = loadConfig(['--port', '0', '--gpu', 'simulated', '--log-level', 'warn', '--body-rate-window-ms', '6000'], { env: {} }) as { help: false; config: HostConfig }
     host = await startHost(config, { log: sink('warn').log, env: { ...process.env, VOUCH_CACHE_DIR: cache } })
-    await eventually(() => host.link.up, 120_000, 'the enclave to be ready')
+    await eventually(() => host.pool.up, 120_000, 'the enclave to be ready')
   })
   after(async () => {
     await host?.close()

@@ -95,7 +95,7 @@ describe('the attribution ledger: vouch credits re-computes GET /v1/ledger from 
     const { config } = loadConfig(argv, { env: {} }) as { help: false; config: Parameters<typeof startHost>[0] }
     const started = await startHost(config, { log: sink('silent').log, env: { ...process.env, VOUCH_CACHE_DIR: join(dir, 'cache') } })
     hosts.push(started)
-    await eventually(() => started.link.up, 30_000, 'the link to the enclave')
+    await eventually(() => started.pool.up, 30_000, 'the link to the enclave')
     return started
   }
   /** Sends `count` answers of `model` to `to` through one client, one after another. */

@@ -71,7 +71,7 @@ function useEnclave(dir: string): { socket: string; startHost(name: string, ...l
       const { config } = loadConfig(argv, { env: {} }) as { help: false; config: Parameters<typeof startHost>[0] }
       const host = await startHost(config, { log: sink('silent').log, env: { ...process.env, VOUCH_CACHE_DIR: join(dir, name) } })
       hosts.push(host)
-      await eventually(() => host.link.up, 30_000, `the link of host ${name} to the enclave`)
+      await eventually(() => host.pool.up, 30_000, `the link of host ${name} to the enclave`)
       return host
     },
   }

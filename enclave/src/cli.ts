@@ -34,8 +34,9 @@ export const USAGE = `usage: vouch-enclave --socket ADDRESS [--tee simulated|sev
   --supervised           started by a supervisor (vouch-host) that holds the other end of standard input:
                          stop when it closes, that is when the supervisor has gone, however it ended
                          (default: run until SIGTERM or SIGINT, whatever standard input does)
-  --remove-socket-dir    when stopping, remove the socket's folder too: the supervisor made it for this
-                         enclave alone (default: remove only the socket)
+  --remove-socket-dir    when the supervisor has gone, remove the socket's folder too: it made it for this
+                         enclave alone (default, and after a drain or signal, when the supervisor starts the
+                         next enclave in it: remove only the socket)
   -h, --help             this text
   --version              the version`
 
@@ -80,8 +81,11 @@ export interface RunningEnclave {
   readonly drainRequested: Promise<void>
   /** Refuses new requests, waits for those under way (up to `--drain-timeout`), then {@link stop}s. */
   drainAndStop(): Promise<void>
-  /** Stops at once: the link closes, the models end. */
-  stop(): Promise<void>
+  /**
+   * Stops at once: the link closes, the models end. `supervisorGone`: the supervisor that made the socket's folder is
+   * gone, so with `--remove-socket-dir` the folder goes too (otherwise it stays for the enclave started next in it).
+   */
+  stop(supervisorGone?: boolean): Promise<void>
 }
 
 /** After draining, the link stays open this long: the host logs the last answers with this enclave's evidence and sees it go. */
@@ -127,16 +131,16 @@ export async function startEnclave(argv: string[], log?: Logger): Promise<Runnin
   await service.attest({ nonce: null })
   const server: LinkServer = await startLinkServer(values.socket, service, logger, maxFrameSize ? { maxFrameSize } : {})
   logger.info({ socket: server.address, tee: values.tee, gpu: values.gpu, models: service.modelRefs.map((m) => m.name), refused: service.refused.map((r) => r.name) }, 'enclave ready')
-  const listened = parseLinkAddress(values.socket)
+  const listened = parseLinkAddress(values.socket, { anyPort: true })
   const socketDir = values['remove-socket-dir'] && 'path' in listened ? dirname(listened.path) : null
   let stopping: Promise<void> | null = null
-  const stop = (): Promise<void> =>
+  const stop = (supervisorGone = false): Promise<void> =>
     (stopping ??= (async () => {
       await server.close()
       await service.close()
       await gpu?.close()
       await cpu.close()
-      if (socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
+      if (supervisorGone && socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
     })())
   const drainAndStop = async (): Promise<void> => {
     const busy = service.active > 0
@@ -199,8 +203,8 @@ export async function main(argv: string[]): Promise<number> {
     // A signal or the host's drain: a rolling change, so requests under way finish. The supervisor gone: nobody is
     // left to answer to, so it stops at once.
     const why = await Promise.race([signalled.then(() => 'drain' as const), enclave.drainRequested.then(() => 'drain' as const), gone.then(() => 'gone' as const)])
-    if (why === 'drain') await Promise.race([enclave.drainAndStop(), gone.then(() => enclave.stop())])
-    else await enclave.stop()
+    if (why === 'drain') await Promise.race([enclave.drainAndStop(), gone.then(() => enclave.stop(true))])
+    else await enclave.stop(true)
     return 0
   } finally {
     // Standard input, read to notice the supervisor going, would otherwise keep the process alive.

@@ -57,6 +57,19 @@ describe('vouch-enclave and its standard input', { timeout: 120_000 }, () => {
     }
   })
 
+  test('--supervised --remove-socket-dir, stopped by SIGTERM (a drain): the folder stays, for the enclave its supervisor starts next', async () => {
+    const enclave = await startEnclave(['--supervised', '--remove-socket-dir'])
+    try {
+      enclave.child.kill('SIGTERM')
+      assert.equal(await enclave.exited, 0)
+      assert.equal(existsSync(enclave.socket), false)
+      assert.equal(existsSync(enclave.dir), true)
+    } finally {
+      enclave.child.kill('SIGKILL')
+      rmSync(enclave.dir, { recursive: true, force: true })
+    }
+  })
+
   test('standalone: standard input closing means nothing; SIGTERM stops it and removes only the socket', async () => {
     const enclave = await startEnclave([])
     try {

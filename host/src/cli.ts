@@ -5,8 +5,10 @@
  * (as `npm start` starts it), it tells its parent when it listens and when the enclave is ready.
  * Exit codes: 0 after a clean shutdown, 1 when it cannot run, 2 for a configuration error.
  */
+import { once } from 'node:events'
 import type { Logger } from 'pino'
 import { loadConfig, usage } from './config.js'
+import type { HostConfig } from './settings.js'
 import { HostStartupError } from './errors.js'
 import { createLogger } from './logger.js'
 import { startHost, type RunningHost } from './server.js'
@@ -60,6 +62,26 @@ function signalled(onRepeat: (signal: string) => void): Promise<string> {
   })
 }
 
+/** What the host starts with: the enclaves it supervises, or those it relays to. */
+function startLine(config: HostConfig): string {
+  const e = config.enclave
+  if (e.supervise) {
+    const which = e.count === 1 ? 'the enclave' : `${e.count} enclaves, each with its own keys,`
+    return `vouch-host: starting ${which} (${e.tee}, GPU ${e.gpu}); /v2/health/ready answers 200 once one is up`
+  }
+  const addresses = e.socket === null ? e.addresses : [e.socket]
+  return `vouch-host: relaying to the ${addresses.length === 1 ? 'enclave' : 'enclaves'} at ${addresses.join(', ')}${addresses.some((a) => a.startsWith('dns://')) ? ' (names resolved again every --enclave-resolve-ms)' : ''}`
+}
+
+/** Resolves once every supervised enclave is up, or, for enclaves elsewhere, once one is. */
+async function whenReady(host: RunningHost): Promise<void> {
+  if (host.supervisors.length > 0) {
+    await Promise.all(host.pool.members.map((m) => (m.link.up ? undefined : once(m.link, 'up'))))
+    return
+  }
+  while (!host.pool.up) await new Promise((resolve) => setTimeout(resolve, 100))
+}
+
 /** Runs the host until it is told to stop; resolves to the exit code. */
 export async function main(argv: string[], io: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) }): Promise<number> {
   let parsed: ReturnType<typeof loadConfig>
@@ -96,13 +118,12 @@ export async function main(argv: string[], io: CliIo = { out: (l) => console.log
       : `vouch-host: receipt log ${config.receiptLog.name} (${host.receiptLog.store.backend}); checkpoints signed by ${host.receiptLog.verifierKey}` +
           (host.logKey.origin === 'development' ? ` (development key ${host.logKey.file}; pin it: vouch --log-key)` : ''),
   )
-  io.out(host.supervisor === null ? `vouch-host: relaying to the enclave at ${config.enclave.socket}` : `vouch-host: starting the enclave (${config.enclave.tee}, GPU ${config.enclave.gpu}); /v2/health/ready answers 200 once it is up`)
+  io.out(startLine(config))
   io.onStarted?.(host)
   const parent = io.parent ?? ipcParent()
   if (parent !== undefined) {
     parent.send({ vouchHost: 'listening', url: host.url, certificate: tls.trustFile, fingerprint: tls.fingerprint256 })
-    if (host.link.up) parent.send({ vouchHost: 'ready' })
-    else host.link.once('up', () => parent.send({ vouchHost: 'ready' }))
+    void whenReady(host).then(() => parent.send({ vouchHost: 'ready' }))
   }
   const stop = io.stopSignal ?? signalled((signal) => log.warn({ signal, active: host.lifecycle.active }, 'draining: the signal is ignored; stopping once the requests in flight finish'))
   const outcome = await Promise.race([stop.then(() => null), host.fatal])

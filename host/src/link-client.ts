@@ -44,7 +44,7 @@ export interface LinkCallOptions {
 }
 
 /** What the HTTP app needs of the link; {@link EnclaveLinkClient} implements it, tests fake it. */
-export { parseLinkAddress, type LinkAddress }
+export type { LinkAddress }
 
 export interface EnclaveLink {
   /** True while the link is connected and the enclave answers pings. */

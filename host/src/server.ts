@@ -33,8 +33,6 @@ export interface RunningHost {
   readonly server: Server
   /** The enclaves the host routes to (one link each). */
   readonly pool: EnclavePool
-  /** The first enclave's link (the only one unless several are configured). */
-  readonly link: EnclaveLinkClient
   /** The first supervised enclave's supervisor; null when the enclaves run elsewhere (`enclave.supervise: false`). */
   readonly supervisor: EnclaveSupervisor | null
   /** Every supervisor, one per supervised enclave (`enclave.count`); empty when the enclaves run elsewhere. */
@@ -174,6 +172,71 @@ function primeStapler(member: FleetMember, stapler: CollateralStapler, log: Logg
   member.link.on('down', () => (kid = null))
 }
 
+/** The enclaves of a host's configuration, before any of them is started. */
+interface Fleet {
+  pool: EnclavePool
+  /** Sockets of the supervised enclaves, in order (none when the enclaves run elsewhere). */
+  supervisedSockets: string[]
+  /** Folders made for those sockets, in the same order (none when `enclave.socket` names the one socket). */
+  socketDirs: string[]
+  /** The `dns://` addresses, each resolved again and again once started. */
+  dnsGroups: DnsMembers[]
+  removeSocketDirs(): void
+}
+
+/**
+ * The pool of `config`'s enclaves, one link each: supervised, `enclave.count` of them on fresh sockets (or the one
+ * `enclave.socket` names); elsewhere, the addresses given, `dns://` ones resolved again and again (an enclave that is
+ * no longer listed is drained out of the pool: the requests it holds finish). Link metrics are summed over the pool.
+ */
+function assembleFleet(config: HostConfig, log: Logger, metrics: HostMetrics, stapler: CollateralStapler | null): Fleet {
+  const pool = new EnclavePool()
+  const memberMetrics = fleetLinkMetrics(metrics)
+  if (stapler !== null) pool.on('member', (member: FleetMember) => primeStapler(member, stapler, log))
+  const forgetMetrics = new Map<string, () => void>()
+  const addMember = (address: string): FleetMember => {
+    const hooks = memberMetrics()
+    forgetMetrics.set(address, hooks.forget)
+    return pool.add(address, createLink(config, address, log, hooks))
+  }
+  pool.on('removed', (member: FleetMember) => forgetMetrics.get(member.address)?.())
+  const fleet: Fleet = {
+    pool,
+    supervisedSockets: [],
+    socketDirs: [],
+    dnsGroups: [],
+    removeSocketDirs: () => {
+      for (const dir of fleet.socketDirs) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  if (config.enclave.supervise) {
+    for (let i = 0; i < config.enclave.count; i++) {
+      if (config.enclave.socket !== null) fleet.supervisedSockets.push(config.enclave.socket)
+      else {
+        const dir = mkdtempSync(join(tmpdir(), 'vouch-host-'))
+        fleet.socketDirs.push(dir)
+        fleet.supervisedSockets.push(join(dir, 'enclave.sock'))
+      }
+    }
+    for (const socket of fleet.supervisedSockets) addMember(socket)
+    return fleet
+  }
+  for (const address of config.enclave.socket === null ? config.enclave.addresses : [config.enclave.socket]) {
+    if (!address.startsWith('dns://')) addMember(address)
+    else {
+      const group = new DnsMembers({
+        address,
+        intervalMs: config.enclave.resolveMs,
+        log: log.child({ component: 'fleet' }),
+        add: (found) => addMember(found).link.start(),
+        remove: (gone) => void pool.remove(gone, config.timeouts.requestMs),
+      })
+      fleet.dnsGroups.push(group)
+    }
+  }
+  return fleet
+}
+
 /** Listens on `config`'s address; a port in use rejects with `ERR_HOST_CONFIG_INVALID` saying what to do. */
 async function listen(server: Server, config: HostConfig): Promise<void> {
   try {
@@ -221,55 +284,13 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
   const lifecycle = new HostLifecycle()
 
   const stapler = createStapler(config, log, env)
-  const pool = new EnclavePool()
-  const memberMetrics = fleetLinkMetrics(metrics)
-  if (config.collateral.fetch) pool.on('member', (member: FleetMember) => primeStapler(member, stapler, log))
-  const forgetMetrics = new Map<string, () => void>()
-  const addMember = (address: string): FleetMember => {
-    const hooks = memberMetrics()
-    forgetMetrics.set(address, hooks.forget)
-    return pool.add(address, createLink(config, address, log, hooks))
-  }
-  pool.on('removed', (member: FleetMember) => forgetMetrics.get(member.address)?.())
-  // Supervised: `enclave.count` enclaves, each on a fresh socket (or the one `enclave.socket` names). Elsewhere: the
-  // addresses given, `dns://` ones resolved again and again.
-  const socketDirs: string[] = []
-  const supervisedSockets: string[] = []
-  const dnsGroups: DnsMembers[] = []
-  if (config.enclave.supervise) {
-    for (let i = 0; i < config.enclave.count; i++) {
-      if (config.enclave.socket !== null) supervisedSockets.push(config.enclave.socket)
-      else {
-        const dir = mkdtempSync(join(tmpdir(), 'vouch-host-'))
-        socketDirs.push(dir)
-        supervisedSockets.push(join(dir, 'enclave.sock'))
-      }
-    }
-    for (const socket of supervisedSockets) addMember(socket)
-  } else {
-    for (const address of config.enclave.socket === null ? config.enclave.addresses : [config.enclave.socket]) {
-      if (!address.startsWith('dns://')) addMember(address)
-      else {
-        dnsGroups.push(
-          new DnsMembers({
-            address,
-            intervalMs: config.enclave.resolveMs,
-            log: log.child({ component: 'fleet' }),
-            add: (found) => addMember(found).link.start(),
-            remove: (gone) => void pool.remove(gone),
-          }),
-        )
-      }
-    }
-  }
+  const fleet = assembleFleet(config, log, metrics, config.collateral.fetch ? stapler : null)
+  const { pool } = fleet
   const server = createHttpsServer(tls, createApp({ link: pool, log, metrics, lifecycle, stapler, receiptLog, config: toAppConfig(config) }))
   // Slow clients may not hold a request open longer than a request may take (Node answers 408 and closes).
   server.requestTimeout = config.timeouts.requestMs
   server.headersTimeout = Math.min(60_000, config.timeouts.requestMs)
   server.keepAliveTimeout = 5_000
-  const removeSocketDirs = (): void => {
-    for (const dir of socketDirs) rmSync(dir, { recursive: true, force: true })
-  }
   // Bound before the enclave starts: a port another server holds fails here, with no enclave started for nothing.
   let admin: AdminServer | null = null
   try {
@@ -280,16 +301,16 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     server.close()
     await pool.close()
     await receiptLog?.close()
-    removeSocketDirs()
+    fleet.removeSocketDirs()
     throw error
   }
 
   let reportFatal: (error: HostStartupError) => void = () => undefined
   const fatal = new Promise<HostStartupError>((resolve) => (reportFatal = resolve))
-  const supervisors = supervisedSockets.map((socket, i) => {
+  const supervisors = fleet.supervisedSockets.map((socket, i) => {
     const supervisor = new EnclaveSupervisor({
       command: config.enclave.command,
-      args: enclaveArgs(config, socket, socketDirs[i] !== undefined),
+      args: enclaveArgs(config, socket, fleet.socketDirs[i] !== undefined),
       link: pool.member(socket)!.link,
       log: config.enclave.count > 1 ? log.child({ enclave: i + 1 }) : log,
       onRestart: () => metrics.enclaveRestarted(),
@@ -301,8 +322,8 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     return supervisor
   })
   for (const member of pool.members) member.link.start()
-  await Promise.all(dnsGroups.map((group) => group.start()))
-  const close = closer({ server, admin, pool, dnsGroups, supervisors, stapler, receiptLog, lifecycle, removeSocketDirs, shutdownMs: config.timeouts.shutdownMs, log })
+  await Promise.all(fleet.dnsGroups.map((group) => group.start()))
+  const close = closer({ server, admin, fleet, supervisors, stapler, receiptLog, lifecycle, shutdownMs: config.timeouts.shutdownMs, log })
   const keyInfo = logKey === null ? null : { file: logKey.file, origin: logKey.origin }
   return {
     url: urlOf(server, config.host),
@@ -310,8 +331,6 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
     tls,
     server,
     pool,
-    // With dns:// addresses the first member may come later; the link of an empty fleet is the pool's.
-    link: pool.members[0]?.link ?? (pool as unknown as EnclaveLinkClient),
     supervisor: supervisors[0] ?? null,
     supervisors,
     adminUrl: admin?.url ?? null,
@@ -332,17 +351,15 @@ export async function startHost(config: HostConfig, options: StartHostOptions): 
 function closer(parts: {
   server: Server
   admin: AdminServer | null
-  pool: EnclavePool
-  dnsGroups: readonly DnsMembers[]
+  fleet: Fleet
   supervisors: readonly EnclaveSupervisor[]
   stapler: CollateralStapler
   receiptLog: ReceiptLog | null
   lifecycle: HostLifecycle
-  removeSocketDirs: () => void
   shutdownMs: number
   log: Logger
 }): () => Promise<void> {
-  const { server, admin, pool, dnsGroups, supervisors, stapler, receiptLog, lifecycle, removeSocketDirs, shutdownMs, log } = parts
+  const { server, admin, fleet, supervisors, stapler, receiptLog, lifecycle, shutdownMs, log } = parts
   let closing: Promise<void> | null = null
   return () =>
     (closing ??= (async () => {
@@ -358,10 +375,10 @@ function closer(parts: {
       await receiptLog?.close().catch((error: unknown) => log.error({ err: error }, 'shutdown: the receipt log did not close cleanly'))
       stapler.close()
       await admin?.close()
-      for (const group of dnsGroups) group.close()
-      await pool.close()
+      for (const group of fleet.dnsGroups) group.close()
+      await fleet.pool.close()
       await Promise.all(supervisors.map((s) => s.stop()))
-      removeSocketDirs()
+      fleet.removeSocketDirs()
       log.info('host stopped')
     })())
 }

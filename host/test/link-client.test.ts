@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { encodeFrame } from '@vouch/protocol'
 import { EnclaveRefusal, HostError } from '../src/errors.js'
-import { EnclaveLinkClient, parseLinkAddress, type LinkClientOptions } from '../src/link-client.js'
+import { EnclaveLinkClient, type LinkClientOptions } from '../src/link-client.js'
 import { createMetrics } from '../src/metrics.js'
 import { eventually, FakeEnclave, inferAnswer, RECEIPT, sink, type Received } from './helpers/testkit.js'
 
@@ -44,13 +44,6 @@ after(async () => {
 })
 
 describe('the enclave link client', () => {
-  test('parses Unix and TCP addresses', () => {
-    assert.deepEqual(parseLinkAddress('/run/vouch/enclave.sock'), { path: '/run/vouch/enclave.sock' })
-    assert.deepEqual(parseLinkAddress('tcp://10.0.0.2:7000'), { host: '10.0.0.2', port: 7000 })
-    assert.deepEqual(parseLinkAddress('tcp://[::1]:7000'), { host: '::1', port: 7000 })
-    assert.throws(() => parseLinkAddress('tcp://h:0'), RangeError)
-  })
-
   test('is up once the enclave answers ping; answers are matched by id, in any order', async () => {
     const { enclave, client } = await setup()
     assert.equal(client.up, true)

@@ -103,7 +103,7 @@ describe('vouch-host supervising the real enclave', () => {
     await eventually(async () => (await get('/v2/health/ready')).status === 503, 5_000, 'readiness to fail')
     const down = await get('/v2/health/ready')
     assert.equal(down.body.code, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
-    if (!host.link.up) {
+    if (!host.pool.up) {
       const refused = await request(host.url).post('/v2/models/ppocr-cls/infer').ca(host.tls.cert).set('Content-Type', SEALED_MEDIA_TYPE).set('Vouch-Key-Id', before.keyset.kid).send(Buffer.alloc(64))
       assert.equal(refused.status, 503)
       assert.equal(refused.body.code, 'ERR_HOST_ENCLAVE_UNAVAILABLE')

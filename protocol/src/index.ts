@@ -95,7 +95,7 @@ export {
   type EvidenceArchive,
   type DecodeArchiveOptions,
 } from './archive.js'
-export { FLEET_MEDIA_TYPE, FLEET_LIMITS, FLEET_VERSION, encodeFleet, decodeFleet, type FleetAttestation, type FleetMember } from './fleet.js'
+export { FLEET_MEDIA_TYPE, FLEET_LIMITS, encodeFleet, decodeFleet, type FleetAttestation, type FleetMember } from './fleet.js'
 export * from './binding.js'
 export {
   SEALED_MEDIA_TYPE,

@@ -28,7 +28,7 @@ export function parseLinkAddress(address: string, options: { anyPort?: boolean }
     return { path }
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(address) && !address.startsWith('tcp://')) throw new RangeError(`link address ${address}: expected tcp://HOST:PORT, unix:PATH or a socket path`)
-  const tcp = /^tcp:\/\/(?:\[([^\]]+)\]|([^:/\[\]]+)):(\d{1,5})$/.exec(address)
+  const tcp = /^tcp:\/\/(?:\[([^\]]+)\]|([^:/[\]]+)):(\d{1,5})$/.exec(address)
   if (tcp === null) {
     if (address.startsWith('tcp://')) throw new RangeError(`link address ${address}: expected tcp://HOST:PORT`)
     return { path: address }

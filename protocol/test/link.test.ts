@@ -1,17 +1,23 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
+  decodeFleet,
   decodeLinkRequest,
   decodeLinkResponse,
   decodeLinkResult,
   encodeCbor,
   encodeFrame,
+  encodeFleet,
   encodeFramePieces,
+  FLEET_LIMITS,
+  formatTcpAddress,
   FrameDecoder,
+  parseLinkAddress,
   linkRequestPayload,
   linkResultPayload,
   requestIdOf,
   signReceipt,
+  type FleetAttestation,
   type LinkOp,
   type ProtocolError,
 } from '@vouch/protocol'
@@ -118,7 +124,11 @@ const receiptV1 = await signReceipt(testReceiptPayload(1), sig, keyset.kid)
 describe("results: each op's result is checked where the op is declared", () => {
   const model = { name: 'm', versions: ['1'], platform: 'onnxruntime', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }], outputs: [], digest: `sha256:${'a'.repeat(64)}`, publisher: 'p', license: 'MIT' }
   test('each op decodes its result', () => {
-    assert.deepEqual(decodeLinkResult('ping', { ready: true, platform: 'simulated', kid: 'k', models: 2 }), { ready: true, platform: 'simulated', kid: 'k', models: 2 })
+    // An enclave that predates the fleet sends no `draining`: it is not draining.
+    assert.deepEqual(decodeLinkResult('ping', { ready: true, platform: 'simulated', kid: 'k', models: 2 }), { ready: true, platform: 'simulated', kid: 'k', models: 2, draining: false })
+    assert.deepEqual(decodeLinkResult('ping', { ready: true, platform: 'simulated', kid: 'k', models: 2, draining: true }), { ready: true, platform: 'simulated', kid: 'k', models: 2, draining: true })
+    assert.deepEqual(decodeLinkResult('drain', { draining: true }), { draining: true })
+    assert.deepEqual(decodeLinkResult('rotate', { kid: 'k2' }), { kid: 'k2' })
     assert.deepEqual(decodeLinkResult('attest', { bundle: Uint8Array.of(0xa0) }), { bundle: Uint8Array.of(0xa0) })
     assert.deepEqual(decodeLinkResult('models', { models: [model], refused: [{ name: 'n', code: 'ERR_MODEL_LOAD' }] }), { models: [model], refused: [{ name: 'n', code: 'ERR_MODEL_LOAD' }] })
     assert.deepEqual(decodeLinkResult('infer', { body: Uint8Array.of(1, 2), receipt: receiptV2 }), { body: Uint8Array.of(1, 2), receipt: receiptV2 })
@@ -131,6 +141,9 @@ describe("results: each op's result is checked where the op is declared", () => 
   const rows: Array<[string, LinkOp, Record<string, unknown>]> = [
     ['ping without ready', 'ping', { platform: 'simulated', kid: 'k', models: 1 }],
     ['ping with a text model count', 'ping', { ready: true, platform: 'simulated', kid: 'k', models: '1' }],
+    ['ping with a text draining', 'ping', { ready: true, platform: 'simulated', kid: 'k', models: 1, draining: 'yes' }],
+    ['drain without draining', 'drain', {}],
+    ['rotate without a kid', 'rotate', { kid: '' }],
     ['attest without a bundle', 'attest', {}],
     ['attest with an empty bundle', 'attest', { bundle: new Uint8Array(0) }],
     ['models that are not a list', 'models', { models: {} }],
@@ -158,5 +171,46 @@ describe("results: each op's result is checked where the op is declared", () => 
     assert.equal(linkResultPayload('infer', { body, receipt: receiptV2 }), body)
     assert.equal(linkRequestPayload('attest', { nonce: null }), undefined)
     assert.equal(linkResultPayload('attest', { bundle: body }), undefined)
+  })
+})
+
+describe('link addresses', () => {
+  test('tcp://HOST:PORT (IPv6 in brackets), unix:PATH and bare paths; port 0 only for a listener; anything else named', () => {
+    assert.deepEqual(parseLinkAddress('/run/vouch/enclave.sock'), { path: '/run/vouch/enclave.sock' })
+    assert.deepEqual(parseLinkAddress('unix:/run/a.sock'), { path: '/run/a.sock' })
+    assert.deepEqual(parseLinkAddress('tcp://10.0.0.2:7000'), { host: '10.0.0.2', port: 7000 })
+    assert.deepEqual(parseLinkAddress('tcp://[::1]:7000'), { host: '::1', port: 7000 })
+    assert.deepEqual(parseLinkAddress('tcp://127.0.0.1:0', { anyPort: true }), { host: '127.0.0.1', port: 0 })
+    assert.throws(() => parseLinkAddress('tcp://h:0'), /port must be 1 to 65535/)
+    assert.throws(() => parseLinkAddress('tcp://h:70000'), /port must be 1 to 65535/)
+    assert.throws(() => parseLinkAddress('tcp://h'), /expected tcp:\/\/HOST:PORT/)
+    assert.throws(() => parseLinkAddress('unix:'), /unix: needs a socket path/)
+    assert.throws(() => parseLinkAddress('vsock://3:7000'), /expected tcp:\/\/HOST:PORT, unix:PATH or a socket path/)
+    assert.equal(formatTcpAddress('::1', 7000), 'tcp://[::1]:7000')
+    assert.equal(formatTcpAddress('10.0.0.2', 7000), 'tcp://10.0.0.2:7000')
+  })
+})
+
+describe('fleet attestation document', () => {
+  const member = { challenged: Uint8Array.of(1, 2), unchallenged: Uint8Array.of(3) }
+  const fleet: FleetAttestation = { v: 1, nonce: new Uint8Array(32).fill(7), archived: false, enclaves: [member, member] }
+  test('round-trips; every field is checked, by path', () => {
+    assert.deepEqual(decodeFleet(encodeFleet(fleet)), fleet)
+    const malformed = (value: unknown): string[] => {
+      try {
+        decodeFleet(encodeCbor(value))
+      } catch (error) {
+        assert.equal((error as { code?: string }).code, 'ERR_PROTOCOL_MALFORMED')
+        return (error as { issues: string[] }).issues
+      }
+      assert.fail('expected ERR_PROTOCOL_MALFORMED')
+    }
+    assert.ok(malformed({ ...fleet, nonce: new Uint8Array(31) }).some((i) => i.startsWith('nonce')))
+    assert.ok(malformed({ ...fleet, archived: 'no' }).some((i) => i.startsWith('archived')))
+    assert.ok(malformed({ ...fleet, enclaves: [{ challenged: new Uint8Array(0), unchallenged: Uint8Array.of(1) }] }).some((i) => i.startsWith('enclaves[0].challenged')))
+    assert.ok(malformed({ ...fleet, enclaves: [{ challenged: Uint8Array.of(1) }] }).some((i) => i.startsWith('enclaves[0].unchallenged')))
+    assert.ok(malformed({ ...fleet, enclaves: Array.from({ length: FLEET_LIMITS.enclaves + 1 }, () => member) }).length > 0)
+    assert.ok(malformed({ ...fleet, extra: 1 }).length > 0)
+    assert.throws(() => decodeFleet(encodeCbor({ ...fleet, v: 2 })), (e: { code?: string }) => e.code === 'ERR_PROTOCOL_UNSUPPORTED_VERSION')
   })
 })

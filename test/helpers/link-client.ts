@@ -1,6 +1,6 @@
-/** A minimal host-side link client for tests: frames requests over the enclave's Unix socket. */
+/** A minimal host-side link client for tests: frames requests over the enclave's socket (Unix or TCP). */
 import { connect, type Socket } from 'node:net'
-import { decodeLinkResponse, encodeFrame, FrameDecoder, type LinkResponse } from '@vouch/protocol'
+import { decodeLinkResponse, encodeFrame, FrameDecoder, parseLinkAddress, type LinkResponse } from '@vouch/protocol'
 
 export class LinkClient {
   #next = 1
@@ -22,9 +22,11 @@ export class LinkClient {
     })
   }
 
-  static connect(path: string): Promise<LinkClient> {
+  /** Connects to a socket path or `tcp://HOST:PORT`. */
+  static connect(address: string): Promise<LinkClient> {
+    const where = parseLinkAddress(address)
     return new Promise((resolve, reject) => {
-      const socket = connect(path, () => resolve(new LinkClient(socket)))
+      const socket = connect('path' in where ? where : { host: where.host, port: where.port }, () => resolve(new LinkClient(socket)))
       socket.once('error', reject)
     })
   }

@@ -29,8 +29,8 @@ export interface RoutedEnclave {
 export interface EnclaveFleet extends EnclaveLink {
   /** The enclave a request sealed to `kid` goes to, or the coded reason there is none. */
   route(kid: string): Promise<RoutedEnclave>
-  /** The enclaves taking requests, in a fair rotation. */
-  serving(): RoutedEnclave[]
+  /** The enclaves taking requests, in a fair rotation (at most `max`). */
+  serving(max?: number): RoutedEnclave[]
 }
 
 /**
@@ -70,15 +70,12 @@ export class FleetMember implements RoutedEnclave {
     readonly address: string,
     readonly link: EnclaveLinkClient,
   ) {
+    // While the link is down the kid stays: requests sealed to it are "unavailable" (503), not "unknown" (409), until
+    // a ping says otherwise. Bundles of earlier keysets stay too (the newest few): answers opened under a keyset that
+    // has just been rotated out are logged with its evidence.
     link.on('ping', (ping: LinkResult<'ping'>) => {
-      if (ping.kid !== this.kid) this.#bundles.clear()
       this.kid = ping.kid
       this.draining = ping.draining
-    })
-    // A new connection is a new start (a restarted process has new keys): its first ping says what it is.
-    link.on('down', () => {
-      this.kid = null
-      this.draining = false
     })
   }
 
@@ -150,21 +147,29 @@ export class EnclavePool extends EventEmitter implements EnclaveFleet {
     return member
   }
 
-  /** Removes the member at `address` and closes its link (requests it holds fail as lost or unavailable). */
-  async remove(address: string): Promise<void> {
+  /**
+   * Removes the member at `address`: it gets no new request at once (503 `ERR_ENCLAVE_DRAINING` for its kid), those it
+   * holds or has queued are let finish (up to `graceMs`), then its link closes. A name that stops resolving to a pod
+   * is most often a pod draining (Kubernetes drops a terminating pod from a headless Service at once).
+   */
+  async remove(address: string, graceMs = 0): Promise<void> {
     const member = this.#members.get(address)
     if (member === undefined) return
+    member.draining = true
+    const until = performance.now() + graceMs
+    while (member.link.up && (member.link.inFlight > 0 || member.link.queueDepth > 0) && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 100))
+    if (this.#members.get(address) !== member) return
     this.#members.delete(address)
     this.emit('removed', member)
     await member.link.close()
   }
 
-  /** The members taking requests, in a fair rotation starting after the last one picked. */
-  serving(): FleetMember[] {
+  /** The members taking requests, in a fair rotation starting after the last one picked (at most `max`). */
+  serving(max = Infinity): FleetMember[] {
     const all = this.members.filter((m) => m.serving)
     if (all.length === 0) return all
     const start = this.#next++ % all.length
-    return [...all.slice(start), ...all.slice(0, start)]
+    return [...all.slice(start), ...all.slice(0, start)].slice(0, max)
   }
 
   /** Sends `op` to the next member taking requests; `ERR_HOST_ENCLAVE_UNAVAILABLE` when there is none. */

@@ -5,7 +5,7 @@
  * cached for it stapled beside it (`collateral.ts`).
  */
 import { createHash } from 'node:crypto'
-import { ARCHIVE_MEDIA_TYPE, encodeFleet, EVIDENCE_MEDIA_TYPE, FLEET_MEDIA_TYPE, type FleetMember } from '@vouch/protocol'
+import { ARCHIVE_MEDIA_TYPE, encodeFleet, EVIDENCE_MEDIA_TYPE, FLEET_LIMITS, FLEET_MEDIA_TYPE, type FleetMember } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import type { CollateralStapler } from '../collateral.js'
 import { HostError } from '../errors.js'
@@ -24,7 +24,8 @@ const NONCE_HEX = /^[0-9a-fA-F]{64}$/
  * answering fails as the first one did.
  */
 async function attestFleet(fleet: EnclaveFleet, nonce: Uint8Array, stapler: CollateralStapler | null, options: LinkCallOptions, log: Logger): Promise<Uint8Array> {
-  const members = fleet.serving()
+  // A document holds at most FLEET_LIMITS.enclaves: beyond, each answer shows another part of the fleet, in turn.
+  const members = fleet.serving(FLEET_LIMITS.enclaves)
   if (members.length === 0) throw new HostError('ERR_HOST_ENCLAVE_UNAVAILABLE')
   const settled = await Promise.allSettled(
     members.map(async (member) => {
