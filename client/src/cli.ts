@@ -354,7 +354,7 @@ async function runModels(args: string[], out: Output): Promise<number> {
 }
 
 /** The policy of a client that only lists models: it accepts nothing (no simulated TEE, no SEV-SNP or GPU section). */
-const LISTING_ONLY: Policy = Object.freeze({ version: 1, name: 'listing-only', allowSimulated: false, receipts: { minimumVersion: 2 as const }, source: { file: '(none)' }, locate: () => undefined })
+const LISTING_ONLY: Policy = Object.freeze({ version: 1, name: 'listing-only', allowSimulated: false, receipts: { minimumVersion: 2 as const }, fleet: { minEnclaves: 1 }, source: { file: '(none)' }, locate: () => undefined })
 
 /** The commands of `vouch`, with their usage and flags. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
