@@ -8,7 +8,7 @@
  * real classifier; the host is the HTTPS FakeHost routing by key id, as vouch-host's router does.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, test } from 'node:test'
@@ -17,6 +17,7 @@ import { decodeBundle, decodeFleet, encodeCbor, encodeFleet, FLEET_MEDIA_TYPE, t
 import { SIMULATED_MEASUREMENT } from '@vouch/enclave/simulated'
 import { parsePolicy, type Policy } from '@vouch/verifier'
 import { createClient, type VouchClient } from '../src/index.js'
+import { main } from '../src/cli.js'
 import { DROP, FakeHost, problem, unknownKid, type Reply } from './helpers/fake-host.js'
 import { rejectsWith } from './helpers/rejects.js'
 import { startRogueEnclave, type RogueEnclave } from './helpers/rogue-enclave.js'
@@ -261,5 +262,59 @@ describe('a host in front of several enclaves', () => {
     // And a policy requiring two refuses it.
     const error = await rejectsWith(client(requiring(2, devText)).attest(), 'ERR_CLIENT_FLEET_TOO_SMALL')
     assert.deepEqual([error.fleet?.accepted.length, error.fleet?.required], [1, 2])
+  })
+
+  describe('vouch attest', () => {
+    const write = (name: string, text: string): string => {
+      const path = join(dir, name)
+      writeFileSync(path, text)
+      return path
+    }
+    const run = async (...argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+      const out: string[] = []
+      const err: string[] = []
+      const code = await main(['attest', '--url', host.url, '--ca', write('ca.pem', tls.cert), ...argv], (t) => out.push(t), (t) => err.push(t))
+      return { code, out: out.join('\n'), err: err.join('\n') }
+    }
+
+    test('lists every enclave, accepted or the first error, and how many the policy requires', async () => {
+      host.fleet = [good[0]!, other, good[1]!]
+      const r = await run('--policy', write('pinned.yaml', pinnedText))
+      assert.equal(r.code, 0, r.out + r.err)
+      assert.match(r.out, /: ACCEPTED/)
+      assert.match(r.out, /^2 of 3 enclaves accepted \(policy requires 1\)$/m)
+      const kids = [await kid(good[0]!), await kid(other), await kid(good[1]!)]
+      assert.match(r.out, new RegExp(`^  #0  ${kids[0]}  simulated .*  ACCEPTED$`, 'm'))
+      assert.match(r.out, new RegExp(`^  #1  ${kids[1]}  simulated .*  REJECTED  ERR_POLICY_MEASUREMENT_MISMATCH: `, 'm'))
+      assert.match(r.out, new RegExp(`^  #2  ${kids[2]}  simulated .*  ACCEPTED$`, 'm'))
+
+      const json = JSON.parse((await run('--policy', write('pinned.yaml', pinnedText), '--json')).out) as { verdict: string; fleet: { accepted: number; offered: number; required: number; enclaves: Array<{ index: number; kid: string; verdict: string; error?: { code: string } }> } }
+      assert.equal(json.verdict, 'accepted')
+      assert.deepEqual([json.fleet.accepted, json.fleet.offered, json.fleet.required], [2, 3, 1])
+      assert.deepEqual(json.fleet.enclaves.map((e) => [e.index, e.kid, e.verdict, e.error?.code]), [
+        [0, kids[0], 'accepted', undefined],
+        [1, kids[1], 'rejected', 'ERR_POLICY_MEASUREMENT_MISMATCH'],
+        [2, kids[2], 'accepted', undefined],
+      ])
+    })
+
+    test('a fleet too small for the policy: exit 1, the list, and the refusal', async () => {
+      host.fleet = [good[0]!, other, good[1]!]
+      const r = await run('--policy', write('min-3.yaml', `${pinnedText}\nfleet:\n  minEnclaves: 3\n`))
+      assert.equal(r.code, 1, r.out + r.err)
+      assert.match(r.out, /: REJECTED/)
+      assert.match(r.out, /^2 of 3 enclaves accepted \(policy requires 3\)$/m)
+      assert.match(r.out, /ERR_CLIENT_FLEET_TOO_SMALL/)
+      const json = JSON.parse((await run('--policy', write('min-3.yaml', `${pinnedText}\nfleet:\n  minEnclaves: 3\n`), '--json')).out) as { verdict: string; error: { code: string }; fleet: { accepted: number; required: number } }
+      assert.deepEqual([json.verdict, json.error.code, json.fleet.accepted, json.fleet.required], ['rejected', 'ERR_CLIENT_FLEET_TOO_SMALL', 2, 3])
+    })
+
+    test('a fleet of one prints what it printed before fleets', async () => {
+      host.fleet = [good[0]!]
+      const r = await run('--policy', write('dev.yaml', devText))
+      assert.equal(r.code, 0, r.out + r.err)
+      assert.doesNotMatch(r.out, /enclaves accepted/)
+      assert.doesNotMatch(r.out, /^ {2}#0/m)
+    })
   })
 })
