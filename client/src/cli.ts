@@ -42,8 +42,9 @@ export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --i
             [--archive-out FILE] [--opening-out FILE --request-out FILE --outputs-out FILE] [--json | --verbose] [--ca FILE]
             [--insecure-tls] [--log [--log-key VKEY] [--log-proof-out FILE] [--state-dir DIR]]
 
-  Attests the enclave, seals the request to its attested key, and prints the answer only if it opens
-  under this request and its receipt verifies.
+  Attests the enclaves behind the host (\`vouch attest\`), seals the request to the key of one it accepts,
+  and prints the answer only if it opens under this request and its receipt verifies. An enclave that
+  drains or no longer holds its key is passed over for another (attesting again when none is left).
 
   --url URL            the Vouch host, e.g. https://localhost:8443
   --policy FILE        policy the evidence and the receipt must satisfy (YAML or JSON)

@@ -264,18 +264,19 @@ describe('a host in front of several enclaves', () => {
     assert.deepEqual([error.fleet?.accepted.length, error.fleet?.required], [1, 2])
   })
 
-  describe('vouch attest', () => {
+  describe('the vouch CLI', () => {
     const write = (name: string, text: string): string => {
       const path = join(dir, name)
       writeFileSync(path, text)
       return path
     }
-    const run = async (...argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+    const command = async (name: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> => {
       const out: string[] = []
       const err: string[] = []
-      const code = await main(['attest', '--url', host.url, '--ca', write('ca.pem', tls.cert), ...argv], (t) => out.push(t), (t) => err.push(t))
+      const code = await main([name, '--url', host.url, '--ca', write('ca.pem', tls.cert), ...argv], (t) => out.push(t), (t) => err.push(t))
       return { code, out: out.join('\n'), err: err.join('\n') }
     }
+    const run = (...argv: string[]) => command('attest', ...argv)
 
     test('lists every enclave, accepted or the first error, and how many the policy requires', async () => {
       host.fleet = [good[0]!, other, good[1]!]
@@ -307,6 +308,16 @@ describe('a host in front of several enclaves', () => {
       assert.match(r.out, /ERR_CLIENT_FLEET_TOO_SMALL/)
       const json = JSON.parse((await run('--policy', write('min-3.yaml', `${pinnedText}\nfleet:\n  minEnclaves: 3\n`), '--json')).out) as { verdict: string; error: { code: string }; fleet: { accepted: number; required: number } }
       assert.deepEqual([json.verdict, json.error.code, json.fleet.accepted, json.fleet.required], ['rejected', 'ERR_CLIENT_FLEET_TOO_SMALL', 2, 3])
+    })
+
+    test('vouch infer refused for a fleet too small: exit 1, nothing sent, the list', async () => {
+      host.fleet = [good[0]!, other, good[1]!]
+      const policy = write('min-3.yaml', `${pinnedText}\nfleet:\n  minEnclaves: 3\n`)
+      const r = await command('infer', '--policy', policy, '--model', 'ppocr-cls', '--input', join(root, 'models/samples/ppocr-cls.json'), '--state-dir', dir)
+      assert.equal(r.code, 1, r.out + r.err)
+      assert.match(r.out, /^vouch infer: REJECTED \(nothing was sealed or sent\)\n {2}ERR_CLIENT_FLEET_TOO_SMALL: /)
+      assert.match(r.out, /^2 of 3 enclaves accepted \(policy requires 3\)$/m)
+      assert.equal(host.seen.infer, 0)
     })
 
     test('a fleet of one prints what it printed before fleets', async () => {
