@@ -58,6 +58,8 @@ const PROBLEM_MEDIA_TYPE = 'application/problem+json'
 const UNKNOWN_KID = 'ERR_ENCLAVE_UNKNOWN_KID'
 /** 503 codes that say this enclave takes no request now (draining, not connected), and was not sent this one. */
 const ENCLAVE_GONE: ReadonlySet<string> = new Set(['ERR_ENCLAVE_DRAINING', 'ERR_HOST_ENCLAVE_UNAVAILABLE'])
+/** The 503 of a host that is shutting down: it closes the connection and sent the request nowhere; another host may take it. */
+const HOST_LEAVING = 'ERR_HOST_SHUTTING_DOWN'
 /** Attestations one `infer` may add after refusals, beyond the one it starts with. */
 const MAX_REATTESTATIONS = 2
 
@@ -225,7 +227,8 @@ export interface VouchClient {
    * such key (409 `ERR_ENCLAVE_UNKNOWN_KID`), is draining (503 `ERR_ENCLAVE_DRAINING`) or is not connected (503
    * `ERR_HOST_ENCLAVE_UNAVAILABLE`) did not run the request: it is dropped, and the request sealed anew (a new id) to
    * the next one; when fewer than `fleet.minEnclaves` (or none) are left, the client attests again. A connection lost
-   * before any byte of the answer is sent again once, sealed anew, on a new connection. Bounded: at most the fleet's
+   * before any byte of the answer, or a host shutting down (503 `ERR_HOST_SHUTTING_DOWN`), is sent again once, sealed
+   * anew, on a new connection. Bounded: at most the fleet's
    * size plus 2 sends and 2 attestations, then the last refusal (`ERR_CLIENT_HTTP`). Every other status fails at once,
    * among them 502 `ERR_HOST_ENCLAVE_LOST` (the enclave went away while running it: its outcome is unknown).
    */
@@ -496,6 +499,13 @@ class Client implements VouchClient {
     let reattested = 0
     let fresh = false
     let refusal: ClientError | null = null
+    // Once per request, on a new connection: the host went away before it answered, and another (behind the same
+    // address) may take it. Sealed anew, like every send: each has its own id and runs nothing else.
+    const reconnect = (sent: number): boolean => {
+      if (fresh || sent + 1 >= most) return false
+      fresh = true
+      return true
+    }
     for (let sent = 0; ; sent++) {
       if (sent > 0) bytes = encode((plaintext = draft()))
       while (fleet.live < this.#required) {
@@ -509,12 +519,11 @@ class Client implements VouchClient {
       try {
         response = await this.#send('POST', path, { 'content-type': SEALED_MEDIA_TYPE, accept: SEALED_MEDIA_TYPE, [KEY_ID_HEADER.toLowerCase()]: member.keyset.kid }, this.#maxPlaintext + RESPONSE_NONCE_SIZE + TAG_SIZE, body, fresh)
       } catch (error) {
-        // Nothing was answered: the connection was refused or lost before the answer began (a host restarting behind a
-        // load balancer). Sent again once, sealed anew, on a new connection: each send has its own id and runs nothing else.
-        if (fresh || !failedBeforeResponse(error) || sent + 1 >= most) throw error
-        fresh = true
-        continue
+        // Nothing was answered: the connection was refused or lost before the answer began (a host restarting).
+        if (failedBeforeResponse(error) && reconnect(sent)) continue
+        throw error
       }
+      if (response.status === 503 && this.#problemCode(response) === HOST_LEAVING && reconnect(sent)) continue
       if (this.#enclaveGone(response)) {
         // This enclave did not run it and takes no more: the next one, or a new attestation, will.
         fleet.drop(member)
@@ -530,8 +539,13 @@ class Client implements VouchClient {
   /** Whether the host says the enclave holding the key did not run the request and takes no more: its key is unknown (a 409 naming no other code, such as a replay), it drains, or it is not connected. */
   #enclaveGone(response: HttpResponse): boolean {
     if (response.status !== 409 && response.status !== 503) return false
-    const code = this.#httpError('POST', '', response).problem?.code
+    const code = this.#problemCode(response)
     return response.status === 409 ? code === undefined || code === UNKNOWN_KID : code !== undefined && ENCLAVE_GONE.has(code)
+  }
+
+  /** The code of the host's problem document, if it sent one. */
+  #problemCode(response: HttpResponse): string | undefined {
+    return this.#httpError('POST', '', response).problem?.code
   }
 
   /** Other callers' refusals left too few enclaves, attestation after attestation. */

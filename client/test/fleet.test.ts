@@ -247,6 +247,28 @@ describe('a host in front of several enclaves', () => {
     assert.equal(host.seen.infer, 2, 'once only')
   })
 
+  test('a host shutting down (503 ERR_HOST_SHUTTING_DOWN, the request sent nowhere): once more, sealed anew, on a new connection; the enclave kept', async () => {
+    const c = client()
+    await c.attest()
+    const leaving = () => ({ ...problem(503, 'ERR_HOST_SHUTTING_DOWN', 'shutting down', '/v2/models/ppocr-cls/infer'), headers: { connection: 'close' } })
+    const bodies: string[] = []
+    host.onInfer = async (request, next) => {
+      bodies.push(Buffer.from(request.body).toString('hex'))
+      return request.n === 1 ? leaving() : next()
+    }
+    assert.equal((await infer(c)).outputs.length, 1)
+    assert.deepEqual([host.seen.infer, host.seen.challenged], [2, 1])
+    assert.notEqual(bodies[0], bodies[1])
+    for (let i = 0; i < 3; i++) await infer(c)
+    assert.equal(new Set(host.keyIds).size, 3, 'no enclave was dropped for it')
+
+    host.reset()
+    host.fleet = good
+    host.onInfer = async () => leaving()
+    const error = await rejectsWith(infer(c), 'ERR_CLIENT_HTTP')
+    assert.deepEqual([error.status, error.problem?.code, host.seen.infer], [503, 'ERR_HOST_SHUTTING_DOWN', 2])
+  })
+
   test('a host that predates fleets (an evidence archive, one enclave) works as before: a fleet of one', async () => {
     host.fleet = null
     host.archives = true
