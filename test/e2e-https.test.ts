@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { after, afterEach, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as ort from 'onnxruntime-node'
-import { decodeArchive, decodeBundle, encodeArchive, encodeBundle, oipJsonToTensor, type OipJsonTensor, type TensorData, type X25519PublicJwk } from '@vouch/protocol'
+import { decodeArchive, decodeBundle, decodeFleet, encodeArchive, encodeBundle, encodeFleet, FLEET_MEDIA_TYPE, oipJsonToTensor, type OipJsonTensor, type TensorData, type X25519PublicJwk } from '@vouch/protocol'
 import { createClient, loadPolicy, toTypedArray, type VouchClient } from '@vouch/client'
 import { RELAYED_ERRORS } from '@vouch/enclave'
 import { loadConfig, startHost, type RunningHost } from '@vouch/host'
@@ -194,18 +194,30 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
     assertExpectedOutputs(result.outputs)
     assert.deepEqual(
       proxy.seen.map((e) => `${e.method} ${e.path.split('?')[0]} ${e.status}`),
-      ['GET /v1/attestation 200', 'GET /v1/attestation 200', 'POST /v2/models/ppocr-cls/infer 200'],
+      // One attestation request: the fleet document carries each enclave's unchallenged bundle too.
+      ['GET /v1/attestation 200', 'POST /v2/models/ppocr-cls/infer 200'],
     )
   })
 
   test('the proxy swaps the keyset in the evidence for its own: rejected before anything is sealed', async () => {
     const attacker = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }) as X25519PublicJwk
+    const swap = (bundle: Uint8Array): Uint8Array => {
+      const b = decodeBundle(bundle)
+      return encodeBundle({ ...b, keyset: { ...b.keyset, enc: attacker } })
+    }
+    const swapIn = (archived: boolean, item: Uint8Array): Uint8Array => {
+      if (!archived) return swap(item)
+      const archive = decodeArchive(item)
+      return encodeArchive({ ...archive, bundle: swap(archive.bundle) })
+    }
     proxy.hook = (e) => {
       if (!e.path.startsWith('/v1/attestation') || e.status !== 200) return
-      // The client asks for the evidence archive: the bundle inside is what the proxy rewrites.
-      const archive = decodeArchive(e.body)
-      const bundle = decodeBundle(archive.bundle)
-      e.body = Buffer.from(encodeArchive({ ...archive, bundle: encodeBundle({ ...bundle, keyset: { ...bundle.keyset, enc: attacker } }) }))
+      // The client asks for the fleet document (each enclave's bundles, as archives when the host staples collateral):
+      // the bundles inside are what the proxy rewrites.
+      if (e.headers['content-type']?.startsWith(FLEET_MEDIA_TYPE)) {
+        const fleet = decodeFleet(e.body)
+        e.body = Buffer.from(encodeFleet({ ...fleet, enclaves: fleet.enclaves.map((m) => ({ challenged: swapIn(fleet.archived, m.challenged), unchallenged: swapIn(fleet.archived, m.unchallenged) })) }))
+      } else e.body = Buffer.from(swapIn(e.headers['content-type']?.startsWith('application/vnd.vouch.archive+cbor') ?? false, e.body))
     }
     const error = await rejectsWith(infer(client()), 'ERR_CLIENT_ATTESTATION_REJECTED')
     assert.ok(error.result?.errors.some((e) => e.code === 'ERR_REPORT_BINDING_MISMATCH'), JSON.stringify(error.result?.errors))
@@ -318,14 +330,19 @@ describe('vouch end to end over HTTPS: client, tampering proxy, vouch-host, vouc
   })
 
   test('the enclave killed: 503 meanwhile, then it recovers and the client re-attests by itself', async () => {
-    const c = client(host.url)
+    // Attestation asked once only: by default the client waits (up to 15 s) for the enclave to come back.
+    const c = createClient({ url: host.url, policy: devPolicy, ca: host.tls.cert, attestRetry: { attempts: 1 } })
+    clients.push(c)
     const before = await infer(c)
     const pid = host.supervisor!.pid!
     process.kill(pid, 'SIGKILL')
     await eventually(() => !host.pool.up, 10_000, 'the link to drop')
+    // The request is not sent (503 ERR_HOST_ENCLAVE_UNAVAILABLE): the client drops that enclave, attests again, and is
+    // told the same, by the attestation it does not ask again for.
     const down = await rejectsWith(infer(c), 'ERR_CLIENT_HTTP')
     assert.equal(down.status, 503)
     assert.equal(down.problem?.code, 'ERR_HOST_ENCLAVE_UNAVAILABLE')
+    assert.match(down.message, /^GET \/v1\/attestation/)
     await eventually(() => host.pool.up, 120_000, 'the enclave to come back')
     // New enclave, new keys: the cached attestation is stale, the host answers 409, the client attests again.
     const after = await infer(c)

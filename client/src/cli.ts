@@ -9,9 +9,9 @@ import { type Policy } from '@vouch/verifier'
 import { INPUT_FILE_LIMITS, readInputFile, type InputFileLimit } from '@vouch/verifier/files'
 import { defaultCheckpointDir } from '@vouch/verifier/log'
 import { createClient, type ClientOptions, type InferResult, type VouchClient } from './client.js'
-import { ClientError, type ClientErrorCode } from './errors.js'
+import { ClientError, type ClientErrorCode, type FleetOutcome } from './errors.js'
 import { loadInferenceRequest, loadPolicy } from './load.js'
-import { renderAttestation, renderCredits, renderInference, renderModels, renderReceiptRejection } from './render.js'
+import { fleetEntries, renderAttestation, renderCredits, renderFleet, renderInference, renderModels, renderReceiptRejection } from './render.js'
 import { toOipJsonOutput } from './tensors.js'
 
 const CONNECTION = `  --ca FILE          PEM certificate(s) the host's TLS certificate must chain to (its self-signed one in development)
@@ -23,14 +23,18 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 
 export const ATTEST_USAGE = `vouch attest --url URL --policy FILE [--nonce HEX] [--save FILE] [--json | --verbose] [--ca FILE] [--insecure-tls]
 
-  Fetches the enclave's evidence with a fresh challenge, and the unchallenged bundle receipts name, and
-  verifies both under the policy.
+  Fetches the evidence of every enclave behind the host with a fresh challenge, and the unchallenged bundle
+  receipts name, and verifies both of each under the policy. Prints the first accepted enclave's checks; for a
+  host offering several, then one line per enclave (kid, platform, accepted or the first error) and
+  "N of M enclaves accepted (policy requires K)" (the policy's fleet.minEnclaves; fewer accepted: exit 1).
 
   --url URL          the Vouch host, e.g. https://localhost:8443
   --policy FILE      policy the evidence must satisfy (YAML or JSON)
   --nonce HEX        the 32-byte challenge, 64 hex (default: 32 fresh random bytes)
-  --save FILE        write the challenged evidence bundle exactly as received (CBOR; \`vouch-verify bundle FILE --nonce HEX\`)
-  --json             print { verdict, nonce, challenged: Result, unchallenged: Result }
+  --save FILE        write the challenged evidence bundle exactly as received (CBOR; \`vouch-verify bundle FILE --nonce HEX\`),
+                     of the first accepted enclave (else of the first rejected one)
+  --json             print { verdict, nonce, challenged: Result, unchallenged: Result, fleet: { accepted, offered,
+                     required, enclaves: [{ index, kid, platform, verdict, error? }] } }
   --verbose          list every check, not only the failed ones and a count per group of the others
 ${CONNECTION}`
 
@@ -38,8 +42,9 @@ export const INFER_USAGE = `vouch infer --url URL --policy FILE --model NAME --i
             [--archive-out FILE] [--opening-out FILE --request-out FILE --outputs-out FILE] [--json | --verbose] [--ca FILE]
             [--insecure-tls] [--log [--log-key VKEY] [--log-proof-out FILE] [--state-dir DIR]]
 
-  Attests the enclave, seals the request to its attested key, and prints the answer only if it opens
-  under this request and its receipt verifies.
+  Attests the enclaves behind the host (\`vouch attest\`), seals the request to the key of one it accepts,
+  and prints the answer only if it opens under this request and its receipt verifies. An enclave that
+  drains or no longer holds its key is passed over for another (attesting again when none is left).
 
   --url URL            the Vouch host, e.g. https://localhost:8443
   --policy FILE        policy the evidence and the receipt must satisfy (YAML or JSON)
@@ -106,6 +111,7 @@ ${CONNECTION}`
 /** Rejections: the evidence, the receipt, or an answer that is not a sealed one. Everything else is not a verdict. */
 const REJECTIONS: ReadonlySet<ClientErrorCode> = new Set([
   'ERR_CLIENT_ATTESTATION_REJECTED',
+  'ERR_CLIENT_FLEET_TOO_SMALL',
   'ERR_CLIENT_RECEIPT_REJECTED',
   'ERR_CLIENT_RESPONSE_INVALID',
   'ERR_CLIENT_RESPONSE_TOO_LARGE',
@@ -200,6 +206,17 @@ function errorJson(error: ClientError): Record<string, unknown> {
   }
 }
 
+/** The enclaves of an attestation for `--json`: how many were offered, accepted and required, and each one. */
+function fleetJson(fleet: FleetOutcome): Record<string, unknown> {
+  const enclaves = fleetEntries(fleet)
+  return { accepted: fleet.accepted.length, offered: enclaves.length, required: fleet.required, enclaves }
+}
+
+/** The list of enclaves after the checks, for a host that offered several (a fleet of one prints what it did before fleets). */
+function withFleet(text: string, fleet: FleetOutcome | undefined): string {
+  return fleet === undefined || fleet.accepted.length + fleet.rejected.length <= 1 ? text : `${text}\n\n${renderFleet(fleet)}`
+}
+
 /** Runs `attest`; resolves to the exit code. */
 async function runAttest(args: string[], out: Output): Promise<number> {
   const { values, positionals } = parseCommandLine(args, { options: ATTEST_OPTIONS, allowPositionals: true })
@@ -207,23 +224,29 @@ async function runAttest(args: string[], out: Output): Promise<number> {
   if (values.nonce !== undefined && !/^[0-9a-fA-F]{64}$/.test(values.nonce)) throw new UsageError('--nonce must be 64 hex characters (32 bytes)')
   const policy = policyFrom(values.policy)
   const client = clientFrom(values, policy)
+  const saving = values.save === undefined ? {} : { note: `saved the challenged bundle to ${values.save}` }
   try {
     const attestation = await client.attest(values.nonce === undefined ? {} : { nonce: values.nonce })
-    const saved = values.save === undefined ? undefined : (writeFlagFile(values.save, '--save', attestation.challenged.bytes), values.save)
+    if (values.save !== undefined) writeFlagFile(values.save, '--save', attestation.challenged.bytes)
+    const fleet: FleetOutcome = { accepted: attestation.fleet, rejected: attestation.rejected, required: policy.fleet.minEnclaves }
     if (values.json) {
-      out(JSON.stringify({ verdict: 'accepted', nonce: attestation.nonce, challenged: attestation.challenged.result, unchallenged: attestation.unchallenged.result }, null, 2))
-    } else out(renderAttestation(client.url, policy, attestation, { verbose: values.verbose, ...(saved !== undefined && { note: `saved the challenged bundle to ${saved}` }) }))
+      out(JSON.stringify({ verdict: 'accepted', nonce: attestation.nonce, challenged: attestation.challenged.result, unchallenged: attestation.unchallenged.result, fleet: fleetJson(fleet) }, null, 2))
+    } else out(withFleet(renderAttestation(client.url, policy, attestation, { verbose: values.verbose, ...saving }), fleet))
     return 0
   } catch (error) {
-    const evidence = error instanceof ClientError ? error.attestation : undefined
-    if (evidence === undefined || !(error instanceof ClientError)) throw error
+    if (!(error instanceof ClientError)) throw error
+    // The evidence shown: the rejected enclave's, or for a fleet too small, its first accepted one's.
+    const evidence = error.attestation ?? error.fleet?.accepted[0]
+    if (evidence === undefined && error.fleet === undefined) throw error
     // Rejected evidence is saved too, exactly as received, so it can be examined with vouch-verify.
-    if (values.save !== undefined) writeFlagFile(values.save, '--save', evidence.challenged.bytes)
+    if (values.save !== undefined && evidence !== undefined) writeFlagFile(values.save, '--save', evidence.challenged.bytes)
     if (values.json) {
-      out(JSON.stringify({ verdict: 'rejected', nonce: evidence.nonce, challenged: evidence.challenged.result, unchallenged: evidence.unchallenged.result, error: errorJson(error) }, null, 2))
+      const shown = evidence === undefined ? {} : { nonce: evidence.nonce, challenged: evidence.challenged.result, unchallenged: evidence.unchallenged.result }
+      out(JSON.stringify({ verdict: 'rejected', ...shown, ...(error.fleet !== undefined && { fleet: fleetJson(error.fleet) }), error: errorJson(error) }, null, 2))
+    } else if (error.code === 'ERR_CLIENT_ATTESTATION_REJECTED' && evidence !== undefined) {
+      out(withFleet(renderAttestation(client.url, policy, evidence, { verbose: values.verbose, refusal: error.message, ...saving }), error.fleet))
     } else {
-      const saved = values.save === undefined ? {} : { note: `saved the challenged bundle to ${values.save}` }
-      out(renderAttestation(client.url, policy, evidence, { verbose: values.verbose, refusal: error.message, ...saved }))
+      out(`${withFleet(`vouch attest ${client.url.origin}: REJECTED`, error.fleet)}\n\n${error.code}: ${error.message}`)
     }
     return 1
   } finally {
@@ -276,10 +299,12 @@ async function runInfer(args: string[], out: Output, err: Output): Promise<numbe
     return 0
   } catch (error) {
     if (!(error instanceof ClientError) || !REJECTIONS.has(error.code)) throw error
-    if (values.json) out(JSON.stringify({ verdict: 'rejected', error: errorJson(error), ...(error.result !== undefined && { result: error.result }) }, null, 2))
+    if (values.json) out(JSON.stringify({ verdict: 'rejected', error: errorJson(error), ...(error.result !== undefined && { result: error.result }), ...(error.fleet !== undefined && { fleet: fleetJson(error.fleet) }) }, null, 2))
     else if (error.code === 'ERR_CLIENT_ATTESTATION_REJECTED' && error.attestation !== undefined) {
       const note = `nothing was sealed or sent: the enclave's evidence is not accepted under policy ${policy.name}`
-      out(renderAttestation(client.url, policy, error.attestation, { command: 'infer', verbose: values.verbose, refusal: error.message, note }))
+      out(withFleet(renderAttestation(client.url, policy, error.attestation, { command: 'infer', verbose: values.verbose, refusal: error.message, note }), error.fleet))
+    } else if (error.fleet !== undefined) {
+      out(`vouch infer: REJECTED (nothing was sealed or sent)\n  ${error.code}: ${error.message}\n\n${renderFleet(error.fleet)}`)
     } else if (error.code === 'ERR_CLIENT_RECEIPT_REJECTED' && error.result !== undefined) {
       out(`${renderReceiptRejection(error.result as Parameters<typeof renderReceiptRejection>[0], { verbose: values.verbose })}\n\n${error.message}`)
     }
@@ -354,7 +379,7 @@ async function runModels(args: string[], out: Output): Promise<number> {
 }
 
 /** The policy of a client that only lists models: it accepts nothing (no simulated TEE, no SEV-SNP or GPU section). */
-const LISTING_ONLY: Policy = Object.freeze({ version: 1, name: 'listing-only', allowSimulated: false, receipts: { minimumVersion: 2 as const }, source: { file: '(none)' }, locate: () => undefined })
+const LISTING_ONLY: Policy = Object.freeze({ version: 1, name: 'listing-only', allowSimulated: false, receipts: { minimumVersion: 2 as const }, fleet: { minEnclaves: 1 }, source: { file: '(none)' }, locate: () => undefined })
 
 /** The commands of `vouch`, with their usage and flags. */
 export const COMMANDS: Readonly<Record<string, Command>> = {

@@ -7,15 +7,15 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import {
   ARCHIVE_LIMITS,
+  FLEET_LIMITS,
   ARCHIVE_MEDIA_TYPE,
   assertResponsePlaintext,
-  decodeArchive,
-  decodeBundle,
   decodeCbor,
   DEFAULT_MAX_SEALED_BYTES,
   encodeRequestPlaintext,
   EVIDENCE_MEDIA_TYPE,
   exportReceiptOpening,
+  FLEET_MEDIA_TYPE,
   isRecord,
   KEY_ID_HEADER,
   openResponse,
@@ -33,18 +33,16 @@ import {
   type TensorData,
 } from '@vouch/protocol'
 import {
-  verifyArchive,
-  verifyBundle,
   verifyReceipt,
-  type BundleClaims,
   type BundleVerifyOptions,
   type Policy,
   type ReceiptClaims,
   type Result,
 } from '@vouch/verifier'
 import type { CheckpointStore, LogReader } from '@vouch/verifier/log'
-import { ClientError, type AttestationEvidence, type CheckedBundle, type Problem } from './errors.js'
-import { createFetchTransport, createHttpsTransport, DEFAULT_RETRY, sendWithRetry, type FetchLike, type HttpResponse, type RetryOptions, type Transport } from './http.js'
+import { ClientError, summarizeErrors, type CheckedBundle, type EnclaveAttestation, type FleetRejection, type Problem } from './errors.js'
+import { assembleFleet, checkEvidence, judgeEnclave, parseFleetAnswer, Rotation, type EnclaveOutcome, type JudgeContext } from './fleet.js'
+import { createFetchTransport, createHttpsTransport, DEFAULT_RETRY, failedBeforeResponse, sendWithRetry, type FetchLike, type HttpResponse, type RetryOptions, type Transport } from './http.js'
 import { computeCredits, type CreditsOptions, type CreditsReport } from './credits.js'
 import { checkpointKeeper, proveLogged, type LogProofOptions, type LogProofResult } from './log.js'
 import { toTensorData, type InferInput } from './tensors.js'
@@ -56,8 +54,14 @@ export const DEFAULT_RENEW_MARGIN_S = 60
 /** Largest JSON answer read (model lists, metadata, problem documents). */
 const MAX_JSON_BYTES = 1024 * 1024
 const PROBLEM_MEDIA_TYPE = 'application/problem+json'
-/** The enclave's "sealed to a key I do not hold" code, relayed by the host as a 409: re-attest once. */
+/** The enclave's "sealed to a key I do not hold" code, relayed by the host as a 409: send to another enclave, or attest again. */
 const UNKNOWN_KID = 'ERR_ENCLAVE_UNKNOWN_KID'
+/** 503 codes that say this enclave takes no request now (draining, not connected), and was not sent this one. */
+const ENCLAVE_GONE: ReadonlySet<string> = new Set(['ERR_ENCLAVE_DRAINING', 'ERR_HOST_ENCLAVE_UNAVAILABLE'])
+/** The 503 of a host that is shutting down: it closes the connection and sent the request nowhere; another host may take it. */
+const HOST_LEAVING = 'ERR_HOST_SHUTTING_DOWN'
+/** Attestations one `infer` may add after refusals, beyond the one it starts with. */
+const MAX_REATTESTATIONS = 2
 
 /** Options of {@link createClient}. Every field says what happens when it is unset. */
 export interface ClientOptions {
@@ -105,14 +109,18 @@ export interface AttestOptions {
   nonce?: Uint8Array | string
 }
 
-/** A verified attestation: the keyset requests are sealed to, and both bundles as received. */
-export interface Attestation extends AttestationEvidence {
-  /** The attested keyset (the same in both bundles). */
-  keyset: Keyset
-  /** What the challenged bundle proves: platform, keyset, models, CPU and GPU claims. */
-  claims: BundleClaims
-  /** Until when (ms since the epoch) {@link VouchClient.infer} reuses this attestation. */
-  validUntil: number
+/**
+ * A verified attestation of the enclaves behind a host: the first accepted one (its keyset, both its bundles as
+ * received, as for a host with one enclave), and every enclave the host offered, accepted or not.
+ */
+export interface Attestation extends EnclaveAttestation {
+  /**
+   * Every enclave whose evidence is accepted, this one first, each keyset once: {@link VouchClient.infer} spreads
+   * requests over them. One for a host that answers for a single enclave.
+   */
+  fleet: EnclaveAttestation[]
+  /** The enclaves offered whose evidence is not accepted, with the Result that rejected each: nothing is sealed to them. */
+  rejected: FleetRejection[]
 }
 
 /** Options of {@link VouchClient.infer}. */
@@ -147,8 +155,8 @@ export interface InferResult {
   claims: ReceiptClaims
   /** The receipt's verification Result (accepted), every check listed. */
   result: Result<ReceiptClaims>
-  /** The attestation the request was sealed under. */
-  attestation: Attestation
+  /** The attestation of the enclave the request was sealed to (one of `Attestation.fleet`). */
+  attestation: EnclaveAttestation
   /** The evidence bundle the receipt names, exactly as received (for `vouch-verify receipt --evidence`); `attestation.unchallenged.bytes`. */
   evidence: Uint8Array
   /**
@@ -197,11 +205,15 @@ export interface VouchClient {
   readonly url: URL
   readonly policy: Policy
   /**
-   * Fetches the enclave's evidence with a fresh challenge and its unchallenged bundle (the one receipts
-   * name), verifies both under the policy, and caches the attestation for {@link VouchClient.infer}.
-   * Rejects with `ERR_CLIENT_ATTESTATION_REJECTED` (carrying the Result) unless both are accepted and
-   * attest the same keyset. A host that answers 429 or 503 is asked again as `attestRetry` says (by default up
-   * to 5 tries within 15 s, never sooner than its `Retry-After`); after that, `ERR_CLIENT_HTTP` with its status.
+   * Fetches the evidence of every enclave behind the host with a fresh challenge (a host routing to several answers
+   * with all of them in one fleet document; an older host, for its one enclave), and each enclave's unchallenged
+   * bundle (the one its receipts name); verifies both of each under the policy, and caches the accepted enclaves for
+   * {@link VouchClient.infer}. An enclave is accepted when both its bundles are and attest the same keyset; the others
+   * are listed in `rejected` with their Result. Rejects with `ERR_CLIENT_ATTESTATION_REJECTED` (carrying the first
+   * rejection's Result) when none is accepted, `ERR_CLIENT_FLEET_TOO_SMALL` when fewer than the policy's
+   * `fleet.minEnclaves` are, and `ERR_CLIENT_RESPONSE_INVALID` for a fleet document that is malformed or answers another
+   * nonce. A host that answers 429 or 503 is asked again as `attestRetry` says (by default up to 5 tries within 15 s,
+   * never sooner than its `Retry-After`); after that, `ERR_CLIENT_HTTP` with its status.
    */
   attest(options?: AttestOptions): Promise<Attestation>
   /** `GET /v2/models`: the host's list of models. Unverified; {@link VouchClient.attest} says what the enclave runs. */
@@ -209,9 +221,16 @@ export interface VouchClient {
   /** `GET /v2/models/{name}[/versions/{v}]`: a model's OIP v2 metadata. Unverified. */
   model(name: string, options?: { version?: string }): Promise<ModelInfo>
   /**
-   * Runs `model` on `inputs` in the enclave: attests first unless a valid attestation is cached, seals
-   * the request, sends it (re-attesting once if the host says the key is unknown), opens the answer and
-   * verifies its receipt. Resolves only to a verified answer.
+   * Runs `model` on `inputs` in an enclave: attests first unless a valid attestation is cached, seals the request to
+   * the next accepted enclave in turn (so requests spread over them; never to a key that was not attested), sends it,
+   * opens the answer and verifies its receipt. Resolves only to a verified answer. An enclave the host says holds no
+   * such key (409 `ERR_ENCLAVE_UNKNOWN_KID`), is draining (503 `ERR_ENCLAVE_DRAINING`) or is not connected (503
+   * `ERR_HOST_ENCLAVE_UNAVAILABLE`) did not run the request: it is dropped, and the request sealed anew (a new id) to
+   * the next one; when fewer than `fleet.minEnclaves` (or none) are left, the client attests again. A connection lost
+   * before any byte of the answer, or a host shutting down (503 `ERR_HOST_SHUTTING_DOWN`), is sent again once, sealed
+   * anew, on a new connection. Bounded: at most the fleet's
+   * size plus 2 sends and 2 attestations, then the last refusal (`ERR_CLIENT_HTTP`). Every other status fails at once,
+   * among them 502 `ERR_HOST_ENCLAVE_LOST` (the enclave went away while running it: its outcome is unknown).
    */
   infer(model: string, inputs: readonly InferInput[], options?: InferOptions): Promise<InferResult>
   /**
@@ -246,12 +265,6 @@ function normalizeNonce(nonce: Uint8Array | string | undefined): string {
   return Buffer.from(nonce).toString('hex')
 }
 
-function summarizeErrors(result: Result<unknown>): string {
-  const shown = result.errors.slice(0, 3).map((e) => `${e.code}: ${e.message}`)
-  if (result.errors.length > 3) shown.push(`and ${result.errors.length - 3} more`)
-  return shown.length > 0 ? shown.join('; ') : 'nothing passed'
-}
-
 class Client implements VouchClient {
   readonly url: URL
   readonly policy: Policy
@@ -261,8 +274,11 @@ class Client implements VouchClient {
   readonly #verify: Pick<BundleVerifyOptions, 'trust' | 'crls' | 'gpuCollateral'>
   readonly #attestRetry: RetryOptions
   readonly #log: { keys: readonly string[] | undefined; keeper: Pick<CheckpointStore, 'load' | 'save'>; waitMs: number }
-  #cached: Attestation | null = null
-  #pending: Promise<Attestation> | null = null
+  /** The policy's `fleet.minEnclaves`: the fewest accepted enclaves requests are sent to. */
+  readonly #required: number
+  /** The accepted enclaves of the last attestation, in turn. */
+  #fleet: Rotation<Attestation> | null = null
+  #pending: Promise<Rotation<Attestation>> | null = null
 
   constructor(options: ClientOptions) {
     let url: URL
@@ -291,6 +307,7 @@ class Client implements VouchClient {
         : createHttpsTransport({ timeoutMs, ...(options.ca !== undefined && { ca: options.ca }), ...(options.insecureTls !== undefined && { insecureTls: options.insecureTls }) })
     this.#maxPlaintext = options.maxResponseBytes ?? DEFAULT_MAX_SEALED_BYTES
     this.#renewMarginMs = (options.renewMarginS ?? DEFAULT_RENEW_MARGIN_S) * 1000
+    this.#required = Math.max(1, options.policy.fleet?.minEnclaves ?? 1)
     this.#verify = options.verify ?? {}
     this.#attestRetry = { ...DEFAULT_RETRY, ...options.attestRetry }
     this.#log = { keys: options.log?.keys ?? options.policy.log?.keys, keeper: checkpointKeeper(options.log?.stateDir), waitMs: options.log?.waitMs ?? DEFAULT_LOG_WAIT_MS }
@@ -317,8 +334,8 @@ class Client implements VouchClient {
     this.#transport.close()
   }
 
-  async #send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, maxBytes: number, body?: Uint8Array): Promise<HttpResponse> {
-    return this.#transport.request({ method, url: new URL(path, this.url), headers, maxBytes, ...(body !== undefined && { body }) })
+  async #send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, maxBytes: number, body?: Uint8Array, fresh = false): Promise<HttpResponse> {
+    return this.#transport.request({ method, url: new URL(path, this.url), headers, maxBytes, ...(body !== undefined && { body }), ...(fresh && { fresh }) })
   }
 
   /** The ClientError for a non-2xx answer, with the host's problem document when it sent one. */
@@ -350,76 +367,85 @@ class Client implements VouchClient {
   }
 
   /**
-   * The evidence at `v1/attestation`, preferably as an archive with the host's stapled collateral (which then needs no
-   * trip to AMD or NVIDIA), else the bare bundle; and its verification under `options`.
+   * The answer at `v1/attestation`: for a challenge, preferably the fleet document (every enclave's evidence), else as
+   * an older host answers, the evidence archive with the host's stapled collateral (which then needs no trip to AMD or
+   * NVIDIA), else the bare bundle; without one, the archive or the bundle.
    */
-  async #fetchEvidence(nonce: string | null, options: BundleVerifyOptions): Promise<CheckedBundle> {
+  async #fetchEvidence(nonce: string | null): Promise<HttpResponse> {
     const path = nonce === null ? 'v1/attestation' : `v1/attestation?nonce=${nonce}`
-    const accept = `${ARCHIVE_MEDIA_TYPE}, ${EVIDENCE_MEDIA_TYPE};q=0.9`
+    const accept = nonce === null ? `${ARCHIVE_MEDIA_TYPE}, ${EVIDENCE_MEDIA_TYPE};q=0.9` : `${FLEET_MEDIA_TYPE}, ${ARCHIVE_MEDIA_TYPE};q=0.9, ${EVIDENCE_MEDIA_TYPE};q=0.8`
     // The host turns away challenges beyond a client's budget (429) and answers 503 while the enclave restarts: both pass.
-    const response = await sendWithRetry(this.#transport, { method: 'GET', url: new URL(path, this.url), headers: { accept }, maxBytes: ARCHIVE_LIMITS.maxBytes }, this.#attestRetry)
+    const response = await sendWithRetry(this.#transport, { method: 'GET', url: new URL(path, this.url), headers: { accept }, maxBytes: nonce === null ? ARCHIVE_LIMITS.maxBytes : FLEET_LIMITS.maxBytes }, this.#attestRetry)
     if (response.status < 200 || response.status > 299) throw this.#httpError('GET', path, response)
-    if ((response.mediaType !== EVIDENCE_MEDIA_TYPE && response.mediaType !== ARCHIVE_MEDIA_TYPE) || response.body.length === 0) {
+    const fleet = nonce !== null && response.mediaType === FLEET_MEDIA_TYPE
+    if ((!fleet && response.mediaType !== EVIDENCE_MEDIA_TYPE && response.mediaType !== ARCHIVE_MEDIA_TYPE) || response.body.length === 0) {
       throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `GET /v1/attestation: expected a ${EVIDENCE_MEDIA_TYPE} or ${ARCHIVE_MEDIA_TYPE} body, got ${response.body.length} bytes of ${response.mediaType || 'no content type'}`)
     }
-    if (response.mediaType === EVIDENCE_MEDIA_TYPE) return { bytes: response.body, result: await verifyBundle(response.body, options) }
-    // Every stapled item is verified with the bundle: one that does not verify rejects, whoever stapled it.
-    let bytes: Uint8Array = new Uint8Array(0)
-    try {
-      bytes = decodeArchive(response.body).bundle
-    } catch {
-      // verifyArchive rejects it, naming why.
-    }
-    return { bytes, archive: response.body, result: await verifyArchive(response.body, options) }
+    // Only a bundle's worth of bytes, unless it is a fleet document (which holds one per enclave).
+    if (!fleet && response.body.length > ARCHIVE_LIMITS.maxBytes) throw new ClientError('ERR_CLIENT_RESPONSE_TOO_LARGE', `GET /v1/attestation: the evidence (${response.body.length} bytes) exceeds the ${ARCHIVE_LIMITS.maxBytes}-byte limit`)
+    return response
   }
 
-  /** One attestation; bundles attesting two keysets come back as `mismatch`, since a second try may see one. */
-  async #attestOnce(nonce: string): Promise<{ attestation: Attestation } | { mismatch: ClientError }> {
+  /** Every enclave the host offers for `nonce`, each judged on both its bundles: from a fleet document, or an older host's one. */
+  async #judgeEnclaves(nonce: string): Promise<EnclaveOutcome[]> {
     const options: BundleVerifyOptions = { ...this.#verify, policy: this.policy }
+    const challenge = { ...options, nonce }
     // The unchallenged bundle is checked as receipts are, its age aside: the challenged one proves freshness.
-    const [challenged, unchallenged] = await Promise.all([this.#fetchEvidence(nonce, { ...options, nonce }), this.#fetchEvidence(null, { ...options, freshness: false })])
-    const evidence: AttestationEvidence = { nonce, challenged, unchallenged }
-    for (const [which, checked] of [['challenged', challenged], ['unchallenged', unchallenged]] as const) {
-      if (checked.result.verdict !== 'accepted' || checked.result.claims === null) {
-        throw new ClientError('ERR_CLIENT_ATTESTATION_REJECTED', `the ${which} evidence from ${this.url.origin} is rejected under policy ${this.policy.name}: ${summarizeErrors(checked.result)}`, {
-          result: checked.result,
-          attestation: evidence,
-        })
-      }
+    const named = { ...options, freshness: false }
+    const context: JudgeContext = { where: this.url.origin, policy: this.policy.name, renewMarginMs: this.#renewMarginMs }
+    const judge = async (index: number, challenged: Promise<CheckedBundle>, unchallenged: Promise<CheckedBundle>): Promise<EnclaveOutcome> => {
+      const [c, u] = await Promise.all([challenged, unchallenged])
+      return judgeEnclave(index, { nonce, challenged: c, unchallenged: u }, context)
     }
-    const claims = challenged.result.claims!
-    if (claims.keyset.digest !== unchallenged.result.claims!.keyset.digest) {
-      const message = `the challenged and unchallenged bundles attest different keysets (${claims.keyset.kid}, ${unchallenged.result.claims!.keyset.kid})`
-      return { mismatch: new ClientError('ERR_CLIENT_ATTESTATION_REJECTED', message, { attestation: evidence }) }
+    const answer = await this.#fetchEvidence(nonce)
+    if (answer.mediaType !== FLEET_MEDIA_TYPE) {
+      // A host that answers for one enclave: its unchallenged bundle is a request of its own.
+      const unchallenged = this.#fetchEvidence(null).then((r) => checkEvidence(r.body, r.mediaType === ARCHIVE_MEDIA_TYPE, named))
+      return [await judge(0, checkEvidence(answer.body, answer.mediaType === ARCHIVE_MEDIA_TYPE, challenge), unchallenged)]
     }
-    const keyset = decodeBundle(challenged.bytes).keyset
-    return { attestation: { ...evidence, keyset, claims, validUntil: keyset.notAfter * 1000 - this.#renewMarginMs } }
+    const fleet = parseFleetAnswer(answer.body, nonce)
+    return Promise.all(fleet.enclaves.map((m, i) => judge(i, checkEvidence(m.challenged, fleet.archived, challenge), checkEvidence(m.unchallenged, fleet.archived, named))))
+  }
+
+  /** One attestation; null when it should be tried again (an enclave's two bundles named two keysets, and too few were accepted). */
+  async #attestOnce(nonce: string, last: boolean): Promise<Attestation | null> {
+    const outcome = assembleFleet(await this.#judgeEnclaves(nonce), this.#required, !last, { where: this.url.origin, policy: this.policy.name, renewMarginMs: this.#renewMarginMs })
+    if (outcome === null) return null
+    return { ...outcome.accepted[0]!, fleet: [...outcome.accepted], rejected: [...outcome.rejected] }
   }
 
   async attest(options: AttestOptions = {}): Promise<Attestation> {
-    const nonce = normalizeNonce(options.nonce)
-    let outcome = await this.#attestOnce(nonce)
-    // The enclave may have renewed its keyset between the two fetches: one more try sees one keyset.
-    if ('mismatch' in outcome) outcome = await this.#attestOnce(options.nonce === undefined ? normalizeNonce(undefined) : nonce)
-    if ('mismatch' in outcome) throw outcome.mismatch
-    this.#cached = outcome.attestation
-    return outcome.attestation
+    return (await this.#attestFleet(options.nonce)).attestation
   }
 
-  /** The cached attestation if still valid, else a new one (one at a time, shared by concurrent callers). */
-  #current(): Promise<Attestation> {
-    const cached = this.#cached
-    if (cached !== null && Date.now() < cached.validUntil) return Promise.resolve(cached)
-    return this.#renew(cached)
+  /** Attests and caches the accepted enclaves for `infer`. */
+  async #attestFleet(given?: Uint8Array | string): Promise<Rotation<Attestation>> {
+    const nonce = normalizeNonce(given)
+    // An enclave may renew its keyset between its two bundles: one more try sees one keyset.
+    const attestation = (await this.#attestOnce(nonce, false)) ?? (await this.#attestOnce(given === undefined ? normalizeNonce(undefined) : nonce, true))
+    const fleet = new Rotation(attestation!)
+    this.#fleet = fleet
+    return fleet
+  }
+
+  /** Enough attested enclaves left, before their keysets are due for renewal. */
+  #usable(fleet: Rotation<Attestation> | null): fleet is Rotation<Attestation> {
+    return fleet !== null && fleet.live >= this.#required && Date.now() < fleet.validUntil
+  }
+
+  /** The cached enclaves if still usable, else a new attestation (one at a time, shared by concurrent callers). */
+  #current(): Promise<Rotation<Attestation>> {
+    const fleet = this.#fleet
+    return this.#usable(fleet) ? Promise.resolve(fleet) : this.#renew(fleet)
   }
 
   /** A new attestation replacing `stale`, unless another caller already replaced it. */
-  #renew(stale: Attestation | null): Promise<Attestation> {
+  #renew(stale: Rotation<Attestation> | null): Promise<Rotation<Attestation>> {
     if (this.#pending !== null) return this.#pending
-    const cached = this.#cached
-    if (cached !== null && cached !== stale && Date.now() < cached.validUntil) return Promise.resolve(cached)
-    this.#cached = null
-    const pending = this.attest().finally(() => {
+    const fleet = this.#fleet
+    if (fleet !== stale && this.#usable(fleet)) return Promise.resolve(fleet)
+    this.#fleet = null
+    const pending = this.#attestFleet().finally(() => {
       if (this.#pending === pending) this.#pending = null
     })
     this.#pending = pending
@@ -458,28 +484,73 @@ class Client implements VouchClient {
       ...(options.parameters !== undefined && { parameters: options.parameters }),
     })
     // Encoded before attesting, so a request the protocol refuses costs no round trip.
-    let plaintext = draft()
-    let bytes = encode(plaintext)
-    let attestation = await this.#current()
-    for (let attempt = 0; ; attempt++) {
-      const { context, body } = await seal(bytes, attestation.keyset)
-      const response = await this.#send('POST', path, { 'content-type': SEALED_MEDIA_TYPE, accept: SEALED_MEDIA_TYPE, [KEY_ID_HEADER.toLowerCase()]: attestation.keyset.kid }, this.#maxPlaintext + RESPONSE_NONCE_SIZE + TAG_SIZE, body)
-      if (response.status === 409 && attempt === 0 && this.#isUnknownKid(response)) {
-        attestation = await this.#renew(attestation)
-        plaintext = draft()
-        bytes = encode(plaintext)
+    const first = draft()
+    const logged = options.log ?? this.policy.log?.requireInclusion ?? false
+    return this.#deliver(path, first, encode(first), draft, logged)
+  }
+
+  /**
+   * Sends the request to the attested enclaves in turn until one answers (see {@link VouchClient.infer}): `plaintext`
+   * (as `bytes`) first, then a new `draft()` for every other send, since the enclave refuses an id it has seen.
+   */
+  async #deliver(path: string, plaintext: RequestPlaintext, bytes: Uint8Array, draft: () => RequestPlaintext, logged: boolean): Promise<InferResult> {
+    let fleet = await this.#current()
+    const most = fleet.attestation.fleet.length + 2
+    let reattested = 0
+    let fresh = false
+    let refusal: ClientError | null = null
+    // Once per request, on a new connection: the host went away before it answered, and another (behind the same
+    // address) may take it. Sealed anew, like every send: each has its own id and runs nothing else.
+    const reconnect = (sent: number): boolean => {
+      if (fresh || sent + 1 >= most) return false
+      fresh = true
+      return true
+    }
+    for (let sent = 0; ; sent++) {
+      if (sent > 0) bytes = encode((plaintext = draft()))
+      while (fleet.live < this.#required) {
+        if (reattested === MAX_REATTESTATIONS) throw refusal ?? this.#tooFew()
+        reattested++
+        fleet = await this.#renew(fleet)
+      }
+      const member = fleet.next()
+      const { context, body } = await seal(bytes, member.keyset)
+      let response: HttpResponse
+      try {
+        response = await this.#send('POST', path, { 'content-type': SEALED_MEDIA_TYPE, accept: SEALED_MEDIA_TYPE, [KEY_ID_HEADER.toLowerCase()]: member.keyset.kid }, this.#maxPlaintext + RESPONSE_NONCE_SIZE + TAG_SIZE, body, fresh)
+      } catch (error) {
+        // Nothing was answered: the connection was refused or lost before the answer began (a host restarting).
+        if (failedBeforeResponse(error) && reconnect(sent)) continue
+        throw error
+      }
+      if (response.status === 503 && this.#problemCode(response) === HOST_LEAVING && reconnect(sent)) continue
+      if (this.#enclaveGone(response)) {
+        // This enclave did not run it and takes no more: the next one, or a new attestation, will.
+        fleet.drop(member)
+        refusal = this.#httpError('POST', path, response)
+        if (sent + 1 >= most) throw refusal
         continue
       }
       if (response.status < 200 || response.status > 299) throw this.#httpError('POST', path, response)
-      const logged = options.log ?? this.policy.log?.requireInclusion ?? false
-      return await this.#accept(response, context, bytes, plaintext, attestation, logged)
+      return await this.#accept(response, context, bytes, plaintext, member, logged)
     }
   }
 
-  /** A 409 means "re-attest" unless its problem names another code (a replay, for one). */
-  #isUnknownKid(response: HttpResponse): boolean {
-    const code = this.#httpError('POST', '', response).problem?.code
-    return code === undefined || code === UNKNOWN_KID
+  /** Whether the host says the enclave holding the key did not run the request and takes no more: its key is unknown (a 409 naming no other code, such as a replay), it drains, or it is not connected. */
+  #enclaveGone(response: HttpResponse): boolean {
+    if (response.status !== 409 && response.status !== 503) return false
+    const code = this.#problemCode(response)
+    return response.status === 409 ? code === undefined || code === UNKNOWN_KID : code !== undefined && ENCLAVE_GONE.has(code)
+  }
+
+  /** The code of the host's problem document, if it sent one. */
+  #problemCode(response: HttpResponse): string | undefined {
+    return this.#httpError('POST', '', response).problem?.code
+  }
+
+  /** Other callers' refusals left too few enclaves, attestation after attestation. */
+  #tooFew(): ClientError {
+    return new ClientError('ERR_CLIENT_FLEET_TOO_SMALL', `fewer than ${this.#required} attested enclaves of ${this.url.origin} take requests, after ${MAX_REATTESTATIONS} attestations`)
   }
 
   /** The receipt's inclusion proof, checked, when asked for: the host answers only once the receipt is logged, saying where. */
@@ -489,7 +560,7 @@ class Client implements VouchClient {
     return this.logProof(receipt, { wait: this.#log.waitMs, ...(index !== undefined && { index }) })
   }
 
-  async #accept(response: HttpResponse, context: EnvelopeContext, request: Uint8Array, plaintext: RequestPlaintext, attestation: Attestation, logged: boolean): Promise<InferResult> {
+  async #accept(response: HttpResponse, context: EnvelopeContext, request: Uint8Array, plaintext: RequestPlaintext, attestation: EnclaveAttestation, logged: boolean): Promise<InferResult> {
     // DESIGN.md §4: a 2xx without a sealed body is a hard failure, never an answer.
     if (response.mediaType !== SEALED_MEDIA_TYPE || response.body.length === 0) {
       throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `HTTP ${response.status} without a sealed body (${response.body.length} bytes of ${response.mediaType || 'no content type'})`)

@@ -3,11 +3,13 @@
  * `test/errors-doc.test.ts` keeps the two in sync. Codes are stable; messages are for people.
  */
 import { CodedError } from '@vouch/protocol'
+import type { Keyset } from '@vouch/protocol'
 import type { BundleClaims, ReceiptClaims, Result } from '@vouch/verifier'
 
 /** Every code a {@link ClientError} carries. */
 export const CLIENT_ERROR_CODES = [
   'ERR_CLIENT_ATTESTATION_REJECTED',
+  'ERR_CLIENT_FLEET_TOO_SMALL',
   'ERR_CLIENT_RECEIPT_REJECTED',
   'ERR_CLIENT_RESPONSE_INVALID',
   'ERR_CLIENT_RESPONSE_TOO_LARGE',
@@ -56,6 +58,38 @@ export interface AttestationEvidence {
   unchallenged: CheckedBundle
 }
 
+/** One enclave whose evidence is accepted: the keyset requests to it are sealed to, and both its bundles. */
+export interface EnclaveAttestation extends AttestationEvidence {
+  /** Its place in the host's answer (0 for a host that answers for one enclave): how `vouch attest` numbers it. */
+  index: number
+  /** The attested keyset (the same in both bundles). */
+  keyset: Keyset
+  /** What the challenged bundle proves: platform, keyset, models, CPU and GPU claims. */
+  claims: BundleClaims
+  /** Until when (ms since the epoch) requests are sealed to this keyset without attesting again. */
+  validUntil: number
+}
+
+/** An enclave the host offered whose evidence is not accepted: nothing is ever sealed to it. */
+export interface FleetRejection {
+  /** Its place in the host's answer. */
+  index: number
+  /**
+   * The Result that rejected it: its challenged bundle's, else its unchallenged one's. Unset when both were accepted
+   * but name different keysets, or the keyset is one another enclave of the answer already showed: `error` says.
+   */
+  result?: Result<BundleClaims | null>
+  /** Why, as a single enclave's attestation fails: `ERR_CLIENT_ATTESTATION_REJECTED` with both bundles as received. */
+  error: ClientError
+}
+
+/** The enclaves of one attestation: accepted, rejected, and how many the policy requires (`fleet.minEnclaves`). */
+export interface FleetOutcome {
+  accepted: readonly EnclaveAttestation[]
+  rejected: readonly FleetRejection[]
+  required: number
+}
+
 /** What a {@link ClientError} may carry besides its code. Each field is set only for the codes it names. */
 export interface ClientErrorDetails {
   cause?: unknown
@@ -69,6 +103,11 @@ export interface ClientErrorDetails {
   attestation?: AttestationEvidence
   /** `ERR_CLIENT_LOG_FORK`: the two signed checkpoints no single history holds, the one seen first first: the proof. */
   checkpoints?: readonly [string, string]
+  /**
+   * `ERR_CLIENT_FLEET_TOO_SMALL`, and `ERR_CLIENT_ATTESTATION_REJECTED` when the host offered several enclaves: every
+   * enclave offered, accepted or not, and the number required.
+   */
+  fleet?: FleetOutcome
 }
 
 /**
@@ -81,6 +120,7 @@ export class ClientError extends CodedError<ClientErrorCode> {
   readonly result: Result<BundleClaims | ReceiptClaims | null> | undefined
   readonly attestation: AttestationEvidence | undefined
   readonly checkpoints: readonly [string, string] | undefined
+  readonly fleet: FleetOutcome | undefined
 
   constructor(code: ClientErrorCode, message: string, details: ClientErrorDetails = {}) {
     super(code, message, details)
@@ -89,7 +129,15 @@ export class ClientError extends CodedError<ClientErrorCode> {
     this.result = details.result
     this.attestation = details.attestation
     this.checkpoints = details.checkpoints
+    this.fleet = details.fleet
   }
+}
+
+/** The first errors of a Result, for a message: `CODE: message; ...`, three at most and how many more. */
+export function summarizeErrors(result: Result<unknown>): string {
+  const shown = result.errors.slice(0, 3).map((e) => `${e.code}: ${e.message}`)
+  if (result.errors.length > 3) shown.push(`and ${result.errors.length - 3} more`)
+  return shown.length > 0 ? shown.join('; ') : 'nothing passed'
 }
 
 /** Whether `error` is a {@link ClientError} with `code` (any code when unset). */

@@ -17,6 +17,8 @@ export interface HttpRequest {
   body?: Uint8Array
   /** Largest response body read; larger fails with `ERR_CLIENT_RESPONSE_TOO_LARGE`. */
   maxBytes: number
+  /** Send on a new connection, not a kept-alive one (node:https only; a fetch function keeps its own). Unset: false. */
+  fresh?: boolean
 }
 
 /** A response, body read in full. */
@@ -83,6 +85,29 @@ function failure(error: unknown, request: HttpRequest): ClientError {
   return new ClientError('ERR_CLIENT_UNREACHABLE', `${where(request)}: cannot reach the host (${code ? `${code}: ` : ''}${message})`, { cause: error })
 }
 
+/** Codes of a connection that failed or closed before the exchange: refused, reset ("socket hang up"), or broken on write. */
+const CONNECTION_LOST = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE'])
+
+/** The failures of exchanges that lost their connection before any byte of a response arrived. */
+const unanswered = new WeakSet<ClientError>()
+
+/**
+ * Whether `error` is an exchange whose connection was refused, reset or broken before any byte of a response arrived
+ * (a host restarting behind a load balancer): nothing was answered, so the caller may send again on a new connection.
+ * Not a timeout, and not a connection lost mid-response.
+ */
+export function failedBeforeResponse(error: unknown): boolean {
+  return error instanceof ClientError && unanswered.has(error)
+}
+
+/** The ClientError for `error`, marked {@link failedBeforeResponse} when it is a lost connection and nothing was answered. */
+function lost(error: unknown, request: HttpRequest, answered: boolean): ClientError {
+  const failed = failure(error, request)
+  const e = error as { code?: string; cause?: { code?: string } } | null
+  if (!answered && failed.code === 'ERR_CLIENT_UNREACHABLE' && CONNECTION_LOST.has(e?.code ?? e?.cause?.code ?? '')) unanswered.add(failed)
+  return failed
+}
+
 function timeout(request: HttpRequest): ClientError {
   return new ClientError('ERR_CLIENT_TIMEOUT', `${where(request)}: no complete answer in time`)
 }
@@ -132,16 +157,20 @@ function readResponse(res: IncomingMessage, request: HttpRequest, reused: () => 
 function exchangeOnce(agent: Agent, request: HttpRequest, timeoutMs: number): Promise<Exchanged> {
   return new Promise((resolve, reject) => {
     let settled = false
+    let answered = false
     const done = (error: unknown, response?: Exchanged): void => {
       if (settled) return
       settled = true
       clearTimeout(timer)
       if (response !== undefined) resolve(response)
-      else reject(Object.assign(failure(error, request), { reused: req.reusedSocket, raw: error }))
+      else reject(Object.assign(lost(error, request, answered), { reused: req.reusedSocket, raw: error }))
     }
     const headers: Record<string, string> = { ...request.headers }
     if (request.body !== undefined) headers['content-length'] = String(request.body.length)
-    const req = httpsRequest(request.url, { method: request.method, headers, agent }, (res: IncomingMessage) => readResponse(res, request, () => req.reusedSocket, done))
+    const req = httpsRequest(request.url, { method: request.method, headers, agent }, (res: IncomingMessage) => {
+      answered = true
+      readResponse(res, request, () => req.reusedSocket, done)
+    })
     const timer = setTimeout(() => {
       const error = timeout(request)
       req.destroy(error)
@@ -165,7 +194,7 @@ export function createHttpsTransport(options: HttpsTransportOptions): Transport 
   return {
     async request(request) {
       try {
-        const { reused: _, ...response } = await once(request)
+        const { reused: _, ...response } = await once(request, request.fresh === true ? fresh : agent)
         return response
       } catch (error) {
         // A kept-alive connection the server closed while idle fails at once with ECONNRESET (or EPIPE when
@@ -191,13 +220,18 @@ export function createFetchTransport(fetch: FetchLike, options: { timeoutMs: num
   return {
     async request(request) {
       const signal = AbortSignal.timeout(options.timeoutMs)
+      let res: FetchLikeResponse
       try {
-        const res = await fetch(request.url.href, {
+        res = await fetch(request.url.href, {
           method: request.method,
           headers: request.headers,
           ...(request.body !== undefined && { body: request.body }),
           signal,
         })
+      } catch (error) {
+        throw signal.aborted ? timeout(request) : lost(error, request, false)
+      }
+      try {
         const declared = Number(res.headers.get('content-length') ?? NaN)
         if (declared > request.maxBytes) throw tooLarge(request, declared)
         const body = new Uint8Array(await res.arrayBuffer())

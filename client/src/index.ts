@@ -23,6 +23,9 @@ export {
   type Problem,
   type CheckedBundle,
   type AttestationEvidence,
+  type EnclaveAttestation,
+  type FleetRejection,
+  type FleetOutcome,
 } from './errors.js'
 export { type FetchLike, type FetchLikeResponse, type RetryOptions } from './http.js'
 export { type LogProofResult, type LogProofOptions } from './log.js'

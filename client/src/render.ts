@@ -6,7 +6,7 @@
 import { renderResult, type BundleClaims, type Policy, type ReceiptClaims, type RenderOptions, type Result } from '@vouch/verifier'
 import type { Attestation, InferResult, ModelInfo } from './client.js'
 import type { CreditsReport } from './credits.js'
-import type { AttestationEvidence } from './errors.js'
+import type { AttestationEvidence, FleetOutcome } from './errors.js'
 import { summarizeTensor, type TensorSummary } from './tensors.js'
 
 function iso(seconds: number): string {
@@ -84,6 +84,41 @@ export function renderAttestation(url: URL, policy: Policy, evidence: Attestatio
   if (u.verdict !== 'accepted' && !alike) lines.push('', renderResult('unchallenged bundle', u, bundleSummary(u.claims), render))
   if (refusal !== undefined && challenged.result.verdict === 'accepted' && u.verdict === 'accepted') lines.push('', refusal)
   if (note !== undefined) lines.push('', note)
+  return lines.join('\n')
+}
+
+/** One enclave a host offered, as `vouch attest` lists it (and `--json` prints it). */
+export interface FleetEntry {
+  /** Its place in the host's answer. */
+  index: number
+  /** Its keyset's id, as its challenged bundle names it; null when that bundle could not be read. */
+  kid: string | null
+  /** Its hardware in one line ({@link describePlatform}); null when its bundle could not be read. */
+  platform: string | null
+  verdict: 'accepted' | 'rejected'
+  /** Why it was rejected: the first failed check's code and message, else the refusal's. */
+  error?: { code: string; message: string }
+}
+
+/** Every enclave of `fleet`, accepted or not, in the host's order. */
+export function fleetEntries(fleet: FleetOutcome): FleetEntry[] {
+  const accepted = fleet.accepted.map((m): FleetEntry => ({ index: m.index, kid: m.keyset.kid, platform: describePlatform(m.claims), verdict: 'accepted' }))
+  const rejected = fleet.rejected.map((r): FleetEntry => {
+    const claims = r.error.attestation?.challenged.result.claims ?? r.result?.claims ?? null
+    const first = r.result?.errors[0]
+    return { index: r.index, kid: claims?.keyset.kid ?? null, platform: claims === null ? null : describePlatform(claims), verdict: 'rejected', error: first ?? { code: r.error.code, message: r.error.message } }
+  })
+  return [...accepted, ...rejected].sort((a, b) => a.index - b.index)
+}
+
+/** The enclaves a host offered: `N of M enclaves accepted (policy requires K)`, then one line each. */
+export function renderFleet(fleet: FleetOutcome): string {
+  const entries = fleetEntries(fleet)
+  const lines = [`${fleet.accepted.length} of ${entries.length} enclaves accepted (policy requires ${fleet.required})`]
+  for (const e of entries) {
+    const verdict = e.error === undefined ? 'ACCEPTED' : `REJECTED  ${e.error.code}: ${e.error.message}`
+    lines.push(`  #${e.index}  ${e.kid === null ? '(unreadable bundle)' : `${e.kid}  ${e.platform}`}  ${verdict}`)
+  }
   return lines.join('\n')
 }
 

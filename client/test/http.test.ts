@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parsePolicy } from '@vouch/verifier'
 import { createClient, type FetchLike } from '../src/index.js'
-import { createHttpsTransport, parseRetryAfter, sendWithRetry, type HttpResponse, type RetryEnvironment, type Transport } from '../src/http.js'
+import { createFetchTransport, createHttpsTransport, failedBeforeResponse, parseRetryAfter, sendWithRetry, type HttpResponse, type RetryEnvironment, type Transport } from '../src/http.js'
 import { selfSignedCertificate, type TlsIdentity } from './helpers/tls.js'
 import { rejectsWith } from './helpers/rejects.js'
 
@@ -38,6 +38,12 @@ describe('HTTP', () => {
     },
     '/prefix/v2/models': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ models: [{ name: 'prefixed' }] })),
     '/text/v2/models': (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>'),
+    '/hangup': (res) => res.socket!.destroy(),
+    '/midway': (res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' })
+      res.write('{"models":')
+      setTimeout(() => res.socket!.destroy(), 20)
+    },
     '/stale/v2/models': (res) => {
       // A connection that served before the mark is one the server is closing: it hangs up on the request.
       if (served.get(res.socket!)! <= staleAfter) res.socket!.destroy()
@@ -121,6 +127,60 @@ describe('HTTP', () => {
     } finally {
       transport.close()
       staleAfter = 0
+    }
+  })
+
+  test('a connection refused or hung up before any byte of an answer is told apart from one lost mid-answer, and from a timeout', async () => {
+    const probe = createHttpServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const closed = `https://127.0.0.1:${(probe.address() as AddressInfo).port}`
+    await new Promise((resolve) => probe.close(resolve))
+    const transport = createHttpsTransport({ timeoutMs: 300, ca: tls.cert })
+    const cases: Array<[string, string, boolean]> = [
+      ['refused', `${closed}/v2/models`, true],
+      ['hung up before answering (on a new connection)', `${url}/hangup`, true],
+      ['lost mid-answer', `${url}/midway`, false],
+      ['no answer in time', `${url}/slow/v2/models`, false],
+    ]
+    try {
+      for (const [name, at, unanswered] of cases) {
+        const error = await transport.request({ method: 'POST', url: new URL(at), headers: {}, maxBytes: 1024, body: new Uint8Array(1), fresh: true }).then(
+          () => assert.fail(`${name}: answered`),
+          (e: unknown) => e,
+        )
+        assert.equal(failedBeforeResponse(error), unanswered, `${name}: ${String(error)}`)
+      }
+    } finally {
+      transport.close()
+    }
+    assert.equal(failedBeforeResponse(new Error('ECONNRESET')), false, 'only the transport says so')
+    // A fetch function: its own rejection is before the answer (undici puts the code in `cause`), reading the body is not.
+    const refused: FetchLike = async () => {
+      throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) })
+    }
+    const midway: FetchLike = async () => ({
+      status: 200,
+      headers: new Headers({ 'content-type': 'application/json' }),
+      arrayBuffer: async () => {
+        throw Object.assign(new TypeError('terminated'), { cause: Object.assign(new Error('other side closed'), { code: 'ECONNRESET' }) })
+      },
+    })
+    const request = { method: 'GET' as const, url: new URL('http://vouch.test/v2/models'), headers: {}, maxBytes: 1024 }
+    assert.equal(failedBeforeResponse(await createFetchTransport(refused, { timeoutMs: 1000 }).request(request).catch((e: unknown) => e)), true)
+    assert.equal(failedBeforeResponse(await createFetchTransport(midway, { timeoutMs: 1000 }).request(request).catch((e: unknown) => e)), false)
+  })
+  test('fresh: a request on a new connection, not the kept-alive one', async () => {
+    const transport = createHttpsTransport({ timeoutMs: 5_000, ca: tls.cert })
+    const request = { method: 'GET' as const, url: new URL('/v2/models', url), headers: {}, maxBytes: 1024 }
+    try {
+      await transport.request(request)
+      const opened = served.size
+      await transport.request(request)
+      assert.equal(served.size, opened, 'kept alive')
+      await transport.request({ ...request, fresh: true })
+      assert.equal(served.size, opened + 1, 'a new one')
+    } finally {
+      transport.close()
     }
   })
 

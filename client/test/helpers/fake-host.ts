@@ -1,14 +1,15 @@
 /**
  * A small stand-in for `vouch-host` (DESIGN.md §9), enough for the client's tests: HTTPS (TLS 1.3) with a
  * self-signed certificate, the attestation, model and sealed-inference routes, problem+json errors, and
- * a backend that is either a real enclave over its link or an in-test one. Hooks let a test play the
- * untrusted host: answer 409, drop the sealed body, flip a byte, serve another bundle. It counts what
- * it saw, so a test can prove nothing was sent.
+ * a backend that is either a real enclave over its link or an in-test one; or several (issue 13), whose evidence it
+ * answers a challenge with in one fleet document, and to which it routes each sealed request by its key id. Hooks let
+ * a test play the untrusted host: answer 409, drop the sealed body or the connection, flip a byte, serve another
+ * bundle. It counts what it saw, so a test can prove nothing was sent.
  */
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { EVIDENCE_MEDIA_TYPE, KEY_ID_HEADER, SEALED_MEDIA_TYPE } from '@vouch/protocol'
+import { ARCHIVE_MEDIA_TYPE, decodeBundle, encodeArchive, encodeFleet, EVIDENCE_MEDIA_TYPE, FLEET_MEDIA_TYPE, KEY_ID_HEADER, SEALED_MEDIA_TYPE } from '@vouch/protocol'
 import type { LinkClient } from '../../../test/helpers/link-client.js'
 import { answerLog, type MemoryLog } from '../../../test/helpers/receipt-log.js'
 import type { TlsIdentity } from './tls.js'
@@ -76,6 +77,9 @@ export function problem(status: number, code: string, detail: string, instance: 
   return { status, type: 'application/problem+json', body: Buffer.from(JSON.stringify(body)) }
 }
 
+/** A reply that is no answer: the host closes the connection before any byte of a response (a host restarting). */
+export const DROP: Reply = { status: 0, type: '', body: new Uint8Array(0) }
+
 const json = (value: unknown): Reply => ({ status: 200, type: 'application/json', body: Buffer.from(JSON.stringify(value)) })
 
 function readBody(req: IncomingMessage, limit = 64 * 1024 * 1024): Promise<Uint8Array> {
@@ -100,6 +104,18 @@ export class FakeHost {
   onInfer: InferHook | null = null
   onAttest: AttestHook | null = null
   /**
+   * The enclaves behind the host when it routes to several (issue 13): a challenge whose `Accept` names the fleet media
+   * type is answered with the evidence of each, and each sealed request goes to the one holding its key (409
+   * `ERR_ENCLAVE_UNKNOWN_KID` when none does). Null: the host predates fleets and relays to `backend` alone.
+   */
+  fleet: Backend[] | null = null
+  /** Answer attestations with evidence archives (stapling nothing), as a host that staples collateral does. */
+  archives = false
+  /** The key id of every sealed request received, in order. */
+  readonly keyIds: string[] = []
+  /** Sealed requests handed to an enclave of the fleet, by its key id. */
+  readonly routed = new Map<string, number>()
+  /**
    * The receipt log, when the host keeps one: each answer's receipt is appended before the answer is sent (with
    * `Vouch-Log-Index`), and `/v1/log/` is served from it. A test may swap it for another log under the same key (a
    * fork), or set `dropFromLog` to announce entries it does not append.
@@ -123,6 +139,7 @@ export class FakeHost {
           error instanceof BackendError ? problem(error.status, error.code, error.message, req.url ?? '') : problem(500, 'ERR_HOST_INTERNAL', String(error), req.url ?? ''),
         )
         .then((reply) => {
+          if (reply === DROP) return void req.socket.destroy()
           res.writeHead(reply.status, { ...(reply.type === '' ? {} : { 'content-type': reply.type }), ...reply.headers })
           res.end(reply.body)
         })
@@ -141,6 +158,9 @@ export class FakeHost {
     this.onAttest = null
     this.log = null
     this.dropFromLog = false
+    this.archives = false
+    this.keyIds.length = 0
+    this.routed.clear()
     Object.assign(this.seen, { challenged: 0, unchallenged: 0, models: 0, infer: 0 })
   }
 
@@ -162,7 +182,8 @@ export class FakeHost {
       const nonce = hex === null ? null : new Uint8Array(Buffer.from(hex, 'hex'))
       if (nonce === null) this.seen.unchallenged++
       else this.seen.challenged++
-      const next = async (): Promise<Reply> => ({ status: 200, type: EVIDENCE_MEDIA_TYPE, body: await this.backend.attest(nonce) })
+      const fleet = this.fleet !== null && nonce !== null && (req.headers.accept ?? '').includes(FLEET_MEDIA_TYPE)
+      const next = async (): Promise<Reply> => (fleet ? this.#fleetEvidence(nonce!) : this.#evidence(await this.backend.attest(nonce)))
       const reply = this.onAttest === null ? await next() : await this.onAttest(nonce, next)
       if (nonce !== null) this.lastChallenged = reply.body
       return reply
@@ -185,10 +206,13 @@ export class FakeHost {
       if (typeof kid !== 'string') return problem(400, 'ERR_HOST_KEY_ID_MISSING', `${KEY_ID_HEADER} is required`, path)
       const body = await readBody(req)
       const n = ++this.seen.infer
+      this.keyIds.push(kid)
       const next = async (): Promise<Reply> => {
+        const backend = await this.#route(kid)
+        if (backend === null) return unknownKid()
         const log = this.log
-        if (log === null || this.backend.inferLogged === undefined) return { status: 200, type: SEALED_MEDIA_TYPE, body: await this.backend.infer(kid, name, version, body) }
-        const answer = await this.backend.inferLogged(kid, name, version, body)
+        if (log === null || backend.inferLogged === undefined) return { status: 200, type: SEALED_MEDIA_TYPE, body: await backend.infer(kid, name, version, body) }
+        const answer = await backend.inferLogged(kid, name, version, body)
         // The evidence receipts name, once per log (one keyset in these tests), before the first receipt.
         if (!this.#evidenceLogged.has(log)) {
           this.#evidenceLogged.add(log)
@@ -200,6 +224,30 @@ export class FakeHost {
       return this.onInfer === null ? await next() : await this.onInfer({ kid, model: name, body, n }, next)
     }
     return problem(405, 'ERR_HOST_METHOD_NOT_ALLOWED', 'method not allowed', path)
+  }
+
+  /** A bundle as the host serves it: bare, or in an evidence archive. */
+  #evidence(bundle: Uint8Array): Reply {
+    if (!this.archives) return { status: 200, type: EVIDENCE_MEDIA_TYPE, body: bundle }
+    return { status: 200, type: ARCHIVE_MEDIA_TYPE, body: encodeArchive({ v: 1, bundle, stapledAt: Math.floor(Date.now() / 1000), crls: [], rims: [], ocsp: [] }) }
+  }
+
+  /** The fleet document: both bundles of every enclave, answering `nonce`. */
+  async #fleetEvidence(nonce: Uint8Array): Promise<Reply> {
+    const item = (bundle: Uint8Array): Uint8Array => this.#evidence(bundle).body
+    const enclaves = await Promise.all(this.fleet!.map(async (b) => ({ challenged: item(await b.attest(nonce)), unchallenged: item(await b.attest(null)) })))
+    return { status: 200, type: FLEET_MEDIA_TYPE, body: encodeFleet({ v: 1, nonce, archived: this.archives, enclaves }) }
+  }
+
+  /** The enclave holding `kid`: `backend` for a host without a fleet (which then refuses), else the fleet's, or null. */
+  async #route(kid: string): Promise<Backend | null> {
+    if (this.fleet === null) return this.backend
+    for (const backend of this.fleet) {
+      if (decodeBundle(await backend.attest(null)).keyset.kid !== kid) continue
+      this.routed.set(kid, (this.routed.get(kid) ?? 0) + 1)
+      return backend
+    }
+    return null
   }
 }
 

@@ -52,9 +52,9 @@ export interface RogueEnclave extends Backend {
   close(): Promise<void>
 }
 
-/** Starts the in-test enclave with the PP-OCR classifier. */
-export async function startRogueEnclave(): Promise<RogueEnclave> {
-  const cpu = await createCpuTee('simulated')
+/** Starts the in-test enclave with the PP-OCR classifier; `measurement` (48 bytes): launched from another image than the simulated one. */
+export async function startRogueEnclave(options: { measurement?: Uint8Array } = {}): Promise<RogueEnclave> {
+  const cpu = await createCpuTee('simulated', options.measurement === undefined ? {} : { measurement: options.measurement })
   const model: LoadedModel = await loadModel(join(root, 'models/ppocr-cls.yaml'))
   const keyset = generateKeyset(new Date(), 3600)
   const ref = { name: model.name, version: model.version, digest: model.digest }

@@ -642,6 +642,7 @@ interface PolicyDocument {
   models?: { allowedDigests?: string[]; allowedPublishers?: string[]; allowedManifests?: string[]; knownAnswers?: { model: string; input: string; output: string }[] }
   receipts?: { minimumVersion?: 1 | 2 }
   log?: { keys: string[]; requireInclusion?: boolean }
+  fleet?: { minEnclaves?: number }
 }
 
 const HEX_LISTS = ['measurements', 'hostData', 'idKeyDigests', 'authorKeyDigests', 'chipIds'] as const
@@ -705,6 +706,8 @@ function toPolicy(doc: PolicyDocument, src: Source): Policy {
     allowSimulated: doc.allowSimulated,
     // Strict unless the file says otherwise: a v1 receipt's plain digests let anyone test guesses.
     receipts: { minimumVersion: doc.receipts?.minimumVersion ?? 2 },
+    // One enclave, as before fleets: a policy asks for more when it wants them.
+    fleet: { minEnclaves: doc.fleet?.minEnclaves ?? 1 },
     source: { file: src.file },
     locate(path: string): PolicyPosition | undefined {
       for (let p = path; p !== ''; p = parentField(p)) {

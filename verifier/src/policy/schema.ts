@@ -6,6 +6,7 @@
  * `patternErrorMessage` and `errorMessage` are the message extensions VS Code and yaml-language-server understand;
  * the linter uses them too, so editors and `vouch-verify policy lint` say the same thing.
  */
+import { FLEET_LIMITS } from '@vouch/protocol'
 
 /** Hex of a fixed byte length, case-insensitive on input. */
 function hex(bytes: number, field: string, description: string) {
@@ -171,6 +172,26 @@ export const policySchema = {
             'holding it can test a guessed input or output against (a classifier has few outputs), and which the host ' +
             'does not log. 1 accepts both: only while enclaves that write v1 are served, or to re-check receipts kept ' +
             'from them.',
+        },
+      },
+    },
+    fleet: {
+      type: 'object',
+      description:
+        'Optional. Rules for the enclaves behind a host, which the client attests together (GET /v1/attestation ' +
+        'answers with the evidence of each). Checked by the client (vouch attest, vouch infer, @vouch/client) when it ' +
+        'attests, not by vouch-verify, which checks one bundle at a time. Left out: each rule has its default.',
+      additionalProperties: false,
+      properties: {
+        minEnclaves: {
+          type: 'integer',
+          minimum: 1,
+          maximum: FLEET_LIMITS.enclaves,
+          description:
+            'Optional; unset = 1. The fewest enclaves whose evidence this policy accepts that a host must offer: the ' +
+            'client refuses a host offering fewer (ERR_CLIENT_FLEET_TOO_SMALL), and attests again when refusals leave ' +
+            'it fewer to send to. Each enclave counts once (by its keyset). A host that predates fleets offers one. ' +
+            `At most ${FLEET_LIMITS.enclaves}, the most one attestation document holds.`,
         },
       },
     },

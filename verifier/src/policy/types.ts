@@ -134,6 +134,8 @@ export interface Policy {
   readonly receipts: ReceiptsPolicy
   /** The receipt log answers are checked against; absent: none (whether answers are logged is not checked). */
   readonly log?: LogPolicy
+  /** Rules for the enclaves behind a host, which the client attests together; filled in with each rule's default when the file leaves the section out. */
+  readonly fleet: FleetPolicy
   readonly source: PolicySource
   /**
    * Position of the field at a dotted `path` (`sevSnp.measurements`, `sevSnp.measurements[1]`): of its key, or of the
@@ -190,6 +192,15 @@ export interface ModelsPolicy {
 export interface ReceiptsPolicy {
   /** The oldest receipt version accepted. Filled in as 2 (commitments only) when the file leaves it out. */
   readonly minimumVersion: 1 | 2
+}
+
+/** The `fleet` section: checked by the client when it attests a host's enclaves, not by the verifier (one bundle at a time). */
+export interface FleetPolicy {
+  /**
+   * The fewest enclaves with accepted evidence a host must offer, each keyset counted once: fewer is refused
+   * (`ERR_CLIENT_FLEET_TOO_SMALL`). Filled in as 1 when the file leaves it out.
+   */
+  readonly minEnclaves: number
 }
 
 /** The `log` section: the receipt log whose inclusion proofs are checked. */

@@ -355,6 +355,40 @@ const invalid: InvalidCase[] = [
     wantCount: 1,
   },
   {
+    name: 'fleet.minEnclaves below 1',
+    text: `${BASE}fleet:\n  minEnclaves: 0\n`,
+    wantField: 'fleet.minEnclaves',
+    wantLine: 18,
+    wantColumn: 16,
+    wantMessageIncludes: 'must be at least 1, got number 0',
+    wantCount: 1,
+  },
+  {
+    name: 'fleet.minEnclaves above what one attestation document holds',
+    text: `${BASE}fleet:\n  minEnclaves: 65\n`,
+    wantField: 'fleet.minEnclaves',
+    wantLine: 18,
+    wantMessageIncludes: 'must be at most 64, got number 65',
+    wantCount: 1,
+  },
+  {
+    name: 'fleet.minEnclaves not an integer',
+    text: `${BASE}fleet:\n  minEnclaves: "3"\n`,
+    wantField: 'fleet.minEnclaves',
+    wantLine: 18,
+    wantMessageIncludes: 'must be an integer, got string "3"',
+    wantCount: 1,
+  },
+  {
+    name: 'a misspelt fleet rule',
+    text: `${BASE}fleet:\n  minEnclave: 3\n`,
+    wantField: 'fleet.minEnclave',
+    wantLine: 18,
+    wantColumn: 3,
+    wantMessageIncludes: 'unknown key "minEnclave" (did you mean "minEnclaves"?)',
+    wantCount: 1,
+  },
+  {
     name: 'unknown alias',
     text: edit('[VCEK, VLEK]', '*keys'),
     wantField: '',
@@ -477,6 +511,14 @@ describe('parsePolicy', () => {
     const policy = parsePolicy(BASE_JSON, 'policies/test.json')
     assert.deepEqual(policy.sevSnp?.measurements, [M1.toLowerCase()])
     assert.deepEqual(policy.locate('sevSnp.allowDebug'), { line: 8, column: 5 })
+  })
+
+  it('fills in fleet.minEnclaves as 1 when the file leaves it out, and reads it when written', () => {
+    assert.deepEqual(parsePolicy(BASE, 'p.yaml').fleet, { minEnclaves: 1 })
+    assert.deepEqual(parsePolicy(`${BASE}fleet: {}\n`, 'p.yaml').fleet, { minEnclaves: 1 })
+    const policy = parsePolicy(`${BASE}fleet:\n  minEnclaves: 3\n`, 'p.yaml')
+    assert.deepEqual(policy.fleet, { minEnclaves: 3 })
+    assert.deepEqual(policy.locate('fleet.minEnclaves'), { line: 18, column: 3 })
   })
 
   it('accepts a $schema key for editors', () => {
