@@ -88,8 +88,8 @@ export interface RunningEnclave {
   stop(supervisorGone?: boolean): Promise<void>
 }
 
-/** After draining, the link stays open this long: the host logs the last answers with this enclave's evidence and sees it go. */
-const DRAIN_LINGER_MS = 500
+/** How often a draining enclave checks whether it may stop. */
+const DRAIN_POLL_MS = 25
 
 /** Starts the enclave from command-line arguments. */
 export async function startEnclave(argv: string[], log?: Logger): Promise<RunningEnclave> {
@@ -143,13 +143,13 @@ export async function startEnclave(argv: string[], log?: Logger): Promise<Runnin
       if (supervisorGone && socketDir !== null) rmSync(socketDir, { recursive: true, force: true })
     })())
   const drainAndStop = async (): Promise<void> => {
-    const busy = service.active > 0
     await service.drain()
-    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), drainTimeoutS * 1000).unref())
-    if ((await Promise.race([service.idle(), timeout])) === 'timeout') logger.warn({ seconds: drainTimeoutS }, 'drain: requests still under way after --drain-timeout; stopping anyway')
-    else logger.info('drained: every request under way was answered')
-    // Only answers given while draining may still be on their way to the receipt log.
-    if (busy) await new Promise((resolve) => setTimeout(resolve, DRAIN_LINGER_MS))
+    // Until every host has been told (its next heartbeat answers draining, or it was refused a request as draining)
+    // and every request it sent is answered: a request still on its way would otherwise be cut off with the link.
+    const deadline = performance.now() + drainTimeoutS * 1000
+    while (!(service.active === 0 && server.settled()) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS))
+    if (service.active > 0 || !server.settled()) logger.warn({ seconds: drainTimeoutS, active: service.active }, 'drain: requests still under way after --drain-timeout; stopping anyway')
+    else logger.info('drained: every host knows, and every request it sent was answered')
     await stop()
   }
   return { address: server.address, service, drainRequested, drainAndStop, stop }

@@ -71,6 +71,11 @@ export interface LinkServer {
   readonly server: Server
   /** Where it listens: the socket path, or `tcp://HOST:PORT` with the port bound. */
   readonly address: string
+  /**
+   * True when every connected host has been told, by a ping answer, that the enclave drains, and nothing received
+   * is left unanswered: no host will send another request, so closing loses none.
+   */
+  settled(): boolean
   close(): Promise<void>
 }
 
@@ -84,6 +89,13 @@ class LinkConnection {
   readonly #decoder: FrameDecoder
   #inFlight = 0
   #writable = true
+  /** True once this connection's host was answered a ping saying the enclave drains: it sends no new request after. */
+  toldDraining = false
+
+  /** Requests received and not yet answered. */
+  get inFlight(): number {
+    return this.#inFlight
+  }
 
   constructor(
     readonly socket: Socket,
@@ -178,6 +190,7 @@ class LinkConnection {
       return
     }
     this.log.debug({ op, id, ms: Math.round(performance.now() - started) }, 'link request served')
+    if (op === 'ping' && (result as LinkResult<'ping'>).draining) this.toldDraining = true
     this.#send({ id, ok: true, result }, linkResultPayload(op, result))
   }
 }
@@ -193,14 +206,13 @@ export async function startLinkServer(address: string, handler: LinkHandler, log
     timeouts: { ...DEFAULT_TIMEOUT_MS, ...options.timeoutMs },
   }
   const where = parseLinkAddress(address, { anyPort: true })
-  const sockets = new Set<Socket>()
+  const connections = new Map<Socket, LinkConnection>()
   if ('path' in where) rmSync(where.path, { force: true })
   const server = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
+    socket.on('close', () => connections.delete(socket))
     // Answers are written as soon as they are ready: no Nagle delay on a TCP link.
     socket.setNoDelay?.(true)
-    new LinkConnection(socket, handler, log, limits)
+    connections.set(socket, new LinkConnection(socket, handler, log, limits))
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -215,9 +227,15 @@ export async function startLinkServer(address: string, handler: LinkHandler, log
   return {
     server,
     address: typeof bound === 'string' || bound === null ? address : formatTcpAddress(bound.address, bound.port),
+    settled: () => [...connections.values()].every((c) => c.toldDraining && c.inFlight === 0),
     close: () =>
       new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy()
+        // What was written (the last answers) is flushed before the connection goes: ended, then destroyed if the
+        // host does not hang up within a second.
+        for (const s of connections.keys()) {
+          s.end()
+          setTimeout(() => s.destroy(), 1_000).unref()
+        }
         server.close(() => resolve())
       }),
   }
