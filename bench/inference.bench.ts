@@ -164,7 +164,7 @@ export async function benchInference(log: (line: string) => void): Promise<strin
 
   const row = (name: string, b: Timing, r: Timing, p: Timing): string =>
     `| ${name} | ${ms(b.median)} | ${ms(r.median)} | ${ms(r.median - b.median)} | ${ms(p.median)} | ${ms(r.p99)} |`
-  return `## Inference (enclave/src/inference)
+  return `## Inference (enclave/src/inference, \`bench/inference.bench.ts\`)
 
 Load (median of 5): both models ${ms(loadBoth.median)} ms (read, SHA-256, sessions created in parallel on their worker
 threads); ppocr-cls ${ms(loadCls.median)} ms against a bare \`InferenceSession.create\` of ${ms(bareCls.median)} ms; ppocr-det
