@@ -201,7 +201,9 @@ export class EnclaveSupervisor extends EventEmitter {
     const min = this.#options.backoffMs?.min ?? 250
     const delay = Math.min(min * 2 ** this.#failures, this.#options.backoffMs?.max ?? 15_000)
     this.#failures++
-    this.#log.error({ component: 'enclave', enclavePid: child.pid, code, signal, restartInMs: delay }, 'enclave exited; restarting it')
+    // Exit code 0 is an enclave that drained and stopped on purpose (a rolling change): a new one, with new keys, is due.
+    if (code === 0 && signal === null) this.#log.info({ component: 'enclave', enclavePid: child.pid, restartInMs: delay }, 'enclave drained and stopped; starting a new one')
+    else this.#log.error({ component: 'enclave', enclavePid: child.pid, code, signal, restartInMs: delay }, 'enclave exited; restarting it')
     this.#restartTimer = setTimeout(() => {
       if (this.#stopping) return
       this.#restarts++
