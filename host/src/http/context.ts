@@ -4,17 +4,33 @@
  * drains.
  */
 import type { RequestHandler } from 'express'
+import { traceRequest, tracingHops } from '@vouch/protocol'
 import { HostError } from '../errors.js'
 import type { HostLifecycle } from '../lifecycle.js'
 import type { HostMetrics } from '../metrics.js'
 import { locals } from './locals.js'
 import { sendProblem } from './problems.js'
 
-/** The first middleware: counts each request in `lifecycle` until its response closes. */
+/**
+ * The first middleware: counts each request in `lifecycle` until its response closes. With hop tracing on
+ * (`VOUCH_TRACE_HOPS`, bench/hops.bench.ts) it also traces the request from here until its response is written
+ * (the routes mark their hops; a request that marks none is not recorded).
+ */
 export function trackRequests(lifecycle: HostLifecycle): RequestHandler {
   return (_req, res, next) => {
     lifecycle.track(res)
-    next()
+    if (!tracingHops()) {
+      next()
+      return
+    }
+    void traceRequest('host', (mark) => new Promise<void>((resolve) => {
+      res.once('finish', () => {
+        mark('send')
+        resolve()
+      })
+      res.once('close', () => resolve())
+      next()
+    }))
   }
 }
 
