@@ -17,8 +17,8 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import ort from 'onnxruntime-node'
-import { createHttpsServer, loadDevCertificate } from '@vouch/host'
-import { decodeRequestPlaintext, encodeCbor, hop, traceRequest, tracingHops, type OipDatatype, type TensorData } from '@vouch/protocol'
+import { createHttpsServer, loadDevCertificate, traceResponse } from '@vouch/host'
+import { decodeRequestPlaintext, encodeCbor, hop, tracingHops, type OipDatatype, type TensorData } from '@vouch/protocol'
 import { BINARY_MEDIA_TYPE, type PlainServerConfig } from './servers.js'
 import { sessionOptions } from '../../enclave/src/inference/session-options.js'
 
@@ -73,18 +73,7 @@ const app = express()
 app.disable('x-powered-by')
 app.set('etag', false)
 // Hops traced as the host traces its own (VOUCH_TRACE_HOPS, bench/hops.bench.ts): from here until the answer is written.
-if (tracingHops()) {
-  app.use((_req, res, next) => {
-    void traceRequest('plain-server', (mark) => new Promise<void>((resolve) => {
-      res.once('finish', () => {
-        mark('send')
-        resolve()
-      })
-      res.once('close', () => resolve())
-      next()
-    }))
-  })
-}
+if (tracingHops()) app.use((req, res, next) => traceResponse('plain-server', req, res, next))
 
 if (config.mode === 'binary') {
   app.post('/v2/models/:name/infer', express.raw({ type: BINARY_MEDIA_TYPE, limit: BODY_LIMIT }), async (req, res) => {
