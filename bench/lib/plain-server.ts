@@ -17,8 +17,8 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import ort from 'onnxruntime-node'
-import { createHttpsServer, loadDevCertificate } from '@vouch/host'
-import { decodeRequestPlaintext, encodeCbor, type OipDatatype, type TensorData } from '@vouch/protocol'
+import { createHttpsServer, loadDevCertificate, traceResponse } from '@vouch/host'
+import { decodeRequestPlaintext, encodeCbor, hop, tracingHops, type OipDatatype, type TensorData } from '@vouch/protocol'
 import { BINARY_MEDIA_TYPE, type PlainServerConfig } from './servers.js'
 import { sessionOptions } from '../../enclave/src/inference/session-options.js'
 
@@ -72,19 +72,25 @@ function sessionFor(req: Request): ort.InferenceSession {
 const app = express()
 app.disable('x-powered-by')
 app.set('etag', false)
+// Hops traced as the host traces its own (VOUCH_TRACE_HOPS, bench/hops.bench.ts): from here until the answer is written.
+if (tracingHops()) app.use((req, res, next) => traceResponse('plain-server', req, res, next))
 
 if (config.mode === 'binary') {
   app.post('/v2/models/:name/infer', express.raw({ type: BINARY_MEDIA_TYPE, limit: BODY_LIMIT }), async (req, res) => {
+    hop('receive')
     const session = sessionFor(req)
     const request = decodeRequestPlaintext(req.body as Buffer)
     const feeds: Record<string, ort.Tensor> = {}
     for (const t of request.inputs) feeds[t.name] = fromBytes(t)
+    hop('decode')
     const results = await session.run(feeds)
+    hop('session.run')
     const outputs = session.outputNames.map((name) => {
       const r = results[name]!
       return { name, datatype: OIP_TYPES[r.type]!, shape: [...r.dims], data: outputBytes(r) }
     })
     const body = encodeCbor({ v: 1, id: request.id, model: { name: request.model.name }, outputs })
+    hop('encode')
     res.status(200).type(BINARY_MEDIA_TYPE).send(Buffer.from(body.buffer, body.byteOffset, body.byteLength))
   })
 } else {

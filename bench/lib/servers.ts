@@ -160,13 +160,14 @@ function status(url: string, ca: string): Promise<number> {
 /**
  * Starts `node host/bin/vouch-host.js --port 0 --tee simulated --gpu simulated --log-level warn` with
  * `VOUCH_CACHE_DIR=cacheDir` and waits until `/v2/health/ready` answers 200 (the enclave is up, models loaded).
- * `nodeArgs` go before the script and `hostArgs` after it (to profile: `--cpu-prof`, and an `--enclave-command`).
+ * `nodeArgs` go before the script and `hostArgs` after it (to profile: `--cpu-prof`, and an `--enclave-command`); `env`
+ * adds to this process's environment (the enclave inherits it).
  */
-export async function startVouchHost(cacheDir: string, options: { nodeArgs?: string[]; hostArgs?: string[]; timeoutMs?: number } = {}): Promise<HostProcess> {
+export async function startVouchHost(cacheDir: string, options: { nodeArgs?: string[]; hostArgs?: string[]; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<HostProcess> {
   const started = performance.now()
   const timeoutMs = options.timeoutMs ?? 180_000
   const args = [...(options.nodeArgs ?? []), 'host/bin/vouch-host.js', '--port', '0', '--tee', 'simulated', '--gpu', 'simulated', '--log-level', 'warn', ...(options.hostArgs ?? [])]
-  const { child, match } = await start('vouch-host', args, { ...process.env, VOUCH_CACHE_DIR: cacheDir }, /serving (https:\/\/\S+) \(TLS 1\.3\)/, timeoutMs)
+  const { child, match } = await start('vouch-host', args, { ...process.env, ...options.env, VOUCH_CACHE_DIR: cacheDir }, /serving (https:\/\/\S+) \(TLS 1\.3\)/, timeoutMs)
   const pid = child.pid!
   const url = match[1]!
   let enclavePid: number | undefined
@@ -202,11 +203,11 @@ export async function startVouchHost(cacheDir: string, options: { nodeArgs?: str
   }
 }
 
-/** Starts bench/lib/plain-server.ts in `mode` (see there) with the host's certificate from `tlsDir`. */
-export async function startPlainServer(config: PlainServerConfig, timeoutMs = 120_000): Promise<ServerProcess> {
+/** Starts bench/lib/plain-server.ts in `mode` (see there) with the host's certificate from `tlsDir`; `env` adds to this process's environment. */
+export async function startPlainServer(config: PlainServerConfig, timeoutMs = 120_000, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
   const args = ['--import', 'tsx', 'bench/lib/plain-server.ts', JSON.stringify(config)]
   // The enclave's allocator settings too: the comparison is of what confidentiality adds, not of malloc tuning.
-  const { child, match } = await start(`plain ${config.mode} server`, args, { ...ENCLAVE_ALLOCATOR_ENV, ...process.env }, /serving (https:\/\/\S+)/, timeoutMs)
+  const { child, match } = await start(`plain ${config.mode} server`, args, { ...ENCLAVE_ALLOCATOR_ENV, ...process.env, ...env }, /serving (https:\/\/\S+)/, timeoutMs)
   const pid = child.pid!
   return {
     name: `plain ${config.mode} server`,

@@ -6,6 +6,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import {
+  hop,
+  traceRequest,
   ARCHIVE_LIMITS,
   FLEET_LIMITS,
   ARCHIVE_MEDIA_TYPE,
@@ -483,10 +485,14 @@ class Client implements VouchClient {
       ...(outputs !== undefined && { outputs }),
       ...(options.parameters !== undefined && { parameters: options.parameters }),
     })
-    // Encoded before attesting, so a request the protocol refuses costs no round trip.
-    const first = draft()
-    const logged = options.log ?? this.policy.log?.requireInclusion ?? false
-    return this.#deliver(path, first, encode(first), draft, logged)
+    return traceRequest('client', async () => {
+      // Encoded before attesting, so a request the protocol refuses costs no round trip.
+      const first = draft()
+      const logged = options.log ?? this.policy.log?.requireInclusion ?? false
+      const bytes = encode(first)
+      hop('encode')
+      return this.#deliver(path, first, bytes, draft, logged)
+    })
   }
 
   /**
@@ -515,9 +521,11 @@ class Client implements VouchClient {
       }
       const member = fleet.next()
       const { context, body } = await seal(bytes, member.keyset)
+      hop('seal')
       let response: HttpResponse
       try {
         response = await this.#send('POST', path, { 'content-type': SEALED_MEDIA_TYPE, accept: SEALED_MEDIA_TYPE, [KEY_ID_HEADER.toLowerCase()]: member.keyset.kid }, this.#maxPlaintext + RESPONSE_NONCE_SIZE + TAG_SIZE, body, fresh)
+        hop('http exchange')
       } catch (error) {
         // Nothing was answered: the connection was refused or lost before the answer began (a host restarting).
         if (failedBeforeResponse(error) && reconnect(sent)) continue
@@ -571,6 +579,7 @@ class Client implements VouchClient {
     } catch (cause) {
       throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', 'the sealed response does not open under this request: altered, truncated, or sealed for another request', { cause })
     }
+    hop('open')
     let value: unknown
     try {
       value = decodeCbor(opened, { maxBytes: this.#maxPlaintext, maxDepth: 8 })
@@ -587,6 +596,7 @@ class Client implements VouchClient {
       throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `the response plaintext is malformed: ${issues}`, { cause })
     }
     const answer: ResponsePlaintext = value
+    hop('decode')
     if (answer.id !== plaintext.id) throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `response id mismatch: expected ${plaintext.id}, got ${answer.id}`)
     const want = plaintext.model
     if (answer.model.name !== want.name || (want.version !== undefined && answer.model.version !== want.version)) {
@@ -608,6 +618,7 @@ class Client implements VouchClient {
       opening,
       ...(log !== undefined && { log: { proof: log.proof, keys: this.#log.keys } }),
     })
+    hop('verify receipt')
     const claims = result.claims
     if (result.verdict !== 'accepted' || claims === null) {
       throw new ClientError('ERR_CLIENT_RECEIPT_REJECTED', `the receipt is rejected under policy ${this.policy.name}: ${summarizeErrors(result)}`, { result })

@@ -15,6 +15,7 @@ export {
   type Problem,
 } from './errors.js'
 export { type EnclaveLink, type LinkAddress, type LinkCallOptions, type LinkClientOptions } from './link-client.js'
+export { traceResponse } from './http/context.js'
 export { createLogger } from './logger.js'
 export { type HostMetrics, type LinkMetrics, type MetricsOptions } from './metrics.js'
 export { ENCLAVE_ALLOCATOR_ENV, startHost, type RunningHost, type StartHostOptions } from './server.js'

@@ -23,6 +23,7 @@ import {
   decodeLinkResult,
   encodeFramePieces,
   FrameDecoder,
+  hop,
   linkRequestPayload,
   writePieces,
   type LinkOp,
@@ -318,6 +319,7 @@ export class EnclaveLinkClient extends EventEmitter implements EnclaveLink {
       this.#inFlight.set(next.id, next)
       this.#inFlightBytes += next.bytes
       this.#writable = writePieces(socket, pieces)
+      hop('relay (link write)')
     }
     this.#reportQueue()
   }

@@ -151,3 +151,4 @@ export {
   type Program,
 } from './command-line.js'
 export * from './tlog/index.js'
+export { HOP_TRACE_ENV, hop, hopClock, traceHopsTo, traceRequest, tracingHops, type HopClock, type HopMark } from './hop-trace.js'

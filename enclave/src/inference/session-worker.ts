@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import ort from 'onnxruntime-node'
 import type { InferenceSession, Tensor } from 'onnxruntime-node'
+import { hop, traceRequest } from '@vouch/protocol'
 import { sessionOptions } from './session-options.js'
 import type {
   RawValueMetadata,
@@ -38,7 +39,8 @@ try {
 }
 
 port.on('message', (request: WorkerRequest) => {
-  void run(request).then(
+  // Traced (VOUCH_TRACE_HOPS) up to the reply: once it is posted the main thread runs on, so a later mark would overlap it.
+  void traceRequest('worker', () => run(request)).then(
     ({ reply, transfer }) => port.postMessage(reply, transfer),
     (error: unknown) => {
       const reply: WorkerReply = { kind: 'run-failed', id: request.id, message: messageOf(error) }
@@ -58,7 +60,9 @@ async function run(request: WorkerRequest): Promise<{ reply: WorkerReply; transf
     const data = typedView(feed.type, request.buffer, feed.offset, feed.length)
     feeds[feed.name] = new ort.Tensor(feed.type, data, feed.dims)
   }
+  hop('feeds')
   const results = await session.run(feeds, request.fetches)
+  hop('session.run')
   const outputs: WorkerOutput[] = []
   const transfer: ArrayBuffer[] = []
   for (const name of request.fetches) {
@@ -78,6 +82,7 @@ async function run(request: WorkerRequest): Promise<{ reply: WorkerReply; transf
   }
   // The input buffer goes back for the next run of this model: reused, not left for this thread's garbage collector.
   transfer.push(request.buffer)
+  hop('outputs')
   return { reply: { kind: 'result', id: request.id, outputs, buffer: request.buffer }, transfer }
 }
 

@@ -16,7 +16,10 @@ import {
   encodeFrame,
   encodeFramePieces,
   FrameDecoder,
+  hop,
+  hopClock,
   linkResultPayload,
+  traceRequest,
   requestIdOf,
   writePieces,
   type LinkError,
@@ -152,6 +155,7 @@ class LinkConnection {
   }
 
   #handle(body: Uint8Array): void {
+    const since = hopClock()
     let request: LinkRequest
     try {
       request = decodeLinkRequest(body)
@@ -168,7 +172,9 @@ class LinkConnection {
     }
     this.#inFlight++
     this.#updateFlow()
-    this.#serve(request).finally(() => {
+    // Only inferences are traced (VOUCH_TRACE_HOPS): the heartbeat's pings would only blur them.
+    const served = since !== null && request.op === 'infer' ? traceRequest('enclave', () => this.#serve(request), since) : this.#serve(request)
+    served.finally(() => {
       this.#inFlight--
       this.#updateFlow()
     })
@@ -181,6 +187,7 @@ class LinkConnection {
     const { op, id } = request
     let result: LinkResult<O>
     try {
+      hop('read frame')
       result = await withTimeout((signal) => dispatch(this.handler, request, signal), this.limits.timeouts[op])
     } catch (error) {
       const linkError = toLinkError(error, this.log)
@@ -192,6 +199,7 @@ class LinkConnection {
     this.log.debug({ op, id, ms: Math.round(performance.now() - started) }, 'link request served')
     if (op === 'ping' && (result as LinkResult<'ping'>).draining) this.toldDraining = true
     this.#send({ id, ok: true, result }, linkResultPayload(op, result))
+    hop('answer (link write)')
   }
 }
 

@@ -10,6 +10,7 @@ import {
   encodeResponsePlaintext,
   encodeTensors,
   exportReceiptOpening,
+  hop,
   keysetDigest,
   openRequest,
   receiptCommitment,
@@ -114,9 +115,11 @@ export class SealedInference {
     // An unknown or refused model is refused before anything is queued or decrypted.
     this.models.get(model, version)
     const release = await this.slots.acquire(model, signal)
+    hop('model slot')
     try {
       const run = await this.#openAndStart(kid, model, version, body)
       const outputs = await run.outputs
+      hop('run (worker, wall)')
       const bundle = await this.evidence()
       const { loaded } = run
       const modelRef = { name: loaded.name, version: loaded.version, digest: loaded.digest }
@@ -133,7 +136,9 @@ export class SealedInference {
         attribution: loaded.attribution.map((a) => ({ role: a.role, id: a.id, name: a.name })),
       }
       const receipt = await signReceipt(payload, this.keyset.sigPrivateKey, this.keyset.public.kid)
+      hop('receipt (commit outputs, sign)')
       const sealed = await sealResponse(run.context, encodeResponsePlaintext({ v: 1, id: run.id, model: modelRef, outputs, receipt }))
+      hop('seal')
       return { body: sealed, receipt }
     } finally {
       release()
@@ -151,6 +156,7 @@ export class SealedInference {
     } catch (cause) {
       throw new EnclaveError('ERR_ENCLAVE_OPEN_FAILED', { cause })
     }
+    hop('open')
     const { plaintext, context } = opened
     let request: ReturnType<typeof decodeRequestPlaintext>
     try {
@@ -158,16 +164,21 @@ export class SealedInference {
     } catch (cause) {
       throw new EnclaveError('ERR_ENCLAVE_REQUEST_MALFORMED', { cause })
     }
+    hop('decode')
     // The route (model and version) travels in the clear for the host's routing and metrics; the sealed
     // copy is the one that counts, and the two must agree.
     if (request.model.name !== model || (version !== null && (request.model.version ?? null) !== version)) {
       throw new EnclaveError('ERR_ENCLAVE_MODEL_MISMATCH')
     }
     this.replay.admit(request.id, request.ts)
+    hop('replay check')
     const loaded = this.models.get(request.model.name, request.model.version ?? null)
     const opening = await exportReceiptOpening(context)
     const outputs = loaded.run(request.inputs, request.outputs?.map((o) => o.name))
+    hop('hand-off (check, pack, post)')
     // Committed while the model runs on its worker thread.
-    return { id: request.id, loaded, requestCommitment: receiptCommitment(opening, plaintext), opening, context, outputs }
+    const requestCommitment = receiptCommitment(opening, plaintext)
+    hop('commit request')
+    return { id: request.id, loaded, requestCommitment, opening, context, outputs }
   }
 }

@@ -3,19 +3,41 @@
  * times out (504) or its client goes away, measured into the HTTP metrics once it closes, and refused while the host
  * drains.
  */
-import type { RequestHandler } from 'express'
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import { traceRequest, tracingHops } from '@vouch/protocol'
 import { HostError } from '../errors.js'
 import type { HostLifecycle } from '../lifecycle.js'
 import type { HostMetrics } from '../metrics.js'
 import { locals } from './locals.js'
 import { sendProblem } from './problems.js'
 
-/** The first middleware: counts each request in `lifecycle` until its response closes. */
+/**
+ * The first middleware: counts each request in `lifecycle` until its response closes. With hop tracing on
+ * (`VOUCH_TRACE_HOPS`, bench/hops.bench.ts) it also traces the request from here until its response is written
+ * (the routes mark their hops; a request that marks none is not recorded).
+ */
 export function trackRequests(lifecycle: HostLifecycle): RequestHandler {
-  return (_req, res, next) => {
+  return (req, res, next) => {
     lifecycle.track(res)
-    next()
+    if (tracingHops()) traceResponse('host', req, res, next)
+    else next()
   }
+}
+
+/**
+ * Serves the request (`next`) as one traced request of `part` (protocol/src/hop-trace.ts), until its response is
+ * written: the routes mark their hops, this its last, `send`. For the host's first middleware and the benchmarks'
+ * plain server alike, so both are timed from the same point.
+ */
+export function traceResponse(part: string, _req: Request, res: Response, next: NextFunction): void {
+  void traceRequest(part, (mark) => new Promise<void>((resolve) => {
+    res.once('finish', () => {
+      mark('send')
+      resolve()
+    })
+    res.once('close', () => resolve())
+    next()
+  }))
 }
 
 /** Timeouts, client disconnects and metrics, per request; 503 `ERR_HOST_SHUTTING_DOWN` while draining (health answers). */

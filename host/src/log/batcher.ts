@@ -10,7 +10,10 @@ import { HostError } from '../errors.js'
 export interface BatchOptions {
   /** Most entries in one batch; a batch starts as soon as this many wait. */
   entries: number
-  /** Longest the oldest waiting entry waits before its batch starts (0: at the next turn of the event loop). */
+  /**
+   * Longest the oldest waiting entry waits before its batch starts. 0: at the next turn of the event loop
+   * (`setImmediate`, not a timer: Node's shortest is 1 ms, which every answer would wait), with all queued meanwhile.
+   */
   ms: number
 }
 
@@ -25,7 +28,8 @@ export class AppendBatcher<I, O> {
   readonly #run: (batch: I[]) => Promise<O[]>
   readonly #options: BatchOptions
   #queue: Array<Waiting<I, O>> = []
-  #timer: NodeJS.Timeout | null = null
+  /** Cancels the pending start of the oldest waiting item's batch; null when none is pending. */
+  #timer: (() => void) | null = null
   /** A batch is due: the queue is full, its oldest item waited long enough, or the batcher is closing. */
   #due = false
   #draining = false
@@ -55,13 +59,20 @@ export class AppendBatcher<I, O> {
     await this.#drained
   }
 
-  /** Starts the timer of the oldest waiting item, if none runs. */
+  /** Schedules the start of the oldest waiting item's batch, if none is scheduled. */
   #arm(): void {
     if (this.#timer !== null || this.#due) return
-    this.#timer = setTimeout(() => {
+    const start = (): void => {
       this.#timer = null
       this.#start()
-    }, this.#options.ms)
+    }
+    if (this.#options.ms === 0) {
+      const immediate = setImmediate(start)
+      this.#timer = () => clearImmediate(immediate)
+    } else {
+      const timeout = setTimeout(start, this.#options.ms)
+      this.#timer = () => clearTimeout(timeout)
+    }
   }
 
   #start(): void {
@@ -74,7 +85,7 @@ export class AppendBatcher<I, O> {
   /** Runs batches while one is due. Ends, and clears `#draining`, in the same turn as its last check of the queue. */
   async #drain(): Promise<void> {
     while (this.#due && this.#queue.length > 0) {
-      if (this.#timer !== null) clearTimeout(this.#timer)
+      this.#timer?.()
       this.#timer = null
       const batch = this.#queue.splice(0, this.#options.entries)
       this.#due = this.#closed || this.#queue.length >= this.#options.entries

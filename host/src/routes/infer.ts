@@ -3,7 +3,7 @@
  * relayed to the enclave as it came, and the enclave's sealed answer relayed back. The host cannot read either.
  */
 import type { RequestHandler } from 'express'
-import { KEY_ID_HEADER, KID_PATTERN, MAX_LINK_MODEL_NAME, MAX_LINK_MODEL_VERSION, SEALED_MEDIA_TYPE, type LinkResult } from '@vouch/protocol'
+import { KEY_ID_HEADER, KID_PATTERN, MAX_LINK_MODEL_NAME, MAX_LINK_MODEL_VERSION, SEALED_MEDIA_TYPE, type LinkResult, hop } from '@vouch/protocol'
 import { HostError } from '../errors.js'
 import { locals } from '../http/locals.js'
 import type { RoutedEnclave } from '../fleet/pool.js'
@@ -31,6 +31,7 @@ export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clien
     const declared = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length'])
     if (declared !== null && !(declared >= 0)) throw new HostError('ERR_HOST_BAD_REQUEST')
     const { body, release } = await bodies.read(req, clientOf(req), declared, options.signal)
+    hop('receive')
     let answer: LinkResult<'infer'>
     // Only the enclave holding the key can open the request: it goes there or nowhere.
     let enclave: RoutedEnclave | undefined
@@ -38,6 +39,7 @@ export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clien
       if (body.length === 0) throw new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('empty body') })
       enclave = await link.route(kid)
       answer = await enclave.link.request('infer', { kid, model: name, version: version ?? null, body }, options)
+      hop('enclave (link round trip)')
     } catch (error) {
       // It began draining since its last ping: route nothing more to it.
       if (enclave !== undefined && (error as { code?: string }).code === 'ERR_ENCLAVE_DRAINING') enclave.draining = true
@@ -55,6 +57,7 @@ export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clien
       receiptLog === null
         ? null
         : await receiptLog.logAnswer(answer.receipt, (digest) => enclave!.evidence(digest, options))
+    hop('receipt log')
     if (res.headersSent) return
     if (index !== null) res.set(LOG_INDEX_HEADER, String(index))
     res.status(200).set('Content-Type', SEALED_MEDIA_TYPE).set('Cache-Control', 'no-store').send(asBuffer(answer.body))
