@@ -175,7 +175,8 @@ describe('issue 13: 2 hosts, 4 enclaves, 8 clients', { timeout: 300_000 }, () =>
     // Failed: only requests the killed enclave held when it died, each with its own clear code; none afterwards.
     for (const f of failures) assert.deepEqual([f.status, f.code], [502, 'ERR_HOST_ENCLAVE_LOST'], JSON.stringify(f))
     assert.ok(failures.length <= 8, `${failures.length} failed: at most one per client, those in flight on the killed enclave`)
-    for (const f of failures) assert.ok(f.at - events[0]!.at < 1_000, 'failed right when it was killed')
+    // Reported before the next event: the host fails them the moment the link drops; the client may see it later on a busy machine.
+    for (const f of failures) assert.ok(f.at < events[1]!.at, `failed ${Math.round(f.at - events[0]!.at)} ms after the kill, not before the drain ${Math.round(events[1]!.at - events[0]!.at)} ms after it`)
     for (const { what, at } of events) assert.ok(successes.some((s) => s > at && s - at <= 2_000), `an answer within 2 s of the ${what}`)
     assert.ok(successes.length > 40, `${successes.length} answers`)
   })
