@@ -157,12 +157,13 @@ describe('fetchAmdCollateral against a fake KDS', { skip }, () => {
     await fetchAmdCollateral({ store, kdsUrl: kds.url, minIntervalMs: interval, report: served.report, fetch: timed })
     // A second process: a new store object on the same directory, started at once.
     await fetchAmdCollateral({ store: new TrustStore(dir), kdsUrl: kds.url, minIntervalMs: interval, products: ['Milan'], fetch: timed })
-    const arrivals = kds.requests.map((r) => r.time)
-    assert.equal(arrivals.length, 5)
+    // Every request the client started reached the server; their spacing is judged where the limiter acts, at the
+    // start (arrivals add whatever the busy machine delays one request's connection by, tens of ms on 2 loaded cores).
+    assert.equal(kds.requests.length, 5)
+    assert.equal(starts.length, 5)
     for (let i = 1; i < starts.length; i++) {
       // A timer may fire up to a millisecond early.
       assert.ok(starts[i]! - starts[i - 1]! >= interval - 1, `requests ${i - 1} and ${i} started ${starts[i]! - starts[i - 1]!} ms apart`)
-      assert.ok(arrivals[i]! - arrivals[i - 1]! >= interval - 50, `requests ${i - 1} and ${i} arrived ${arrivals[i]! - arrivals[i - 1]!} ms apart`)
     }
   })
 
