@@ -5,7 +5,7 @@
 import { readFileSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseCommandLine, parseLinkAddress, UsageError } from '@vouch/protocol'
+import { parseCommandLine, parseLinkAddress, UsageError, type LinkAddress } from '@vouch/protocol'
 import type { Logger } from 'pino'
 import { startLinkServer, type LinkServer } from './link/server.js'
 import { createLogger } from './logger.js'
@@ -95,8 +95,9 @@ const DRAIN_POLL_MS = 25
 export async function startEnclave(argv: string[], log?: Logger): Promise<RunningEnclave> {
   const { values } = parseCommandLine(argv, { options: OPTIONS })
   if (values.socket === undefined) throw new UsageError('--socket is required')
+  let listened: LinkAddress
   try {
-    parseLinkAddress(values.socket, { anyPort: true })
+    listened = parseLinkAddress(values.socket, { anyPort: true })
   } catch (error) {
     throw new UsageError(`--socket: ${(error as Error).message}`)
   }
@@ -131,7 +132,6 @@ export async function startEnclave(argv: string[], log?: Logger): Promise<Runnin
   await service.attest({ nonce: null })
   const server: LinkServer = await startLinkServer(values.socket, service, logger, maxFrameSize ? { maxFrameSize } : {})
   logger.info({ socket: server.address, tee: values.tee, gpu: values.gpu, models: service.modelRefs.map((m) => m.name), refused: service.refused.map((r) => r.name) }, 'enclave ready')
-  const listened = parseLinkAddress(values.socket, { anyPort: true })
   const socketDir = values['remove-socket-dir'] && 'path' in listened ? dirname(listened.path) : null
   let stopping: Promise<void> | null = null
   const stop = (supervisorGone = false): Promise<void> =>

@@ -182,7 +182,7 @@ function readSources(flags: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd
 }
 
 /** What is wrong with an `enclave.addresses` entry, or null. */
-export function enclaveAddressProblem(address: string): string | null {
+function enclaveAddressProblem(address: string): string | null {
   if (address.startsWith('vsock://')) {
     return `${address}: Node.js has no vsock sockets; bridge the port to a Unix socket (socat UNIX-LISTEN:/run/vouch/enclave.sock,fork VSOCK-CONNECT:CID:PORT) and give unix:/run/vouch/enclave.sock`
   }
