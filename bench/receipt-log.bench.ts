@@ -2,7 +2,7 @@
  * The receipt log's cost on the host (issue 12), in two parts, one run:
  * - *store*: the host's own code (host/src/log: `createLogStore`, `ReceiptLog`) on SQLite and on PostgreSQL (a
  *   throwaway server started here, as the host's log tests start theirs; skipped when PostgreSQL is not installed),
- *   on a log of {@link PREFILL} receipts: a durable append, the checkpoint signed per batch, a whole answer's logging
+ *   on a log of {@link PREFILL} receipts: a durable append, a checkpoint signed when asked, a whole answer's logging
  *   alone and at concurrency {@link CONCURRENCY} (group commit), and an inclusion proof as `GET /v1/log/proof` serves it;
  * - *host*: the confidential round trip and the throughput at concurrency {@link CONCURRENCY} through real `vouch-host`
  *   processes (each with its enclave) with the log on (SQLite; PostgreSQL when installed) and off
@@ -15,8 +15,6 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createClient, loadPolicy, type VouchClient } from '@vouch/client'
-import Database from 'better-sqlite3'
-import pg from 'pg'
 import { formatCheckpoint, generateNoteKey, keysetDigest, proveRecord, receiptCommitment, receiptDigest, signNote, signReceipt, treeHash, type Attribution, type TensorData } from '@vouch/protocol'
 import { EvidenceService } from '../enclave/src/service/evidence.js'
 import { generateKeyset } from '../enclave/src/service/keys.js'
@@ -124,16 +122,18 @@ interface StoreCosts {
 
 /** The operations of the store part, in the order of the table's rows. */
 const STORE_ROWS = [
-  'append alone, no checkpoint: sequenced, stored hashes, durable commit',
-  "append alone with its batch's checkpoint (tree hash, note signed, kept in the same commit): the host's append",
-  'a checkpoint signed and kept in a transaction of its own (tree hash read twice, a second commit): what each batch paid before',
+  "append alone: sequenced, stored hashes, durable commit (the host's append; it signs no checkpoint)",
+  'a checkpoint signed and kept (tree hash, note signed, a commit of its own): what `GET /v1/log/checkpoint` or a proof pays once the log grew',
   'an answer alone, `ReceiptLog.logAnswer` (what it waits for before it is relayed)',
   "an inclusion proof, `GET /v1/log/proof`'s work (index by key, RFC 9162 proof)",
 ] as const
 
 /** The store part on `backend` (see the file's doc). */
 async function storeCosts(name: Backend, open: () => Promise<LogBackend>, log: (line: string) => void): Promise<StoreCosts> {
-  const store = createLogStore(await open(), { entries: 256, ms: 0 })
+  const backend = await open()
+  // Batches counted as the store runs them: one backend transaction each.
+  let batches = 0
+  const store = createLogStore(Object.assign(Object.create(backend) as LogBackend, { sequence: (work: Parameters<LogBackend['sequence']>[0]) => (batches++, backend.sequence(work)) }), { entries: 256, ms: 0 })
   const answers = await answerFactory()
   const evidence = async (): Promise<Uint8Array> => answers.evidence
   const noteKey = generateNoteKey(ORIGIN)
@@ -142,7 +142,6 @@ async function storeCosts(name: Backend, open: () => Promise<LogBackend>, log: (
     await Promise.all(prefill.map((receipt) => store.append({ kind: 'receipt', receipt })))
     const pool = await receipts(answers.next, 5 * RUNS)
     const take = (): string => pool.pop()!
-    // Before the log signs its batches: the append alone, and a checkpoint as it was kept before (apart).
     const bare = await timed(RUNS, async () => undefined, () => store.append({ kind: 'receipt', receipt: take() }))
     const apart = await timed(
       RUNS,
@@ -155,11 +154,10 @@ async function storeCosts(name: Backend, open: () => Promise<LogBackend>, log: (
     const receiptLog = await ReceiptLog.open({ store, signerKey: noteKey.signerKey, origin: ORIGIN })
     // The evidence the receipts name: logged with the first answer, then known.
     await receiptLog.logAnswer(await answers.next(), evidence)
-    const signed = await timed(RUNS, async () => undefined, () => store.append({ kind: 'receipt', receipt: take() }))
     const answer = await timed(RUNS, async () => undefined, () => receiptLog.logAnswer(take(), evidence))
 
     const many = await receipts(answers.next, 20_000)
-    const checkpointsBefore = (await store.checkpoints()).length
+    const batchesBefore = batches
     const cpuBefore = process.cpuUsage()
     const start = performance.now()
     const deadline = start + CONCURRENT_MS
@@ -174,7 +172,7 @@ async function storeCosts(name: Backend, open: () => Promise<LogBackend>, log: (
     )
     const seconds = (performance.now() - start) / 1000
     const cpu = process.cpuUsage(cpuBefore)
-    const concurrent = { answers: logged, seconds, batches: (await store.checkpoints()).length - checkpointsBefore, cpuMs: (cpu.user + cpu.system) / 1000 }
+    const concurrent = { answers: logged, seconds, batches: batches - batchesBefore, cpuMs: (cpu.user + cpu.system) / 1000 }
 
     const size = receiptLog.latest().size
     const proof = await timed(
@@ -185,7 +183,7 @@ async function storeCosts(name: Backend, open: () => Promise<LogBackend>, log: (
         await proveRecord(size, index!, store)
       },
     )
-    const rows = [bare, signed, apart, answer, proof].map((cost, k) => ({ what: STORE_ROWS[k]!, cost }))
+    const rows = [bare, apart, answer, proof].map((cost, k) => ({ what: STORE_ROWS[k]!, cost }))
     log(
       `receipt log ${name}: ${rows.map((r) => `${r.what.split(/[,:(]/)[0]!.trim()} ${ms(r.cost.median)} ms (CPU ${ms(r.cost.cpu)})`).join('; ')}; ` +
         `${logged} answers at concurrency ${CONCURRENCY} in ${seconds.toFixed(1)} s (${(logged / seconds).toFixed(0)}/s, ${(logged / Math.max(1, concurrent.batches)).toFixed(1)} per batch, ` +
@@ -201,55 +199,24 @@ interface HostArm {
   name: string
   host: HostProcess
   client: VouchClient
-  /** Entries and checkpoints in the host's log now (null: the log is off). */
-  shape: () => Promise<{ entries: number; checkpoints: number } | null>
-}
-
-/** Entries and checkpoints in the SQLite log at `file`, read beside the host that writes it. */
-async function sqliteShape(file: string): Promise<{ entries: number; checkpoints: number }> {
-  const db = new Database(file, { readonly: true })
-  try {
-    return db.prepare('SELECT (SELECT size FROM vouch_log_state) AS entries, (SELECT count(*) FROM vouch_log_checkpoints) AS checkpoints').get() as { entries: number; checkpoints: number }
-  } finally {
-    db.close()
-  }
-}
-
-/** Entries and checkpoints in the PostgreSQL log at `url`. */
-async function postgresShape(url: string): Promise<{ entries: number; checkpoints: number }> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    const { rows } = await client.query<{ entries: string; checkpoints: string }>('SELECT (SELECT size FROM vouch_log_state) AS entries, (SELECT count(*) FROM vouch_log_checkpoints) AS checkpoints')
-    return { entries: Number(rows[0]!.entries), checkpoints: Number(rows[0]!.checkpoints) }
-  } finally {
-    await client.end()
-  }
 }
 
 /** The host part (see the file's doc): round trips and throughput per arm, and each host's CPU per answer. */
-async function hostCosts(arms: HostArm[], inputs: TensorData[], log: (line: string) => void): Promise<{ roundTrip: Timing[]; throughput: Throughput[]; cpuPerAnswer: number[]; perBatch: Array<number | null> }> {
+async function hostCosts(arms: HostArm[], inputs: TensorData[], log: (line: string) => void): Promise<{ roundTrip: Timing[]; throughput: Throughput[]; cpuPerAnswer: number[] }> {
   const calls = arms.map((arm) => () => retryStale(() => arm.client.infer('ppocr-cls', inputs)))
   const roundTrip = await measureInterleaved(calls, ROUND_TRIPS)
-  const shapesBefore = await Promise.all(arms.map((arm) => arm.shape()))
   const cpuBefore = arms.map((arm) => cpuTimeOf(arm.host.pid))
   const served = arms.map(() => 0)
   const counted = calls.map((call, k) => () => call().then(() => served[k]!++))
   const throughput = await throughputInterleaved(counted, { ...THROUGHPUT, concurrency: CONCURRENCY })
   const cpuPerAnswer = arms.map((arm, k) => (cpuTimeOf(arm.host.pid) - cpuBefore[k]!) / served[k]!)
-  const shapesAfter = await Promise.all(arms.map((arm) => arm.shape()))
-  // Answers per batch in the host: every batch that appends commits one checkpoint.
-  const perBatch = arms.map((_, k) => {
-    const [a, b] = [shapesBefore[k], shapesAfter[k]]
-    return a === null || b === null || b === undefined || a === undefined ? null : (b.entries - a.entries) / Math.max(1, b.checkpoints - a.checkpoints)
-  })
   for (const [k, arm] of arms.entries()) {
     log(
       `receipt log host, ${arm.name}: round trip ${ms(roundTrip[k]!.median)} / ${ms(roundTrip[k]!.p99)} ms, throughput ${throughput[k]!.rps.toFixed(1)} req/s ` +
-        `(windows ${throughput[k]!.windows.map((w) => w.toFixed(0)).join(', ')}), host CPU ${ms(cpuPerAnswer[k]!)} ms per answer${perBatch[k] === null ? '' : `, ${perBatch[k]!.toFixed(2)} answers per batch`}`,
+        `(windows ${throughput[k]!.windows.map((w) => w.toFixed(0)).join(', ')}), host CPU ${ms(cpuPerAnswer[k]!)} ms per answer`,
     )
   }
-  return { roundTrip, throughput, cpuPerAnswer, perBatch }
+  return { roundTrip, throughput, cpuPerAnswer }
 }
 
 /** The loss of `on` against `off` in each round (their windows ran one after the other), the median of the rounds. */
@@ -281,11 +248,11 @@ export async function benchReceiptLog(log: (line: string) => void): Promise<stri
     // The hosts, started together: log off, SQLite, PostgreSQL (when installed). Each has its own cache folder
     // (certificate, log file, log key) and enclave.
     const pgUrl = postgres === null ? null : await postgres.createDatabase()
-    const specs: Array<{ name: string; args: string[]; shape: () => Promise<{ entries: number; checkpoints: number } | null> }> = [
-      { name: 'log off (--no-receipt-log)', args: ['--no-receipt-log'], shape: async () => null },
+    const specs: Array<{ name: string; args: string[] }> = [
+      { name: 'log off (--no-receipt-log)', args: ['--no-receipt-log'] },
       // The host's default log file: log.sqlite in its cache folder (VOUCH_CACHE_DIR).
-      { name: 'log on, SQLite', args: [], shape: () => sqliteShape(join(scratch, 'host-1', 'log.sqlite')) },
-      ...(pgUrl === null ? [] : [{ name: 'log on, PostgreSQL', args: ['--log-url', pgUrl], shape: () => postgresShape(pgUrl) }]),
+      { name: 'log on, SQLite', args: [] },
+      ...(pgUrl === null ? [] : [{ name: 'log on, PostgreSQL', args: ['--log-url', pgUrl] }]),
     ]
     const started = await Promise.allSettled(specs.map((spec, k) => startVouchHost(join(scratch, `host-${k}`), { hostArgs: spec.args })))
     for (const s of started) if (s.status === 'fulfilled') hosts.push(s.value)
@@ -294,10 +261,10 @@ export async function benchReceiptLog(log: (line: string) => void): Promise<stri
     const arms = specs.map((spec, k) => {
       const client = createClient({ url: hosts[k]!.url, policy, ca: hosts[k]!.ca })
       clients.push(client)
-      return { name: spec.name, host: hosts[k]!, client, shape: spec.shape }
+      return { name: spec.name, host: hosts[k]!, client }
     })
     for (const arm of arms) await arm.client.attest()
-    const { roundTrip, throughput, cpuPerAnswer, perBatch } = await hostCosts(arms, readSample('ppocr-cls'), log)
+    const { roundTrip, throughput, cpuPerAnswer } = await hostCosts(arms, readSample('ppocr-cls'), log)
     log(`receipt log: load average (1 min) ${loadBefore.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} now; stale keep-alive retries ${stale.retries}`)
 
     const [off] = throughput as [Throughput]
@@ -311,7 +278,7 @@ export async function benchReceiptLog(log: (line: string) => void): Promise<stri
     const hostRows = arms.map((arm, k) => {
       const t = throughput[k]!
       const loss = 1 - t.rps / off.rps
-      return `| ${arm.name} | ${ms(roundTrip[k]!.median)} / ${ms(roundTrip[k]!.p99)} | ${k === 0 ? '' : `${roundTrip[k]!.median - roundTrip[0]!.median >= 0 ? '+' : ''}${ms(roundTrip[k]!.median - roundTrip[0]!.median)}`} | ${t.rps.toFixed(1)} (${t.requests}) | ${t.windows.map((w) => w.toFixed(0)).join(', ')} | ${k === 0 ? '' : `**${pct(loss)}**`} | ${k === 0 ? '' : pct(medianRoundLoss(t, off))} | ${ms(cpuPerAnswer[k]!)} | ${perBatch[k] === null ? '' : perBatch[k]!.toFixed(2)} |`
+      return `| ${arm.name} | ${ms(roundTrip[k]!.median)} / ${ms(roundTrip[k]!.p99)} | ${k === 0 ? '' : `${roundTrip[k]!.median - roundTrip[0]!.median >= 0 ? '+' : ''}${ms(roundTrip[k]!.median - roundTrip[0]!.median)}`} | ${t.rps.toFixed(1)} (${t.requests}) | ${t.windows.map((w) => w.toFixed(0)).join(', ')} | ${k === 0 ? '' : `**${pct(loss)}**`} | ${k === 0 ? '' : pct(medianRoundLoss(t, off))} | ${ms(cpuPerAnswer[k]!)} |`
     })
     const targetRows = arms.slice(1).map((arm, j) => {
       const loss = 1 - throughput[j + 1]!.rps / off.rps
@@ -326,7 +293,7 @@ keyset), SQLite (a file on this machine's disk: write-ahead log, an fdatasync of
 ${pgSkipped === null ? 'and PostgreSQL (a throwaway local server the benchmark starts, `synchronous_commit` on; its own CPU is not in the CPU\ncolumns)' : `(PostgreSQL ${pgSkipped})`}.
 One operation at a time unless said: wall time in ms (median / p99), and the CPU time of the benchmark process (user and
 system, mean) in ms. A batch of one is the worst case; at concurrency ${CONCURRENCY}, ${CONCURRENCY} loops log answers for ${CONCURRENT_MS / 1000} s with group commit
-(\`--log-batch-ms 0\`), one checkpoint per batch.
+(\`--log-batch-ms 0\`); the host signs no checkpoint per batch, only when one is asked for.
 
 ${storeHeader}
 ${storeRows.join('\n')}
@@ -338,12 +305,11 @@ interleaved (${ROUND_TRIPS.runs} per host); then throughput at concurrency ${CON
 ${THROUGHPUT.rounds} rounds (each host's windows listed, requests per second); the loss is of all windows' requests, and also the
 median of each round's (a round's windows ran back to back, so a slow spell of the machine touches them alike).
 Host CPU: the host process's (all threads,
-\`/proc\`, 10 ms ticks) over the throughput windows, per answer it served; answers per batch: entries the host's log
-gained over those windows per checkpoint it committed (one per batch). Everything shares ${cpus().length} cores: the
+\`/proc\`, 10 ms ticks) over the throughput windows, per answer it served. Everything shares ${cpus().length} cores: the
 1-minute load average was ${loadBefore.toFixed(2)} when the scenario started.
 
-| host | round trip, ms (median / p99) | added (median) | throughput, req/s (requests) | windows | loss vs log off | median of the rounds' losses | host CPU ms per answer | answers per batch |
-|---|---:|---:|---:|---|---:|---:|---:|---:|
+| host | round trip, ms (median / p99) | added (median) | throughput, req/s (requests) | windows | loss vs log off | median of the rounds' losses | host CPU ms per answer |
+|---|---:|---:|---:|---|---:|---:|---:|
 ${hostRows.join('\n')}
 
 Target (issue 12):

@@ -103,7 +103,7 @@ function infer(app: Parameters<typeof request>[0], model = 'ppocr-cls') {
 }
 
 describe('the host logs every answer before relaying it', () => {
-  test("an answer's receipt and its evidence are in the log, covered by a signed checkpoint, before it is relayed", async () => {
+  test("an answer's receipt and its evidence are durable in the log before it is relayed; what the host serves next covers them", async () => {
     const enclave = await simulatedEnclave(1)
     const receipts = [await receiptFor(enclave, 0, 1), await receiptFor(enclave, 1, 2)]
     const { app, link, receiptLog, keys, store } = await setup(enclave, receipts)
@@ -124,17 +124,27 @@ describe('the host logs every answer before relaying it', () => {
       assert.deepEqual(entries[index], { kind: 'receipt', receipt: receipts[i] })
       assert.equal(await store.indexOf(`receipt:${receiptDigest(receipts[i]!)}`), index)
     }
-    // The latest checkpoint covers both, is signed by the log's key and names the tree's root.
+    // No answer paid for a checkpoint: the one signed at start-up is the only one, until somebody asks.
+    assert.deepEqual((await store.checkpoints()).map((c) => c.size), [0])
+    // Asked right away, the evidence and each answer's proof are served, under a checkpoint signed then that covers
+    // both answers, signed by the log's key, naming the tree's root, and stored.
+    const evidence = await request(app).get(`/v1/log/evidence/${enclave.built.digest}`).buffer(true).parse(binary).expect(200)
+    assert.deepEqual(new Uint8Array(evidence.body as Buffer), enclave.built.bytes)
+    for (const receipt of receipts) {
+      const proof = (await request(app).get('/v1/log/proof').query({ receipt: receiptDigest(receipt) }).expect(200)).body as { size: number; checkpoint: string }
+      assert.equal(proof.size, 3)
+      assert.equal(proof.checkpoint, receiptLog.latest().note)
+    }
     const { note, size } = receiptLog.latest()
     assert.equal(size, 3)
     const checkpoint = parseCheckpoint(openNote(note, [keys.verifierKey]).text)
     assert.equal(checkpoint.origin, 'test.example/log')
     assert.deepEqual(checkpoint.rootHash, await treeHash(3, store))
-    assert.ok((await store.checkpoints()).some((c) => c.note === note))
+    assert.deepEqual((await store.checkpoints()).map((c) => [c.size, c.note]), [[0, (await store.checkpoints())[0]!.note], [3, note]])
     await receiptLog.close()
   })
 
-  test('an answer is logged in one transaction per batch, its checkpoint committed with it: nothing is written apart', async () => {
+  test('an answer is logged in one transaction per batch and signs nothing; a checkpoint is signed when asked, once', async () => {
     const enclave = await simulatedEnclave(0)
     const backend = openSqliteLog(join(scratch, `log-${++logs}.sqlite`))
     const calls = { sequence: 0, insertCheckpoint: 0 }
@@ -159,12 +169,17 @@ describe('the host logs every answer before relaying it', () => {
     const second = await receiptLog.logAnswer(await receiptFor(enclave, 1, 2), async () => enclave.built.bytes)
     assert.deepEqual(calls, { sequence: 3, insertCheckpoint: 0 })
     assert.deepEqual([first, second], [1, 2])
-    // The checkpoint that covers each answer is the one its batch committed: signed, stored, the tree's.
+    assert.equal(receiptLog.latest().size, 0)
+    // Asked by several readers at once (the checkpoint, proof, tile and ledger routes ask `current`): one signature,
+    // one stored checkpoint covering both answers, the tree's.
+    const asked = await Promise.all([receiptLog.current(), receiptLog.current(), receiptLog.current()])
+    assert.deepEqual(calls, { sequence: 3, insertCheckpoint: 1 })
     const { note, size, rootHash } = receiptLog.latest()
+    for (const c of asked) assert.equal(c.note, note)
     assert.equal(size, 3)
     assert.deepEqual(parseCheckpoint(openNote(note, [keys.verifierKey]).text).rootHash, await treeHash(3, store))
     assert.deepEqual(Buffer.from(rootHash), Buffer.from(await treeHash(3, store)))
-    assert.deepEqual((await store.checkpoints()).map((c) => c.size), [0, 1, 2, 3])
+    assert.deepEqual((await store.checkpoints()).map((c) => c.size), [0, 3])
     await receiptLog.close()
   })
 
@@ -221,7 +236,7 @@ describe('the host logs every answer before relaying it', () => {
     assert.ok(indexes !== null && indexes.length >= 2)
     const parts = await Promise.all(indexes.map(async (i) => decodeLogEntry((await store.readEntries(i, i + 1))[0]!)))
     assert.deepEqual(assembleEvidence(parts), enclave.built.bytes)
-    assert.ok(receiptLog.latest().size >= Number(res.headers['vouch-log-index']) + 1)
+    assert.ok((await receiptLog.current()).size >= Number(res.headers['vouch-log-index']) + 1)
     await receiptLog.close()
   })
 })

@@ -126,7 +126,6 @@ class PostgresLog implements LogBackend {
         const size = (locked as Array<{ size: number }>)[0]!.size
         const entries: PendingEntry[] = []
         const hashes: Hash[] = []
-        const checkpoints: StoredCheckpoint[] = []
         const result = await work({
           size,
           indexesOf: async (keys) => {
@@ -134,9 +133,9 @@ class PostgresLog implements LogBackend {
             return new Map(found.rows.map((r) => [r.key, r.idx]))
           },
           readHashes: (indexes) => readHashes(client, indexes),
-          append: (e, h, c) => void (entries.push(...e), hashes.push(...h), c !== undefined && checkpoints.push(c)),
+          append: (e, h) => void (entries.push(...e), hashes.push(...h)),
         })
-        if (entries.length > 0 || checkpoints.length > 0) await write(client, size, entries, hashes, checkpoints)
+        if (entries.length > 0) await write(client, size, entries, hashes)
         return result
       }, `BEGIN; SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}; SELECT size FROM vouch_log_state WHERE id = 1 FOR UPDATE`)
     } catch (error) {
@@ -190,26 +189,22 @@ async function insertCheckpoint(db: pg.Pool | pg.PoolClient, c: StoredCheckpoint
 }
 
 /**
- * Writes a batch's entries and stored hashes after `size`, the new size and the batch's checkpoints, in the transaction
- * of `client`, in one statement (data-modifying CTEs: all of them run, or none).
+ * Writes a batch's entries and stored hashes after `size`, and the new size, in the transaction of `client`, in one
+ * statement (data-modifying CTEs: all of them run, or none).
  */
-async function write(client: pg.PoolClient, size: number, entries: readonly PendingEntry[], hashes: readonly Hash[], checkpoints: readonly StoredCheckpoint[]): Promise<void> {
+async function write(client: pg.PoolClient, size: number, entries: readonly PendingEntry[], hashes: readonly Hash[]): Promise<void> {
   const firstHash = storedHashCount(size)
   const buffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength)
   await client.query(
     `WITH entries AS (INSERT INTO vouch_log_entries (idx, key, data) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[])),
-      hashes AS (INSERT INTO vouch_log_hashes (idx, hash) SELECT * FROM unnest($4::bigint[], $5::bytea[])),
-      checkpoints AS (INSERT INTO vouch_log_checkpoints (size, root, note) SELECT * FROM unnest($6::bigint[], $7::bytea[], $8::text[]) ON CONFLICT (note) DO NOTHING)
-    UPDATE vouch_log_state SET size = $9 WHERE id = 1`,
+      hashes AS (INSERT INTO vouch_log_hashes (idx, hash) SELECT * FROM unnest($4::bigint[], $5::bytea[]))
+    UPDATE vouch_log_state SET size = $6 WHERE id = 1`,
     [
       entries.map((_, i) => size + i),
       entries.map((e) => e.key),
       entries.map((e) => buffer(e.data)),
       hashes.map((_, i) => firstHash + i),
       hashes.map(buffer),
-      checkpoints.map((c) => c.size),
-      checkpoints.map((c) => buffer(c.rootHash)),
-      checkpoints.map((c) => c.note),
       size + entries.length,
     ],
   )

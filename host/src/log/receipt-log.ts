@@ -1,9 +1,10 @@
 /**
  * The receipt log as the host runs it (issue 12, docs/protocol.md "Receipt log"): what the infer route appends for
  * every answer (the receipt the enclave returned beside it, and once the evidence bundle that receipt names), and the
- * C2SP checkpoints signed over the store with each batch (in the batch's own transaction:
- * {@link LogStore.signBatches}). An answer is relayed only once its entries are durable and a signed, stored
- * checkpoint covers them, so its inclusion proof is available at once.
+ * C2SP checkpoints signed over the store. An answer is relayed only once its entries are durable. Checkpoints are
+ * signed when somebody asks for one ({@link ReceiptLog.current}: the checkpoint, proof, tile-reading and ledger
+ * routes), over everything durable then, so an inclusion proof is available as soon as the answer is, without every
+ * answer paying a signature.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -57,23 +58,19 @@ export class ReceiptLog {
     this.verifierKey = noteVerifierKey(options.signerKey)
   }
 
-  /**
-   * The log over `options.store`, with a signed checkpoint of its current size (signed now unless one is kept); from
-   * then on the store commits a checkpoint signed with the log's key with every batch.
-   */
+  /** The log over `options.store`, with a signed checkpoint of its current size (signed now unless one is kept). */
   static async open(options: ReceiptLogOptions): Promise<ReceiptLog> {
     const log = new ReceiptLog(options)
     log.#latest = (await options.store.checkpoints()).filter((c) => c.note.startsWith(`${options.origin}\n`)).at(-1) ?? null
     await log.checkpoint(await options.store.size())
-    options.store.signBatches((size, rootHash) => log.#signNote(size, rootHash))
     return log
   }
 
   /**
    * Logs the answer whose receipt is `receipt`: the evidence bundle it names (from `evidence`, unless logged
    * already, split into parts when large), then the receipt; resolves with the receipt's index once both are durable
-   * and a stored checkpoint covers them. Rejects with `ERR_HOST_LOG_UNAVAILABLE` whatever failed: the answer must
-   * then not be relayed.
+   * (any checkpoint signed from then on covers them). Rejects with `ERR_HOST_LOG_UNAVAILABLE` whatever failed: the
+   * answer must then not be relayed.
    */
   async logAnswer(receipt: string, evidence: EvidenceSource): Promise<number> {
     try {
@@ -82,12 +79,7 @@ export class ReceiptLog {
       // digest it names is read (every answer pays for this): the log holds the receipt as the enclave signed it,
       // and whoever relies on it verifies it in full.
       await this.#logEvidence(receiptEvidence(receipt), evidence)
-      const { index, checkpoint } = await this.store.append({ kind: 'receipt', receipt })
-      this.#observe(checkpoint)
-      // The batch's own checkpoint covers the receipt; one is signed here only when the batch signed none (the
-      // receipt was in the log already).
-      await this.checkpoint(index + 1)
-      return index
+      return (await this.store.append({ kind: 'receipt', receipt })).index
     } catch (error) {
       throw unavailable(error)
     }
@@ -102,18 +94,8 @@ export class ReceiptLog {
     }
     const bundle = await evidence(digest)
     if (sha256Digest(bundle) !== digest) throw new Error(`the receipt names evidence ${digest}, the enclave's bundle is another (it restarted with new keys?)`)
-    for (const { checkpoint } of await Promise.all(toEvidenceEntries(bundle).map((entry) => this.store.append(entry)))) this.#observe(checkpoint)
+    await Promise.all(toEvidenceEntries(bundle).map((entry) => this.store.append(entry)))
     this.#evidence.add(digest)
-  }
-
-  /** Takes `checkpoint`, committed with a batch, as the latest when it is larger. */
-  #observe(checkpoint: StoredCheckpoint | null): void {
-    if (checkpoint !== null && (this.#latest === null || checkpoint.size > this.#latest.size)) this.#latest = checkpoint
-  }
-
-  /** The log's signed note of a checkpoint at `size` with root `rootHash`. */
-  #signNote(size: number, rootHash: Uint8Array): string {
-    return signNote(formatCheckpoint({ origin: this.origin, size, rootHash }), this.#signerKey)
   }
 
   /** The indexes of the entries that log the bundle of `digest` (one, or its parts in order), or null. */
@@ -130,16 +112,15 @@ export class ReceiptLog {
     }
   }
 
-  /** The latest checkpoint signed (after {@link open}, one always is). */
+  /** The latest checkpoint signed (after {@link open}, one always is); answers logged since may be past it. */
   latest(): StoredCheckpoint {
     return this.#latest!
   }
 
   /**
-   * A signed checkpoint of everything the store holds now. On a log several hosts share, the others' appends grow the
-   * store without this host signing: its latest checkpoint would lag the log for as long as it takes no answers, and a
-   * reader of this host would see (and could audit) only part of the history. One is signed here when behind.
-   * Rejects with `ERR_HOST_LOG_UNAVAILABLE`.
+   * A signed checkpoint of everything the store holds now: the latest when it covers all, else one signed now (once
+   * for all who ask meanwhile). Answers are logged without one (by this host, or by the others of a shared log), so
+   * this is what the routes that serve the log ask for. Rejects with `ERR_HOST_LOG_UNAVAILABLE`.
    */
   async current(): Promise<StoredCheckpoint> {
     try {
@@ -150,8 +131,8 @@ export class ReceiptLog {
   }
 
   /**
-   * A signed, stored checkpoint of at least `size` entries: the latest when it covers them (every batch commits one),
-   * else one signed over the store's current size. One signing at a time; callers that arrive meanwhile share the next.
+   * A signed, stored checkpoint of at least `size` entries: the latest when it covers them, else one signed over the
+   * store's current size. One signing at a time; callers that arrive meanwhile share the next.
    */
   async checkpoint(size: number): Promise<StoredCheckpoint> {
     for (;;) {
@@ -173,7 +154,7 @@ export class ReceiptLog {
   async #sign(): Promise<StoredCheckpoint> {
     const size = await this.store.size()
     const rootHash = await treeHash(size, this.store)
-    const stored = await this.store.addCheckpoint(this.#signNote(size, rootHash))
+    const stored = await this.store.addCheckpoint(signNote(formatCheckpoint({ origin: this.origin, size, rootHash }), this.#signerKey))
     if (this.#latest === null || stored.size >= this.#latest.size) this.#latest = stored
     return stored
   }

@@ -114,7 +114,7 @@ class SqliteLog implements LogBackend {
     let result: T
     try {
       const size = s.size.get() as number
-      const writes: Array<{ entries: readonly PendingEntry[]; hashes: readonly Hash[]; checkpoint: StoredCheckpoint | undefined }> = []
+      const writes: Array<{ entries: readonly PendingEntry[]; hashes: readonly Hash[] }> = []
       result = await work({
         size,
         indexesOf: (keys) => new Map(keys.flatMap((key) => {
@@ -122,15 +122,14 @@ class SqliteLog implements LogBackend {
           return index === undefined ? [] : [[key, index] as const]
         })),
         readHashes: (indexes) => this.#readHashes(indexes),
-        append: (entries, hashes, checkpoint) => void writes.push({ entries, hashes, checkpoint }),
+        append: (entries, hashes) => void writes.push({ entries, hashes }),
       })
       // The writes and the commit run in one turn of the event loop: no other caller of this connection can read
       // between them and see what is not committed.
       let [entryAt, hashAt] = [size, storedHashCount(size)]
-      for (const { entries, hashes, checkpoint } of writes) {
+      for (const { entries, hashes } of writes) {
         for (const e of entries) s.entry.run(entryAt++, e.key, e.data)
         for (const h of hashes) s.hash.run(hashAt++, h)
-        if (checkpoint !== undefined) s.checkpoint.run(checkpoint.size, checkpoint.rootHash, checkpoint.note)
       }
       s.setSize.run(entryAt)
       this.#db.exec('COMMIT')

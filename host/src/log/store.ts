@@ -22,15 +22,7 @@ export interface LogAppend {
   key: string
   /** False when an entry of this key was in the log already; `index` is then that entry's. */
   appended: boolean
-  /**
-   * The checkpoint committed with the entry's batch (see {@link LogStore.signBatches}): it covers the entry. Null when
-   * the batch signed none (no signer set, or the batch appended nothing new).
-   */
-  checkpoint: StoredCheckpoint | null
 }
-
-/** Signs a checkpoint of the log at `size` with root `rootHash`: returns the C2SP signed note. */
-export type CheckpointSigner = (size: number, rootHash: Hash) => string
 
 /** A checkpoint the host served: the signed note, and the size and root hash it commits to. */
 export interface StoredCheckpoint {
@@ -54,13 +46,6 @@ export interface LogStore extends HashReader {
    * connection broke during the commit itself: appending it again is safe either way).
    */
   append(entry: LogEntry): Promise<LogAppend>
-  /**
-   * From now on, every batch that appends is committed together with a checkpoint of the log's new size signed by
-   * `sign`, in the batch's own transaction: one commit per batch (a checkpoint kept apart would be a second durable
-   * write, and a second read of the tree), and its root is computed from the very hashes the batch writes, so the
-   * tree cannot contradict it. Each append then resolves with that checkpoint.
-   */
-  signBatches(sign: CheckpointSigner): void
   /** Entries in the log, committed. */
   size(): Promise<number>
   /** The bytes of entries `start` to `end − 1`, in order; `end` at most {@link size}. */
@@ -99,10 +84,9 @@ export interface SequencingTransaction extends HashReader {
   indexesOf(keys: readonly string[]): Promise<Map<string, number>> | Map<string, number>
   /**
    * Appends `entries` at indexes `size`, `size + 1`, …, and `hashes` at stored-hash indexes from
-   * `storedHashCount(size)`; the log's size becomes `size + entries.length`. Keeps `checkpoint` (of that new size)
-   * too, when given, unless a checkpoint with the same note is kept. Written at commit.
+   * `storedHashCount(size)`; the log's size becomes `size + entries.length`. Written at commit.
    */
-  append(entries: readonly PendingEntry[], hashes: readonly Hash[], checkpoint?: StoredCheckpoint): void
+  append(entries: readonly PendingEntry[], hashes: readonly Hash[]): void
 }
 
 /** Storage under a {@link LogStore}: a SQLite file or a PostgreSQL database. */
@@ -156,17 +140,18 @@ export interface IntegratedBatch {
   results: Array<{ index: number; appended: boolean }>
   /** Learn these into {@link CommittedHashes} once the transaction has committed, not before. */
   hashes: Array<readonly [number, Hash]>
-  /** The checkpoint of the new size, signed by `sign` and kept with the batch; null without `sign` or new entries. */
-  checkpoint: StoredCheckpoint | null
 }
 
 /**
  * Sequences `batch` in `tx`: entries whose key is in the log already (or earlier in the batch) keep that index; the
  * others get the next indexes, and the stored hashes each one adds, read through the hashes this batch computed so
- * far, then `committed`, then the backend. With `sign`, a checkpoint of the new size (its root from those same
- * hashes) is signed and kept in the same transaction. Results are in batch order.
+ * far, then `committed`, then the backend. Results are in batch order.
+ *
+ * No checkpoint is signed here: signing one per batch cost every answer a share of an Ed25519 signature, a tree hash
+ * and a stored note (about half the log's CPU per batch), for checkpoints mostly nobody reads. The log signs one
+ * when somebody asks (`ReceiptLog.current`, receipt-log.ts).
  */
-export async function integrateBatch(tx: SequencingTransaction, batch: readonly PendingEntry[], committed = new CommittedHashes(), sign?: CheckpointSigner): Promise<IntegratedBatch> {
+export async function integrateBatch(tx: SequencingTransaction, batch: readonly PendingEntry[], committed = new CommittedHashes()): Promise<IntegratedBatch> {
   const indexes = new Map(await tx.indexesOf([...new Set(batch.map((e) => e.key))]))
   const known = new Set(indexes.keys())
   const fresh: PendingEntry[] = []
@@ -186,40 +171,30 @@ export async function integrateBatch(tx: SequencingTransaction, batch: readonly 
     },
   }
   for (const [i, entry] of fresh.entries()) hashes.push(...(await storedHashesForRecord(tx.size + i, entry.data, reader)))
-  let checkpoint: StoredCheckpoint | null = null
-  if (sign !== undefined && fresh.length > 0) {
-    const size = tx.size + fresh.length
-    const rootHash = await treeHash(size, reader)
-    checkpoint = { size, rootHash, note: sign(size, rootHash) }
-  }
-  tx.append(fresh, hashes, ...(checkpoint === null ? [] : [checkpoint]))
+  tx.append(fresh, hashes)
   const firstOfKey = new Set<string>()
   const results = batch.map((entry) => {
     const appended = !known.has(entry.key) && !firstOfKey.has(entry.key)
     firstOfKey.add(entry.key)
     return { index: indexes.get(entry.key)!, appended }
   })
-  return { results, hashes: [...read, ...hashes.map((hash, k) => [base + k, hash] as const)], checkpoint }
+  return { results, hashes: [...read, ...hashes.map((hash, k) => [base + k, hash] as const)] }
 }
 
 /** The {@link LogStore} over `backend`, appending in batches. */
 export function createLogStore(backend: LogBackend, batching: BatchOptions): LogStore {
   const committed = new CommittedHashes()
-  let sign: CheckpointSigner | undefined
-  const batcher = new AppendBatcher<PendingEntry, { index: number; appended: boolean; checkpoint: StoredCheckpoint | null }>(async (batch) => {
-    const integrated = await backend.sequence((tx) => integrateBatch(tx, batch, committed, sign))
+  const batcher = new AppendBatcher<PendingEntry, { index: number; appended: boolean }>(async (batch) => {
+    const integrated = await backend.sequence((tx) => integrateBatch(tx, batch, committed))
     committed.learn(integrated.hashes)
-    return integrated.results.map((r) => ({ ...r, checkpoint: integrated.checkpoint }))
+    return integrated.results
   }, batching)
   return {
     backend: backend.name,
     async append(entry) {
       const pending = { data: encodeLogEntry(entry), key: logEntryKey(entry) }
-      const { index, appended, checkpoint } = await batcher.add(pending)
-      return { index, key: pending.key, appended, checkpoint }
-    },
-    signBatches(signer) {
-      sign = signer
+      const { index, appended } = await batcher.add(pending)
+      return { index, key: pending.key, appended }
     },
     size: () => backend.size(),
     readEntries: (start, end) => backend.readEntries(start, end),

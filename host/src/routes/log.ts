@@ -72,7 +72,10 @@ async function serveTile(log: ReceiptLog, path: string, res: Response): Promise<
 /** The evidence bundle of `digest` as logged: one entry, or its parts joined and checked. */
 async function evidenceOf(log: ReceiptLog, digest: string): Promise<Uint8Array> {
   const indexes = await log.evidenceIndexes(digest)
-  if (indexes === null || indexes.length === 0 || Math.max(...indexes) >= log.latest().size) throw new HostError('ERR_HOST_LOG_ENTRY_NOT_FOUND')
+  if (indexes === null || indexes.length === 0) throw new HostError('ERR_HOST_LOG_ENTRY_NOT_FOUND')
+  // Logged since the latest checkpoint (answers are logged without one): sign one over it, as the proof route does.
+  const last = Math.max(...indexes)
+  if (last >= log.latest().size && last >= (await log.current()).size) throw new HostError('ERR_HOST_LOG_ENTRY_NOT_FOUND')
   const entries: LogEntry[] = []
   for (const index of indexes) entries.push(decodeLogEntry((await log.store.readEntries(index, index + 1))[0]!))
   return assembleEvidence(entries)
@@ -88,7 +91,8 @@ export function registerLogRoutes(route: RouteRegistrar, { receiptLog }: Pick<Ro
       if (typeof digest !== 'string' || !DIGEST.test(digest)) throw new HostError('ERR_HOST_BAD_REQUEST')
       const index = await log.store.indexOf(`receipt:${digest}`)
       if (index === null) throw new HostError('ERR_HOST_LOG_ENTRY_NOT_FOUND')
-      // A receipt another host of a shared log appended may be past this host's latest checkpoint: sign one over it.
+      // Answers are logged without a checkpoint, and another host of a shared log may have appended this one: past the
+      // latest checkpoint, sign one over it.
       const checkpoint = index < log.latest().size ? log.latest() : await log.current()
       if (index >= checkpoint.size) throw new HostError('ERR_HOST_LOG_ENTRY_NOT_FOUND')
       const proof = await proveRecord(checkpoint.size, index, log.store)
