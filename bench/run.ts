@@ -10,6 +10,7 @@ import { benchCli } from './cli.bench.js'
 import { benchE2e } from './e2e.bench.js'
 import { benchEnclave } from './enclave.bench.js'
 import { benchFleet } from './fleet.bench.js'
+import { benchFloors } from './floors.bench.js'
 import { benchHops } from './hops.bench.js'
 import { benchInference } from './inference.bench.js'
 import { benchNvidiaGpu } from './nvidia-gpu.bench.js'
@@ -27,6 +28,7 @@ const scenarios: Record<string, (log: (line: string) => void) => Promise<string>
   enclave: benchEnclave,
   e2e: benchE2e,
   hops: benchHops,
+  floors: benchFloors,
   tlog: benchTlog,
   'receipt-log': benchReceiptLog,
   fleet: benchFleet,

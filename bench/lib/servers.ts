@@ -24,6 +24,17 @@ export interface PlainServerConfig {
   tlsDir: string
 }
 
+/** What bench/lib/echo-server.ts takes as its one argument (JSON). */
+export interface EchoServerConfig {
+  mode: 'unix' | 'https'
+  /** Bytes of each answer. */
+  responseBytes: number
+  /** `unix`: the socket's path. */
+  path?: string
+  /** `https`: the development certificate folder to serve with. */
+  certDir?: string
+}
+
 /** Media type of the plain binary server's bodies. */
 export const BINARY_MEDIA_TYPE = 'application/cbor'
 
@@ -200,6 +211,21 @@ export async function startVouchHost(cacheDir: string, options: { nodeArgs?: str
   } catch (error) {
     await stop()
     throw error
+  }
+}
+
+/** Starts bench/lib/echo-server.ts; `url` is the Unix socket's path or the HTTPS origin. */
+export async function startEchoServer(config: EchoServerConfig): Promise<ServerProcess> {
+  const { child, match } = await start(`echo server (${config.mode})`, ['--import', 'tsx', 'bench/lib/echo-server.ts', JSON.stringify(config)], process.env, /echo-server: listening (\S+)/, 60_000)
+  const pid = child.pid!
+  return {
+    name: `echo server (${config.mode})`,
+    pid,
+    url: match[1]!,
+    stop: async () => {
+      await terminate(child, 5_000)
+      live.delete(pid)
+    },
   }
 }
 
