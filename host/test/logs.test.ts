@@ -67,3 +67,41 @@ test('the redaction paths censor a body or headers logged by mistake', () => {
   assert.ok(!logs.text().includes('secret-token'))
   assert.match(logs.text(), /\[redacted\]/)
 })
+
+test('each request is logged once at its level: served and refused at info, failed at error, probes at debug; below the host level, not at all', async () => {
+  let fail = false
+  const link = new FakeLink((call) => {
+    if (call.op === 'models') return { models: [{ name: 'm', versions: ['1'] }] }
+    if (fail) return Promise.reject(new HostError('ERR_HOST_BAD_GATEWAY', { cause: new Error('corrupt frame') }))
+    return inferAnswer(Buffer.from('answer'))
+  })
+  const lines = async (level: 'debug' | 'warn'): Promise<Array<Record<string, unknown>>> => {
+    const logs = sink(level)
+    const app = createApp({ link, log: logs.log, metrics: createMetrics({ processMetrics: false }) })
+    const infer = () => request(app).post('/v2/models/m/infer').set('Content-Type', SEALED_MEDIA_TYPE).set('Vouch-Key-Id', 'kid-1').send(Buffer.from('sealed'))
+    fail = false
+    const served = await infer().set('X-Request-Id', 'given-id-1')
+    assert.equal(served.headers['x-request-id'], 'given-id-1')
+    await infer().set('Content-Type', 'text/plain')
+    fail = true
+    const failed = await infer()
+    assert.match(failed.headers['x-request-id'] ?? '', /^[0-9a-f-]{36}$/)
+    await request(app).get('/v2/health/live')
+    return logs.entries.filter((e) => typeof e['msg'] === 'string' && (e['msg'] as string).startsWith('request '))
+  }
+  const all = await lines('debug')
+  assert.deepEqual(
+    all.map((e) => [e['msg'], e['level'], (e['req'] as { path: string }).path, (e['res'] as { status: number }).status]),
+    [
+      ['request served', 30, '/v2/models/m/infer', 200],
+      ['request refused', 30, '/v2/models/m/infer', 415],
+      ['request failed', 50, '/v2/models/m/infer', 502],
+      ['request served', 20, '/v2/health/live', 200],
+    ],
+  )
+  assert.equal((all[0]!['req'] as { id: string }).id, 'given-id-1')
+  assert.equal(all[2]!['code'], 'ERR_HOST_BAD_GATEWAY')
+  assert.equal(typeof all[0]!['responseTime'], 'number')
+  // At warn, only the failure is logged.
+  assert.deepEqual((await lines('warn')).map((e) => e['msg']), ['request failed'])
+})
