@@ -195,7 +195,7 @@ describe('stapled collateral: client and vouch-verify need nothing but the archi
         return file
       }
       const other = generateNoteKey(host.receiptLog!.origin)
-      const { text } = openNote(parsed.checkpoint, [logKey])
+      const { text } = await openNote(parsed.checkpoint, [logKey])
       const foreign = editedProof('foreign.json', (p) => ({ ...p, checkpoint: signNote(text, other.signerKey) }))
       const flipped = editedProof('flipped.json', (p) => {
         const hash = Buffer.from(p.proof[0]!, 'base64')

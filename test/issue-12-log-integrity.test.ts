@@ -107,11 +107,11 @@ describe('a host that forks its log is caught by the auditor and the client, wit
     assert.notEqual(code, 2, out)
     return { code, report: JSON.parse(out) as { entries: number; receipts: number; verified: number; problems: { code: string }[]; fork: [string, string] | null; forkFile: string | null } }
   }
-  const opened = (note: string): SignedCheckpoint => openCheckpoint(note, [key.verifierKey])
+  const opened = (note: string): Promise<SignedCheckpoint> => openCheckpoint(note, [key.verifierKey])
   /** Asserts `notes` are a fork's proof: two checkpoints of the log, each opening with the log key, that differ. */
-  const assertForkProof = (notes: readonly string[] | null | undefined, first: string): [SignedCheckpoint, SignedCheckpoint] => {
+  const assertForkProof = async (notes: readonly string[] | null | undefined, first: string): Promise<[SignedCheckpoint, SignedCheckpoint]> => {
     assert.ok(notes !== null && notes !== undefined && notes.length === 2)
-    const [a, b] = notes.map(opened) as [SignedCheckpoint, SignedCheckpoint]
+    const [a, b] = (await Promise.all(notes.map(opened))) as [SignedCheckpoint, SignedCheckpoint]
     assert.deepEqual([a.origin, b.origin], [ORIGIN, ORIGIN])
     assert.equal(notes[0], first, 'the checkpoint seen first comes first')
     assert.throws(() => verifyLogConsistency(a, b, []), { code: 'ERR_LOG_FORK' })
@@ -149,13 +149,13 @@ describe('a host that forks its log is caught by the auditor and the client, wit
     assert.deepEqual(forked.report.problems.map((p) => p.code), ['ERR_LOG_FORK'])
     const proof = JSON.parse(readFileSync(forkOut, 'utf8')) as { origin: string; checkpoints: string[] }
     assert.equal(proof.origin, ORIGIN)
-    const [seen, served] = assertForkProof(proof.checkpoints, onA.log!.checkpoint.note)
+    const [seen, served] = await assertForkProof(proof.checkpoints, onA.log!.checkpoint.note)
     assert.equal(seen.size, served.size, 'two checkpoints of the same size')
     assert.equal(proof.checkpoints[1], onB.log!.checkpoint.note)
 
     // The client that saw the original asks the copy for the proof of the copy's answer: ERR_CLIENT_LOG_FORK.
     const error = await rejectsWith(clientOf(b, 'seen-a').logProof(onB.receipt), 'ERR_CLIENT_LOG_FORK')
-    assertForkProof(error.checkpoints, onA.log!.checkpoint.note)
+    await assertForkProof(error.checkpoints, onA.log!.checkpoint.note)
     // And `vouch infer --log --state-dir` after the original, against the copy: refused, exit 1, both checkpoints shown.
     const infer = (host: RunningHost, state: string) =>
       runCli(vouch, 'infer', '--url', host.url, '--ca', host.tls.trustFile, '--policy', DEV, '--model', 'ppocr-cls', '--input', SAMPLE, '--log', '--log-key', key.verifierKey, '--state-dir', join(dir, state))
@@ -193,21 +193,21 @@ describe('a host that forks its log is caught by the auditor and the client, wit
     assert.deepEqual(forked.report.problems.map((p) => p.code), ['ERR_LOG_FORK'])
     assert.ok(forked.report.forkFile !== null)
     const proof = JSON.parse(readFileSync(forked.report.forkFile, 'utf8')) as { checkpoints: string[] }
-    const [seen, served] = assertForkProof(proof.checkpoints, audited.note)
+    const [seen, served] = await assertForkProof(proof.checkpoints, audited.note)
     assert.equal(seen.size, size)
     assert.ok(served.size > size)
 
     // The client that saw the original: the dropped answer is not in the rebuilt log, and any other's proof is a fork.
     await rejectsWith(clientOf(d, 'seen-b2').logProof(dropped.receipt), 'ERR_CLIENT_LOG_ENTRY_MISSING')
     const error = await rejectsWith(clientOf(d, 'seen-b2').logProof(last.receipt), 'ERR_CLIENT_LOG_FORK')
-    const [before, now] = assertForkProof(error.checkpoints, last.log!.checkpoint.note)
+    const [before, now] = await assertForkProof(error.checkpoints, last.log!.checkpoint.note)
     assert.deepEqual([before.size, now.size], [size, later[1]!.log!.checkpoint.size])
     // `vouch infer --log` with the state of a client that followed the original: refused, exit 1.
     const refused = await runCli(vouch, 'infer', '--url', d.url, '--ca', d.tls.trustFile, '--policy', DEV, '--model', 'ppocr-cls', '--input', SAMPLE, '--log', '--log-key', key.verifierKey, '--state-dir', join(dir, 'seen-b2'))
     assert.equal(refused.code, 1, refused.out)
     assert.match(refused.out, /ERR_CLIENT_LOG_FORK/)
     // The proof each client kept of an answer the rebuilt log still holds verifies offline: nothing else was changed.
-    assert.equal(verifyLogInclusion(last.receipt, last.log!.proof, [key.verifierKey]).index, last.log!.index)
+    assert.equal((await verifyLogInclusion(last.receipt, last.log!.proof, [key.verifierKey])).index, last.log!.index)
   })
 })
 
@@ -262,7 +262,7 @@ describeSkippable('two hosts on one PostgreSQL log, both taking traffic', { skip
       assert.deepEqual(entries.filter((e) => e.kind !== 'receipt').map((e) => e.kind), ['evidence'], 'the evidence once, whichever host logged it first')
       for (const answer of answers) {
         assert.equal(receipts.get(answer.receipt), answer.log!.index)
-        assert.equal(verifyLogInclusion(answer.receipt, answer.log!.proof, [key.verifierKey]).index, answer.log!.index)
+        assert.equal((await verifyLogInclusion(answer.receipt, answer.log!.proof, [key.verifierKey])).index, answer.log!.index)
       }
       // Both hosts took traffic at once: their answers interleave in the one history.
       const [onP, onQ] = [0, 1].map((h) => perClient.filter((_, c) => c % 2 === h).flat().map((r) => r.log!.index))
@@ -286,7 +286,7 @@ describeSkippable('two hosts on one PostgreSQL log, both taking traffic', { skip
       const notes = new Set(signed.map((c) => c.note))
       for (const answer of answers) assert.ok(notes.has(answer.log!.checkpoint.note), 'every checkpoint served is one signed and kept')
       for (const { note } of signed) {
-        const checkpoint = openCheckpoint(note, [key.verifierKey])
+        const checkpoint = await openCheckpoint(note, [key.verifierKey])
         verifyLogConsistency(checkpoint, finalP!, checkpoint.size === size ? [] : await fetchConsistency(readers[0]!, checkpoint.size, size))
       }
     } finally {

@@ -137,7 +137,7 @@ describe('the host logs every answer before relaying it', () => {
     }
     const { note, size } = receiptLog.latest()
     assert.equal(size, 3)
-    const checkpoint = parseCheckpoint(openNote(note, [keys.verifierKey]).text)
+    const checkpoint = parseCheckpoint((await openNote(note, [keys.verifierKey])).text)
     assert.equal(checkpoint.origin, 'test.example/log')
     assert.deepEqual(checkpoint.rootHash, await treeHash(3, store))
     assert.deepEqual((await store.checkpoints()).map((c) => [c.size, c.note]), [[0, (await store.checkpoints())[0]!.note], [3, note]])
@@ -177,7 +177,7 @@ describe('the host logs every answer before relaying it', () => {
     const { note, size, rootHash } = receiptLog.latest()
     for (const c of asked) assert.equal(c.note, note)
     assert.equal(size, 3)
-    assert.deepEqual(parseCheckpoint(openNote(note, [keys.verifierKey]).text).rootHash, await treeHash(3, store))
+    assert.deepEqual(parseCheckpoint((await openNote(note, [keys.verifierKey])).text).rootHash, await treeHash(3, store))
     assert.deepEqual(Buffer.from(rootHash), Buffer.from(await treeHash(3, store)))
     assert.deepEqual((await store.checkpoints()).map((c) => c.size), [0, 3])
     await receiptLog.close()
@@ -252,7 +252,7 @@ describe("the log's read routes serve what a reader checks against the signed ch
     for (const model of ['ppocr-cls', 'ppocr-det', 'ppocr-cls']) assert.equal((await infer(app, model)).status, 200)
 
     const note = (await request(app).get('/v1/log/checkpoint').expect(200).expect('Content-Type', /text\/plain/)).text
-    const checkpoint = parseCheckpoint(openNote(note, [keys.verifierKey]).text)
+    const checkpoint = parseCheckpoint((await openNote(note, [keys.verifierKey])).text)
     assert.equal(checkpoint.size, await store.size())
     assert.equal((await request(app).get('/v1/log/key').expect(200)).text.trim(), keys.verifierKey)
 

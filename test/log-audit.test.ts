@@ -58,7 +58,7 @@ describe('vouch-verify log audit', () => {
     await other.append(...change([...log.entries]))
     return other
   }
-  const sizes = (notes: readonly string[]): number[] => notes.map((note) => parseCheckpoint(openNote(note, [log.keys.verifierKey]).text).size)
+  const sizes = (notes: readonly string[]): Promise<number[]> => Promise.all(notes.map(async (note) => parseCheckpoint((await openNote(note, [log.keys.verifierKey])).text).size))
 
   before(async () => {
     const socket = join(dir, 'enclave.sock')
@@ -102,7 +102,7 @@ describe('vouch-verify log audit', () => {
       const { code, report } = await audit(state)
       assert.equal(code, 1)
       assert.deepEqual(report.problems.map((p) => p.code), ['ERR_LOG_FORK'])
-      assert.deepEqual(sizes(report.fork!), [log.size, log.size])
+      assert.deepEqual(await sizes(report.fork!), [log.size, log.size])
       assert.notEqual(report.fork![0], report.fork![1])
       const proof = JSON.parse(readFileSync(report.forkFile!, 'utf8')) as { origin: string; checkpoints: string[] }
       assert.deepEqual(proof, { origin: log.origin, checkpoints: report.fork })
@@ -124,7 +124,7 @@ describe('vouch-verify log audit', () => {
       const { code, report } = await audit(state, '--fork-out', forkOut)
       assert.equal(code, 1)
       assert.deepEqual(report.problems.map((p) => p.code), ['ERR_LOG_FORK'])
-      assert.deepEqual(sizes(report.fork!), [log.size, log.size + 1])
+      assert.deepEqual(await sizes(report.fork!), [log.size, log.size + 1])
       assert.ok(existsSync(forkOut))
     } finally {
       server.log = log

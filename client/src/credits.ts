@@ -91,7 +91,7 @@ async function compareWithHost(reader: LogReader, logKeys: readonly string[], ou
     return { index: null, code: 'ERR_CLIENT_LEDGER_MISMATCH', message: "the host's GET /v1/ledger answer is not a ledger" }
   }
   // The host computes at its latest checkpoint: signed by the log key, and one history with ours.
-  await checkConsistent(reader, checkpoint, openCheckpoint(theirs.checkpoint, logKeys))
+  await checkConsistent(reader, checkpoint, await openCheckpoint(theirs.checkpoint, logKeys))
   let same = false
   try {
     same = comparable(theirs) === comparable(ours)
@@ -135,7 +135,7 @@ async function verifyReceipts(tally: LedgerTally, receipts: readonly { index: nu
 export async function computeCredits(reader: LogReader, keeper: Pick<CheckpointStore, 'load' | 'save'>, logKeys: readonly string[], policy: Policy | null, since: CreditsOptions['since']): Promise<CreditsReport> {
   try {
     const latest = await fetchCheckpoint(reader, logKeys)
-    const stored = keeper.load(latest.origin, logKeys)
+    const stored = await keeper.load(latest.origin, logKeys)
     await checkConsistent(reader, stored, latest)
     const report: CreditsReport = { ledger: null, checkpoint: latest, receipts: 0, counted: 0, verified: 0, problems: [] }
     if (stored !== null && latest.size < stored.size) {

@@ -36,7 +36,7 @@ export interface LogProofOptions {
 export function checkpointKeeper(stateDir: string | undefined): Pick<CheckpointStore, 'load' | 'save'> {
   if (stateDir !== undefined) return new CheckpointStore(stateDir)
   const notes = new Map<string, SignedCheckpoint>()
-  return { load: (origin) => notes.get(origin) ?? null, save: (checkpoint) => void notes.set(checkpoint.origin, checkpoint) }
+  return { load: async (origin) => notes.get(origin) ?? null, save: (checkpoint) => void notes.set(checkpoint.origin, checkpoint) }
 }
 
 /** The problem code of an answer, if it carries a problem document. */
@@ -91,7 +91,7 @@ export async function proveLogged(reader: LogReader, keeper: Pick<CheckpointStor
 async function check(reader: LogReader, keeper: Pick<CheckpointStore, 'load' | 'save'>, logKeys: readonly string[], receipt: string, body: Uint8Array, promised: number | undefined): Promise<LogProofResult> {
   try {
     const proof = JSON.parse(Buffer.from(body).toString('utf8')) as LogProof
-    const { index, checkpoint } = verifyLogInclusion(receipt, proof, logKeys)
+    const { index, checkpoint } = await verifyLogInclusion(receipt, proof, logKeys)
     if (promised !== undefined && index !== promised) {
       throw new ClientError('ERR_CLIENT_LOG_ENTRY_MISSING', `the host announced the receipt as entry ${promised}, the log proves it at ${index}`)
     }

@@ -32,7 +32,7 @@ const sample = (JSON.parse(readFileSync(join(root, 'models/samples/ppocr-cls.jso
 const foreign = (n: number): Uint8Array => encodeLogEntry({ kind: 'receipt', receipt: `eyJmb3JlaWduIjp0cnVlfQ.eyJuIjo${n}fQ.c2ln` })
 
 /** The checkpoint a signed note states, opened with `key`. */
-const opened = (note: string, key: string): ReturnType<typeof parseCheckpoint> => parseCheckpoint(openNote(note, [key]).text)
+const opened = async (note: string, key: string): Promise<ReturnType<typeof parseCheckpoint>> => parseCheckpoint((await openNote(note, [key])).text)
 
 describe('the client and the receipt log', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-client-log-'))
@@ -73,14 +73,14 @@ describe('the client and the receipt log', () => {
     // Entries 0 and 1 were there before; the host logged its evidence (2), then the receipt (3).
     assert.equal(first.log.index, 3)
     assert.equal(first.log.checkpoint.size, 4)
-    assert.equal(verifyLogInclusion(first.receipt, first.log.proof, [log.keys.verifierKey]).index, 3)
+    assert.equal((await verifyLogInclusion(first.receipt, first.log.proof, [log.keys.verifierKey])).index, 3)
     // The checkpoint is kept, one file per log origin; the next answer's checkpoint is checked consistent with it.
     const file = join(stateDir, `${encodeURIComponent(log.origin)}.checkpoint`)
     assert.equal(readFileSync(file, 'utf8'), first.log.checkpoint.note)
     await log.append(foreign(2), foreign(3))
     const second = await c.infer('ppocr-cls', sample, { log: true })
     assert.equal(second.log?.index, 6)
-    assert.equal(opened(readFileSync(file, 'utf8'), log.keys.verifierKey).size, 7)
+    assert.equal((await opened(readFileSync(file, 'utf8'), log.keys.verifierKey)).size, 7)
     // Without { log }, and with a policy that does not require inclusion, nothing is asked of the log.
     assert.equal((await c.infer('ppocr-cls', sample)).log, undefined)
   })
@@ -143,7 +143,7 @@ describe('the client and the receipt log', () => {
     // A new client on the same state directory: what it saw before is remembered.
     const error = await rejectsWith(keyed(stateDir).logProof(result.receipt), 'ERR_CLIENT_LOG_FORK')
     assert.ok(error.checkpoints !== undefined)
-    const [seen, now] = error.checkpoints.map((note) => opened(note, log.keys.verifierKey))
+    const [seen, now] = await Promise.all(error.checkpoints.map((note) => opened(note, log.keys.verifierKey)))
     assert.equal(seen!.size, 4)
     assert.equal(now!.size, 4)
     assert.notDeepEqual(seen!.rootHash, now!.rootHash)
@@ -158,10 +158,10 @@ describe('the client and the receipt log', () => {
     // The host rewrites history without entry 1 and goes on logging: the next answer's checkpoint does not extend the one seen.
     host.log = await log.filtered((_, i) => i !== 1)
     const error = await rejectsWith(c.infer('ppocr-cls', sample, { log: true }), 'ERR_CLIENT_LOG_FORK')
-    const [seen, now] = error.checkpoints!.map((note) => opened(note, log.keys.verifierKey))
+    const [seen, now] = await Promise.all(error.checkpoints!.map((note) => opened(note, log.keys.verifierKey)))
     assert.deepEqual([seen!.size, now!.size], [4, 5])
     // The stored checkpoint is the one seen first: the fork is not forgotten by accepting the new history.
-    assert.equal(opened(readFileSync(join(stateDir, `${encodeURIComponent(log.origin)}.checkpoint`), 'utf8'), log.keys.verifierKey).size, 4)
+    assert.equal((await opened(readFileSync(join(stateDir, `${encodeURIComponent(log.origin)}.checkpoint`), 'utf8'), log.keys.verifierKey)).size, 4)
   })
 
   test('a log that grows from a forked prefix: the consistency proof fails, ERR_CLIENT_LOG_FORK', async () => {
@@ -172,7 +172,7 @@ describe('the client and the receipt log', () => {
     await forked.append(foreign(0), foreign(7), foreign(8), foreign(9))
     host.log = forked
     const error = await rejectsWith(keyed(stateDir).infer('ppocr-cls', sample, { log: true }), 'ERR_CLIENT_LOG_FORK')
-    assert.deepEqual(error.checkpoints!.map((note) => opened(note, log.keys.verifierKey).size), [4, 6])
+    assert.deepEqual((await Promise.all(error.checkpoints!.map((note) => opened(note, log.keys.verifierKey)))).map((c) => c.size), [4, 6])
   })
 
   test('logProof without a log key is a TypeError', async () => {

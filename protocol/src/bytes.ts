@@ -1,6 +1,8 @@
+import { platform } from './platform.js'
+
 /** Lower-case hex of `bytes`; the only hex form Vouch emits. */
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+  return platform.toHex(bytes)
 }
 
 const HEX = /^(?:[0-9a-fA-F]{2})*$/
@@ -12,7 +14,7 @@ const HEX = /^(?:[0-9a-fA-F]{2})*$/
 export function fromHex(text: string, what = 'value', length?: number): Uint8Array {
   const body = text.startsWith('0x') || text.startsWith('0X') ? text.slice(2) : text
   if (!HEX.test(body)) throw new TypeError(`${what}: not a hex string`)
-  const bytes = new Uint8Array(Buffer.from(body, 'hex'))
+  const bytes = platform.hexToBytes(body)
   if (length !== undefined && bytes.length !== length) {
     throw new TypeError(`${what}: expected ${length} bytes (${length * 2} hex characters), got ${bytes.length}`)
   }
@@ -41,13 +43,9 @@ export function reversed(bytes: Uint8Array): Uint8Array {
 const BASE64URL = /^[A-Za-z0-9_-]*$/
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
-function view(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-}
-
 /** Unpadded base64url (RFC 4648 §5) of `bytes`, as JOSE writes key material. */
 export function toBase64Url(bytes: Uint8Array): string {
-  return view(bytes).toString('base64url')
+  return platform.toBase64(bytes, true)
 }
 
 /**
@@ -57,7 +55,7 @@ export function toBase64Url(bytes: Uint8Array): string {
  */
 export function fromBase64Url(text: string, what = 'value', length?: number): Uint8Array {
   if (!BASE64URL.test(text) || text.length % 4 === 1) throw new TypeError(`${what}: not unpadded base64url`)
-  const bytes = new Uint8Array(Buffer.from(text, 'base64url'))
+  const bytes = platform.base64ToBytes(text)
   if (toBase64Url(bytes) !== text) throw new TypeError(`${what}: not canonical base64url`)
   if (length !== undefined && bytes.length !== length) {
     throw new TypeError(`${what}: expected ${length} bytes, got ${bytes.length}`)
@@ -67,13 +65,13 @@ export function fromBase64Url(text: string, what = 'value', length?: number): Ui
 
 /** Padded base64 (RFC 4648 §4) of `bytes`: the JSON rendering of certificates and reports. */
 export function toBase64(bytes: Uint8Array): string {
-  return view(bytes).toString('base64')
+  return platform.toBase64(bytes, false)
 }
 
 /** Bytes of padded base64 text. Strict like {@link fromBase64Url}: standard alphabet, padding, canonical. */
 export function fromBase64(text: string, what = 'value', length?: number): Uint8Array {
   if (!BASE64.test(text)) throw new TypeError(`${what}: not padded base64`)
-  const bytes = new Uint8Array(Buffer.from(text, 'base64'))
+  const bytes = platform.base64ToBytes(text)
   if (toBase64(bytes) !== text) throw new TypeError(`${what}: not canonical base64`)
   if (length !== undefined && bytes.length !== length) {
     throw new TypeError(`${what}: expected ${length} bytes, got ${bytes.length}`)
@@ -92,4 +90,34 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
     at += p.length
   }
   return out
+}
+
+const utf8Decoder = new TextDecoder()
+
+/** `bytes` read as UTF-8, malformed sequences replaced by U+FFFD (as Node's Buffer and the WHATWG decoder both do). */
+export function utf8Text(bytes: Uint8Array): string {
+  return utf8Decoder.decode(bytes)
+}
+
+/** `bytes` read as ISO-8859-1 (Latin-1): one character per byte, the code point the byte's value. */
+export function latin1Text(bytes: Uint8Array): string {
+  let out = ''
+  // In slices: String.fromCharCode takes its arguments on the stack.
+  for (let i = 0; i < bytes.length; i += 4096) out += String.fromCharCode(...bytes.subarray(i, i + 4096))
+  return out
+}
+
+/** The length in bytes of `text` encoded as UTF-8 (a lone surrogate as U+FFFD's 3), without encoding it. */
+export function utf8Length(text: string): number {
+  let length = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) length += 1
+    else if (c < 0x800) length += 2
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      length += 4
+      i++
+    } else length += 3
+  }
+  return length
 }

@@ -34,7 +34,8 @@ import { decodeCbor, encodeCbor } from './cbor.js'
 import { ProtocolError } from './errors.js'
 import { createNodeSuite, hkdfExpand, hkdfExtract, SEAL_HEADROOM, X25519Key, x25519PublicKeyFromRaw } from './hpke-suite.js'
 import { at, count, digest, Issues, list, record, text, unsupportedVersion } from './issues.js'
-import { checkParameters, checkTensorData, type TensorData, type TensorParameters } from './oip.js'
+import { checkParameters, checkTensorData, tensorWire, type TensorData, type TensorParameters } from './oip.js'
+import { RECEIPT_OPENING_SIZE } from './receipt.js'
 
 /** Content type of sealed request and response bodies. */
 export const SEALED_MEDIA_TYPE = 'application/vnd.vouch.sealed'
@@ -46,8 +47,6 @@ export const REQUEST_INFO_LABEL = 'vouch/request/v1'
 export const RESPONSE_EXPORT_LABEL = 'vouch/response/v1'
 /** HPKE exporter context of a receipt's opening: the key of its request and response commitments (receipt v2). */
 export const RECEIPT_OPENING_EXPORT_LABEL = 'vouch/receipt-commitment/v1'
-/** Size of a receipt's opening. */
-export const RECEIPT_OPENING_SIZE = 32
 /** Size of `enc`, the encapsulated X25519 key that starts a request body. */
 export const ENC_SIZE = 32
 /** Size of the AES-GCM tag that ends both bodies. */
@@ -442,12 +441,6 @@ export function assertResponsePlaintext(value: unknown): asserts value is Respon
   issues.throwIfAny('ERR_PROTOCOL_MALFORMED', 'response')
 }
 
-function tensorWire(t: TensorData): Record<string, unknown> {
-  const w: Record<string, unknown> = { name: t.name, datatype: t.datatype, shape: [...t.shape], data: t.data }
-  if (t.parameters !== undefined) w['parameters'] = { ...t.parameters }
-  return w
-}
-
 /** The CBOR plaintext of a request. Validates first: throws like {@link assertRequestPlaintext}. */
 export function encodeRequestPlaintext(request: RequestPlaintext): Uint8Array {
   assertRequestPlaintext(request)
@@ -487,9 +480,4 @@ export function decodeResponsePlaintext(bytes: Uint8Array, options: DecodePlaint
   const value = decodeCbor(bytes, { maxBytes: options.maxBytes ?? DEFAULT_MAX_SEALED_BYTES, maxDepth: 8 })
   assertResponsePlaintext(value)
   return value
-}
-
-/** The tensors' wire form as {@link outputsDigest} hashes it: shared so receipt and response agree. */
-export function tensorsWireForm(tensors: readonly TensorData[]): Record<string, unknown>[] {
-  return tensors.map(tensorWire)
 }

@@ -12,7 +12,12 @@ export {
   toBase64,
   fromBase64,
   concatBytes,
+  utf8Text,
+  utf8Length,
+  latin1Text,
 } from './bytes.js'
+export { platform } from './platform.js'
+export type { PlatformSeam, DigestName, SignatureHash, SignatureScheme } from './platform.types.js'
 export * from './der-writer.js'
 export { pemToDer, derToPem } from './pem.js'
 export { isRecord } from './issues.js'
@@ -103,7 +108,6 @@ export {
   REQUEST_INFO_LABEL,
   RESPONSE_EXPORT_LABEL,
   RECEIPT_OPENING_EXPORT_LABEL,
-  RECEIPT_OPENING_SIZE,
   ENC_SIZE,
   TAG_SIZE,
   RESPONSE_NONCE_SIZE,

@@ -3,8 +3,8 @@
  * statement and the keyset digest are defined over JCS text, so any implementation with a JCS library
  * reproduces them byte for byte. JCS comes from `canonicalize`, the RFC authors' reference implementation.
  */
-import { hash } from 'node:crypto'
 import canonicalize from 'canonicalize'
+import { platform } from './platform.js'
 
 /** A JSON value as JCS accepts it: no `undefined` inside arrays, no bytes, no NaN or infinities. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined }
@@ -59,15 +59,15 @@ export function canonicalJson(value: unknown): string {
  * digest. One-shot hashing, straight to hex: the log computes one for every receipt it takes.
  */
 export function sha256Digest(data: Uint8Array | string): string {
-  return `sha256:${hash('sha256', data, 'hex')}`
+  return `sha256:${platform.toHex(platform.digest('sha256', data))}`
 }
 
 /** SHA-256 of `bytes`. */
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(hash('sha256', bytes, 'buffer'))
+  return platform.digest('sha256', bytes)
 }
 
 /** SHA-512 of `bytes`. */
 export function sha512(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(hash('sha512', bytes, 'buffer'))
+  return platform.digest('sha512', bytes)
 }

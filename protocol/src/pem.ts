@@ -2,6 +2,8 @@
  * PEM (RFC 7468) to DER and back: how certificates, CRLs and keys travel as text (files, NVML, `--chain`).
  * Encoding only; what the DER holds is the verifier's to decide.
  */
+import { toBase64 } from './bytes.js'
+import { platform } from './platform.js'
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
 
@@ -13,7 +15,7 @@ export function pemToDer(text: string, label?: string): Uint8Array[] {
   const out: Uint8Array[] = []
   for (const match of text.matchAll(PEM_BLOCK)) {
     if (label !== undefined && match[1] !== label) continue
-    out.push(new Uint8Array(Buffer.from(match[2]!.replace(/\s+/g, ''), 'base64')))
+    out.push(platform.base64ToBytes(match[2]!.replace(/\s+/g, '')))
   }
   return out
 }
@@ -21,6 +23,6 @@ export function pemToDer(text: string, label?: string): Uint8Array[] {
 /** One PEM block as OpenSSL writes it: 64-character base64 lines, LF line endings, a final newline. */
 export function derToPem(label: string, der: Uint8Array | ArrayBuffer): string {
   const bytes = der instanceof Uint8Array ? der : new Uint8Array(der)
-  const lines = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64').match(/.{1,64}/g) ?? []
+  const lines = toBase64(bytes).match(/.{1,64}/g) ?? []
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`
 }

@@ -13,16 +13,17 @@
  * opening (the client, or whom it hands it to) can also check what was asked and answered. Version 1 receipts,
  * with SHA-256 digests, still decode and verify. Signing and checking use jose.
  */
-import { createHmac, createPublicKey, KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { CompactSign, compactVerify, type CryptoKey, type JWK } from 'jose'
-import { fromBase64Url, toBase64Url } from './bytes.js'
+import { fromBase64Url, toBase64Url, toHex } from './bytes.js'
 import { checkAttribution, KID_PATTERN, PLATFORMS, type Attribution, type Ed25519PublicJwk, type ModelRef, type Platform } from './bundle.js'
 import { encodeCbor } from './cbor.js'
-import { RECEIPT_OPENING_SIZE, tensorsWireForm } from './envelope.js'
 import { ProtocolError } from './errors.js'
 import { at, count, digest, DIGEST_PATTERN, Issues, isRecord, list, oneOf, record, text, unsupportedVersion } from './issues.js'
 import { canonicalJson, sha256Digest } from './jcs.js'
-import type { TensorData } from './oip.js'
+import { tensorsWireForm, type TensorData } from './oip.js'
+import { ed25519Spki } from './platform-keys.js'
+import { platform } from './platform.js'
 
 /** The JWS `typ` of a receipt. */
 export const RECEIPT_TYPE = 'vouch-receipt+jws'
@@ -34,6 +35,8 @@ export const RECEIPT_VERSION = 2
 const RECEIPT_VERSIONS: readonly ReceiptPayload['v'][] = [1, 2]
 /** The longest receipt (compact JWS) read, in characters. */
 export const MAX_RECEIPT_LENGTH = 65536
+/** Size of a receipt's opening. */
+export const RECEIPT_OPENING_SIZE = 32
 /** `hmac-sha256:` and 64 lower-case hex digits: how a v2 receipt writes a commitment. */
 const COMMITMENT_PATTERN = /^hmac-sha256:[0-9a-f]{64}$/
 
@@ -163,7 +166,7 @@ export function encodeTensors(tensors: readonly TensorData[]): Uint8Array {
  */
 export function receiptCommitment(opening: Uint8Array, bytes: Uint8Array): string {
   if (!(opening instanceof Uint8Array) || opening.length !== RECEIPT_OPENING_SIZE) throw new TypeError(`receiptCommitment: the opening must be ${RECEIPT_OPENING_SIZE} bytes`)
-  return `hmac-sha256:${createHmac('sha256', opening).update(bytes).digest('hex')}`
+  return `hmac-sha256:${toHex(platform.hmacSha256(opening, bytes))}`
 }
 
 /**
@@ -179,13 +182,12 @@ export async function signReceipt(
   if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) throw malformed('kid must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -')
   const header: ReceiptHeader = { alg: RECEIPT_ALGORITHM, typ: RECEIPT_TYPE, kid }
   const body = utf8.encode(canonicalJson(payloadFields(payload)))
-  if (privateKey instanceof KeyObject) {
-    // The enclave signs every response: node:crypto's one-shot Ed25519 takes ~40 µs where jose's WebCrypto
-    // path takes ~250 µs. The JWS is the same bytes either way (Ed25519 is deterministic; the tests check
-    // that jose verifies it and produces it identically).
-    const signingInput = `${toBase64Url(utf8.encode(JSON.stringify(header)))}.${toBase64Url(body)}`
-    return `${signingInput}.${toBase64Url(cryptoSign(null, Buffer.from(signingInput, 'ascii'), privateKey))}`
-  }
+  // The enclave signs every response: node:crypto's one-shot Ed25519 takes ~40 µs where jose's WebCrypto
+  // path takes ~250 µs. The JWS is the same bytes either way (Ed25519 is deterministic; the tests check
+  // that jose verifies it and produces it identically).
+  const signingInput = `${toBase64Url(utf8.encode(JSON.stringify(header)))}.${toBase64Url(body)}`
+  const signature = platform.signWithKeyObject(privateKey, utf8.encode(signingInput))
+  if (signature !== null) return `${signingInput}.${toBase64Url(signature)}`
   // A copy of a JWK: jose freezes the object it is given.
   const key = isRecord(privateKey) ? ({ ...(privateKey as unknown as JWK) } as JWK) : (privateKey as CryptoKey)
   return new CompactSign(body).setProtectedHeader({ ...header }).sign(key)
@@ -259,19 +261,6 @@ export function receiptEvidence(jws: string): string {
   return evidence
 }
 
-// Verification keys by their `x`: a client checks every receipt under the same attested key.
-const importedKeys = new Map<string, KeyObject>()
-
-function importedKey(x: string): KeyObject {
-  let key = importedKeys.get(x)
-  if (key === undefined) {
-    if (importedKeys.size >= 64) importedKeys.clear()
-    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
-    importedKeys.set(x, key)
-  }
-  return key
-}
-
 /** Options for {@link verifyReceiptSignature}. */
 export interface VerifyReceiptSignatureOptions {
   /** The kid the header must name (the attested keyset's). Unset: the header's kid is not compared. */
@@ -293,26 +282,27 @@ export async function verifyReceiptSignature(
   if (options.kid !== undefined && decoded.header.kid !== options.kid) {
     throw malformed(`header.kid is ${JSON.stringify(decoded.header.kid)}, expected ${JSON.stringify(options.kid)}`)
   }
-  let key: KeyObject | CryptoKey
+  const invalid = (cause?: unknown): ProtocolError =>
+    new ProtocolError('ERR_RECEIPT_SIGNATURE_INVALID', 'receipt: the signature does not verify under the given key', cause === undefined ? undefined : { cause })
+  let x: string | null = null
   if (isRecord(publicKey)) {
     const jwk = publicKey as unknown as Record<string, unknown>
     if (jwk['kty'] !== 'OKP' || jwk['crv'] !== 'Ed25519' || typeof jwk['x'] !== 'string' || jwk['d'] !== undefined) {
       throw new TypeError('verifyReceiptSignature: the key must be an Ed25519 public JWK { kty: "OKP", crv: "Ed25519", x }')
     }
     fromBase64Url(jwk['x'], 'verifyReceiptSignature: x', 32) // a TypeError for a key that is not 32 bytes
-    key = importedKey(jwk['x'])
-  } else {
-    key = publicKey as KeyObject | CryptoKey
+    x = jwk['x']
+  } else if (isKeyObject(publicKey)) {
+    if (publicKey.asymmetricKeyType !== 'ed25519') throw invalid()
+    x = publicKey.export({ format: 'jwk' }).x ?? ''
   }
-  const invalid = (cause?: unknown): ProtocolError =>
-    new ProtocolError('ERR_RECEIPT_SIGNATURE_INVALID', 'receipt: the signature does not verify under the given key', cause === undefined ? undefined : { cause })
-  if (key instanceof KeyObject) {
-    // node:crypto's one-shot Ed25519 verify (~60 µs) rather than jose's WebCrypto path (~300 µs): a client
-    // checks a receipt on every answer. decodeReceipt has already pinned the header to EdDSA.
+  if (x !== null) {
+    // The platform's Ed25519 (node:crypto's one-shot verify in Node, ~60 µs, rather than jose's WebCrypto path,
+    // ~300 µs: a client checks a receipt on every answer). decodeReceipt has already pinned the header to EdDSA.
     const dot = jws.lastIndexOf('.')
-    let ok = false
+    let ok: boolean
     try {
-      ok = key.asymmetricKeyType === 'ed25519' && cryptoVerify(null, Buffer.from(jws.slice(0, dot), 'ascii'), key, fromBase64Url(jws.slice(dot + 1), 'signature', 64))
+      ok = await platform.verifySignature({ kind: 'ed25519' }, ed25519Spki(fromBase64Url(x, 'x', 32)), utf8.encode(jws.slice(0, dot)), fromBase64Url(jws.slice(dot + 1), 'signature', 64))
     } catch (cause) {
       throw invalid(cause)
     }
@@ -320,9 +310,14 @@ export async function verifyReceiptSignature(
     return decoded
   }
   try {
-    await compactVerify(jws, key, { algorithms: [RECEIPT_ALGORITHM] })
+    await compactVerify(jws, publicKey as CryptoKey, { algorithms: [RECEIPT_ALGORITHM] })
   } catch (cause) {
     throw invalid(cause)
   }
   return decoded
+}
+
+/** A node:crypto KeyObject, told apart without importing node:crypto (this module also runs in browsers). */
+function isKeyObject(key: unknown): key is KeyObject {
+  return typeof key === 'object' && key !== null && typeof (key as { export?: unknown }).export === 'function' && 'asymmetricKeyType' in key
 }

@@ -44,6 +44,12 @@ function isStepError(e: unknown): e is StepError {
   return e instanceof VerificationError || e instanceof PolicyError || e instanceof ProtocolError
 }
 
+/**
+ * Steps of {@link CheckCollector.runAsync} not yet settled, by collector: a Result is never made while one could still
+ * fail. Kept outside the class so that it stays structural (the tests mix the built and the source copies).
+ */
+const running = new WeakMap<CheckCollector, number>()
+
 /** Collects checks in order and derives the verdict: accepted only if something passed and nothing failed. */
 export class CheckCollector {
   readonly checks: Check[] = []
@@ -97,11 +103,29 @@ export class CheckCollector {
     }
   }
 
+  /**
+   * {@link run} for a step that awaits (a signature check): the same outcome once it settles. A Result cannot be made
+   * before every such step has settled ({@link toResult} throws), so a step whose promise was dropped fails loudly.
+   */
+  async runAsync(id: string, step: () => Promise<string>): Promise<boolean> {
+    running.set(this, (running.get(this) ?? 0) + 1)
+    try {
+      this.pass(id, await step())
+      return true
+    } catch (error) {
+      this.failWith(id, error)
+      return false
+    } finally {
+      running.set(this, running.get(this)! - 1)
+    }
+  }
+
   get failed(): boolean {
     return this.errors.length > 0
   }
 
   toResult<C>(claims: C): Result<C> {
+    if ((running.get(this) ?? 0) > 0) throw new Error('CheckCollector: a Result was asked for while a check was still running')
     const accepted = !this.failed && this.checks.some((c) => c.status === 'pass')
     return { verdict: accepted ? 'accepted' : 'rejected', claims, checks: this.checks, errors: this.errors }
   }

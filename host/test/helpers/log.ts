@@ -174,7 +174,7 @@ export async function assertSoundLog(store: LogStore, acks: Acks = new Map(), ve
     assert.ok(checkpoint.size <= size)
     assert.deepEqual(Buffer.from(checkpoint.rootHash), merkleTreeHash(leaves, 0, checkpoint.size, memo), `checkpoint of size ${checkpoint.size}`)
     checkTree(await proveTree(size, checkpoint.size, store), size, root, checkpoint.size, checkpoint.rootHash)
-    const text = verifierKey === undefined ? checkpoint.note.slice(0, checkpoint.note.indexOf('\n\n') + 1) : openNote(checkpoint.note, [verifierKey]).text
+    const text = verifierKey === undefined ? checkpoint.note.slice(0, checkpoint.note.indexOf('\n\n') + 1) : (await openNote(checkpoint.note, [verifierKey])).text
     const parsed = parseCheckpoint(text)
     assert.deepEqual([parsed.size, Buffer.from(parsed.rootHash)], [checkpoint.size, Buffer.from(checkpoint.rootHash)])
   }

@@ -5,7 +5,7 @@
  * Parsing and composing only; the signature is checked by `@vouch/verifier`.
  */
 import { ProtocolError } from '../errors.js'
-import { toHex } from '../bytes.js'
+import { latin1Text, toHex } from '../bytes.js'
 
 /** SPDM version byte of every report: 0x11 (SPDM 1.1). */
 export const SPDM_VERSION_1_1 = 0x11
@@ -135,7 +135,7 @@ function malformed(message: string): ProtocolError {
 /** Text of a NUL-terminated or NUL-padded ASCII field. */
 function asciiField(value: Uint8Array): string {
   const end = value.indexOf(0)
-  return Buffer.from(end === -1 ? value : value.subarray(0, end)).toString('latin1')
+  return latin1Text(end === -1 ? value : value.subarray(0, end))
 }
 
 /** VBIOS_VERSION bytes as NVIDIA prints them: bytes 0–3 as a little-endian u32 in 8 hex digits, then byte 4. */

@@ -10,7 +10,7 @@
  * Microsoft/UEFI mixed-endian GUID layout: no host writes that here.
  */
 import { ProtocolError } from '../errors.js'
-import { isAllZero } from '../bytes.js'
+import { fromHex, isAllZero, toHex } from '../bytes.js'
 
 /** Size of one certificate-table entry: GUID (16), offset (4), length (4). */
 export const CERT_TABLE_ENTRY_SIZE = 24
@@ -41,7 +41,7 @@ const GUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 export function guidToBytes(guid: string): Uint8Array {
   const text = guid.toLowerCase()
   if (!GUID_TEXT.test(text)) throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `not a GUID: ${JSON.stringify(guid)}`)
-  return new Uint8Array(Buffer.from(text.replaceAll('-', ''), 'hex'))
+  return fromHex(text.replaceAll('-', ''), 'GUID', GUID_SIZE)
 }
 
 /** The text form (lower case, with dashes) of a 16-byte binary GUID. */
@@ -49,7 +49,7 @@ export function guidFromBytes(bytes: Uint8Array): string {
   if (bytes.length !== GUID_SIZE) {
     throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `a GUID is ${GUID_SIZE} bytes, got ${bytes.length}`)
   }
-  const hex = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+  const hex = toHex(bytes)
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 

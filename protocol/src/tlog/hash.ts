@@ -8,8 +8,8 @@
  * hashes number twice that): far past any log, a billion entries a day for ten thousand years. JavaScript's bitwise
  * operators work on 32 bits, so the arithmetic here divides instead of shifting wherever a value may pass 2^31.
  */
-import { hash as digest } from 'node:crypto'
 import { ProtocolError } from '../errors.js'
+import { platform } from '../platform.js'
 
 /** Bytes in a tree hash (SHA-256). */
 export const HASH_SIZE = 32
@@ -29,17 +29,16 @@ export interface HashReader {
 
 // One input buffer for every node hash: hashing is synchronous, so nothing else can touch it in between, and a
 // batch integration hashes thousands of nodes without allocating an input for each.
-const nodeInput = Buffer.allocUnsafe(1 + 2 * HASH_SIZE)
+const nodeInput = new Uint8Array(1 + 2 * HASH_SIZE)
 
 function sha256(input: Uint8Array): Hash {
-  const out = digest('sha256', input, 'buffer')
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+  return platform.digest('sha256', input)
 }
 
 /** The hash of one record (a leaf): SHA-256(0x00 ‖ data), RFC 9162 §2.1.1. */
 export function recordHash(data: Uint8Array): Hash {
   if (!(data instanceof Uint8Array)) throw malformed(`record: expected bytes, got ${typeof data}`)
-  const input = Buffer.allocUnsafe(1 + data.length)
+  const input = new Uint8Array(1 + data.length)
   input[0] = 0x00
   input.set(data, 1)
   return sha256(input)

@@ -31,4 +31,5 @@ export {
 } from './tile.js'
 export { MAX_ENTRY_SIZE, encodeEntryBundle, decodeEntryBundle } from './bundle.js'
 export { formatCheckpoint, parseCheckpoint, type Checkpoint } from './checkpoint.js'
-export { generateNoteKey, noteVerifierKey, signNote, openNote, type NoteKeys, type NoteSignature, type OpenedNote } from './note.js'
+export { openNote, type NoteSignature, type OpenedNote } from './note.js'
+export { generateNoteKey, noteVerifierKey, signNote, type NoteKeys } from './note-sign.js'

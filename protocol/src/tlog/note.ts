@@ -8,29 +8,23 @@
  * - signer key `PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ 32-byte seed)>`, kept secret.
  * The key id is the first 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key).
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, hash, KeyObject, sign, verify } from 'node:crypto'
-import { concatBytes, fromBase64, fromHex, toBase64, toBase64Url, toHex } from '../bytes.js'
+import { concatBytes, fromBase64, toHex } from '../bytes.js'
 import { ProtocolError } from '../errors.js'
+import { ed25519Spki } from '../platform-keys.js'
+import { platform } from '../platform.js'
 
 /** The signature type byte of Ed25519 note signatures. */
-const ED25519 = 0x01
+export const ED25519 = 0x01
 /** Signatures a note may carry: C2SP asks verifiers to take at least 16; more is refused as a denial of service. */
-const MAX_NOTE_SIGNATURES = 100
-const SIGNATURE_PREFIX = '\u2014 '
-const PKCS8_ED25519_PREFIX = fromHex('302e020100300506032b657004220420')
+export const MAX_NOTE_SIGNATURES = 100
+export const SIGNATURE_PREFIX = '\u2014 '
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0009\u000b-\u001f]/
 const LONE_SURROGATE = /\p{Surrogate}/u
 // eslint-disable-next-line no-control-regex
 const NOT_IN_NAME = /[\p{White_Space}+\u0000-\u001f]/u
 const KEY_ID = /^[0-9a-f]{8}$/
-const utf8 = new TextEncoder()
-
-/** A new Ed25519 note key: the signer key (secret) and the verifier key to publish. */
-export interface NoteKeys {
-  readonly signerKey: string
-  readonly verifierKey: string
-}
+export const utf8 = new TextEncoder()
 
 /** One signature line of a note. */
 export interface NoteSignature {
@@ -52,13 +46,14 @@ export interface OpenedNote {
   readonly unverified: readonly NoteSignature[]
 }
 
-interface NoteKey {
+/** A parsed key: its name, its id and the 32 bytes of its Ed25519 public key. */
+export interface NoteKey {
   readonly name: string
   readonly keyId: string
-  readonly key: KeyObject
+  readonly publicKey: Uint8Array
 }
 
-function malformed(message: string): ProtocolError {
+export function malformed(message: string): ProtocolError {
   return new ProtocolError('ERR_NOTE_MALFORMED', message)
 }
 
@@ -66,23 +61,17 @@ function isKeyName(name: unknown): name is string {
   return typeof name === 'string' && name !== '' && !NOT_IN_NAME.test(name) && !LONE_SURROGATE.test(name)
 }
 
-function assertKeyName(name: unknown): asserts name is string {
+export function assertKeyName(name: unknown): asserts name is string {
   if (!isKeyName(name)) throw malformed(`key name ${JSON.stringify(name)}: must be non-empty, without spaces, plus signs or control characters`)
 }
 
 /** The key id of an Ed25519 key: SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key), first 4 bytes, as hex. */
-function keyIdOf(name: string, publicKey: Uint8Array): string {
-  return toHex(hash('sha256', concatBytes(utf8.encode(name), Uint8Array.of(0x0a, ED25519), publicKey), 'buffer').subarray(0, 4))
-}
-
-/** The 32 raw bytes of an Ed25519 public key (of the private key's public half, given a private key). */
-function rawPublicKey(key: KeyObject): Uint8Array {
-  const spki = (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'der', type: 'spki' })
-  return new Uint8Array(spki.subarray(spki.length - 32))
+export function keyIdOf(name: string, publicKey: Uint8Array): string {
+  return toHex(platform.digest('sha256', concatBytes(utf8.encode(name), Uint8Array.of(0x0a, ED25519), publicKey)).subarray(0, 4))
 }
 
 /** The fields of `<name>+<key id>+<base64(0x01 ‖ 32 bytes)>`; `what` names the text in messages (never its content). */
-function splitKeyText(text: string, what: string): { name: string; keyId: string; key: Uint8Array } {
+export function splitKeyText(text: string, what: string): { name: string; keyId: string; key: Uint8Array } {
   const first = text.indexOf('+')
   const second = text.indexOf('+', first + 1)
   if (first < 0 || second < 0) throw malformed(`${what}: expected <name>+<key id>+<key>`)
@@ -102,79 +91,28 @@ function splitKeyText(text: string, what: string): { name: string; keyId: string
 }
 
 /**
- * Parsed keys by their text. Importing a key costs OpenSSL far more than a signature (about 0.5 ms for a private
- * key, 0.04 ms for a public one), and a host signs a checkpoint per batch with one key, a client opens every
- * checkpoint with the same few: each key text is parsed once. Bounded, oldest first out; only keys that parsed.
+ * Remembers parsed keys by their text in `cache`: a host signs a checkpoint per batch with one key, a client opens
+ * every checkpoint with the same few, so each key text is parsed (and its id hashed) once. Bounded, oldest first
+ * out; only keys that parsed.
  */
-const parsedKeys = new Map<string, NoteKey & { publicKey: Uint8Array }>()
-const MAX_PARSED_KEYS = 64
-
-function remember(text: string, parse: () => NoteKey & { publicKey: Uint8Array }): NoteKey & { publicKey: Uint8Array } {
-  const known = parsedKeys.get(text)
+export function remember<K>(cache: Map<string, K>, text: string, parse: () => K): K {
+  const known = cache.get(text)
   if (known !== undefined) return known
   const key = parse()
-  if (parsedKeys.size >= MAX_PARSED_KEYS) parsedKeys.delete(parsedKeys.keys().next().value!)
-  parsedKeys.set(text, key)
+  if (cache.size >= 64) cache.delete(cache.keys().next().value!)
+  cache.set(text, key)
   return key
 }
 
+const verifierKeys = new Map<string, NoteKey>()
+
 function parseVerifierKey(text: string, what: string): NoteKey {
   if (typeof text !== 'string') throw malformed(`${what}: expected text`)
-  return remember(text, () => {
+  return remember(verifierKeys, text, () => {
     const { name, keyId, key } = splitKeyText(text, what)
     if (keyIdOf(name, key) !== keyId) throw malformed(`${what}: the key id does not match the name and key`)
-    return { name, keyId, publicKey: key, key: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: toBase64Url(key) }, format: 'jwk' }) }
+    return { name, keyId, publicKey: key }
   })
-}
-
-function parseSignerKey(text: string): NoteKey & { publicKey: Uint8Array } {
-  const what = 'signer key'
-  if (typeof text !== 'string' || !text.startsWith('PRIVATE+KEY+')) throw malformed(`${what}: expected PRIVATE+KEY+<name>+<key id>+<key>`)
-  return remember(text, () => {
-    const { name, keyId, key: seed } = splitKeyText(text.slice('PRIVATE+KEY+'.length), what)
-    const key = createPrivateKey({ key: Buffer.from(concatBytes(PKCS8_ED25519_PREFIX, seed)), format: 'der', type: 'pkcs8' })
-    const publicKey = rawPublicKey(key)
-    if (keyIdOf(name, publicKey) !== keyId) throw malformed(`${what}: the key id does not match the name and key`)
-    return { name, keyId, key, publicKey }
-  })
-}
-
-/** A new Ed25519 key for signing notes under `name` (a schema-less URL such as `example.com/log`, by convention). */
-export function generateNoteKey(name: string): NoteKeys {
-  assertKeyName(name)
-  const { privateKey } = generateKeyPairSync('ed25519')
-  const jwk = privateKey.export({ format: 'jwk' })
-  const seed = new Uint8Array(Buffer.from(jwk.d!, 'base64url'))
-  const publicKey = new Uint8Array(Buffer.from(jwk.x!, 'base64url'))
-  const keyId = keyIdOf(name, publicKey)
-  return {
-    signerKey: `PRIVATE+KEY+${name}+${keyId}+${toBase64(concatBytes(Uint8Array.of(ED25519), seed))}`,
-    verifierKey: `${name}+${keyId}+${toBase64(concatBytes(Uint8Array.of(ED25519), publicKey))}`,
-  }
-}
-
-/** The verifier key that goes with a signer key (what to publish for a key kept in a configuration). */
-export function noteVerifierKey(signerKey: string): string
-/** The verifier key of Ed25519 public key `publicKey` (32 raw bytes or a KeyObject) under `name`. */
-export function noteVerifierKey(name: string, publicKey: Uint8Array | KeyObject): string
-export function noteVerifierKey(nameOrSigner: string, publicKey?: Uint8Array | KeyObject): string {
-  let name: string
-  let raw: Uint8Array
-  if (publicKey === undefined) {
-    ;({ name, publicKey: raw } = parseSignerKey(nameOrSigner))
-  } else {
-    assertKeyName(nameOrSigner)
-    name = nameOrSigner
-    if (publicKey instanceof KeyObject) {
-      if (publicKey.asymmetricKeyType !== 'ed25519') throw malformed(`expected an Ed25519 key, got ${publicKey.asymmetricKeyType ?? publicKey.type}`)
-      raw = rawPublicKey(publicKey)
-    } else if (publicKey instanceof Uint8Array && publicKey.length === 32) {
-      raw = publicKey
-    } else {
-      throw malformed('expected a 32-byte Ed25519 public key')
-    }
-  }
-  return `${name}+${keyIdOf(name, raw)}+${toBase64(concatBytes(Uint8Array.of(ED25519), raw))}`
 }
 
 /** The 1-based line of `text` that character `offset` is on. */
@@ -185,31 +123,11 @@ function lineOf(text: string, offset: number): number {
 }
 
 /** Throws `ERR_NOTE_MALFORMED` naming the line unless `text` holds only what a note may (C2SP: no control characters but newline). */
-function assertNoteCharacters(text: string): void {
+export function assertNoteCharacters(text: string): void {
   const control = CONTROL.exec(text)
   if (control !== null) throw malformed(`line ${lineOf(text, control.index)}: control character U+${control[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`)
   const surrogate = LONE_SURROGATE.exec(text)
   if (surrogate !== null) throw malformed(`line ${lineOf(text, surrogate.index)}: not well-formed Unicode`)
-}
-
-/**
- * Signs `text` (ending in a newline, no control characters but newlines) with one or more signer keys; returns the
- * signed note. Ed25519 is deterministic: one text and key give one note.
- */
-export function signNote(text: string, signerKeys: string | readonly string[]): string {
-  if (typeof text !== 'string' || !text.endsWith('\n')) throw malformed('a note text ends in a newline')
-  assertNoteCharacters(text)
-  const keys = (typeof signerKeys === 'string' ? [signerKeys] : signerKeys).map(parseSignerKey)
-  if (keys.length === 0 || keys.length > MAX_NOTE_SIGNATURES) throw malformed(`a note is signed by 1 to ${MAX_NOTE_SIGNATURES} keys, got ${keys.length}`)
-  const message = utf8.encode(text)
-  const seen = new Set<string>()
-  let lines = ''
-  for (const { name, keyId, key } of keys) {
-    if (seen.has(`${name}+${keyId}`)) continue
-    seen.add(`${name}+${keyId}`)
-    lines += `${SIGNATURE_PREFIX}${name} ${toBase64(concatBytes(fromHex(keyId), sign(null, message, key)))}\n`
-  }
-  return `${text}\n${lines}`
 }
 
 /**
@@ -248,7 +166,7 @@ function noteText(note: string | Uint8Array): string {
  * - `ERR_NOTE_SIGNATURE_INVALID`: a signature by a known key that does not verify (the whole note is refused);
  * - `ERR_NOTE_UNKNOWN_KEY`: no signature by a known key.
  */
-export function openNote(note: string | Uint8Array, verifierKeys: readonly string[]): OpenedNote {
+export async function openNote(note: string | Uint8Array, verifierKeys: readonly string[]): Promise<OpenedNote> {
   const keys = keyTable(verifierKeys)
   const all = noteText(note)
   assertNoteCharacters(all)
@@ -265,7 +183,7 @@ export function openNote(note: string | Uint8Array, verifierKeys: readonly strin
   const signatures: NoteSignature[] = []
   const unverified: NoteSignature[] = []
   const seen = new Set<string>()
-  lines.forEach((line, i) => {
+  for (const [i, line] of lines.entries()) {
     const where = `line ${firstLine + i}`
     if (!line.startsWith(SIGNATURE_PREFIX)) throw malformed(`${where}: a signature line starts with an em dash and a space`)
     const rest = line.slice(SIGNATURE_PREFIX.length)
@@ -286,25 +204,17 @@ export function openNote(note: string | Uint8Array, verifierKeys: readonly strin
     if (key === undefined) {
       if (!seen.has(line)) unverified.push(signature)
       seen.add(line)
-      return
+      continue
     }
-    if (!verifies(message, key.key, bytes.subarray(4))) {
+    if (!(await platform.verifySignature({ kind: 'ed25519' }, ed25519Spki(key.publicKey), message, bytes.subarray(4)))) {
       throw new ProtocolError('ERR_NOTE_SIGNATURE_INVALID', `${where}: the signature by ${id} does not verify`)
     }
     if (!seen.has(id)) signatures.push(signature)
     seen.add(id)
-  })
+  }
   if (signatures.length === 0) {
     const by = unverified.map((s) => `${s.name}+${s.keyId}`).join(', ')
     throw new ProtocolError('ERR_NOTE_UNKNOWN_KEY', `no signature by a known key (signed by ${by})`)
   }
   return { text, signatures, unverified }
-}
-
-function verifies(message: Uint8Array, key: KeyObject, signature: Uint8Array): boolean {
-  try {
-    return verify(null, message, key, signature)
-  } catch {
-    return false
-  }
 }

@@ -13,6 +13,7 @@ import {
   decodeReceipt,
   parseGpuAttestationReport,
   sha256Digest,
+  utf8Text,
   type EvidenceArchive,
   type EvidenceBundle,
 } from '@vouch/protocol'
@@ -92,7 +93,7 @@ function sortCollateral(archive: EvidenceArchive, bundle: EvidenceBundle, strays
   for (const [i, rim] of archive.rims.entries()) {
     const owners = gpus.flatMap((g, j) => (g.ids.includes(rim.id) ? [j] : []))
     if (owners.length === 0) strays.push(`rims[${i}] (${rim.id}) is named by none of the bundle's GPUs`)
-    const xml = Buffer.from(rim.xml).toString('utf8')
+    const xml = utf8Text(rim.xml)
     let chain: Certificate[] = []
     try {
       chain = parseRim(xml).certificates.map((c) => parseCertificate(c))

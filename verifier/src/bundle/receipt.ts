@@ -83,9 +83,9 @@ function reuseEvidence(bytes: Uint8Array, earlier: Result<BundleClaims | null>, 
 }
 
 /** Verifies the evidence the receipt names as of `at`, or takes the caller's earlier verification of it. */
-function checkEvidence(options: ReceiptVerifyOptions, at: Date, checks: CheckCollector): CheckedEvidence | null {
+async function checkEvidence(options: ReceiptVerifyOptions, at: Date, checks: CheckCollector): Promise<CheckedEvidence | null> {
   if (options.verifiedEvidence !== undefined) return reuseEvidence(options.evidence, options.verifiedEvidence, checks)
-  const checked = checkBundle(options.evidence, toBundleCheckOptions(options, at), checks)
+  const checked = await checkBundle(options.evidence, toBundleCheckOptions(options, at), checks)
   return checked === null ? null : { claims: checked.facts.claims, bundle: checked.bundle, facts: checked.facts }
 }
 
@@ -173,17 +173,17 @@ function checkDigests(payload: ReceiptPayload, options: ReceiptVerifyOptions, ch
  * Records `receipt.log`: the receipt is in the log whose key signed the proof's checkpoint (the keys given, else the
  * policy's `log.keys`), when a proof is given; without one, a failure if the policy requires inclusion, else a skip.
  */
-function checkLog(jws: string, log: ReceiptVerifyOptions['log'], policy: Policy | undefined, checks: CheckCollector): void {
+async function checkLog(jws: string, log: ReceiptVerifyOptions['log'], policy: Policy | undefined, checks: CheckCollector): Promise<void> {
   if (log === undefined) {
     if (policy?.log?.requireInclusion === true) {
       checks.fail('receipt.log', 'ERR_POLICY_LOG_INCLUSION_REQUIRED', `policy ${policy.name} requires a proof that the receipt is in the log, and none was given`, 'give the proof GET /v1/log/proof returns (vouch infer --log-proof-out, vouch-verify receipt --log-proof)')
     } else checks.skip('receipt.log', 'no log inclusion proof given: whether the receipt was logged is not checked')
     return
   }
-  checks.run('receipt.log', () => {
+  await checks.runAsync('receipt.log', async () => {
     const keys = log.keys ?? policy?.log?.keys
     if (keys === undefined || keys.length === 0) throw new PolicyError('ERR_POLICY_INVALID', 'a log inclusion proof was given, but no log key to check it with (the policy has no log.keys)')
-    const { index, checkpoint } = verifyLogInclusion(jws, log.proof, keys)
+    const { index, checkpoint } = await verifyLogInclusion(jws, log.proof, keys)
     return `the receipt is entry ${index} of ${checkpoint.origin}, under its checkpoint of ${checkpoint.size} entries signed by the log key`
   })
 }
@@ -210,9 +210,9 @@ export async function verifyReceipt(jws: string, options: ReceiptVerifyOptions):
   const { header, payload } = decoded
   checks.pass('receipt.decode', `receipt v${payload.v} ${payload.id} for ${payload.model.name} ${payload.model.version}, signed at ${new Date(payload.iat * 1000).toISOString()}`)
   // Whether the log holds these very bytes needs nothing else: it is reported even when the evidence fails.
-  checkLog(jws, options.log, options.policy, checks)
+  await checkLog(jws, options.log, options.policy, checks)
 
-  const checked = checkEvidence(options, options.at ?? new Date(payload.iat * 1000), checks)
+  const checked = await checkEvidence(options, options.at ?? new Date(payload.iat * 1000), checks)
   const claims: ReceiptClaims = { ...payload, attribution: payload.attribution.map((a) => ({ ...a })), evidence: checked?.claims ?? null }
   if (checked === null) return checks.toResult(claims)
 

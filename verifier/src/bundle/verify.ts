@@ -114,16 +114,16 @@ function decodeInput(input: Uint8Array | EvidenceBundle, checks: CheckCollector)
 }
 
 /** Verifies the CPU (ids `cpu.`) and each GPU (ids `gpu[i].`) against the nonces the bundle's statement requires. */
-function checkEvidence(bundle: EvidenceBundle, reportData: Uint8Array, options: BundleCheckOptions, checks: CheckCollector): { cpu: SevSnpFacts | null; gpus: GpuFacts[] } {
+async function checkEvidence(bundle: EvidenceBundle, reportData: Uint8Array, options: BundleCheckOptions, checks: CheckCollector): Promise<{ cpu: SevSnpFacts | null; gpus: GpuFacts[] }> {
   // The CPU: REPORT_DATA must be SHA-512 of the statement recomputed here from the bundle's parts.
   const cpuInput = { report: bundle.cpu.report, vek: bundle.cpu.vek, chain: [...bundle.cpu.chain], crls: [...(bundle.cpu.crls ?? []), ...(options.crls ?? [])] }
   const cpuOptions = { at: options.at, trust: options.trust?.sevSnp ?? DEFAULT_SEV_SNP_TRUST, reportData, allowStaleCrl: options.allowStaleCrl }
-  const cpu = checkSevSnp(cpuInput, cpuOptions, checks, 'cpu.')
+  const cpu = await checkSevSnp(cpuInput, cpuOptions, checks, 'cpu.')
 
   // The GPUs: each must answer the nonce derived from the bundle (v2: everything but the GPUs; v1: nonce and keyset).
   const gpuNonce = toHex(bundleGpuNonce(bundle))
   const gpuInputs: NvidiaGpuInput[] = bundle.gpus.map((g, i) => ({ report: g.report, chain: [...g.chain], nonce: gpuNonce, ...options.gpuCollateral?.[i] }))
-  const gpus = checkNvidiaGpus(gpuInputs, { at: options.at, ...(options.trust?.nvidia && { trust: options.trust.nvidia }), ocsp: options.ocsp }, checks)
+  const gpus = await checkNvidiaGpus(gpuInputs, { at: options.at, ...(options.trust?.nvidia && { trust: options.trust.nvidia }), ocsp: options.ocsp }, checks)
   for (const [i, facts] of gpus.entries()) {
     const declared = bundle.gpus[i]!.arch
     if (facts.claims?.arch !== null && facts.claims?.arch !== undefined && facts.claims.arch !== declared) {
@@ -180,13 +180,13 @@ function checkBundleFields(bundle: EvidenceBundle, simulated: readonly boolean[]
  * for policy evaluation with the decoded bundle; null when it did not decode. Evaluates no policy:
  * {@link verifyBundle} and receipt verification do that afterwards.
  */
-export function checkBundle(input: Uint8Array | EvidenceBundle, options: BundleCheckOptions, checks: CheckCollector): { facts: BundleFacts; bundle: EvidenceBundle } | null {
+export async function checkBundle(input: Uint8Array | EvidenceBundle, options: BundleCheckOptions, checks: CheckCollector): Promise<{ facts: BundleFacts; bundle: EvidenceBundle } | null> {
   const decoded = decodeInput(input, checks)
   if (decoded === null) return null
   const { bundle, bytes } = decoded
   const reportData = reportDataFor(bundleStatement(bundle))
   const nonces = bundleNonces(bundle).map(toHex)
-  const { cpu, gpus } = checkEvidence(bundle, reportData, options, checks)
+  const { cpu, gpus } = await checkEvidence(bundle, reportData, options, checks)
   const simulated = [cpu?.claims.simulated, ...gpus.map((f) => f.claims?.simulated)].filter((s): s is boolean => s !== undefined)
   checkBundleFields(bundle, simulated, nonces, options, checks)
 
@@ -217,8 +217,8 @@ export async function verifyBundle(bundle: Uint8Array | EvidenceBundle, options:
 }
 
 /** {@link verifyBundle}'s checks and policy, recorded after those `checks` holds already (an archive's). */
-export function collectBundle(checks: CheckCollector, bundle: Uint8Array | EvidenceBundle, options: BundleVerifyOptions): Result<BundleClaims | null> {
-  const checked = checkBundle(bundle, toBundleCheckOptions(options, options.at ?? new Date()), checks)
+export async function collectBundle(checks: CheckCollector, bundle: Uint8Array | EvidenceBundle, options: BundleVerifyOptions): Promise<Result<BundleClaims | null>> {
+  const checked = await checkBundle(bundle, toBundleCheckOptions(options, options.at ?? new Date()), checks)
   if (checked === null) {
     if (options.policy === undefined) checks.skip('policy', 'no policy given: only authenticity was checked')
     return checks.toResult(null)

@@ -126,7 +126,7 @@ async function evidenceFor(reader: LogReader, digest: string, seen: Map<string, 
 export async function auditLog(options: AuditOptions): Promise<AuditReport> {
   const { reader, store, logKeys } = options
   const latest = await fetchCheckpoint(reader, logKeys)
-  const stored = store.load(latest.origin, logKeys)
+  const stored = await store.load(latest.origin, logKeys)
   const report: AuditReport = { origin: latest.origin, from: stored, to: latest, entries: 0, receipts: 0, verified: 0, problems: [], fork: null }
   try {
     await checkConsistent(reader, stored, latest)

@@ -151,7 +151,7 @@ export class CheckpointStore {
   }
 
   /** The stored checkpoint of `origin`, or null when none is stored. */
-  load(origin: string, logKeys: readonly string[]): SignedCheckpoint | null {
+  async load(origin: string, logKeys: readonly string[]): Promise<SignedCheckpoint | null> {
     let note: string
     try {
       note = readFileSync(this.#path(origin), 'utf8')
@@ -159,7 +159,7 @@ export class CheckpointStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
       throw error
     }
-    const checkpoint = openCheckpoint(note, logKeys)
+    const checkpoint = await openCheckpoint(note, logKeys)
     if (checkpoint.origin !== origin) throw new VerificationError('ERR_LOG_PROOF_MALFORMED', `${this.#path(origin)} holds a checkpoint of ${checkpoint.origin}`)
     return checkpoint
   }
@@ -180,7 +180,7 @@ export class CheckpointStore {
  * cannot be one history; the stored one is then kept. Resolves to the latest checkpoint known.
  */
 export async function advanceCheckpoint(reader: LogReader, store: Pick<CheckpointStore, 'load' | 'save'>, logKeys: readonly string[], seen: SignedCheckpoint): Promise<SignedCheckpoint> {
-  const stored = store.load(seen.origin, logKeys)
+  const stored = await store.load(seen.origin, logKeys)
   const latest = await checkConsistent(reader, stored, seen)
   if (latest !== stored) store.save(latest)
   return latest

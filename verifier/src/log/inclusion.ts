@@ -4,6 +4,7 @@
  * hashed as the log hashes it. Pure: the proof and the keys are inputs.
  */
 import {
+  bytesEqual,
   checkRecord,
   CodedError,
   encodeLogEntry,
@@ -12,6 +13,7 @@ import {
   openNote,
   parseCheckpoint,
   recordHash,
+  toBase64,
   type Checkpoint,
   type Hash,
 } from '@vouch/protocol'
@@ -74,11 +76,11 @@ export function parseLogProof(value: unknown): LogProof {
  * when no pinned key signed it or a signature by one does not verify; `ERR_LOG_PROOF_MALFORMED` when the note or the
  * checkpoint in it is out of form. A TypeError when no key is given (nothing could be trusted).
  */
-export function openCheckpoint(note: string, logKeys: readonly string[]): SignedCheckpoint {
+export async function openCheckpoint(note: string, logKeys: readonly string[]): Promise<SignedCheckpoint> {
   if (!Array.isArray(logKeys) || logKeys.length === 0) throw new TypeError('openCheckpoint: give at least one log key (a note verifier key) to check the checkpoint with')
   let text: string
   try {
-    text = openNote(note, logKeys).text
+    text = (await openNote(note, logKeys)).text
   } catch (error) {
     if (error instanceof CodedError && (error.code === 'ERR_NOTE_UNKNOWN_KEY' || error.code === 'ERR_NOTE_SIGNATURE_INVALID')) {
       throw new VerificationError('ERR_LOG_CHECKPOINT_UNTRUSTED', `the checkpoint is not signed by the log key given: ${error.message}`, { cause: error })
@@ -114,13 +116,13 @@ export function receiptEntryHash(jws: string): Hash {
  * - `ERR_LOG_INCLUSION_INVALID`: the proof's size or root hash differ from the signed checkpoint's, or the path does
  *   not lead from this receipt's entry to the root (a proof of another receipt, or a tampered one: the two look alike).
  */
-export function verifyLogInclusion(jws: string, proof: unknown, logKeys: readonly string[]): LogInclusion {
+export async function verifyLogInclusion(jws: string, proof: unknown, logKeys: readonly string[]): Promise<LogInclusion> {
   const parsed = parseLogProof(proof)
-  const checkpoint = openCheckpoint(parsed.checkpoint, logKeys)
+  const checkpoint = await openCheckpoint(parsed.checkpoint, logKeys)
   const rootHash = toHash(parsed.rootHash, 'rootHash')
   const path = parsed.proof.map((h, i) => toHash(h, `proof[${i}]`))
-  if (parsed.size !== checkpoint.size || Buffer.compare(rootHash, checkpoint.rootHash) !== 0) {
-    throw new VerificationError('ERR_LOG_INCLUSION_INVALID', `the proof is for a tree of ${parsed.size} entries with root ${parsed.rootHash}, the signed checkpoint states ${checkpoint.size} and ${Buffer.from(checkpoint.rootHash).toString('base64')}`)
+  if (parsed.size !== checkpoint.size || !bytesEqual(rootHash, checkpoint.rootHash)) {
+    throw new VerificationError('ERR_LOG_INCLUSION_INVALID', `the proof is for a tree of ${parsed.size} entries with root ${parsed.rootHash}, the signed checkpoint states ${checkpoint.size} and ${toBase64(checkpoint.rootHash)}`)
   }
   let entry: Hash
   try {

@@ -95,7 +95,7 @@ export function architectureOf(cn: string): GpuArchitecture | null {
  * Verifies a five-certificate device chain (leaf first) up to one of `anchors` at `at`: each link
  * ECDSA P-384/SHA-384 by the next, the four issuers CAs, the leaf not a CA, the root's key pinned.
  */
-export function verifyDeviceChain(chain: readonly Certificate[], anchors: readonly NvidiaAnchor[], at: Date): DeviceIdentity {
+export async function verifyDeviceChain(chain: readonly Certificate[], anchors: readonly NvidiaAnchor[], at: Date): Promise<DeviceIdentity> {
   if (chain.length !== DEVICE_CHAIN_LENGTH) {
     throw new VerificationError('ERR_CHAIN_BROKEN', `the device chain must hold ${DEVICE_CHAIN_LENGTH} certificates, leaf first; got ${chain.length}`)
   }
@@ -107,7 +107,7 @@ export function verifyDeviceChain(chain: readonly Certificate[], anchors: readon
   for (const [i, cert] of chain.entries()) {
     const role = ROLES[i]!
     requireKey(cert, P384, role)
-    verifyIssuedBy(cert, chain[Math.min(i + 1, DEVICE_CHAIN_LENGTH - 1)]!, NVIDIA_SIGNATURE_ALGORITHMS, role)
+    await verifyIssuedBy(cert, chain[Math.min(i + 1, DEVICE_CHAIN_LENGTH - 1)]!, NVIDIA_SIGNATURE_ALGORITHMS, role)
     if (i === 0) requireLeaf(cert, role)
     else requireCa(cert, role)
     requireValidAt(cert, at, role)

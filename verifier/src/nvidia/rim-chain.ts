@@ -22,7 +22,7 @@ export function label(cert: Certificate): string {
 }
 
 /** Checks that the last KeyInfo certificate is a pinned root, self-signed, a P-384 CA. Throws `ERR_CHAIN_UNTRUSTED` otherwise. */
-export function verifyRimRoot(certs: readonly Certificate[], anchors: readonly NvidiaAnchor[]): NvidiaAnchor {
+export async function verifyRimRoot(certs: readonly Certificate[], anchors: readonly NvidiaAnchor[]): Promise<NvidiaAnchor> {
   const last = certs[certs.length - 1]!
   if (certs.length < 2 || !isSelfSigned(last)) {
     throw new VerificationError(
@@ -34,14 +34,14 @@ export function verifyRimRoot(certs: readonly Certificate[], anchors: readonly N
   if (anchor === undefined) {
     throw new VerificationError('ERR_CHAIN_UNTRUSTED', `RIM root ${label(last)} is not a pinned NVIDIA RIM root (SPKI SHA-256 ${last.spkiSha256})`)
   }
-  verifyIssuedBy(last, last, RIM_SIGNATURE_ALGORITHMS, `RIM root ${label(last)} self-signature`)
+  await verifyIssuedBy(last, last, RIM_SIGNATURE_ALGORITHMS, `RIM root ${label(last)} self-signature`)
   requireKey(last, RIM_KEY, `RIM root ${label(last)}`)
   requireCa(last, `RIM root ${label(last)}`)
   return anchor
 }
 
 /** Checks each KeyInfo certificate is issued by the next, CAs above a P-384 signing leaf. Returns the chain's names. */
-export function verifyRimChain(certs: readonly Certificate[]): string {
+export async function verifyRimChain(certs: readonly Certificate[]): Promise<string> {
   const leaf = certs[0]!
   requireKey(leaf, RIM_KEY, `RIM signer ${label(leaf)}`)
   requireLeaf(leaf, `RIM signer ${label(leaf)}`)
@@ -52,7 +52,7 @@ export function verifyRimChain(certs: readonly Certificate[]): string {
     const child = certs[i]!
     const issuer = certs[i + 1]!
     const what = i === 0 ? `RIM signer ${label(child)}` : `RIM CA ${label(child)}`
-    verifyIssuedBy(child, issuer, RIM_SIGNATURE_ALGORITHMS, what)
+    await verifyIssuedBy(child, issuer, RIM_SIGNATURE_ALGORITHMS, what)
     requireKey(issuer, RIM_KEY, `RIM CA ${label(issuer)}`)
     requireCa(issuer, `RIM CA ${label(issuer)}`)
   }

@@ -4,10 +4,10 @@
  * algorithm tables replaced by exactly those, and the signature is bound to the key of the KeyInfo leaf after its
  * chain verified (rim-chain.ts); xml-crypto is told to find no key of its own. Outcomes are cached (rim-cache.ts).
  */
-import { createHash, verify as verifySignatureRaw, type KeyLike, type KeyObject } from 'node:crypto'
+import { platform, toBase64 } from '@vouch/protocol'
 import { C14nCanonicalization, SignedXml, type HashAlgorithm, type SignatureAlgorithm as XmlSignatureAlgorithm } from 'xml-crypto'
 import { VerificationError } from '../errors.js'
-import type { Certificate } from '../x509/certificate.js'
+import { verifyWithAlgorithm, type Certificate } from '../x509/certificate.js'
 import { signatureCache } from './rim-cache.js'
 import { label } from './rim-chain.js'
 import { base64, elementChildren, is, NS, onlyChild, parseRimXml, structure, type ParsedRim, type XmlElement } from './rim-xml.js'
@@ -82,7 +82,7 @@ class C14n11 extends C14nCanonicalization {
 
 class Sha384 implements HashAlgorithm {
   getHash(xml: string): string {
-    return createHash('sha384').update(xml, 'utf8').digest('base64')
+    return toBase64(platform.digest('sha384', xml))
   }
 
   getAlgorithmName(): string {
@@ -91,47 +91,40 @@ class Sha384 implements HashAlgorithm {
 }
 
 /**
- * Verifies the enveloped signature with xml-crypto. Its algorithm tables are replaced by exactly the
- * accepted ones, and the signature algorithm is bound to `key`: whatever key xml-crypto would find
- * (it is told to find none) is ignored.
+ * Verifies the enveloped signature with xml-crypto. Its algorithm tables are replaced by exactly the accepted ones.
+ * xml-crypto canonicalises SignedInfo and checks the Reference's digest; the signature over the canonical SignedInfo
+ * is then checked here, under `signer`'s key, since the platform's (WebCrypto's) check answers with a promise and
+ * xml-crypto asks for a boolean. Whatever key xml-crypto would find (it is told to find none) is ignored.
  */
-function verifyXmlSignature(parsed: ParsedRim, key: KeyObject): void {
-  let verdict: boolean | undefined
+async function verifyXmlSignature(parsed: ParsedRim, signer: Certificate): Promise<void> {
+  let signed: { material: string; signatureValue: string } | undefined
   class EcdsaSha384 implements XmlSignatureAlgorithm {
     getSignature(): never {
       throw new Error('RIMs are only verified here')
     }
 
-    verifySignature(material: string, _key: KeyLike, signatureValue: string): boolean {
-      const signature = Buffer.from(signatureValue.replace(/\s+/g, ''), 'base64')
-      try {
-        // XMLDSig ECDSA (RFC 4050/6931) carries r‖s, not DER.
-        const data = Buffer.from(material, 'utf8')
-        verdict = signature.length === 96 && verifySignatureRaw('sha384', data, { key, dsaEncoding: 'ieee-p1363' }, signature)
-      } catch {
-        verdict = false
-      }
-      return verdict
+    verifySignature(material: string, _key: unknown, signatureValue: string): boolean {
+      // Recorded, and verified once xml-crypto is done: it asks once, after the digest matched.
+      if (signed !== undefined) throw new Error('SignedInfo was offered for verification twice')
+      signed = { material, signatureValue }
+      return true
     }
 
     getAlgorithmName(): string {
       return ALGORITHM.ecdsaSha384
     }
   }
-  const signed = new SignedXml({ publicCert: key, getCertFromKeyInfo: () => null })
-  const enveloped = signed.CanonicalizationAlgorithms[ALGORITHM.enveloped]!
-  signed.CanonicalizationAlgorithms = { [ALGORITHM.c14n11]: C14n11, [ALGORITHM.enveloped]: enveloped }
-  signed.HashAlgorithms = { [ALGORITHM.sha384]: Sha384 }
-  signed.SignatureAlgorithms = { [ALGORITHM.ecdsaSha384]: EcdsaSha384 }
+  const xml = new SignedXml({ publicCert: 'unused: the signer is bound after the chain verified', getCertFromKeyInfo: () => null })
+  const enveloped = xml.CanonicalizationAlgorithms[ALGORITHM.enveloped]!
+  xml.CanonicalizationAlgorithms = { [ALGORITHM.c14n11]: C14n11, [ALGORITHM.enveloped]: enveloped }
+  xml.HashAlgorithms = { [ALGORITHM.sha384]: Sha384 }
+  xml.SignatureAlgorithms = { [ALGORITHM.ecdsaSha384]: EcdsaSha384 }
   let referencesValid: boolean
   try {
-    signed.loadSignature(parsed.signature)
+    xml.loadSignature(parsed.signature as unknown as Parameters<SignedXml['loadSignature']>[0])
     // checkSignature digests the reference first: false means the digest did not match.
-    referencesValid = signed.checkSignature(parsed.xml)
+    referencesValid = xml.checkSignature(parsed.xml)
   } catch (cause) {
-    if (verdict === false) {
-      throw new VerificationError('ERR_RIM_SIGNATURE_INVALID', 'the ECDSA P-384 signature over SignedInfo does not verify under the RIM signer', { cause })
-    }
     const reason = cause instanceof Error ? cause.message : String(cause)
     throw new VerificationError('ERR_RIM_SIGNATURE_STRUCTURE', `the signature could not be checked: ${reason}`, { cause })
   }
@@ -141,7 +134,12 @@ function verifyXmlSignature(parsed: ParsedRim, key: KeyObject): void {
       'the SHA-384 digest of the canonical document is not the signed DigestValue: the RIM was changed after it was signed',
     )
   }
-  if (verdict !== true) throw new VerificationError('ERR_RIM_SIGNATURE_INVALID', 'the signature was not checked under the RIM signer')
+  if (signed === undefined) throw new VerificationError('ERR_RIM_SIGNATURE_INVALID', 'the signature was not checked under the RIM signer')
+  // XMLDSig ECDSA (RFC 4050/6931) carries r‖s, not DER.
+  const signature = platform.base64ToBytes(signed.signatureValue.replace(/\s+/g, ''))
+  const data = new TextEncoder().encode(signed.material)
+  const ok = signature.length === 96 && (await verifyWithAlgorithm({ kind: 'ecdsa', hash: 'sha384' }, signer, data, signature, 'ieee-p1363'))
+  if (!ok) throw new VerificationError('ERR_RIM_SIGNATURE_INVALID', 'the ECDSA P-384 signature over SignedInfo does not verify under the RIM signer')
 }
 
 /**
@@ -149,14 +147,14 @@ function verifyXmlSignature(parsed: ParsedRim, key: KeyObject): void {
  * chain verified; `fresh` is its parse when the caller has one. Returns the check's detail; throws the cached
  * `VerificationError` otherwise.
  */
-export function verifyRimSignature(xml: string, sha256: string, fresh: ParsedRim | undefined, leaf: Certificate): string {
+export async function verifyRimSignature(xml: string, sha256: string, fresh: ParsedRim | undefined, leaf: Certificate): Promise<string> {
   const key = `${sha256}:${leaf.sha256}`
   let outcome = signatureCache.get(key)
   if (outcome === undefined) {
     try {
       const parsed = fresh ?? parseRimXml(xml)
       checkSignedInfo(parsed.signature)
-      verifyXmlSignature(parsed, leaf.publicKey)
+      await verifyXmlSignature(parsed, leaf)
       outcome = true
     } catch (error) {
       if (!(error instanceof VerificationError)) throw error

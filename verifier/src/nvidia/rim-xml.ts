@@ -4,7 +4,8 @@
  * one enveloped ds:Signature, a direct child of the root); then the SoftwareIdentity, its Meta and Payload and the
  * KeyInfo certificates are read strictly. Structure only: who signed it is rim-signature.ts and rim-chain.ts.
  */
-import { createRequire } from 'node:module'
+import { platform, utf8Length } from '@vouch/protocol'
+import xmldom from '#xmldom'
 import { VerificationError } from '../errors.js'
 import type { RimDocument, RimMeasurement } from './rim.types.js'
 
@@ -44,14 +45,11 @@ export interface XmlElement extends XmlNode {
 }
 
 /**
- * xml-crypto's own parser, loaded untyped: the package's typings reference the browser DOM lib, which
- * would retype `fetch` and friends for the whole verifier.
+ * xml-crypto's own parser, imported as `#xmldom` (package.json `imports`): the package itself at run time, typed by
+ * xmldom.d.ts beside this file, because the package's typings reference the browser DOM lib, which would retype
+ * `fetch` and friends for the whole verifier.
  */
-const { DOMParser } = createRequire(import.meta.url)('@xmldom/xmldom') as {
-  DOMParser: new (options: { errorHandler: (level: string, message: unknown) => void }) => {
-    parseFromString(xml: string, mimeType: 'text/xml'): XmlNode
-  }
-}
+const { DOMParser } = xmldom
 
 /** The namespaces of a RIM, and XMLDSig's. */
 export const NS = {
@@ -122,7 +120,7 @@ function decimal(element: XmlElement, name: string, min: number, max: number): n
 export function base64(text: string, what: string, fail: (message: string) => VerificationError): Uint8Array {
   const compact = text.replace(/[\t\n\r ]+/g, '')
   if (compact.length === 0 || compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) throw fail(`${what} is not base64`)
-  return new Uint8Array(Buffer.from(compact, 'base64'))
+  return platform.base64ToBytes(compact)
 }
 
 function parseXml(xml: string): XmlNode {
@@ -243,7 +241,7 @@ export function parseRimXml(input: string): ParsedRim {
   if (typeof input !== 'string') throw new VerificationError('ERR_INPUT_INVALID', 'a RIM must be given as XML text')
   // A byte-order mark is not part of the XML; the same text then goes to xml-crypto.
   const xml = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input
-  const bytes = Buffer.byteLength(xml, 'utf8')
+  const bytes = utf8Length(xml)
   if (bytes > MAX_RIM_BYTES) throw malformed(`${bytes} bytes, over the ${MAX_RIM_BYTES}-byte limit`)
   // Refused before any parser sees it: a DTD is how XXE and entity expansion get in, and RIMs have none.
   if (xml.includes('<!DOCTYPE') || xml.includes('<!ENTITY')) throw malformed('a DTD (DOCTYPE or ENTITY declaration) is refused')

@@ -20,6 +20,8 @@ import type { RimCheck, RimClaims, RimDocument, RimVerifyOptions } from './rim.t
 import { DEFAULT_NVIDIA_TRUST, type NvidiaAnchor } from './trust.js'
 
 export { MAX_RIM_BYTES, RIM_MAX_INDEX } from './rim-xml.js'
+
+const utf8 = new TextEncoder()
 export { RIM_SIGNATURE_ALGORITHMS } from './rim-chain.js'
 export { clearRimCaches } from './rim-cache.js'
 export type { RimCheck, RimClaims, RimDocument, RimMeasurement, RimVerifyOptions } from './rim.types.js'
@@ -33,7 +35,7 @@ export type { RimCheck, RimClaims, RimDocument, RimMeasurement, RimVerifyOptions
  */
 export function parseRim(xml: string): RimDocument {
   const text = xml.charCodeAt(0) === 0xfeff ? xml.slice(1) : xml
-  const sha256 = sha256Hex(Buffer.from(text, 'utf8'))
+  const sha256 = sha256Hex(utf8.encode(text))
   const cached = documentCache.get(sha256)
   if (cached !== undefined) return cached
   return documentCache.set(sha256, parseRimXml(text).document)
@@ -55,10 +57,10 @@ function toClaims(document: RimDocument, certs: readonly Certificate[], anchor: 
 /**
  * Checks one RIM and records `<prefix>.parse`, `<prefix>.root`, `<prefix>.chain`, `<prefix>.validity`
  * and `<prefix>.signature` in `checks`. The signature is checked only under a signer whose chain
- * verified to a pinned root. Synchronous core of {@link verifyRim}, for callers that verify a GPU
+ * verified to a pinned root. The core of {@link verifyRim}, for callers that verify a GPU
  * report with its driver and VBIOS RIMs (prefixes `rim.driver`, `rim.vbios`). Does not throw for bad evidence.
  */
-export function checkRim(xml: string, options: RimVerifyOptions, checks: CheckCollector, prefix = 'rim'): RimCheck {
+export async function checkRim(xml: string, options: RimVerifyOptions, checks: CheckCollector, prefix = 'rim'): Promise<RimCheck> {
   const failuresBefore = checks.errors.length
   const at = options.at ?? new Date()
   const anchors = (options.trust ?? DEFAULT_NVIDIA_TRUST).rimRoots
@@ -70,7 +72,7 @@ export function checkRim(xml: string, options: RimVerifyOptions, checks: CheckCo
   let certs: Certificate[] = []
   const parsed = checks.run(id('parse'), () => {
     const text = typeof xml === 'string' && xml.charCodeAt(0) === 0xfeff ? xml.slice(1) : xml
-    sha256 = typeof text === 'string' ? sha256Hex(Buffer.from(text, 'utf8')) : ''
+    sha256 = typeof text === 'string' ? sha256Hex(utf8.encode(text)) : ''
     document = documentCache.get(sha256)
     if (document === undefined) {
       fresh = parseRimXml(text)
@@ -88,12 +90,12 @@ export function checkRim(xml: string, options: RimVerifyOptions, checks: CheckCo
   }
 
   let anchor: NvidiaAnchor | undefined
-  const rootOk = checks.run(id('root'), () => {
-    anchor = verifyRimRoot(certs, anchors)
+  const rootOk = await checks.runAsync(id('root'), async () => {
+    anchor = await verifyRimRoot(certs, anchors)
     const kind = anchor.simulated ? 'simulated' : 'NVIDIA'
     return `${label(certs[certs.length - 1]!)} is a pinned ${kind} RIM root (SPKI SHA-256 ${anchor.spkiSha256})`
   })
-  const chainOk = checks.run(id('chain'), () => verifyRimChain(certs))
+  const chainOk = await checks.runAsync(id('chain'), () => verifyRimChain(certs))
   try {
     checks.pass(id('validity'), verifyRimValidity(certs, at))
   } catch (error) {
@@ -101,7 +103,7 @@ export function checkRim(xml: string, options: RimVerifyOptions, checks: CheckCo
     const hint = 'RIM signing certificates live about two years: fetch the current RIM for this driver or VBIOS'
     checks.failWith(id('validity'), error, expired ? hint : undefined)
   }
-  if (rootOk && chainOk) checks.run(id('signature'), () => verifyRimSignature(xml, sha256, fresh, certs[0]!))
+  if (rootOk && chainOk) await checks.runAsync(id('signature'), () => verifyRimSignature(xml, sha256, fresh, certs[0]!))
   else checks.skip(id('signature'), 'the signing certificate does not chain to a pinned root, so its key is not used')
 
   return { document, claims: toClaims(document, certs, anchor), authentic: checks.errors.length === failuresBefore }
@@ -121,7 +123,7 @@ export function checkRim(xml: string, options: RimVerifyOptions, checks: CheckCo
  */
 export async function verifyRim(xml: string, options: RimVerifyOptions & { policy?: Policy } = {}): Promise<Result<RimClaims | null>> {
   const checks = new CheckCollector()
-  const { claims, authentic } = checkRim(xml, options, checks)
+  const { claims, authentic } = await checkRim(xml, options, checks)
   // Simulated RIMs verify like real ones; accepting them is the policy's call, as for all simulated evidence.
   if (authentic && claims?.simulated) {
     if (options.policy?.allowSimulated === true) checks.pass('policy.simulated', `simulated RIM, allowed by policy "${options.policy.name}"`)

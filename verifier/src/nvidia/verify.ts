@@ -4,14 +4,13 @@
  * (with RIMs) the golden measurements, (with OCSP responses) revocation: the facts the policy is then
  * evaluated on.
  */
-import { verify as verifySignature } from 'node:crypto'
 import { bytesEqual, fromHex, parseGpuAttestationReport, STATUS_DISABLED, toHex, type GpuAttestationReport } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import type { GpuFacts } from '../facts.types.js'
 import { evaluatePolicy } from '../policy/evaluate.js'
 import type { Policy } from '../policy/types.js'
 import { CheckCollector, type Result } from '../result.js'
-import { commonName, parseCertificate, type Certificate } from '../x509/certificate.js'
+import { commonName, parseCertificate, verifyWithAlgorithm, type Certificate } from '../x509/certificate.js'
 import { checkOcspStatus, evaluateOcspOutcome, type OcspStatus } from '../x509/ocsp-check.js'
 import { parseOcspResponse, type OcspResponse } from '../x509/ocsp-decode.js'
 import { toDerList, type DerInput } from '../x509/pem.js'
@@ -90,13 +89,8 @@ function verifyFwid(reported: Uint8Array, identity: DeviceIdentity): string {
   return `the report's FWID equals the one the leaf certificate carries`
 }
 
-function verifyReportSignature(report: GpuAttestationReport, identity: DeviceIdentity): string {
-  let ok = false
-  try {
-    ok = verifySignature('sha384', report.signed, { key: identity.leaf.publicKey, dsaEncoding: 'ieee-p1363' }, report.signature)
-  } catch {
-    ok = false
-  }
+async function verifyReportSignature(report: GpuAttestationReport, identity: DeviceIdentity): Promise<string> {
+  const ok = await verifyWithAlgorithm({ kind: 'ecdsa', hash: 'sha384' }, identity.leaf, report.signed, report.signature, 'ieee-p1363')
   if (!ok) throw new VerificationError('ERR_GPU_SIGNATURE_INVALID', `the report signature does not verify under the leaf "${commonName(identity.leaf.subject)}"`)
   return `ECDSA P-384 SHA-384 signature over ${report.signed.length} bytes verifies under the leaf`
 }
@@ -114,7 +108,7 @@ interface VerifiedRim {
  * another certificate is skipped; one about this certificate that does not verify fails. Returns
  * whether every certificate was covered and passed; records one check `id`.
  */
-function checkOcsp(id: string, what: string, chain: readonly Certificate[], responses: readonly OcspResponse[], options: NvidiaGpuCheckOptions, checks: CheckCollector): boolean {
+async function checkOcsp(id: string, what: string, chain: readonly Certificate[], responses: readonly OcspResponse[], options: NvidiaGpuCheckOptions, checks: CheckCollector): Promise<boolean> {
   const at = options.at ?? new Date()
   const warnings: string[] = []
   try {
@@ -124,7 +118,7 @@ function checkOcsp(id: string, what: string, chain: readonly Certificate[], resp
       let status: OcspStatus | undefined
       for (const response of responses) {
         try {
-          status = checkOcspStatus(response, { certificate, issuer: chain[i + 1]!, at, what: name })
+          status = await checkOcspStatus(response, { certificate, issuer: chain[i + 1]!, at, what: name })
           break
         } catch (error) {
           if (error instanceof VerificationError && error.code === 'ERR_OCSP_CERT_MISMATCH') continue
@@ -159,14 +153,14 @@ function chipOf(identity: DeviceIdentity): string {
  * must be the report's driver or VBIOS version, its product the GPU's chip, and a RIM service id, when
  * known, the one NVIDIA's verifiers build from the report (which names the VBIOS's project and SKU).
  */
-function checkRims(
+async function checkRims(
   report: GpuAttestationReport,
   identity: DeviceIdentity,
   rims: ReadonlyArray<string | RimInput>,
   options: NvidiaGpuCheckOptions,
   checks: CheckCollector,
   prefix: string,
-): VerifiedRim[] {
+): Promise<VerifiedRim[]> {
   const verified: VerifiedRim[] = []
   const ids = (() => {
     try {
@@ -185,7 +179,7 @@ function checkRims(
     }
     const kind = version === null ? null : version === report.opaqueData.driverVersion ? 'driver' : version.toUpperCase() === report.opaqueData.vbiosVersion ? 'vbios' : null
     const name = `${prefix}rim.${kind ?? i}`
-    const result = checkRim(xml, { ...(options.at && { at: options.at }), ...(options.trust && { trust: options.trust }) }, checks, name)
+    const result = await checkRim(xml, { ...(options.at && { at: options.at }), ...(options.trust && { trust: options.trust }) }, checks, name)
     if (!result.authentic || result.document === null) continue
     const doc = result.document
     const matched = checks.run(`${name}.match`, () => {
@@ -238,19 +232,20 @@ function checkGolden(report: GpuAttestationReport, rims: readonly VerifiedRim[],
 }
 
 /** Verifies the device chain, the FWID binding and the report's signature; returns the device, or null when the chain did not verify. */
-function checkDevice(report: GpuAttestationReport, chainInput: DerInput, options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix: string): DeviceIdentity | null {
+async function checkDevice(report: GpuAttestationReport, chainInput: DerInput, options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix: string): Promise<DeviceIdentity | null> {
   let identity: DeviceIdentity | null = null
-  checks.run(`${prefix}chain`, () => {
+  await checks.runAsync(`${prefix}chain`, async () => {
     const chain = toDerList(chainInput, 'device chain').map((der, i) => parseCertificate(der, `device chain certificate ${i + 1}`))
-    identity = verifyDeviceChain(chain, (options.trust ?? DEFAULT_NVIDIA_TRUST).deviceRoots, options.at ?? new Date())
-    return `${chain.map((c) => commonName(c.subject)).join(' ← ')}: the pinned ${identity.anchor.name}`
+    const verified = await verifyDeviceChain(chain, (options.trust ?? DEFAULT_NVIDIA_TRUST).deviceRoots, options.at ?? new Date())
+    identity = verified
+    return `${chain.map((c) => commonName(c.subject)).join(' ← ')}: the pinned ${verified.anchor.name}`
   })
   const device = identity as DeviceIdentity | null
   if (device !== null) {
     const reportedFwid = report.opaqueData.fwid
     if (reportedFwid === undefined) checks.skip(`${prefix}fwid`, 'the report carries no FWID (drivers before 550 do not): nothing to bind to the leaf')
     else checks.run(`${prefix}fwid`, () => verifyFwid(reportedFwid, device))
-    checks.run(`${prefix}signature`, () => verifyReportSignature(report, device))
+    await checks.runAsync(`${prefix}signature`, () => verifyReportSignature(report, device))
   } else {
     checks.skip(`${prefix}fwid`, 'the device chain did not verify')
     checks.skip(`${prefix}signature`, 'the device chain did not verify, so there is no trusted key')
@@ -279,7 +274,7 @@ function checkNonce(report: GpuAttestationReport, expected: string | undefined, 
 }
 
 /** Verifies the RIMs given and compares the golden values; returns the RIMs that verified and matched this GPU. */
-function checkGoldenValues(report: GpuAttestationReport, device: DeviceIdentity | null, input: NvidiaGpuInput, claims: NvidiaGpuClaims, options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix: string): VerifiedRim[] {
+async function checkGoldenValues(report: GpuAttestationReport, device: DeviceIdentity | null, input: NvidiaGpuInput, claims: NvidiaGpuClaims, options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix: string): Promise<VerifiedRim[]> {
   if (input.rims === undefined || input.rims.length === 0) {
     checks.skip(`${prefix}measurements`, 'no RIMs given: golden measurements were not compared')
     return []
@@ -288,14 +283,14 @@ function checkGoldenValues(report: GpuAttestationReport, device: DeviceIdentity 
     checks.skip(`${prefix}rim`, 'the device chain did not verify, so the RIMs cannot be matched to a GPU')
     return []
   }
-  const verified = checkRims(report, device, input.rims, options, checks, prefix)
+  const verified = await checkRims(report, device, input.rims, options, checks, prefix)
   if (verified.length > 0) claims.rim = checkGolden(report, verified, checks, prefix)
   else checks.skip(`${prefix}measurements`, 'no RIM verified and matched this GPU, so no golden values were compared')
   return verified
 }
 
 /** Checks revocation of the device chain and of each verified RIM's chain with the OCSP responses given; returns whether all were covered and passed. */
-function checkRevocation(device: DeviceIdentity | null, responsesDer: readonly Uint8Array[] | undefined, rims: readonly VerifiedRim[], options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix: string): boolean {
+async function checkRevocation(device: DeviceIdentity | null, responsesDer: readonly Uint8Array[] | undefined, rims: readonly VerifiedRim[], options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix: string): Promise<boolean> {
   if (responsesDer === undefined || responsesDer.length === 0) checks.skip(`${prefix}revocation`, 'no OCSP responses given')
   else if (device === null) checks.skip(`${prefix}revocation`, 'the device chain did not verify, so its revocation cannot be checked')
   else {
@@ -306,10 +301,10 @@ function checkRevocation(device: DeviceIdentity | null, responsesDer: readonly U
     })
     if (!parsed) return false
     // The FMC leaf is not served by NVIDIA's responder: the device chain is checked from the BROM up.
-    let covered = checkOcsp(`${prefix}revocation.device`, 'device chain', device.chain.slice(1), responses, options, checks)
+    let covered = await checkOcsp(`${prefix}revocation.device`, 'device chain', device.chain.slice(1), responses, options, checks)
     for (const rim of rims) {
       const chain = rim.document.certificates.map((der, i) => parseCertificate(der, `RIM certificate ${i + 1}`))
-      covered = checkOcsp(`${prefix}revocation.rim.${rim.kind}`, `${rim.kind} RIM chain`, chain, responses, options, checks) && covered
+      covered = (await checkOcsp(`${prefix}revocation.rim.${rim.kind}`, `${rim.kind} RIM chain`, chain, responses, options, checks)) && covered
     }
     return covered
   }
@@ -321,7 +316,7 @@ function checkRevocation(device: DeviceIdentity | null, responsesDer: readonly U
  * `prefix`, `gpu[3].` for the fourth of several), and returns what it established for policy
  * evaluation. Evaluates no policy: {@link verifyNvidiaGpu} does that afterwards.
  */
-export function checkNvidiaGpu(input: NvidiaGpuInput, options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix = ''): GpuFacts {
+export async function checkNvidiaGpu(input: NvidiaGpuInput, options: NvidiaGpuCheckOptions, checks: CheckCollector, prefix = ''): Promise<GpuFacts> {
   const failedBefore = checks.errors.length
   let report: GpuAttestationReport
   try {
@@ -333,16 +328,16 @@ export function checkNvidiaGpu(input: NvidiaGpuInput, options: NvidiaGpuCheckOpt
   checks.pass(`${prefix}report.parse`, `SPDM 1.1 measurements: ${report.blocks.length} blocks, ${report.opaque.length} opaque fields, driver ${report.opaqueData.driverVersion ?? '?'}`)
   const claims = toNvidiaGpuClaims(report)
 
-  const device = checkDevice(report, input.chain, options, checks, prefix)
+  const device = await checkDevice(report, input.chain, options, checks, prefix)
   if (device !== null) Object.assign(claims, { arch: device.arch, ueid: device.ueid, hwmodel: device.hwmodel, simulated: device.anchor.simulated })
   checkNonce(report, input.nonce, checks, prefix)
   if (report.trailing.length > 0) {
     checks.warn(`${prefix}trailing`, `${report.trailing.length} byte(s) after the signature are not covered by it and were ignored`)
   } else checks.pass(`${prefix}trailing`, 'no bytes after the signature')
 
-  const rims = checkGoldenValues(report, device, input, claims, options, checks, prefix)
+  const rims = await checkGoldenValues(report, device, input, claims, options, checks, prefix)
   const rimsMatched = claims.rim !== undefined && claims.rim.driver !== null && claims.rim.vbios !== null && checks.errors.length === failedBefore
-  const ocspChecked = checkRevocation(device, input.ocsp, rims, options, checks, prefix)
+  const ocspChecked = await checkRevocation(device, input.ocsp, rims, options, checks, prefix)
   return { claims, authentic: checks.errors.length === failedBefore, rimsMatched, ocspChecked }
 }
 
@@ -353,7 +348,7 @@ export function checkNvidiaGpu(input: NvidiaGpuInput, options: NvidiaGpuCheckOpt
  */
 export async function verifyNvidiaGpu(input: NvidiaGpuInput, options: NvidiaGpuVerifyOptions = {}): Promise<Result<NvidiaGpuClaims | null>> {
   const checks = new CheckCollector()
-  const facts = checkNvidiaGpu(input, toCheckOptions(options), checks)
+  const facts = await checkNvidiaGpu(input, toCheckOptions(options), checks)
   checks.append(evaluatePolicy({ kind: 'nvidia-gpu', gpu: facts }, options.policy))
   return checks.toResult(facts.claims)
 }
@@ -367,8 +362,11 @@ export interface NvidiaGpusClaims {
  * Verifies the authenticity of several GPUs' evidence (check ids prefixed `gpu[i].`) and returns each
  * one's facts. Also used for the GPUs of an evidence bundle.
  */
-export function checkNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: NvidiaGpuCheckOptions, checks: CheckCollector): GpuFacts[] {
-  return inputs.map((input, i) => checkNvidiaGpu(input, options, checks, `gpu[${i}].`))
+export async function checkNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: NvidiaGpuCheckOptions, checks: CheckCollector): Promise<GpuFacts[]> {
+  // One after another: the checks of each GPU stay together, in order, in the Result.
+  const all: GpuFacts[] = []
+  for (const [i, input] of inputs.entries()) all.push(await checkNvidiaGpu(input, options, checks, `gpu[${i}].`))
+  return all
 }
 
 /**
@@ -377,7 +375,7 @@ export function checkNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: Nvid
  */
 export async function verifyNvidiaGpus(inputs: readonly NvidiaGpuInput[], options: NvidiaGpuVerifyOptions = {}): Promise<Result<NvidiaGpusClaims>> {
   const checks = new CheckCollector()
-  const all = checkNvidiaGpus(inputs, toCheckOptions(options), checks)
+  const all = await checkNvidiaGpus(inputs, toCheckOptions(options), checks)
   checks.append(evaluatePolicy({ kind: 'nvidia-gpus', gpus: all }, options.policy))
   return checks.toResult({ gpus: all.map((f) => f.claims) })
 }

@@ -5,7 +5,7 @@
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import { Composer, Lexer, Parser, YAMLParseError, isAlias, isMap, isScalar, isSeq, visit, type CST, type Document } from 'yaml'
-import { createFileIssueList, formatFileIssues, isRecord, type FirmwareVersion, type Product, type TextPosition } from '@vouch/protocol'
+import { createFileIssueList, formatFileIssues, isRecord, utf8Length, type FirmwareVersion, type Product, type TextPosition } from '@vouch/protocol'
 import { PolicyError } from '../errors.js'
 import { policySchema } from './schema.js'
 import type {
@@ -136,7 +136,7 @@ function readPolicy(text: string, file: string): Reading {
   const src: Source = { file, position, spans: new Map(), firstKeys: new Map(), aliasTargets: new Map(), aliasValues: 0 }
 
   // Bounded before the parser sees it, so no file costs more than a parse of MAX_POLICY_BYTES.
-  const bytes = Buffer.byteLength(text, 'utf8')
+  const bytes = utf8Length(text)
   if (bytes > MAX_POLICY_BYTES) {
     issue(0, '', `a policy is at most ${MAX_POLICY_BYTES} bytes, and this one holds ${bytes}`)
     return { issues }

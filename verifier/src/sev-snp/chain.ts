@@ -16,20 +16,20 @@ const VEK_KEY = { type: 'ec', curve: 'P-384' } as const
  * Checks that `ark` is a pinned root (its SPKI is one of `anchors`), signs itself, and is an RSA-4096
  * CA. Returns the anchor it matched. Throws `ERR_CHAIN_UNTRUSTED` for an unpinned key.
  */
-export function verifyArkCertificate(ark: Certificate, anchors: readonly ArkAnchor[]): ArkAnchor {
+export async function verifyArkCertificate(ark: Certificate, anchors: readonly ArkAnchor[]): Promise<ArkAnchor> {
   const anchor = anchors.find((a) => a.spkiSha256 === ark.spkiSha256)
   if (anchor === undefined) {
     throw new VerificationError('ERR_CHAIN_UNTRUSTED', `ARK "${commonName(ark.subject)}" is not a pinned root (SPKI SHA-256 ${ark.spkiSha256})`)
   }
-  verifyIssuedBy(ark, ark, AMD_SIGNATURE_ALGORITHMS, 'ARK self-signature')
+  await verifyIssuedBy(ark, ark, AMD_SIGNATURE_ALGORITHMS, 'ARK self-signature')
   requireKey(ark, AMD_CA_KEY, 'ARK')
   requireCa(ark, 'ARK')
   return anchor
 }
 
 /** Checks that the ARK issued `intermediate` (ASK or ASVK) and that it is an RSA-4096 CA. */
-export function verifyIntermediateCertificate(intermediate: Certificate, ark: Certificate, name = 'ASK/ASVK'): void {
-  verifyIssuedBy(intermediate, ark, AMD_SIGNATURE_ALGORITHMS, name)
+export async function verifyIntermediateCertificate(intermediate: Certificate, ark: Certificate, name = 'ASK/ASVK'): Promise<void> {
+  await verifyIssuedBy(intermediate, ark, AMD_SIGNATURE_ALGORITHMS, name)
   requireKey(intermediate, AMD_CA_KEY, name)
   requireCa(intermediate, name)
 }
@@ -43,8 +43,8 @@ export function isAsvk(intermediate: Certificate): boolean {
  * Checks that `intermediate` issued `vek`, that it is a P-384 leaf with well-formed AMD extensions,
  * and that a VCEK hangs off an ASK and a VLEK off an ASVK. Returns the decoded extensions.
  */
-export function verifyVekCertificate(vek: Certificate, intermediate: Certificate, name = 'VEK'): VekExtensions {
-  verifyIssuedBy(vek, intermediate, AMD_SIGNATURE_ALGORITHMS, name)
+export async function verifyVekCertificate(vek: Certificate, intermediate: Certificate, name = 'VEK'): Promise<VekExtensions> {
+  await verifyIssuedBy(vek, intermediate, AMD_SIGNATURE_ALGORITHMS, name)
   requireKey(vek, VEK_KEY, name)
   requireLeaf(vek, name)
   const extensions = decodeVekExtensions(vek)

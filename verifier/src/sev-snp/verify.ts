@@ -3,9 +3,9 @@
  * signature, the certificate's agreement with the report), which yields the facts the policy is then
  * evaluated on. Steps always run in the same order and each leaves a check in the Result.
  */
-import { verify as verifySignature } from 'node:crypto'
 import {
   bytesEqual,
+  concatBytes,
   decodeTcb,
   isAllZero,
   parseAttestationReport,
@@ -19,7 +19,7 @@ import type { SevSnpFacts } from '../facts.types.js'
 import { evaluatePolicy } from '../policy/evaluate.js'
 import type { Policy } from '../policy/types.js'
 import { CheckCollector, type Result } from '../result.js'
-import { commonName, parseCertificate, requireValidAt, type Certificate } from '../x509/certificate.js'
+import { commonName, parseCertificate, requireValidAt, verifyWithAlgorithm, type Certificate } from '../x509/certificate.js'
 import { AMD_SIGNATURE_ALGORITHMS } from './chain.js'
 import { parseCrl, requireCrlCurrent, requireNotRevoked, verifyCrlSignature } from '../x509/crl.js'
 import { toDerList, type DerInput } from '../x509/pem.js'
@@ -95,20 +95,20 @@ function parseCollateral(input: SevSnpInput, checks: CheckCollector, prefix: str
   }
 }
 
-function verifyArk(state: ChainState, trust: SevSnpTrust): string {
-  const anchor = verifyArkCertificate(state.ark!, trust.arks)
+async function verifyArk(state: ChainState, trust: SevSnpTrust): Promise<string> {
+  const anchor = await verifyArkCertificate(state.ark!, trust.arks)
   state.anchor = anchor
   return `${commonName(state.ark!.subject)} is the pinned ${anchor.simulated ? 'simulated' : 'AMD'} root for ${anchor.product}`
 }
 
-function verifyIntermediate(state: ChainState): string {
+async function verifyIntermediate(state: ChainState): Promise<string> {
   const intermediate = state.intermediate!
-  verifyIntermediateCertificate(intermediate, state.ark!)
+  await verifyIntermediateCertificate(intermediate, state.ark!)
   return `${commonName(intermediate.subject)} (serial ${intermediate.serialNumber}) is signed by ${commonName(state.ark!.subject)}`
 }
 
-function verifyVek(state: ChainState): string {
-  const extensions = verifyVekCertificate(state.vek!, state.intermediate!)
+async function verifyVek(state: ChainState): Promise<string> {
+  const extensions = await verifyVekCertificate(state.vek!, state.intermediate!)
   state.extensions = extensions
   return `${extensions.kind} for ${extensions.productName} is signed by ${commonName(state.intermediate!.subject)}`
 }
@@ -176,25 +176,20 @@ function verifyChipId(report: AttestationReport, hwId: Uint8Array): string {
   return `CHIP_ID equals the VCEK's hwID`
 }
 
-function verifyReportSignature(report: AttestationReport, vek: Certificate): string {
-  const signature = Buffer.concat([report.signature.r, report.signature.s])
-  let ok = false
-  try {
-    ok = verifySignature('sha384', report.signed, { key: vek.publicKey, dsaEncoding: 'ieee-p1363' }, signature)
-  } catch {
-    ok = false
-  }
+async function verifyReportSignature(report: AttestationReport, vek: Certificate): Promise<string> {
+  const signature = concatBytes(report.signature.r, report.signature.s)
+  const ok = await verifyWithAlgorithm({ kind: 'ecdsa', hash: 'sha384' }, vek, report.signed, signature, 'ieee-p1363')
   if (!ok) throw new VerificationError('ERR_REPORT_SIGNATURE_INVALID', 'the report signature does not verify under the VEK')
   return 'ECDSA P-384 SHA-384 signature over bytes 0x000-0x29F verifies under the VEK'
 }
 
-function verifyRevocation(state: ChainState, inputs: readonly DerInput[], at: Date, allowStale: boolean): string {
+async function verifyRevocation(state: ChainState, inputs: readonly DerInput[], at: Date, allowStale: boolean): Promise<string> {
   const details: string[] = []
   const crls = inputs.flatMap((input) => toDerList(input, 'CRL'))
   for (const [i, der] of crls.entries()) {
     const what = crls.length > 1 ? `CRL ${i + 1}` : 'CRL'
     const crl = parseCrl(der, what)
-    verifyCrlSignature(crl, state.ark!, AMD_SIGNATURE_ALGORITHMS, what)
+    await verifyCrlSignature(crl, state.ark!, AMD_SIGNATURE_ALGORITHMS, what)
     requireCrlCurrent(crl, at, allowStale, what)
     requireNotRevoked(crl, state.intermediate!, commonName(state.intermediate!.subject))
     requireNotRevoked(crl, state.vek!, state.extensions?.kind ?? 'VEK')
@@ -226,11 +221,11 @@ export function toSevSnpCheckOptions(options: SevSnpVerifyOptions): SevSnpCheckO
 }
 
 /** Checks revocation with the CRLs given, once the chain they speak for verified; returns whether a CRL was verified. */
-function checkRevocation(state: ChainState, chainOk: boolean, crls: readonly DerInput[], options: SevSnpCheckOptions, checks: CheckCollector, prefix: string): boolean {
+async function checkRevocation(state: ChainState, chainOk: boolean, crls: readonly DerInput[], options: SevSnpCheckOptions, checks: CheckCollector, prefix: string): Promise<boolean> {
   const id = `${prefix}revocation.crl`
   if (crls.length === 0) checks.skip(id, 'no CRL given')
   else if (!chainOk) checks.skip(id, 'the chain did not verify, so its CRL cannot be checked')
-  else return checks.run(id, () => verifyRevocation(state, crls, options.at, options.allowStaleCrl))
+  else return checks.runAsync(id, () => verifyRevocation(state, crls, options.at, options.allowStaleCrl))
   return false
 }
 
@@ -255,9 +250,9 @@ function checkVekAgreement(report: AttestationReport, state: ChainState, product
  * certificate's agreement with the report and the report's signature. Returns the product the chain
  * names (else the report's own) and whether a CRL was verified.
  */
-function checkChain(report: AttestationReport, state: ChainState, input: SevSnpInput, options: SevSnpCheckOptions, checks: CheckCollector, prefix: string): { product: Product | null; crlVerified: boolean } {
+async function checkChain(report: AttestationReport, state: ChainState, input: SevSnpInput, options: SevSnpCheckOptions, checks: CheckCollector, prefix: string): Promise<{ product: Product | null; crlVerified: boolean }> {
   let product: Product | null = report.product
-  const arkOk = checks.run(`${prefix}chain.ark`, () => verifyArk(state, options.trust))
+  const arkOk = await checks.runAsync(`${prefix}chain.ark`, () => verifyArk(state, options.trust))
   // Product first: a chain for another product then fails with its own code, not as a broken link.
   if (arkOk) {
     checks.run(`${prefix}chain.product`, () => {
@@ -265,12 +260,12 @@ function checkChain(report: AttestationReport, state: ChainState, input: SevSnpI
       return `report and chain are both ${product}`
     })
   } else checks.skip(`${prefix}chain.product`, 'the ARK is not trusted, so it names no product')
-  const intermediateOk = checks.run(`${prefix}chain.intermediate`, () => verifyIntermediate(state))
-  checks.run(`${prefix}chain.vek`, () => verifyVek(state))
+  const intermediateOk = await checks.runAsync(`${prefix}chain.intermediate`, () => verifyIntermediate(state))
+  await checks.runAsync(`${prefix}chain.vek`, () => verifyVek(state))
   checks.run(`${prefix}chain.validity`, () => verifyValidity(state, options.at))
-  const crlVerified = checkRevocation(state, arkOk && intermediateOk, input.crls ?? [], options, checks, prefix)
+  const crlVerified = await checkRevocation(state, arkOk && intermediateOk, input.crls ?? [], options, checks, prefix)
   checkVekAgreement(report, state, product, checks, prefix)
-  if (state.vek !== undefined) checks.run(`${prefix}report.signature`, () => verifyReportSignature(report, state.vek!))
+  if (state.vek !== undefined) await checks.runAsync(`${prefix}report.signature`, () => verifyReportSignature(report, state.vek!))
   return { product, crlVerified }
 }
 
@@ -279,7 +274,7 @@ function checkChain(report: AttestationReport, state: ChainState, input: SevSnpI
  * `prefix`), and returns what it established for policy evaluation; null when the report does not
  * parse. Evaluates no policy: {@link verifySevSnp} does that afterwards.
  */
-export function checkSevSnp(input: SevSnpInput, options: SevSnpCheckOptions, checks: CheckCollector, prefix = ''): SevSnpFacts | null {
+export async function checkSevSnp(input: SevSnpInput, options: SevSnpCheckOptions, checks: CheckCollector, prefix = ''): Promise<SevSnpFacts | null> {
   const failedBefore = checks.errors.length
   let report: AttestationReport
   try {
@@ -291,7 +286,7 @@ export function checkSevSnp(input: SevSnpInput, options: SevSnpCheckOptions, che
   checks.pass(`${prefix}report.parse`, `ATTESTATION_REPORT version ${report.version}, signed by the ${report.signingKey}`)
 
   const state = parseCollateral(input, checks, prefix)
-  const { product, crlVerified } = state !== null ? checkChain(report, state, input, options, checks, prefix) : { product: report.product, crlVerified: false }
+  const { product, crlVerified } = state !== null ? await checkChain(report, state, input, options, checks, prefix) : { product: report.product, crlVerified: false }
   if (state === null) checks.skip(`${prefix}report.signature`, 'no VEK to verify the signature with')
 
   if (options.reportData !== undefined) {
@@ -322,7 +317,7 @@ export function checkSevSnp(input: SevSnpInput, options: SevSnpCheckOptions, che
  */
 export async function verifySevSnp(input: SevSnpInput, options: SevSnpVerifyOptions = {}): Promise<Result<SevSnpClaims | null>> {
   const checks = new CheckCollector()
-  const facts = checkSevSnp(input, toSevSnpCheckOptions(options), checks)
+  const facts = await checkSevSnp(input, toSevSnpCheckOptions(options), checks)
   if (facts === null) return checks.toResult(null)
   checks.append(evaluatePolicy({ kind: 'sev-snp', sevSnp: facts }, options.policy))
   return checks.toResult(facts.claims)

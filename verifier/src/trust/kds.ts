@@ -125,7 +125,7 @@ interface ValidChain {
  * that product (simulated roots never qualify), it signs itself and the intermediate with
  * RSASSA-PSS SHA-384, both are RSA-4096 CAs, and the intermediate is the one the family needs.
  */
-export function validateChain(input: Uint8Array | string, product: Product, family: KeyFamily): ValidChain {
+export async function validateChain(input: Uint8Array | string, product: Product, family: KeyFamily): Promise<ValidChain> {
   const ders = toDerList(input, `${product} ${family} cert_chain`)
   if (ders.length !== 2) {
     const want = family === 'vlek' ? 'ASVK' : 'ASK'
@@ -143,9 +143,9 @@ export function validateChain(input: Uint8Array | string, product: Product, fami
   if (pinned.product !== product) {
     throw new VerificationError('ERR_CHAIN_PRODUCT_MISMATCH', `the ARK is AMD's root for ${pinned.product}, not for ${product}`)
   }
-  verifyArkCertificate(ark, [pinned])
+  await verifyArkCertificate(ark, [pinned])
   const name = family === 'vlek' ? 'ASVK' : 'ASK'
-  verifyIntermediateCertificate(intermediate, ark, name)
+  await verifyIntermediateCertificate(intermediate, ark, name)
   const expectedCn = family === 'vlek' ? `SEV-VLEK-${product}` : `SEV-${product}`
   const cn = commonName(intermediate.subject)
   if (cn !== expectedCn) throw new VerificationError('ERR_CHAIN_PRODUCT_MISMATCH', `${name} CN must be ${expectedCn}, got "${cn}"`)
@@ -153,11 +153,11 @@ export function validateChain(input: Uint8Array | string, product: Product, fami
 }
 
 /** Checks a CRL for a product's chain: parsed and signed by its ARK. */
-function validateCrl(der: Uint8Array, chain: ValidChain, what: string): Crl {
+async function validateCrl(der: Uint8Array, chain: ValidChain, what: string): Promise<Crl> {
   const list = toDerList(der, what)
   if (list.length !== 1) throw new VerificationError('ERR_CRL_MALFORMED', `${what}: expected one CRL, got ${list.length}`)
   const crl = parseCrl(list[0]!, what)
-  verifyCrlSignature(crl, chain.ark, AMD_SIGNATURE_ALGORITHMS, what)
+  await verifyCrlSignature(crl, chain.ark, AMD_SIGNATURE_ALGORITHMS, what)
   return crl
 }
 
@@ -165,11 +165,11 @@ function validateCrl(der: Uint8Array, chain: ValidChain, what: string): Crl {
  * Checks a VCEK for a chip and TCB: issued by the chain's ASK (RSASSA-PSS SHA-384), an EC P-384
  * leaf, and its AMD extensions name the product, the chip (`hwId`) and exactly `tcb`.
  */
-function validateVcek(input: Uint8Array, product: Product, chain: ValidChain, hwId: Uint8Array, tcb: Tcb): Certificate {
+async function validateVcek(input: Uint8Array, product: Product, chain: ValidChain, hwId: Uint8Array, tcb: Tcb): Promise<Certificate> {
   const ders = toDerList(input, 'VCEK')
   if (ders.length !== 1) throw new VerificationError('ERR_INPUT_INVALID', `VCEK: expected one certificate, got ${ders.length}`)
   const vcek = parseCertificate(ders[0]!, 'VCEK')
-  const extensions = verifyVekCertificate(vcek, chain.intermediate, 'VCEK')
+  const extensions = await verifyVekCertificate(vcek, chain.intermediate, 'VCEK')
   if (extensions.kind !== 'VCEK') throw new VerificationError('ERR_SIGNING_KEY_MISMATCH', `expected a VCEK, got a ${extensions.kind}`)
   if (productOfVek(extensions.productName) !== product) {
     throw new VerificationError('ERR_CHAIN_PRODUCT_MISMATCH', `VCEK productName "${extensions.productName}" is not ${product}`)
@@ -235,7 +235,7 @@ class Run {
     const cached = this.#store.readChain(product, family)
     if (cached !== null) {
       try {
-        result = validateChain(cached, product, family)
+        result = await validateChain(cached, product, family)
         this.items.push({ ...base, status: 'cached', detail: describe(result) })
       } catch (error) {
         this.#log(`the cached ${product} ${family} cert_chain is not valid (${errorOf(error).message}): fetching it again`)
@@ -246,7 +246,7 @@ class Run {
       if (!got.ok) this.items.push(this.#failed(base, { code: 'ERR_COLLATERAL_FETCH', message: got.message }))
       else {
         try {
-          const chain = validateChain(got.body, product, family)
+          const chain = await validateChain(got.body, product, family)
           this.#store.writeChain(product, family, [chain.intermediate.der, chain.ark.der])
           this.items.push({ ...base, status: 'fetched', detail: describe(chain) })
           result = chain
@@ -278,7 +278,7 @@ class Run {
     const cachedDer = this.#store.readCrl(product, family)
     if (cachedDer !== null) {
       try {
-        cached = validateCrl(cachedDer, chain, `cached ${product} ${family} CRL`)
+        cached = await validateCrl(cachedDer, chain, `cached ${product} ${family} CRL`)
       } catch (error) {
         this.#log(`the cached ${product} ${family} CRL is not valid (${errorOf(error).message}): fetching it again`)
       }
@@ -296,7 +296,7 @@ class Run {
     }
     let crl: Crl
     try {
-      crl = validateCrl(got.body, chain, `${product} ${family} CRL`)
+      crl = await validateCrl(got.body, chain, `${product} ${family} CRL`)
     } catch (error) {
       this.items.push(this.#failed(base, errorOf(error)))
       return
@@ -337,7 +337,7 @@ class Run {
     const cached = this.#store.readVcek(product, hwIdHex, tcb)
     if (cached !== null) {
       try {
-        validateVcek(cached, product, chain, hwId, tcb)
+        await validateVcek(cached, product, chain, hwId, tcb)
         return { ...base, status: 'cached', detail: describe() }
       } catch (error) {
         this.#log(`the cached VCEK ${tcbKey(tcb, product)} is not valid (${errorOf(error).message}): fetching it again`)
@@ -349,7 +349,7 @@ class Run {
       return this.#failed(base, { code: 'ERR_COLLATERAL_FETCH', message })
     }
     try {
-      const vcek = validateVcek(got.body, product, chain, hwId, tcb)
+      const vcek = await validateVcek(got.body, product, chain, hwId, tcb)
       this.#store.writeVcek(product, hwIdHex, tcb, vcek.der)
       return { ...base, status: 'fetched', detail: describe() }
     } catch (error) {

@@ -157,9 +157,9 @@ interface ValidRim {
  * Checks a RIM for storing: authentic under a pinned root at `at` (an expired certificate is
  * tolerated, see {@link rimRefusal}) and naming `version`. Throws the failing check's code.
  */
-function validateRim(xml: string, version: string, trust: NvidiaTrust, at: Date): ValidRim {
+async function validateRim(xml: string, version: string, trust: NvidiaTrust, at: Date): Promise<ValidRim> {
   const checks = new CheckCollector()
-  const result: RimCheck = checkRim(xml, { at, trust }, checks)
+  const result: RimCheck = await checkRim(xml, { at, trust }, checks)
   const refusal = rimRefusal(checks.checks)
   if (refusal !== null) throw refusal
   if (result.document === null || result.claims === null) throw new VerificationError('ERR_RIM_MALFORMED', 'the RIM did not parse')
@@ -269,7 +269,7 @@ class Run {
     const cached = this.#store.readRim(id)
     if (cached !== null) {
       try {
-        result = validateRim(cached, version, this.#trust, now)
+        result = await validateRim(cached, version, this.#trust, now)
         this.items.push({ ...base, status: 'cached', detail: this.#describeRim(id, result) })
       } catch (error) {
         this.#log(`the cached RIM ${id} is not valid (${errorOf(error).message}): fetching it again`)
@@ -283,7 +283,7 @@ class Run {
       } else {
         try {
           const xml = rimFromAnswer(got.body, id)
-          const rim = validateRim(Buffer.from(xml).toString('utf8'), version, this.#trust, now)
+          const rim = await validateRim(Buffer.from(xml).toString('utf8'), version, this.#trust, now)
           this.#store.writeRim(id, xml)
           this.items.push({ ...base, status: 'fetched', detail: this.#describeRim(id, rim) })
           result = rim
@@ -309,7 +309,7 @@ class Run {
     let staleNote = ''
     if (cachedDer !== null) {
       try {
-        const status = checkOcspStatus(parseOcspResponse(cachedDer, 'cached OCSP response'), { certificate: cert, issuer, at: now, what: `"${label(cert)}"` })
+        const status = await checkOcspStatus(parseOcspResponse(cachedDer, 'cached OCSP response'), { certificate: cert, issuer, at: now, what: `"${label(cert)}"` })
         this.items.push({ ...base, status: 'cached', detail: describeOcsp(status, cert) })
         this.#noteStatus(status, cert)
         return
@@ -338,7 +338,7 @@ class Run {
     }
     try {
       const response = parseOcspResponse(got.body, `OCSP response about "${label(cert)}"`)
-      const status = checkOcspStatus(response, { certificate: cert, issuer, at: now, nonce, what: `"${label(cert)}"` })
+      const status = await checkOcspStatus(response, { certificate: cert, issuer, at: now, nonce, what: `"${label(cert)}"` })
       this.#store.writeOcsp(cert.sha256, response.der)
       this.items.push({ ...base, status: 'fetched', detail: describeOcsp(status, cert) })
       this.#noteStatus(status, cert)
@@ -387,7 +387,7 @@ class Run {
     if (!ocsp) return
     try {
       // OCSP answers are only as good as the issuer they are checked under: the chain must reach a pinned root.
-      verifyDeviceChain(certs, this.#trust.deviceRoots, this.#now())
+      await verifyDeviceChain(certs, this.#trust.deviceRoots, this.#now())
       // The FMC leaf is not served by NVIDIA's responder (spec §3.3): BROM, provisioner ICA and identity CA.
       for (let i = 1; i < certs.length - 1; i++) await this.ocsp(certs[i]!, certs[i + 1]!, `${gpuName} device chain`)
     } catch (error) {

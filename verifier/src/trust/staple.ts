@@ -6,10 +6,10 @@
  * verifies the archive, so the host that staples it stays untrusted; what is picked here only decides what is worth
  * sending: items that speak for the stapling time and belong to this bundle.
  */
-import { parseAttestationReport, parseGpuAttestationReport, type ArchivedRim, type EvidenceBundle, type KeyFamily, type Product } from '@vouch/protocol'
-import { AMD_SIGNATURE_ALGORITHMS } from '../sev-snp/chain.js'
-import { parseCertificate, sha256Hex } from '../x509/certificate.js'
-import { parseCrl, verifyCrlSignature } from '../x509/crl.js'
+import { bytesEqual, parseAttestationReport, parseGpuAttestationReport, type ArchivedRim, type EvidenceBundle, type KeyFamily, type Product } from '@vouch/protocol'
+import { AMD_ARK_ANCHORS } from '../sev-snp/trust.js'
+import { commonName, parseCertificate, sha256Hex } from '../x509/certificate.js'
+import { parseCrl } from '../x509/crl.js'
 import { firstCertificate, judgeCachedCrl, productOfVekInput } from './amd-cache.js'
 import type { HttpHooks } from './http.js'
 import { fetchAmdCollateral, type CollateralSummary } from './kds.js'
@@ -57,8 +57,15 @@ function cachedCrls(store: TrustStore, bundle: EvidenceBundle, at: Date, notes: 
     return []
   }
   try {
-    // The cache holds AMD's CRL of the product; evidence under another root (the simulated one bears AMD's names) cannot use it.
-    verifyCrlSignature(parseCrl(der, name), parseCertificate(bundle.cpu.chain[1], 'ARK'), AMD_SIGNATURE_ALGORITHMS, name)
+    // The cache holds AMD's CRL of the product, stored only once its signature verified under AMD's pinned ARK (kds.ts):
+    // it speaks for a bundle whose ARK is that pinned key. Evidence under another root (the simulated one bears AMD's
+    // names) cannot use it. Whoever verifies the archive checks the signature again.
+    const ark = parseCertificate(bundle.cpu.chain[1], 'ARK')
+    const crl = parseCrl(der, name)
+    if (!AMD_ARK_ANCHORS.some((a) => a.product === of.product && a.spkiSha256 === ark.spkiSha256)) {
+      throw new Error(`the bundle's ARK "${commonName(ark.subject)}" is not AMD's pinned ${of.product} root`)
+    }
+    if (!bytesEqual(crl.issuerDer, ark.subjectDer)) throw new Error(`it is issued by "${commonName(crl.issuer)}", not by the bundle's ARK`)
   } catch (error) {
     notes.push(`the cached ${name} is not stapled: ${(error as Error).message}`)
     return []
@@ -89,7 +96,7 @@ export function cachedBundleCollateral(store: TrustStore, bundle: EvidenceBundle
       continue
     }
     const cached = nvidiaCollateralFromTrustDir(store, report, gpu.chain, at)
-    for (const rim of cached.rims) if (rim.id !== undefined && !rims.has(rim.id)) rims.set(rim.id, { id: rim.id, xml: new Uint8Array(Buffer.from(rim.xml, 'utf8')) })
+    for (const rim of cached.rims) if (rim.id !== undefined && !rims.has(rim.id)) rims.set(rim.id, { id: rim.id, xml: new TextEncoder().encode(rim.xml) })
     for (const der of cached.ocsp) ocsp.set(sha256Hex(der), der)
     notes.push(...cached.notes.filter((n) => !n.startsWith('from trust directory')).map((n) => `GPU ${i}: ${n}`))
   }

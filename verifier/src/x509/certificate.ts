@@ -1,12 +1,11 @@
 /**
  * The verifier's one X.509 stack for trust decisions: a strict DER decoder (der.ts) reads the
- * fields, node:crypto checks signatures over the exact to-be-signed bytes, and only algorithms a
- * caller names are accepted.
+ * fields, the platform's crypto (node:crypto in Node, WebCrypto in a browser: `platform` of @vouch/protocol) checks
+ * signatures over the exact to-be-signed bytes, and only algorithms a caller names are accepted.
  * Parsed certificates and verified signatures are cached by content hash, so re-verifying the
  * same chain costs a few hash lookups.
  */
-import { createHash, createPublicKey, verify as verifySignatureRaw, constants, type KeyObject } from 'node:crypto'
-import { bytesEqual } from '@vouch/protocol'
+import { bytesEqual, platform, toHex, type SignatureScheme } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
 import { booleanValue, contextTag, decodeExtensions, decodeOid, DerReader, integerHex, integerValue, readSingle, stringValue, TAG, timeValue, type Element, type Extension } from './der.js'
@@ -35,7 +34,10 @@ export interface Certificate {
   signatureAlgorithm: SignatureAlgorithm
   tbs: Uint8Array
   signature: Uint8Array
-  publicKey: KeyObject
+  /** The DER SubjectPublicKeyInfo: what signatures are verified under. */
+  spki: Uint8Array
+  /** The key's type and size as the SubjectPublicKeyInfo declares them. */
+  publicKey: PublicKeyType
   /** SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex: what trust anchors pin. */
   spkiSha256: string
   /** Basic constraints `cA`; null when the extension is absent. */
@@ -46,7 +48,17 @@ export interface Certificate {
   extensions: ReadonlyMap<string, Extension>
 }
 
+/** A public key's type and size, read from its SubjectPublicKeyInfo. */
+export type PublicKeyType =
+  | { type: 'rsa'; bits: number }
+  | { type: 'ec'; curve: string }
+  | { type: 'ed25519' }
+  | { type: 'other'; name: string }
+
 const OID = {
+  rsaEncryption: '1.2.840.113549.1.1.1',
+  ecPublicKey: '1.2.840.10045.2.1',
+  ed25519: '1.3.101.112',
   basicConstraints: '2.5.29.19',
   keyUsage: '2.5.29.15',
   rsaPss: '1.2.840.113549.1.1.10',
@@ -173,7 +185,7 @@ export function describeAlgorithm(alg: SignatureAlgorithm): string {
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex')
+  return toHex(platform.digest('sha256', bytes))
 }
 
 /**
@@ -244,12 +256,39 @@ function decodeCertificate(der: Uint8Array, sha256: string): Certificate {
     signatureAlgorithm: decodeSignatureAlgorithm(algorithm),
     tbs: tbs.raw,
     signature,
-    publicKey: createPublicKey({ key: Buffer.from(spki.raw), format: 'der', type: 'spki' }),
+    spki: spki.raw,
+    publicKey: decodePublicKeyType(spki),
     spkiSha256: sha256Hex(spki.raw),
     isCa: decodeBasicConstraints(extensions.get(OID.basicConstraints)?.value),
     keyUsage: decodeKeyUsage(extensions.get(OID.keyUsage)?.value),
     extensions,
   }
+}
+
+const CURVE_NAMES: Readonly<Record<string, string>> = { '1.2.840.10045.3.1.7': 'P-256', '1.3.132.0.34': 'P-384', '1.3.132.0.35': 'P-521' }
+
+/** The key type a SubjectPublicKeyInfo declares (RFC 5280 §4.1.2.7), with an RSA modulus's size in bits. */
+function decodePublicKeyType(spki: Element): PublicKeyType {
+  const reader = new DerReader(spki.content)
+  const algorithm = new DerReader(reader.next(TAG.sequence, 'public key algorithm').content)
+  const bits = reader.next(TAG.bitString, 'subject public key').content
+  reader.end('subject public key info')
+  if (bits.length < 1 || bits[0] !== 0) throw reader.error('subject public key BIT STRING has unused bits')
+  const oid = decodeOid(algorithm.next(TAG.oid, 'public key algorithm').content)
+  if (oid === OID.ecPublicKey) {
+    const curve = decodeOid(algorithm.next(TAG.oid, 'named curve').content)
+    algorithm.end('EC parameters')
+    return { type: 'ec', curve: CURVE_NAMES[curve] ?? curve }
+  }
+  if (oid === OID.ed25519) return { type: 'ed25519' }
+  if (oid !== OID.rsaEncryption) return { type: 'other', name: NAMED_ALGORITHMS[oid] ?? oid }
+  const rsa = new DerReader(readSingle(bits.subarray(1), TAG.sequence, 'RSA public key').content)
+  const modulus = rsa.next(TAG.integer, 'modulus').content
+  rsa.next(TAG.integer, 'public exponent')
+  rsa.end('RSA public key')
+  let i = 0
+  while (i < modulus.length - 1 && modulus[i] === 0) i++
+  return { type: 'rsa', bits: (modulus.length - i - 1) * 8 + (32 - Math.clz32(modulus[i]!)) }
 }
 
 function decodeBasicConstraints(value: Uint8Array | undefined): boolean | null {
@@ -277,38 +316,46 @@ export function commonName(dn: string): string {
 /** A named key type: what a certificate's public key must be. */
 export type KeyRequirement = { type: 'rsa'; minBits: number } | { type: 'ec'; curve: 'P-256' | 'P-384' }
 
-const CURVES: Record<string, string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1' }
+/** Human form of a key type, for messages. */
+function describeKey(key: PublicKeyType): string {
+  switch (key.type) {
+    case 'rsa':
+      return `RSA-${key.bits}`
+    case 'ec':
+      return `EC ${key.curve}`
+    case 'ed25519':
+      return 'Ed25519'
+    case 'other':
+      return key.name
+  }
+}
 
 /** Throws `ERR_CHAIN_ALGORITHM` unless the certificate's key is of the required type. */
 export function requireKey(cert: Certificate, want: KeyRequirement, what: string): void {
-  const type = cert.publicKey.asymmetricKeyType
-  const details = cert.publicKey.asymmetricKeyDetails ?? {}
-  const ok =
-    want.type === 'rsa'
-      ? type === 'rsa' && (details.modulusLength ?? 0) >= want.minBits
-      : type === 'ec' && details.namedCurve === CURVES[want.curve]
+  const key = cert.publicKey
+  const ok = want.type === 'rsa' ? key.type === 'rsa' && key.bits >= want.minBits : key.type === 'ec' && key.curve === want.curve
   if (!ok) {
-    const got = type === 'rsa' ? `RSA-${details.modulusLength}` : type === 'ec' ? `EC ${details.namedCurve}` : String(type)
+    const got = describeKey(key)
     const expected = want.type === 'rsa' ? `RSA of at least ${want.minBits} bits` : `EC ${want.curve}`
     throw new VerificationError('ERR_CHAIN_ALGORITHM', `${what}: key must be ${expected}, got ${got}`)
   }
 }
 
-/** Verifies `signature` over `data` under `key` with `alg` (DER-encoded ECDSA, as X.509 carries it). */
-export function verifyWithAlgorithm(alg: SignatureAlgorithm, key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
-  try {
-    switch (alg.kind) {
-      case 'rsa-pss':
-        return verifySignatureRaw(alg.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: alg.saltLength }, signature)
-      case 'ecdsa':
-        return verifySignatureRaw(alg.hash, data, { key, dsaEncoding: 'der' }, signature)
-      case 'other':
-        return false
-    }
-  } catch {
-    // OpenSSL throws on key/algorithm mismatches (an EC key for a PSS signature); that is a failed check.
-    return false
-  }
+/** The platform's scheme for `alg` under `key`, or null when the key cannot make such signatures. */
+function toScheme(alg: SignatureAlgorithm, key: PublicKeyType, encoding: 'der' | 'ieee-p1363'): SignatureScheme | null {
+  if (alg.kind === 'rsa-pss' && key.type === 'rsa') return { kind: 'rsa-pss', hash: alg.hash, saltLength: alg.saltLength }
+  if (alg.kind === 'ecdsa' && key.type === 'ec' && (key.curve === 'P-256' || key.curve === 'P-384')) return { kind: 'ecdsa', hash: alg.hash, curve: key.curve, encoding }
+  return null
+}
+
+/**
+ * Whether `signature` over `data` verifies under `signer`'s key with `alg`: ECDSA signatures DER-encoded as X.509
+ * carries them, or `ieee-p1363` (r ‖ s) as SEV-SNP and SPDM reports do. A key that cannot make such a signature
+ * (an EC key for a PSS signature) is a failed check.
+ */
+export async function verifyWithAlgorithm(alg: SignatureAlgorithm, signer: Certificate, data: Uint8Array, signature: Uint8Array, encoding: 'der' | 'ieee-p1363' = 'der'): Promise<boolean> {
+  const scheme = toScheme(alg, signer.publicKey, encoding)
+  return scheme !== null && (await platform.verifySignature(scheme, signer.spki, data, signature))
 }
 
 const signatureCache = new BoundedCache<boolean>()
@@ -327,7 +374,7 @@ function sameAlgorithm(a: SignatureAlgorithm, b: SignatureAlgorithm): boolean {
  * the signature verifies. Throws `ERR_CHAIN_BROKEN`, `ERR_CHAIN_ALGORITHM` or
  * `ERR_CHAIN_SIGNATURE_INVALID`. Successful checks are cached by the pair of certificate hashes.
  */
-export function verifyIssuedBy(child: Certificate, issuer: Certificate, allowed: readonly SignatureAlgorithm[], what: string): void {
+export async function verifyIssuedBy(child: Certificate, issuer: Certificate, allowed: readonly SignatureAlgorithm[], what: string): Promise<void> {
   if (!bytesEqual(child.issuerDer, issuer.subjectDer)) {
     throw new VerificationError('ERR_CHAIN_BROKEN', `${what}: issuer "${child.issuer}" does not match the subject of its issuer "${issuer.subject}"`)
   }
@@ -346,7 +393,7 @@ export function verifyIssuedBy(child: Certificate, issuer: Certificate, allowed:
   const key = `${child.sha256}:${issuer.sha256}`
   let ok = signatureCache.get(key)
   if (ok === undefined) {
-    ok = verifyWithAlgorithm(child.signatureAlgorithm, issuer.publicKey, child.tbs, child.signature)
+    ok = await verifyWithAlgorithm(child.signatureAlgorithm, issuer, child.tbs, child.signature)
     signatureCache.set(key, ok)
   }
   if (!ok) throw new VerificationError('ERR_CHAIN_SIGNATURE_INVALID', `${what}: signature does not verify under ${commonName(issuer.subject) || 'its issuer'}`)

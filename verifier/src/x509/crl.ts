@@ -79,7 +79,7 @@ function decodeCrl(der: Uint8Array, sha256: string): Crl {
   }
 }
 /** Throws `ERR_CRL_SIGNATURE_INVALID` unless `issuer` signed the CRL with one of `allowed`. */
-export function verifyCrlSignature(crl: Crl, issuer: Certificate, allowed: readonly SignatureAlgorithm[], what = 'CRL'): void {
+export async function verifyCrlSignature(crl: Crl, issuer: Certificate, allowed: readonly SignatureAlgorithm[], what = 'CRL'): Promise<void> {
   if (!bytesEqual(crl.issuerDer, issuer.subjectDer)) {
     throw new VerificationError('ERR_CRL_SIGNATURE_INVALID', `${what}: issued by "${commonName(crl.issuer)}", not by "${commonName(issuer.subject)}"`)
   }
@@ -90,7 +90,7 @@ export function verifyCrlSignature(crl: Crl, issuer: Certificate, allowed: reado
   const key = `${crl.sha256}:${issuer.sha256}`
   let ok = verifiedCache.get(key)
   if (ok === undefined) {
-    ok = verifyWithAlgorithm(alg, issuer.publicKey, crl.tbs, crl.signature)
+    ok = await verifyWithAlgorithm(alg, issuer, crl.tbs, crl.signature)
     verifiedCache.set(key, ok)
   }
   if (!ok) throw new VerificationError('ERR_CRL_SIGNATURE_INVALID', `${what}: signature does not verify under ${commonName(issuer.subject)}`)

@@ -4,6 +4,7 @@
  * trust decisions read are few and a schema-driven ASN.1 library costs several milliseconds per
  * certificate, more than all the signature checks of a chain together.
  */
+import { latin1Text, toHex, utf8Text } from '@vouch/protocol'
 import { VerificationError, type VerificationErrorCode } from '../errors.js'
 
 /** Universal tags used by X.509. */
@@ -140,7 +141,7 @@ export function integerHex(content: Uint8Array): string {
   if (content.length === 0) throw new VerificationError('ERR_CERT_MALFORMED', 'malformed DER: empty INTEGER')
   let i = 0
   while (i < content.length - 1 && content[i] === 0) i++
-  return Buffer.from(content.subarray(i)).toString('hex')
+  return toHex(content.subarray(i))
 }
 
 /** A non-negative INTEGER that fits in a JavaScript number. */
@@ -185,18 +186,26 @@ export function booleanValue(content: Uint8Array): boolean {
   return content[0] === 0xff
 }
 
+/** A BMPString's text: UTF-16 code units, big-endian. */
+function utf16BeText(content: Uint8Array): string {
+  if (content.length % 2 !== 0) throw new VerificationError('ERR_CERT_MALFORMED', 'malformed DER: a BMPString of an odd number of bytes')
+  let out = ''
+  for (let i = 0; i < content.length; i += 2) out += String.fromCharCode((content[i]! << 8) | content[i + 1]!)
+  return out
+}
+
 const TEXT_TAGS = new Set<number>([TAG.utf8String, TAG.printableString, TAG.ia5String, TAG.teletexString])
 
 /** A directory or extension string (UTF8String, PrintableString, IA5String, TeletexString; BMPString as UTF-16BE). */
 export function stringValue(element: Element): string {
-  if (element.tag === TAG.bmpString) return Buffer.from(element.content).swap16().toString('utf16le')
+  if (element.tag === TAG.bmpString) return utf16BeText(element.content)
   if (!TEXT_TAGS.has(element.tag)) throw new VerificationError('ERR_CERT_MALFORMED', `malformed DER: tag 0x${element.tag.toString(16)} is not a string`)
-  return Buffer.from(element.content).toString(element.tag === TAG.utf8String ? 'utf8' : 'latin1')
+  return element.tag === TAG.utf8String ? utf8Text(element.content) : latin1Text(element.content)
 }
 
 /** A UTCTime or GeneralizedTime (the `Z` forms RFC 5280 requires). */
 export function timeValue(element: Element): Date {
-  const text = Buffer.from(element.content).toString('latin1')
+  const text = latin1Text(element.content)
   const match =
     element.tag === TAG.utcTime
       ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)

@@ -13,7 +13,7 @@
  * Outcomes `revoked` and `unknown` are returned, not thrown: whether they fail verification is a
  * policy decision, made by {@link evaluateOcspOutcome}.
  */
-import { bytesEqual } from '@vouch/protocol'
+import { bytesEqual, toHex } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
 import { commonName, describeAlgorithm, verifyWithAlgorithm, type Certificate } from './certificate.js'
@@ -75,18 +75,18 @@ const issuedCache = new BoundedCache<boolean>()
 const signatureCache = new BoundedCache<boolean>(256)
 
 /** Whether `issuer`'s key signed `child`, names linked; cached by the pair. */
-function signedBy(child: Certificate, issuer: Certificate): boolean {
+async function signedBy(child: Certificate, issuer: Certificate): Promise<boolean> {
   const key = `${child.sha256}:${issuer.sha256}`
   let ok = issuedCache.get(key)
   if (ok === undefined) {
-    ok = bytesEqual(child.issuerDer, issuer.subjectDer) && verifyWithAlgorithm(child.signatureAlgorithm, issuer.publicKey, child.tbs, child.signature)
+    ok = bytesEqual(child.issuerDer, issuer.subjectDer) && (await verifyWithAlgorithm(child.signatureAlgorithm, issuer, child.tbs, child.signature))
     issuedCache.set(key, ok)
   }
   return ok
 }
 
 function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex')
+  return toHex(bytes)
 }
 
 /** The SingleResponse about `certificate`; throws `ERR_OCSP_CERT_MISMATCH` unless exactly one matches. */
@@ -160,10 +160,10 @@ function extendedKeyUsages(cert: Certificate): string[] | null {
 }
 
 /** RFC 6960 §4.2.2.2: a delegated responder is issued by the CA itself, for OCSP signing, and valid at `at`. */
-function authorizeDelegate(responder: Certificate, issuer: Certificate, at: Date, what: string): void {
+async function authorizeDelegate(responder: Certificate, issuer: Certificate, at: Date, what: string): Promise<void> {
   const name = commonName(responder.subject) || responder.subject
   const issuerName = commonName(issuer.subject) || issuer.subject
-  if (!signedBy(responder, issuer)) throw untrusted(`${what}: responder certificate "${name}" was not issued by "${issuerName}", the certificate's issuer`)
+  if (!(await signedBy(responder, issuer))) throw untrusted(`${what}: responder certificate "${name}" was not issued by "${issuerName}", the certificate's issuer`)
   let usages: string[] | null
   try {
     usages = extendedKeyUsages(responder)
@@ -189,7 +189,7 @@ function authorizeDelegate(responder: Certificate, issuer: Certificate, at: Date
 }
 
 /** The signer: the issuer if the responder ID names it, else a certificate in the response it names and the issuer authorized. */
-function findSigner(response: OcspResponse, issuer: Certificate, at: Date, what: string): { certificate: Certificate; kind: 'issuer' | 'delegated' } {
+async function findSigner(response: OcspResponse, issuer: Certificate, at: Date, what: string): Promise<{ certificate: Certificate; kind: 'issuer' | 'delegated' }> {
   if (namesCertificate(response.responderId, issuer)) return { certificate: issuer, kind: 'issuer' }
   const named = response.certs.filter((c) => namesCertificate(response.responderId, c))
   const described = response.responderId.kind === 'name' ? `"${response.responderId.name}"` : `the key with SHA-1 ${hex(response.responderId.keyHash)}`
@@ -201,26 +201,28 @@ function findSigner(response: OcspResponse, issuer: Certificate, at: Date, what:
   let firstError: unknown = null
   for (const candidate of named) {
     try {
-      authorizeDelegate(candidate, issuer, at, what)
+      await authorizeDelegate(candidate, issuer, at, what)
       authorized.push(candidate)
     } catch (error) {
       firstError ??= error
     }
   }
   if (authorized.length === 0) throw firstError
-  const certificate = authorized.find((c) => verifyWithAlgorithm(response.signatureAlgorithm, c.publicKey, response.tbs, response.signature)) ?? authorized[0]!
-  return { certificate, kind: 'delegated' }
+  for (const certificate of authorized) {
+    if (await verifyWithAlgorithm(response.signatureAlgorithm, certificate, response.tbs, response.signature)) return { certificate, kind: 'delegated' }
+  }
+  return { certificate: authorized[0]!, kind: 'delegated' }
 }
 
 /** The response's signature, ECDSA or RSASSA-PSS, verifies under `signer` (`ERR_OCSP_SIGNATURE_INVALID`); cached by the pair. */
-function verifyResponseSignature(response: OcspResponse, signer: Certificate, what: string): void {
+async function verifyResponseSignature(response: OcspResponse, signer: Certificate, what: string): Promise<void> {
   const alg = response.signatureAlgorithm
   if (alg.kind === 'other') {
     throw new VerificationError('ERR_OCSP_SIGNATURE_INVALID', `${what}: OCSP signature algorithm ${describeAlgorithm(alg)} is not accepted (ECDSA or RSASSA-PSS)`)
   }
   const key = `${response.sha256}:${signer.sha256}`
   let verified = signatureCache.get(key)
-  if (verified === undefined) verified = signatureCache.set(key, verifyWithAlgorithm(alg, signer.publicKey, response.tbs, response.signature))
+  if (verified === undefined) verified = signatureCache.set(key, await verifyWithAlgorithm(alg, signer, response.tbs, response.signature))
   if (!verified) {
     throw new VerificationError('ERR_OCSP_SIGNATURE_INVALID', `${what}: the OCSP response's ${describeAlgorithm(alg)} signature does not verify under "${commonName(signer.subject) || signer.subject}"`)
   }
@@ -270,26 +272,26 @@ function requireCurrent(single: OcspSingleResponse, at: Date, skew: number, what
  *
  * @example
  * ```ts
- * const status = checkOcspStatus(parseOcspResponse(der), { certificate: brom, issuer: ica, at: new Date(), nonce })
+ * const status = await checkOcspStatus(parseOcspResponse(der), { certificate: brom, issuer: ica, at: new Date(), nonce })
  * const outcome = evaluateOcspOutcome(status, { at, allowUnknown: false, revokedGracePeriodMs: 0 })
  * ```
  */
-export function checkOcspStatus(response: OcspResponse, options: CheckOcspOptions): OcspStatus {
+export async function checkOcspStatus(response: OcspResponse, options: CheckOcspOptions): Promise<OcspStatus> {
   const { certificate, issuer, at } = options
   const what = options.what ?? (commonName(certificate.subject) || certificate.subject)
 
   for (const [oid, ext] of response.extensions) {
     if (ext.critical && oid !== OID_OCSP_NONCE) throw ocspMalformed(`${what}: the OCSP response has critical extension ${oid}, which the verifier does not process`)
   }
-  if (!signedBy(certificate, issuer)) {
+  if (!(await signedBy(certificate, issuer))) {
     throw new VerificationError('ERR_OCSP_CERT_MISMATCH', `${what}: "${commonName(issuer.subject) || issuer.subject}" did not issue this certificate, so no OCSP answer about it can be checked`)
   }
   const single = findSingleResponse(response, certificate, issuer, what)
   for (const [oid, ext] of single.extensions) {
     if (ext.critical) throw ocspMalformed(`${what}: the OCSP SingleResponse has critical extension ${oid}, which the verifier does not process`)
   }
-  const signer = findSigner(response, issuer, at, what)
-  verifyResponseSignature(response, signer.certificate, what)
+  const signer = await findSigner(response, issuer, at, what)
+  await verifyResponseSignature(response, signer.certificate, what)
   if (options.nonce !== undefined) verifyNonce(response, options.nonce, what)
   requireCurrent(single, at, Math.max(0, options.clockSkewMs ?? OCSP_CLOCK_SKEW_MS), what)
 

@@ -3,6 +3,7 @@
  * here is trusted yet; ocsp-check.ts decides whether a response answers for a certificate and may be
  * believed.
  */
+import { latin1Text } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { BoundedCache } from '../lib/bounded-cache.js'
 import { decodeName, decodeSignatureAlgorithm, parseCertificate, sha256Hex, type Certificate, type SignatureAlgorithm } from './certificate.js'
@@ -113,7 +114,7 @@ export function ocspMalformed(message: string, cause?: unknown): VerificationErr
 /** GeneralizedTime, `Z` form, with optional fractional seconds (DER allows them in OCSP). */
 function generalizedTime(element: Element, what: string): Date {
   if (element.tag !== TAG.generalizedTime) throw ocspMalformed(`${what} must be a GeneralizedTime`)
-  const text = Buffer.from(element.content).toString('latin1')
+  const text = latin1Text(element.content)
   const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d*[1-9]))?Z$/.exec(text)
   if (match === null) throw ocspMalformed(`${what}: bad time "${text}"`)
   const [y, mo, d, h, mi, s] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number]

@@ -2,8 +2,7 @@
  * OCSP (RFC 6960) requests and the CertID both sides compute: the hashes of a certificate's issuer name
  * and of its issuer's public key, with its serial number.
  */
-import { createHash } from 'node:crypto'
-import { derBoolean, derExplicit, derIntegerContent, derNull, derOctetString, derOid, derSequence } from '@vouch/protocol'
+import { derBoolean, derExplicit, derIntegerContent, derNull, derOctetString, derOid, derSequence, platform } from '@vouch/protocol'
 import { BoundedCache } from '../lib/bounded-cache.js'
 import type { Certificate } from './certificate.js'
 import { contextTag, DerReader, readSingle, TAG } from './der.js'
@@ -32,7 +31,7 @@ function certParts(cert: Certificate): CertParts {
 }
 
 function digest(hash: OcspHashAlgorithm, data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash(hash).update(data).digest())
+  return platform.digest(hash, data)
 }
 
 /** The hash of a certificate's subjectPublicKey BIT STRING value: a CertID's issuerKeyHash, and (SHA-1) a responder's byKey id. */

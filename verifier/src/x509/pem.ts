@@ -1,5 +1,5 @@
 /** Normalises certificate and CRL inputs (PEM text, PEM bytes, DER, concatenated DER) to DER bytes. */
-import { pemToDer } from '@vouch/protocol'
+import { pemToDer, utf8Text } from '@vouch/protocol'
 import { VerificationError } from '../errors.js'
 import { splitDer } from './der.js'
 
@@ -20,7 +20,7 @@ export function toDerList(input: DerInput, what: string): Uint8Array[] {
   try {
     if (typeof input === 'string') list = pemToDer(input)
     else if (input instanceof Uint8Array) {
-      list = looksLikePem(input) ? pemToDer(Buffer.from(input).toString('utf8')) : splitDer(input)
+      list = looksLikePem(input) ? pemToDer(utf8Text(input)) : splitDer(input)
     } else list = [...input]
   } catch (cause) {
     throw new VerificationError('ERR_INPUT_INVALID', `${what}: neither PEM nor DER`, { cause })

@@ -22,9 +22,7 @@ async function receipt(id: string): Promise<string> {
   return signReceipt({ ...testReceiptPayload(2), id }, testKeys().sig, testKeys().keyset.kid)
 }
 
-const rejects = (run: () => unknown, code: string): void => {
-  assert.throws(run, (e: unknown) => e instanceof VerificationError && e.code === code)
-}
+const rejects = (run: () => Promise<unknown>, code: string): Promise<void> => assert.rejects(run, (e: unknown) => e instanceof VerificationError && e.code === code)
 
 describe('verifyLogInclusion', () => {
   const log = new MemoryLog()
@@ -37,38 +35,38 @@ describe('verifyLogInclusion', () => {
     proof = await log.proof(log.indexOf(receipts[9]!))
   })
 
-  test('a receipt in the log: its index and the checkpoint it is included under', () => {
-    const included = verifyLogInclusion(receipts[9]!, proof, [log.keys.verifierKey])
+  test('a receipt in the log: its index and the checkpoint it is included under', async () => {
+    const included = await verifyLogInclusion(receipts[9]!, proof, [log.keys.verifierKey])
     assert.equal(included.index, 10)
     assert.equal(included.checkpoint.size, 14)
     assert.equal(included.checkpoint.origin, 'vouch.test/log')
     assert.equal(included.checkpoint.note, proof.checkpoint)
     // Its JSON text too, as the CLI reads it; and every entry of every size of the log.
-    assert.equal(verifyLogInclusion(receipts[9]!, JSON.stringify(proof), [log.keys.verifierKey]).index, 10)
+    assert.equal((await verifyLogInclusion(receipts[9]!, JSON.stringify(proof), [log.keys.verifierKey])).index, 10)
   })
 
   test('every receipt at every tree size that holds it', async () => {
     for (const [i, jws] of receipts.entries()) {
       const index = log.indexOf(jws)
-      for (let size = index + 1; size <= log.size; size++) assert.equal(verifyLogInclusion(jws, await log.proof(index, size), [log.keys.verifierKey]).index, index, `receipt ${i} at size ${size}`)
+      for (let size = index + 1; size <= log.size; size++) assert.equal((await verifyLogInclusion(jws, await log.proof(index, size), [log.keys.verifierKey])).index, index, `receipt ${i} at size ${size}`)
     }
   })
 
-  test('a proof of another receipt: ERR_LOG_INCLUSION_INVALID', () => {
-    rejects(() => verifyLogInclusion(receipts[8]!, proof, [log.keys.verifierKey]), 'ERR_LOG_INCLUSION_INVALID')
+  test('a proof of another receipt: ERR_LOG_INCLUSION_INVALID', async () => {
+    await rejects(() => verifyLogInclusion(receipts[8]!, proof, [log.keys.verifierKey]), 'ERR_LOG_INCLUSION_INVALID')
     // Nor does the other receipt's proof pass for this one by naming this one's index.
-    rejects(() => verifyLogInclusion(receipts[8]!, { ...proof, index: log.indexOf(receipts[8]!) }, [log.keys.verifierKey]), 'ERR_LOG_INCLUSION_INVALID')
+    await rejects(() => verifyLogInclusion(receipts[8]!, { ...proof, index: log.indexOf(receipts[8]!) }, [log.keys.verifierKey]), 'ERR_LOG_INCLUSION_INVALID')
   })
 
-  test('a checkpoint not signed by the log key: ERR_LOG_CHECKPOINT_UNTRUSTED', () => {
+  test('a checkpoint not signed by the log key: ERR_LOG_CHECKPOINT_UNTRUSTED', async () => {
     const other = generateNoteKey('vouch.test/log')
-    rejects(() => verifyLogInclusion(receipts[9]!, proof, [other.verifierKey]), 'ERR_LOG_CHECKPOINT_UNTRUSTED')
+    await rejects(() => verifyLogInclusion(receipts[9]!, proof, [other.verifierKey]), 'ERR_LOG_CHECKPOINT_UNTRUSTED')
     // The same checkpoint text signed by another key, presented to a client pinning the log's key.
     const text = proof.checkpoint.slice(0, proof.checkpoint.indexOf('\n\n') + 1)
-    rejects(() => verifyLogInclusion(receipts[9]!, { ...proof, checkpoint: signNote(text, other.signerKey) }, [log.keys.verifierKey]), 'ERR_LOG_CHECKPOINT_UNTRUSTED')
+    await rejects(() => verifyLogInclusion(receipts[9]!, { ...proof, checkpoint: signNote(text, other.signerKey) }, [log.keys.verifierKey]), 'ERR_LOG_CHECKPOINT_UNTRUSTED')
     // A signature by the pinned key over other text (the size changed after signing).
     const forged = proof.checkpoint.replace('\n14\n', '\n15\n')
-    rejects(() => verifyLogInclusion(receipts[9]!, { ...proof, checkpoint: forged }, [log.keys.verifierKey]), 'ERR_LOG_CHECKPOINT_UNTRUSTED')
+    await rejects(() => verifyLogInclusion(receipts[9]!, { ...proof, checkpoint: forged }, [log.keys.verifierKey]), 'ERR_LOG_CHECKPOINT_UNTRUSTED')
   })
 
   test('a tampered proof: ERR_LOG_INCLUSION_INVALID', async () => {
@@ -83,10 +81,10 @@ describe('verifyLogInclusion', () => {
       ['a root the checkpoint does not state', { ...proof, rootHash: toBase64(new Uint8Array(32)) }],
       ['the checkpoint of a smaller tree with this path', { ...proof, checkpoint: await log.checkpoint(12), size: 12, rootHash: (await log.proof(0, 12)).rootHash }],
     ]
-    for (const [name, bad] of cases) assert.throws(() => verifyLogInclusion(receipts[9]!, bad, [log.keys.verifierKey]), (e: unknown) => e instanceof VerificationError && e.code === 'ERR_LOG_INCLUSION_INVALID', name)
+    for (const [name, bad] of cases) await assert.rejects(async () => verifyLogInclusion(receipts[9]!, bad, [log.keys.verifierKey]), (e: unknown) => e instanceof VerificationError && e.code === 'ERR_LOG_INCLUSION_INVALID', name)
   })
 
-  test('a proof out of form: ERR_LOG_PROOF_MALFORMED', () => {
+  test('a proof out of form: ERR_LOG_PROOF_MALFORMED', async () => {
     const cases: [string, unknown][] = [
       ['not JSON', '{"index":'],
       ['not an object', [1, 2]],
@@ -96,8 +94,8 @@ describe('verifyLogInclusion', () => {
       ['no checkpoint', { ...proof, checkpoint: undefined }],
       ['a checkpoint that is no signed note', { ...proof, checkpoint: 'vouch.test/log\n14\n' }],
     ]
-    for (const [name, bad] of cases) assert.throws(() => verifyLogInclusion(receipts[9]!, bad, [log.keys.verifierKey]), (e: unknown) => e instanceof VerificationError && e.code === 'ERR_LOG_PROOF_MALFORMED', name)
-    assert.throws(() => verifyLogInclusion(receipts[9]!, proof, []), TypeError)
+    for (const [name, bad] of cases) await assert.rejects(async () => verifyLogInclusion(receipts[9]!, bad, [log.keys.verifierKey]), (e: unknown) => e instanceof VerificationError && e.code === 'ERR_LOG_PROOF_MALFORMED', name)
+    await assert.rejects(async () => verifyLogInclusion(receipts[9]!, proof, []), TypeError)
   })
 })
 

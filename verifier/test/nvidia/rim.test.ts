@@ -423,10 +423,10 @@ describe('parseRim', { skip }, () => {
 })
 
 describe('checkRim', { skip }, () => {
-  test('records its checks under a prefix and returns the document with its authenticity', () => {
+  test('records its checks under a prefix and returns the document with its authenticity', async () => {
     const checks = new CheckCollector()
-    const driver = checkRim(xmlOf('driver545'), { at: rimVerifyAt() }, checks, 'rim.driver')
-    const vbios = checkRim(xmlOf('badChain'), { at: AT_550 }, checks, 'rim.vbios')
+    const driver = await checkRim(xmlOf('driver545'), { at: rimVerifyAt() }, checks, 'rim.driver')
+    const vbios = await checkRim(xmlOf('badChain'), { at: AT_550 }, checks, 'rim.vbios')
     assert.equal(driver.authentic, true)
     assert.equal(driver.document?.colloquialVersion, '545.00')
     assert.equal(vbios.authentic, false)

@@ -241,7 +241,7 @@ describe('fetchNvidiaCollateral against fake NVIDIA services', { skip }, () => {
       assert.equal(nonces.size, 6)
       // The stored response verifies on its own.
       const brom = parseCertificate(pki.device.brom.der)
-      const status = checkOcspStatus(parseOcspResponse(store.readOcsp(brom.sha256)!), { certificate: brom, issuer: parseCertificate(pki.device.provisioner.der), at: clock.now() })
+      const status = await checkOcspStatus(parseOcspResponse(store.readOcsp(brom.sha256)!), { certificate: brom, issuer: parseCertificate(pki.device.provisioner.der), at: clock.now() })
       assert.equal(status.status, 'good')
 
       clock.advance(HOUR)

@@ -35,10 +35,10 @@ const NEXT_UPDATE = new Date('2030-01-02T00:00:00Z')
 const AT = new Date('2030-01-01T12:00:00Z')
 const NONCE = new Uint8Array(32).map((_, i) => i + 1)
 
-/** Runs `fn` and returns the code of the VerificationError it throws. */
-function codeOf(fn: () => unknown): string {
+/** Runs `fn` and returns the code of the VerificationError it throws (or its promise rejects with). */
+async function codeOf(fn: () => unknown): Promise<string> {
   try {
-    fn()
+    await fn()
   } catch (error) {
     if (error instanceof VerificationError) return error.code
     throw error
@@ -94,7 +94,7 @@ describe('OCSP responses from a synthetic PKI', () => {
     ...extra,
   })
   const respond = (extra: Partial<TestResponseOptions> = {}): Uint8Array => buildTestOcspResponse({ signer: ca, answers: [answer()], nonce: NONCE, ...extra })
-  const check = (der: Uint8Array, extra: Partial<CheckOcspOptions> = {}): OcspStatus =>
+  const check = (der: Uint8Array, extra: Partial<CheckOcspOptions> = {}): Promise<OcspStatus> =>
     checkOcspStatus(parseOcspResponse(der), { certificate, issuer, at: AT, nonce: NONCE, ...extra })
 
   describe('decoding', () => {
@@ -153,8 +153,8 @@ describe('OCSP responses from a synthetic PKI', () => {
       },
     ]
     for (const c of malformed) {
-      test(`rejects ${c.name} with ERR_OCSP_MALFORMED`, () => {
-        assert.equal(codeOf(() => parseOcspResponse(c.der())), 'ERR_OCSP_MALFORMED')
+      test(`rejects ${c.name} with ERR_OCSP_MALFORMED`, async () => {
+        assert.equal(await codeOf(() => parseOcspResponse(c.der())), 'ERR_OCSP_MALFORMED')
       })
     }
 
@@ -179,8 +179,8 @@ describe('OCSP responses from a synthetic PKI', () => {
   })
 
   describe('status of a certificate', () => {
-    test('good, signed by the issuer (responder by name)', () => {
-      const status = check(respond())
+    test('good, signed by the issuer (responder by name)', async () => {
+      const status = await check(respond())
       assert.deepEqual(status, {
         status: 'good',
         thisUpdate: THIS_UPDATE,
@@ -190,77 +190,77 @@ describe('OCSP responses from a synthetic PKI', () => {
       })
     })
 
-    test('good, signed by the issuer (responder by key)', () => {
-      assert.equal(check(respond({ responderId: 'key' })).responder.kind, 'issuer')
+    test('good, signed by the issuer (responder by key)', async () => {
+      assert.equal((await check(respond({ responderId: 'key' }))).responder.kind, 'issuer')
     })
 
-    test('revoked, with reason and time', () => {
-      const status = check(respond({ answers: [answer({ status: 'revoked', revocationTime: new Date('2029-06-01T10:00:00Z'), reason: 1 })] }))
+    test('revoked, with reason and time', async () => {
+      const status = await check(respond({ answers: [answer({ status: 'revoked', revocationTime: new Date('2029-06-01T10:00:00Z'), reason: 1 })] }))
       assert.equal(status.status, 'revoked')
       assert.equal(status.reason, 'keyCompromise')
       assert.equal(status.revocationTime?.toISOString(), '2029-06-01T10:00:00.000Z')
     })
 
-    test('revoked without a reason, certificateHold', () => {
-      const plain = check(respond({ answers: [answer({ status: 'revoked', revocationTime: new Date('2029-06-01T10:00:00Z') })] }))
+    test('revoked without a reason, certificateHold', async () => {
+      const plain = await check(respond({ answers: [answer({ status: 'revoked', revocationTime: new Date('2029-06-01T10:00:00Z') })] }))
       assert.equal(plain.status, 'revoked')
       assert.equal(plain.reason, undefined)
-      const hold = check(respond({ answers: [answer({ status: 'revoked', revocationTime: new Date('2029-06-01T10:00:00Z'), reason: 6 })] }))
+      const hold = await check(respond({ answers: [answer({ status: 'revoked', revocationTime: new Date('2029-06-01T10:00:00Z'), reason: 6 })] }))
       assert.equal(hold.reason, 'certificateHold')
     })
 
-    test('unknown', () => {
-      assert.equal(check(respond({ answers: [answer({ status: 'unknown' })] })).status, 'unknown')
+    test('unknown', async () => {
+      assert.equal((await check(respond({ answers: [answer({ status: 'unknown' })] }))).status, 'unknown')
     })
 
     for (const hash of ['sha1', 'sha256', 'sha384'] as const) {
-      test(`a ${hash.toUpperCase()} CertID`, () => {
-        assert.equal(check(respond({ answers: [answer({}, hash)] })).status, 'good')
+      test(`a ${hash.toUpperCase()} CertID`, async () => {
+        assert.equal((await check(respond({ answers: [answer({}, hash)] }))).status, 'good')
       })
     }
 
-    test('the matching SingleResponse among several', () => {
+    test('the matching SingleResponse among several', async () => {
       const other: TestAnswer = { certId: testCertId(sibling.der, ca.der), status: 'revoked', revocationTime: THIS_UPDATE, thisUpdate: THIS_UPDATE, nextUpdate: NEXT_UPDATE }
-      assert.equal(check(respond({ answers: [other, answer()] })).status, 'good')
-      assert.equal(check(respond({ answers: [other, answer()] }), { certificate: parseCertificate(sibling.der) }).status, 'revoked')
+      assert.equal((await check(respond({ answers: [other, answer()] }))).status, 'good')
+      assert.equal((await check(respond({ answers: [other, answer()] }), { certificate: parseCertificate(sibling.der) })).status, 'revoked')
     })
 
-    test('a delegated responder the issuer certified for OCSP signing', () => {
-      const status = check(respond({ signer: delegate, certs: [delegate] }))
+    test('a delegated responder the issuer certified for OCSP signing', async () => {
+      const status = await check(respond({ signer: delegate, certs: [delegate] }))
       assert.deepEqual(status.responder, { kind: 'delegated', subject: 'CN=Test OCSP Responder, O=Vouch Test' })
-      assert.equal(check(respond({ signer: delegate, certs: [delegate], responderId: 'key' })).responder.kind, 'delegated')
-      assert.equal(check(respond({ signer: delegateCriticalEku, certs: [delegateCriticalEku] })).responder.kind, 'delegated', 'a critical EKU is processed')
+      assert.equal((await check(respond({ signer: delegate, certs: [delegate], responderId: 'key' }))).responder.kind, 'delegated')
+      assert.equal((await check(respond({ signer: delegateCriticalEku, certs: [delegateCriticalEku] }))).responder.kind, 'delegated', 'a critical EKU is processed')
     })
 
-    test('the right delegate among same-named certificates', () => {
-      assert.equal(check(respond({ signer: delegate, certs: [delegateOfOther, delegate] })).responder.kind, 'delegated')
+    test('the right delegate among same-named certificates', async () => {
+      assert.equal((await check(respond({ signer: delegate, certs: [delegateOfOther, delegate] }))).responder.kind, 'delegated')
     })
 
-    test('RSASSA-PSS and ECDSA P-256 / SHA-256 responses', () => {
+    test('RSASSA-PSS and ECDSA P-256 / SHA-256 responses', async () => {
       const rsa = buildTestOcspResponse({ signer: rsaCa, answers: [{ certId: testCertId(rsaLeaf.der, rsaCa.der), status: 'good', thisUpdate: THIS_UPDATE, nextUpdate: NEXT_UPDATE }] })
-      assert.equal(checkOcspStatus(parseOcspResponse(rsa), { certificate: parseCertificate(rsaLeaf.der), issuer: parseCertificate(rsaCa.der), at: AT }).status, 'good')
+      assert.equal((await checkOcspStatus(parseOcspResponse(rsa), { certificate: parseCertificate(rsaLeaf.der), issuer: parseCertificate(rsaCa.der), at: AT })).status, 'good')
       const p256 = buildTestOcspResponse({ signer: p256Ca, answers: [{ certId: testCertId(p256Leaf.der, p256Ca.der, 'sha256'), status: 'good', thisUpdate: THIS_UPDATE }] })
-      const status = checkOcspStatus(parseOcspResponse(p256), { certificate: parseCertificate(p256Leaf.der), issuer: parseCertificate(p256Ca.der), at: THIS_UPDATE })
+      const status = await checkOcspStatus(parseOcspResponse(p256), { certificate: parseCertificate(p256Leaf.der), issuer: parseCertificate(p256Ca.der), at: THIS_UPDATE })
       assert.equal(status.status, 'good')
       assert.equal(parseOcspResponse(p256).signatureAlgorithm.kind, 'ecdsa')
     })
 
-    test('a nonce written without the inner OCTET STRING still matches', () => {
-      assert.equal(check(respond({ bareNonce: true })).status, 'good')
+    test('a nonce written without the inner OCTET STRING still matches', async () => {
+      assert.equal((await check(respond({ bareNonce: true }))).status, 'good')
     })
 
-    test('no nonce expected: a response without one is fine', () => {
+    test('no nonce expected: a response without one is fine', async () => {
       const der = respond({ nonce: null })
-      assert.equal(checkOcspStatus(parseOcspResponse(der), { certificate, issuer, at: AT }).status, 'good')
+      assert.equal((await checkOcspStatus(parseOcspResponse(der), { certificate, issuer, at: AT })).status, 'good')
     })
 
-    test('freshness: thisUpdate within the clock skew, nextUpdate exclusive, no nextUpdate only around thisUpdate', () => {
-      assert.equal(check(respond(), { at: new Date(THIS_UPDATE.getTime() - 60_000) }).status, 'good', 'one minute before thisUpdate is within the skew')
-      assert.equal(check(respond(), { at: new Date(NEXT_UPDATE.getTime() - 1000) }).status, 'good')
+    test('freshness: thisUpdate within the clock skew, nextUpdate exclusive, no nextUpdate only around thisUpdate', async () => {
+      assert.equal((await check(respond(), { at: new Date(THIS_UPDATE.getTime() - 60_000) })).status, 'good', 'one minute before thisUpdate is within the skew')
+      assert.equal((await check(respond(), { at: new Date(NEXT_UPDATE.getTime() - 1000) })).status, 'good')
       const without = respond({ answers: [answer({ nextUpdate: null })] })
-      assert.equal(check(without, { at: new Date(THIS_UPDATE.getTime() + 4 * 60_000) }).nextUpdate, null)
-      assert.equal(codeOf(() => check(without, { at: new Date(THIS_UPDATE.getTime() + 6 * 60_000) })), 'ERR_OCSP_STALE')
-      assert.equal(codeOf(() => check(without, { at: new Date(THIS_UPDATE.getTime() + 30_000), clockSkewMs: 10_000 })), 'ERR_OCSP_STALE')
+      assert.equal((await check(without, { at: new Date(THIS_UPDATE.getTime() + 4 * 60_000) })).nextUpdate, null)
+      assert.equal(await codeOf(() => check(without, { at: new Date(THIS_UPDATE.getTime() + 6 * 60_000) })), 'ERR_OCSP_STALE')
+      assert.equal(await codeOf(() => check(without, { at: new Date(THIS_UPDATE.getTime() + 30_000), clockSkewMs: 10_000 })), 'ERR_OCSP_STALE')
     })
 
     const rejections: Array<{ name: string; code: string; run: () => unknown }> = [
@@ -318,20 +318,20 @@ describe('OCSP responses from a synthetic PKI', () => {
       },
     ]
     for (const r of rejections) {
-      test(`rejects ${r.name}: ${r.code}`, () => {
-        assert.equal(codeOf(r.run), r.code)
+      test(`rejects ${r.name}: ${r.code}`, async () => {
+        assert.equal(await codeOf(r.run), r.code)
       })
     }
 
-    test('non-critical unknown extensions are ignored', () => {
-      assert.equal(check(respond({ extensions: [{ oid: '1.3.6.1.5.5.7.48.1.9', critical: false, value: Uint8Array.of(5, 0) }] })).status, 'good')
+    test('non-critical unknown extensions are ignored', async () => {
+      assert.equal((await check(respond({ extensions: [{ oid: '1.3.6.1.5.5.7.48.1.9', critical: false, value: Uint8Array.of(5, 0) }] }))).status, 'good')
     })
 
-    test('messages say what was expected and what arrived', () => {
-      assert.throws(() => check(respond({ nonce: new Uint8Array(32).fill(9) })), /expected 0102.*got 0909/)
-      assert.throws(() => check(respond({ answers: [{ ...answer(), certId: testCertId(sibling.der, ca.der) }] })), /answers for serial 77, not a1b2c3d4/)
-      assert.throws(() => check(respond(), { at: NEXT_UPDATE }), /nextUpdate 2030-01-02T00:00:00.000Z has passed/)
-      assert.throws(() => check(respond({ signer: delegateNoEku, certs: [delegateNoEku] })), /lacks the OCSPSigning extended key usage/)
+    test('messages say what was expected and what arrived', async () => {
+      await assert.rejects(async () => check(respond({ nonce: new Uint8Array(32).fill(9) })), /expected 0102.*got 0909/)
+      await assert.rejects(async () => check(respond({ answers: [{ ...answer(), certId: testCertId(sibling.der, ca.der) }] })), /answers for serial 77, not a1b2c3d4/)
+      await assert.rejects(async () => check(respond(), { at: NEXT_UPDATE }), /nextUpdate 2030-01-02T00:00:00.000Z has passed/)
+      await assert.rejects(async () => check(respond({ signer: delegateNoEku, certs: [delegateNoEku] })), /lacks the OCSPSigning extended key usage/)
     })
   })
 
@@ -388,10 +388,10 @@ describe('CertIDs of the real NVIDIA device chain', { skip: fixturesMissing('nvi
       answers: [{ certId: testCertId(brom!.der, ica!.der), status: 'good', thisUpdate: THIS_UPDATE, nextUpdate: NEXT_UPDATE }],
     })
     // The CertID matches (no ERR_OCSP_CERT_MISMATCH): the responder is what fails.
-    assert.equal(codeOf(() => checkOcspStatus(parseOcspResponse(der), { certificate: brom!, issuer: ica!, at: AT })), 'ERR_OCSP_RESPONDER_UNTRUSTED')
+    assert.equal(await codeOf(() => checkOcspStatus(parseOcspResponse(der), { certificate: brom!, issuer: ica!, at: AT })), 'ERR_OCSP_RESPONDER_UNTRUSTED')
     // The ICA's own certificate does not answer for the BROM: wrong issuer.
     const [, , , identity] = chain()
-    assert.equal(codeOf(() => checkOcspStatus(parseOcspResponse(der), { certificate: brom!, issuer: identity!, at: AT })), 'ERR_OCSP_CERT_MISMATCH')
+    assert.equal(await codeOf(() => checkOcspStatus(parseOcspResponse(der), { certificate: brom!, issuer: identity!, at: AT })), 'ERR_OCSP_CERT_MISMATCH')
   })
 })
 
