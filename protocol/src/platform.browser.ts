@@ -157,7 +157,8 @@ function base64ToBytes(text: string): Uint8Array {
   let bits = 0
   let count = 0
   for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i)
+    // Node reads each UTF-16 unit by its low byte (a cast to uint8_t), so U+D83D counts as '=': so does this.
+    const code = text.charCodeAt(i) & 0xff
     if (code === 0x3d) break // '=' ends the data, as in Node
     const sextet = code < 128 ? SEXTET[code]! : -1
     if (sextet < 0) continue
