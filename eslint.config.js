@@ -41,6 +41,18 @@ export default tseslint.config(
     },
   },
   {
+    // Signature checks answer with promises (WebCrypto in a browser: docs/browser.md); one not awaited would let a
+    // check pass unchecked, so the type-aware rules that see it run on the code that verifies and its callers.
+    files: ['protocol/src/**/*.ts', 'verifier/src/**/*.ts', 'client/src/**/*.ts'],
+    // browser.ts only re-exports, and is built by esbuild, not by its package's tsconfig (tsconfig.test.json checks it).
+    ignores: ['**/*.d.ts', 'verifier/src/browser.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+    },
+  },
+  {
     // CommonJS stand-ins for Node built-ins in the browser bundle (scripts/build-browser.mjs): they are required, so they are CommonJS.
     files: ['scripts/browser-shims/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', exports: 'writable', require: 'readonly' } },

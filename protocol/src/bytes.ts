@@ -92,11 +92,14 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
-const utf8Decoder = new TextDecoder()
-
 /** `bytes` read as UTF-8, malformed sequences replaced by U+FFFD (as Node's Buffer and the WHATWG decoder both do). */
 export function utf8Text(bytes: Uint8Array): string {
-  return utf8Decoder.decode(bytes)
+  return platform.utf8Text(bytes)
+}
+
+/** The length in bytes of `text` encoded as UTF-8, without encoding it. */
+export function utf8Length(text: string): number {
+  return platform.utf8Length(text)
 }
 
 /** `bytes` read as ISO-8859-1 (Latin-1): one character per byte, the code point the byte's value. */
@@ -105,19 +108,4 @@ export function latin1Text(bytes: Uint8Array): string {
   // In slices: String.fromCharCode takes its arguments on the stack.
   for (let i = 0; i < bytes.length; i += 4096) out += String.fromCharCode(...bytes.subarray(i, i + 4096))
   return out
-}
-
-/** The length in bytes of `text` encoded as UTF-8 (a lone surrogate as U+FFFD's 3), without encoding it. */
-export function utf8Length(text: string): number {
-  let length = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c < 0x80) length += 1
-    else if (c < 0x800) length += 2
-    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      length += 4
-      i++
-    } else length += 3
-  }
-  return length
 }

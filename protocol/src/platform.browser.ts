@@ -111,6 +111,22 @@ async function verifySignature(scheme: SignatureScheme, spki: Uint8Array, data: 
 
 const HEX_DIGITS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
+const utf8Decoder = new TextDecoder()
+
+function utf8Length(text: string): number {
+  let length = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) length += 1
+    else if (c < 0x800) length += 2
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      length += 4
+      i++
+    } else length += 3
+  }
+  return length
+}
+
 function toHex(bytes: Uint8Array): string {
   let out = ''
   for (const b of bytes) out += HEX_DIGITS[b]
@@ -178,7 +194,10 @@ export const platform: PlatformSeam = {
   digest: (name, data) => HASHES[name](typeof data === 'string' ? utf8.encode(data) : data),
   hmacSha256: (key, data) => hmac(sha256, key, data),
   verifySignature,
+  clearKeys: () => keys.clear(),
   signWithKeyObject: () => null,
+  utf8Text: (bytes) => utf8Decoder.decode(bytes),
+  utf8Length,
   toHex,
   hexToBytes,
   toBase64,

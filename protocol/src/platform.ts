@@ -71,7 +71,10 @@ export const platform: PlatformSeam = {
   },
   // OpenSSL verifies synchronously; the promise only matches the browser's WebCrypto.
   verifySignature: async (scheme, spki, data, signature) => verifySync(scheme, spki, data, signature),
+  clearKeys: () => keys.clear(),
   signWithKeyObject: (key, data) => (key instanceof KeyObject ? new Uint8Array(sign(null, data, key)) : null),
+  utf8Text: (bytes) => view(bytes).toString('utf8'),
+  utf8Length: (text) => Buffer.byteLength(text, 'utf8'),
   toHex: (bytes) => view(bytes).toString('hex'),
   hexToBytes: (hex) => new Uint8Array(Buffer.from(hex, 'hex')),
   toBase64: (bytes, url) => view(bytes).toString(url ? 'base64url' : 'base64'),

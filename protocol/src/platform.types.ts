@@ -33,11 +33,17 @@ export interface PlatformSeam {
    * false, never rejects, for a key or signature that does not fit the scheme. Imported keys are cached by SPKI.
    */
   verifySignature(scheme: SignatureScheme, spki: Uint8Array, data: Uint8Array, signature: Uint8Array): Promise<boolean>
+  /** Forgets the imported keys (benchmarks measure cold verification). */
+  clearKeys(): void
   /**
    * The Ed25519 signature of `data` when `key` is a node:crypto private KeyObject (the enclave's fast path); null
    * when it is not one, which in a browser it never is.
    */
   signWithKeyObject(key: unknown, data: Uint8Array): Uint8Array | null
+  /** `bytes` read as UTF-8, malformed sequences replaced by U+FFFD (Node's Buffer and the WHATWG decoder agree). */
+  utf8Text(bytes: Uint8Array): string
+  /** The length in bytes of `text` as UTF-8 (a lone surrogate counts as U+FFFD's 3), without encoding it. */
+  utf8Length(text: string): number
   /** Lower-case hex of `bytes`. */
   toHex(bytes: Uint8Array): string
   /** Bytes of a string of hex digit pairs; the caller has checked that it is one. */

@@ -46,6 +46,14 @@ describe('digests, HMAC and encodings', () => {
     }
   })
 
+  test('UTF-8: the same text from the same bytes (malformed ones replaced alike), and the same length of any text', () => {
+    const bytes = [Uint8Array.of(0x61, 0xc3, 0xa9), Uint8Array.of(0xff, 0x61, 0xe2, 0x82), Uint8Array.of(0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98, 0x80), Uint8Array.of(0xc0, 0xaf)]
+    for (const b of bytes) assert.equal(browser.utf8Text(b), node.utf8Text(b), node.toHex(b))
+    for (const text of ['', 'abc', 'é', '✓', '\u{1F600}', '\ud800', 'a\udc00b', '\ud800\ud800\udc00']) {
+      assert.equal(browser.utf8Length(text), node.utf8Length(text), JSON.stringify(text))
+    }
+  })
+
   test('base64 decodes as leniently as Buffer: other characters skipped, the first = ends it, both alphabets', () => {
     for (const text of ['', 'Y', 'YQ', 'YWI', 'YWJj', 'YW Jj\n', 'YWJj====extra', 'YQ==YWJj', 'YW-_', 'YW+/', '!!YQ==', 'é YWJj', 'YWJj\u{1F600}ZA', 'YWJ\u0141']) {
       assert.deepEqual(browser.base64ToBytes(text), node.base64ToBytes(text), JSON.stringify(text))

@@ -20,8 +20,6 @@ import type { RimCheck, RimClaims, RimDocument, RimVerifyOptions } from './rim.t
 import { DEFAULT_NVIDIA_TRUST, type NvidiaAnchor } from './trust.js'
 
 export { MAX_RIM_BYTES, RIM_MAX_INDEX } from './rim-xml.js'
-
-const utf8 = new TextEncoder()
 export { RIM_SIGNATURE_ALGORITHMS } from './rim-chain.js'
 export { clearRimCaches } from './rim-cache.js'
 export type { RimCheck, RimClaims, RimDocument, RimMeasurement, RimVerifyOptions } from './rim.types.js'
@@ -35,7 +33,7 @@ export type { RimCheck, RimClaims, RimDocument, RimMeasurement, RimVerifyOptions
  */
 export function parseRim(xml: string): RimDocument {
   const text = xml.charCodeAt(0) === 0xfeff ? xml.slice(1) : xml
-  const sha256 = sha256Hex(utf8.encode(text))
+  const sha256 = sha256Hex(text)
   const cached = documentCache.get(sha256)
   if (cached !== undefined) return cached
   return documentCache.set(sha256, parseRimXml(text).document)
@@ -72,7 +70,7 @@ export async function checkRim(xml: string, options: RimVerifyOptions, checks: C
   let certs: Certificate[] = []
   const parsed = checks.run(id('parse'), () => {
     const text = typeof xml === 'string' && xml.charCodeAt(0) === 0xfeff ? xml.slice(1) : xml
-    sha256 = typeof text === 'string' ? sha256Hex(utf8.encode(text)) : ''
+    sha256 = typeof text === 'string' ? sha256Hex(text) : ''
     document = documentCache.get(sha256)
     if (document === undefined) {
       fresh = parseRimXml(text)

@@ -184,8 +184,9 @@ export function describeAlgorithm(alg: SignatureAlgorithm): string {
   }
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return toHex(platform.digest('sha256', bytes))
+/** Lower-case hex SHA-256 of `data` (a string as its UTF-8 bytes, which Node hashes without a copy). */
+export function sha256Hex(data: Uint8Array | string): string {
+  return toHex(platform.digest('sha256', data))
 }
 
 /**
