@@ -70,7 +70,7 @@ export class CollateralStapler {
    * holds for it that is current now. An unchallenged bundle is the one fetching follows. Never throws for the
    * bundle's sake: one that does not decode is archived without collateral (the client refuses it anyway).
    */
-  archive(bundle: Uint8Array, options: { unchallenged: boolean }): Uint8Array {
+  async archive(bundle: Uint8Array, options: { unchallenged: boolean }): Promise<Uint8Array> {
     const digest = createHash('sha256').update(bundle).digest('hex')
     const now = this.#now()
     const reused = this.#reused.get(digest)
@@ -87,7 +87,7 @@ export class CollateralStapler {
       this.#again = this.#fetching !== null
       void this.refresh()
     }
-    const collateral = decoded === null ? NONE : this.#cached(decoded, now)
+    const collateral = decoded === null ? NONE : await this.#cached(decoded, now)
     const archive = encodeArchive({ v: 1, bundle, stapledAt: Math.floor(now.getTime() / 1000), crls: collateral.crls, rims: collateral.rims, ocsp: collateral.ocsp })
     if (this.#reused.size >= REUSED_ARCHIVES) this.#reused.delete(this.#reused.keys().next().value!)
     this.#reused.set(digest, { archive, until: now.getTime() + ARCHIVE_REUSE_MS })
@@ -95,9 +95,9 @@ export class CollateralStapler {
   }
 
   /** What the trust directory holds for `bundle` now; a directory that cannot be read (a file over its size limit, say) gives nothing. */
-  #cached(bundle: EvidenceBundle, now: Date): Pick<BundleCollateral, 'crls' | 'rims' | 'ocsp'> {
+  async #cached(bundle: EvidenceBundle, now: Date): Promise<Pick<BundleCollateral, 'crls' | 'rims' | 'ocsp'>> {
     try {
-      return cachedBundleCollateral(this.store, bundle, now)
+      return await cachedBundleCollateral(this.store, bundle, now)
     } catch (error) {
       this.#options.log.warn({ err: error, dir: this.store.dir }, 'the trust directory cannot be read: the evidence is served without collateral')
       return NONE

@@ -68,10 +68,10 @@ describe('the stapler against fake AMD and NVIDIA services serving real collater
   test('fetches for the unchallenged bundle, then staples AMD’s real CRL and NVIDIA’s real RIMs beside the bundle, byte for byte', async () => {
     const { bytes } = realEvidenceBundle(AMD_CASE, true)
     const s = stapler()
-    const first = decodeArchive(s.archive(bytes, { unchallenged: true }))
+    const first = decodeArchive(await s.archive(bytes, { unchallenged: true }))
     assert.deepEqual([first.crls.length, first.rims.length, first.ocsp.length], [0, 0, 0], 'nothing is cached yet: a request never waits for AMD or NVIDIA')
     await s.refresh()
-    const archive = decodeArchive(s.archive(bytes, { unchallenged: true }))
+    const archive = decodeArchive(await s.archive(bytes, { unchallenged: true }))
     assert.deepEqual(Buffer.from(archive.bundle), Buffer.from(bytes))
     assert.deepEqual(archive.crls.map((c) => Buffer.from(c)), [Buffer.from(kds.crls.get('Milan')!)])
     assert.deepEqual(
@@ -84,7 +84,7 @@ describe('the stapler against fake AMD and NVIDIA services serving real collater
     assert.deepEqual(nvidia.rimRequests.map((r) => r.path).sort(), GPU_CASE.rims.map((r) => `/v1/rim/${r.id}`).sort())
 
     // What was stapled verifies as stapled: the CRL under the pinned Milan ARK, and every item is for this bundle.
-    const result = await verifyArchive(s.archive(bytes, { unchallenged: false }), { at: clock.now() })
+    const result = await verifyArchive(await s.archive(bytes, { unchallenged: false }), { at: clock.now() })
     assert.equal(result.checks.find((c) => c.id === 'archive.collateral')?.status, 'pass')
     assert.equal(result.checks.find((c) => c.id === 'cpu.revocation.crl')?.status, 'pass')
   })
@@ -92,7 +92,7 @@ describe('the stapler against fake AMD and NVIDIA services serving real collater
   test('a fetch that finds everything cached and current asks nothing', async () => {
     const { bytes } = realEvidenceBundle(AMD_CASE, true)
     const s = stapler()
-    s.archive(bytes, { unchallenged: true })
+    await s.archive(bytes, { unchallenged: true })
     await s.refresh()
     const before = kds.requests.length + nvidia.rimRequests.length
     await s.refresh()
@@ -102,35 +102,35 @@ describe('the stapler against fake AMD and NVIDIA services serving real collater
   test('a CRL past its nextUpdate is not stapled', async () => {
     const { bytes } = realEvidenceBundle(AMD_CASE, false)
     const s = stapler()
-    s.archive(bytes, { unchallenged: true })
+    await s.archive(bytes, { unchallenged: true })
     await s.refresh()
     clock.advance(60 * 86_400_000)
-    assert.deepEqual(decodeArchive(s.archive(bytes, { unchallenged: false })).crls, [])
+    assert.deepEqual(decodeArchive(await s.archive(bytes, { unchallenged: false })).crls, [])
   })
 
   test('with fetching off nothing is requested, and what the directory holds is stapled', async () => {
     const { bytes } = realEvidenceBundle(AMD_CASE, false)
     const s = stapler({ fetch: false })
     s.store.writeCrl('Milan', 'vcek', kds.crls.get('Milan')!)
-    const archive = decodeArchive(s.archive(bytes, { unchallenged: true }))
+    const archive = decodeArchive(await s.archive(bytes, { unchallenged: true }))
     await s.refresh()
     assert.equal(archive.crls.length, 1)
     assert.equal(kds.requests.length + nvidia.rimRequests.length + nvidia.ocspRequests.length, 0)
   })
 
-  test('a trust directory that cannot be read (a file over its limit) costs the collateral, not the evidence', () => {
+  test('a trust directory that cannot be read (a file over its limit) costs the collateral, not the evidence', async () => {
     const { bytes } = realEvidenceBundle(AMD_CASE, false)
     const s = stapler({ fetch: false })
     mkdirSync(dirname(s.store.crlPath('Milan', 'vcek')), { recursive: true })
     writeFileSync(s.store.crlPath('Milan', 'vcek'), new Uint8Array(2 * 1024 * 1024))
-    const archive = decodeArchive(s.archive(bytes, { unchallenged: false }))
+    const archive = decodeArchive(await s.archive(bytes, { unchallenged: false }))
     assert.deepEqual(Buffer.from(archive.bundle), Buffer.from(bytes))
     assert.deepEqual(archive.crls, [])
   })
 
   test('a simulated bundle is never fetched for', async () => {
     const s = stapler()
-    s.archive(encodeBundle(testBundleV2()), { unchallenged: true })
+    await s.archive(encodeBundle(testBundleV2()), { unchallenged: true })
     await s.refresh()
     assert.equal(kds.requests.length + nvidia.rimRequests.length + nvidia.ocspRequests.length, 0)
   })

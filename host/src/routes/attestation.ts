@@ -32,7 +32,8 @@ async function attestFleet(fleet: EnclaveFleet, nonce: Uint8Array, stapler: Coll
       const [challenged, unchallenged] = await Promise.all([member.link.request('attest', { nonce }, options), member.link.request('attest', { nonce: null }, options)])
       member.remember(unchallenged.bundle)
       if (stapler === null) return { challenged: challenged.bundle, unchallenged: unchallenged.bundle }
-      return { challenged: stapler.archive(challenged.bundle, { unchallenged: false }), unchallenged: stapler.archive(unchallenged.bundle, { unchallenged: true }) }
+      const [challengedArchive, unchallengedArchive] = await Promise.all([stapler.archive(challenged.bundle, { unchallenged: false }), stapler.archive(unchallenged.bundle, { unchallenged: true })])
+      return { challenged: challengedArchive, unchallenged: unchallengedArchive }
     }),
   )
   const enclaves: FleetMember[] = []
@@ -73,7 +74,7 @@ export function registerAttestationRoutes(route: RouteRegistrar, { link, metrics
       if (nonce === null) enclave.remember(bundle)
       if (res.headersSent) return
       const archived = stapler !== null && req.accepts([EVIDENCE_MEDIA_TYPE, ARCHIVE_MEDIA_TYPE]) === ARCHIVE_MEDIA_TYPE
-      const body = archived ? stapler.archive(bundle, { unchallenged: nonce === null }) : bundle
+      const body = archived ? await stapler.archive(bundle, { unchallenged: nonce === null }) : bundle
       // The same URL answers a bundle or an archive: caches must keep them apart.
       res.set('Content-Type', archived ? ARCHIVE_MEDIA_TYPE : EVIDENCE_MEDIA_TYPE).set('Vary', 'Accept')
       if (nonce !== null) res.set('Cache-Control', 'no-store')

@@ -6,10 +6,10 @@
  * verifies the archive, so the host that staples it stays untrusted; what is picked here only decides what is worth
  * sending: items that speak for the stapling time and belong to this bundle.
  */
-import { bytesEqual, parseAttestationReport, parseGpuAttestationReport, type ArchivedRim, type EvidenceBundle, type KeyFamily, type Product } from '@vouch/protocol'
-import { AMD_ARK_ANCHORS } from '../sev-snp/trust.js'
-import { commonName, parseCertificate, sha256Hex } from '../x509/certificate.js'
-import { parseCrl } from '../x509/crl.js'
+import { parseAttestationReport, parseGpuAttestationReport, type ArchivedRim, type EvidenceBundle, type KeyFamily, type Product } from '@vouch/protocol'
+import { AMD_SIGNATURE_ALGORITHMS } from '../sev-snp/chain.js'
+import { parseCertificate, sha256Hex } from '../x509/certificate.js'
+import { parseCrl, verifyCrlSignature } from '../x509/crl.js'
 import { firstCertificate, judgeCachedCrl, productOfVekInput } from './amd-cache.js'
 import type { HttpHooks } from './http.js'
 import { fetchAmdCollateral, type CollateralSummary } from './kds.js'
@@ -44,7 +44,7 @@ function amdFamilyOf(bundle: EvidenceBundle): { product: Product; family: KeyFam
 }
 
 /** The cached CRL of the bundle's family if its ARK issued it and it speaks for `at`. */
-function cachedCrls(store: TrustStore, bundle: EvidenceBundle, at: Date, notes: string[]): Uint8Array[] {
+async function cachedCrls(store: TrustStore, bundle: EvidenceBundle, at: Date, notes: string[]): Promise<Uint8Array[]> {
   const of = amdFamilyOf(bundle)
   if (typeof of === 'string') {
     notes.push(`no CRL: ${of}`)
@@ -57,15 +57,8 @@ function cachedCrls(store: TrustStore, bundle: EvidenceBundle, at: Date, notes: 
     return []
   }
   try {
-    // The cache holds AMD's CRL of the product, stored only once its signature verified under AMD's pinned ARK (kds.ts):
-    // it speaks for a bundle whose ARK is that pinned key. Evidence under another root (the simulated one bears AMD's
-    // names) cannot use it. Whoever verifies the archive checks the signature again.
-    const ark = parseCertificate(bundle.cpu.chain[1], 'ARK')
-    const crl = parseCrl(der, name)
-    if (!AMD_ARK_ANCHORS.some((a) => a.product === of.product && a.spkiSha256 === ark.spkiSha256)) {
-      throw new Error(`the bundle's ARK "${commonName(ark.subject)}" is not AMD's pinned ${of.product} root`)
-    }
-    if (!bytesEqual(crl.issuerDer, ark.subjectDer)) throw new Error(`it is issued by "${commonName(crl.issuer)}", not by the bundle's ARK`)
+    // The cache holds AMD's CRL of the product; evidence under another root (the simulated one bears AMD's names) cannot use it.
+    await verifyCrlSignature(parseCrl(der, name), parseCertificate(bundle.cpu.chain[1], 'ARK'), AMD_SIGNATURE_ALGORITHMS, name)
   } catch (error) {
     notes.push(`the cached ${name} is not stapled: ${(error as Error).message}`)
     return []
@@ -82,9 +75,9 @@ function cachedCrls(store: TrustStore, bundle: EvidenceBundle, at: Date, notes: 
  * Nothing is fetched; nothing is verified beyond the CRL's issuer, which only sorts AMD's CRL from a simulated
  * bundle's.
  */
-export function cachedBundleCollateral(store: TrustStore, bundle: EvidenceBundle, at: Date): BundleCollateral {
+export async function cachedBundleCollateral(store: TrustStore, bundle: EvidenceBundle, at: Date): Promise<BundleCollateral> {
   const notes: string[] = []
-  const crls = cachedCrls(store, bundle, at, notes)
+  const crls = await cachedCrls(store, bundle, at, notes)
   const rims = new Map<string, ArchivedRim>()
   const ocsp = new Map<string, Uint8Array>()
   for (const [i, gpu] of bundle.gpus.entries()) {
