@@ -6,8 +6,6 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import {
-  hop,
-  traceRequest,
   ARCHIVE_LIMITS,
   FLEET_LIMITS,
   ARCHIVE_MEDIA_TYPE,
@@ -34,6 +32,7 @@ import {
   type ResponsePlaintext,
   type TensorData,
 } from '@vouch/protocol'
+import { hop, traceRequest } from '@vouch/protocol/hop-trace'
 import {
   verifyReceipt,
   type BundleVerifyOptions,

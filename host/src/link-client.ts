@@ -23,7 +23,6 @@ import {
   decodeLinkResult,
   encodeFramePieces,
   FrameDecoder,
-  hop,
   linkRequestPayload,
   writePieces,
   type LinkOp,
@@ -32,6 +31,7 @@ import {
   parseLinkAddress,
   type LinkAddress,
 } from '@vouch/protocol'
+import { hop } from '@vouch/protocol/hop-trace'
 import type { Logger } from 'pino'
 import { HostError, toEnclaveRefusal, type EnclaveRefusal } from './errors.js'
 import type { LinkMetrics } from './metrics.js'

@@ -5,7 +5,8 @@
  * threads) since the hop before. Hop names are constants of the code: a line holds no request data, no id, no key.
  * Unset (production): {@link traceRequest} only calls its function and {@link hop} returns at its first test, so
  * the instrumentation costs nothing. The variable is read once, at the first traced request. This is the one place
- * `@vouch/protocol` writes a file, and only when asked to.
+ * `@vouch/protocol` writes a file, and only when asked to. Imported as `@vouch/protocol/hop-trace`, never through
+ * the package's main entry, which the browser bundle uses.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { appendFileSync } from 'node:fs'

@@ -1,5 +1,8 @@
 /**
  * `@vouch/protocol`: Vouch's wire formats. Parsing and composing only; no I/O, no trust decisions.
+ * Hop tracing (./hop-trace.ts) is Node-only (it appends to a file, under an AsyncLocalStorage), so it is not
+ * exported here but from its own subpath, `@vouch/protocol/hop-trace`: what the browser bundle reaches through
+ * this entry stays free of Node built-ins (docs/browser.md).
  */
 export { CodedError, ProtocolError, PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from './errors.js'
 export {
@@ -155,4 +158,3 @@ export {
   type Program,
 } from './command-line.js'
 export * from './tlog/index.js'
-export { HOP_TRACE_ENV, hop, hopClock, traceHopsTo, traceRequest, tracingHops, type HopClock, type HopMark } from './hop-trace.js'

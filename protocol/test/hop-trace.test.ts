@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { hop, hopClock, traceHopsTo, traceRequest, tracingHops } from '@vouch/protocol'
+import { hop, hopClock, traceHopsTo, traceRequest, tracingHops } from '@vouch/protocol/hop-trace'
 
 test('hop tracing: off writes nothing; on, one line per request that marked hops, its hops in order', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-hops-'))

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import ort from 'onnxruntime-node'
 import type { InferenceSession, Tensor } from 'onnxruntime-node'
-import { hop, traceRequest } from '@vouch/protocol'
+import { hop, traceRequest } from '@vouch/protocol/hop-trace'
 import { sessionOptions } from './session-options.js'
 import type {
   RawValueMetadata,

@@ -16,10 +16,7 @@ import {
   encodeFrame,
   encodeFramePieces,
   FrameDecoder,
-  hop,
-  hopClock,
   linkResultPayload,
-  traceRequest,
   requestIdOf,
   writePieces,
   type LinkError,
@@ -28,6 +25,7 @@ import {
   type LinkRequestFields,
   type LinkResult,
 } from '@vouch/protocol'
+import { hop, hopClock, traceRequest } from '@vouch/protocol/hop-trace'
 import type { Logger } from 'pino'
 import { refusalReason, toLinkError } from '../errors.js'
 

@@ -10,7 +10,6 @@ import {
   encodeResponsePlaintext,
   encodeTensors,
   exportReceiptOpening,
-  hop,
   keysetDigest,
   openRequest,
   receiptCommitment,
@@ -21,6 +20,7 @@ import {
   type ReceiptPayload,
   type TensorData,
 } from '@vouch/protocol'
+import { hop } from '@vouch/protocol/hop-trace'
 import { EnclaveError } from '../errors.js'
 import { ModelSlots } from './model-slots.js'
 import type { EnclaveKeyset } from './keys.js'

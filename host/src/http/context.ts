@@ -4,7 +4,7 @@
  * drains.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { traceRequest, tracingHops } from '@vouch/protocol'
+import { traceRequest, tracingHops } from '@vouch/protocol/hop-trace'
 import { HostError } from '../errors.js'
 import type { HostLifecycle } from '../lifecycle.js'
 import type { HostMetrics } from '../metrics.js'

@@ -3,7 +3,8 @@
  * relayed to the enclave as it came, and the enclave's sealed answer relayed back. The host cannot read either.
  */
 import type { RequestHandler } from 'express'
-import { KEY_ID_HEADER, KID_PATTERN, MAX_LINK_MODEL_NAME, MAX_LINK_MODEL_VERSION, SEALED_MEDIA_TYPE, type LinkResult, hop } from '@vouch/protocol'
+import { KEY_ID_HEADER, KID_PATTERN, MAX_LINK_MODEL_NAME, MAX_LINK_MODEL_VERSION, SEALED_MEDIA_TYPE, type LinkResult } from '@vouch/protocol'
+import { hop } from '@vouch/protocol/hop-trace'
 import { HostError } from '../errors.js'
 import { locals } from '../http/locals.js'
 import type { RoutedEnclave } from '../fleet/pool.js'
