@@ -67,8 +67,9 @@ export class CollateralStapler {
 
   /**
    * The evidence archive of `bundle` (its CBOR bytes, kept byte for byte): the bundle and what the trust directory
-   * holds for it that is current now. An unchallenged bundle is the one fetching follows. Never throws for the
-   * bundle's sake: one that does not decode is archived without collateral (the client refuses it anyway).
+   * holds for it that is current now. An unchallenged bundle is the one fetching follows. One that does not decode
+   * is archived without collateral (the client refuses it anyway); one over `ARCHIVE_LIMITS.bundleBytes` cannot be
+   * archived at all, and rejects with `ERR_PROTOCOL_MALFORMED`.
    */
   async archive(bundle: Uint8Array, options: { unchallenged: boolean }): Promise<Uint8Array> {
     const digest = createHash('sha256').update(bundle).digest('hex')

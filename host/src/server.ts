@@ -164,7 +164,8 @@ function primeStapler(member: FleetMember, stapler: CollateralStapler, log: Logg
     member.link.request('attest', { nonce: null }).then(
       ({ bundle }) => {
         member.remember(bundle)
-        void stapler.archive(bundle, { unchallenged: true })
+        // Outside any request: a rejection here must be handled, or it would end the process.
+        stapler.archive(bundle, { unchallenged: true }).catch((error: unknown) => log.warn({ err: error, enclave: member.address }, 'collateral: the unchallenged bundle cannot be archived'))
       },
       (error: unknown) => log.debug({ err: error, enclave: member.address }, 'collateral: the unchallenged bundle is not available yet'),
     )

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import request from 'supertest'
-import { ARCHIVE_MEDIA_TYPE, decodeArchive, encodeBundle, EVIDENCE_MEDIA_TYPE } from '@vouch/protocol'
+import { ARCHIVE_LIMITS, ARCHIVE_MEDIA_TYPE, decodeArchive, encodeBundle, EVIDENCE_MEDIA_TYPE } from '@vouch/protocol'
 import { verifyArchive } from '@vouch/verifier'
 import { testBundleV2 } from '../../protocol/test/helpers/fixtures.js'
 import { FakeKds } from '../../verifier/test/helpers/fake-kds.js'
@@ -164,6 +164,36 @@ describe('vouch-host with its collateral settings', { skip }, () => {
       await enclave.close()
       await kds.close()
       await nvidia.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('vouch-host priming its stapler, whatever the enclave serves', () => {
+  // No fixture needed: the bundle is never decoded. The stapler cannot archive a bundle over the archive's limit; the
+  // host primes it from a ping handler, outside any request, so a rejection there must be handled, not float (an
+  // unhandled rejection ends a Node process) and not pass unlogged.
+  test('an unchallenged bundle too large to archive is logged as such, and the host keeps serving', { timeout: 30_000 }, async () => {
+    const enclave = await FakeEnclave.start()
+    const dir = mkdtempSync(join(tmpdir(), 'vouch-staple-prime-'))
+    enclave.onRequest = (r) => {
+      if (r.request.op !== 'attest') return false
+      r.answer({ bundle: new Uint8Array(ARCHIVE_LIMITS.bundleBytes + 1).fill(1) })
+      return true
+    }
+    const argv = ['--port', '0', '--enclave-socket', enclave.path, '--collateral-dir', join(dir, 'trust'), '--log-level', 'silent']
+    const { config } = loadConfig(argv, { env: {} }) as { help: false; config: Parameters<typeof startHost>[0] }
+    const out = sink('warn')
+    const host = await startHost(config, { log: out.log, env: { VOUCH_CACHE_DIR: join(dir, 'cache') } })
+    try {
+      await eventually(() => out.entries.some((e) => e['msg'] === 'collateral: the unchallenged bundle cannot be archived'), 20_000, 'the warning')
+      const warning = out.entries.find((e) => e['msg'] === 'collateral: the unchallenged bundle cannot be archived')!
+      assert.equal((warning['err'] as { code?: string }).code, 'ERR_PROTOCOL_MALFORMED')
+      assert.equal(warning['enclave'], enclave.path)
+      assert.equal((await request(host.url).get('/v2/health/live').ca(host.tls.cert)).status, 200)
+    } finally {
+      await host.close()
+      await enclave.close()
       rmSync(dir, { recursive: true, force: true })
     }
   })
