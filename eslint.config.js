@@ -42,8 +42,9 @@ export default tseslint.config(
   },
   {
     // Signature checks answer with promises (WebCrypto in a browser: docs/browser.md); one not awaited would let a
-    // check pass unchecked, so the type-aware rules that see it run on the code that verifies and its callers.
-    files: ['protocol/src/**/*.ts', 'verifier/src/**/*.ts', 'client/src/**/*.ts'],
+    // check pass unchecked, so the type-aware rules that see it run on the code that verifies and its callers (the
+    // host's stapler and routes, the enclave's link among them).
+    files: ['protocol/src/**/*.ts', 'verifier/src/**/*.ts', 'client/src/**/*.ts', 'host/src/**/*.ts', 'enclave/src/**/*.ts'],
     // browser.ts only re-exports, and is built by esbuild, not by its package's tsconfig (tsconfig.test.json checks it).
     ignores: ['**/*.d.ts', 'verifier/src/browser.ts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -172,7 +172,8 @@ class LinkConnection {
     this.#updateFlow()
     // Only inferences are traced (VOUCH_TRACE_HOPS): the heartbeat's pings would only blur them.
     const served = since !== null && request.op === 'infer' ? traceRequest('enclave', () => this.#serve(request), since) : this.#serve(request)
-    served.finally(() => {
+    // #serve never rejects (it answers a failure as a link error), so neither does this.
+    void served.finally(() => {
       this.#inFlight--
       this.#updateFlow()
     })
