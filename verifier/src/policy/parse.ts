@@ -3,10 +3,11 @@
  * line, column and field. Pure: the caller reads the file. JSON goes through the same YAML parser (JSON is YAML), so
  * both get positions; `.json` files are also held to strict JSON.
  */
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js'
 import { Composer, Lexer, Parser, YAMLParseError, isAlias, isMap, isScalar, isSeq, visit, type CST, type Document } from 'yaml'
 import { createFileIssueList, formatFileIssues, isRecord, utf8Length, type FirmwareVersion, type Product, type TextPosition } from '@vouch/protocol'
 import { PolicyError } from '../errors.js'
+import validatePolicySchema from './policy-validator.generated.js'
 import { policySchema } from './schema.js'
 import type {
   FirmwareMinimums,
@@ -352,18 +353,13 @@ function unresolvedAlias(doc: Document, targets: Map<unknown, unknown>): { offse
 // ---------------------------------------------------------------------------------------------------------------------
 // Schema validation and its messages
 
-let validator: ValidateFunction | undefined
-
-/** Compiled on first use, then kept: importing the verifier costs nothing for callers that never load a policy. */
+/**
+ * The schema's validator, compiled by ajv at build time (npm run schema:policy): compiling at run time would call
+ * `new Function`, which a page's Content Security Policy without 'unsafe-eval' forbids (docs/browser.md). Node and
+ * browsers run the same generated code, so their errors are the same.
+ */
 function policyValidator(): ValidateFunction {
-  if (validator === undefined) {
-    const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true })
-    // Editor message extensions the schema carries (see schema.ts); annotations to ajv.
-    ajv.addKeyword({ keyword: 'patternErrorMessage', schemaType: 'string' })
-    ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })
-    validator = ajv.compile(policySchema)
-  }
-  return validator
+  return validatePolicySchema as unknown as ValidateFunction
 }
 
 interface Found {

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { PolicyError } from '../../src/errors.js'
 import { MAX_POLICY_ALIAS_VALUES, MAX_POLICY_BYTES, MAX_POLICY_DEPTH, PolicyInvalidError, formatPolicyIssues, lintPolicy, parsePolicy } from '../../src/policy/parse.js'
 import { policySchema } from '../../src/policy/schema.js'
 import type { PolicyIssue } from '../../src/policy/types.js'
+import { POLICY_VALIDATOR_PATH, toPolicyValidatorSource } from '../../../scripts/policy-validator-source.js'
 import { ALIAS_BOMB, deepBlock, deepFlow } from '../helpers/hostile-yaml.js'
 
 const M1 = 'AB'.repeat(48)
@@ -622,6 +624,25 @@ describe('shipped policies', () => {
   it('policies/policy.schema.json is the generated schema', () => {
     const stale = policyFile('policy.schema.json') !== `${JSON.stringify(policySchema, null, 2)}\n`
     assert.ok(!stale, 'stale: node --conditions=@vouch/source --import tsx scripts/write-policy-schema.ts')
+  })
+
+  it(`${POLICY_VALIDATOR_PATH} is the generated validator of the schema`, () => {
+    const onDisk = readFileSync(new URL(`../../../${POLICY_VALIDATOR_PATH}`, import.meta.url), 'utf8')
+    assert.ok(onDisk === toPolicyValidatorSource(), 'stale: npm run schema:policy')
+  })
+
+  it('parses and reports with code generation from strings disallowed, as under a Content Security Policy without unsafe-eval', () => {
+    // ajv compiling a validator at run time calls `new Function`, which this flag (like such a CSP) turns into an EvalError.
+    const script = [
+      "const { parsePolicy, PolicyInvalidError } = await import('./src/policy/parse.ts')",
+      "const { readFileSync } = await import('node:fs')",
+      "const out = [parsePolicy(readFileSync('../policies/production.yaml', 'utf8'), 'production.yaml').name]",
+      "try { parsePolicy('version: 1\\nname: x\\nallowSimulated: 3\\n', 'x.yaml') } catch (e) { out.push(e instanceof PolicyInvalidError ? e.code + ' ' + e.message : String(e)) }",
+      'console.log(JSON.stringify(out))',
+    ].join('\n')
+    const cwd = new URL('../../', import.meta.url)
+    const printed = execFileSync(process.execPath, ['--disallow-code-generation-from-strings', '--conditions=@vouch/source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd, encoding: 'utf8' })
+    assert.deepEqual(JSON.parse(printed), ['production', 'ERR_POLICY_INVALID x.yaml:3:17: allowSimulated: must be a boolean, got number 3'])
   })
 })
 
