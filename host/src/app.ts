@@ -30,6 +30,7 @@ import { registerLedgerRoutes } from './routes/ledger.js'
 import { registerLogRoutes } from './routes/log.js'
 import { registerModelRoutes } from './routes/models.js'
 import { registerOperationsRoutes } from './routes/operations.js'
+import { registerTrustCenterRoutes } from './routes/trust-center.js'
 import { HOST_VERSION } from './version.js'
 
 export { HostLifecycle } from './lifecycle.js'
@@ -81,10 +82,15 @@ export interface AppOptions {
    * false, tests).
    */
   receiptLog?: ReceiptLog | null
+  /**
+   * Directory of the built trust-center page served at `/` (docs/trust-center.md). Unset: trust-center/dist/ of this
+   * checkout (`npm run build:page`; `/` answers 404 until it is built). Null: no page.
+   */
+  trustCenterDir?: string | null
 }
 
 /** The route modules, in the order their routes are registered. */
-const ROUTES: readonly RouteModule[] = [registerHealthRoutes, registerModelRoutes, registerInferRoutes, registerAttestationRoutes, registerLogRoutes, registerLedgerRoutes, registerOperationsRoutes]
+const ROUTES: readonly RouteModule[] = [registerHealthRoutes, registerModelRoutes, registerInferRoutes, registerAttestationRoutes, registerLogRoutes, registerLedgerRoutes, registerOperationsRoutes, registerTrustCenterRoutes]
 
 /**
  * The body reader of `config`. Bytes of request bodies the host holds, taken as they arrive and given back once the
@@ -129,6 +135,7 @@ export function createApp(options: AppOptions): Express {
     stapler: options.stapler ?? null,
     receiptLog: options.receiptLog ?? null,
     log,
+    trustCenterDir: options.trustCenterDir,
   }
   const app = express()
   app.disable('x-powered-by')

@@ -98,6 +98,7 @@ export function openApiDocument(version: string): Json {
       { name: 'inference', description: 'Sealed inference' },
       { name: 'attestation', description: 'Evidence bundles' },
       { name: 'operations', description: 'Metrics and this document' },
+      { name: 'trust-center', description: 'The page that verifies the service in the browser (docs/trust-center.md)' },
     ],
     paths: {
       '/v2': {
@@ -274,6 +275,40 @@ export function openApiDocument(version: string): Json {
           summary: 'Prometheus metrics',
           tags: ['operations'],
           responses: { '200': { description: 'Prometheus text exposition format', content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } } }, default: failures.default },
+        },
+      },
+      '/': {
+        get: {
+          operationId: 'getTrustCenter',
+          summary: 'The trust-center page (static HTML): verifies the service in the browser, under a strict Content-Security-Policy',
+          tags: ['trust-center'],
+          responses: { '200': { description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } }, '404': problem('`ERR_HOST_NOT_FOUND`: no page built (`npm run build:page`)'), default: failures.default },
+        },
+      },
+      '/trust-center/{file}': {
+        get: {
+          operationId: 'getTrustCenterFile',
+          summary: "One of the page's files (its script, styles, the verifier bundle, the error codes page), as built",
+          tags: ['trust-center'],
+          parameters: [{ name: 'file', in: 'path', required: true, description: 'A file name, such as `app.js`', schema: { type: 'string' } }],
+          responses: { '200': { description: 'The file, with its media type', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } }, 'text/html': { schema: { type: 'string' } } } }, '404': problem('`ERR_HOST_NOT_FOUND`'), default: failures.default },
+        },
+      },
+      '/trust-center/policies': {
+        get: {
+          operationId: 'listShippedPolicies',
+          summary: 'The names of the shipped policies (policies/*.yaml) the page offers',
+          tags: ['trust-center'],
+          responses: { '200': json('The names', { type: 'object', required: ['policies'], properties: { policies: { type: 'array', items: { type: 'string' } } } }), default: failures.default },
+        },
+      },
+      '/trust-center/policies/{file}': {
+        get: {
+          operationId: 'getShippedPolicy',
+          summary: 'A shipped policy, read-only, exactly as in policies/',
+          tags: ['trust-center'],
+          parameters: [{ name: 'file', in: 'path', required: true, description: 'A name `GET /trust-center/policies` lists', schema: { type: 'string' } }],
+          responses: { '200': { description: 'The policy file', content: { 'application/yaml': { schema: { type: 'string' } } } }, '404': problem('`ERR_HOST_NOT_FOUND`'), default: failures.default },
         },
       },
       '/openapi.json': {

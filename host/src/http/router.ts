@@ -40,6 +40,8 @@ export interface RouteDeps {
   receiptLog: ReceiptLog | null
   /** The host's logger, for what a route must say beyond the request log (never bodies or keys). */
   log: Logger
+  /** The built trust-center page's directory; undefined: trust-center/dist/; null: no page (its routes answer 404). */
+  trustCenterDir: string | null | undefined
 }
 
 /** A route module: adds its routes with `route`. */
