@@ -12,8 +12,6 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer, request as httpsRequest, type Server } from 'node:https'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, test } from 'node:test'
@@ -25,6 +23,7 @@ import { RELAYED_ERRORS } from '@vouch/enclave'
 import { loadConfig, startHost, type RunningHost } from '@vouch/host'
 import { eventually, sink } from '../host/test/helpers/testkit.js'
 import { rejectsWith } from '../client/test/helpers/rejects.js'
+import { TamperingProxy } from './helpers/tampering-proxy.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const devPolicy = loadPolicy(join(root, 'policies/dev-simulated.yaml'))
@@ -32,74 +31,6 @@ const sample = JSON.parse(readFileSync(join(root, 'models/samples/ppocr-cls.json
 const sampleTensor = oipJsonToTensor(sample.inputs[0]!)
 /** Put in every request's parameters: it must never appear in a log line. */
 const MARKER = `vouch-e2e-secret-${randomUUID()}`
-
-/** An exchange as the proxy saw it, with the answer it is about to return (which a hook may change). */
-interface Exchange {
-  method: string
-  path: string
-  status: number
-  headers: Record<string, string>
-  body: Buffer
-}
-
-/** An HTTPS man in the middle: forwards to the host, then lets `hook` rewrite the answer. */
-class TamperingProxy {
-  /** Rewrites the answer before the client gets it. */
-  hook: ((exchange: Exchange) => void) | null = null
-  /** Rewrites a request body before the host gets it. */
-  requestHook: ((method: string, path: string, body: Buffer) => Buffer) | null = null
-  /** Exchanges since the last reset. */
-  readonly seen: Exchange[] = []
-  /** Every exchange. */
-  readonly all: Exchange[] = []
-
-  server!: Server
-  url = ''
-
-  static async start(target: RunningHost): Promise<TamperingProxy> {
-    const proxy = new TamperingProxy()
-    const server = createServer({ cert: target.tls.cert, key: target.tls.key, minVersion: 'TLSv1.3' }, (req, res) => {
-      const chunks: Buffer[] = []
-      req.on('data', (c: Buffer) => chunks.push(c))
-      req.on('end', () => {
-        const headers = { ...req.headers, host: new URL(target.url).host }
-        const upstream = httpsRequest(`${target.url}${req.url}`, { method: req.method, headers, ca: target.tls.cert }, (answer) => {
-          const parts: Buffer[] = []
-          answer.on('data', (c: Buffer) => parts.push(c))
-          answer.on('end', () => {
-            const exchange: Exchange = { method: req.method!, path: req.url!, status: answer.statusCode!, headers: {}, body: Buffer.concat(parts) }
-            for (const [name, value] of Object.entries(answer.headers)) if (typeof value === 'string') exchange.headers[name] = value
-            delete exchange.headers['content-length']
-            delete exchange.headers['etag']
-            proxy.hook?.(exchange)
-            proxy.seen.push(exchange)
-            proxy.all.push(exchange)
-            res.writeHead(exchange.status, { ...exchange.headers, 'content-length': String(exchange.body.length) }).end(exchange.body)
-          })
-        })
-        upstream.on('error', (error) => res.writeHead(502).end(String(error)))
-        const body = Buffer.concat(chunks)
-        upstream.end(proxy.requestHook?.(req.method!, req.url!, body) ?? body)
-      })
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    proxy.server = server
-    proxy.url = `https://localhost:${(server.address() as AddressInfo).port}`
-    return proxy
-  }
-
-  reset(): void {
-    this.hook = null
-    this.requestHook = null
-    this.seen.length = 0
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections()
-    return new Promise((resolve) => this.server.close(() => resolve()))
-  }
-}
-
 
 /** Runs the `vouch` CLI as a user does; resolves to its exit code and output. */
 function vouch(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
