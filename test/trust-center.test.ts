@@ -62,7 +62,8 @@ describe('the trust-center page in Chromium against a running host', { skip, tim
 
   before(async () => {
     await promisify(execFile)(process.execPath, [join(root, 'scripts/build-page.mjs')], { cwd: root })
-    const { config } = loadConfig(['--port', '0', '--gpu', 'simulated', '--heartbeat-ms', '200'], { env: {} }) as { help: false; config: Parameters<typeof startHost>[0] }
+    // Every verdict is a challenged attestation from one address (the page's and the proxy's): not throttled here.
+    const { config } = loadConfig(['--port', '0', '--gpu', 'simulated', '--heartbeat-ms', '200', '--attest-burst', '100'], { env: {} }) as { help: false; config: Parameters<typeof startHost>[0] }
     host = await startHost(config, { log: logs.log, env: { ...process.env, VOUCH_CACHE_DIR: cache } })
     proxy = await TamperingProxy.start(host)
     await eventually(async () => host.pool.up, 120_000, 'the enclave to be ready')

@@ -7,7 +7,6 @@ import {
   ARCHIVE_MEDIA_TYPE,
   decodeFleet,
   FLEET_MEDIA_TYPE,
-  PolicyInvalidError,
   toHex,
   verifyArchive,
   verifyBundle,
@@ -16,7 +15,7 @@ import {
   type Result,
 } from './vouch-verifier.js'
 import { byId, errorLink, facts, h, mono, show, table } from './dom.js'
-import { chosenPolicy, policyProblem } from './policies.js'
+import { loadPolicyFor } from './policies.js'
 import { checksTable, errorsList, verdictView } from './result-view.js'
 
 /** One enclave's evidence as served: archive (with collateral) or bare bundle bytes. */
@@ -130,14 +129,8 @@ export async function attest(select: HTMLSelectElement): Promise<void> {
   show(out)
   show(status, 'Verifying…')
   const started = performance.now()
-  let policy: Policy
-  try {
-    policy = await chosenPolicy(select)
-  } catch (error) {
-    show(status, 'The policy did not load.')
-    show(out, error instanceof PolicyInvalidError ? policyProblem(error) : h('p', {}, String(error)))
-    return
-  }
+  const policy = await loadPolicyFor(select, status, out)
+  if (policy === null) return
   const nonce = toHex(crypto.getRandomValues(new Uint8Array(32)))
   try {
     const served = await fetchEvidence(nonce)

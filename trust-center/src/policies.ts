@@ -3,8 +3,8 @@
  * so a host that edited one is caught only by the visitor reading it, which is why pasting your own is offered), or
  * one pasted or dropped. The default is `production`: the strict one.
  */
-import { parsePolicy, type Policy, type PolicyInvalidError } from './vouch-verifier.js'
-import { acceptDrop, byId, errorLink, h } from './dom.js'
+import { parsePolicy, PolicyInvalidError, type Policy } from './vouch-verifier.js'
+import { acceptDrop, byId, errorLink, h, show } from './dom.js'
 
 /** The select's value for a policy the visitor gives. */
 const CUSTOM = '(custom)'
@@ -47,4 +47,15 @@ export function policyProblem(error: PolicyInvalidError): HTMLElement {
     h('p', {}, h('strong', {}, 'The policy is not valid: '), errorLink(error.code)),
     h('ul', {}, ...error.issues.map((i) => h('li', {}, `${i.file}:${i.line}:${i.column}: ${i.field === '' ? '' : `${i.field}: `}${i.message}`))),
   )
+}
+
+/** The policy `select` names, or null after showing in `status` and `out` why it did not load (its issues, for an invalid one). */
+export async function loadPolicyFor(select: HTMLSelectElement, status: HTMLElement, out: HTMLElement): Promise<Policy | null> {
+  try {
+    return await chosenPolicy(select)
+  } catch (error) {
+    show(status, 'The policy did not load.')
+    show(out, error instanceof PolicyInvalidError ? policyProblem(error) : h('p', {}, String(error)))
+    return null
+  }
 }

@@ -2,9 +2,9 @@
  * The receipt inspector: a receipt and its evidence (the files `vouch infer` writes: `--receipt-out` and
  * `--evidence-out` or `--archive-out`) verified here, with the log's inclusion proof when the host serves one.
  */
-import { decodeArchive, PolicyInvalidError, receiptDigest, verifyArchivedReceipt, verifyReceipt, type Policy, type ReceiptClaims, type Result } from './vouch-verifier.js'
+import { decodeArchive, receiptDigest, verifyArchivedReceipt, verifyReceipt, type Policy, type ReceiptClaims, type Result } from './vouch-verifier.js'
 import { acceptDrop, byId, errorLink, facts, h, mono, show } from './dom.js'
-import { chosenPolicy, policyProblem } from './policies.js'
+import { loadPolicyFor } from './policies.js'
 import { checksTable, errorsList, verdictView } from './result-view.js'
 import { claimsView } from './attestation.js'
 
@@ -54,14 +54,8 @@ export async function inspectReceipt(select: HTMLSelectElement): Promise<void> {
     return
   }
   show(status, 'Verifying…')
-  let policy: Policy
-  try {
-    policy = await chosenPolicy(select)
-  } catch (error) {
-    show(status, 'The policy did not load.')
-    show(out, error instanceof PolicyInvalidError ? policyProblem(error) : h('p', {}, String(error)))
-    return
-  }
+  const policy = await loadPolicyFor(select, status, out)
+  if (policy === null) return
   const evidence = new Uint8Array(await evidenceFile.arrayBuffer())
   let archived = true
   try {
