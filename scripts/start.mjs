@@ -30,6 +30,8 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(join(root, 
 }
 console.log('Building…')
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'])
+// The trust-center page the host serves at / (docs/trust-center.md).
+run(process.execPath, [join(root, 'scripts/build-page.mjs')])
 
 const args = process.argv.slice(2)
 const defaults = [
@@ -104,5 +106,8 @@ it an encrypted request:
 It attests the service, verifies the evidence under the policy, seals the request, and prints the outputs,
 the verified claims and the receipt. Clients trust the certificate above (it holds no key). Under
 policies/production.yaml the same command is refused: the simulated TEE's keys are public.
+
+Or open ${url}/ in a browser: the trust center verifies the service there, under the policy you choose
+(the browser will warn about the development certificate).
 `
 }
