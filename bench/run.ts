@@ -17,6 +17,7 @@ import { benchNvidiaGpu } from './nvidia-gpu.bench.js'
 import { benchReceiptLog } from './receipt-log.bench.js'
 import { benchSevSnp } from './sev-snp.bench.js'
 import { benchTlog } from './tlog.bench.js'
+import { benchTrustCenter } from './trust-center.bench.js'
 import { machine } from './lib/measure.js'
 
 /** Each scenario by the name of its file, `bench/<name>.bench.ts`, in the order of the results file. */
@@ -32,6 +33,7 @@ const scenarios: Record<string, (log: (line: string) => void) => Promise<string>
   tlog: benchTlog,
   'receipt-log': benchReceiptLog,
   fleet: benchFleet,
+  'trust-center': benchTrustCenter,
 }
 
 const target = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url))

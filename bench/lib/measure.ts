@@ -9,7 +9,8 @@ export interface Timing {
   mean: number
 }
 
-function summarise(samples: number[]): Timing {
+/** Median, p99 and mean of `samples` (sorted in place). */
+export function summarise(samples: number[]): Timing {
   samples.sort((a, b) => a - b)
   const at = (q: number): number => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!
   return { runs: samples.length, median: at(0.5), p99: at(0.99), mean: samples.reduce((a, b) => a + b, 0) / samples.length }
