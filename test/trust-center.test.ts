@@ -221,7 +221,8 @@ describe('the trust-center page in Chromium against a running host', { skip, tim
     assert.match(await page.locator('#log-result').innerText(), /first checkpoint seen by this browser/)
     // A second look: checked against the first, by a consistency proof.
     await page.click('#log-button')
-    await page.waitForFunction("/consistent with the checkpoint/.test(document.querySelector('#log-result')?.textContent ?? '')", undefined, { timeout: 30_000 })
+    // A function, not a string: the driver would eval a string in the page, which its CSP refuses.
+    await page.waitForFunction(() => /consistent with the checkpoint/.test((globalThis as unknown as { document: { querySelector(q: string): { textContent: string | null } | null } }).document.querySelector('#log-result')?.textContent ?? ''), undefined, { timeout: 30_000 })
     const text = await page.locator('#log-result').innerText()
     assert.match(text, /Attribution ledger/)
     assert.equal(await page.locator('#log-result svg.chart rect').count() > 0, true, text)
