@@ -133,7 +133,14 @@ async function storeCosts(name: Backend, open: () => Promise<LogBackend>, log: (
   const backend = await open()
   // Batches counted as the store runs them: one backend transaction each.
   let batches = 0
-  const store = createLogStore(Object.assign(Object.create(backend) as LogBackend, { sequence: (work: Parameters<LogBackend['sequence']>[0]) => (batches++, backend.sequence(work)) }), { entries: 256, ms: 0 })
+  const counted = new Proxy(backend, {
+    get(target, name) {
+      if (name === 'sequence') return (work: Parameters<LogBackend['sequence']>[0]) => (batches++, target.sequence(work))
+      const value = Reflect.get(target, name, target) as unknown
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    },
+  })
+  const store = createLogStore(counted, { entries: 256, ms: 0 })
   const answers = await answerFactory()
   const evidence = async (): Promise<Uint8Array> => answers.evidence
   const noteKey = generateNoteKey(ORIGIN)
