@@ -232,6 +232,41 @@ describe('the trust-center page in Chromium against a running host', { skip, tim
     await page.close()
   })
 
+  test('the log view refuses a history other than the one this browser saw: a forked root, a shrunk log, a new log key', async () => {
+    const page = await open(host.url)
+    const check = async (): Promise<string> => {
+      await page.click('#log-button')
+      await page.waitForSelector('#log-result [data-verdict]', { timeout: 30_000 })
+      return page.locator('#log-result').innerText()
+    }
+    await check()
+    type Seen = { key: string; size: number; rootHash: string; note: string }
+    const STORAGE = 'vouch.trust-center.checkpoint'
+    const stored = JSON.parse((await page.evaluate((k) => (globalThis as unknown as { localStorage: { getItem(k: string): string | null } }).localStorage.getItem(k), STORAGE)) ?? 'null') as Seen
+    assert.ok(stored !== null && stored.size > 0, 'the first check keeps the checkpoint it saw')
+    // What the browser remembers stands for what the host showed it before; each case is a history the host cannot
+    // reconcile with it. A function (not a string) runs in the page despite its CSP.
+    const remember = (seen: Seen): Promise<void> => page.evaluate(([k, v]) => (globalThis as unknown as { localStorage: { setItem(k: string, v: string): void } }).localStorage.setItem(k, v), [STORAGE, JSON.stringify(seen)] as const)
+    const flipped = Buffer.from(stored.rootHash, 'base64')
+    flipped[0]! ^= 1
+    const cases: Array<[string, Seen, RegExp]> = [
+      ['a root of the same size it never committed to (a fork)', { ...stored, rootHash: flipped.toString('base64') }, /ERR_TLOG_PROOF_INVALID/],
+      ['more entries than it holds now (it shrank)', { ...stored, size: stored.size + 100 }, /ERR_TLOG_PROOF_INVALID[\s\S]*shrank/],
+      ['another log key', { ...stored, key: stored.key.replace(/\+[0-9a-f]{8}\+/, '+00000000+') }, /ERR_LOG_CHECKPOINT_UNTRUSTED/],
+    ]
+    for (const [what, seen, code] of cases) {
+      await remember(seen)
+      const text = await check()
+      assert.equal(await page.locator('#log-result [data-verdict]').first().getAttribute('data-verdict'), 'rejected', what)
+      assert.match(text, code, what)
+      // The refused history is not taken as the new one.
+      assert.deepEqual(JSON.parse((await page.evaluate((k) => (globalThis as unknown as { localStorage: { getItem(k: string): string | null } }).localStorage.getItem(k), STORAGE)) ?? 'null'), seen, what)
+    }
+    await remember(stored)
+    assert.match(await check(), /consistent with the checkpoint/)
+    await page.close()
+  })
+
   test('keyboard only: the views are reached and run with Tab and Enter', async () => {
     const page = await open(host.url)
     // Tab order: skip link, the three view links, then the policy select and the button of the live attestation.
