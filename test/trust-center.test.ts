@@ -127,6 +127,26 @@ describe('the trust-center page in Chromium against a running host', { skip, tim
     await page.close()
   })
 
+  test('a fleet: every enclave challenged and verified, each shown with its verdict', async () => {
+    const fleetCache = mkdtempSync(join(tmpdir(), 'vouch-trust-center-fleet-'))
+    const { config } = loadConfig(['--port', '0', '--gpu', 'simulated', '--heartbeat-ms', '200', '--attest-burst', '100', '--enclaves', '2'], { env: {} }) as { help: false; config: Parameters<typeof startHost>[0] }
+    const fleet = await startHost(config, { log: sink('warn').log, env: { ...process.env, VOUCH_CACHE_DIR: fleetCache } })
+    try {
+      await eventually(async () => fleet.pool.members.filter((m) => m.serving).length === 2, 120_000, 'both enclaves to be ready')
+      const page = await open(fleet.url)
+      const seen = await attest(page, 'dev-simulated.yaml')
+      assert.deepEqual(seen.verdicts, ['accepted', 'accepted'], seen.text)
+      for (const n of [1, 2]) assert.match(seen.text, new RegExp(`Simulated, accepted under dev-simulated \\(enclave ${n} of 2\\)`))
+      // Two enclaves, two keysets: the page verified each one's own evidence.
+      assert.equal(new Set(seen.text.match(/^Keyset\s+(?!expires)\S+$/gm)).size, 2, seen.text)
+      assert.match(await page.locator('#attest-status').innerText(), /2 of 2 enclaves accepted under dev-simulated/)
+      await page.close()
+    } finally {
+      await fleet.close()
+      rmSync(fleetCache, { recursive: true, force: true })
+    }
+  })
+
   test('the simulated service under production: rejected, with the code linked to its entry', async () => {
     const page = await open(host.url)
     const seen = await attest(page, 'production.yaml')
