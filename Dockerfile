@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Vouch host + enclave image. Two stages: the build stage installs the locked dependencies and compiles the
-# TypeScript; the final stage holds only production dependencies, the compiled code, the model manifests and
-# the policies, and runs as the unprivileged `node` user. No compiler, no npm cache, no sources in the final stage.
+# TypeScript and the trust-center page; the final stage holds only production dependencies, the compiled code, the
+# model manifests, the policies and the built page, and runs as the unprivileged `node` user. No compiler, no npm cache, no sources in the final stage.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -27,7 +27,12 @@ COPY client client
 COPY models models
 COPY policies policies
 COPY deploy/runtime-tree.sh deploy/
-RUN npx tsc -b && npm prune --omit=dev --no-audit --no-fund && sh deploy/runtime-tree.sh /out
+# The trust-center page vouch-host serves at / (static files; esbuild, a development dependency, builds it here).
+COPY trust-center trust-center
+COPY scripts/build-browser.mjs scripts/build-page.mjs scripts/
+COPY scripts/browser-shims scripts/browser-shims
+COPY docs/errors.md docs/
+RUN npx tsc -b && npm run build:page && npm prune --omit=dev --no-audit --no-fund && sh deploy/runtime-tree.sh /out
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Copies what Vouch needs at run time from a built checkout (npm ci, tsc -b, npm prune --omit=dev) into OUT:
 # the root manifests and node_modules, and per workspace its package.json, dist/, bin/ and the node_modules npm
-# keeps there when a version differs from the hoisted one; then models/ and policies/. No sources, no tests.
+# keeps there when a version differs from the hoisted one; then models/, policies/ and the built trust-center page
+# (trust-center/dist/). No sources, no tests.
 # The Dockerfile's build stage runs it; running it by hand and starting OUT/host/bin/vouch-host.js checks the
 # image's layout without a Docker engine.
 set -eu
@@ -16,3 +17,5 @@ for workspace in protocol verifier enclave host client; do
   done
 done
 cp -a models policies "$out/"
+# The trust-center page (npm run build:page), when built: vouch-host serves it at /, and answers 404 there without it.
+if [ -d trust-center/dist ]; then mkdir -p "$out/trust-center" && cp -a trust-center/dist "$out/trust-center/"; fi
