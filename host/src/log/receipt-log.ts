@@ -2,9 +2,9 @@
  * The receipt log as the host runs it (issue 12, docs/protocol.md "Receipt log"): what the infer route appends for
  * every answer (the receipt the enclave returned beside it, and once the evidence bundle that receipt names), and the
  * C2SP checkpoints signed over the store. An answer is relayed only once its entries are durable. Checkpoints are
- * signed when somebody asks for one ({@link ReceiptLog.current}: the checkpoint, proof, tile-reading and ledger
- * routes), over everything durable then, so an inclusion proof is available as soon as the answer is, without every
- * answer paying a signature.
+ * signed when somebody asks for one ({@link ReceiptLog.current}: the checkpoint, proof, evidence and ledger routes;
+ * tile readers start from the checkpoint route), over everything durable then, so an inclusion proof is available as
+ * soon as the answer is, without every answer paying a signature.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
