@@ -155,37 +155,40 @@ async function cryptoFloors(plaintext: Uint8Array): Promise<Floor[]> {
   ]
 }
 
-function durabilityFloors(scratch: string): Promise<Floor[]> {
+async function durabilityFloors(scratch: string): Promise<Floor[]> {
   const fd = openSync(join(scratch, 'durable'), 'w')
   const entry = randomBytes(1_600)
-  const run = async (): Promise<Floor[]> => [
-    {
-      group: 'durability',
-      what: `write ${entry.length.toLocaleString('en')} B and \`fdatasync\` it on the event loop (blocking)`,
-      timing: await measure(() => {
-        writeSync(fd, entry)
-        fdatasyncSync(fd)
-      }, CPU_RUNS),
-    },
-    {
-      group: 'durability',
-      what: `the same, \`fdatasync\` on libuv's thread pool (what the receipt log's commit waits for)`,
-      timing: await measure(() => {
-        writeSync(fd, entry)
-        return new Promise<void>((resolve, reject) => fdatasync(fd, (error) => (error === null ? resolve() : reject(error))))
-      }, CPU_RUNS),
-    },
-  ]
-  return run().finally(() => closeSync(fd))
+  try {
+    return [
+      {
+        group: 'durability',
+        what: `write ${entry.length.toLocaleString('en')} B and \`fdatasync\` it on the event loop (blocking)`,
+        timing: await measure(() => {
+          writeSync(fd, entry)
+          fdatasyncSync(fd)
+        }, CPU_RUNS),
+      },
+      {
+        group: 'durability',
+        what: `the same, \`fdatasync\` on libuv's thread pool (what the receipt log's commit waits for)`,
+        timing: await measure(() => {
+          writeSync(fd, entry)
+          return new Promise<void>((resolve, reject) => fdatasync(fd, (error) => (error === null ? resolve() : reject(error))))
+        }, CPU_RUNS),
+      },
+    ]
+  } finally {
+    closeSync(fd)
+  }
 }
 
-function detectorFloors(plaintext: Uint8Array): Promise<Floor[]> {
+async function detectorFloors(plaintext: Uint8Array): Promise<Floor[]> {
   const key = randomBytes(32)
   const size = `${(plaintext.length / 1e6).toFixed(1)} MB`
   const inPieces = (each: (piece: Uint8Array) => void): void => {
     for (let at = 0; at < plaintext.length; at += PIECE) each(plaintext.subarray(at, at + PIECE))
   }
-  const run = async (): Promise<Floor[]> => [
+  return [
     { group: "touching the detector's bytes", what: `one copy of ${size}`, timing: await measure(() => Uint8Array.from(plaintext), BIG_RUNS) },
     { group: "touching the detector's bytes", what: `SHA-256 of ${size}`, timing: await measure(() => createHash('sha256').update(plaintext).digest(), BIG_RUNS) },
     {
@@ -212,7 +215,6 @@ function detectorFloors(plaintext: Uint8Array): Promise<Floor[]> {
       }, BIG_RUNS),
     },
   ]
-  return run()
 }
 
 /** Runs the scenario; returns the markdown section for docs/benchmarks.md. */
@@ -221,9 +223,10 @@ export async function benchFloors(log: (line: string) => void): Promise<string> 
   const scratch = mkdtempSync(join(tmpdir(), 'vouch-bench-floors-'))
   try {
     const classifier = requestPlaintext('ppocr-cls')
+    const detector = requestPlaintext('ppocr-det')
     // What the client sends: the plaintext sealed (enc and tag around it).
     const sealed = (await sealRequest(generateKeyset().public.enc, 'floor', classifier)).body
-    const floors = [...(await socketFloors(sealed, scratch)), ...(await cryptoFloors(classifier)), ...(await durabilityFloors(scratch)), ...(await detectorFloors(requestPlaintext('ppocr-det')))]
+    const floors = [...(await socketFloors(sealed, scratch)), ...(await cryptoFloors(classifier)), ...(await durabilityFloors(scratch)), ...(await detectorFloors(detector))]
     for (const f of floors) log(`floors: ${f.group}: ${f.what}: ${ms(f.timing.median)} ms (p99 ${ms(f.timing.p99)})`)
     const rows = floors.map((f) => `| ${f.group} | ${f.what} | ${ms(f.timing.median)} | ${ms(f.timing.p99)} |`)
     return `## Floors: what each part cannot cost less than here (\`bench/floors.bench.ts\`)
@@ -232,7 +235,7 @@ The measured floors the per-hop table is judged against (issue 14): a hop that c
 one at its floor cannot, on this machine. Socket hops are round trips from this process to a child process that does
 nothing but answer (\`bench/lib/echo-server.ts\`), the classifier's sealed request out and a ${ANSWER_BYTES.toLocaleString('en')} B answer back;
 the cryptography is each of Vouch's calls beside the bare node:crypto operations it is made of; durability is one
-small write made durable; the detector rows are the ways its ${(readSample('ppocr-det')[0]!.data.length / 1e6).toFixed(1)} MB input can be touched.
+small write made durable; the detector rows are the ways its ${(detector.length / 1e6).toFixed(1)} MB request can be touched.
 Wall time in ms over ${SOCKET_RUNS.runs} runs (${BIG_RUNS.runs} for the detector rows). The 1-minute load average was ${loadBefore.toFixed(2)} when the scenario started.
 
 | part | what | median | p99 |

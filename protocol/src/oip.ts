@@ -428,14 +428,9 @@ export function tensorToOipJson(tensor: TensorData): OipJsonTensor {
   return json
 }
 
-/** One tensor's wire form: the map a request, a response and a receipt commitment encode. */
+/** One tensor's wire form: the map a request and a response encode, and a receipt's outputs digest hashes (so they agree). */
 export function tensorWire(t: TensorData): Record<string, unknown> {
   const w: Record<string, unknown> = { name: t.name, datatype: t.datatype, shape: [...t.shape], data: t.data }
   if (t.parameters !== undefined) w['parameters'] = { ...t.parameters }
   return w
-}
-
-/** The tensors' wire form as {@link outputsDigest} hashes it: shared so receipt and response agree. */
-export function tensorsWireForm(tensors: readonly TensorData[]): Record<string, unknown>[] {
-  return tensors.map(tensorWire)
 }

@@ -21,7 +21,7 @@ import { encodeCbor } from './cbor.js'
 import { ProtocolError } from './errors.js'
 import { at, count, digest, DIGEST_PATTERN, Issues, isRecord, list, oneOf, record, text, unsupportedVersion } from './issues.js'
 import { canonicalJson, sha256Digest } from './jcs.js'
-import { tensorsWireForm, type TensorData } from './oip.js'
+import { tensorWire, type TensorData } from './oip.js'
 import { ed25519Spki } from './platform-keys.js'
 import { platform } from './platform.js'
 
@@ -153,7 +153,7 @@ export function outputsDigest(outputs: readonly TensorData[]): string {
  * bytes a receipt's `response` covers.
  */
 export function encodeTensors(tensors: readonly TensorData[]): Uint8Array {
-  return encodeCbor(tensorsWireForm(tensors))
+  return encodeCbor(tensors.map(tensorWire))
 }
 
 /**

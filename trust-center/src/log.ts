@@ -3,7 +3,7 @@
  * this browser saw last (kept in localStorage: a log that rewrote or dropped history cannot prove it); and the
  * attribution ledger as a table and a chart drawn here (inline SVG).
  */
-import { checkTree, fromBase64, openCheckpoint, type Ledger } from './vouch-verifier.js'
+import { checkTree, fromBase64, openCheckpoint, toBase64, type Ledger } from './vouch-verifier.js'
 import { byId, errorLink, facts, h, mono, show, table } from './dom.js'
 
 /** What this browser keeps of the last checkpoint it accepted, and the key it was signed by. */
@@ -23,10 +23,6 @@ function lastSeen(): Seen | null {
   } catch {
     return null
   }
-}
-
-function toBase64(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes))
 }
 
 /** A verdict box for the log: the code, linked, and what it means. */

@@ -38,7 +38,7 @@ export type * from './index.js'
 export { decodeArchive, decodeBundle, decodeReceipt, bundleFromJson, PROTOCOL_ERROR_CODES, platform } from '@vouch/protocol'
 // What the trust-center page needs to ask a host for evidence (every enclave's), to find a receipt in the log and to
 // check the log's checkpoints.
-export { decodeFleet, receiptDigest, toHex, fromBase64, checkTree, ARCHIVE_MEDIA_TYPE, EVIDENCE_MEDIA_TYPE, FLEET_MEDIA_TYPE, ProtocolError } from '@vouch/protocol'
+export { decodeFleet, receiptDigest, toHex, toBase64, fromBase64, checkTree, ARCHIVE_MEDIA_TYPE, EVIDENCE_MEDIA_TYPE, FLEET_MEDIA_TYPE, ProtocolError } from '@vouch/protocol'
 export type { Ledger } from '@vouch/protocol'
 export { openCheckpoint } from './log/inclusion.js'
 
