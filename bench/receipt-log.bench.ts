@@ -313,7 +313,7 @@ real \`vouch-host\` processes, each with its enclave, the same build and setting
 (\`--no-receipt-log\`), on with SQLite (the default)${postgres === null ? '' : ', on with PostgreSQL (`--log-url`, the server above, whose own CPU shares the same cores)'}, and off once more as a
 control: its "loss" against the first is what this machine's noise alone makes of two identical hosts. Round trips
 interleaved (${ROUND_TRIPS.runs} per host); then throughput at concurrency ${CONCURRENCY} in windows of ${THROUGHPUT.windowMs / 1000} s alternating between the hosts,
-${THROUGHPUT.rounds} rounds (each host's windows listed, requests per second); the loss is of all windows' requests, and also the
+${THROUGHPUT.rounds} rounds, each round in the order opposite to the one before (each host's windows listed in round order, requests per second); the loss is of all windows' requests, and also the
 median of each round's (a round's windows ran back to back, so a slow spell of the machine touches them alike).
 Host CPU: the host process's (all threads,
 \`/proc\`, 10 ms ticks) over the throughput windows, per answer it served. Everything shares ${cpus().length} cores: the

@@ -33,14 +33,15 @@ export async function measure(fn: () => unknown, opts: { runs: number; warmup?: 
 }
 
 /**
- * Times several functions in interleaved rounds (A, B, C, A, B, C, ...), so a slow spell of the
- * machine touches all of them alike and their ratio stays meaningful on a busy 2-core box.
+ * Times several functions in interleaved rounds (A B C, C B A, …: see {@link throughputInterleaved}), so a slow spell
+ * of the machine touches all of them alike and their ratio stays meaningful on a busy 2-core box.
  */
 export async function measureInterleaved(fns: ReadonlyArray<() => unknown>, opts: { runs: number; warmup?: number }): Promise<Timing[]> {
   for (let i = 0; i < (opts.warmup ?? Math.min(200, opts.runs)); i++) for (const fn of fns) await fn()
   const samples: number[][] = fns.map(() => [])
   for (let i = 0; i < opts.runs; i++) {
-    for (const [k, fn] of fns.entries()) {
+    for (const k of roundOrder(fns.length, i)) {
+      const fn = fns[k]!
       const start = process.hrtime.bigint()
       await fn()
       samples[k]!.push(Number(process.hrtime.bigint() - start) / 1e6)
@@ -104,16 +105,26 @@ async function sustained(fn: Call, concurrency: number, windowMs: number): Promi
   return { requests, seconds: (performance.now() - start) / 1000 }
 }
 
+/** The order of round `round` over `count` arms: forwards in even rounds, backwards in odd ones (A B C, C B A, …). */
+export function roundOrder(count: number, round: number): number[] {
+  const forwards = Array.from({ length: count }, (_, k) => k)
+  return round % 2 === 0 ? forwards : forwards.reverse()
+}
+
 /**
  * Throughput at `concurrency` (that many loops, each sending its next request when its last one is answered) of each
- * function, in windows of `windowMs` run in interleaved rounds (A, B, C, A, B, C, ...) after one unmeasured window
- * each, so a slow spell of the machine touches all of them alike.
+ * function, in windows of `windowMs` run in interleaved rounds after one unmeasured window each, so a slow spell of
+ * the machine touches all of them alike. Rounds alternate their order (A B C, C B A, …): this machine's speed drifts
+ * by several percent over a minute, and in a fixed order the arm run last in every round gained that drift each round
+ * (a second, identical host placed last measured 3 to 8 % faster than the first); alternating, each arm's average
+ * position is the same. `windows` stay in round order.
  */
 export async function throughputInterleaved(fns: readonly Call[], opts: { rounds: number; windowMs: number; concurrency: number }): Promise<Throughput[]> {
   for (const fn of fns) await sustained(fn, opts.concurrency, Math.min(1_000, opts.windowMs))
   const totals = fns.map(() => ({ requests: 0, seconds: 0, windows: [] as number[] }))
   for (let r = 0; r < opts.rounds; r++) {
-    for (const [k, fn] of fns.entries()) {
+    for (const k of roundOrder(fns.length, r)) {
+      const fn = fns[k]!
       const w = await sustained(fn, opts.concurrency, opts.windowMs)
       totals[k]!.requests += w.requests
       totals[k]!.seconds += w.seconds
