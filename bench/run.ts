@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { benchAllocator } from './allocator.bench.js'
 import { benchCli } from './cli.bench.js'
 import { benchE2e } from './e2e.bench.js'
 import { benchEnclave } from './enclave.bench.js'
@@ -30,6 +31,7 @@ const scenarios: Record<string, (log: (line: string) => void) => Promise<string>
   e2e: benchE2e,
   hops: benchHops,
   floors: benchFloors,
+  allocator: benchAllocator,
   tlog: benchTlog,
   'receipt-log': benchReceiptLog,
   fleet: benchFleet,
