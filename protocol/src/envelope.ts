@@ -73,6 +73,16 @@ export interface EnvelopeOptions {
   maxPlaintextBytes?: number
 }
 
+/** Options of {@link openRequest}. */
+export interface OpenRequestOptions extends EnvelopeOptions {
+  /**
+   * Decrypt over the body: its bytes become the plaintext (the returned `plaintext` is a view of them), or zeros
+   * when it does not open, and no buffer of the plaintext's size is allocated. For a caller that owns the body and
+   * needs it no more (the enclave, with a frame just read). Unset: false, the body is left as it was.
+   */
+  inPlace?: boolean
+}
+
 /**
  * One request's HPKE context, on the client (`role: 'client'`, from {@link sealRequest}) or in the
  * enclave (`'enclave'`, from {@link openRequest}). It holds the secrets the response is sealed under;
@@ -98,6 +108,7 @@ export interface OpenedRequest {
 }
 
 const suite = createNodeSuite()
+const inPlaceSuite = createNodeSuite({ openInPlace: true })
 const utf8 = new TextEncoder()
 // The HPKE contexts stay out of reach: only this module can export a secret from them.
 // `enc` is kept here too: the context object's copy is the caller's to read (or break), not this module's.
@@ -209,13 +220,14 @@ export function sealRequestWithEphemeral(
 /**
  * Opens a sealed request body with the enclave's X25519 private key, under the `kid` it was sent with
  * (`Vouch-Key-Id`). Throws `ERR_ENVELOPE_OPEN_FAILED` when it does not open (for any reason),
- * `ERR_PROTOCOL_TOO_LARGE` for a body over the limit, `ERR_PROTOCOL_MALFORMED` for a malformed kid.
+ * `ERR_PROTOCOL_TOO_LARGE` for a body over the limit, `ERR_PROTOCOL_MALFORMED` for a malformed kid. With
+ * `options.inPlace`, the body's bytes are decrypted over and are the plaintext's afterwards.
  */
 export async function openRequest(
   key: X25519PrivateJwk | KeyObject,
   kid: string,
   body: Uint8Array,
-  options: EnvelopeOptions = {},
+  options: OpenRequestOptions = {},
 ): Promise<OpenedRequest> {
   checkKid(kid, (m) => {
     throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `${KEY_ID_HEADER}: ${m}`)
@@ -228,7 +240,7 @@ export async function openRequest(
   let ctx: RecipientContext
   let plaintext: Uint8Array
   try {
-    ctx = await suite.SetupRecipient(recipient, enc, { info: requestInfo(kid) })
+    ctx = await (options.inPlace === true ? inPlaceSuite : suite).SetupRecipient(recipient, enc, { info: requestInfo(kid) })
     plaintext = await ctx.Open(body.subarray(ENC_SIZE))
   } catch {
     throw openFailed()

@@ -20,6 +20,7 @@ import {
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
+  type DecipherGCM,
   type KeyObject,
 } from 'node:crypto'
 import {
@@ -132,8 +133,20 @@ export const KDF_HKDF_SHA256_NODE: KDFFactory = (): KDF => ({
 /** Spare bytes before every ciphertext the AEAD returns: room for the 32-byte `enc` of a request body. */
 export const SEAL_HEADROOM = 32
 
-/** AES-GCM on node:crypto, for a 16- or 32-byte key (AES-128-GCM 0x0001 exists for RFC 9180 A.1.1 only). */
-function aesGcm(id: 0x0001 | 0x0002): AEADFactory {
+/**
+ * Bytes decrypted per `update` when a ciphertext is opened in place: each piece's output is a block small enough for
+ * the C library to hand out again from memory already faulted in, where one whole output of 4.9 MB is a fresh mapping
+ * faulted in page by page (docs/benchmarks.md, "Enclave allocator").
+ */
+const IN_PLACE_PIECE = 64 * 1024
+
+/**
+ * AES-GCM on node:crypto, for a 16- or 32-byte key (AES-128-GCM 0x0001 exists for RFC 9180 A.1.1 only). With
+ * `openInPlace`, Open writes the plaintext over the ciphertext it was given, piece by piece, and returns a view of it:
+ * the caller gives up the ciphertext's bytes and nothing the plaintext's size is allocated. Until the tag verifies the
+ * plaintext is released to nobody; when it does not, the bytes written are zeroed before the error is thrown.
+ */
+function aesGcm(id: 0x0001 | 0x0002, openInPlace = false): AEADFactory {
   const Nk = id === 0x0001 ? 16 : 32
   const cipher = id === 0x0001 ? 'aes-128-gcm' : 'aes-256-gcm'
   return (): AEAD => ({
@@ -163,6 +176,7 @@ function aesGcm(id: 0x0001 | 0x0002): AEADFactory {
       const d = createDecipheriv(cipher, key, nonce, { authTagLength: 16 })
       d.setAAD(aad)
       d.setAuthTag(ct.subarray(ct.length - 16))
+      if (openInPlace) return openOver(d, ct.subarray(0, ct.length - 16))
       const body = d.update(ct.subarray(0, ct.length - 16))
       const tail = d.final() // throws when the tag does not verify
       const out = tail.length === 0 ? body : Buffer.concat([body, tail])
@@ -171,8 +185,33 @@ function aesGcm(id: 0x0001 | 0x0002): AEADFactory {
   })
 }
 
+/**
+ * Decrypts `ct` (the ciphertext without its tag, which `d` holds) over itself: each piece's plaintext is written where
+ * that piece was read, never ahead of what is read. Resolves to the plaintext, a view of `ct`'s bytes, once the tag
+ * verifies; otherwise zeroes what it wrote and rejects.
+ */
+function openOver(d: DecipherGCM, ct: Uint8Array): Promise<Uint8Array> {
+  let written = 0
+  try {
+    for (let at = 0; at < ct.length; at += IN_PLACE_PIECE) {
+      const piece = d.update(ct.subarray(at, Math.min(ct.length, at + IN_PLACE_PIECE)))
+      ct.set(piece, written)
+      written += piece.length
+    }
+    const tail = d.final() // throws when the tag does not verify
+    ct.set(tail, written)
+    written += tail.length
+  } catch (error) {
+    ct.fill(0, 0, written)
+    return Promise.reject(error)
+  }
+  return Promise.resolve(ct.subarray(0, written))
+}
+
 /** AES-256-GCM (0x0002) on node:crypto. */
 export const AEAD_AES_256_GCM_NODE: AEADFactory = aesGcm(0x0002)
+/** AES-256-GCM (0x0002) on node:crypto, opening in place (see {@link aesGcm}). */
+const AEAD_AES_256_GCM_NODE_IN_PLACE: AEADFactory = aesGcm(0x0002, true)
 /** AES-128-GCM (0x0001) on node:crypto: only for checking the code path against RFC 9180 A.1.1. */
 export const AEAD_AES_128_GCM_NODE: AEADFactory = aesGcm(0x0001)
 
@@ -247,11 +286,15 @@ export function kemX25519Node(ephemeral?: EphemeralSource): KEMFactory<X25519Key
 /** Which AEAD a suite uses: Vouch's AES-256-GCM, or AES-128-GCM for RFC 9180 A.1.1. */
 export type SuiteAead = 'AES-256-GCM' | 'AES-128-GCM'
 
-/** A CipherSuite of DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and `aead` on node:crypto. */
-export function createNodeSuite(options: { aead?: SuiteAead; ephemeral?: EphemeralSource } = {}): CipherSuite<X25519Key> {
+/**
+ * A CipherSuite of DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and `aead` on node:crypto. With `openInPlace` (AES-256-GCM
+ * only), its contexts' Open decrypts over the ciphertext it is given and returns a view of it (see {@link aesGcm}).
+ */
+export function createNodeSuite(options: { aead?: SuiteAead; ephemeral?: EphemeralSource; openInPlace?: boolean } = {}): CipherSuite<X25519Key> {
+  if (options.openInPlace === true && options.aead === 'AES-128-GCM') throw new TypeError('opening in place is for AES-256-GCM only')
   return new CipherSuite(
     kemX25519Node(options.ephemeral),
     KDF_HKDF_SHA256_NODE,
-    options.aead === 'AES-128-GCM' ? AEAD_AES_128_GCM_NODE : AEAD_AES_256_GCM_NODE,
+    options.aead === 'AES-128-GCM' ? AEAD_AES_128_GCM_NODE : options.openInPlace === true ? AEAD_AES_256_GCM_NODE_IN_PLACE : AEAD_AES_256_GCM_NODE,
   )
 }

@@ -129,6 +129,7 @@ export {
   decodeResponsePlaintext,
   type X25519PrivateJwk,
   type EnvelopeOptions,
+  type OpenRequestOptions,
   type EnvelopeContext,
   type SealedRequest,
   type OpenedRequest,

@@ -96,6 +96,50 @@ describe('request and response', () => {
   })
 })
 
+describe('opening in place (the enclave, over a frame it owns)', () => {
+  test('the plaintext is the same, written over the body: a view of its bytes, nothing of its size allocated', async () => {
+    // Sizes around the 64 KiB pieces: none, under one, exactly one, one and a byte, and the detector's.
+    for (const size of [0, 100, 65_536, 65_537, 4_915_200]) {
+      const plaintext = new Uint8Array(randomBytes(size))
+      const { body, context } = await sealRequest(keyset.enc, KID, plaintext)
+      const opened = await openRequest(encKey, KID, body, { inPlace: true })
+      assert.deepEqual(opened.plaintext, plaintext, `${size} bytes`)
+      assert.equal(opened.plaintext.buffer, body.buffer, `${size} bytes: a view of the body`)
+      assert.equal(opened.plaintext.byteOffset, body.byteOffset + ENC_SIZE)
+      assert.deepEqual(body.subarray(ENC_SIZE, ENC_SIZE + size), plaintext)
+      // The context is as good as one opened the ordinary way: the answer opens on the client.
+      const answer = new Uint8Array(randomBytes(64))
+      assert.deepEqual(await openResponse(context, await sealResponse(opened.context, answer)), answer)
+    }
+  })
+
+  test('a body that does not open fails alike, and no unauthenticated plaintext is left in it', async () => {
+    const plaintext = new Uint8Array(200_000).fill(0x5a)
+    const { body } = await sealRequest(keyset.enc, KID, plaintext)
+    for (const at of [ENC_SIZE + 10, body.length - 1]) {
+      const bad = Uint8Array.from(body)
+      bad[at]! ^= 0x01
+      await assert.rejects(openRequest(encKey, KID, bad, { inPlace: true }), openFailed, `byte ${at}`)
+      assert.ok(bad.subarray(ENC_SIZE, bad.length - TAG_SIZE).every((b) => b === 0), `byte ${at}: the decrypted bytes are zeroed`)
+    }
+    // Another kid: another key schedule, so the tag fails; zeroed alike.
+    const otherKid = Uint8Array.from(body)
+    await assert.rejects(openRequest(encKey, 'another-kid', otherKid, { inPlace: true }), openFailed)
+    assert.ok(otherKid.subarray(ENC_SIZE, otherKid.length - TAG_SIZE).every((b) => b === 0))
+    // Refused before any decryption (a malformed kid): the body is left as it was.
+    const untouched = Uint8Array.from(body)
+    await assert.rejects(openRequest(encKey, 'not a kid!', untouched, { inPlace: true }), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_MALFORMED')
+    assert.deepEqual(untouched, body)
+  })
+
+  test('without the option the body is left as it was', async () => {
+    const { body } = await sealRequest(keyset.enc, KID, new Uint8Array(70_000).fill(1))
+    const copy = Uint8Array.from(body)
+    await openRequest(encKey, KID, body)
+    assert.deepEqual(body, copy)
+  })
+})
+
 describe('opening fails with ERR_ENVELOPE_OPEN_FAILED and no detail', () => {
   test('a flipped byte anywhere: enc, ciphertext, tag', async () => {
     const { body } = await sealRequest(keyset.enc, KID, new Uint8Array(64))

@@ -110,6 +110,29 @@ for (const v of file.vectors) {
       }
       for (const x of v.exports) assert.equal(toHex(await recipient.Export(fromHex(x.exporter_context), x.L)), x.exported_value)
     })
+
+    if (aead === 'AES-256-GCM') {
+      test('opened in place (the enclave\'s way), the listed ciphertexts give the listed plaintexts, over their own bytes', async () => {
+        const suite = createNodeSuite({ openInPlace: true })
+        const recipient = await suite.SetupRecipient(await suite.DeserializePrivateKey(fromHex(v.skRm), false), fromHex(v.enc), { info: fromHex(v.info) })
+        // A recipient counts only successful opens: seq 1 tried first fails (under seq 0's nonce), and its bytes are
+        // zeroed; then every listed one in order opens.
+        const [first, second] = [v.encryptions.find((e) => e.seq === 0)!, v.encryptions.find((e) => e.seq === 1)!]
+        const early = fromHex(second.ct)
+        await assert.rejects(recipient.Open(early, fromHex(second.aad)))
+        assert.ok(early.subarray(0, early.length - 16).every((b) => b === 0))
+        for (const e of [first, second]) {
+          const ct = fromHex(e.ct)
+          const opened = await recipient.Open(ct, fromHex(e.aad))
+          assert.equal(toHex(opened), e.pt, `seq ${e.seq}`)
+          assert.equal(opened.buffer, ct.buffer)
+        }
+      })
+    } else {
+      test('opening in place is refused for AES-128-GCM (Vouch opens in place only under its own suite)', () => {
+        assert.throws(() => createNodeSuite({ aead, openInPlace: true }), TypeError)
+      })
+    }
   })
 }
 
