@@ -150,7 +150,14 @@ export class FrameDecoder {
   #body: Uint8Array | null = null
   #bodyFilled = 0
 
-  constructor(readonly maxFrameSize = DEFAULT_MAX_FRAME_SIZE) {}
+  /**
+   * @param allocate - Where each body's buffer comes from (a zeroed one of exactly `length` bytes): a reader that
+   *   reuses buffers (the enclave's frame pool) passes its own. Unset: a new one per frame.
+   */
+  constructor(
+    readonly maxFrameSize = DEFAULT_MAX_FRAME_SIZE,
+    readonly allocate: (length: number) => Uint8Array = (length) => new Uint8Array(length),
+  ) {}
 
   /** Bytes held that do not yet form a whole frame. */
   get buffered(): number {
@@ -172,7 +179,7 @@ export class FrameDecoder {
         if (length > this.maxFrameSize) {
           throw new ProtocolError('ERR_LINK_FRAME_TOO_LARGE', `a ${length}-byte frame exceeds the ${this.maxFrameSize}-byte limit`)
         }
-        this.#body = new Uint8Array(length)
+        this.#body = this.allocate(length)
         this.#bodyFilled = 0
       }
       const n = Math.min(this.#body.length - this.#bodyFilled, chunk.length - at)

@@ -28,6 +28,7 @@ import {
 import { hop, hopClock, traceRequest } from '@vouch/protocol/hop-trace'
 import type { Logger } from 'pino'
 import { refusalReason, toLinkError } from '../errors.js'
+import { FramePool } from './frame-pool.js'
 
 /**
  * What the link serves, one method per operation of `LinkOperations` (in `@vouch/protocol`), each taking that
@@ -98,13 +99,15 @@ class LinkConnection {
     return this.#inFlight
   }
 
+  /** @param frames - The frame buffers all of the server's connections share. */
   constructor(
     readonly socket: Socket,
     readonly handler: LinkHandler,
     readonly log: Logger,
     readonly limits: { maxFrameSize: number; maxInFlight: number; timeouts: Record<LinkOp, number> },
+    readonly frames: FramePool,
   ) {
-    this.#decoder = new FrameDecoder(limits.maxFrameSize)
+    this.#decoder = new FrameDecoder(limits.maxFrameSize, (length) => frames.take(length))
     socket.on('data', (chunk: Buffer) => this.#receive(chunk))
     socket.on('drain', () => {
       this.#writable = true
@@ -152,26 +155,30 @@ class LinkConnection {
     for (const frame of frames) this.#handle(frame)
   }
 
-  #handle(body: Uint8Array): void {
+  #handle(frame: Uint8Array): void {
     const since = hopClock()
     let request: LinkRequest
     try {
-      request = decodeLinkRequest(body)
+      request = decodeLinkRequest(frame)
     } catch (error) {
       let id: number | null = null
       try {
-        id = requestIdOf(decodeCbor(body))
+        id = requestIdOf(decodeCbor(frame))
       } catch {
         // not CBOR at all: no id to answer with
       }
+      this.frames.give(frame)
       this.log.warn({ code: (error as ProtocolError).code }, 'malformed link frame')
       this.#fail(id, toLinkError(error, this.log))
       return
     }
     this.#inFlight++
     this.#updateFlow()
+    // The request's byte strings are views of the frame: it goes back to the pool once its handler has settled, not
+    // when a timeout answered for it (the handler may still be reading it).
+    const handled = (work: Promise<unknown>): void => void work.then(() => this.frames.give(frame), () => this.frames.give(frame))
     // Only inferences are traced (VOUCH_TRACE_HOPS): the heartbeat's pings would only blur them.
-    const served = since !== null && request.op === 'infer' ? traceRequest('enclave', () => this.#serve(request), since) : this.#serve(request)
+    const served = since !== null && request.op === 'infer' ? traceRequest('enclave', () => this.#serve(request, handled), since) : this.#serve(request, handled)
     // #serve never rejects (it answers a failure as a link error), so neither does this.
     void served.finally(() => {
       this.#inFlight--
@@ -179,15 +186,22 @@ class LinkConnection {
     })
   }
 
-  /** Answers `request`: its result, or its refusal as a coded link error; never rejects. */
-  async #serve<O extends LinkOp>(request: LinkRequest<O>): Promise<void> {
+  /**
+   * Answers `request`: its result, or its refusal as a coded link error; never rejects. `handled` is given the
+   * handler's own promise, which may settle after a timeout has answered.
+   */
+  async #serve<O extends LinkOp>(request: LinkRequest<O>, handled: (work: Promise<unknown>) => void): Promise<void> {
     const started = performance.now()
     // What follows keeps the op and id only, not the request: its body is a whole frame.
     const { op, id } = request
     let result: LinkResult<O>
     try {
       hop('read frame')
-      result = await withTimeout((signal) => dispatch(this.handler, request, signal), this.limits.timeouts[op])
+      result = await withTimeout((signal) => {
+        const work = dispatch(this.handler, request, signal)
+        handled(work)
+        return work
+      }, this.limits.timeouts[op])
     } catch (error) {
       const linkError = toLinkError(error, this.log)
       // The reason (which tensor, which shape) stays here: the link carries the code's fixed message only.
@@ -214,12 +228,13 @@ export async function startLinkServer(address: string, handler: LinkHandler, log
   }
   const where = parseLinkAddress(address, { anyPort: true })
   const connections = new Map<Socket, LinkConnection>()
+  const frames = new FramePool()
   if ('path' in where) rmSync(where.path, { force: true })
   const server = createServer((socket) => {
     socket.on('close', () => connections.delete(socket))
     // Answers are written as soon as they are ready: no Nagle delay on a TCP link.
     socket.setNoDelay?.(true)
-    connections.set(socket, new LinkConnection(socket, handler, log, limits))
+    connections.set(socket, new LinkConnection(socket, handler, log, limits, frames))
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
