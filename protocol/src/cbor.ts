@@ -129,14 +129,15 @@ const encodeReusing = (value: unknown): Uint8Array & { start: number; end: numbe
 
 /**
  * {@link encodeCbor} into a new array that starts with `prefixBytes` zero bytes for the caller to fill (a frame
- * header), so the encoding is copied once. cbor-x encodes into one buffer it keeps and reuses (sized for the
- * largest message so far); the result is an exact-size copy, so no caller pins that buffer and a 5 MB message
- * does not leave a 20 MB allocation behind for the garbage collector.
+ * header, a response nonce) and ends with `suffixBytes` more (an authentication tag), so the encoding is copied
+ * once. cbor-x encodes into one buffer it keeps and reuses (sized for the largest message so far); the result is an
+ * exact-size copy, so no caller pins that buffer and a 5 MB message does not leave a 20 MB allocation behind for
+ * the garbage collector.
  */
-export function encodeCborAfter(value: unknown, prefixBytes: number): Uint8Array {
+export function encodeCborAfter(value: unknown, prefixBytes: number, suffixBytes = 0): Uint8Array {
   if (value === undefined) throw new TypeError('CBOR: cannot encode undefined')
   const target = encodeReusing(prepare(value, 0))
-  const out = new Uint8Array(prefixBytes + target.end - target.start)
+  const out = new Uint8Array(prefixBytes + target.end - target.start + suffixBytes)
   out.set(target.subarray(target.start, target.end), prefixBytes)
   return out
 }

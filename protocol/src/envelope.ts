@@ -30,9 +30,9 @@ import { createCipheriv, createDecipheriv, createPrivateKey, randomBytes, type K
 import type { RecipientContext, SenderContext } from 'hpke'
 import { concatBytes, fromBase64Url } from './bytes.js'
 import { KID_PATTERN, type ModelRef, type X25519PublicJwk } from './bundle.js'
-import { decodeCbor, encodeCbor } from './cbor.js'
+import { decodeCbor, encodeCbor, encodeCborAfter } from './cbor.js'
 import { ProtocolError } from './errors.js'
-import { createNodeSuite, hkdfExpand, hkdfExtract, SEAL_HEADROOM, X25519Key, x25519PublicKeyFromRaw } from './hpke-suite.js'
+import { createNodeSuite, hkdfExpand, hkdfExtract, SEAL_HEADROOM, updateInPlace, X25519Key, x25519PublicKeyFromRaw } from './hpke-suite.js'
 import { at, count, digest, Issues, list, record, text, unsupportedVersion } from './issues.js'
 import { checkParameters, checkTensorData, tensorWire, type TensorData, type TensorParameters } from './oip.js'
 import { RECEIPT_OPENING_SIZE } from './receipt.js'
@@ -302,6 +302,30 @@ export function sealResponse(context: EnvelopeContext, plaintext: Uint8Array, op
   return sealResponseWith(context, plaintext, new Uint8Array(randomBytes(RESPONSE_NONCE_SIZE)), options)
 }
 
+/**
+ * Encodes `response` ({@link encodeResponsePlaintext}) and seals it ({@link sealResponse}) in one buffer: the encoding
+ * is made with room for the response nonce before it and the tag after it, and encrypted over itself, so the sealed
+ * body is that buffer and nothing of its size is allocated twice (the detector's outputs are 1.6 MB, and a fresh
+ * buffer of that size costs the enclave its page faults: docs/benchmarks.md, "Enclave allocator"). The bytes are
+ * exactly those of `sealResponse(context, encodeResponsePlaintext(response))`. Throws as both do.
+ */
+export async function sealResponsePlaintext(context: EnvelopeContext, response: ResponsePlaintext, options: EnvelopeOptions = {}): Promise<Uint8Array> {
+  const { ctx, enc } = hpkeContext(context, 'enclave', 'sealResponse')
+  assertResponsePlaintext(response)
+  const sealed = encodeCborAfter(responseWire(response), RESPONSE_NONCE_SIZE, TAG_SIZE)
+  const plaintext = sealed.subarray(RESPONSE_NONCE_SIZE, sealed.length - TAG_SIZE)
+  const limit = options.maxPlaintextBytes ?? DEFAULT_MAX_SEALED_BYTES
+  if (plaintext.length > limit) throw tooLarge('a response plaintext', plaintext.length, limit)
+  const responseNonce = new Uint8Array(randomBytes(RESPONSE_NONCE_SIZE))
+  const { key, nonce } = await responseKeys(ctx, enc, responseNonce)
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE })
+  sealed.set(responseNonce)
+  updateInPlace(cipher, plaintext)
+  cipher.final() // AES-GCM: nothing held back
+  sealed.set(cipher.getAuthTag(), sealed.length - TAG_SIZE)
+  return sealed
+}
+
 /** {@link sealResponse} with a fixed response nonce: for test vectors only. Not exported from the package index. */
 export function sealResponseWithNonce(context: EnvelopeContext, plaintext: Uint8Array, responseNonce: Uint8Array): Promise<Uint8Array> {
   if (responseNonce.length !== RESPONSE_NONCE_SIZE) throw new TypeError(`the response nonce is ${RESPONSE_NONCE_SIZE} bytes`)
@@ -478,13 +502,18 @@ export function decodeRequestPlaintext(bytes: Uint8Array, options: DecodePlainte
 /** The CBOR plaintext of a response. Validates first: throws like {@link assertResponsePlaintext}. */
 export function encodeResponsePlaintext(response: ResponsePlaintext): Uint8Array {
   assertResponsePlaintext(response)
-  return encodeCbor({
+  return encodeCbor(responseWire(response))
+}
+
+/** What a response plaintext encodes: its fields, and only them. */
+function responseWire(response: ResponsePlaintext): Record<string, unknown> {
+  return {
     v: response.v,
     id: response.id,
     model: { name: response.model.name, version: response.model.version, digest: response.model.digest },
     outputs: response.outputs.map(tensorWire),
     receipt: response.receipt,
-  })
+  }
 }
 
 /** Reads a response plaintext. Throws `ERR_PROTOCOL_MALFORMED` naming each bad field. */

@@ -186,18 +186,28 @@ function aesGcm(id: 0x0001 | 0x0002, openInPlace = false): AEADFactory {
 }
 
 /**
- * Decrypts `ct` (the ciphertext without its tag, which `d` holds) over itself: each piece's plaintext is written where
- * that piece was read, never ahead of what is read. Resolves to the plaintext, a view of `ct`'s bytes, once the tag
- * verifies; otherwise zeroes what it wrote and rejects.
+ * Runs `bytes` through `c` (AES-GCM, either way) over themselves, in pieces of {@link IN_PLACE_PIECE}: each piece's
+ * output is written where that piece was read, never ahead of what is read. Returns the bytes written; `final` is the
+ * caller's.
+ */
+export function updateInPlace(c: { update(data: Uint8Array): Buffer }, bytes: Uint8Array): number {
+  let written = 0
+  for (let at = 0; at < bytes.length; at += IN_PLACE_PIECE) {
+    const piece = c.update(bytes.subarray(at, Math.min(bytes.length, at + IN_PLACE_PIECE)))
+    bytes.set(piece, written)
+    written += piece.length
+  }
+  return written
+}
+
+/**
+ * Decrypts `ct` (the ciphertext without its tag, which `d` holds) over itself ({@link updateInPlace}). Resolves to the
+ * plaintext, a view of `ct`'s bytes, once the tag verifies; otherwise zeroes what it wrote and rejects.
  */
 function openOver(d: DecipherGCM, ct: Uint8Array): Promise<Uint8Array> {
   let written = 0
   try {
-    for (let at = 0; at < ct.length; at += IN_PLACE_PIECE) {
-      const piece = d.update(ct.subarray(at, Math.min(ct.length, at + IN_PLACE_PIECE)))
-      ct.set(piece, written)
-      written += piece.length
-    }
+    written = updateInPlace(d, ct)
     const tail = d.final() // throws when the tag does not verify
     ct.set(tail, written)
     written += tail.length

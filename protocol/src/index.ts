@@ -120,6 +120,7 @@ export {
   sealRequest,
   openRequest,
   sealResponse,
+  sealResponsePlaintext,
   openResponse,
   exportReceiptOpening,
   assertResponsePlaintext,

@@ -22,6 +22,7 @@ import {
   RESPONSE_NONCE_SIZE,
   sealRequest,
   sealResponse,
+  sealResponsePlaintext,
   TAG_SIZE,
   type ProtocolError,
   type RequestPlaintext,
@@ -137,6 +138,42 @@ describe('opening in place (the enclave, over a frame it owns)', () => {
     const copy = Uint8Array.from(body)
     await openRequest(encKey, KID, body)
     assert.deepEqual(body, copy)
+  })
+})
+
+describe('sealing a response plaintext in one buffer (the enclave)', () => {
+  const response = (outputs: ResponsePlaintext['outputs']): ResponsePlaintext => ({
+    v: 1,
+    id: 'req-1',
+    model: { name: 'ppocr-det', version: '1', digest: `sha256:${'ab'.repeat(32)}` },
+    outputs,
+    receipt: 'aGVhZGVy.cGF5bG9hZA.c2ln',
+  })
+
+  test('opens to exactly the encoded plaintext, small and detector-sized, each sealed afresh', async () => {
+    for (const outputs of [[fp32Tensor('y', [1, 2])], [fp32Tensor('sigmoid_0.tmp_0', [1, 1, 640, 640])]]) {
+      const plaintext = response(outputs)
+      const sealed = await sealRequest(keyset.enc, KID, new Uint8Array(8))
+      const { context } = await openRequest(encKey, KID, sealed.body)
+      const body = await sealResponsePlaintext(context, plaintext)
+      assert.equal(body.length, RESPONSE_NONCE_SIZE + encodeResponsePlaintext(plaintext).length + TAG_SIZE)
+      assert.deepEqual(await openResponse(sealed.context, body), encodeResponsePlaintext(plaintext))
+      assert.notDeepEqual(body.subarray(0, RESPONSE_NONCE_SIZE), (await sealResponsePlaintext(context, plaintext)).subarray(0, RESPONSE_NONCE_SIZE), 'a fresh nonce')
+      // Every byte is authenticated: the nonce, the ciphertext (both sides of a 64 KiB piece) and the tag.
+      for (const at of [0, RESPONSE_NONCE_SIZE, RESPONSE_NONCE_SIZE + 65_536, body.length - 1].filter((i) => i < body.length)) {
+        const bad = Uint8Array.from(body)
+        bad[at]! ^= 0x01
+        await assert.rejects(openResponse(sealed.context, bad), openFailed, `byte ${at}`)
+      }
+    }
+  })
+
+  test('refuses what sealResponse and encodeResponsePlaintext refuse', async () => {
+    const sealed = await sealRequest(keyset.enc, KID, new Uint8Array(8))
+    const { context } = await openRequest(encKey, KID, sealed.body)
+    await assert.rejects(sealResponsePlaintext(context, response([fp32Tensor('y', [1, 300])]), { maxPlaintextBytes: 1000 }), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_TOO_LARGE')
+    await assert.rejects(sealResponsePlaintext(context, { ...response([]), receipt: 'not a jws' }), (e: ProtocolError) => e.code === 'ERR_PROTOCOL_MALFORMED')
+    await assert.rejects(sealResponsePlaintext(sealed.context, response([fp32Tensor('y', [1])])), TypeError)
   })
 })
 

@@ -7,14 +7,13 @@
  */
 import {
   decodeRequestPlaintext,
-  encodeResponsePlaintext,
   encodeTensors,
   exportReceiptOpening,
   keysetDigest,
   openRequest,
   receiptCommitment,
   RECEIPT_VERSION,
-  sealResponse,
+  sealResponsePlaintext,
   signReceipt,
   type LinkResult,
   type ReceiptPayload,
@@ -138,7 +137,7 @@ export class SealedInference {
       }
       const receipt = await signReceipt(payload, this.keyset.sigPrivateKey, this.keyset.public.kid)
       hop('receipt (commit outputs, sign)')
-      const sealed = await sealResponse(run.context, encodeResponsePlaintext({ v: 1, id: run.id, model: modelRef, outputs, receipt }))
+      const sealed = await sealResponsePlaintext(run.context, { v: 1, id: run.id, model: modelRef, outputs, receipt })
       hop('seal')
       return { body: sealed, receipt }
     } finally {
