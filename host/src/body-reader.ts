@@ -80,10 +80,21 @@ export class BodyReader {
   }
 }
 
-/** One body being read: blocks taken from the lease as bytes arrive, and the clock of the rate and time rules. */
+/**
+ * One body being read: blocks taken from the lease as bytes arrive, and the clock of the rate and time rules. A body
+ * of declared length is read into one buffer of that length, its blocks being consecutive views of it, so it is never
+ * joined (joining the detector's 4.9 MB cost the host a copy and a fresh buffer faulted in, about 14 ms, per request).
+ * The buffer is left uninitialised, so the system gives it memory only as bytes are written into it: a client that
+ * declares 16 MiB and sends one byte still holds one page, and the budget still counts only the blocks taken. A
+ * chunked body's blocks are buffers of their own, joined at the end.
+ */
 class BodyRead {
   readonly done: Promise<Buffer>
   readonly #blocks: Buffer[] = []
+  /** The body's buffer when its length is declared (its blocks are views of it); null for a chunked body. */
+  readonly #whole: Buffer | null
+  /** Bytes of {@link #whole} given to blocks so far. */
+  #taken = 0
   /** Bytes copied into the last block. */
   #filled = 0
   #received = 0
@@ -110,6 +121,7 @@ class BodyRead {
       this.#resolve = resolve
       this.#reject = reject
     })
+    this.#whole = declared === null ? null : Buffer.allocUnsafeSlow(declared)
     if (signal?.aborted || req.destroyed) {
       this.#fail(signal?.aborted ? (signal.reason as Error) : new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('the client closed the request') }))
       return
@@ -136,7 +148,7 @@ class BodyRead {
       return
     }
     const last = this.#blocks.at(-1)
-    const body = this.#blocks.length === 1 && last !== undefined ? last.subarray(0, this.#filled) : Buffer.concat(this.#blocks, this.#received)
+    const body = this.#whole ?? (this.#blocks.length === 1 && last !== undefined ? last.subarray(0, this.#filled) : Buffer.concat(this.#blocks, this.#received))
     this.#finish()
     this.#resolve(body)
   }
@@ -157,8 +169,7 @@ class BodyRead {
           this.#wait(size, chunk.subarray(at))
           return
         }
-        this.#blocks.push(Buffer.allocUnsafe(size))
-        this.#filled = 0
+        this.#addBlock(size)
         continue
       }
       const copied = chunk.copy(last, this.#filled, at)
@@ -168,6 +179,12 @@ class BodyRead {
     }
   }
 
+  /** A block of `size` bytes, taken from the lease already: the next part of the body's buffer, or a buffer of its own. */
+  #addBlock(size: number): void {
+    this.#blocks.push(this.#whole === null ? Buffer.allocUnsafe(size) : this.#whole.subarray(this.#taken, (this.#taken += size)))
+    this.#filled = 0
+  }
+
   /** Pauses the client and the clock until the budget grants `size` more, then carries on with `rest`. */
   #wait(size: number, rest: Buffer): void {
     this.req.pause()
@@ -175,8 +192,7 @@ class BodyRead {
     this.lease.take(size, this.signal).then(
       () => {
         if (this.#finished) return
-        this.#blocks.push(Buffer.allocUnsafe(size))
-        this.#filled = 0
+        this.#addBlock(size)
         this.#resumeClock()
         this.#consume(rest)
         // Still reading, and not waiting again: let the client send the rest.
