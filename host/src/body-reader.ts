@@ -14,7 +14,7 @@
  * holding nothing but their sockets.
  */
 import type { IncomingMessage } from 'node:http'
-import { KeyedSemaphores, Semaphore, type Lease, type Release } from '@vouch/protocol'
+import { BufferPool, KeyedSemaphores, Semaphore, type Lease } from '@vouch/protocol'
 import { HostError } from './errors.js'
 
 /** Settings of {@link BodyReader}. */
@@ -36,7 +36,11 @@ export interface BodyLimits {
 /** A body read whole, and the function that gives its bytes back to the budget (once the enclave has answered). */
 export interface ReadBody {
   body: Buffer
-  release: Release
+  /**
+   * Gives the body's bytes back to the budget. With `reusable`, its buffer too, for a later body: only when nothing
+   * refers to its bytes any more (the enclave has answered it, so the link has written it all).
+   */
+  release: (reusable?: boolean) => void
 }
 
 /** First block of a body: a client that sends little holds little. */
@@ -48,6 +52,11 @@ const LARGEST_BLOCK = 1024 * 1024
 export class BodyReader {
   readonly #budget: Semaphore
   readonly #clients: KeyedSemaphores
+  /**
+   * Buffers of large bodies read before, for the next (sealed bytes: nothing to hide from the host, not zeroed); at
+   * most the budget's worth kept, so bodies never hold more than twice the budget.
+   */
+  readonly #buffers: BufferPool
 
   /** @param onChange - Told the bytes held and the bodies waiting for the budget whenever either changes (metrics). */
   constructor(
@@ -56,6 +65,7 @@ export class BodyReader {
   ) {
     this.#budget = new Semaphore(Math.max(limits.maxBytes, limits.bufferedBytes), onChange)
     this.#clients = new KeyedSemaphores(limits.perClient)
+    this.#buffers = new BufferPool(false, Math.max(limits.maxBytes, limits.bufferedBytes))
   }
 
   /**
@@ -68,9 +78,15 @@ export class BodyReader {
     const slot = await this.#clients.acquire(client, 1, signal)
     const lease = this.#budget.lease(declared ?? this.limits.maxBytes)
     try {
-      const body = await new BodyRead(req, lease, this.limits, declared, signal).done
+      const body = await new BodyRead(req, lease, this.limits, declared, signal, this.#buffers).done
       lease.settle(body.length)
-      return { body, release: () => lease.release() }
+      return {
+        body,
+        release: (reusable = false) => {
+          lease.release()
+          if (reusable && declared !== null) this.#buffers.give(body)
+        },
+      }
     } catch (error) {
       lease.release()
       throw error
@@ -84,9 +100,10 @@ export class BodyReader {
  * One body being read: blocks taken from the lease as bytes arrive, and the clock of the rate and time rules. A body
  * of declared length is read into one buffer of that length, its blocks being consecutive views of it, so it is never
  * joined (joining the detector's 4.9 MB cost the host a copy and a fresh buffer faulted in, about 14 ms, per request).
- * The buffer is left uninitialised, so the system gives it memory only as bytes are written into it: a client that
- * declares 16 MiB and sends one byte still holds one page, and the budget still counts only the blocks taken. A
- * chunked body's blocks are buffers of their own, joined at the end.
+ * A large one is a buffer a body before it used, once that body was answered ({@link BufferPool}); a new one is left
+ * uninitialised, so the system gives it memory only as bytes are written into it: a client that declares 16 MiB and
+ * sends one byte holds one page, and the budget counts only the blocks taken either way. A chunked body's blocks are
+ * buffers of their own, joined at the end.
  */
 class BodyRead {
   readonly done: Promise<Buffer>
@@ -116,12 +133,17 @@ class BodyRead {
     private readonly limits: BodyLimits,
     private readonly declared: number | null,
     private readonly signal: AbortSignal | undefined,
+    buffers: BufferPool,
   ) {
     this.done = new Promise<Buffer>((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
     })
-    this.#whole = declared === null ? null : Buffer.allocUnsafeSlow(declared)
+    if (declared === null) this.#whole = null
+    else {
+      const whole = buffers.take(declared)
+      this.#whole = Buffer.from(whole.buffer, whole.byteOffset, whole.byteLength)
+    }
     if (signal?.aborted || req.destroyed) {
       this.#fail(signal?.aborted ? (signal.reason as Error) : new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('the client closed the request') }))
       return

@@ -206,6 +206,30 @@ describe('sealed inference', () => {
     assert.equal(res.status, 200)
     assert.deepEqual(Buffer.from(link.of('infer')[1]!.body), large)
   })
+  test("a large body's buffer takes the next large body once the enclave has answered, and only then", async () => {
+    const size = 300_000
+    const payload = (fill: number): Buffer => Buffer.alloc(size, fill)
+    let refuse = false
+    const link = new FakeLink((call) => {
+      if (call.op !== 'infer') return { models: MODELS, refused: [] }
+      if (refuse) return Promise.reject(new HostError('ERR_HOST_ENCLAVE_UNAVAILABLE'))
+      return inferAnswer(Uint8Array.of(call.body[0]!))
+    })
+    const { app } = setup(link)
+    await sealed(app).send(payload(1)).expect(200)
+    await sealed(app).send(payload(2)).expect(200)
+    const [first, second] = link.of('infer').map((c) => c.body)
+    assert.equal(second!.buffer, first!.buffer, 'answered: its buffer read the next body')
+    assert.ok(Buffer.from(second!).equals(payload(2)))
+    // Not answered (the link failed): its buffer is not handed on, whatever became of the bytes.
+    refuse = true
+    await sealed(app).send(payload(3)).expect(503)
+    refuse = false
+    await sealed(app).send(payload(4)).expect(200)
+    const [, , failed, next] = link.of('infer').map((c) => c.body)
+    assert.notEqual(next!.buffer, failed!.buffer)
+    assert.ok(Buffer.from(failed!).equals(payload(3)), 'the unanswered body left as it was')
+  })
   test('another media type, or a content encoding, is 415', async () => {
     const { app, link } = setup()
     assertProblem(await request(app).post('/v2/models/ppocr-cls/infer').set('Vouch-Key-Id', 'kid-1').set('Content-Type', 'application/json').send('{"inputs":[]}'), 415, 'ERR_HOST_UNSUPPORTED_MEDIA_TYPE')

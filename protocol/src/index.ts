@@ -145,6 +145,7 @@ export * from './ledger.js'
 export * from './link.js'
 export * from './link-operations.js'
 export * from './semaphore.js'
+export * from './buffer-pool.js'
 export * from './log-fields.js'
 export {
   closestName,

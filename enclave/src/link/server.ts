@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { rmSync } from 'node:fs'
 import type { ProtocolError } from '@vouch/protocol'
 import {
+  BufferPool,
   formatTcpAddress,
   parseLinkAddress,
   DEFAULT_MAX_FRAME_SIZE,
@@ -28,7 +29,6 @@ import {
 import { hop, hopClock, traceRequest } from '@vouch/protocol/hop-trace'
 import type { Logger } from 'pino'
 import { refusalReason, toLinkError } from '../errors.js'
-import { FramePool } from './frame-pool.js'
 
 /**
  * What the link serves, one method per operation of `LinkOperations` (in `@vouch/protocol`), each taking that
@@ -105,7 +105,7 @@ class LinkConnection {
     readonly handler: LinkHandler,
     readonly log: Logger,
     readonly limits: { maxFrameSize: number; maxInFlight: number; timeouts: Record<LinkOp, number> },
-    readonly frames: FramePool,
+    readonly frames: BufferPool,
   ) {
     this.#decoder = new FrameDecoder(limits.maxFrameSize, (length) => frames.take(length))
     socket.on('data', (chunk: Buffer) => this.#receive(chunk))
@@ -228,7 +228,8 @@ export async function startLinkServer(address: string, handler: LinkHandler, log
   }
   const where = parseLinkAddress(address, { anyPort: true })
   const connections = new Map<Socket, LinkConnection>()
-  const frames = new FramePool()
+  // Zeroed when given back: a frame holds its request's plaintext once opened in place. At most two frames' worth kept.
+  const frames = new BufferPool(true, 2 * limits.maxFrameSize)
   if ('path' in where) rmSync(where.path, { force: true })
   const server = createServer((socket) => {
     socket.on('close', () => connections.delete(socket))

@@ -33,7 +33,7 @@ export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clien
     if (declared !== null && !(declared >= 0)) throw new HostError('ERR_HOST_BAD_REQUEST')
     const { body, release } = await bodies.read(req, clientOf(req), declared, options.signal)
     hop('receive')
-    let answer: LinkResult<'infer'>
+    let answer: LinkResult<'infer'> | undefined
     // Only the enclave holding the key can open the request: it goes there or nowhere.
     let enclave: RoutedEnclave | undefined
     try {
@@ -46,7 +46,8 @@ export function registerInferRoutes(route: RouteRegistrar, { link, bodies, clien
       if (enclave !== undefined && (error as { code?: string }).code === 'ERR_ENCLAVE_DRAINING') enclave.draining = true
       throw error
     } finally {
-      release()
+      // Answered, the enclave has read all of the body: its buffer can take the next one.
+      release(answer !== undefined)
     }
     // The enclave answered 2xx for this name, so it is a real model (a bounded label). `answer.receipt` is the receipt
     // sealed inside the answer, relayed beside it for the receipt log (a v2 receipt: its commitments reveal nothing of

@@ -1,6 +1,6 @@
 /**
- * The link's frame buffers (enclave/src/link/frame-pool.ts): large frames reuse buffers, zeroed, and a frame goes back
- * only once the request it carried is done with, even when a timeout answered for it first.
+ * The link's frame buffers: large frames reuse buffers (protocol's BufferPool, zeroing), and a frame goes back only
+ * once the request it carried is done with, even when a timeout answered for it first.
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -9,57 +9,11 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { decodeLinkResponse, encodeFrame, FrameDecoder } from '@vouch/protocol'
+import { decodeLinkResponse, encodeFrame, FrameDecoder, POOLED_BUFFER_BYTES } from '@vouch/protocol'
 import pino from 'pino'
-import { FramePool, POOLED_FRAME_BYTES } from '../../src/link/frame-pool.js'
 import { startLinkServer, type LinkHandler } from '../../src/link/server.js'
 
-const LARGE = POOLED_FRAME_BYTES * 2
-
-describe('frame pool', () => {
-  test('a large frame given back is zeroed and taken again for a frame of about its size', () => {
-    const pool = new FramePool()
-    const frame = pool.take(LARGE)
-    frame.fill(0xab)
-    pool.give(frame)
-    assert.equal(pool.spareBytes, LARGE)
-    const again = pool.take(LARGE - 1000)
-    assert.equal(again.buffer, frame.buffer, 'the same buffer')
-    assert.equal(again.length, LARGE - 1000)
-    assert.ok(new Uint8Array(again.buffer).every((b) => b === 0), 'zeroed, beyond the new length too')
-    assert.equal(pool.spareBytes, 0)
-  })
-
-  test('small frames are not kept; a spare is not taken for a frame over its size, or under half of it', () => {
-    const pool = new FramePool()
-    pool.give(pool.take(POOLED_FRAME_BYTES - 1))
-    assert.equal(pool.spareBytes, 0)
-    const huge = 4 * POOLED_FRAME_BYTES
-    const frame = pool.take(huge)
-    pool.give(frame)
-    assert.notEqual(pool.take(huge + 1).buffer, frame.buffer, 'too small for it')
-    assert.notEqual(pool.take(huge / 2 - 1).buffer, frame.buffer, 'over twice the frame: not pinned by it')
-    assert.equal(pool.take(huge / 2).buffer, frame.buffer, 'twice the frame: taken')
-  })
-
-  test('at most four spares are kept', () => {
-    const pool = new FramePool()
-    const frames = Array.from({ length: 6 }, () => pool.take(LARGE))
-    for (const f of frames) pool.give(f)
-    assert.equal(pool.spareBytes, 4 * LARGE)
-  })
-
-  test('the frame decoder reads each body into a buffer from its allocator', () => {
-    const pool = new FramePool()
-    const spare = pool.take(LARGE)
-    pool.give(spare)
-    const decoder = new FrameDecoder(undefined, (length) => pool.take(length))
-    const frame = encodeFrame({ id: 1, op: 'ping', pad: new Uint8Array(LARGE - 100).fill(7) })
-    const [body] = decoder.push(frame)
-    assert.equal(body!.buffer, spare.buffer)
-    assert.deepEqual(body, frame.subarray(4))
-  })
-})
+const LARGE = POOLED_BUFFER_BYTES * 2
 
 describe('the link server gives a frame back only once its request is done with', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-frame-pool-'))
