@@ -96,8 +96,8 @@ export function enclaveArgs(config: HostConfig, socket: string, socketDirOwned =
  * with the detector). Each such block is then faulted in afresh, page by page, and a virtual machine pays dearly for
  * that (here about 30 µs a 4 KiB page: opening the detector's 4.9 MB request took 33 ms in fresh pages, 2.2 ms in
  * reused ones); `glibc.malloc.hugetlb=1` has glibc ask for transparent huge pages for those blocks (`madvise`), up to
- * 512 times fewer faults (23 ms; the detector's round trip about 10 % shorter, the peak 4 MB higher: docs/benchmarks.md,
- * "Enclave allocator").
+ * 512 times fewer faults (23 ms), for the large blocks the enclave still allocates per request (its frames and the
+ * request's plaintext are reused buffers: link/server.ts); docs/benchmarks.md, "Enclave allocator", has the round trip.
  * Other C libraries ignore both; with transparent huge pages off the second does nothing.
  */
 export const ENCLAVE_ALLOCATOR_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '131072', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' }
