@@ -19,8 +19,8 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createClient, loadPolicy } from '@vouch/client'
 import { ENCLAVE_ALLOCATOR_ENV } from '@vouch/host'
-import { encodeRequestPlaintext, type TensorData } from '@vouch/protocol'
 import { readSample } from '../enclave/test/inference/helpers/models.js'
+import { requestPlaintext } from './floors.bench.js'
 import { measureInterleaved, ms, summarise, type Timing } from './lib/measure.js'
 import { memoryOf, resetPeak, startVouchHost, type HostProcess } from './lib/servers.js'
 
@@ -79,12 +79,6 @@ function openInChild(bytes: number, env: Readonly<Record<string, string | undefi
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', code, String(bytes), String(OPEN_RUNS), inPlace ? '1' : '0'], { cwd: REPO, env: environment(env), encoding: 'utf8' })
   if (child.status !== 0) throw new Error(`the open benchmark's child failed: ${child.stderr}`)
   return summarise(JSON.parse(child.stdout) as number[])
-}
-
-/** The plaintext the client seals for `model`'s sample inputs. */
-function requestPlaintext(model: 'ppocr-det'): Uint8Array {
-  const inputs: TensorData[] = readSample(model)
-  return encodeRequestPlaintext({ v: 1, id: 'bench', ts: Date.now(), model: { name: model }, inputs })
 }
 
 export async function benchAllocator(log: (line: string) => void): Promise<string> {

@@ -42,7 +42,7 @@ interface Floor {
 }
 
 /** The request plaintext the client seals for `model`'s sample inputs. */
-function requestPlaintext(model: 'ppocr-cls' | 'ppocr-det'): Uint8Array {
+export function requestPlaintext(model: 'ppocr-cls' | 'ppocr-det'): Uint8Array {
   const inputs: TensorData[] = readSample(model)
   return encodeRequestPlaintext({ v: 1, id: randomUUID(), ts: Date.now(), model: { name: model }, inputs })
 }

@@ -16,6 +16,7 @@
 import type { IncomingMessage } from 'node:http'
 import { BufferPool, KeyedSemaphores, Semaphore, type Lease } from '@vouch/protocol'
 import { HostError } from './errors.js'
+import { asBuffer } from './http/router.js'
 
 /** Settings of {@link BodyReader}. */
 export interface BodyLimits {
@@ -139,11 +140,7 @@ class BodyRead {
       this.#resolve = resolve
       this.#reject = reject
     })
-    if (declared === null) this.#whole = null
-    else {
-      const whole = buffers.take(declared)
-      this.#whole = Buffer.from(whole.buffer, whole.byteOffset, whole.byteLength)
-    }
+    this.#whole = declared === null ? null : asBuffer(buffers.take(declared))
     if (signal?.aborted || req.destroyed) {
       this.#fail(signal?.aborted ? (signal.reason as Error) : new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('the client closed the request') }))
       return

@@ -278,20 +278,30 @@ async function sealResponseWith(
   responseNonce: Uint8Array,
   options: EnvelopeOptions,
 ): Promise<Uint8Array> {
+  // One copy, into room for the nonce and the tag, then sealed over itself. allocUnsafe: every byte is written.
+  const room = Buffer.allocUnsafe(RESPONSE_NONCE_SIZE + plaintext.length + TAG_SIZE)
+  const sealed = new Uint8Array(room.buffer, room.byteOffset, room.length)
+  sealed.set(plaintext, RESPONSE_NONCE_SIZE)
+  return sealOver(context, sealed, responseNonce, options)
+}
+
+/**
+ * Seals, over itself, the response plaintext that `sealed` holds between room for the response nonce (before it) and
+ * for the tag (after it), and fills both: `sealed` is then the response body. The RFC 9458 §4.4 derivation (module
+ * comment) under the request's context. Throws a TypeError for a client context, `ERR_PROTOCOL_TOO_LARGE` over the limit.
+ */
+async function sealOver(context: EnvelopeContext, sealed: Uint8Array, responseNonce: Uint8Array, options: EnvelopeOptions): Promise<Uint8Array> {
   const { ctx, enc } = hpkeContext(context, 'enclave', 'sealResponse')
+  const plaintext = sealed.subarray(RESPONSE_NONCE_SIZE, sealed.length - TAG_SIZE)
   const limit = options.maxPlaintextBytes ?? DEFAULT_MAX_SEALED_BYTES
   if (plaintext.length > limit) throw tooLarge('a response plaintext', plaintext.length, limit)
   const { key, nonce } = await responseKeys(ctx, enc, responseNonce)
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE })
-  const body = cipher.update(plaintext)
-  const tail = cipher.final()
-  const buf = Buffer.allocUnsafe(RESPONSE_NONCE_SIZE + body.length + tail.length + TAG_SIZE) // every byte written below
-  const out = new Uint8Array(buf.buffer, buf.byteOffset, buf.length)
-  out.set(responseNonce)
-  out.set(body, RESPONSE_NONCE_SIZE)
-  out.set(tail, RESPONSE_NONCE_SIZE + body.length)
-  out.set(cipher.getAuthTag(), RESPONSE_NONCE_SIZE + body.length + tail.length)
-  return out
+  sealed.set(responseNonce)
+  updateInPlace(cipher, plaintext)
+  cipher.final() // AES-GCM: nothing held back
+  sealed.set(cipher.getAuthTag(), sealed.length - TAG_SIZE)
+  return sealed
 }
 
 /**
@@ -310,20 +320,10 @@ export function sealResponse(context: EnvelopeContext, plaintext: Uint8Array, op
  * exactly those of `sealResponse(context, encodeResponsePlaintext(response))`. Throws as both do.
  */
 export async function sealResponsePlaintext(context: EnvelopeContext, response: ResponsePlaintext, options: EnvelopeOptions = {}): Promise<Uint8Array> {
-  const { ctx, enc } = hpkeContext(context, 'enclave', 'sealResponse')
+  hpkeContext(context, 'enclave', 'sealResponse')
   assertResponsePlaintext(response)
   const sealed = encodeCborAfter(responseWire(response), RESPONSE_NONCE_SIZE, TAG_SIZE)
-  const plaintext = sealed.subarray(RESPONSE_NONCE_SIZE, sealed.length - TAG_SIZE)
-  const limit = options.maxPlaintextBytes ?? DEFAULT_MAX_SEALED_BYTES
-  if (plaintext.length > limit) throw tooLarge('a response plaintext', plaintext.length, limit)
-  const responseNonce = new Uint8Array(randomBytes(RESPONSE_NONCE_SIZE))
-  const { key, nonce } = await responseKeys(ctx, enc, responseNonce)
-  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE })
-  sealed.set(responseNonce)
-  updateInPlace(cipher, plaintext)
-  cipher.final() // AES-GCM: nothing held back
-  sealed.set(cipher.getAuthTag(), sealed.length - TAG_SIZE)
-  return sealed
+  return sealOver(context, sealed, new Uint8Array(randomBytes(RESPONSE_NONCE_SIZE)), options)
 }
 
 /** {@link sealResponse} with a fixed response nonce: for test vectors only. Not exported from the package index. */
