@@ -16,7 +16,6 @@
 import type { IncomingMessage } from 'node:http'
 import { BufferPool, KeyedSemaphores, Semaphore, type Lease } from '@vouch/protocol'
 import { HostError } from './errors.js'
-import { asBuffer } from './http/router.js'
 
 /** Settings of {@link BodyReader}. */
 export interface BodyLimits {
@@ -140,7 +139,9 @@ class BodyRead {
       this.#resolve = resolve
       this.#reject = reject
     })
-    this.#whole = declared === null ? null : asBuffer(buffers.take(declared))
+    const whole = declared === null ? null : buffers.take(declared)
+    // A view as a Buffer (for `copy`), not a copy. router.ts's asBuffer would be an import cycle.
+    this.#whole = whole === null ? null : Buffer.from(whole.buffer, whole.byteOffset, whole.byteLength)
     if (signal?.aborted || req.destroyed) {
       this.#fail(signal?.aborted ? (signal.reason as Error) : new HostError('ERR_HOST_BAD_REQUEST', { cause: new Error('the client closed the request') }))
       return
