@@ -17,6 +17,7 @@ import { benchInference } from './inference.bench.js'
 import { benchNvidiaGpu } from './nvidia-gpu.bench.js'
 import { benchReceiptLog } from './receipt-log.bench.js'
 import { benchSevSnp } from './sev-snp.bench.js'
+import { benchSplit } from './split.bench.js'
 import { benchTlog } from './tlog.bench.js'
 import { benchTrustCenter } from './trust-center.bench.js'
 import { machine } from './lib/measure.js'
@@ -31,6 +32,7 @@ const scenarios: Record<string, (log: (line: string) => void) => Promise<string>
   e2e: benchE2e,
   hops: benchHops,
   floors: benchFloors,
+  split: benchSplit,
   allocator: benchAllocator,
   tlog: benchTlog,
   'receipt-log': benchReceiptLog,

@@ -13,15 +13,33 @@
  * Sessions are created with the enclave's options (CPU provider, all graph optimisations, default threads) and
  * run on the main thread, as a plain server runs them. ETag hashing is off, as in the host.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import ort from 'onnxruntime-node'
 import { createHttpsServer, loadDevCertificate, traceResponse } from '@vouch/host'
-import { decodeRequestPlaintext, encodeCbor, type OipDatatype, type TensorData } from '@vouch/protocol'
+import {
+  BufferPool,
+  decodeRequestPlaintext,
+  encodeCbor,
+  encodeTensors,
+  exportReceiptOpening,
+  keysetDigest,
+  openRequest,
+  receiptCommitment,
+  sealResponsePlaintext,
+  sha256Digest,
+  signReceipt,
+  type OipDatatype,
+  type RequestPlaintext,
+  type TensorData,
+} from '@vouch/protocol'
 import { hop, tracingHops } from '@vouch/protocol/hop-trace'
 import { BINARY_MEDIA_TYPE, type PlainServerConfig } from './servers.js'
 import { sessionOptions } from '../../enclave/src/inference/session-options.js'
+import { generateKeyset } from '../../enclave/src/service/keys.js'
+import { readFrames, writeFrame } from './frames.js'
 
 const BODY_LIMIT = '256mb'
 
@@ -64,10 +82,23 @@ for (const [name, file] of Object.entries(config.models)) {
   sessions.set(name, await ort.InferenceSession.create(readFileSync(file), sessionOptions(config.threads[name])))
 }
 
-function sessionFor(req: Request): ort.InferenceSession {
-  const session = sessions.get(String(req.params['name']))
+function sessionFor(name: string): ort.InferenceSession {
+  const session = sessions.get(name)
   if (session === undefined) throw Object.assign(new Error('no such model'), { status: 404 })
   return session
+}
+
+/** Runs `request` (its inputs as raw little-endian bytes) on `session`: its outputs, in the session's order. */
+async function runBinary(session: ort.InferenceSession, request: RequestPlaintext): Promise<TensorData[]> {
+  const feeds: Record<string, ort.Tensor> = {}
+  for (const t of request.inputs) feeds[t.name] = fromBytes(t)
+  hop('decode')
+  const results = await session.run(feeds)
+  hop('session.run')
+  return session.outputNames.map((name) => {
+    const r = results[name]!
+    return { name, datatype: OIP_TYPES[r.type]!, shape: [...r.dims], data: outputBytes(r) }
+  })
 }
 
 const app = express()
@@ -79,24 +110,16 @@ if (tracingHops()) app.use((req, res, next) => traceResponse('plain-server', req
 if (config.mode === 'binary') {
   app.post('/v2/models/:name/infer', express.raw({ type: BINARY_MEDIA_TYPE, limit: BODY_LIMIT }), async (req, res) => {
     hop('receive')
-    const session = sessionFor(req)
+    const session = sessionFor(String(req.params['name']))
     const request = decodeRequestPlaintext(req.body as Buffer)
-    const feeds: Record<string, ort.Tensor> = {}
-    for (const t of request.inputs) feeds[t.name] = fromBytes(t)
-    hop('decode')
-    const results = await session.run(feeds)
-    hop('session.run')
-    const outputs = session.outputNames.map((name) => {
-      const r = results[name]!
-      return { name, datatype: OIP_TYPES[r.type]!, shape: [...r.dims], data: outputBytes(r) }
-    })
+    const outputs = await runBinary(session, request)
     const body = encodeCbor({ v: 1, id: request.id, model: { name: request.model.name }, outputs })
     hop('encode')
     res.status(200).type(BINARY_MEDIA_TYPE).send(Buffer.from(body.buffer, body.byteOffset, body.byteLength))
   })
 } else {
   app.post('/v2/models/:name/infer', express.json({ limit: BODY_LIMIT }), async (req, res) => {
-    const session = sessionFor(req)
+    const session = sessionFor(String(req.params['name']))
     const inputs = (req.body as { inputs?: Array<{ name: string; shape: number[]; datatype: string; data: unknown[] }> }).inputs ?? []
     const feeds: Record<string, ort.Tensor> = {}
     for (const i of inputs) {
@@ -122,12 +145,73 @@ app.use((error: Error & { status?: number }, _req: Request, res: Response, _next
   res.status(error.status ?? 500).json({ error: error.message })
 })
 
-const { cert, key } = await loadDevCertificate(config.tlsDir)
-const server = createHttpsServer({ cert, key }, app)
-server.keepAliveTimeout = 5_000
-server.listen(0, '127.0.0.1', () => console.log(`plain-server: serving https://127.0.0.1:${(server.address() as AddressInfo).port}`))
-process.once('SIGTERM', () => {
-  server.close()
-  server.closeAllConnections()
-  process.exit(0)
-})
+/**
+ * `link` mode: frames from the bare relay (bench/lib/frames.ts), each answered with one frame. Plain, as the binary
+ * route answers; `sealed`, as the enclave answers (the least it does): the request opened in place, its receipt
+ * committed and signed, the answer sealed, with a keyset of its own (public half written to `keysetOut`).
+ */
+function serveLink(link: NonNullable<PlainServerConfig['link']>): void {
+  const keyset = generateKeyset()
+  writeFileSync(link.keysetOut, JSON.stringify(keyset.public))
+  const keysetId = keysetDigest(keyset.public)
+  const digests = new Map([...Object.entries(config.models)].map(([name, file]) => [name, sha256Digest(readFileSync(file))]))
+  const answer = async (frame: Buffer): Promise<Uint8Array> => {
+    if (link.sealed !== true) {
+      const request = decodeRequestPlaintext(frame)
+      const outputs = await runBinary(sessionFor(request.model.name), request)
+      return encodeCbor({ v: 1, id: request.id, model: { name: request.model.name }, outputs })
+    }
+    const { plaintext, context } = await openRequest(keyset.encPrivateKey, keyset.public.kid, frame, { inPlace: true })
+    const request = decodeRequestPlaintext(plaintext)
+    const opening = await exportReceiptOpening(context)
+    const outputs = await runBinary(sessionFor(request.model.name), request)
+    const model = { name: request.model.name, version: '1', digest: digests.get(request.model.name)! }
+    const receipt = await signReceipt(
+      {
+        v: 2,
+        id: request.id,
+        iat: Math.floor(Date.now() / 1000),
+        model,
+        request: receiptCommitment(opening, plaintext),
+        response: receiptCommitment(opening, encodeTensors(outputs)),
+        keyset: keysetId,
+        evidence: keysetId,
+        platform: 'sev-snp',
+        attribution: [{ role: 'publisher', id: 'example.org', name: 'Example' }],
+      },
+      keyset.sigPrivateKey,
+      keyset.public.kid,
+    )
+    return sealResponsePlaintext(context, { v: 1, id: request.id, model, outputs, receipt })
+  }
+  rmSync(link.path, { force: true })
+  // Frames reuse large buffers, as the enclave's do; each goes back once its answer is written.
+  const pool = new BufferPool(false, 64 * 2 ** 20)
+  const server = createServer((socket) => {
+    socket.setNoDelay(true)
+    readFrames(socket, pool, (id, frame) => {
+      answer(frame).then(
+        (body) => writeFrame(socket, id, body, () => pool.give(frame)),
+        (error: unknown) => {
+          console.error(`plain-server: link frame ${id} failed: ${String(error)}`)
+          socket.destroy()
+        },
+      )
+    })
+  })
+  server.listen(link.path, () => console.log(`plain-server: serving unix:${link.path}`))
+  process.once('SIGTERM', () => process.exit(0))
+}
+
+if (config.mode === 'link') serveLink(config.link!)
+else {
+  const { cert, key } = await loadDevCertificate(config.tlsDir)
+  const server = createHttpsServer({ cert, key }, app)
+  server.keepAliveTimeout = 5_000
+  server.listen(0, '127.0.0.1', () => console.log(`plain-server: serving https://127.0.0.1:${(server.address() as AddressInfo).port}`))
+  process.once('SIGTERM', () => {
+    server.close()
+    server.closeAllConnections()
+    process.exit(0)
+  })
+}

@@ -15,13 +15,24 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url))
 
 /** What bench/lib/plain-server.ts takes as its one argument (JSON). */
 export interface PlainServerConfig {
-  mode: 'binary' | 'json'
+  /** `link`: behind the bare relay (bench/lib/bare-relay.ts), on a Unix socket, no HTTPS. */
+  mode: 'binary' | 'json' | 'link'
   /** Model name → ONNX file. */
   models: Record<string, string>
   /** Model name → intra-op threads, as its manifest sets them (the enclave's sessions take them too). */
   threads: Record<string, number | undefined>
   /** The host's development certificate folder (`$VOUCH_CACHE_DIR/tls`). */
   tlsDir: string
+  /** `link` mode: the socket's path; whether requests and answers are sealed (see plain-server.ts); where to write the keyset's public half. */
+  link?: { path: string; sealed?: boolean; keysetOut: string }
+}
+
+/** What bench/lib/bare-relay.ts takes as its one argument (JSON). */
+export interface BareRelayConfig {
+  /** The development certificate folder to serve with. */
+  tlsDir: string
+  /** The Unix socket of the plain server in `link` mode. */
+  path: string
 }
 
 /** What bench/lib/echo-server.ts takes as its one argument (JSON). */
@@ -214,12 +225,12 @@ export async function startVouchHost(cacheDir: string, options: { nodeArgs?: str
   }
 }
 
-/** Starts bench/lib/echo-server.ts; `url` is the Unix socket's path or the HTTPS origin. */
-export async function startEchoServer(config: EchoServerConfig): Promise<ServerProcess> {
-  const { child, match } = await start(`echo server (${config.mode})`, ['--import', 'tsx', 'bench/lib/echo-server.ts', JSON.stringify(config)], process.env, /echo-server: listening (\S+)/, 60_000)
+/** Starts `node --import tsx bench/lib/<script>` with its config (JSON) as its one argument: the process once it prints `ready`, whose first group is its address. */
+async function startScript(name: string, script: string, config: unknown, ready: RegExp, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ServerProcess> {
+  const { child, match } = await start(name, ['--import', 'tsx', `bench/lib/${script}`, JSON.stringify(config)], env, ready, timeoutMs)
   const pid = child.pid!
   return {
-    name: `echo server (${config.mode})`,
+    name,
     pid,
     url: match[1]!,
     stop: async () => {
@@ -229,19 +240,18 @@ export async function startEchoServer(config: EchoServerConfig): Promise<ServerP
   }
 }
 
+/** Starts bench/lib/echo-server.ts (see there). */
+export function startEchoServer(config: EchoServerConfig): Promise<ServerProcess> {
+  return startScript(`echo server (${config.mode})`, 'echo-server.ts', config, /echo-server: listening (\S+)/, process.env, 60_000)
+}
+
 /** Starts bench/lib/plain-server.ts in `mode` (see there) with the host's certificate from `tlsDir`; `env` adds to this process's environment. */
-export async function startPlainServer(config: PlainServerConfig, timeoutMs = 120_000, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const args = ['--import', 'tsx', 'bench/lib/plain-server.ts', JSON.stringify(config)]
+export function startPlainServer(config: PlainServerConfig, timeoutMs = 120_000, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
   // The enclave's allocator settings too: the comparison is of what confidentiality adds, not of malloc tuning.
-  const { child, match } = await start(`plain ${config.mode} server`, args, { ...ENCLAVE_ALLOCATOR_ENV, ...process.env, ...env }, /serving (https:\/\/\S+)/, timeoutMs)
-  const pid = child.pid!
-  return {
-    name: `plain ${config.mode} server`,
-    pid,
-    url: match[1]!,
-    stop: async () => {
-      await terminate(child, 5_000)
-      live.delete(pid)
-    },
-  }
+  return startScript(`plain ${config.mode} server`, 'plain-server.ts', config, /serving (\S+)/, { ...ENCLAVE_ALLOCATOR_ENV, ...process.env, ...env }, timeoutMs)
+}
+
+/** Starts bench/lib/bare-relay.ts (see there) in front of a plain server in `link` mode. */
+export function startBareRelay(config: BareRelayConfig): Promise<ServerProcess> {
+  return startScript('bare relay', 'bare-relay.ts', config, /bare-relay: serving (\S+)/, process.env, 60_000)
 }
