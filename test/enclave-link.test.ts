@@ -146,9 +146,18 @@ describe('vouch-enclave over its socket', () => {
     const earlier = await verifyBundle(unchallenged.bytes, { policy: policy('dev-simulated.yaml') })
     const reused = await verifyReceipt(response.receipt, { evidence: unchallenged.bytes, verifiedEvidence: earlier, policy: policy('dev-simulated.yaml'), request: plaintext, outputs: response.outputs, opening })
     assert.equal(reused.verdict, 'accepted', JSON.stringify(reused.errors))
+    // Reused again, the bundle decoded the first time is taken: a receipt signed by another key is still refused.
+    const signature = response.receipt.slice(response.receipt.lastIndexOf('.') + 1)
+    const resigned = `${response.receipt.slice(0, response.receipt.lastIndexOf('.') + 1)}${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`
+    const refused = await verifyReceipt(resigned, { evidence: unchallenged.bytes, verifiedEvidence: earlier, policy: policy('dev-simulated.yaml') })
+    assert.deepEqual(refused.errors.map((e) => e.code), ['ERR_RECEIPT_SIGNATURE_INVALID'])
+    assert.equal((await verifyReceipt(response.receipt, { evidence: unchallenged.bytes, verifiedEvidence: earlier, policy: policy('dev-simulated.yaml') })).verdict, 'accepted')
     const other = await verifyBundle(challengedBundle(await client.request({ op: 'attest', nonce: randomBytes(32) })), { policy: policy('dev-simulated.yaml') })
     const mismatched = await verifyReceipt(response.receipt, { evidence: unchallenged.bytes, verifiedEvidence: other, policy: policy('dev-simulated.yaml') })
     assert.deepEqual(mismatched.errors.map((e) => e.code), ['ERR_RECEIPT_BINDING_MISMATCH'])
+    // Another bundle's bytes under the Result already used (and its bundle decoded): refused before any reuse.
+    const otherBytes = await verifyReceipt(response.receipt, { evidence: challengedBundle(await client.request({ op: 'attest', nonce: randomBytes(32) })), verifiedEvidence: earlier, policy: policy('dev-simulated.yaml') })
+    assert.deepEqual(otherBytes.errors.map((e) => e.code), ['ERR_RECEIPT_BINDING_MISMATCH'])
     const tampered = await verifyReceipt(response.receipt, { evidence: readFileSync(saved), policy: policy('dev-simulated.yaml'), outputs: [{ ...response.outputs[0]!, data: new Uint8Array(response.outputs[0]!.data.length) }], opening })
     assert.deepEqual(tampered.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH'])
   })

@@ -8,7 +8,6 @@ import {
   decodeBundle,
   decodeReceipt,
   encodeTensors,
-  keysetDigest,
   receiptCommitment,
   RECEIPT_OPENING_SIZE,
   sha256Digest,
@@ -64,12 +63,21 @@ export interface ReceiptVerifyOptions extends Omit<BundleVerifyOptions, 'nonce' 
   log?: { proof: unknown; keys?: readonly string[] | undefined }
 }
 
-/** The receipt's evidence as checked: its claims and bundle, and the facts the policy is evaluated on (null when an earlier verification was reused). */
+/** The receipt's evidence as checked: its claims, bundle and digest, and the facts the policy is evaluated on (null when an earlier verification was reused). */
 interface CheckedEvidence {
   claims: BundleClaims
   bundle: EvidenceBundle
+  /** SHA-256 of the evidence bytes given (`sha256:` and hex). */
+  digest: string
   facts: BundleFacts | null
 }
+
+/**
+ * The bundle decoded for each earlier verification given, so a client checking every answer against the bundle it
+ * verified at attestation decodes it once. Only bytes whose digest is the earlier acceptance's are decoded into it,
+ * and the bundle never leaves this module.
+ */
+const decodedEarlier = new WeakMap<Result<BundleClaims | null>, EvidenceBundle>()
 
 /** Takes the caller's earlier verification of `bytes`, after checking it is an acceptance of these very bytes. */
 function reuseEvidence(bytes: Uint8Array, earlier: Result<BundleClaims | null>, checks: CheckCollector): CheckedEvidence | null {
@@ -79,24 +87,29 @@ function reuseEvidence(bytes: Uint8Array, earlier: Result<BundleClaims | null>, 
     return null
   }
   checks.pass('evidence', `evidence ${digest} was verified earlier and accepted`)
-  return { claims: earlier.claims, bundle: decodeBundle(bytes), facts: null }
+  let bundle = decodedEarlier.get(earlier)
+  if (bundle === undefined) {
+    bundle = decodeBundle(bytes)
+    decodedEarlier.set(earlier, bundle)
+  }
+  return { claims: earlier.claims, bundle, digest, facts: null }
 }
 
 /** Verifies the evidence the receipt names as of `at`, or takes the caller's earlier verification of it. */
 async function checkEvidence(options: ReceiptVerifyOptions, at: Date, checks: CheckCollector): Promise<CheckedEvidence | null> {
   if (options.verifiedEvidence !== undefined) return reuseEvidence(options.evidence, options.verifiedEvidence, checks)
   const checked = await checkBundle(options.evidence, toBundleCheckOptions(options, at), checks)
-  return checked === null ? null : { claims: checked.facts.claims, bundle: checked.bundle, facts: checked.facts }
+  return checked === null ? null : { claims: checked.facts.claims, bundle: checked.bundle, digest: sha256Digest(options.evidence), facts: checked.facts }
 }
 
 const sameModel = (a: ModelRef, b: ModelRef): boolean => a.digest === b.digest && a.name === b.name && a.version === b.version
 
 /** Records `receipt.binding`: the receipt names this evidence, its keyset, platform and one of its models. */
-function checkBinding(payload: ReceiptPayload, bundle: EvidenceBundle, evidence: Uint8Array, checks: CheckCollector): void {
+function checkBinding(payload: ReceiptPayload, { bundle, claims, digest }: CheckedEvidence, checks: CheckCollector): void {
   checks.run('receipt.binding', () => {
-    if (payload.keyset !== keysetDigest(bundle.keyset)) throw new VerificationError('ERR_RECEIPT_BINDING_MISMATCH', `the receipt names keyset ${payload.keyset}, the evidence attests ${keysetDigest(bundle.keyset)}`)
-    const evidenceDigest = sha256Digest(evidence)
-    if (payload.evidence !== evidenceDigest) throw new VerificationError('ERR_RECEIPT_BINDING_MISMATCH', `the receipt names evidence ${payload.evidence}, the bundle given is ${evidenceDigest}`)
+    // The claims' keyset digest is the bundle's: both come from one verification of these bytes.
+    if (payload.keyset !== claims.keyset.digest) throw new VerificationError('ERR_RECEIPT_BINDING_MISMATCH', `the receipt names keyset ${payload.keyset}, the evidence attests ${claims.keyset.digest}`)
+    if (payload.evidence !== digest) throw new VerificationError('ERR_RECEIPT_BINDING_MISMATCH', `the receipt names evidence ${payload.evidence}, the bundle given is ${digest}`)
     if (payload.platform !== bundle.platform) throw new VerificationError('ERR_RECEIPT_BINDING_MISMATCH', `the receipt says platform ${payload.platform}, the evidence ${bundle.platform}`)
     if (!bundle.models.some((m) => sameModel(m, payload.model))) {
       throw new VerificationError('ERR_RECEIPT_BINDING_MISMATCH', `model ${payload.model.name} ${payload.model.version} (${payload.model.digest}) is not among the models the evidence attests`)
@@ -224,7 +237,7 @@ export async function verifyReceipt(jws: string, options: ReceiptVerifyOptions):
     },
   )
   if (signed) checks.pass('receipt.signature', `EdDSA signature verifies under the attested key of keyset ${header.kid}`)
-  checkBinding(payload, checked.bundle, options.evidence, checks)
+  checkBinding(payload, checked, checks)
   checkAttribution(payload, checked.claims, checks)
   checkDigests(payload, options, checks)
 
