@@ -135,8 +135,18 @@ function recipientKey(key: X25519PublicJwk | KeyObject): X25519Key {
   if (key?.kty !== 'OKP' || key.crv !== 'X25519' || typeof key.x !== 'string') {
     throw new TypeError('sealRequest: the recipient key must be an X25519 public JWK { kty: "OKP", crv: "X25519", x }')
   }
-  return new X25519Key(x25519PublicKeyFromRaw(fromBase64Url(key.x, 'x', 32)))
+  let imported = recipients.get(key.x)
+  if (imported === undefined) {
+    imported = new X25519Key(x25519PublicKeyFromRaw(fromBase64Url(key.x, 'x', 32)))
+    if (recipients.size >= MAX_RECIPIENTS) recipients.delete(recipients.keys().next().value!)
+    recipients.set(key.x, imported)
+  }
+  return imported
 }
+
+/** Recipient keys imported, by their JWK `x`: a client seals request after request to the same few enclaves. */
+const recipients = new Map<string, X25519Key>()
+const MAX_RECIPIENTS = 64
 
 function isKeyObject(key: unknown): key is KeyObject {
   return typeof key === 'object' && key !== null && (key as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === 'KeyObject'
