@@ -23,8 +23,8 @@ import { assertTensorData, decodeCbor, encodeRequestPlaintext, type TensorData }
 import { createHttpsTransport, type Transport } from '../client/src/http.js'
 import { CLS_FILE, DET_FILE, MODELS_DIR, readSample } from '../enclave/test/inference/helpers/models.js'
 import { bareSessionsProcess } from './inference.bench.js'
-import { measureInterleaved, ms, retryStale, stale, throughputInterleaved, type Call, type Throughput, type Timing } from './lib/measure.js'
-import { BINARY_MEDIA_TYPE, cpuTimeOf, memoryOf, resetPeak, startPlainServer, startVouchHost, type HostProcess, type ServerProcess } from './lib/servers.js'
+import { ms, retryStale, stale, throughputInterleaved, type Call, type Throughput, type Timing } from './lib/measure.js'
+import { BINARY_MEDIA_TYPE, latencyWithCpu, memoryOf, resetPeak, startPlainServer, startVouchHost, type HostProcess, type PathCpu, type ServerProcess } from './lib/servers.js'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const PATHS = ['confidential', 'plain binary', 'plain JSON'] as const
@@ -188,21 +188,10 @@ export async function benchE2e(log: (line: string) => void): Promise<string> {
     // Latency, and the CPU time each path costs per request: the client's (this process, counted around each call)
     // and its servers' (each server process serves one path; all threads, from /proc).
     const latency = {} as Record<Model, Timing[]>
-    const cpu = {} as Record<Model, Array<{ client: number; servers: number[] }>>
+    const cpu = {} as Record<Model, PathCpu[]>
     const serverPids = [[host.pid, host.enclavePid], [binaryServer.pid], [jsonServer.pid]] as const
     for (const model of ['ppocr-cls', 'ppocr-det'] as const) {
-      const clientCpu = [0, 0, 0]
-      const count = [0, 0, 0]
-      const counted = calls(model).map((fn, k) => async () => {
-        const before = process.cpuUsage()
-        await fn()
-        const used = process.cpuUsage(before)
-        clientCpu[k]! += (used.user + used.system) / 1000
-        count[k]!++
-      })
-      const serversBefore = serverPids.map((pids) => pids.map(cpuTimeOf))
-      latency[model] = await measureInterleaved(counted, LATENCY[model])
-      cpu[model] = serverPids.map((pids, k) => ({ client: clientCpu[k]! / count[k]!, servers: pids.map((pid, i) => (cpuTimeOf(pid) - serversBefore[k]![i]!) / count[k]!) }))
+      ;({ latency: latency[model], cpu: cpu[model] } = await latencyWithCpu(calls(model), serverPids, LATENCY[model]))
       const [c, b, j] = latency[model] as [Timing, Timing, Timing]
       log(`e2e ${model} latency (median / p99 ms): confidential ${ms(c.median)} / ${ms(c.p99)}, plain binary ${ms(b.median)} / ${ms(b.p99)}, plain JSON ${ms(j.median)} / ${ms(j.p99)}; added ${ms(c.median - b.median)} ms (${(c.median / b.median).toFixed(2)}× binary, ${(c.median / j.median).toFixed(2)}× JSON)`)
       log(`e2e ${model} CPU per request (ms): ${cpu[model].map((x, k) => `${PATHS[k]} client ${ms(x.client)} + server ${x.servers.map(ms).join(' + ')}`).join('; ')}`)

@@ -37,8 +37,8 @@ import {
 } from '@vouch/protocol'
 import { createHttpsTransport, type Transport } from '../client/src/http.js'
 import { CLS_FILE, DET_FILE, MODELS_DIR, readSample } from '../enclave/test/inference/helpers/models.js'
-import { measureInterleaved, ms, retryStale, throughputInterleaved, type Call, type Throughput, type Timing } from './lib/measure.js'
-import { BINARY_MEDIA_TYPE, cpuTimeOf, startBareRelay, startPlainServer, startVouchHost, type ServerProcess } from './lib/servers.js'
+import { ms, retryStale, throughputInterleaved, type Call, type Throughput, type Timing } from './lib/measure.js'
+import { BINARY_MEDIA_TYPE, cpuTimeOf, latencyWithCpu, startBareRelay, startPlainServer, startVouchHost, type PathCpu, type ServerProcess } from './lib/servers.js'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const PATHS = ['plain binary', 'bare split', 'bare confidential', 'Vouch'] as const
@@ -47,12 +47,6 @@ const THROUGHPUT = { rounds: 4, windowMs: 2_000, concurrency: 8 }
 const MAX_RESPONSE_BYTES = 64 * 2 ** 20
 
 type Model = keyof typeof LATENCY
-
-/** Each path's CPU per request, ms: the client's (this process, around each call) and each of its server processes'. */
-interface PathCpu {
-  client: number
-  servers: number[]
-}
 
 const same = (a: readonly TensorData[], b: readonly TensorData[]): boolean => Buffer.from(encodeTensors(a)).equals(Buffer.from(encodeTensors(b)))
 
@@ -127,18 +121,7 @@ export async function benchSplit(log: (line: string) => void): Promise<string> {
     const latency = {} as Record<Model, Timing[]>
     const cpu = {} as Record<Model, PathCpu[]>
     for (const model of ['ppocr-cls', 'ppocr-det'] as const) {
-      const clientCpu = PATHS.map(() => 0)
-      const count = PATHS.map(() => 0)
-      const counted = calls(model).map((fn, k) => async () => {
-        const before = process.cpuUsage()
-        await fn()
-        const used = process.cpuUsage(before)
-        clientCpu[k]! += (used.user + used.system) / 1000
-        count[k]!++
-      })
-      const before = serverPids.map((pids) => pids.map(cpuTimeOf))
-      latency[model] = await measureInterleaved(counted, LATENCY[model])
-      cpu[model] = serverPids.map((pids, k) => ({ client: clientCpu[k]! / count[k]!, servers: pids.map((pid, i) => (cpuTimeOf(pid) - before[k]![i]!) / count[k]!) }))
+      ;({ latency: latency[model], cpu: cpu[model] } = await latencyWithCpu(calls(model), serverPids, LATENCY[model]))
       log(`split ${model} latency (median / p99 ms): ${latency[model].map((t, k) => `${PATHS[k]} ${ms(t.median)} / ${ms(t.p99)}`).join(', ')}`)
     }
 

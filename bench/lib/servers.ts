@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { ENCLAVE_ALLOCATOR_ENV } from '@vouch/host'
+import { measureInterleaved, type Timing } from './measure.js'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -159,6 +160,32 @@ export function memoryOf(pid: number): { rss: number; peak: number } {
 export function cpuTimeOf(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+/** Each path's CPU time per request, ms: the client's (this process, counted around each call) and each of its server processes'. */
+export interface PathCpu {
+  client: number
+  servers: number[]
+}
+
+/**
+ * {@link measureInterleaved} of `calls`, and the CPU time each path costs per request: the client's, counted around
+ * each call, and that of each process in `serverPids[k]` (all its threads, from /proc), which serve path k alone.
+ */
+export async function latencyWithCpu(calls: ReadonlyArray<() => Promise<unknown>>, serverPids: ReadonlyArray<readonly number[]>, opts: { runs: number; warmup?: number }): Promise<{ latency: Timing[]; cpu: PathCpu[] }> {
+  const clientCpu = calls.map(() => 0)
+  const count = calls.map(() => 0)
+  const counted = calls.map((fn, k) => async () => {
+    const before = process.cpuUsage()
+    await fn()
+    const used = process.cpuUsage(before)
+    clientCpu[k]! += (used.user + used.system) / 1000
+    count[k]!++
+  })
+  const before = serverPids.map((pids) => pids.map(cpuTimeOf))
+  const latency = await measureInterleaved(counted, opts)
+  const cpu = serverPids.map((pids, k) => ({ client: clientCpu[k]! / count[k]!, servers: pids.map((pid, i) => (cpuTimeOf(pid) - before[k]![i]!) / count[k]!) }))
+  return { latency, cpu }
 }
 
 /** Resets `pid`'s VmHWM to its current RSS (Linux `clear_refs` 5), so the next peak read covers what follows. */
