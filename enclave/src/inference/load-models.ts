@@ -13,6 +13,7 @@ import { gunzipSync } from 'node:zlib'
 import { assertTensorData, decodeCbor, oipJsonToTensor, tensorsDigest, type KnownAnswer, type ModelManifestData, type TensorData } from '@vouch/protocol'
 import { ModelError } from '../errors.js'
 import { parseManifest, type Contributor, type ModelManifest } from './manifest.js'
+import { InlineSession } from './inline-session.js'
 import { ModelWorker } from './model-worker.js'
 import { toOipDatatype, type TensorMetadata } from './tensor.js'
 import type { RawValueMetadata } from './worker-messages.types.js'
@@ -44,16 +45,33 @@ export interface LoadedModel {
   readonly manifestData: ModelManifestData
   /** What the model answered on its manifest's sample input at load (a known-answer test); null without a sample. */
   readonly knownAnswer: KnownAnswer | null
+  /** Where its session runs: on a worker thread of its own, or on the enclave's thread (see {@link LoadModelsOptions.sessions}). */
+  readonly thread: 'worker' | 'enclave'
   /** Same as {@link runModel} on this model. */
   run(inputs: readonly TensorData[], outputs?: readonly string[]): Promise<TensorData[]>
-  /** Ends the model's worker; later runs fail with `ERR_INFERENCE_MODEL_CLOSED`. */
+  /** Ends the model's session (and its worker); later runs fail with `ERR_INFERENCE_MODEL_CLOSED`. */
   close(): Promise<void>
 }
+
+/**
+ * The longest known-answer run (the session's first, on its worker) after which a model's session moves to the
+ * enclave's thread: the classifier's takes a few milliseconds there, the detector's about a hundred.
+ */
+export const INLINE_MAX_RUN_MS = 20
 
 /** Options of {@link loadModels}. */
 export interface LoadModelsOptions {
   /** Threads each session may use for one operator, for models whose manifest sets no `threads`. Unset: onnxruntime's default, one per physical core. */
   intraOpNumThreads?: number
+  /**
+   * Where sessions run. `'auto'` (the default): each on a worker thread of its own, so the enclave's event loop stays
+   * free while it runs, except a model with a sample whose known-answer run took at most {@link INLINE_MAX_RUN_MS}: its
+   * session moves to the enclave's thread (`inline-session.ts` says why), once it gives the same known answer there.
+   * `'worker'`: every session on its worker.
+   */
+  sessions?: 'auto' | 'worker'
+  /** The longest known-answer run after which a session moves to the enclave's thread (`sessions: 'auto'`). Unset: {@link INLINE_MAX_RUN_MS}. */
+  inlineMaxRunMs?: number
   /**
    * A file path from which `{ package, path }` sources are looked up with Node.js module resolution (the
    * `node_modules` folders from its folder upwards). Unset: from this module, so the enclave's own dependencies.
@@ -231,11 +249,14 @@ async function startModel(verified: VerifiedModel, options: LoadModelsOptions): 
     // OIP v2 tensor bytes are little-endian and the session reads them in place.
     throw new ModelError('ERR_MODEL_UNSUPPORTED', `${manifestFile}: this host is big-endian`)
   }
+  const threads = manifest.threads ?? options.intraOpNumThreads
+  const sessionOptions = threads === undefined ? {} : { intraOpNumThreads: threads }
+  // The worker takes (detaches) the bytes it is given: a copy is kept for a session that may move to this thread.
+  const movable = manifest.sample !== undefined && options.sessions !== 'worker' ? verified.bytes.slice() : undefined
   let worker: ModelWorker
   try {
     // The model's own setting first: its manifest knows its size; the enclave's applies to the rest.
-    const threads = manifest.threads ?? options.intraOpNumThreads
-    worker = await ModelWorker.start(verified.bytes, threads === undefined ? {} : { intraOpNumThreads: threads })
+    worker = await ModelWorker.start(verified.bytes, sessionOptions)
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause)
     // onnxruntime-node refuses element types it has no JavaScript tensor for (bfloat16, float8) at load.
@@ -266,16 +287,49 @@ async function startModel(verified: VerifiedModel, options: LoadModelsOptions): 
     attribution: manifest.contributors,
     manifestData: JSON.parse(JSON.stringify(manifest)) as ModelManifestData,
     knownAnswer: null,
+    thread: 'worker',
     run: worker.runner(metadata),
     close: () => worker.close(),
   }
   if (manifest.sample === undefined) return Object.freeze(model)
+  const sampleFile = resolve(dirname(manifestFile), manifest.sample)
+  let tested: { knownAnswer: KnownAnswer; runMs: number }
   try {
-    return Object.freeze({ ...model, knownAnswer: await runKnownAnswer(model, resolve(dirname(manifestFile), manifest.sample)) })
+    tested = await runKnownAnswer(model, sampleFile)
   } catch (error) {
     await worker.close()
     throw error
   }
+  const { knownAnswer } = tested
+  if (movable !== undefined && tested.runMs <= (options.inlineMaxRunMs ?? INLINE_MAX_RUN_MS)) {
+    const inline = await startInline(movable, sessionOptions, { ...model, knownAnswer }, sampleFile)
+    if (inline !== null) {
+      await worker.close()
+      return Object.freeze({ ...model, knownAnswer, thread: 'enclave', run: inline.runner(metadata), close: () => inline.close() })
+    }
+  }
+  return Object.freeze({ ...model, knownAnswer })
+}
+
+/**
+ * `model`'s session on the enclave's thread, from `bytes` (a copy of the verified bytes), if it gives there the known
+ * answer its worker gave; else null, and the model stays on its worker.
+ */
+async function startInline(bytes: Uint8Array, options: { intraOpNumThreads?: number }, model: LoadedModel, sampleFile: string): Promise<InlineSession | null> {
+  let inline: InlineSession
+  try {
+    inline = await InlineSession.start(bytes, options)
+  } catch {
+    return null
+  }
+  try {
+    const { knownAnswer } = await runKnownAnswer({ ...model, run: inline.runner(model.metadata) }, sampleFile)
+    if (knownAnswer.input === model.knownAnswer?.input && knownAnswer.output === model.knownAnswer.output) return inline
+  } catch {
+    // Refused here: the worker answered, so the model stays there.
+  }
+  await inline.close()
+  return null
 }
 
 /** Largest sample file read (gzipped or not), and largest once decompressed. */
@@ -303,12 +357,12 @@ function readSampleRequest(bytes: Uint8Array): { inputs: TensorData[]; outputs?:
 
 /**
  * Runs `model` once on the sample request in `sampleFile` (see {@link readSampleRequest}; gzipped or not) and returns
- * the digests of its input and output tensors: the known answer the evidence attests beside the model, so a policy can
+ * the digests of its input and output tensors (and how long the run took): the known answer the evidence attests beside the model, so a policy can
  * require it (a model that silently computes something else, on a GPU path say, gives another answer).
  *
  * @throws {@link ModelError} `ERR_MODEL_KNOWN_ANSWER` naming the sample file when it cannot be read or the model refuses it.
  */
-async function runKnownAnswer(model: LoadedModel, sampleFile: string): Promise<KnownAnswer> {
+async function runKnownAnswer(model: LoadedModel, sampleFile: string): Promise<{ knownAnswer: KnownAnswer; runMs: number }> {
   const fail = (reason: string, cause?: unknown): ModelError =>
     new ModelError('ERR_MODEL_KNOWN_ANSWER', `${model.manifestFile}: sample: ${sampleFile}: ${reason}`, cause === undefined ? undefined : { cause })
   let request: { inputs: TensorData[]; outputs?: string[] }
@@ -322,12 +376,14 @@ async function runKnownAnswer(model: LoadedModel, sampleFile: string): Promise<K
     throw fail(`cannot read the sample request: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
   }
   let answer: TensorData[]
+  const started = performance.now()
   try {
     answer = await model.run(request.inputs, request.outputs)
   } catch (cause) {
     throw fail(`the model refuses its sample input: ${(cause as { code?: string }).code ?? ''} ${cause instanceof Error ? cause.message : String(cause)}`, cause)
   }
-  return { input: tensorsDigest(request.inputs), output: tensorsDigest(answer) }
+  const runMs = performance.now() - started
+  return { knownAnswer: { input: tensorsDigest(request.inputs), output: tensorsDigest(answer) }, runMs }
 }
 
 function toTensorMetadata(m: RawValueMetadata, modelFile: string): TensorMetadata {

@@ -1,15 +1,13 @@
 /**
- * The main thread's handle on one model's session worker: starts it with the verified ONNX bytes, then
- * checks and packs each request's inputs, posts runs and matches replies by id. Runs queue in the worker and execute one at a time; the worker keeps
- * the process alive only while a run is pending.
+ * The main thread's handle on one model's session worker: starts it with the verified ONNX bytes, then posts each
+ * run ({@link ModelRunner} checks and packs the inputs) and matches replies by id. Runs queue in the worker and execute
+ * one at a time; the worker keeps the process alive only while a run is pending.
  */
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker, type WorkerOptions } from 'node:worker_threads'
-import { encodeBytesElements, type TensorData } from '@vouch/protocol'
 import { InferenceError } from '../errors.js'
-import { toOipDatatype } from './tensor.js'
-import { prepareRun, type TensorSignature } from './validate.js'
+import { ModelRunner } from './model-runner.js'
 import type { PreparedRun, RawValueMetadata, SessionWorkerData, WorkerOutput, WorkerReply, WorkerRequest } from './worker-messages.types.js'
 
 // `.ts` when running from source (tsx), `.js` from dist: the worker file sits beside this one either way.
@@ -28,26 +26,22 @@ function spawn(workerOptions: WorkerOptions): Worker {
   return new Worker(code, { ...options, eval: true })
 }
 
-/** Input buffers kept for reuse per model: enough for the runs the enclave prepares ahead of the one running. */
-const SPARE_BUFFERS = 2
-
 interface Pending {
   resolve: (outputs: WorkerOutput[]) => void
   reject: (error: InferenceError) => void
 }
 
 /** One model's worker thread and its onnxruntime session. */
-export class ModelWorker {
+export class ModelWorker extends ModelRunner {
   readonly inputs: readonly RawValueMetadata[]
   readonly outputs: readonly RawValueMetadata[]
   readonly #worker: Worker
   readonly #pending = new Map<number, Pending>()
-  /** Input buffers the worker gave back, for the next runs (see {@link inputBuffer}). */
-  readonly #spare: ArrayBuffer[] = []
   #nextId = 0
   #closed: InferenceError | undefined
 
   private constructor(worker: Worker, inputs: RawValueMetadata[], outputs: RawValueMetadata[]) {
+    super()
     this.#worker = worker
     this.inputs = inputs
     this.outputs = outputs
@@ -84,37 +78,8 @@ export class ModelWorker {
     throw new Error(reply.kind === 'load-failed' ? reply.message : `unexpected reply ${reply.kind}`)
   }
 
-  /**
-   * A buffer of at least `byteLength` bytes for a run's inputs: one the worker gave back when it fits (at most twice
-   * the size, so a small input does not pin a large buffer), else a new one. A detector request is 4.9 MB: reusing
-   * its buffer keeps that off both threads' garbage collectors, which would otherwise hold several dead copies.
-   * A reused buffer still holds an earlier run's bytes beyond `byteLength`; nothing reads them.
-   */
-  inputBuffer(byteLength: number): ArrayBuffer {
-    const at = this.#spare.findIndex((b) => b.byteLength >= byteLength && b.byteLength <= 2 * byteLength)
-    if (at < 0) return new ArrayBuffer(byteLength)
-    return this.#spare.splice(at, 1)[0]!
-  }
-
-  /**
-   * The model's `run`, bound to its `signature`: each request's inputs are checked and packed ({@link prepareRun}),
-   * run on the worker, and the outputs returned as OIP v2 tensors. A request goes from the service straight here.
-   */
-  runner(signature: TensorSignature): (inputs: readonly TensorData[], outputs?: readonly string[]) => Promise<TensorData[]> {
-    return (inputs, outputs) => {
-      // Not an async function: it would keep `inputs` (views of a request's plaintext) alive until the run ends.
-      let prepared: PreparedRun
-      try {
-        prepared = prepareRun(signature, inputs, outputs, (n) => this.inputBuffer(n))
-      } catch (error) {
-        return Promise.reject(error as Error)
-      }
-      return this.run(prepared).then(toTensors)
-    }
-  }
-
   /** Posts a run; its buffer is transferred to the worker. */
-  run(prepared: PreparedRun): Promise<WorkerOutput[]> {
+  override run(prepared: PreparedRun): Promise<WorkerOutput[]> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed)
     const id = this.#nextId++
     const request: WorkerRequest = { kind: 'run', id, ...prepared }
@@ -126,7 +91,7 @@ export class ModelWorker {
   }
 
   /** Ends the worker; runs still pending fail with `ERR_INFERENCE_MODEL_CLOSED`. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     if (this.#closed !== undefined) return
     this.#fail(new InferenceError('ERR_INFERENCE_MODEL_CLOSED', 'the model was closed'))
     await this.#worker.terminate()
@@ -138,7 +103,7 @@ export class ModelWorker {
     if (pending === undefined) return
     this.#pending.delete(reply.id)
     if (this.#pending.size === 0) this.#worker.unref()
-    if (reply.kind === 'result' && this.#spare.length < SPARE_BUFFERS) this.#spare.push(reply.buffer)
+    if (reply.kind === 'result') this.giveBack(reply.buffer)
     if (reply.kind === 'result') pending.resolve(reply.outputs)
     else pending.reject(new InferenceError('ERR_INFERENCE_RUNTIME', `onnxruntime refused the run: ${reply.message}`))
   }
@@ -148,15 +113,4 @@ export class ModelWorker {
     for (const pending of this.#pending.values()) pending.reject(error)
     this.#pending.clear()
   }
-}
-
-/** The worker's outputs as OIP v2 tensors (BYTES elements length-prefixed). */
-function toTensors(outputs: WorkerOutput[]): TensorData[] {
-  return outputs.map((o) => {
-    const datatype = toOipDatatype(o.type)
-    // Checked at load: every output of the model has an OIP v2 datatype.
-    if (datatype === undefined) throw new InferenceError('ERR_INFERENCE_RUNTIME', `output "${o.name}" has type ${o.type}`)
-    const data = 'strings' in o ? encodeBytesElements(o.strings) : o.bytes
-    return { name: o.name, datatype, shape: o.dims, data }
-  })
 }

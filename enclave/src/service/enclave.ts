@@ -65,7 +65,7 @@ export class EnclaveService implements LinkHandler, ModelLookup {
    */
   static async create(options: EnclaveServiceOptions): Promise<EnclaveService> {
     const { loaded, refused } = await loadModels(options.modelsDir, options.modelOptions ?? {})
-    for (const model of loaded) options.log.info({ model: model.name, version: model.version, digest: model.digest }, 'model loaded')
+    for (const model of loaded) options.log.info({ model: model.name, version: model.version, digest: model.digest, thread: model.thread }, 'model loaded')
     for (const { manifestFile, error } of refused) options.log.error({ manifest: manifestFile, code: error.code, reason: error.message }, 'model refused')
     if (loaded.length === 0) {
       throw new EnclaveError('ERR_ENCLAVE_MODEL_NOT_FOUND', { cause: new Error(`no model could be loaded from ${options.modelsDir}`) })

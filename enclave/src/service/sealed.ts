@@ -119,7 +119,7 @@ export class SealedInference {
     try {
       const run = await this.#openAndStart(kid, model, version, body)
       const outputs = await run.outputs
-      hop('run (worker, wall)')
+      hop('run (wall)')
       const bundle = await this.evidence()
       const { loaded } = run
       const modelRef = { name: loaded.name, version: loaded.version, digest: loaded.digest }
@@ -178,7 +178,7 @@ export class SealedInference {
     const opening = await exportReceiptOpening(context)
     const outputs = loaded.run(request.inputs, request.outputs?.map((o) => o.name))
     hop('hand-off (check, pack, post)')
-    // Committed while the model runs on its worker thread.
+    // Committed while the model runs on its worker thread (on the enclave's thread, the run waits for it).
     const requestCommitment = receiptCommitment(opening, plaintext)
     hop('commit request')
     return { id: request.id, loaded, requestCommitment, opening, context, outputs }
