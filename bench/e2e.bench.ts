@@ -3,7 +3,7 @@
  * process, against two plain HTTPS Express + onnxruntime-node servers (bench/lib/plain-server.ts) with the same
  * model files, inputs, certificate and client transport, all in one run:
  * - *confidential*: `@vouch/client` `infer` (encode, HPKE seal, HTTPS, host relay over the link, enclave open,
- *   replay check, model on its worker, receipt, seal; client open, receipt verification), attested once;
+ *   replay check, model (on its worker or the enclave's thread), receipt, seal; client open, receipt verification), attested once;
  * - *plain binary*: the same CBOR request plaintext (`encodeRequestPlaintext`), unsealed; the outputs' CBOR back;
  * - *plain JSON*: KServe v2 JSON (`JSON.stringify` of the sample) in and out.
  * Latency: the three paths interleaved per round (`measureInterleaved`). Throughput: 8 concurrent loops per
@@ -255,8 +255,8 @@ export async function benchE2e(log: (line: string) => void): Promise<string> {
 Three paths on this machine, the client in the benchmark process, each server in its own process:
 *confidential* is \`@vouch/client\` \`infer\` against the real \`vouch-host\` (\`--tee simulated --gpu simulated\`),
 which relays to the real enclave process it supervises: the client encodes and seals the request (HPKE), sends it
-over HTTPS, the host relays it over the link, the enclave opens it, checks replay, runs the model on its worker
-thread, signs the receipt and seals the answer; the client opens it and verifies the receipt (attested once
+over HTTPS, the host relays it over the link, the enclave opens it, checks replay, runs the model (on its worker
+thread; the classifier, whose runs are short, on the enclave's own), signs the receipt and seals the answer; the client opens it and verifies the receipt (attested once
 before). *Plain binary* is HTTPS Express 5 + onnxruntime-node (\`bench/lib/plain-server.ts\`) taking the same
 CBOR request plaintext unsealed and answering the outputs' CBOR, no receipt. *Plain JSON* is the same server
 taking KServe v2 JSON (\`JSON.stringify\` of the sample) and answering JSON. Same model files, session options,
@@ -302,7 +302,7 @@ of DESIGN.md's host bound; the latency and throughput phases (the detector at co
 onnxruntime sessions (\`InferenceSession.create(bytes)\`, default options) after runs of each until its memory is steady,
 ${mb(bare.peak)} MB peak (median of 3 processes, \`bench/inference.bench.ts\`; DESIGN.md's "about 220 MB"). With the enclave's
 own session options (no memory pattern) the same bare process peaks at ${mb(bareEnclaveOptions.peak)} MB: the enclave's
-own cost beyond its sessions (its code, two worker threads, requests in flight) is the difference to that.
+own cost beyond its sessions (its code, its worker thread, requests in flight) is the difference to that.
 
 | phase | host | enclave | enclave / bare |
 |---|---:|---:|---:|

@@ -178,9 +178,11 @@ function table(model: Model, parts: Hops, c: Timing, b: Timing): string {
   const link = wall('host', 'enclave (link round trip)') - wall('enclave')
   row('host ↔ enclave', '*derived*: the link both ways (frame I/O, wake-ups)', link, NaN, NaN, NaN)
   for (const name of names('enclave')) row('enclave', name, wall('enclave', name), cpu('enclave', name), NaN, NaN)
-  // From the post (the end of the hand-off) to the outputs back: the request's commitment and the run, against the worker's own time.
-  const port = wall('enclave', 'commit request') + wall('enclave', 'run (worker, wall)') - wall('worker')
-  row('enclave ↔ worker', '*derived*: message port both ways, wake-ups', port, NaN, NaN, NaN)
+  // A model on a worker thread: from the post (the end of the hand-off) to the outputs back, the request's commitment
+  // and the run, against the worker's own time. On the enclave's thread (a short model) there is no worker and no port.
+  const onWorker = parts.has('worker')
+  const port = onWorker ? wall('enclave', 'commit request') + wall('enclave', 'run (wall)') - wall('worker') : 0
+  if (onWorker) row('enclave ↔ worker', '*derived*: message port both ways, wake-ups', port, NaN, NaN, NaN)
   for (const name of names('worker')) row('worker', name, wall('worker', name), cpu('worker', name), NaN, NaN)
 
   // The gap, group by group: confidential minus plain.
@@ -190,8 +192,8 @@ function table(model: Model, parts: Hops, c: Timing, b: Timing): string {
   const enclaveCrypto =
     sum('enclave', ['open', 'decode', 'replay check', 'receipt (commit outputs, sign)', 'seal']) - sum('plain-server', ['decode', 'encode'])
   const linkAll = sum('host', ['relay (link write)']) + link + sum('enclave', ['read frame', 'model slot', 'answer (link write)'])
-  const handOff = sum('enclave', ['hand-off (check, pack, post)']) + port + sum('worker', ['feeds', 'outputs'])
-  const run = sum('worker', ['session.run']) - sum('plain-server', ['session.run'])
+  const handOff = sum('enclave', ['hand-off (check, pack, post)']) + (onWorker ? port + sum('worker', ['feeds', 'outputs']) : sum('enclave', ['commit request']))
+  const run = (onWorker ? sum('worker', ['session.run']) : sum('enclave', ['run (wall)'])) - sum('plain-server', ['session.run'])
   const logged = sum('host', ['receipt log'])
   const gaps: Array<[string, number]> = [
     ['client: seal, open, verify (beyond encode and decode)', clientOwn],
@@ -199,8 +201,10 @@ function table(model: Model, parts: Hops, c: Timing, b: Timing): string {
     ['front server: receive and send (host against plain server)', front],
     ['host ↔ enclave: relay write, link both ways, frame read, slot, answer write', linkAll],
     ['enclave: open, decode, replay, receipt, seal (against the plain decode and encode)', enclaveCrypto],
-    ['enclave ↔ worker: pack, post, message port both ways (the request\'s commitment meanwhile), feeds, outputs', handOff],
-    ['model run (worker against plain server)', run],
+    onWorker
+      ? ['enclave ↔ worker: pack, post, message port both ways (the request\'s commitment meanwhile), feeds, outputs', handOff]
+      : ["enclave: pack, the request's commitment (the model runs on the enclave's thread: no worker)", handOff],
+    [`model run (${onWorker ? 'worker' : "enclave's thread"} against plain server)`, run],
     ['host: receipt log append (durable, checkpoint signed)', logged],
   ]
   const explained = gaps.reduce((s, [, v]) => s + v, 0)

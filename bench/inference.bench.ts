@@ -1,8 +1,9 @@
 /**
  * Inference in the enclave (DESIGN.md §10), for the PP-OCR classifier and detector with their samples:
- * - load: `loadModels` (read, SHA-256, one session per model on its worker thread) against bare
+ * - load: `loadModels` (read, SHA-256, one session per model on its worker thread, or on this thread for a model
+ *   with short runs, the classifier) against bare
  *   `InferenceSession.create` from the same bytes;
- * - runs: `runModel` (validation, one copy of the inputs, worker hop) against a bare `session.run` on this thread,
+ * - runs: `runModel` (validation, one copy of the inputs, the worker hop where there is a worker) against a bare `session.run` on this thread,
  *   interleaved; and `prepareRun` alone (validation and packing);
  * - event loop: the longest gap of a 1 ms timer during 4 concurrent detector runs, bare and through `runModel`;
  * - memory: RSS of a fresh process holding both models after one run each, enclave code (from dist) and bare.
