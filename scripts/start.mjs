@@ -47,7 +47,9 @@ const port = hostArgs.reduce((found, a, i) => (a === '--port' ? hostArgs[i + 1] 
 const cacheDir = process.env.VOUCH_CACHE_DIR ?? join(root, '.vouch')
 // With an IPC channel the host tells us when it listens and when its enclave is ready: readiness comes from our
 // own host, never from whatever else may answer on the port.
-const host = spawn(process.execPath, [join(root, 'host/bin/vouch-host.js'), ...hostArgs], {
+// The host's V8 options (host/src/node-flags.ts), read from the build just made.
+const { HOST_NODE_FLAGS } = await import(new URL('../host/dist/node-flags.js', import.meta.url).href)
+const host = spawn(process.execPath, [...HOST_NODE_FLAGS, join(root, 'host/bin/vouch-host.js'), ...hostArgs], {
   cwd: root,
   stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
   env: { ...process.env, VOUCH_CACHE_DIR: cacheDir },

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
+import { HOST_NODE_FLAGS } from '@vouch/host'
 import { KUBERNETES_DIR, OVERLAYS, checkFleet, checkKnownFields, renderOverlay, validateSchema, type OverlayName } from '../scripts/kubernetes-check.js'
 import { KustomizeError, applyJson6902, buildKustomization, toYaml, type KubeObject } from '../scripts/kustomize.js'
 
@@ -45,6 +46,17 @@ describe('deploy/kubernetes overlays', () => {
       assert.deepEqual(checkFleet(name, objects), [])
     })
   }
+
+  test("host pods run with the host's V8 options (NODE_OPTIONS, host/src/node-flags.ts), enclave pods without them", () => {
+    for (const name of NAMES) {
+      const env = (component: string): Array<{ name: string; value?: string }> => {
+        const deployment = renderOverlay(name).find((o) => o.kind === 'Deployment' && o.metadata.name === `vouch-${component}`) as unknown as { spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } } }
+        return deployment.spec.template.spec.containers[0]!.env ?? []
+      }
+      assert.equal(env('host').find((e) => e.name === 'NODE_OPTIONS')?.value, HOST_NODE_FLAGS.join(' '), name)
+      assert.equal(env('enclave').find((e) => e.name === 'NODE_OPTIONS'), undefined, name)
+    }
+  })
 
   test("vouch.yaml (today's single pod: the host supervising its enclave) passes the Kubernetes schema", async () => {
     const objects = parseAllDocuments(readFileSync(join(KUBERNETES_DIR, 'vouch.yaml'), 'utf8'), { version: '1.1' }).map((doc) => doc.toJS() as KubeObject)

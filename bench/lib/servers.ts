@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { ENCLAVE_ALLOCATOR_ENV } from '@vouch/host'
+import { ENCLAVE_ALLOCATOR_ENV, HOST_NODE_FLAGS } from '@vouch/host'
 import { measureInterleaved, type Timing } from './measure.js'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
@@ -215,7 +215,8 @@ function status(url: string, ca: string): Promise<number> {
 export async function startVouchHost(cacheDir: string, options: { nodeArgs?: string[]; hostArgs?: string[]; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<HostProcess> {
   const started = performance.now()
   const timeoutMs = options.timeoutMs ?? 180_000
-  const args = [...(options.nodeArgs ?? []), 'host/bin/vouch-host.js', '--port', '0', '--tee', 'simulated', '--gpu', 'simulated', '--log-level', 'warn', ...(options.hostArgs ?? [])]
+  // The host as shipped: with its V8 options (host/src/node-flags.ts), as `npm start` and the Kubernetes pods run it.
+  const args = [...HOST_NODE_FLAGS, ...(options.nodeArgs ?? []), 'host/bin/vouch-host.js', '--port', '0', '--tee', 'simulated', '--gpu', 'simulated', '--log-level', 'warn', ...(options.hostArgs ?? [])]
   const { child, match } = await start('vouch-host', args, { ...process.env, ...options.env, VOUCH_CACHE_DIR: cacheDir }, /serving (https:\/\/\S+) \(TLS 1\.3\)/, timeoutMs)
   const pid = child.pid!
   const url = match[1]!

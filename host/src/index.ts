@@ -18,6 +18,7 @@ export { type EnclaveLink, type LinkAddress, type LinkCallOptions, type LinkClie
 export { traceResponse } from './http/context.js'
 export { createLogger } from './logger.js'
 export { type HostMetrics, type LinkMetrics, type MetricsOptions } from './metrics.js'
+export { HOST_NODE_FLAGS } from './node-flags.js'
 export { ENCLAVE_ALLOCATOR_ENV, startHost, type RunningHost, type StartHostOptions } from './server.js'
 export { type SupervisorOptions } from './supervisor.js'
 export {
