@@ -64,17 +64,17 @@ export async function benchSplit(log: (line: string) => void): Promise<string> {
     const models = { 'ppocr-cls': CLS_FILE, 'ppocr-det': DET_FILE }
     const threads = Object.fromEntries(Object.keys(models).map((name) => [name, parseManifest(readFileSync(join(MODELS_DIR, `${name}.yaml`), 'utf8'), name).threads]))
     const keysetFile = join(cacheDir, 'bare-keyset.json')
-    const link = (name: string, sealed: boolean) => ({ path: join(cacheDir, `${name}.sock`), sealed, keysetOut: keysetFile })
+    const [splitPath, sealedPath] = [join(cacheDir, 'split.sock'), join(cacheDir, 'sealed.sock')]
     const binaryServer = await startPlainServer({ mode: 'binary', models, threads, tlsDir })
     servers.push(binaryServer)
-    const splitBack = await startPlainServer({ mode: 'link', models, threads, tlsDir, link: link('split', false) })
+    const splitBack = await startPlainServer({ mode: 'link', models, threads, tlsDir, link: { path: splitPath } })
     servers.push(splitBack)
-    const sealedBack = await startPlainServer({ mode: 'link', models, threads, tlsDir, link: link('sealed', true) })
+    const sealedBack = await startPlainServer({ mode: 'link', models, threads, tlsDir, link: { path: sealedPath, keysetOut: keysetFile } })
     servers.push(sealedBack)
     const keyset = JSON.parse(readFileSync(keysetFile, 'utf8')) as Keyset
-    const splitRelay = await startBareRelay({ tlsDir, path: link('split', false).path })
+    const splitRelay = await startBareRelay({ tlsDir, path: splitPath })
     servers.push(splitRelay)
-    const sealedRelay = await startBareRelay({ tlsDir, path: link('sealed', true).path })
+    const sealedRelay = await startBareRelay({ tlsDir, path: sealedPath })
     servers.push(sealedRelay)
     log(`split: servers up: host ${host.url}, plain binary ${binaryServer.url}, bare split ${splitRelay.url}, bare confidential ${sealedRelay.url}`)
 

@@ -77,9 +77,13 @@ function outputBytes(tensor: ort.Tensor): Uint8Array {
 
 const config = JSON.parse(process.argv[2] ?? '') as PlainServerConfig
 const sessions = new Map<string, ort.InferenceSession>()
+/** Each model's `sha256:` digest, for the receipts of the sealed link mode. */
+const digests = new Map<string, string>()
 for (const [name, file] of Object.entries(config.models)) {
+  const bytes = readFileSync(file)
+  digests.set(name, sha256Digest(bytes))
   // The enclave's own session options: the comparison is of everything around the model, not of the model's settings.
-  sessions.set(name, await ort.InferenceSession.create(readFileSync(file), sessionOptions(config.threads[name])))
+  sessions.set(name, await ort.InferenceSession.create(bytes, sessionOptions(config.threads[name])))
 }
 
 function sessionFor(name: string): ort.InferenceSession {
@@ -145,22 +149,22 @@ app.use((error: Error & { status?: number }, _req: Request, res: Response, _next
   res.status(error.status ?? 500).json({ error: error.message })
 })
 
+/** A link frame answered as the binary route answers it. */
+async function answerPlain(frame: Buffer): Promise<Uint8Array> {
+  const request = decodeRequestPlaintext(frame)
+  const outputs = await runBinary(sessionFor(request.model.name), request)
+  return encodeCbor({ v: 1, id: request.id, model: { name: request.model.name }, outputs })
+}
+
 /**
- * `link` mode: frames from the bare relay (bench/lib/frames.ts), each answered with one frame. Plain, as the binary
- * route answers; `sealed`, as the enclave answers (the least it does): the request opened in place, its receipt
- * committed and signed, the answer sealed, with a keyset of its own (public half written to `keysetOut`).
+ * Link frames answered as the enclave answers them (the least it does): the request opened in place, its receipt
+ * committed and signed, the answer sealed, with a keyset of its own whose public half is written to `keysetOut`.
  */
-function serveLink(link: NonNullable<PlainServerConfig['link']>): void {
+function sealedAnswers(keysetOut: string): (frame: Buffer) => Promise<Uint8Array> {
   const keyset = generateKeyset()
-  writeFileSync(link.keysetOut, JSON.stringify(keyset.public))
+  writeFileSync(keysetOut, JSON.stringify(keyset.public))
   const keysetId = keysetDigest(keyset.public)
-  const digests = new Map([...Object.entries(config.models)].map(([name, file]) => [name, sha256Digest(readFileSync(file))]))
-  const answer = async (frame: Buffer): Promise<Uint8Array> => {
-    if (link.sealed !== true) {
-      const request = decodeRequestPlaintext(frame)
-      const outputs = await runBinary(sessionFor(request.model.name), request)
-      return encodeCbor({ v: 1, id: request.id, model: { name: request.model.name }, outputs })
-    }
+  return async (frame) => {
     const { plaintext, context } = await openRequest(keyset.encPrivateKey, keyset.public.kid, frame, { inPlace: true })
     const request = decodeRequestPlaintext(plaintext)
     const opening = await exportReceiptOpening(context)
@@ -184,6 +188,11 @@ function serveLink(link: NonNullable<PlainServerConfig['link']>): void {
     )
     return sealResponsePlaintext(context, { v: 1, id: request.id, model, outputs, receipt })
   }
+}
+
+/** `link` mode: frames from the bare relay (bench/lib/frames.ts), each answered with one frame, plain or sealed. */
+function serveLink(link: NonNullable<PlainServerConfig['link']>): void {
+  const answer = link.keysetOut === undefined ? answerPlain : sealedAnswers(link.keysetOut)
   rmSync(link.path, { force: true })
   // Frames reuse large buffers, as the enclave's do; each goes back once its answer is written.
   const pool = new BufferPool(false, 64 * 2 ** 20)

@@ -24,8 +24,11 @@ export interface PlainServerConfig {
   threads: Record<string, number | undefined>
   /** The host's development certificate folder (`$VOUCH_CACHE_DIR/tls`). */
   tlsDir: string
-  /** `link` mode: the socket's path; whether requests and answers are sealed (see plain-server.ts); where to write the keyset's public half. */
-  link?: { path: string; sealed?: boolean; keysetOut: string }
+  /**
+   * `link` mode: the socket's path, and with `keysetOut` requests and answers are sealed (see plain-server.ts) under a
+   * keyset whose public half is written there; without it, plain.
+   */
+  link?: { path: string; keysetOut?: string }
 }
 
 /** What bench/lib/bare-relay.ts takes as its one argument (JSON). */

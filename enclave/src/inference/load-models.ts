@@ -292,17 +292,18 @@ async function startModel(verified: VerifiedModel, options: LoadModelsOptions): 
     close: () => worker.close(),
   }
   if (manifest.sample === undefined) return Object.freeze(model)
-  const sampleFile = resolve(dirname(manifestFile), manifest.sample)
+  let sample: Sample
   let tested: { knownAnswer: KnownAnswer; runMs: number }
   try {
-    tested = await runKnownAnswer(model, sampleFile)
+    sample = await readSample(model, resolve(dirname(manifestFile), manifest.sample))
+    tested = await runKnownAnswer(model, sample)
   } catch (error) {
     await worker.close()
     throw error
   }
   const { knownAnswer } = tested
   if (movable !== undefined && tested.runMs <= (options.inlineMaxRunMs ?? INLINE_MAX_RUN_MS)) {
-    const inline = await startInline(movable, sessionOptions, { ...model, knownAnswer }, sampleFile)
+    const inline = await startInline(movable, sessionOptions, { ...model, knownAnswer }, sample)
     if (inline !== null) {
       await worker.close()
       return Object.freeze({ ...model, knownAnswer, thread: 'enclave', run: inline.runner(metadata), close: () => inline.close() })
@@ -315,7 +316,7 @@ async function startModel(verified: VerifiedModel, options: LoadModelsOptions): 
  * `model`'s session on the enclave's thread, from `bytes` (a copy of the verified bytes), if it gives there the known
  * answer its worker gave; else null, and the model stays on its worker.
  */
-async function startInline(bytes: Uint8Array, options: { intraOpNumThreads?: number }, model: LoadedModel, sampleFile: string): Promise<InlineSession | null> {
+async function startInline(bytes: Uint8Array, options: { intraOpNumThreads?: number }, model: LoadedModel, sample: Sample): Promise<InlineSession | null> {
   let inline: InlineSession
   try {
     inline = await InlineSession.start(bytes, options)
@@ -323,7 +324,7 @@ async function startInline(bytes: Uint8Array, options: { intraOpNumThreads?: num
     return null
   }
   try {
-    const { knownAnswer } = await runKnownAnswer({ ...model, run: inline.runner(model.metadata) }, sampleFile)
+    const { knownAnswer } = await runKnownAnswer({ ...model, run: inline.runner(model.metadata) }, sample)
     if (knownAnswer.input === model.knownAnswer?.input && knownAnswer.output === model.knownAnswer.output) return inline
   } catch {
     // Refused here: the worker answered, so the model stays there.
@@ -355,35 +356,51 @@ function readSampleRequest(bytes: Uint8Array): { inputs: TensorData[]; outputs?:
   return Array.isArray(request.outputs) ? { inputs, outputs: request.outputs.map((o: { name?: unknown }) => String(o?.name)) } : { inputs }
 }
 
+/** A model's sample request, read: its file, and the input tensors (and output names, if it names any). */
+interface Sample {
+  file: string
+  inputs: TensorData[]
+  outputs?: string[]
+}
+
+function knownAnswerError(model: LoadedModel, sampleFile: string, reason: string, cause?: unknown): ModelError {
+  return new ModelError('ERR_MODEL_KNOWN_ANSWER', `${model.manifestFile}: sample: ${sampleFile}: ${reason}`, cause === undefined ? undefined : { cause })
+}
+
 /**
- * Runs `model` once on the sample request in `sampleFile` (see {@link readSampleRequest}; gzipped or not) and returns
- * the digests of its input and output tensors (and how long the run took): the known answer the evidence attests beside the model, so a policy can
- * require it (a model that silently computes something else, on a GPU path say, gives another answer).
+ * Reads `model`'s sample request from `file` (see {@link readSampleRequest}; gzipped or not).
  *
- * @throws {@link ModelError} `ERR_MODEL_KNOWN_ANSWER` naming the sample file when it cannot be read or the model refuses it.
+ * @throws {@link ModelError} `ERR_MODEL_KNOWN_ANSWER` naming the sample file when it cannot be read.
  */
-async function runKnownAnswer(model: LoadedModel, sampleFile: string): Promise<{ knownAnswer: KnownAnswer; runMs: number }> {
-  const fail = (reason: string, cause?: unknown): ModelError =>
-    new ModelError('ERR_MODEL_KNOWN_ANSWER', `${model.manifestFile}: sample: ${sampleFile}: ${reason}`, cause === undefined ? undefined : { cause })
-  let request: { inputs: TensorData[]; outputs?: string[] }
+async function readSample(model: LoadedModel, file: string): Promise<Sample> {
   try {
-    if ((await stat(sampleFile)).size > MAX_SAMPLE_FILE_BYTES) throw fail(`over ${MAX_SAMPLE_FILE_BYTES} bytes`)
-    let bytes: Uint8Array = await readFile(sampleFile)
+    if ((await stat(file)).size > MAX_SAMPLE_FILE_BYTES) throw knownAnswerError(model, file, `over ${MAX_SAMPLE_FILE_BYTES} bytes`)
+    let bytes: Uint8Array = await readFile(file)
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes, { maxOutputLength: MAX_SAMPLE_BYTES })
-    request = readSampleRequest(bytes)
+    return { file, ...readSampleRequest(bytes) }
   } catch (cause) {
     if (cause instanceof ModelError) throw cause
-    throw fail(`cannot read the sample request: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
+    throw knownAnswerError(model, file, `cannot read the sample request: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
   }
+}
+
+/**
+ * Runs `model` once on its `sample` and returns the digests of its input and output tensors (and how long the run
+ * took): the known answer the evidence attests beside the model, so a policy can require it (a model that silently
+ * computes something else, on a GPU path say, gives another answer).
+ *
+ * @throws {@link ModelError} `ERR_MODEL_KNOWN_ANSWER` naming the sample file when the model refuses it.
+ */
+async function runKnownAnswer(model: LoadedModel, sample: Sample): Promise<{ knownAnswer: KnownAnswer; runMs: number }> {
   let answer: TensorData[]
   const started = performance.now()
   try {
-    answer = await model.run(request.inputs, request.outputs)
+    answer = await model.run(sample.inputs, sample.outputs)
   } catch (cause) {
-    throw fail(`the model refuses its sample input: ${(cause as { code?: string }).code ?? ''} ${cause instanceof Error ? cause.message : String(cause)}`, cause)
+    throw knownAnswerError(model, sample.file, `the model refuses its sample input: ${(cause as { code?: string }).code ?? ''} ${cause instanceof Error ? cause.message : String(cause)}`, cause)
   }
   const runMs = performance.now() - started
-  return { knownAnswer: { input: tensorsDigest(request.inputs), output: tensorsDigest(answer) }, runMs }
+  return { knownAnswer: { input: tensorsDigest(sample.inputs), output: tensorsDigest(answer) }, runMs }
 }
 
 function toTensorMetadata(m: RawValueMetadata, modelFile: string): TensorMetadata {
