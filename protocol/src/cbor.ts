@@ -142,6 +142,83 @@ export function encodeCborAfter(value: unknown, prefixBytes: number, suffixBytes
   return out
 }
 
+// Stand in for the byte strings encodeCborPieces leaves out: random, so no other field can hold one; the last four
+// bytes number them.
+const PLACEHOLDER_PREFIX = globalThis.crypto.getRandomValues(new Uint8Array(12))
+const PLACEHOLDER_SIZE = 16
+
+/** The `index`th placeholder byte string. */
+function placeholder(index: number): Uint8Array {
+  const p = new Uint8Array(PLACEHOLDER_SIZE)
+  p.set(PLACEHOLDER_PREFIX)
+  new DataView(p.buffer).setUint32(12, index, false)
+  return p
+}
+
+/** `value` with every reference to one of `bytes` (by identity) replaced by its placeholder. */
+function withPlaceholders(value: unknown, placeholders: ReadonlyMap<Uint8Array, Uint8Array>): unknown {
+  if (value instanceof Uint8Array) return placeholders.get(value) ?? value
+  if (typeof value !== 'object' || value === null) return value
+  if (Array.isArray(value)) return value.map((v) => withPlaceholders(v, placeholders))
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPlaceholders(v, placeholders)]))
+}
+
+/** The shortest CBOR head of a byte string of `length` bytes (RFC 8949 §3, §4.2.1). */
+function byteStringHead(length: number): Uint8Array {
+  if (length < 24) return Uint8Array.of(0x40 | length)
+  if (length < 0x100) return Uint8Array.of(0x58, length)
+  if (length < 0x10000) return Uint8Array.of(0x59, length >> 8, length & 0xff)
+  const head = new Uint8Array(5)
+  head[0] = 0x5a
+  new DataView(head.buffer).setUint32(1, length, false)
+  return head
+}
+
+/** The encoding of a value in pieces ({@link encodeCborPieces}), and how often each byte string left out occurs in it. */
+export interface CborPieces {
+  /** In order; their concatenation is the encoding. Each byte string left out is a piece of its own, itself. */
+  pieces: Uint8Array[]
+  /** How many times each of the byte strings given occurs, in the order given. */
+  occurrences: number[]
+}
+
+/**
+ * {@link encodeCborAfter} of `value` without copying the byte strings `bytes` it holds (by reference): the encoding
+ * as pieces whose concatenation is exactly `encodeCborAfter(value, prefixBytes)`, each of `bytes` a piece itself and
+ * the pieces between them (CBOR heads and small fields) copies. To hash or write a message that carries megabytes of
+ * tensor data or a sealed body without a second copy of them.
+ */
+export function encodeCborPieces(value: unknown, bytes: readonly Uint8Array[], prefixBytes = 0): CborPieces {
+  const placeholders = new Map<Uint8Array, Uint8Array>()
+  for (const b of bytes) if (!placeholders.has(b)) placeholders.set(b, placeholder(placeholders.size))
+  // Small, whatever the byte strings' sizes: they are not in it.
+  const encoded = encodeCborAfter(withPlaceholders(value, placeholders), prefixBytes)
+  // Where each placeholder's encoding starts (its 1-byte head, then its 16 bytes: the prefix, then the number), in order.
+  const found: Array<{ at: number; bytes: Uint8Array }> = []
+  const count = new Map<Uint8Array, number>()
+  const numbered = [...placeholders.keys()]
+  for (let at = prefixBytes; at + 1 + PLACEHOLDER_SIZE <= encoded.length; at++) {
+    if (encoded[at] !== (0x40 | PLACEHOLDER_SIZE) || !PLACEHOLDER_PREFIX.every((byte, i) => encoded[at + 1 + i] === byte)) continue
+    const b = numbered[new DataView(encoded.buffer, encoded.byteOffset + at + 13, 4).getUint32(0, false)]
+    if (b === undefined) continue
+    found.push({ at, bytes: b })
+    count.set(b, (count.get(b) ?? 0) + 1)
+    at += PLACEHOLDER_SIZE
+  }
+  const pieces: Uint8Array[] = []
+  let cursor = 0
+  for (const { at, bytes: b } of found) {
+    const head = byteStringHead(b.length)
+    const before = new Uint8Array(at - cursor + head.length)
+    before.set(encoded.subarray(cursor, at))
+    before.set(head, at - cursor)
+    pieces.push(before, b)
+    cursor = at + 1 + PLACEHOLDER_SIZE
+  }
+  if (cursor < encoded.length || pieces.length === 0) pieces.push(encoded.subarray(cursor))
+  return { pieces, occurrences: bytes.map((b) => count.get(b) ?? 0) }
+}
+
 /** One pass over `b` checking Vouch's profile; throws ERR_PROTOCOL_MALFORMED at the first violation. */
 function checkProfile(b: Uint8Array, maxDepth: number): void {
   if (b.length === 0) throw malformed('empty input')

@@ -30,9 +30,9 @@ import { createCipheriv, createDecipheriv, createPrivateKey, randomBytes, type K
 import type { RecipientContext, SenderContext } from 'hpke'
 import { concatBytes, fromBase64Url } from './bytes.js'
 import { KID_PATTERN, type ModelRef, type X25519PublicJwk } from './bundle.js'
-import { decodeCbor, encodeCbor, encodeCborAfter } from './cbor.js'
+import { decodeCbor, encodeCbor, encodeCborPieces } from './cbor.js'
 import { ProtocolError } from './errors.js'
-import { createNodeSuite, hkdfExpand, hkdfExtract, SEAL_HEADROOM, updateInPlace, X25519Key, x25519PublicKeyFromRaw } from './hpke-suite.js'
+import { createNodeSuite, hkdfExpand, hkdfExtract, SEAL_HEADROOM, updateInto, X25519Key, x25519PublicKeyFromRaw } from './hpke-suite.js'
 import { at, count, digest, Issues, list, record, text, unsupportedVersion } from './issues.js'
 import { checkParameters, checkTensorData, tensorWire, type TensorData, type TensorParameters } from './oip.js'
 import { RECEIPT_OPENING_SIZE } from './receipt.js'
@@ -282,35 +282,36 @@ async function responseKeys(
   return { key: hkdfExpand(prk, utf8.encode('key'), 32), nonce: hkdfExpand(prk, utf8.encode('nonce'), 12) }
 }
 
-async function sealResponseWith(
+function sealResponseWith(
   context: EnvelopeContext,
   plaintext: Uint8Array,
   responseNonce: Uint8Array,
   options: EnvelopeOptions,
 ): Promise<Uint8Array> {
-  // One copy, into room for the nonce and the tag, then sealed over itself. allocUnsafe: every byte is written.
-  const room = Buffer.allocUnsafe(RESPONSE_NONCE_SIZE + plaintext.length + TAG_SIZE)
-  const sealed = new Uint8Array(room.buffer, room.byteOffset, room.length)
-  sealed.set(plaintext, RESPONSE_NONCE_SIZE)
-  return sealOver(context, sealed, responseNonce, options)
+  return sealPieces(context, [plaintext], responseNonce, options)
 }
 
 /**
- * Seals, over itself, the response plaintext that `sealed` holds between room for the response nonce (before it) and
- * for the tag (after it), and fills both: `sealed` is then the response body. The RFC 9458 §4.4 derivation (module
- * comment) under the request's context. Throws a TypeError for a client context, `ERR_PROTOCOL_TOO_LARGE` over the limit.
+ * Seals the response plaintext that `pieces` make up, in order, into one new buffer: the response nonce, the
+ * ciphertext (each piece encrypted straight into its place, read once and never copied first) and the tag, which is
+ * the response body. The RFC 9458 §4.4 derivation (module comment) under the request's context. Throws a TypeError
+ * for a client context, `ERR_PROTOCOL_TOO_LARGE` over the limit.
  */
-async function sealOver(context: EnvelopeContext, sealed: Uint8Array, responseNonce: Uint8Array, options: EnvelopeOptions): Promise<Uint8Array> {
+async function sealPieces(context: EnvelopeContext, pieces: readonly Uint8Array[], responseNonce: Uint8Array, options: EnvelopeOptions): Promise<Uint8Array> {
   const { ctx, enc } = hpkeContext(context, 'enclave', 'sealResponse')
-  const plaintext = sealed.subarray(RESPONSE_NONCE_SIZE, sealed.length - TAG_SIZE)
+  const length = pieces.reduce((n, p) => n + p.length, 0)
   const limit = options.maxPlaintextBytes ?? DEFAULT_MAX_SEALED_BYTES
-  if (plaintext.length > limit) throw tooLarge('a response plaintext', plaintext.length, limit)
+  if (length > limit) throw tooLarge('a response plaintext', length, limit)
   const { key, nonce } = await responseKeys(ctx, enc, responseNonce)
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE })
+  // allocUnsafe: every byte is written.
+  const room = Buffer.allocUnsafe(RESPONSE_NONCE_SIZE + length + TAG_SIZE)
+  const sealed = new Uint8Array(room.buffer, room.byteOffset, room.length)
   sealed.set(responseNonce)
-  updateInPlace(cipher, plaintext)
+  let at = RESPONSE_NONCE_SIZE
+  for (const piece of pieces) at += updateInto(cipher, piece, sealed, at)
   cipher.final() // AES-GCM: nothing held back
-  sealed.set(cipher.getAuthTag(), sealed.length - TAG_SIZE)
+  sealed.set(cipher.getAuthTag(), at)
   return sealed
 }
 
@@ -323,17 +324,17 @@ export function sealResponse(context: EnvelopeContext, plaintext: Uint8Array, op
 }
 
 /**
- * Encodes `response` ({@link encodeResponsePlaintext}) and seals it ({@link sealResponse}) in one buffer: the encoding
- * is made with room for the response nonce before it and the tag after it, and encrypted over itself, so the sealed
- * body is that buffer and nothing of its size is allocated twice (the detector's outputs are 1.6 MB, and a fresh
- * buffer of that size costs the enclave its page faults: docs/benchmarks.md, "Enclave allocator"). The bytes are
- * exactly those of `sealResponse(context, encodeResponsePlaintext(response))`. Throws as both do.
+ * Encodes `response` ({@link encodeResponsePlaintext}) and seals it ({@link sealResponse}) in one go: the encoding
+ * is made in pieces around the outputs' data ({@link encodeCborPieces}), and each piece is encrypted straight into the
+ * sealed body, so the outputs are read once and never copied first (the detector's are 1.6 MB, and a fresh buffer of
+ * that size costs the enclave its page faults: docs/benchmarks.md, "Enclave allocator"). The bytes are exactly those
+ * of `sealResponse(context, encodeResponsePlaintext(response))`. Throws as both do.
  */
 export async function sealResponsePlaintext(context: EnvelopeContext, response: ResponsePlaintext, options: EnvelopeOptions = {}): Promise<Uint8Array> {
   hpkeContext(context, 'enclave', 'sealResponse')
   assertResponsePlaintext(response)
-  const sealed = encodeCborAfter(responseWire(response), RESPONSE_NONCE_SIZE, TAG_SIZE)
-  return sealOver(context, sealed, new Uint8Array(randomBytes(RESPONSE_NONCE_SIZE)), options)
+  const { pieces } = encodeCborPieces(responseWire(response), response.outputs.map((t) => t.data))
+  return sealPieces(context, pieces, new Uint8Array(randomBytes(RESPONSE_NONCE_SIZE)), options)
 }
 
 /** {@link sealResponse} with a fixed response nonce: for test vectors only. Not exported from the package index. */

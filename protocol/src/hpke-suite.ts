@@ -186,18 +186,23 @@ function aesGcm(id: 0x0001 | 0x0002, openInPlace = false): AEADFactory {
 }
 
 /**
- * Runs `bytes` through `c` (AES-GCM, either way) over themselves, in pieces of {@link IN_PLACE_PIECE}: each piece's
- * output is written where that piece was read, never ahead of what is read. Returns the bytes written; `final` is the
- * caller's.
+ * Runs `bytes` through `c` (AES-GCM, either way) into `into` from `at`, in pieces of {@link IN_PLACE_PIECE}: each
+ * piece's output is written as soon as it is made, so `into` may be `bytes` itself (at 0: written where it was read,
+ * never ahead of what is read). Returns the bytes written; `final` is the caller's.
  */
-export function updateInPlace(c: { update(data: Uint8Array): Buffer }, bytes: Uint8Array): number {
+export function updateInto(c: { update(data: Uint8Array): Buffer }, bytes: Uint8Array, into: Uint8Array, at: number): number {
   let written = 0
-  for (let at = 0; at < bytes.length; at += IN_PLACE_PIECE) {
-    const piece = c.update(bytes.subarray(at, Math.min(bytes.length, at + IN_PLACE_PIECE)))
-    bytes.set(piece, written)
+  for (let from = 0; from < bytes.length; from += IN_PLACE_PIECE) {
+    const piece = c.update(bytes.subarray(from, Math.min(bytes.length, from + IN_PLACE_PIECE)))
+    into.set(piece, at + written)
     written += piece.length
   }
   return written
+}
+
+/** {@link updateInto} `bytes` themselves: decrypted or encrypted over themselves. */
+export function updateInPlace(c: { update(data: Uint8Array): Buffer }, bytes: Uint8Array): number {
+  return updateInto(c, bytes, bytes, 0)
 }
 
 /**

@@ -4,7 +4,7 @@
  * Framing and message shapes only (each operation's fields are in `link-operations.ts`); sockets live in the host
  * and the enclave.
  */
-import { decodeCbor, encodeCborAfter } from './cbor.js'
+import { decodeCbor, encodeCborAfter, encodeCborPieces } from './cbor.js'
 import { ProtocolError } from './errors.js'
 import { isRecord } from './issues.js'
 import { isLinkOp, LINK_OPERATIONS, type LinkOp, type LinkRequest } from './link-operations.js'
@@ -62,37 +62,6 @@ export function encodeFrame(message: unknown, maxFrameSize = DEFAULT_MAX_FRAME_S
   return frame
 }
 
-// Stands in for the byte string framed by reference in encodeFramePieces: random, so no other field can hold it.
-const PLACEHOLDER = globalThis.crypto.getRandomValues(new Uint8Array(16))
-/** CBOR of {@link PLACEHOLDER}: a 16-byte byte string (major type 2, length 16). */
-const PLACEHOLDER_CBOR = Uint8Array.of(0x40 | PLACEHOLDER.length, ...PLACEHOLDER)
-
-/** `value` with the one reference to `bytes` replaced by {@link PLACEHOLDER}, and how many there were. */
-function withPlaceholder(value: unknown, bytes: Uint8Array): { value: unknown; found: number } {
-  if (value === bytes) return { value: PLACEHOLDER, found: 1 }
-  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return { value, found: 0 }
-  let found = 0
-  const swap = (v: unknown): unknown => {
-    const r = withPlaceholder(v, bytes)
-    found += r.found
-    return r.value
-  }
-  if (Array.isArray(value)) return { value: value.map(swap), found }
-  const out = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, swap(v)]))
-  return { value: out, found }
-}
-
-/** The shortest CBOR head of a byte string of `length` bytes (RFC 8949 §3, §4.2.1). */
-function byteStringHead(length: number): Uint8Array {
-  if (length < 24) return Uint8Array.of(0x40 | length)
-  if (length < 0x100) return Uint8Array.of(0x58, length)
-  if (length < 0x10000) return Uint8Array.of(0x59, length >> 8, length & 0xff)
-  const head = new Uint8Array(5)
-  head[0] = 0x5a
-  new DataView(head.buffer).setUint32(1, length, false)
-  return head
-}
-
 /**
  * {@link encodeFrame} without copying `bytes`, a byte string that `message` holds (by reference, exactly once):
  * the frame as pieces to write in order (header and CBOR up to `bytes`, `bytes` itself, the CBOR after it). Their
@@ -105,19 +74,13 @@ function byteStringHead(length: number): Uint8Array {
  */
 export function encodeFramePieces(message: unknown, bytes: Uint8Array | undefined, maxFrameSize = DEFAULT_MAX_FRAME_SIZE): Uint8Array[] {
   if (bytes === undefined) return [encodeFrame(message, maxFrameSize)]
-  const { value, found } = withPlaceholder(message, bytes)
-  if (found !== 1) throw new TypeError(`encodeFramePieces: the message holds the byte string ${found} times, not once`)
-  const encoded = encodeCborAfter(value, FRAME_HEADER_SIZE)
-  const at = indexOf(encoded, PLACEHOLDER_CBOR, FRAME_HEADER_SIZE)
-  const head = byteStringHead(bytes.length)
-  const before = new Uint8Array(at + head.length)
-  before.set(encoded.subarray(0, at))
-  before.set(head, at)
-  const after = encoded.subarray(at + PLACEHOLDER_CBOR.length)
-  const bodyLength = before.length - FRAME_HEADER_SIZE + bytes.length + after.length
+  const { pieces, occurrences } = encodeCborPieces(message, [bytes], FRAME_HEADER_SIZE)
+  if (occurrences[0] !== 1) throw new TypeError(`encodeFramePieces: the message holds the byte string ${occurrences[0]} times, not once`)
+  const bodyLength = pieces.reduce((n, p) => n + p.length, -FRAME_HEADER_SIZE)
   if (bodyLength > maxFrameSize) throw new ProtocolError('ERR_LINK_FRAME_TOO_LARGE', `a ${bodyLength}-byte frame exceeds the ${maxFrameSize}-byte limit`)
-  new DataView(before.buffer).setUint32(0, bodyLength, false)
-  return after.length > 0 ? [before, bytes, after] : [before, bytes]
+  const first = pieces[0]!
+  new DataView(first.buffer, first.byteOffset, first.byteLength).setUint32(0, bodyLength, false)
+  return pieces
 }
 
 /** Writes a frame's pieces in one go (one `writev`) and returns what the last `write` said: false means wait for `drain`. */
@@ -127,13 +90,6 @@ export function writePieces(stream: { cork(): void; uncork(): void; write(chunk:
   for (const piece of pieces) writable = stream.write(piece)
   stream.uncork()
   return writable
-}
-
-/** Where `needle` starts in `haystack` at or after `from`; it is there, since the placeholder was encoded. */
-function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {
-  const at = Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).indexOf(needle, from)
-  if (at < 0) throw new Error('encodeFramePieces: the placeholder is missing from its own encoding')
-  return at
 }
 
 /**

@@ -192,7 +192,11 @@ function base64ToBytes(text: string): Uint8Array {
 export const platform: PlatformSeam = {
   name: 'browser',
   digest: (name, data) => HASHES[name](typeof data === 'string' ? utf8.encode(data) : data),
-  hmacSha256: (key, data) => hmac(sha256, key, data),
+  hmacSha256: (key, data) => {
+    const mac = hmac.create(sha256, key)
+    for (const piece of data instanceof Uint8Array ? [data] : data) mac.update(piece)
+    return mac.digest()
+  },
   verifySignature,
   clearKeys: () => keys.clear(),
   signWithKeyObject: () => null,

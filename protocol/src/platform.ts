@@ -66,8 +66,10 @@ export const platform: PlatformSeam = {
     const out = hash(name, data, 'buffer')
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
   },
-  hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
-    return new Uint8Array(createHmac('sha256', key).update(data).digest())
+  hmacSha256(key: Uint8Array, data: Uint8Array | readonly Uint8Array[]): Uint8Array {
+    const mac = createHmac('sha256', key)
+    for (const piece of data instanceof Uint8Array ? [data] : data) mac.update(piece)
+    return new Uint8Array(mac.digest())
   },
   // OpenSSL verifies synchronously; the promise only matches the browser's WebCrypto.
   verifySignature: async (scheme, spki, data, signature) => verifySync(scheme, spki, data, signature),

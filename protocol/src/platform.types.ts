@@ -26,8 +26,8 @@ export interface PlatformSeam {
   readonly name: 'node' | 'browser'
   /** The digest of `data` (a string as its UTF-8 bytes). Synchronous: parsers call it. */
   digest(name: DigestName, data: Uint8Array | string): Uint8Array
-  /** HMAC-SHA-256 of `data` under `key`. */
-  hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array
+  /** HMAC-SHA-256 of `data` (or of the concatenation of its pieces) under `key`. */
+  hmacSha256(key: Uint8Array, data: Uint8Array | readonly Uint8Array[]): Uint8Array
   /**
    * Whether `signature` over `data` verifies under the DER SubjectPublicKeyInfo `spki` with `scheme`. Resolves to
    * false, never rejects, for a key or signature that does not fit the scheme. Imported keys are cached by SPKI.

@@ -17,7 +17,7 @@ import type { KeyObject } from 'node:crypto'
 import { CompactSign, compactVerify, type CryptoKey, type JWK } from 'jose'
 import { fromBase64Url, toBase64Url, toHex } from './bytes.js'
 import { checkAttribution, KID_PATTERN, PLATFORMS, type Attribution, type Ed25519PublicJwk, type ModelRef, type Platform } from './bundle.js'
-import { encodeCbor } from './cbor.js'
+import { encodeCbor, encodeCborPieces } from './cbor.js'
 import { ProtocolError } from './errors.js'
 import { at, count, digest, DIGEST_PATTERN, Issues, isRecord, list, oneOf, record, text, unsupportedVersion } from './issues.js'
 import { canonicalJson, sha256Digest } from './jcs.js'
@@ -157,14 +157,23 @@ export function encodeTensors(tensors: readonly TensorData[]): Uint8Array {
 }
 
 /**
- * A v2 receipt's commitment to `bytes` (the request plaintext, or {@link encodeTensors} of the outputs):
+ * {@link encodeTensors} as pieces whose concatenation is its bytes, each tensor's `data` a piece itself (not copied):
+ * what {@link receiptCommitment} takes to commit to a detector's megabytes of outputs without a copy of them.
+ */
+export function tensorPieces(tensors: readonly TensorData[]): Uint8Array[] {
+  return encodeCborPieces(tensors.map(tensorWire), tensors.map((t) => t.data)).pieces
+}
+
+/**
+ * A v2 receipt's commitment to `bytes` (the request plaintext, or {@link encodeTensors} of the outputs, which may
+ * come as pieces, {@link tensorPieces}):
  * `hmac-sha256:` and the hex of HMAC-SHA-256 keyed with the request's 32-byte `opening`
  * (`exportReceiptOpening`). Without the opening it is a pseudorandom value that confirms no guess; with it, it
  * names exactly one byte string (HMAC-SHA-256 under a fixed key is collision-resistant as SHA-256 is). The two
  * inputs never coincide: a request plaintext is a CBOR map, the outputs a CBOR array. Throws a TypeError for an
  * opening that is not 32 bytes.
  */
-export function receiptCommitment(opening: Uint8Array, bytes: Uint8Array): string {
+export function receiptCommitment(opening: Uint8Array, bytes: Uint8Array | readonly Uint8Array[]): string {
   if (!(opening instanceof Uint8Array) || opening.length !== RECEIPT_OPENING_SIZE) throw new TypeError(`receiptCommitment: the opening must be ${RECEIPT_OPENING_SIZE} bytes`)
   return `hmac-sha256:${toHex(platform.hmacSha256(opening, bytes))}`
 }

@@ -151,7 +151,10 @@ describe('sealing a response plaintext in one buffer (the enclave)', () => {
   })
 
   test('opens to exactly the encoded plaintext, small and detector-sized, each sealed afresh', async () => {
-    for (const outputs of [[fp32Tensor('y', [1, 2])], [fp32Tensor('sigmoid_0.tmp_0', [1, 1, 640, 640])]]) {
+    const several = [fp32Tensor('a', [16_384]), { name: 'empty', datatype: 'FP32' as const, shape: [0], data: new Uint8Array(0) }, fp32Tensor('b', [3])]
+    // Sealed piece by piece around each tensor's data: none, several (one exactly a 64 KiB AES piece, one empty, one
+    // data array twice), and the detector's.
+    for (const outputs of [[], [fp32Tensor('y', [1, 2])], several, [...several, { ...several[0]!, name: 'again' }], [fp32Tensor('sigmoid_0.tmp_0', [1, 1, 640, 640])]]) {
       const plaintext = response(outputs)
       const sealed = await sealRequest(keyset.enc, KID, new Uint8Array(8))
       const { context } = await openRequest(encKey, KID, sealed.body)

@@ -31,6 +31,10 @@ describe('digests, HMAC and encodings', () => {
   test('HMAC-SHA-256 agrees', () => {
     const key = new Uint8Array(randomBytes(32))
     assert.deepEqual(browser.hmacSha256(key, DATA), node.hmacSha256(key, DATA))
+    // In pieces, it is the HMAC of their concatenation, on both.
+    const pieces = [DATA.subarray(0, 7), new Uint8Array(0), DATA.subarray(7, 300), DATA.subarray(300)]
+    assert.deepEqual(node.hmacSha256(key, pieces), node.hmacSha256(key, DATA))
+    assert.deepEqual(browser.hmacSha256(key, pieces), node.hmacSha256(key, DATA))
   })
 
   test('hex and base64 (padded, and unpadded base64url) agree at every length of a block and more', () => {

@@ -13,6 +13,7 @@ import {
   receiptEvidence,
   sha256Digest,
   signReceipt,
+  tensorPieces,
   toBase64Url,
   verifyReceiptSignature,
   type Ed25519PrivateJwk,
@@ -94,6 +95,27 @@ describe('v2 commitments and v1 digests', () => {
     const outputs = [fp32Tensor('a', [1, 2])]
     assert.equal(outputsDigest(outputs), sha256Digest(encodeTensors(outputs)))
     assert.match(receiptCommitment(testOpening(), encodeTensors(outputs)), /^hmac-sha256:[0-9a-f]{64}$/)
+  })
+
+  test('the outputs in pieces are encodeTensors byte for byte, each tensor\'s data a piece itself (not a copy), and commit alike', () => {
+    const join = (pieces: Uint8Array[]): Uint8Array => Uint8Array.from(pieces.flatMap((p) => [...p]))
+    const shared = fp32Tensor('shared', [3])
+    const cases: Array<{ what: string; tensors: Parameters<typeof encodeTensors>[0] }> = [
+      { what: 'no tensors', tensors: [] },
+      { what: 'an empty tensor', tensors: [{ name: 'e', datatype: 'FP32', shape: [0], data: new Uint8Array(0) }] },
+      // Byte-string heads of every width: under 24 bytes, one byte, two bytes, four bytes of length.
+      ...[1, 5, 6, 64, 16_384, 16_385, 1_000_000].map((n) => ({ what: `${n} FP32 elements`, tensors: [fp32Tensor('t', [n])] })),
+      { what: 'two tensors, with parameters and another datatype', tensors: [fp32Tensor('a', [2, 3]), { name: 'b', datatype: 'UINT8' as const, shape: [4], data: Uint8Array.of(1, 2, 3, 4), parameters: { note: 'x' } }] },
+      { what: 'one data array in two tensors', tensors: [shared, { ...shared, name: 'again' }] },
+      // A tensor whose data holds the bytes of another's CBOR head does not confuse the split.
+      { what: 'data that looks like CBOR', tensors: [{ name: 'c', datatype: 'UINT8', shape: [17], data: Uint8Array.of(0x50, ...new Uint8Array(16)) }] },
+    ]
+    for (const { what, tensors } of cases) {
+      const pieces = tensorPieces(tensors)
+      assert.deepEqual(join(pieces), encodeTensors(tensors), what)
+      for (const t of tensors) if (t.data.length > 0) assert.ok(pieces.includes(t.data), `${what}: ${t.name}'s data is a piece itself`)
+      assert.equal(receiptCommitment(testOpening(), pieces), receiptCommitment(testOpening(), encodeTensors(tensors)), what)
+    }
   })
 
   test('receiptCommitment refuses an opening that is not 32 bytes', () => {

@@ -7,7 +7,6 @@
  */
 import {
   decodeRequestPlaintext,
-  encodeTensors,
   exportReceiptOpening,
   keysetDigest,
   openRequest,
@@ -15,6 +14,7 @@ import {
   RECEIPT_VERSION,
   sealResponsePlaintext,
   signReceipt,
+  tensorPieces,
   type LinkResult,
   type ReceiptPayload,
   type TensorData,
@@ -129,7 +129,7 @@ export class SealedInference {
         iat: Math.floor(this.now() / 1000),
         model: modelRef,
         request: run.requestCommitment,
-        response: receiptCommitment(run.opening, encodeTensors(outputs)),
+        response: receiptCommitment(run.opening, tensorPieces(outputs)),
         keyset: this.#keysetDigest,
         evidence: bundle.digest,
         platform: bundle.bundle.platform,

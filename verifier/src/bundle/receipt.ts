@@ -7,8 +7,9 @@
 import {
   decodeBundle,
   decodeReceipt,
-  encodeTensors,
+  concatBytes,
   receiptCommitment,
+  tensorPieces,
   RECEIPT_OPENING_SIZE,
   sha256Digest,
   verifyReceiptSignature,
@@ -140,7 +141,8 @@ function checkAttribution(payload: ReceiptPayload, evidence: BundleClaims, check
 /** What `receipt.<field>` compares with the receipt's field: the bytes given, if any, and how its check speaks of them. */
 interface DigestField {
   field: 'request' | 'response'
-  bytes: Uint8Array | undefined
+  /** The outputs come as pieces ({@link tensorPieces}): a detector's megabytes are not copied to be committed to. */
+  bytes: Uint8Array | readonly Uint8Array[] | undefined
   /** The bytes in words: "the request that was sent". */
   what: string
   /** The skip detail when no bytes are given. */
@@ -155,7 +157,7 @@ interface DigestField {
 function checkDigests(payload: ReceiptPayload, options: ReceiptVerifyOptions, checks: CheckCollector): void {
   const fields: DigestField[] = [
     { field: 'request', bytes: options.request, what: 'the request that was sent', none: 'no request given to compare' },
-    { field: 'response', bytes: options.outputs === undefined ? undefined : encodeTensors(options.outputs), what: 'the outputs that were received', none: 'no outputs given to compare' },
+    { field: 'response', bytes: options.outputs === undefined ? undefined : tensorPieces(options.outputs), what: 'the outputs that were received', none: 'no outputs given to compare' },
   ]
   const { opening } = options
   for (const { field, bytes, what, none } of fields) {
@@ -172,7 +174,7 @@ function checkDigests(payload: ReceiptPayload, options: ReceiptVerifyOptions, ch
       continue
     }
     checks.run(id, () => {
-      const got = payload.v === 1 ? sha256Digest(bytes) : receiptCommitment(opening!, bytes)
+      const got = payload.v === 1 ? sha256Digest(bytes instanceof Uint8Array ? bytes : concatBytes(...bytes)) : receiptCommitment(opening!, bytes)
       if (got !== named) {
         const detail = payload.v === 1 ? `${field} digest mismatch: the receipt names ${named}, ${what} is ${got}` : `${field} commitment mismatch: the receipt names ${named}, ${what} commits to ${got} under the opening given (or the opening is not this request's)`
         throw new VerificationError('ERR_RECEIPT_DIGEST_MISMATCH', detail)
