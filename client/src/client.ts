@@ -574,7 +574,8 @@ class Client implements VouchClient {
     }
     let opened: Uint8Array
     try {
-      opened = await openResponse(context, response.body, { maxPlaintextBytes: this.#maxPlaintext })
+      // Over the body itself: this client owns it and needs it no more (a detector's answer is not copied again).
+      opened = await openResponse(context, response.body, { maxPlaintextBytes: this.#maxPlaintext, inPlace: true })
     } catch (cause) {
       throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', 'the sealed response does not open under this request: altered, truncated, or sealed for another request', { cause })
     }

@@ -32,7 +32,7 @@ import { concatBytes, fromBase64Url } from './bytes.js'
 import { KID_PATTERN, type ModelRef, type X25519PublicJwk } from './bundle.js'
 import { decodeCbor, encodeCbor, encodeCborPieces } from './cbor.js'
 import { ProtocolError } from './errors.js'
-import { createNodeSuite, hkdfExpand, hkdfExtract, SEAL_HEADROOM, updateInto, X25519Key, x25519PublicKeyFromRaw } from './hpke-suite.js'
+import { createNodeSuite, hkdfExpand, hkdfExtract, openOver, SEAL_HEADROOM, updateInto, X25519Key, x25519PublicKeyFromRaw } from './hpke-suite.js'
 import { at, count, digest, Issues, list, record, text, unsupportedVersion } from './issues.js'
 import { checkParameters, checkTensorData, tensorWire, type TensorData, type TensorParameters } from './oip.js'
 import { RECEIPT_OPENING_SIZE } from './receipt.js'
@@ -73,12 +73,13 @@ export interface EnvelopeOptions {
   maxPlaintextBytes?: number
 }
 
-/** Options of {@link openRequest}. */
+/** Options of {@link openRequest} and {@link openResponse}. */
 export interface OpenRequestOptions extends EnvelopeOptions {
   /**
-   * Decrypt over the body: its bytes become the plaintext (the returned `plaintext` is a view of them), or zeros
+   * Decrypt over the body: its bytes become the plaintext (the returned plaintext is a view of them), or zeros
    * when it does not open, and no buffer of the plaintext's size is allocated. For a caller that owns the body and
-   * needs it no more (the enclave, with a frame just read). Unset: false, the body is left as it was.
+   * needs it no more (the enclave, with a frame just read; the client, with an answer just received). Unset: false,
+   * the body is left as it was.
    */
   inPlace?: boolean
 }
@@ -359,9 +360,10 @@ export async function exportReceiptOpening(context: EnvelopeContext): Promise<Ui
 /**
  * Opens a response body with the context {@link sealRequest} returned (client side). Throws
  * `ERR_ENVELOPE_OPEN_FAILED` when it does not open (another request's response, altered, truncated),
- * `ERR_PROTOCOL_TOO_LARGE` for a body over the limit.
+ * `ERR_PROTOCOL_TOO_LARGE` for a body over the limit. With `options.inPlace`, the body's bytes are decrypted over
+ * (from its 33rd byte on) and the plaintext is a view of them.
  */
-export async function openResponse(context: EnvelopeContext, body: Uint8Array, options: EnvelopeOptions = {}): Promise<Uint8Array> {
+export async function openResponse(context: EnvelopeContext, body: Uint8Array, options: OpenRequestOptions = {}): Promise<Uint8Array> {
   const { ctx, enc } = hpkeContext(context, 'client', 'openResponse')
   const limit = options.maxPlaintextBytes ?? DEFAULT_MAX_SEALED_BYTES
   if (body.length > limit + RESPONSE_NONCE_SIZE + TAG_SIZE) throw tooLarge('a sealed response', body.length, limit + RESPONSE_NONCE_SIZE + TAG_SIZE)
@@ -370,6 +372,7 @@ export async function openResponse(context: EnvelopeContext, body: Uint8Array, o
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE })
     decipher.setAuthTag(body.subarray(body.length - TAG_SIZE))
+    if (options.inPlace === true) return await openOver(decipher, body.subarray(RESPONSE_NONCE_SIZE, body.length - TAG_SIZE))
     const out = decipher.update(body.subarray(RESPONSE_NONCE_SIZE, body.length - TAG_SIZE))
     const tail = decipher.final()
     const plaintext = tail.length === 0 ? out : Buffer.concat([out, tail])
@@ -500,7 +503,9 @@ export function encodeRequestPlaintext(request: RequestPlaintext): Uint8Array {
   }
   if (request.outputs !== undefined) w['outputs'] = request.outputs.map((o) => ({ name: o.name }))
   if (request.parameters !== undefined) w['parameters'] = { ...request.parameters }
-  return encodeCbor(w)
+  // Encoded around the inputs' data, then joined: the data is copied once, into the plaintext, not twice (into the
+  // encoder's buffer first).
+  return concatBytes(...encodeCborPieces(w, request.inputs.map((t) => t.data)).pieces)
 }
 
 /** Reads a request plaintext (tensor data are views into `bytes`). Throws `ERR_PROTOCOL_MALFORMED` naming each bad field. */

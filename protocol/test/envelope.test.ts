@@ -141,6 +141,37 @@ describe('opening in place (the enclave, over a frame it owns)', () => {
   })
 })
 
+describe('opening a response in place (the client)', () => {
+  const exchange = async (answer: Uint8Array) => {
+    const sealed = await sealRequest(keyset.enc, KID, new Uint8Array(8))
+    const { context } = await openRequest(encKey, KID, sealed.body)
+    return { context: sealed.context, body: await sealResponse(context, answer) }
+  }
+
+  test('opens to the same plaintext, a view of the body, at every size around a 64 KiB piece', async () => {
+    for (const size of [0, 100, 65_536, 65_537, 1_638_400]) {
+      const answer = new Uint8Array(randomBytes(size))
+      const { context, body } = await exchange(answer)
+      const copy = Uint8Array.from(body)
+      assert.deepEqual(await openResponse(context, copy), answer, `${size} bytes, not in place`)
+      const opened = await openResponse(context, body, { inPlace: true })
+      assert.deepEqual(opened, answer, `${size} bytes`)
+      assert.equal(opened.buffer, body.buffer, `${size} bytes: a view of the body`)
+      assert.equal(opened.byteOffset, body.byteOffset + RESPONSE_NONCE_SIZE)
+    }
+  })
+
+  test('a response that does not open fails alike, and no unauthenticated plaintext is left in it', async () => {
+    const { context, body } = await exchange(new Uint8Array(200_000).fill(0x5a))
+    for (const at of [0, RESPONSE_NONCE_SIZE + 10, body.length - 1]) {
+      const bad = Uint8Array.from(body)
+      bad[at]! ^= 0x01
+      await assert.rejects(openResponse(context, bad, { inPlace: true }), openFailed, `byte ${at}`)
+      assert.ok(bad.subarray(RESPONSE_NONCE_SIZE, bad.length - TAG_SIZE).every((b) => b === 0), `byte ${at}: the decrypted bytes are zeroed`)
+    }
+  })
+})
+
 describe('sealing a response plaintext in one buffer (the enclave)', () => {
   const response = (outputs: ResponsePlaintext['outputs']): ResponsePlaintext => ({
     v: 1,
