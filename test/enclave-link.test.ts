@@ -22,6 +22,7 @@ import {
   exportReceiptOpening,
   oipJsonToTensor,
   openResponse,
+  receiptCommitment,
   sealRequest,
   type BundleModel,
   type EvidenceBundle,
@@ -160,6 +161,17 @@ describe('vouch-enclave over its socket', () => {
     assert.deepEqual(otherBytes.errors.map((e) => e.code), ['ERR_RECEIPT_BINDING_MISMATCH'])
     const tampered = await verifyReceipt(response.receipt, { evidence: readFileSync(saved), policy: policy('dev-simulated.yaml'), outputs: [{ ...response.outputs[0]!, data: new Uint8Array(response.outputs[0]!.data.length) }], opening })
     assert.deepEqual(tampered.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH'])
+    // The request's commitment computed beforehand (as a client does while it waits) is what is compared: the right
+    // one is accepted, another refused, and without the request nothing is compared.
+    const precomputed = { evidence: unchallenged.bytes, verifiedEvidence: earlier, policy: policy('dev-simulated.yaml'), request: plaintext, opening }
+    const committed = await verifyReceipt(response.receipt, { ...precomputed, requestCommitment: receiptCommitment(opening, plaintext) })
+    assert.equal(committed.verdict, 'accepted', JSON.stringify(committed.errors))
+    const wrong = await verifyReceipt(response.receipt, { ...precomputed, requestCommitment: receiptCommitment(opening, new Uint8Array(8)) })
+    assert.deepEqual(wrong.errors.map((e) => e.code), ['ERR_RECEIPT_DIGEST_MISMATCH'])
+    const { request: _, ...noRequest } = precomputed
+    const skipped = await verifyReceipt(response.receipt, { ...noRequest, requestCommitment: receiptCommitment(opening, new Uint8Array(8)) })
+    assert.equal(skipped.verdict, 'accepted')
+    assert.ok(skipped.checks.some((c) => c.id === 'receipt.request' && c.status === 'skip'))
   })
 
   test('`vouch-verify bundle` and `vouch-verify receipt` on the saved files', async () => {

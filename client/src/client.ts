@@ -20,6 +20,7 @@ import {
   KEY_ID_HEADER,
   openResponse,
   ProtocolError,
+  receiptCommitment,
   RESPONSE_NONCE_SIZE,
   SEALED_MEDIA_TYPE,
   sealRequest,
@@ -335,8 +336,8 @@ class Client implements VouchClient {
     this.#transport.close()
   }
 
-  async #send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, maxBytes: number, body?: Uint8Array, fresh = false): Promise<HttpResponse> {
-    return this.#transport.request({ method, url: new URL(path, this.url), headers, maxBytes, ...(body !== undefined && { body }), ...(fresh && { fresh }) })
+  async #send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, maxBytes: number, body?: Uint8Array, fresh = false, onSent?: () => void): Promise<HttpResponse> {
+    return this.#transport.request({ method, url: new URL(path, this.url), headers, maxBytes, ...(body !== undefined && { body }), ...(fresh && { fresh }), ...(onSent !== undefined && { onSent }) })
   }
 
   /** The ClientError for a non-2xx answer, with the host's problem document when it sent one. */
@@ -520,10 +521,11 @@ class Client implements VouchClient {
       }
       const member = fleet.next()
       const { context, body } = await seal(bytes, member.keyset)
+      const request = new RequestCommitment(await exportReceiptOpening(context), bytes)
       hop('seal')
       let response: HttpResponse
       try {
-        response = await this.#send('POST', path, { 'content-type': SEALED_MEDIA_TYPE, accept: SEALED_MEDIA_TYPE, [KEY_ID_HEADER.toLowerCase()]: member.keyset.kid }, this.#maxPlaintext + RESPONSE_NONCE_SIZE + TAG_SIZE, body, fresh)
+        response = await this.#send('POST', path, { 'content-type': SEALED_MEDIA_TYPE, accept: SEALED_MEDIA_TYPE, [KEY_ID_HEADER.toLowerCase()]: member.keyset.kid }, this.#maxPlaintext + RESPONSE_NONCE_SIZE + TAG_SIZE, body, fresh, () => request.value)
         hop('http exchange')
       } catch (error) {
         // Nothing was answered: the connection was refused or lost before the answer began (a host restarting).
@@ -539,7 +541,7 @@ class Client implements VouchClient {
         continue
       }
       if (response.status < 200 || response.status > 299) throw this.#httpError('POST', path, response)
-      return await this.#accept(response, context, bytes, plaintext, member, logged)
+      return await this.#accept(response, context, request, plaintext, member, logged)
     }
   }
 
@@ -567,7 +569,7 @@ class Client implements VouchClient {
     return this.logProof(receipt, { wait: this.#log.waitMs, ...(index !== undefined && { index }) })
   }
 
-  async #accept(response: HttpResponse, context: EnvelopeContext, request: Uint8Array, plaintext: RequestPlaintext, attestation: EnclaveAttestation, logged: boolean): Promise<InferResult> {
+  async #accept(response: HttpResponse, context: EnvelopeContext, request: RequestCommitment, plaintext: RequestPlaintext, attestation: EnclaveAttestation, logged: boolean): Promise<InferResult> {
     // DESIGN.md §4: a 2xx without a sealed body is a hard failure, never an answer.
     if (response.mediaType !== SEALED_MEDIA_TYPE || response.body.length === 0) {
       throw new ClientError('ERR_CLIENT_RESPONSE_INVALID', `HTTP ${response.status} without a sealed body (${response.body.length} bytes of ${response.mediaType || 'no content type'})`)
@@ -605,7 +607,7 @@ class Client implements VouchClient {
 
     // The bundle was verified at attestation: only the receipt itself is checked on each answer, its commitments (v2)
     // with the opening this client derives from the request's own context, as the enclave did.
-    const opening = await exportReceiptOpening(context)
+    const { opening } = request
     // Its inclusion in the log first, when asked for: the policy may require the proof the receipt is checked with.
     const log = logged ? await this.#logged(response, answer.receipt) : undefined
     const result = await verifyReceipt(answer.receipt, {
@@ -613,7 +615,8 @@ class Client implements VouchClient {
       evidence: attestation.unchallenged.bytes,
       verifiedEvidence: attestation.unchallenged.result,
       policy: this.policy,
-      request,
+      request: request.bytes,
+      requestCommitment: request.value,
       outputs: answer.outputs,
       opening,
       ...(log !== undefined && { log: { proof: log.proof, keys: this.#log.keys } }),
@@ -638,10 +641,28 @@ class Client implements VouchClient {
       attestation,
       evidence: attestation.unchallenged.bytes,
       ...(attestation.unchallenged.archive !== undefined && { archive: attestation.unchallenged.archive }),
-      request,
+      request: request.bytes,
       receiptOpening: opening,
       ...(log !== undefined && { log }),
     }
+  }
+}
+
+/**
+ * A request's plaintext and its receipt commitment (`receiptCommitment` under the opening), computed once: while the
+ * answer is awaited (once the body is sent), not after it comes, where a detector's 4.9 MB would add their HMAC to
+ * the round trip.
+ */
+class RequestCommitment {
+  #value: string | undefined
+
+  constructor(
+    readonly opening: Uint8Array,
+    readonly bytes: Uint8Array,
+  ) {}
+
+  get value(): string {
+    return (this.#value ??= receiptCommitment(this.opening, this.bytes))
   }
 }
 

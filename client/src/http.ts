@@ -19,6 +19,11 @@ export interface HttpRequest {
   maxBytes: number
   /** Send on a new connection, not a kept-alive one (node:https only; a fetch function keeps its own). Unset: false. */
   fresh?: boolean
+  /**
+   * Called once the body has been handed to the connection, while the answer is awaited (node:https: the request's
+   * `finish`; again if the request is retried). A fetch function does not say: it is not called then.
+   */
+  onSent?: () => void
 }
 
 /** A response, body read in full. */
@@ -177,6 +182,7 @@ function exchangeOnce(agent: Agent, request: HttpRequest, timeoutMs: number): Pr
       done(error)
     }, timeoutMs)
     req.on('error', (error) => done(error))
+    if (request.onSent !== undefined) req.once('finish', request.onSent)
     req.end(request.body === undefined ? undefined : Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength))
   })
 }

@@ -115,6 +115,18 @@ describe('HTTP', () => {
   test('an answer that is not what the route returns: invalid', async () => {
     await rejectsWith(createClient({ url: `${url}/text`, policy, ca: tls.cert }).models(), 'ERR_CLIENT_RESPONSE_INVALID')
   })
+  test('onSent is called once the body is handed to the connection, before the answer', async () => {
+    const transport = createHttpsTransport({ timeoutMs: 5_000, ca: tls.cert })
+    const events: string[] = []
+    try {
+      const response = await transport.request({ method: 'POST', url: new URL('/v2/models', url), headers: {}, maxBytes: 1024, body: new Uint8Array(300_000), onSent: () => events.push('sent') })
+      events.push(`answered ${response.status}`)
+      assert.deepEqual(events, ['sent', `answered ${response.status}`])
+    } finally {
+      transport.close()
+    }
+  })
+
   test('a request on kept-alive connections the server is closing is retried on a new one, however many are stale', async () => {
     const transport = createHttpsTransport({ timeoutMs: 5_000, ca: tls.cert })
     const request = { method: 'GET' as const, url: new URL('/stale/v2/models', url), headers: {}, maxBytes: 1024 }

@@ -39,6 +39,12 @@ export interface ReceiptVerifyOptions extends Omit<BundleVerifyOptions, 'nonce' 
   at?: Date
   /** The request plaintext bytes the receipt should name. Unset: not compared. */
   request?: Uint8Array
+  /**
+   * `receiptCommitment(opening, request)`, when the caller computed it already (a client does while the answer is
+   * awaited): a v2 receipt's `request` is compared with it instead of HMAC-ing `request` again. Only with `request`
+   * and `opening`, whose commitment it must be; a v1 receipt's digest is computed from `request` as ever.
+   */
+  requestCommitment?: string
   /** The outputs the receipt should name. Unset: not compared. */
   outputs?: readonly TensorData[]
   /**
@@ -143,6 +149,8 @@ interface DigestField {
   field: 'request' | 'response'
   /** The outputs come as pieces ({@link tensorPieces}): a detector's megabytes are not copied to be committed to. */
   bytes: Uint8Array | readonly Uint8Array[] | undefined
+  /** Their v2 commitment, when the caller computed it already. */
+  committed?: string | undefined
   /** The bytes in words: "the request that was sent". */
   what: string
   /** The skip detail when no bytes are given. */
@@ -156,11 +164,11 @@ interface DigestField {
  */
 function checkDigests(payload: ReceiptPayload, options: ReceiptVerifyOptions, checks: CheckCollector): void {
   const fields: DigestField[] = [
-    { field: 'request', bytes: options.request, what: 'the request that was sent', none: 'no request given to compare' },
+    { field: 'request', bytes: options.request, committed: options.requestCommitment, what: 'the request that was sent', none: 'no request given to compare' },
     { field: 'response', bytes: options.outputs === undefined ? undefined : tensorPieces(options.outputs), what: 'the outputs that were received', none: 'no outputs given to compare' },
   ]
   const { opening } = options
-  for (const { field, bytes, what, none } of fields) {
+  for (const { field, bytes, committed, what, none } of fields) {
     const id = `receipt.${field}`
     const named = payload[field]
     if (payload.v === 2 && opening === undefined) {
@@ -174,7 +182,7 @@ function checkDigests(payload: ReceiptPayload, options: ReceiptVerifyOptions, ch
       continue
     }
     checks.run(id, () => {
-      const got = payload.v === 1 ? sha256Digest(bytes instanceof Uint8Array ? bytes : concatBytes(...bytes)) : receiptCommitment(opening!, bytes)
+      const got = payload.v === 1 ? sha256Digest(bytes instanceof Uint8Array ? bytes : concatBytes(...bytes)) : (committed ?? receiptCommitment(opening!, bytes))
       if (got !== named) {
         const detail = payload.v === 1 ? `${field} digest mismatch: the receipt names ${named}, ${what} is ${got}` : `${field} commitment mismatch: the receipt names ${named}, ${what} commits to ${got} under the opening given (or the opening is not this request's)`
         throw new VerificationError('ERR_RECEIPT_DIGEST_MISMATCH', detail)
