@@ -155,11 +155,15 @@ function placeholder(index: number): Uint8Array {
   return p
 }
 
-/** `value` with every reference to one of `bytes` (by identity) replaced by its placeholder. */
+/**
+ * `value` with every reference to one of `bytes` (by identity) replaced by its placeholder. Only arrays and plain
+ * objects are gone into: anything else is left for the encoder to refuse as it would.
+ */
 function withPlaceholders(value: unknown, placeholders: ReadonlyMap<Uint8Array, Uint8Array>): unknown {
   if (value instanceof Uint8Array) return placeholders.get(value) ?? value
   if (typeof value !== 'object' || value === null) return value
   if (Array.isArray(value)) return value.map((v) => withPlaceholders(v, placeholders))
+  if (!isPlainObject(value)) return value
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPlaceholders(v, placeholders)]))
 }
 

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { decodeCbor, DEFAULT_CBOR_MAX_DEPTH, encodeCbor, fromHex, isCborNativeAccelerationEnabled, toHex, type ProtocolError } from '@vouch/protocol'
+import { encodeCborPieces } from '../src/cbor.js'
 
 const hex = (value: unknown): string => toHex(encodeCbor(value))
 
@@ -47,6 +48,33 @@ describe('encodeCbor', () => {
     { name: 'a function', value: () => 1 },
   ]
   for (const c of rejected) test(`rejects ${c.name} with a TypeError`, () => assert.throws(() => encodeCbor(c.value), TypeError))
+})
+
+describe('encodeCborPieces', () => {
+  const join = (pieces: Uint8Array[]): Uint8Array => Uint8Array.from(pieces.flatMap((p) => [...p]))
+
+  test('the pieces are the encoding byte for byte, each byte string left out a piece itself, counted', () => {
+    const big = new Uint8Array(70_000).fill(3)
+    const small = Uint8Array.of(1, 2)
+    const absent = new Uint8Array(4)
+    const value = { a: big, list: [small, 'x', big, { deep: small }], n: 5, empty: new Uint8Array(0) }
+    const { pieces, occurrences } = encodeCborPieces(value, [big, small, absent])
+    assert.deepEqual(join(pieces), encodeCbor(value))
+    assert.equal(pieces.filter((p) => p === big).length, 2)
+    assert.equal(pieces.filter((p) => p === small).length, 2)
+    assert.deepEqual(occurrences, [2, 2, 0])
+    // Nothing left out, or nothing to leave out: the one piece is the encoding.
+    assert.deepEqual(join(encodeCborPieces(value, []).pieces), encodeCbor(value))
+    assert.deepEqual(join(encodeCborPieces(7, [big]).pieces), encodeCbor(7))
+  })
+
+  test('refuses what encodeCbor refuses: a value that is not of the profile is not made one', () => {
+    const bytes = new Uint8Array(8)
+    for (const bad of [{ m: new Map([['k', bytes]]) }, { d: new Date(0), bytes }, [bytes, undefined], { n: Number.NaN, bytes }]) {
+      assert.throws(() => encodeCbor(bad), TypeError)
+      assert.throws(() => encodeCborPieces(bad, [bytes]), TypeError)
+    }
+  })
 })
 
 describe('decodeCbor', () => {
