@@ -9,7 +9,10 @@
  * between them, each round in the order opposite to the one before. Printed per model: both medians and the median
  * of the paired differences (base minus this checkout: positive is faster now). Nothing is written to docs/.
  *
- * Options: `--det N` and `--cls N` rounds (default 40 and 400), `--keep` to keep the worktree (the next run reuses it).
+ * Options: `--det N` and `--cls N` rounds (default 40 and 400); `--throughput N`: also the classifier's throughput at
+ * concurrency 8, N rounds of 1.5 s windows alternating between the two (the loss figures of issues 12 and 14 are of
+ * this kind; printed: each side's requests per second and the median of the rounds' ratios); `--keep` to keep the
+ * worktree (the next run reuses it).
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs'
@@ -19,17 +22,22 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import * as client from '@vouch/client'
 import { readSample } from '../enclave/test/inference/helpers/models.js'
-import { ms, roundOrder } from './lib/measure.js'
+import { ms, roundOrder, throughputInterleaved } from './lib/measure.js'
 import { startVouchHost, type HostProcess } from './lib/servers.js'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { det: { type: 'string', default: '40' }, cls: { type: 'string', default: '400' }, keep: { type: 'boolean', default: false } },
+  options: {
+    det: { type: 'string', default: '40' },
+    cls: { type: 'string', default: '400' },
+    throughput: { type: 'string', default: '0' },
+    keep: { type: 'boolean', default: false },
+  },
 })
 if (positionals.length !== 1) {
-  console.error('usage: npm run bench:compare -- <git ref> [--det N] [--cls N] [--keep]')
+  console.error('usage: npm run bench:compare -- <git ref> [--det N] [--cls N] [--throughput N] [--keep]')
   process.exit(2)
 }
 const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO, encoding: 'utf8' }).trim()
@@ -91,6 +99,16 @@ try {
     }
     const paired = samples[0]!.map((base, i) => base - samples[1]![i]!)
     console.log(`${model}: base ${ms(median(samples[0]!))} ms, now ${ms(median(samples[1]!))} ms; base minus now, median of ${rounds} paired rounds: ${ms(median(paired))} ms`)
+  }
+  const throughputRounds = Number(values.throughput)
+  if (throughputRounds > 0) {
+    const inputs = readSample('ppocr-cls')
+    const [base, now] = await throughputInterleaved(
+      clients.map((c) => () => c.infer('ppocr-cls', inputs)),
+      { rounds: throughputRounds, windowMs: 1_500, concurrency: 8 },
+    )
+    const ratios = now!.windows.map((w, i) => w / base!.windows[i]!)
+    console.log(`ppocr-cls throughput at concurrency 8: base ${base!.rps.toFixed(1)}/s, now ${now!.rps.toFixed(1)}/s; now over base, median of ${throughputRounds} rounds: ${median(ratios).toFixed(3)}`)
   }
   for (const c of clients) c.close()
 } finally {
