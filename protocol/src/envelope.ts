@@ -283,15 +283,6 @@ async function responseKeys(
   return { key: hkdfExpand(prk, utf8.encode('key'), 32), nonce: hkdfExpand(prk, utf8.encode('nonce'), 12) }
 }
 
-function sealResponseWith(
-  context: EnvelopeContext,
-  plaintext: Uint8Array,
-  responseNonce: Uint8Array,
-  options: EnvelopeOptions,
-): Promise<Uint8Array> {
-  return sealPieces(context, [plaintext], responseNonce, options)
-}
-
 /**
  * Seals the response plaintext that `pieces` make up, in order, into one new buffer: the response nonce, the
  * ciphertext (each piece encrypted straight into its place, read once and never copied first) and the tag, which is
@@ -321,7 +312,7 @@ async function sealPieces(context: EnvelopeContext, pieces: readonly Uint8Array[
  * nonce, then the RFC 9458 §4.4 derivation (module comment). Returns the response body.
  */
 export function sealResponse(context: EnvelopeContext, plaintext: Uint8Array, options: EnvelopeOptions = {}): Promise<Uint8Array> {
-  return sealResponseWith(context, plaintext, new Uint8Array(randomBytes(RESPONSE_NONCE_SIZE)), options)
+  return sealPieces(context, [plaintext], new Uint8Array(randomBytes(RESPONSE_NONCE_SIZE)), options)
 }
 
 /**
@@ -341,7 +332,7 @@ export async function sealResponsePlaintext(context: EnvelopeContext, response: 
 /** {@link sealResponse} with a fixed response nonce: for test vectors only. Not exported from the package index. */
 export function sealResponseWithNonce(context: EnvelopeContext, plaintext: Uint8Array, responseNonce: Uint8Array): Promise<Uint8Array> {
   if (responseNonce.length !== RESPONSE_NONCE_SIZE) throw new TypeError(`the response nonce is ${RESPONSE_NONCE_SIZE} bytes`)
-  return sealResponseWith(context, plaintext, responseNonce, {})
+  return sealPieces(context, [plaintext], responseNonce, {})
 }
 
 /**

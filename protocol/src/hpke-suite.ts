@@ -201,19 +201,14 @@ export function updateInto(c: { update(data: Uint8Array): Buffer }, bytes: Uint8
   return written
 }
 
-/** {@link updateInto} `bytes` themselves: decrypted or encrypted over themselves. */
-export function updateInPlace(c: { update(data: Uint8Array): Buffer }, bytes: Uint8Array): number {
-  return updateInto(c, bytes, bytes, 0)
-}
-
 /**
- * Decrypts `ct` (the ciphertext without its tag, which `d` holds) over itself ({@link updateInPlace}). Resolves to the
- * plaintext, a view of `ct`'s bytes, once the tag verifies; otherwise zeroes what it wrote and rejects.
+ * Decrypts `ct` (the ciphertext without its tag, which `d` holds) over itself ({@link updateInto} with `ct` as both).
+ * Resolves to the plaintext, a view of `ct`'s bytes, once the tag verifies; otherwise zeroes what it wrote and rejects.
  */
 export function openOver(d: DecipherGCM, ct: Uint8Array): Promise<Uint8Array> {
   let written = 0
   try {
-    written = updateInPlace(d, ct)
+    written = updateInto(d, ct, ct, 0)
     const tail = d.final() // throws when the tag does not verify
     ct.set(tail, written)
     written += tail.length
