@@ -44,5 +44,6 @@ ENV VOUCH_CACHE_DIR=/home/node/.cache/vouch
 EXPOSE 8443
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD node -e "require('node:https').get({host:'127.0.0.1',port:8443,path:'/v2/health/ready',rejectUnauthorized:false},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
-ENTRYPOINT ["node", "host/bin/vouch-host.js"]
+# The host's V8 options (host/src/node-flags.ts; NODE_OPTIONS cannot carry them all).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--heap-growing-percent=100", "host/bin/vouch-host.js"]
 CMD ["--host", "0.0.0.0", "--port", "8443", "--tee", "simulated", "--gpu", "none"]

@@ -47,14 +47,24 @@ describe('deploy/kubernetes overlays', () => {
     })
   }
 
-  test("host pods run with the host's V8 options (NODE_OPTIONS, host/src/node-flags.ts), enclave pods without them", () => {
+  test("host pods run the image's entry point, which starts the host with its V8 options (host/src/node-flags.ts); enclave pods run without them", () => {
+    // The options go on the command line: NODE_OPTIONS refuses --heap-growing-percent.
+    const entryPoint = readFileSync(join(KUBERNETES_DIR, '..', '..', 'Dockerfile'), 'utf8').match(/^ENTRYPOINT (.+)$/m)?.[1]
+    assert.deepEqual(JSON.parse(entryPoint ?? 'null'), ['node', ...HOST_NODE_FLAGS, 'host/bin/vouch-host.js'])
+    const vouchYaml = parseAllDocuments(readFileSync(join(KUBERNETES_DIR, 'vouch.yaml'), 'utf8'), { version: '1.1' }).map((doc) => doc.toJS() as KubeObject)
+    type Container = { command?: string[]; env?: Array<{ name: string }> }
+    const container = (objects: KubeObject[], name: string): Container => {
+      const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name) as unknown as { spec: { template: { spec: { containers: Container[] } } } }
+      return deployment.spec.template.spec.containers[0]!
+    }
+    for (const [where, host] of [...NAMES.map((name) => [name, container(renderOverlay(name), 'vouch-host')] as const), ['vouch.yaml', container(vouchYaml, 'vouch')] as const]) {
+      assert.equal(host.command, undefined, `${where}: a command would replace the entry point and its options`)
+      assert.equal(host.env?.find((e) => e.name === 'NODE_OPTIONS'), undefined, where)
+    }
     for (const name of NAMES) {
-      const env = (component: string): Array<{ name: string; value?: string }> => {
-        const deployment = renderOverlay(name).find((o) => o.kind === 'Deployment' && o.metadata.name === `vouch-${component}`) as unknown as { spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } } }
-        return deployment.spec.template.spec.containers[0]!.env ?? []
-      }
-      assert.equal(env('host').find((e) => e.name === 'NODE_OPTIONS')?.value, HOST_NODE_FLAGS.join(' '), name)
-      assert.equal(env('enclave').find((e) => e.name === 'NODE_OPTIONS'), undefined, name)
+      const enclave = container(renderOverlay(name), 'vouch-enclave')
+      assert.deepEqual(enclave.command, ['node', 'enclave/bin/vouch-enclave.js'], name)
+      assert.equal(enclave.env?.find((e) => e.name === 'NODE_OPTIONS'), undefined, name)
     }
   })
 
