@@ -15,10 +15,9 @@
  * host that sat idle, or was collecting while the enclave held the cores, settles near 1.1: its heap stays a few MB
  * above what is live, and it runs a full collection every 50 or so answers. Under load at concurrency 8 (the
  * classifier, three hosts of each kind started alike, windows alternating between them), hosts without it ran 38 to
- * 46 full collections in a run, or 10 to 13 in one that happened to settle higher, and served 226 to 262 requests per
- * second; with it, 14 or 15 in every host, and 243 to 284 requests per second (10 % more on average, in two runs;
- * 50: 28 collections and no gain; 200: 7 or 8, the same throughput as 100 for 20 MB more resident memory). It cuts
- * the spread between identical hosts as much: that spread was larger than the receipt log's cost (issue 12).
+ * 46 full collections in a run, or 10 to 13 in one that happened to settle higher, and served 224 to 262 requests per
+ * second; with it, 14 or 15 in every host, and 243 to 284 requests per second (9 and 13 % more on average, in two
+ * runs; 50: 28 collections and no gain; 200: 7 or 8, the same throughput as 100 for 20 MB more resident memory).
  * Not accepted in `NODE_OPTIONS`: the image's entry point (Dockerfile) passes both on the command line.
  */
 export const HOST_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=100']
