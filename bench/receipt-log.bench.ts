@@ -26,7 +26,7 @@ import { ReceiptLog } from '../host/src/log/receipt-log.js'
 import { openSqliteLog } from '../host/src/log/sqlite.js'
 import { createLogStore, type LogBackend } from '../host/src/log/store.js'
 import { defaultModels } from '../test/helpers/models.js'
-import { measureInterleaved, ms, retryStale, stale, throughputInterleaved, type Throughput, type Timing } from './lib/measure.js'
+import { fixedRateInterleaved, measureInterleaved, ms, retryStale, stale, throughputInterleaved, type FixedRate, type Throughput, type Timing } from './lib/measure.js'
 import { cpuTimeOf, startVouchHost, type HostProcess } from './lib/servers.js'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
@@ -39,6 +39,8 @@ const CONCURRENT_MS = 3_000
 /** Host part: round trips per host (interleaved), throughput rounds (each a window per host) and window length. */
 const ROUND_TRIPS = { runs: 200, warmup: 20 }
 const THROUGHPUT = { rounds: 8, windowMs: 1_500 }
+/** Host part, fixed rate: windows per host (alternating) and their length; the rate is this share of the log-off host's throughput. */
+const FIXED_RATE = { rounds: 4, windowMs: 2_000, share: 0.6 }
 /** The most throughput the log may cost at concurrency 8 (issue 12). */
 const TARGET_LOSS = 0.03
 const ORIGIN = 'bench.example/log'
@@ -210,7 +212,7 @@ interface HostArm {
 }
 
 /** The host part (see the file's doc): round trips and throughput per arm, and each host's CPU per answer. */
-async function hostCosts(arms: HostArm[], inputs: TensorData[], log: (line: string) => void): Promise<{ roundTrip: Timing[]; throughput: Throughput[]; cpuPerAnswer: number[] }> {
+async function hostCosts(arms: HostArm[], inputs: TensorData[], log: (line: string) => void): Promise<{ roundTrip: Timing[]; throughput: Throughput[]; cpuPerAnswer: number[]; rate: number; fixedRate: FixedRate[] }> {
   const calls = arms.map((arm) => () => retryStale(() => arm.client.infer('ppocr-cls', inputs)))
   const roundTrip = await measureInterleaved(calls, ROUND_TRIPS)
   const cpuBefore = arms.map((arm) => cpuTimeOf(arm.host.pid))
@@ -218,13 +220,17 @@ async function hostCosts(arms: HostArm[], inputs: TensorData[], log: (line: stri
   const counted = calls.map((call, k) => () => call().then(() => served[k]!++))
   const throughput = await throughputInterleaved(counted, { ...THROUGHPUT, concurrency: CONCURRENCY })
   const cpuPerAnswer = arms.map((arm, k) => (cpuTimeOf(arm.host.pid) - cpuBefore[k]!) / served[k]!)
+  // Below saturation (a share of what the log-off host served), so every host answers all it is sent.
+  const rate = Math.max(10, Math.round((FIXED_RATE.share * throughput[0]!.rps) / 10) * 10)
+  const fixedRate = await fixedRateInterleaved(calls, { rate, windowMs: FIXED_RATE.windowMs, rounds: FIXED_RATE.rounds })
   for (const [k, arm] of arms.entries()) {
     log(
       `receipt log host, ${arm.name}: round trip ${ms(roundTrip[k]!.median)} / ${ms(roundTrip[k]!.p99)} ms, throughput ${throughput[k]!.rps.toFixed(1)} req/s ` +
-        `(windows ${throughput[k]!.windows.map((w) => w.toFixed(0)).join(', ')}), host CPU ${ms(cpuPerAnswer[k]!)} ms per answer`,
+        `(windows ${throughput[k]!.windows.map((w) => w.toFixed(0)).join(', ')}), host CPU ${ms(cpuPerAnswer[k]!)} ms per answer, ` +
+        `machine CPU ${ms(fixedRate[k]!.machineCpuPerAnswer)} ms per answer at ${rate} req/s (windows ${fixedRate[k]!.windows.map(ms).join(', ')})`,
     )
   }
-  return { roundTrip, throughput, cpuPerAnswer }
+  return { roundTrip, throughput, cpuPerAnswer, rate, fixedRate }
 }
 
 /** The loss of `on` against `off` in each round (their windows ran one after the other), the median of the rounds. */
@@ -274,7 +280,7 @@ export async function benchReceiptLog(log: (line: string) => void): Promise<stri
       return { name: spec.name, host: hosts[k]!, client }
     })
     for (const arm of arms) await arm.client.attest()
-    const { roundTrip, throughput, cpuPerAnswer } = await hostCosts(arms, readSample('ppocr-cls'), log)
+    const { roundTrip, throughput, cpuPerAnswer, rate, fixedRate } = await hostCosts(arms, readSample('ppocr-cls'), log)
     log(`receipt log: load average (1 min) ${loadBefore.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} now; stale keep-alive retries ${stale.retries}`)
 
     const [off] = throughput as [Throughput]
@@ -288,12 +294,25 @@ export async function benchReceiptLog(log: (line: string) => void): Promise<stri
     const hostRows = arms.map((arm, k) => {
       const t = throughput[k]!
       const loss = 1 - t.rps / off.rps
-      return `| ${arm.name} | ${ms(roundTrip[k]!.median)} / ${ms(roundTrip[k]!.p99)} | ${k === 0 ? '' : `${roundTrip[k]!.median - roundTrip[0]!.median >= 0 ? '+' : ''}${ms(roundTrip[k]!.median - roundTrip[0]!.median)}`} | ${t.rps.toFixed(1)} (${t.requests}) | ${t.windows.map((w) => w.toFixed(0)).join(', ')} | ${k === 0 ? '' : `**${pct(loss)}**`} | ${k === 0 ? '' : pct(medianRoundLoss(t, off))} | ${ms(cpuPerAnswer[k]!)} |`
+      const machine = fixedRate[k]!.machineCpuPerAnswer
+      const added = machine - fixedRate[0]!.machineCpuPerAnswer
+      return `| ${arm.name} | ${ms(roundTrip[k]!.median)} / ${ms(roundTrip[k]!.p99)} | ${k === 0 ? '' : `${roundTrip[k]!.median - roundTrip[0]!.median >= 0 ? '+' : ''}${ms(roundTrip[k]!.median - roundTrip[0]!.median)}`} | ${t.rps.toFixed(1)} (${t.requests}) | ${t.windows.map((w) => w.toFixed(0)).join(', ')} | ${k === 0 ? '' : `**${pct(loss)}**`} | ${k === 0 ? '' : pct(medianRoundLoss(t, off))} | ${ms(cpuPerAnswer[k]!)} | ${ms(machine)}${k === 0 ? '' : ` (${added >= 0 ? '+' : ''}${ms(added)}, ${added >= 0 ? '+' : ''}${pct(added / fixedRate[0]!.machineCpuPerAnswer)})`} |`
     })
     const targetRows = arms.slice(1, -1).map((arm, j) => {
       const loss = 1 - throughput[j + 1]!.rps / off.rps
       return `| throughput at concurrency ${CONCURRENCY}, ${arm.name}: at most ${pct(TARGET_LOSS)} below the log off | ${pct(loss)} | ${verdict(loss <= TARGET_LOSS)} |`
     })
+
+    const addedCpu = (k: number): string => {
+      const added = fixedRate[k]!.machineCpuPerAnswer - fixedRate[0]!.machineCpuPerAnswer
+      return `${added >= 0 ? '+' : ''}${ms(added)} ms (${added >= 0 ? '+' : ''}${pct(added / fixedRate[0]!.machineCpuPerAnswer)})`
+    }
+    const costSentence =
+      `The same cost as CPU, at a fixed ${rate} requests per second: the log adds to each answer's ${ms(fixedRate[0]!.machineCpuPerAnswer)} ms ` +
+      `of the machine's CPU ${arms
+        .slice(1, -1)
+        .map((arm, j) => `${addedCpu(j + 1)} on ${arm.name.replace(/^log on, /, '')}`)
+        .join(' and ')}; the control (a second host with the log off) differed by ${addedCpu(arms.length - 1)}.`
 
     return `## Receipt log: its cost per answer on the host (\`bench/receipt-log.bench.ts\`)
 
@@ -316,11 +335,17 @@ interleaved (${ROUND_TRIPS.runs} per host); then throughput at concurrency ${CON
 ${THROUGHPUT.rounds} rounds, each round in the order opposite to the one before (each host's windows listed in round order, requests per second); the loss is of all windows' requests, and also the
 median of each round's (a round's windows ran back to back, so a slow spell of the machine touches them alike).
 Host CPU: the host process's (all threads,
-\`/proc\`, 10 ms ticks) over the throughput windows, per answer it served. Everything shares ${cpus().length} cores: the
+\`/proc\`, 10 ms ticks) over the throughput windows, per answer it served. Last, each host at a fixed ${rate} requests per
+second (open loop: a request every ${ms(1000 / rate)} ms whatever the answers; ${FIXED_RATE.share * 100} % of what the log-off host served, so
+every host keeps up), ${FIXED_RATE.rounds} windows of ${FIXED_RATE.windowMs / 1000} s each, alternating as above: the whole machine's busy CPU time
+(\`/proc/stat\`: client, host, enclave, PostgreSQL and the kernel) per answer: what an answer costs, read directly (at
+concurrency ${CONCURRENCY} the machine is saturated, so the throughput lost is about the CPU added), and less moved by this machine's
+speed than a closed loop's windows. It shares their weakness: each kind of host is one pair of processes, and the control
+shows how far two identical pairs differ. Everything shares ${cpus().length} cores: the
 1-minute load average was ${loadBefore.toFixed(2)} when the scenario started.
 
-| host | round trip, ms (median / p99) | added (median) | throughput, req/s (requests) | windows | loss vs log off | median of the rounds' losses | host CPU ms per answer |
-|---|---:|---:|---:|---|---:|---:|---:|
+| host | round trip, ms (median / p99) | added (median) | throughput, req/s (requests) | windows | loss vs log off | median of the rounds' losses | host CPU ms per answer | machine CPU ms per answer at ${rate} req/s (added) |
+|---|---:|---:|---:|---|---:|---:|---:|---:|
 ${hostRows.join('\n')}
 
 Target (issue 12):
@@ -328,6 +353,8 @@ Target (issue 12):
 | target | measured | |
 |---|---|---|
 ${targetRows.join('\n')}
+
+${costSentence}
 `
   } finally {
     for (const c of clients) c.close()

@@ -1,4 +1,5 @@
 /** Timing helpers for the benchmarks: medians and tails of many runs, in milliseconds. */
+import { readFileSync } from 'node:fs'
 import { cpus, totalmem, type } from 'node:os'
 
 /** Summary of one measured scenario. */
@@ -132,4 +133,63 @@ export async function throughputInterleaved(fns: readonly Call[], opts: { rounds
     }
   }
   return totals.map((t) => ({ ...t, rps: t.requests / t.seconds }))
+}
+
+/**
+ * Busy CPU time of the whole machine so far, all cores, in ms: user, nice, system, irq and softirq time from
+ * /proc/stat (not idle, iowait or steal), in its clock ticks of 10 ms.
+ */
+export function machineBusyMs(): number {
+  const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number)
+  return (user! + nice! + system! + irq! + softirq!) * 10
+}
+
+/** What {@link fixedRateInterleaved} measured of one function. */
+export interface FixedRate {
+  answers: number
+  /** The whole machine's busy CPU time per answer over all its windows, ms. */
+  machineCpuPerAnswer: number
+  /** The same, per window, in the order run. */
+  windows: number[]
+}
+
+/**
+ * Each function called at a fixed rate, open loop (a request every `1 / rate` s whatever the answers, at most
+ * `maxInFlight` waiting), in windows alternating between the functions as in {@link throughputInterleaved}, and the
+ * whole machine's busy CPU time per answer in each. Below saturation, what an answer costs is read directly; a slow
+ * spell of the machine moved it less than it moved a closed loop's throughput (in two runs of the receipt log's
+ * benchmark, a host's fixed-rate windows spanned at most 27 % of their lowest, its closed-loop windows 40 to 100 %).
+ */
+export async function fixedRateInterleaved(fns: readonly Call[], opts: { rate: number; windowMs: number; rounds: number; maxInFlight?: number }): Promise<FixedRate[]> {
+  const window = async (fn: Call): Promise<{ answers: number; busyMs: number }> => {
+    const busyBefore = machineBusyMs()
+    const start = performance.now()
+    const waiting = new Set<Promise<unknown>>()
+    let sent = 0
+    let answers = 0
+    for (let now = start; now - start < opts.windowMs; now = performance.now()) {
+      const due = Math.floor(((now - start) / 1000) * opts.rate)
+      for (; sent < due && waiting.size < (opts.maxInFlight ?? 64); sent++) {
+        const answer: Promise<unknown> = fn().then(() => {
+          answers++
+          waiting.delete(answer)
+        })
+        waiting.add(answer)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+    await Promise.all(waiting)
+    return { answers, busyMs: machineBusyMs() - busyBefore }
+  }
+  for (const fn of fns) await window(fn)
+  const totals = fns.map(() => ({ answers: 0, busyMs: 0, windows: [] as number[] }))
+  for (let r = 0; r < opts.rounds; r++) {
+    for (const k of roundOrder(fns.length, r)) {
+      const w = await window(fns[k]!)
+      totals[k]!.answers += w.answers
+      totals[k]!.busyMs += w.busyMs
+      totals[k]!.windows.push(w.busyMs / w.answers)
+    }
+  }
+  return totals.map((t) => ({ answers: t.answers, machineCpuPerAnswer: t.busyMs / t.answers, windows: t.windows }))
 }
